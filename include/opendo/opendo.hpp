@@ -1,0 +1,102 @@
+// The modern C++ API of opendo: connect to opendod, create jobs, add files, drive and watch them.
+// Every failure throws opendo::error, whose code() is HRESULT-valued and whose what() says why.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "opendo/hresult.hpp"
+#include "opendo/types.hpp"
+
+namespace opendo {
+
+namespace detail {
+class connection;
+}
+
+struct client_options {
+  // Path of the daemon's socket; empty means the user-mode default
+  // ($XDG_RUNTIME_DIR/opendo/opendod.sock, or /tmp/opendo-UID/opendod.sock).
+  std::string socket_path;
+  // Start a user-mode opendod when none answers on the default socket.
+  bool autostart = true;
+  // The opendod binary to start; empty means: beside this program, then $OPENDO_DAEMON, then PATH.
+  std::string daemon_path;
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+// The default user-mode socket path for the calling user.
+std::string default_socket_path();
+
+class job;
+
+// A connection to opendod. Cheap to move; calls on one client are serialised.
+class client {
+ public:
+  explicit client(const client_options& options = {});
+  ~client();
+  client(client&&) noexcept;
+  client& operator=(client&&) noexcept;
+
+  // Creates a SUSPENDED download job.
+  job create_job(const std::string& display_name);
+  // BG_E_NOT_FOUND when no job with this id is visible to the caller.
+  job open_job(const std::string& id);
+  // The caller's jobs that are not in a final state; all users' with all_users (administrators).
+  std::vector<job_info> list_jobs(bool all_users = false);
+
+  const std::string& socket_path() const;
+
+ private:
+  friend class job;
+  std::shared_ptr<detail::connection> connection_;
+  client_options options_;
+};
+
+// A handle on one job. Copies refer to the same job.
+class job {
+ public:
+  const std::string& id() const { return id_; }
+
+  void add_file(const std::string& remote_url, const std::string& local_path);
+  void resume();
+  void suspend();
+  // Deletes the temporary files. Returns S_OK or BG_S_UNABLE_TO_DELETE_FILES.
+  hr cancel();
+  // Moves transferred files into place. Returns S_OK or BG_S_PARTIAL_COMPLETE.
+  hr complete();
+
+  job_info info();
+  job_state state() { return info().state; }
+
+  void set_display_name(const std::string& name);
+  void set_description(const std::string& description);
+  void set_priority(job_priority priority);
+  void set_minimum_retry_delay(std::chrono::seconds delay);
+  void set_no_progress_timeout(std::chrono::seconds timeout);
+  void set_notify_flags(std::uint32_t flags);
+
+  // Calls on_event with a snapshot and then with every change of this job until on_event returns
+  // false or the job reaches a final state. Progress events are coalesced to at most one per
+  // `progress_interval`. Runs on the calling thread over a connection of its own.
+  void watch(const std::function<bool(const job_event&)>& on_event,
+             std::chrono::milliseconds progress_interval = std::chrono::milliseconds(100));
+
+  // Blocks until the job is TRANSFERRED, ERROR, ACKNOWLEDGED or CANCELLED (or, with
+  // stop_on_transient, TRANSIENT_ERROR) and returns its info then.
+  job_info wait(bool stop_on_transient = false);
+
+ private:
+  friend class client;
+  job(std::shared_ptr<detail::connection> connection, client_options options, std::string id)
+      : connection_(std::move(connection)), options_(std::move(options)), id_(std::move(id)) {}
+  std::shared_ptr<detail::connection> connection_;
+  client_options options_;
+  std::string id_;
+};
+
+}  // namespace opendo

@@ -1,0 +1,205 @@
+// libopendo's modern API (include/opendo/opendo.hpp) as calls of org.opendo.Transfer.
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include "client/connection.hpp"
+#include "common/paths.hpp"
+#include "ipc/codec.hpp"
+#include "opendo/opendo.hpp"
+
+namespace opendo {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void malformed(const char* method, const std::string& what) {
+  throw error(value_of(hr::e_fail),
+              std::string("opendod sent a malformed ") + method + " reply: " + what);
+}
+
+detail::connection& use(const std::shared_ptr<detail::connection>& connection) {
+  if (!connection) {
+    throw error(value_of(hr::e_unexpected), "this opendo::client or opendo::job was moved from");
+  }
+  return *connection;
+}
+
+const json& result(const json& reply, const char* name, const char* method) {
+  auto it = reply.find(name);
+  if (it == reply.end()) malformed(method, std::string("missing ") + name);
+  return *it;
+}
+
+job_info decode_job(const json& value, const char* method) {
+  try {
+    return ipc::job_from_json(value);
+  } catch (const ipc::bad_parameter& e) {
+    malformed(method, e.what());
+  } catch (const json::exception& e) {
+    malformed(method, e.what());
+  }
+}
+
+hr decode_hresult(const json& reply, const char* method) {
+  const json& value = result(reply, "hresult", method);
+  if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 0xFFFFFFFFULL) {
+    malformed(method, "hresult is not an HRESULT");
+  }
+  return static_cast<hr>(value.get<std::uint32_t>());
+}
+
+std::uint32_t seconds_for_wire(std::chrono::seconds value, const char* what) {
+  if (value.count() < 0 || value.count() > 0xFFFFFFFFLL) {
+    throw error(value_of(hr::e_invalidarg),
+                std::string(what) + " must be between 0 and 4294967295 seconds");
+  }
+  return static_cast<std::uint32_t>(value.count());
+}
+
+void set_properties(const std::shared_ptr<detail::connection>& connection, const std::string& id,
+                    json properties) {
+  use(connection).call("SetProperties", {{"id", id}, {"properties", std::move(properties)}});
+}
+
+// States in which job::wait returns.
+bool wait_is_over(job_state state, bool stop_on_transient) {
+  return state == job_state::transferred || state == job_state::error || is_final(state) ||
+         (stop_on_transient && state == job_state::transient_error);
+}
+
+}  // namespace
+
+std::string default_socket_path() {
+  return paths::user_socket_path();
+}
+
+// ---- client ----
+
+client::client(const client_options& options)
+    : connection_(detail::connect(options)), options_(connection_->options()) {}
+client::~client() = default;
+client::client(client&&) noexcept = default;
+client& client::operator=(client&&) noexcept = default;
+
+const std::string& client::socket_path() const {
+  return options_.socket_path;
+}
+
+job client::create_job(const std::string& display_name) {
+  json reply = use(connection_).call("CreateJob", {{"display_name", display_name}});
+  const json& id = result(reply, "id", "CreateJob");
+  if (!id.is_string()) malformed("CreateJob", "id is not a string");
+  return job(connection_, options_, id.get<std::string>());
+}
+
+job client::open_job(const std::string& id) {
+  // Asking now turns a wrong id into BG_E_NOT_FOUND here rather than at the first use.
+  json reply = use(connection_).call("GetJob", {{"id", id}});
+  job_info info = decode_job(result(reply, "job", "GetJob"), "GetJob");
+  return job(connection_, options_, info.id.empty() ? id : info.id);
+}
+
+std::vector<job_info> client::list_jobs(bool all_users) {
+  json reply = use(connection_).call("ListJobs", {{"all_users", all_users}});
+  const json& jobs = result(reply, "jobs", "ListJobs");
+  if (!jobs.is_array()) malformed("ListJobs", "jobs is not an array");
+  std::vector<job_info> out;
+  out.reserve(jobs.size());
+  for (const json& entry : jobs) out.push_back(decode_job(entry, "ListJobs"));
+  return out;
+}
+
+// ---- job ----
+
+void job::add_file(const std::string& remote_url, const std::string& local_path) {
+  use(connection_)
+      .call("AddFile", {{"id", id_}, {"remote_url", remote_url}, {"local_name", local_path}});
+}
+
+void job::resume() {
+  use(connection_).call("Resume", {{"id", id_}});
+}
+
+void job::suspend() {
+  use(connection_).call("Suspend", {{"id", id_}});
+}
+
+hr job::cancel() {
+  return decode_hresult(use(connection_).call("Cancel", {{"id", id_}}), "Cancel");
+}
+
+hr job::complete() {
+  return decode_hresult(use(connection_).call("Complete", {{"id", id_}}), "Complete");
+}
+
+job_info job::info() {
+  json reply = use(connection_).call("GetJob", {{"id", id_}});
+  return decode_job(result(reply, "job", "GetJob"), "GetJob");
+}
+
+void job::set_display_name(const std::string& name) {
+  set_properties(connection_, id_, {{"display_name", name}});
+}
+
+void job::set_description(const std::string& description) {
+  set_properties(connection_, id_, {{"description", description}});
+}
+
+void job::set_priority(job_priority priority) {
+  set_properties(connection_, id_, {{"priority", std::string(to_string(priority))}});
+}
+
+void job::set_minimum_retry_delay(std::chrono::seconds delay) {
+  set_properties(connection_, id_,
+                 {{"minimum_retry_delay", seconds_for_wire(delay, "the minimum retry delay")}});
+}
+
+void job::set_no_progress_timeout(std::chrono::seconds timeout) {
+  set_properties(connection_, id_,
+                 {{"no_progress_timeout", seconds_for_wire(timeout, "the no-progress timeout")}});
+}
+
+void job::set_notify_flags(std::uint32_t flags) {
+  set_properties(connection_, id_, {{"notify_flags", flags}});
+}
+
+void job::watch(const std::function<bool(const job_event&)>& on_event,
+                std::chrono::milliseconds progress_interval) {
+  // The stream occupies its connection until it ends, so it gets one of its own and the
+  // client's connection stays free for calls (from on_event, too).
+  std::shared_ptr<detail::connection> stream = detail::connect(use(connection_).options());
+  const auto interval_ms = std::max<std::chrono::milliseconds::rep>(0, progress_interval.count());
+  stream->stream("Watch", {{"id", id_}, {"progress_interval_ms", interval_ms}},
+                 [&](const json& reply) {
+                   const json& kind = result(reply, "kind", "Watch");
+                   if (!kind.is_string()) malformed("Watch", "kind is not a string");
+                   job_event event;
+                   // A kind this library does not know yet is still a change of the job.
+                   event.kind = ipc::job_event_kind_from_string(kind.get<std::string>())
+                                    .value_or(job_event_kind::modified);
+                   event.job = decode_job(result(reply, "job", "Watch"), "Watch");
+                   const bool final_state = is_final(event.job.state);
+                   return on_event(event) && !final_state;
+                 });
+}
+
+job_info job::wait(bool stop_on_transient) {
+  for (;;) {
+    std::optional<job_info> last;
+    watch(
+        [&](const job_event& event) {
+          last = event.job;
+          return !wait_is_over(event.job.state, stop_on_transient);
+        },
+        std::chrono::milliseconds(1000));
+    if (last && wait_is_over(last->state, stop_on_transient)) return *last;
+    // The daemon ended the stream before the job got there (it may be shutting down): look
+    // again, and watch anew if it is still on its way.
+    job_info now = info();
+    if (wait_is_over(now.state, stop_on_transient)) return now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace opendo

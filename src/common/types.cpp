@@ -1,0 +1,49 @@
+// Names of the enum values of include/opendo/types.hpp, as the CLI and the wire protocol spell
+// them.
+#include <array>
+
+#include "opendo/types.hpp"
+
+namespace opendo {
+namespace {
+
+constexpr std::array<std::string_view, 9> kStateNames{
+    "QUEUED",          "CONNECTING",  "TRANSFERRING", "SUSPENDED", "ERROR",
+    "TRANSIENT_ERROR", "TRANSFERRED", "ACKNOWLEDGED", "CANCELLED"};
+constexpr std::array<std::string_view, 4> kPriorityNames{"FOREGROUND", "HIGH", "NORMAL", "LOW"};
+constexpr std::array<std::string_view, 8> kContextNames{
+    "NONE",       "UNKNOWN",     "GENERAL_QUEUE_MANAGER", "QUEUE_MANAGER_NOTIFICATION",
+    "LOCAL_FILE", "REMOTE_FILE", "GENERAL_TRANSPORT",     "REMOTE_APPLICATION"};
+
+template <std::size_t N>
+std::string_view name_at(const std::array<std::string_view, N>& names, std::uint32_t index) {
+  return index < N ? names[index] : std::string_view("UNKNOWN_VALUE");
+}
+
+template <typename Enum, std::size_t N>
+std::optional<Enum> find_name(const std::array<std::string_view, N>& names, std::string_view text) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (names[i] == text) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(job_state state) {
+  return name_at(kStateNames, static_cast<std::uint32_t>(state));
+}
+std::string_view to_string(job_priority priority) {
+  return name_at(kPriorityNames, static_cast<std::uint32_t>(priority));
+}
+std::string_view to_string(error_context context) {
+  return name_at(kContextNames, static_cast<std::uint32_t>(context));
+}
+std::optional<job_state> job_state_from_string(std::string_view text) {
+  return find_name<job_state>(kStateNames, text);
+}
+std::optional<job_priority> job_priority_from_string(std::string_view text) {
+  return find_name<job_priority>(kPriorityNames, text);
+}
+
+}  // namespace opendo

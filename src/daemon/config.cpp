@@ -1,0 +1,12 @@
+#include "daemon/config.hpp"
+
+#include "common/paths.hpp"
+
+namespace opendo::daemon {
+
+void apply_defaults(config& c) {
+  if (c.socket_path.empty()) c.socket_path = paths::user_socket_path();
+  if (c.state_dir.empty()) c.state_dir = paths::user_state_dir();
+}
+
+}  // namespace opendo::daemon

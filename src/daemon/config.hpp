@@ -1,0 +1,33 @@
+// opendod's configuration: one typed object with documented defaults (see docs/configuration.md).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "jobs/job.hpp"
+#include "jobs/scheduler.hpp"
+#include "transfer/http/engine.hpp"
+
+namespace opendo::daemon {
+
+struct config {
+  std::string socket_path;  // default: paths::user_socket_path()
+  std::string state_dir;    // default: paths::user_state_dir(); holds jobs.sqlite
+  std::string log_level = "info";
+  jobs::limits limits;
+  jobs::scheduler_limits scheduler;
+  transfer::http::engine_options http;
+  // How often the bytes of running transfers are synced and recorded in the store.
+  std::chrono::milliseconds checkpoint_interval{1000};
+  // How often watchers may be told about progress at most (each watcher may ask for less).
+  std::chrono::milliseconds progress_interval{100};
+  std::size_t max_connections = 1024;
+  std::size_t max_output_per_connection = 16 * 1024 * 1024;
+  // A connection that holds an incomplete message this long is closed.
+  std::chrono::seconds incomplete_message_timeout{30};
+};
+
+// Fills the defaults that depend on the environment (paths).
+void apply_defaults(config& c);
+
+}  // namespace opendo::daemon

@@ -1,0 +1,65 @@
+// Every file operation opendod does for a job: check a destination, create or reopen the
+// temporary file, deliver it (rename into place) and delete it. All of them are anchored on a
+// descriptor of the destination's directory and never follow a symlink in the last component.
+//
+// In user mode the daemon runs as the job owner, so it does them itself. The system mode (next
+// issue) replaces this class with one that does the same calls in a helper that has dropped to
+// the owner's credentials, so the privileged daemon never resolves a user-controlled path.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "ipc/socket.hpp"
+
+namespace opendo::daemon {
+
+struct file_result {
+  std::uint32_t code = 0;  // HRESULT; 0 on success
+  std::string message;     // what failed, naming the path
+  bool ok() const { return code == 0; }
+};
+
+class file_ops {
+ public:
+  virtual ~file_ops() = default;
+
+  // The destination's directory exists, is a directory, and the owner can create files in it;
+  // the destination itself is not a directory.
+  virtual file_result check_destination(uid_t owner, const std::string& local_name) = 0;
+
+  // Opens the temporary file `temp_name` beside `local_name` for writing, truncated to
+  // `keep_bytes`. It is created (O_EXCL, mode 0600) when missing; an existing one is reused only
+  // when it is a regular file of the owner with one link.
+  virtual file_result open_temp(uid_t owner, const std::string& local_name,
+                                const std::string& temp_name, std::uint64_t keep_bytes,
+                                ipc::unique_fd& out) = 0;
+
+  // Syncs the temporary file, sets its modification time (when mtime >= 0), renames it over
+  // `local_name` and syncs the directory.
+  virtual file_result deliver(uid_t owner, const std::string& local_name,
+                              const std::string& temp_name, std::int64_t mtime) = 0;
+
+  // Deletes the temporary file; a missing file is success.
+  virtual file_result remove_temp(uid_t owner, const std::string& local_name,
+                                  const std::string& temp_name) = 0;
+};
+
+// The user-mode implementation: direct system calls as the daemon's own user.
+class direct_file_ops final : public file_ops {
+ public:
+  file_result check_destination(uid_t owner, const std::string& local_name) override;
+  file_result open_temp(uid_t owner, const std::string& local_name, const std::string& temp_name,
+                        std::uint64_t keep_bytes, ipc::unique_fd& out) override;
+  file_result deliver(uid_t owner, const std::string& local_name, const std::string& temp_name,
+                      std::int64_t mtime) override;
+  file_result remove_temp(uid_t owner, const std::string& local_name,
+                          const std::string& temp_name) override;
+};
+
+// "/a/b/c.iso" -> {"/a/b", "c.iso"}
+std::pair<std::string, std::string> split_path(const std::string& path);
+
+}  // namespace opendo::daemon

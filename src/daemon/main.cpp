@@ -1,0 +1,129 @@
+// opendod: the opendo transfer daemon. Owns the jobs of its user, persists them, transfers their
+// files, and serves the org.opendo.Transfer Varlink interface on a Unix socket.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "common/paths.hpp"
+#include "daemon/config.hpp"
+#include "daemon/file_ops.hpp"
+#include "daemon/manager.hpp"
+#include "daemon/server.hpp"
+#include "store/store.hpp"
+
+namespace {
+
+using namespace opendo;
+
+// One daemon per socket: the lock file beside the socket is held for the daemon's life.
+ipc::unique_fd take_lock(const std::string& socket_path) {
+  const std::string lock_path = socket_path + ".lock";
+  ipc::unique_fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) throw std::system_error(errno, std::generic_category(), "cannot open " + lock_path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return ipc::unique_fd();
+  return fd;
+}
+
+ipc::unique_fd termination_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return ipc::unique_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+}
+
+int run(daemon::config cfg) {
+  daemon::apply_defaults(cfg);
+  const auto [socket_dir, socket_name] = daemon::split_path(cfg.socket_path);
+  paths::ensure_private_dir(socket_dir);
+  paths::ensure_private_dir(cfg.state_dir);
+
+  ipc::unique_fd lock = take_lock(cfg.socket_path);
+  if (!lock) {
+    spdlog::info("another opendod already serves {}; exiting", cfg.socket_path);
+    return 0;
+  }
+  ipc::unique_fd signals = termination_signals();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  store::job_store store(cfg.state_dir + "/jobs.sqlite");
+  daemon::direct_file_ops files;
+  daemon::manager jobs(cfg, store, files);
+  jobs.load();
+  daemon::server ipc_server(cfg, jobs, ipc::listen_unix(cfg.socket_path, 0600));
+  spdlog::info("opendod {} serving {} (state in {})", "0.1.0", cfg.socket_path, cfg.state_dir);
+
+  int timeout_ms = 0;
+  for (;;) {
+    auto& fds = ipc_server.wait_fds();
+    fds.push_back({signals.get(), CURL_WAIT_POLLIN, 0});
+    jobs.poll(fds, timeout_ms);
+    const bool signalled = (fds.back().revents & CURL_WAIT_POLLIN) != 0;
+    fds.pop_back();
+    ipc_server.dispatch();
+    if (signalled) {
+      signalfd_siginfo info{};
+      if (::read(signals.get(), &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
+        spdlog::info("signal {}: recording progress and stopping", info.ssi_signo);
+        break;
+      }
+    }
+    timeout_ms = jobs.run_once();
+  }
+  jobs.checkpoint_all();
+  ::unlink(cfg.socket_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "opendod: the opendo background transfer daemon.\n"
+      "Runs as a user-mode service: it owns your download jobs, keeps them in a SQLite store so\n"
+      "they survive restarts and kill -9, and transfers their files over HTTP(S). Clients talk\n"
+      "to it over the Varlink interface org.opendo.Transfer on a Unix socket; the opendo command\n"
+      "and libopendo start it on demand.",
+      "opendod"};
+  daemon::config cfg;
+  std::string ca_file;
+  app.add_option("--socket", cfg.socket_path,
+                 "Unix socket to serve (default: $XDG_RUNTIME_DIR/opendo/opendod.sock, or "
+                 "/tmp/opendo-UID/opendod.sock)");
+  app.add_option("--state-dir", cfg.state_dir,
+                 "Directory of the job store jobs.sqlite (default: $XDG_STATE_HOME/opendo, or "
+                 "~/.local/state/opendo)");
+  app.add_option("--ca-file", cfg.http.ca_file,
+                 "PEM file of certificate authorities to trust for https (default: the system's)");
+  app.add_option("--max-active-jobs", cfg.scheduler.max_active_jobs,
+                 "Background jobs that transfer at the same time (default 4; FOREGROUND jobs are "
+                 "not counted)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.set_version_flag("--version", "opendod 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("opendod");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  try {
+    return run(cfg);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot run: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,648 @@
+#include "daemon/manager.hpp"
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <tuple>
+
+#include "jobs/lifecycle.hpp"
+#include "jobs/scheduler.hpp"
+#include "opendo/hresult.hpp"
+
+namespace opendo::daemon {
+namespace {
+
+constexpr std::size_t kRetiredKept = 1024;
+constexpr int kMaxRangelessRestarts = 3;
+
+std::int64_t wall_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+jobs::mono_time mono_now() {
+  return jobs::mono_clock::now();
+}
+
+std::string new_guid() {
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  char text[40];
+  std::snprintf(text, sizeof text,
+                "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", bytes[0],
+                bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
+                bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]);
+  return text;
+}
+
+// ".opendo-<32 hex of the job id>-<index>.part": unique per job and file, hidden, and short
+// enough for any file system's name limit.
+std::string temp_name_for(const std::string& job_id, std::size_t index) {
+  std::string hex;
+  for (char c : job_id) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
+  }
+  return ".opendo-" + hex + "-" + std::to_string(index) + ".part";
+}
+
+// http(s) URLs with a host, checked by libcurl's parser.
+void check_url(const std::string& url) {
+  CURLU* parsed = curl_url();
+  const CURLUcode rc = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0);
+  char* scheme = nullptr;
+  char* host = nullptr;
+  if (rc == CURLUE_OK) {
+    curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0);
+    curl_url_get(parsed, CURLUPART_HOST, &host, 0);
+  }
+  const std::string scheme_text = scheme != nullptr ? scheme : "";
+  const bool has_host = host != nullptr && host[0] != '\0';
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(parsed);
+  if (rc != CURLUE_OK || !has_host) {
+    throw request_error{value_of(hr::winhttp_invalid_url),
+                        "not a valid URL: \"" + url + "\" (" + curl_url_strerror(rc) + ")"};
+  }
+  if (scheme_text != "http" && scheme_text != "https") {
+    throw request_error{value_of(hr::winhttp_unrecognized_scheme),
+                        "unsupported URL scheme \"" + scheme_text + "\" in " + url +
+                            " (only http and https are supported)"};
+  }
+}
+
+}  // namespace
+
+manager::manager(const config& cfg, store::job_store& store, file_ops& files)
+    : config_(cfg), store_(store), files_(files), engine_(*this, cfg.http) {}
+
+manager::~manager() = default;
+
+void manager::load() {
+  const auto now = mono_now();
+  for (auto& j : store_.load_all()) {
+    if (is_final(j.state)) {
+      store_.remove_job(j.id);
+      continue;
+    }
+    if (j.state == job_state::connecting || j.state == job_state::transferring) {
+      j.state = job_state::queued;  // it was running when the daemon stopped
+    }
+    if (j.state == job_state::transient_error) {
+      j.retry_at = now + jobs::effective_retry_delay(j);
+    }
+    j.progress_at = now;
+    spdlog::info("loaded job {} ({}) in state {}", j.id, j.display_name, to_string(j.state));
+    jobs_.emplace(j.id, std::move(j));
+  }
+  dirty_schedule_ = true;
+}
+
+// ---- lookups -----------------------------------------------------------------------------------
+
+jobs::job& manager::visible_job(const caller& who, const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    auto retired = retired_.find(id);
+    if (retired == retired_.end() || (retired->second.owner_uid != who.uid && !who.admin)) {
+      throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
+    }
+    return retired->second;
+  }
+  // Another user's job does not exist for the caller (BITS answers BG_E_NOT_FOUND too).
+  if (it->second.owner_uid != who.uid && !who.admin) {
+    throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
+  }
+  return it->second;
+}
+
+jobs::job& manager::mutable_job(const caller& who, const std::string& id) {
+  jobs::job& j = visible_job(who, id);
+  if (is_final(j.state)) {
+    throw request_error{
+        value_of(hr::bg_e_invalid_state),
+        "job " + id + " is " + std::string(to_string(j.state)) + " and accepts no more changes"};
+  }
+  return j;
+}
+
+void manager::check(std::uint32_t code, const std::string& what) {
+  if (failed(code)) throw request_error{code, what + ": " + describe(code)};
+}
+
+std::uint32_t manager::count_jobs(std::optional<uid_t> owner) const {
+  std::uint32_t count = 0;
+  for (const auto& [id, j] : jobs_) {
+    if (!owner || j.owner_uid == *owner) ++count;
+  }
+  return count;
+}
+
+job_info manager::view(const jobs::job& j) const {
+  job_info info = jobs::to_info(j);
+  // Show the bytes received so far, not only those already recorded.
+  if (auto it = active_by_job_.find(j.id); it != active_by_job_.end()) {
+    const auto& t = active_.at(it->second);
+    const std::uint64_t live = engine_.received(it->second);
+    auto& file = info.files.at(t.file_index);
+    if (live > file.progress.bytes_transferred) {
+      info.bytes_transferred += live - file.progress.bytes_transferred;
+      file.progress.bytes_transferred = live;
+    }
+  }
+  return info;
+}
+
+void manager::persist(const jobs::job& j) {
+  try {
+    store_.save_job(j);
+  } catch (const std::exception& e) {
+    // The job goes on in memory; the next save may succeed. Say so loudly.
+    spdlog::error("could not record job {}: {}", j.id, e.what());
+  }
+}
+
+void manager::notify(const jobs::job& j, job_event_kind kind) {
+  std::vector<std::uint64_t> tokens;
+  for (const auto& [token, entry] : watchers_) {
+    if (entry.job_id == j.id) tokens.push_back(token);
+  }
+  if (tokens.empty()) return;
+  const job_info info = view(j);
+  for (auto token : tokens) {
+    auto it = watchers_.find(token);
+    if (it != watchers_.end()) it->second.on_event(kind, info);
+  }
+}
+
+void manager::retire(jobs::job& j) {
+  try {
+    store_.remove_job(j.id);
+  } catch (const std::exception& e) {
+    spdlog::error("could not remove job {} from the store: {}", j.id, e.what());
+  }
+  notify(j, job_event_kind::state);
+  const std::string id = j.id;
+  retired_.insert_or_assign(id, std::move(j));
+  jobs_.erase(id);
+  retired_order_.push_back(id);
+  while (retired_order_.size() > kRetiredKept) {
+    retired_.erase(retired_order_.front());
+    retired_order_.pop_front();
+  }
+  // Watchers of a final job are done.
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    it = it->second.job_id == id ? watchers_.erase(it) : std::next(it);
+  }
+  dirty_schedule_ = true;
+}
+
+// ---- requests
+// ------------------------------------------------------------------------------------
+
+std::string manager::create_job(const caller& who, const std::string& display_name) {
+  check(jobs::check_create(count_jobs(std::nullopt), count_jobs(who.uid), display_name,
+                           config_.limits),
+        "cannot create a job");
+  std::string id;
+  do {
+    id = new_guid();
+  } while (jobs_.count(id) != 0 || retired_.count(id) != 0);
+  jobs::job j = jobs::make_job(id, who.uid, display_name, wall_now());
+  persist(j);
+  spdlog::info("uid {} created job {} ({})", who.uid, id, display_name);
+  jobs_.emplace(id, std::move(j));
+  return id;
+}
+
+job_info manager::get_job(const caller& who, const std::string& id) {
+  return view(visible_job(who, id));
+}
+
+std::vector<job_info> manager::list_jobs(const caller& who, bool all_users) {
+  if (all_users && !who.admin) {
+    throw request_error{value_of(hr::e_accessdenied),
+                        "only administrators may list the jobs of all users"};
+  }
+  std::vector<const jobs::job*> visible;
+  for (const auto& [id, j] : jobs_) {
+    if (all_users || j.owner_uid == who.uid) visible.push_back(&j);
+  }
+  std::sort(visible.begin(), visible.end(), [](const jobs::job* a, const jobs::job* b) {
+    return std::tie(a->times.creation, a->id) < std::tie(b->times.creation, b->id);
+  });
+  std::vector<job_info> out;
+  out.reserve(visible.size());
+  for (const auto* j : visible) out.push_back(view(*j));
+  return out;
+}
+
+void manager::add_file(const caller& who, const std::string& id, const std::string& remote_url,
+                       const std::string& local_name) {
+  jobs::job& j = mutable_job(who, id);
+  if (local_name.empty() || local_name.front() != '/') {
+    throw request_error{value_of(hr::e_invalidarg),
+                        "the local name must be an absolute path: \"" + local_name + "\""};
+  }
+  check(jobs::check_file(remote_url, local_name, config_.limits),
+        "cannot add " + remote_url + " -> " + local_name);
+  check_url(remote_url);
+  for (const auto& f : j.files) {
+    if (f.local_name == local_name) {
+      throw request_error{value_of(hr::e_invalidarg),
+                          "the job already has a file with the local name " + local_name};
+    }
+  }
+  const file_result destination = files_.check_destination(j.owner_uid, local_name);
+  check(destination.code, destination.message);
+  jobs::file_record file;
+  file.remote_url = remote_url;
+  file.local_name = local_name;
+  file.temp_name = temp_name_for(j.id, j.files.size());
+  const job_state before = j.state;
+  check(jobs::add_file(j, std::move(file), config_.limits, wall_now()),
+        "cannot add a file to job " + id);
+  persist(j);
+  notify(j, before != j.state ? job_event_kind::state : job_event_kind::modified);
+  dirty_schedule_ = true;
+}
+
+void manager::set_properties(const caller& who, const std::string& id,
+                             const property_changes& changes) {
+  jobs::job& j = mutable_job(who, id);
+  jobs::job copy = j;  // all or nothing: apply to a copy, then commit
+  const auto wall = wall_now();
+  const auto& lim = config_.limits;
+  if (changes.display_name) {
+    check(jobs::set_display_name(copy, *changes.display_name, lim, wall), "display name");
+  }
+  if (changes.description) {
+    check(jobs::set_description(copy, *changes.description, lim, wall), "description");
+  }
+  if (changes.priority) check(jobs::set_priority(copy, *changes.priority, wall), "priority");
+  if (changes.minimum_retry_delay) {
+    check(jobs::set_minimum_retry_delay(copy, *changes.minimum_retry_delay, wall),
+          "minimum retry delay");
+  }
+  if (changes.no_progress_timeout) {
+    check(jobs::set_no_progress_timeout(copy, *changes.no_progress_timeout, wall),
+          "no-progress timeout");
+  }
+  if (changes.notify_flags) {
+    check(jobs::set_notify_flags(copy, *changes.notify_flags, wall),
+          "notify flags " + std::to_string(*changes.notify_flags));
+  }
+  j = std::move(copy);
+  persist(j);
+  notify(j, job_event_kind::modified);
+  dirty_schedule_ = true;
+}
+
+void manager::resume(const caller& who, const std::string& id) {
+  jobs::job& j = mutable_job(who, id);
+  const job_state before = j.state;
+  check(jobs::resume(j, mono_now(), wall_now()), "cannot resume job " + id);
+  if (j.state != before) {
+    restarts_.erase({j.id, j.current_file});
+    persist(j);
+    notify(j, job_event_kind::state);
+  }
+  dirty_schedule_ = true;
+}
+
+void manager::suspend(const caller& who, const std::string& id) {
+  jobs::job& j = mutable_job(who, id);
+  const job_state before = j.state;
+  stop_job(j);
+  check(jobs::suspend(j, wall_now()), "cannot suspend job " + id);
+  persist(j);
+  if (j.state != before) notify(j, job_event_kind::state);
+  dirty_schedule_ = true;
+}
+
+std::uint32_t manager::cancel(const caller& who, const std::string& id) {
+  jobs::job& j = mutable_job(who, id);
+  stop_job(j);
+  check(jobs::cancel(j, wall_now()), "cannot cancel job " + id);
+  std::uint32_t result = value_of(hr::ok);
+  for (const auto& file : j.files) {
+    if (file.delivered) continue;
+    const file_result removed = files_.remove_temp(j.owner_uid, file.local_name, file.temp_name);
+    if (!removed.ok()) {
+      spdlog::warn("job {}: {}", j.id, removed.message);
+      result = value_of(hr::bg_s_unable_to_delete_files);
+    }
+  }
+  spdlog::info("job {} cancelled", j.id);
+  retire(j);
+  return result;
+}
+
+std::uint32_t manager::complete(const caller& who, const std::string& id) {
+  jobs::job& j = mutable_job(who, id);
+  const jobs::complete_plan plan = jobs::plan_complete(j);
+  check(plan.result, "cannot complete job " + id);
+  stop_job(j);
+  for (std::uint32_t index : plan.deliver) {
+    auto& file = j.files[index];
+    if (file.delivered) continue;
+    const file_result moved =
+        files_.deliver(j.owner_uid, file.local_name, file.temp_name, file.remote_mtime);
+    if (!moved.ok()) {
+      persist(j);  // files already delivered stay delivered
+      throw request_error{moved.code, moved.message};
+    }
+    file.delivered = true;
+    store_.save_file_progress(j.id, index, file);
+  }
+  for (std::uint32_t index : plan.drop) {
+    const auto& file = j.files[index];
+    const file_result removed = files_.remove_temp(j.owner_uid, file.local_name, file.temp_name);
+    if (!removed.ok()) spdlog::warn("job {}: {}", j.id, removed.message);
+  }
+  jobs::mark_acknowledged(j, wall_now());
+  spdlog::info("job {} completed ({} delivered, {} dropped)", j.id, plan.deliver.size(),
+               plan.drop.size());
+  retire(j);
+  return plan.result;
+}
+
+std::uint64_t manager::watch(const caller& who, const std::string& id, watcher on_event) {
+  const jobs::job& j = visible_job(who, id);
+  on_event(job_event_kind::snapshot, view(j));
+  if (is_final(j.state)) return 0;  // nothing more will happen
+  const std::uint64_t token = next_watch_++;
+  watchers_.emplace(token, watch_entry{id, std::move(on_event)});
+  return token;
+}
+
+void manager::unwatch(std::uint64_t token) {
+  watchers_.erase(token);
+}
+
+// ---- scheduling and transfers
+// ---------------------------------------------------------------------
+
+int manager::run_once() {
+  const auto now = mono_now();
+  const auto wall = wall_now();
+  int timeout_ms = 1000;
+
+  for (auto& [id, j] : jobs_) {
+    const job_state before = j.state;
+    const auto result = jobs::tick(j, now, wall);
+    if (result != jobs::tick_result::none) {
+      spdlog::info("job {}: {} -> {}", j.id, to_string(before), to_string(j.state));
+      persist(j);
+      notify(j, job_event_kind::state);
+      dirty_schedule_ = true;
+    }
+    if (auto deadline = jobs::next_deadline(j)) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
+      timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
+    }
+  }
+
+  if (dirty_schedule_) schedule();
+
+  for (auto& [tid, t] : active_) {
+    if (now - t.last_checkpoint >= config_.checkpoint_interval) checkpoint(t, now);
+  }
+  if (!active_.empty()) {
+    if (now - last_progress_notice_ >= config_.progress_interval) {
+      last_progress_notice_ = now;
+      for (const auto& [job_id, tid] : active_by_job_)
+        notify(jobs_.at(job_id), job_event_kind::progress);
+    }
+    timeout_ms = std::min(timeout_ms, static_cast<int>(config_.progress_interval.count()));
+  }
+  return timeout_ms;
+}
+
+void manager::schedule() {
+  dirty_schedule_ = false;
+  std::vector<jobs::schedule_input> inputs;
+  for (const auto& [id, j] : jobs_) inputs.push_back({&j, active_by_job_.count(id) != 0});
+  const auto chosen = jobs::choose_running(inputs, config_.scheduler);
+  // Pre-empt running jobs that lost their slot.
+  std::vector<std::string> preempted;
+  for (const auto& [job_id, tid] : active_by_job_) {
+    if (std::find(chosen.begin(), chosen.end(), job_id) == chosen.end())
+      preempted.push_back(job_id);
+  }
+  for (const auto& job_id : preempted) {
+    jobs::job& j = jobs_.at(job_id);
+    stop_job(j);
+    j.state = job_state::queued;
+    persist(j);
+    notify(j, job_event_kind::state);
+  }
+  for (const auto& job_id : chosen) {
+    jobs::job& j = jobs_.at(job_id);
+    if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) start_job(j);
+  }
+}
+
+void manager::start_job(jobs::job& j) {
+  jobs::on_connecting(j, mono_now(), wall_now());
+  notify(j, job_event_kind::state);
+  start_file(j);
+}
+
+void manager::start_file(jobs::job& j) {
+  // Skip files that need no request: complete already, or all their bytes recorded.
+  while (j.current_file < j.files.size()) {
+    auto& file = j.files[j.current_file];
+    if (!file.completed && !(file.bytes_total != size_unknown &&
+                             file.bytes_transferred == file.bytes_total && file.bytes_total > 0)) {
+      break;
+    }
+    if (jobs::on_file_completed(j, j.current_file, wall_now())) {
+      persist(j);
+      notify(j, job_event_kind::state);
+      return;
+    }
+  }
+  if (j.current_file >= j.files.size()) return;
+  const std::uint32_t index = j.current_file;
+  auto& file = j.files[index];
+  if (file.bytes_total == size_unknown && file.bytes_transferred > 0) {
+    file.bytes_transferred = 0;  // without a known size the bytes cannot be resumed reliably
+  }
+  ipc::unique_fd fd;
+  const file_result opened =
+      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, file.bytes_transferred, fd);
+  if (!opened.ok()) {
+    fail_job(j, opened.code, error_context::local_file, index, opened.message,
+             opened.code == value_of(hr::disk_full));
+    return;
+  }
+  transfer::http::request req;
+  req.url = file.remote_url;
+  req.fd = fd.get();
+  req.offset = file.bytes_transferred;
+  req.expected_total = file.bytes_total;
+  req.etag = file.etag;
+  req.last_modified = file.last_modified;
+  const auto tid = engine_.start(req);
+  active_transfer t;
+  t.job_id = j.id;
+  t.file_index = index;
+  t.fd = std::move(fd);
+  t.last_checkpoint = mono_now();
+  active_.emplace(tid, std::move(t));
+  active_by_job_[j.id] = tid;
+  spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
+}
+
+void manager::stop_job(jobs::job& j) {
+  auto it = active_by_job_.find(j.id);
+  if (it == active_by_job_.end()) return;
+  const auto tid = it->second;
+  auto& t = active_.at(tid);
+  if (auto durable = engine_.stop(tid)) {
+    jobs::on_progress(j, t.file_index, *durable, mono_now());
+  }
+  active_.erase(tid);
+  active_by_job_.erase(it);
+  persist(j);
+}
+
+void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
+  t.last_checkpoint = now;
+  jobs::job& j = jobs_.at(t.job_id);
+  auto tid = active_by_job_.at(t.job_id);
+  auto durable = engine_.checkpoint(tid);
+  if (!durable) return;  // a local write error; the transfer finishes with it
+  auto& file = j.files[t.file_index];
+  if (*durable == file.bytes_transferred) return;
+  jobs::on_progress(j, t.file_index, *durable, now);
+  try {
+    store_.save_file_progress(j.id, t.file_index, file);
+  } catch (const std::exception& e) {
+    spdlog::error("could not record progress of job {}: {}", j.id, e.what());
+  }
+}
+
+void manager::checkpoint_all() {
+  const auto now = mono_now();
+  for (auto& [tid, t] : active_) checkpoint(t, now);
+}
+
+void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
+                       const std::string& message, bool transient) {
+  jobs::error_record error;
+  error.code = code;
+  error.context = context;
+  error.file_index = file;
+  error.message = message;
+  const auto& url = j.files.at(file).remote_url;
+  error.protocol = url.rfind("https", 0) == 0 ? "https" : "http";
+  const job_state state = jobs::on_error(j, error, transient, mono_now(), wall_now());
+  spdlog::warn("job {}: file {}: 0x{:08X} {} -> {}", j.id, file, code, message, to_string(state));
+  persist(j);
+  notify(j, job_event_kind::state);
+  dirty_schedule_ = true;
+}
+
+// ---- engine events
+// ---------------------------------------------------------------------------------
+
+void manager::on_response(transfer::http::transfer_id id,
+                          const transfer::http::response_info& info) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  jobs::job& j = jobs_.at(it->second.job_id);
+  auto& file = j.files[it->second.file_index];
+  if (info.restarted) {
+    spdlog::info("job {}: file {} starts again from byte 0 ({})", j.id, it->second.file_index,
+                 info.validators_changed ? "it changed on the server"
+                                         : "the server ignored the range request");
+    file.bytes_transferred = 0;
+    if (!info.validators_changed && !info.accepts_ranges) {
+      ++restarts_[{j.id, it->second.file_index}];
+    }
+  }
+  file.bytes_total = info.total;
+  file.etag = info.etag;
+  file.last_modified = info.last_modified;
+  const job_state before = j.state;
+  jobs::on_transferring(j, wall_now());
+  jobs::on_progress(j, it->second.file_index, file.bytes_transferred, mono_now());
+  persist(j);
+  if (j.state != before) notify(j, job_event_kind::state);
+}
+
+void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  const std::string job_id = it->second.job_id;
+  const std::uint32_t index = it->second.file_index;
+  active_.erase(it);
+  active_by_job_.erase(job_id);
+  jobs::job& j = jobs_.at(job_id);
+  auto& file = j.files[index];
+  const auto now = mono_now();
+
+  if (result.ok) {
+    if (file.bytes_total == size_unknown) file.bytes_total = result.bytes;
+    file.remote_mtime = result.remote_mtime;
+    file.bytes_from_origin += result.bytes - std::min(result.bytes, file.bytes_transferred);
+    jobs::on_progress(j, index, result.bytes, now);
+    restarts_.erase({job_id, index});
+    const bool job_done = jobs::on_file_completed(j, index, wall_now());
+    persist(j);
+    if (job_done) {
+      spdlog::info("job {} transferred", j.id);
+      notify(j, job_event_kind::state);
+      dirty_schedule_ = true;
+    } else {
+      notify(j, job_event_kind::progress);
+      start_file(j);  // the next file goes right on, reusing the connection
+    }
+    return;
+  }
+
+  if (result.bytes > file.bytes_transferred) {
+    file.bytes_from_origin += result.bytes - file.bytes_transferred;
+    jobs::on_progress(j, index, result.bytes, now);
+  }
+  if (result.restart_file) {
+    spdlog::info("job {}: file {}: {}", j.id, index, result.message);
+    file.bytes_transferred = 0;
+    file.bytes_total = size_unknown;
+    file.etag.clear();
+    file.last_modified.clear();
+    j.state = job_state::queued;
+    persist(j);
+    dirty_schedule_ = true;
+    return;
+  }
+  const bool cannot_resume = file.bytes_transferred > 0 &&
+                             (file.bytes_total == size_unknown || restarts_.count({job_id, index}));
+  if (cannot_resume && ++restarts_[{job_id, index}] > kMaxRangelessRestarts) {
+    const bool unknown_size = file.bytes_total == size_unknown;
+    fail_job(
+        j,
+        value_of(unknown_size ? hr::bg_e_missing_file_size : hr::bg_e_insufficient_range_support),
+        error_context::remote_file, index,
+        std::string(unknown_size ? "the server does not report the file's size"
+                                 : "the server does not support byte ranges") +
+            ", and the transfer was interrupted " + std::to_string(kMaxRangelessRestarts) +
+            " times: " + result.message,
+        false);
+    return;
+  }
+  fail_job(j, result.code, result.context, index, result.message, result.transient);
+}
+
+}  // namespace opendo::daemon

@@ -1,0 +1,132 @@
+// The job manager: owns every job, applies the life-cycle rules to client requests and engine
+// events, persists each change, drives the HTTP engine through the scheduler, and tells watchers.
+// Single-threaded: the daemon's event loop calls it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/config.hpp"
+#include "daemon/file_ops.hpp"
+#include "jobs/job.hpp"
+#include "store/store.hpp"
+#include "transfer/http/engine.hpp"
+
+namespace opendo::daemon {
+
+// A refused request: the HRESULT and what happened in words.
+struct request_error {
+  std::uint32_t code;
+  std::string message;
+};
+
+// Who is calling: the kernel's record of the peer (SO_PEERCRED).
+struct caller {
+  uid_t uid = 0;
+  pid_t pid = 0;
+  bool admin = false;
+};
+
+struct property_changes {
+  std::optional<std::string> display_name;
+  std::optional<std::string> description;
+  std::optional<std::uint32_t> priority;
+  std::optional<std::uint32_t> minimum_retry_delay;
+  std::optional<std::uint32_t> no_progress_timeout;
+  std::optional<std::uint32_t> notify_flags;
+};
+
+class manager final : public transfer::http::listener {
+ public:
+  using watcher = std::function<void(job_event_kind, const job_info&)>;
+
+  manager(const config& cfg, store::job_store& store, file_ops& files);
+  ~manager() override;
+
+  // Loads the stored jobs; jobs that were running are queued again.
+  void load();
+
+  // Requests. Each throws request_error when refused.
+  std::string create_job(const caller& who, const std::string& display_name);
+  job_info get_job(const caller& who, const std::string& id);
+  std::vector<job_info> list_jobs(const caller& who, bool all_users);
+  void add_file(const caller& who, const std::string& id, const std::string& remote_url,
+                const std::string& local_name);
+  void set_properties(const caller& who, const std::string& id, const property_changes& changes);
+  void resume(const caller& who, const std::string& id);
+  void suspend(const caller& who, const std::string& id);
+  std::uint32_t cancel(const caller& who, const std::string& id);
+  std::uint32_t complete(const caller& who, const std::string& id);
+
+  // Watching: `on_event` gets a snapshot now and every change later. Returns a token.
+  std::uint64_t watch(const caller& who, const std::string& id, watcher on_event);
+  void unwatch(std::uint64_t token);
+
+  // Event loop hooks: poll the engine (and the daemon's descriptors in `extra`), then run timers,
+  // the scheduler and checkpoints. Returns how long the loop may sleep before calling again.
+  void poll(std::vector<curl_waitfd>& extra, int timeout_ms) { engine_.poll(extra, timeout_ms); }
+  int run_once();
+  void wakeup() { engine_.wakeup(); }
+  // Records the progress of every running transfer (on shutdown).
+  void checkpoint_all();
+
+  // transfer::http::listener
+  void on_response(transfer::http::transfer_id id,
+                   const transfer::http::response_info& info) override;
+  void on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) override;
+
+ private:
+  struct active_transfer {
+    std::string job_id;
+    std::uint32_t file_index = 0;
+    ipc::unique_fd fd;
+    jobs::mono_time last_checkpoint;
+  };
+  struct watch_entry {
+    std::string job_id;
+    watcher on_event;
+  };
+
+  jobs::job& visible_job(const caller& who, const std::string& id);
+  jobs::job& mutable_job(const caller& who, const std::string& id);
+  void check(std::uint32_t code, const std::string& what);
+  void persist(const jobs::job& j);
+  void notify(const jobs::job& j, job_event_kind kind);
+  void retire(jobs::job& j);
+  job_info view(const jobs::job& j) const;
+
+  void schedule();
+  void start_job(jobs::job& j);
+  void start_file(jobs::job& j);
+  void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes
+  void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
+                const std::string& message, bool transient);
+  void checkpoint(active_transfer& t, jobs::mono_time now);
+  std::uint32_t count_jobs(std::optional<uid_t> owner) const;
+
+  config config_;
+  store::job_store& store_;
+  file_ops& files_;
+  transfer::http::engine engine_;
+  std::map<std::string, jobs::job> jobs_;
+  // Jobs that reached a final state stay visible to GetJob for a while; not persisted.
+  std::map<std::string, jobs::job> retired_;
+  std::deque<std::string> retired_order_;
+  std::map<transfer::http::transfer_id, active_transfer> active_;
+  std::map<std::string, transfer::http::transfer_id> active_by_job_;
+  // Files of a server without range support restarted from 0; too many -> ERROR.
+  std::map<std::pair<std::string, std::uint32_t>, int> restarts_;
+  std::map<std::uint64_t, watch_entry> watchers_;
+  std::uint64_t next_watch_ = 1;
+  jobs::mono_time last_progress_notice_{};
+  bool dirty_schedule_ = true;
+};
+
+}  // namespace opendo::daemon

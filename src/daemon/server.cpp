@@ -1,0 +1,313 @@
+#include "daemon/server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "opendo/hresult.hpp"
+
+namespace opendo::daemon {
+namespace {
+
+using ipc::json;
+
+constexpr std::size_t kMaxId = 64;
+constexpr const char* kVarlinkService = "org.varlink.service";
+
+property_changes parse_properties(const json& params) {
+  auto it = params.find("properties");
+  if (it == params.end() || !it->is_object()) throw ipc::bad_parameter("properties");
+  const json& p = *it;
+  property_changes out;
+  // Over-long strings are passed on so the life-cycle rules answer BG_E_STRING_TOO_LONG.
+  out.display_name = ipc::optional_string(p, "display_name", 64 * 1024);
+  out.description = ipc::optional_string(p, "description", 64 * 1024);
+  if (auto priority = ipc::optional_string(p, "priority", 32)) {
+    auto value = job_priority_from_string(*priority);
+    if (!value) throw ipc::bad_parameter("priority");
+    out.priority = static_cast<std::uint32_t>(*value);
+  }
+  auto as_u32 = [&](const char* name) -> std::optional<std::uint32_t> {
+    auto value = ipc::optional_uint(p, name);
+    if (value && *value > 0xFFFFFFFFULL) throw ipc::bad_parameter(name);
+    if (!value) return std::nullopt;
+    return static_cast<std::uint32_t>(*value);
+  };
+  out.minimum_retry_delay = as_u32("minimum_retry_delay");
+  out.no_progress_timeout = as_u32("no_progress_timeout");
+  out.notify_flags = as_u32("notify_flags");
+  return out;
+}
+
+}  // namespace
+
+server::server(const config& cfg, manager& jobs, ipc::unique_fd listener)
+    : config_(cfg), jobs_(jobs), listener_(std::move(listener)) {}
+
+server::~server() {
+  for (auto& c : connections_) {
+    for (auto token : c.watches) jobs_.unwatch(token);
+  }
+}
+
+std::vector<curl_waitfd>& server::wait_fds() {
+  fds_.clear();
+  fds_.push_back({listener_.get(), CURL_WAIT_POLLIN, 0});
+  for (const auto& c : connections_) {
+    short events = c.closing ? 0 : CURL_WAIT_POLLIN;
+    if (!c.output.empty()) events |= CURL_WAIT_POLLOUT;
+    fds_.push_back({c.fd.get(), events, 0});
+  }
+  return fds_;
+}
+
+void server::dispatch() {
+  // fds_ holds the listener and then the connections in list order.
+  auto fd_it = fds_.begin();
+  if (fd_it != fds_.end() && (fd_it->revents & CURL_WAIT_POLLIN)) accept_all();
+  if (fd_it != fds_.end()) ++fd_it;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& c : connections_) {
+    if (fd_it == fds_.end()) break;  // accepted during this round: polled next time
+    if (fd_it->fd == c.fd.get()) {
+      if (fd_it->revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) read_from(c);
+      if (!c.dead && !c.output.empty()) write_to(c);
+      ++fd_it;
+    }
+    if (c.decoder.pending() > 0 && c.partial_since.time_since_epoch().count() != 0 &&
+        now - c.partial_since > config_.incomplete_message_timeout) {
+      spdlog::warn("closing connection of pid {}: incomplete message for {} s", c.peer.pid,
+                   config_.incomplete_message_timeout.count());
+      close(c);
+    }
+  }
+  connections_.remove_if([](const connection& c) { return c.dead; });
+}
+
+void server::accept_all() {
+  for (;;) {
+    ipc::unique_fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        spdlog::warn("accept failed: {}", std::strerror(errno));
+      }
+      return;
+    }
+    auto peer = ipc::peer_of(fd.get());
+    if (!peer) continue;
+    if (connections_.size() >= config_.max_connections) {
+      const std::string refusal = ipc::frame(ipc::hresult_reply(
+          value_of(hr::e_outofmemory), "opendod has too many connections; try again later"));
+      [[maybe_unused]] auto n = ::send(fd.get(), refusal.data(), refusal.size(), MSG_NOSIGNAL);
+      continue;
+    }
+    // A user-mode daemon serves its own user (and root); nobody else can reach the 0700
+    // directory, but the check does not rely on that.
+    if (peer->uid != ::geteuid() && peer->uid != 0) {
+      const std::string refusal = ipc::frame(ipc::hresult_reply(
+          value_of(hr::e_accessdenied), "this opendod serves uid " + std::to_string(::geteuid())));
+      [[maybe_unused]] auto n = ::send(fd.get(), refusal.data(), refusal.size(), MSG_NOSIGNAL);
+      continue;
+    }
+    connection c;
+    c.fd = std::move(fd);
+    c.peer = *peer;
+    connections_.push_back(std::move(c));
+  }
+}
+
+void server::read_from(connection& c) {
+  char buffer[65536];
+  for (int rounds = 0; rounds < 16 && !c.dead; ++rounds) {  // bounded: others get their turn
+    ssize_t n = ::recv(c.fd.get(), buffer, sizeof buffer, 0);
+    if (n == 0) {
+      close(c);
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      close(c);
+      return;
+    }
+    c.decoder.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
+    while (auto message = c.decoder.next()) {
+      handle(c, *message);
+      if (c.dead || c.closing) return;
+    }
+    if (c.decoder.overflow()) {
+      queue(c,
+            ipc::error_reply("org.varlink.service.InvalidParameter",
+                             {{"parameter", "message"},
+                              {"reason", "a message may be at most " +
+                                             std::to_string(ipc::max_message_size) + " bytes"}}));
+      c.closing = true;
+      return;
+    }
+  }
+  if (c.decoder.pending() == 0) {
+    c.partial_since = {};
+  } else if (c.partial_since.time_since_epoch().count() == 0) {
+    c.partial_since = std::chrono::steady_clock::now();
+  }
+}
+
+void server::write_to(connection& c) {
+  while (!c.output.empty()) {
+    ssize_t n = ::send(c.fd.get(), c.output.data(), c.output.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      close(c);
+      return;
+    }
+    c.output.erase(0, static_cast<std::size_t>(n));
+  }
+  if (c.closing) close(c);
+}
+
+void server::queue(connection& c, const std::string& message) {
+  if (c.dead) return;
+  c.output += message;
+  c.output.push_back('\0');
+  if (c.output.size() > config_.max_output_per_connection) {
+    spdlog::warn("closing connection of pid {}: it does not read its replies", c.peer.pid);
+    close(c);
+    return;
+  }
+  write_to(c);
+}
+
+void server::close(connection& c) {
+  if (c.dead) return;
+  for (auto token : c.watches) jobs_.unwatch(token);
+  c.watches.clear();
+  c.dead = true;
+  c.fd.reset();
+  c.output.clear();
+}
+
+void server::handle(connection& c, const std::string& message) {
+  ipc::call call;
+  try {
+    call = ipc::parse_call(message);
+  } catch (const ipc::bad_parameter& e) {
+    queue(c,
+          ipc::error_reply("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}}));
+    return;
+  }
+  try {
+    json result = handle_call(c, call);
+    if (!call.oneway && !result.is_null()) queue(c, ipc::reply(result));
+  } catch (const request_error& e) {
+    if (!call.oneway) queue(c, ipc::hresult_reply(e.code, e.message));
+  } catch (const ipc::bad_parameter& e) {
+    if (!call.oneway) {
+      queue(c,
+            ipc::error_reply("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}}));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{} failed: {}", call.method, e.what());
+    if (!call.oneway) queue(c, ipc::hresult_reply(value_of(hr::e_fail), e.what()));
+  }
+}
+
+json server::handle_call(connection& c, const ipc::call& call) {
+  const caller who{c.peer.uid, c.peer.pid, c.peer.uid == 0};
+  const json& p = call.parameters;
+  const std::string& method = call.method;
+  const auto& lim = config_.limits;
+  const std::string prefix = std::string(ipc::interface_name) + ".";
+
+  if (method == std::string(kVarlinkService) + ".GetInfo") {
+    return {{"vendor", "opendo"},
+            {"product", "opendod"},
+            {"version", "0.1.0"},
+            {"url", "https://opendo.invalid/"},
+            {"interfaces", {kVarlinkService, ipc::interface_name}}};
+  }
+  if (method == std::string(kVarlinkService) + ".GetInterfaceDescription") {
+    const std::string name = ipc::required_string(p, "interface", 256);
+    if (name != ipc::interface_name) {
+      throw request_error{value_of(hr::e_invalidarg), "unknown interface " + name};
+    }
+    return {{"description", interface_description}};
+  }
+  if (method.rfind(prefix, 0) != 0) {
+    const auto dot = method.rfind('.');
+    const std::string iface = dot == std::string::npos ? method : method.substr(0, dot);
+    queue(c, ipc::error_reply("org.varlink.service.InterfaceNotFound", {{"interface", iface}}));
+    return nullptr;
+  }
+  const std::string name = method.substr(prefix.size());
+
+  if (name == "CreateJob") {
+    // Longer names than the limit pass so the rules answer BG_E_STRING_TOO_LONG.
+    const auto display = ipc::required_string(p, "display_name", 64 * 1024);
+    return {{"id", jobs_.create_job(who, display)}};
+  }
+  if (name == "GetJob") {
+    return {{"job", ipc::to_json(jobs_.get_job(who, ipc::required_string(p, "id", kMaxId)))}};
+  }
+  if (name == "ListJobs") {
+    json list = json::array();
+    for (const auto& info :
+         jobs_.list_jobs(who, ipc::optional_bool(p, "all_users").value_or(false))) {
+      list.push_back(ipc::to_json(info));
+    }
+    return {{"jobs", std::move(list)}};
+  }
+  if (name == "AddFile") {
+    jobs_.add_file(who, ipc::required_string(p, "id", kMaxId),
+                   ipc::required_string(p, "remote_url", lim.max_url * 4),
+                   ipc::required_string(p, "local_name", lim.max_path * 4));
+    return json::object();
+  }
+  if (name == "SetProperties") {
+    jobs_.set_properties(who, ipc::required_string(p, "id", kMaxId), parse_properties(p));
+    return json::object();
+  }
+  if (name == "Resume") {
+    jobs_.resume(who, ipc::required_string(p, "id", kMaxId));
+    return json::object();
+  }
+  if (name == "Suspend") {
+    jobs_.suspend(who, ipc::required_string(p, "id", kMaxId));
+    return json::object();
+  }
+  if (name == "Cancel") {
+    return {{"hresult", jobs_.cancel(who, ipc::required_string(p, "id", kMaxId))}};
+  }
+  if (name == "Complete") {
+    return {{"hresult", jobs_.complete(who, ipc::required_string(p, "id", kMaxId))}};
+  }
+  if (name == "Watch") {
+    const std::string id = ipc::required_string(p, "id", kMaxId);
+    const auto interval = std::chrono::milliseconds(std::clamp<std::uint64_t>(
+        ipc::optional_uint(p, "progress_interval_ms").value_or(100), 0, 60'000));
+    if (!call.more) {
+      return {{"kind", "snapshot"}, {"job", ipc::to_json(jobs_.get_job(who, id))}};
+    }
+    // Each reply continues until the job is final; progress replies are rate-limited.
+    auto last_progress = std::make_shared<std::chrono::steady_clock::time_point>();
+    connection* target = &c;
+    const auto token = jobs_.watch(
+        who, id,
+        [this, target, interval, last_progress](job_event_kind kind, const job_info& info) {
+          if (kind == job_event_kind::progress) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - *last_progress < interval) return;
+            *last_progress = now;
+          }
+          queue(*target, ipc::reply({{"kind", std::string(ipc::to_string(kind))},
+                                     {"job", ipc::to_json(info)}},
+                                    !is_final(info.state)));
+        });
+    if (token != 0) c.watches.push_back(token);
+    return nullptr;  // the replies were queued by the watcher
+  }
+  queue(c, ipc::error_reply("org.varlink.service.MethodNotFound", {{"method", method}}));
+  return nullptr;
+}
+
+}  // namespace opendo::daemon

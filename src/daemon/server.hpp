@@ -1,0 +1,65 @@
+// The Varlink server: accepts connections on the daemon's Unix socket, identifies each peer by
+// SO_PEERCRED, decodes NUL-terminated JSON calls with a size limit, and dispatches them to the
+// manager. Non-blocking throughout: a slow or hostile client never stalls the others.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config.hpp"
+#include "daemon/manager.hpp"
+#include "ipc/codec.hpp"
+#include "ipc/framing.hpp"
+#include "ipc/socket.hpp"
+
+namespace opendo::daemon {
+
+class server {
+ public:
+  server(const config& cfg, manager& jobs, ipc::unique_fd listener);
+  ~server();
+
+  // Descriptors to wait on (the listener and every connection), for manager::poll().
+  std::vector<curl_waitfd>& wait_fds();
+  // Handles what the wait found ready (revents filled in wait_fds()).
+  void dispatch();
+  std::size_t connections() const { return connections_.size(); }
+
+ private:
+  struct connection {
+    ipc::unique_fd fd;
+    ipc::peer_credentials peer;
+    ipc::frame_decoder decoder;
+    std::string output;
+    std::vector<std::uint64_t> watches;
+    std::chrono::steady_clock::time_point partial_since{};
+    bool closing = false;  // flush the output, then close
+    bool dead = false;
+  };
+
+  void accept_all();
+  void read_from(connection& c);
+  void write_to(connection& c);
+  void handle(connection& c, const std::string& message);
+  void queue(connection& c, const std::string& message);
+  void close(connection& c);
+  ipc::json handle_call(connection& c, const ipc::call& call);
+
+  config config_;
+  manager& jobs_;
+  ipc::unique_fd listener_;
+  std::list<connection> connections_;
+  std::vector<curl_waitfd> fds_;
+};
+
+// The text of org.opendo.Transfer.varlink, compiled in.
+extern const char* const interface_description;
+
+}  // namespace opendo::daemon

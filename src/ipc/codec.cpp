@@ -1,0 +1,231 @@
+#include "ipc/codec.hpp"
+
+#include <array>
+
+namespace opendo::ipc {
+namespace {
+
+// Non-negative integers, whether parsed (unsigned) or built in C++ (signed).
+bool is_unsigned_number(const json& value) {
+  return value.is_number_unsigned() ||
+         (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+}
+
+// Sizes travel as signed 64-bit numbers as Varlink's int is; BG_SIZE_UNKNOWN becomes -1.
+json size_to_json(std::uint64_t size) {
+  return size == size_unknown ? json(-1) : json(size);
+}
+
+std::uint64_t size_from_json(const json& value, const char* name) {
+  if (value.is_number_integer() && value.get<std::int64_t>() == -1) return size_unknown;
+  if (!is_unsigned_number(value)) throw bad_parameter(name);
+  return value.get<std::uint64_t>();
+}
+
+const json& field(const json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end()) throw bad_parameter(name);
+  return *it;
+}
+
+std::string string_field(const json& object, const char* name) {
+  const json& value = field(object, name);
+  if (!value.is_string()) throw bad_parameter(name);
+  return value.get<std::string>();
+}
+
+std::uint64_t uint_field(const json& object, const char* name) {
+  const json& value = field(object, name);
+  if (!is_unsigned_number(value)) throw bad_parameter(name);
+  return value.get<std::uint64_t>();
+}
+
+std::uint32_t uint32_field(const json& object, const char* name) {
+  const std::uint64_t value = uint_field(object, name);
+  if (value > 0xFFFFFFFFULL) throw bad_parameter(name);
+  return static_cast<std::uint32_t>(value);
+}
+
+constexpr std::array<std::string_view, 4> kEventKinds{"snapshot", "state", "progress", "modified"};
+
+}  // namespace
+
+std::string_view to_string(job_event_kind kind) {
+  const auto index = static_cast<std::size_t>(kind);
+  return index < kEventKinds.size() ? kEventKinds[index] : std::string_view("snapshot");
+}
+
+std::optional<job_event_kind> job_event_kind_from_string(std::string_view text) {
+  for (std::size_t i = 0; i < kEventKinds.size(); ++i) {
+    if (kEventKinds[i] == text) return static_cast<job_event_kind>(i);
+  }
+  return std::nullopt;
+}
+
+json to_json(const job_info& job) {
+  json files = json::array();
+  for (const auto& file : job.files) {
+    files.push_back({{"remote_url", file.remote_url},
+                     {"local_name", file.local_name},
+                     {"progress",
+                      {{"bytes_total", size_to_json(file.progress.bytes_total)},
+                       {"bytes_transferred", file.progress.bytes_transferred},
+                       {"completed", file.progress.completed}}},
+                     {"bytes_from_origin", file.bytes_from_origin}});
+  }
+  json out = {{"id", job.id},
+              {"owner_uid", job.owner_uid},
+              {"display_name", job.display_name},
+              {"description", job.description},
+              {"priority", std::string(to_string(job.priority))},
+              {"state", std::string(to_string(job.state))},
+              {"bytes_total", size_to_json(job.bytes_total)},
+              {"bytes_transferred", job.bytes_transferred},
+              {"files_total", job.files_total},
+              {"files_transferred", job.files_transferred},
+              {"notify_flags", job.notify_flags},
+              {"minimum_retry_delay", job.minimum_retry_delay},
+              {"no_progress_timeout", job.no_progress_timeout},
+              {"error_count", job.error_count},
+              {"times",
+               {{"creation", job.times.creation},
+                {"modification", job.times.modification},
+                {"transfer_completion", job.times.transfer_completion}}},
+              {"files", std::move(files)}};
+  if (job.error) {
+    json error = {{"code", job.error->code},
+                  {"context", std::string(to_string(job.error->context))},
+                  {"message", job.error->message},
+                  {"protocol", job.error->protocol}};
+    if (job.error->file_index) error["file_index"] = *job.error->file_index;
+    out["error"] = std::move(error);
+  }
+  return out;
+}
+
+job_info job_from_json(const json& value) {
+  if (!value.is_object()) throw bad_parameter("job");
+  job_info job;
+  job.id = string_field(value, "id");
+  job.owner_uid = uint32_field(value, "owner_uid");
+  job.display_name = string_field(value, "display_name");
+  job.description = string_field(value, "description");
+  auto priority = job_priority_from_string(string_field(value, "priority"));
+  auto state = job_state_from_string(string_field(value, "state"));
+  if (!priority) throw bad_parameter("priority");
+  if (!state) throw bad_parameter("state");
+  job.priority = *priority;
+  job.state = *state;
+  job.bytes_total = size_from_json(field(value, "bytes_total"), "bytes_total");
+  job.bytes_transferred = uint_field(value, "bytes_transferred");
+  job.files_total = uint32_field(value, "files_total");
+  job.files_transferred = uint32_field(value, "files_transferred");
+  job.notify_flags = uint32_field(value, "notify_flags");
+  job.minimum_retry_delay = uint32_field(value, "minimum_retry_delay");
+  job.no_progress_timeout = uint32_field(value, "no_progress_timeout");
+  job.error_count = uint32_field(value, "error_count");
+  const json& times = field(value, "times");
+  job.times.creation = field(times, "creation").get<std::int64_t>();
+  job.times.modification = field(times, "modification").get<std::int64_t>();
+  job.times.transfer_completion = field(times, "transfer_completion").get<std::int64_t>();
+  if (auto it = value.find("error"); it != value.end() && !it->is_null()) {
+    job_error error;
+    error.code = uint32_field(*it, "code");
+    const std::string context = string_field(*it, "context");
+    for (std::uint32_t i = 0; i <= 7; ++i) {
+      if (to_string(static_cast<error_context>(i)) == context)
+        error.context = static_cast<error_context>(i);
+    }
+    if (auto index = it->find("file_index"); index != it->end() && !index->is_null()) {
+      error.file_index = uint32_field(*it, "file_index");
+    }
+    error.message = string_field(*it, "message");
+    error.protocol = string_field(*it, "protocol");
+    job.error = std::move(error);
+  }
+  const json& files = field(value, "files");
+  if (!files.is_array()) throw bad_parameter("files");
+  for (const json& entry : files) {
+    file_info file;
+    file.remote_url = string_field(entry, "remote_url");
+    file.local_name = string_field(entry, "local_name");
+    const json& progress = field(entry, "progress");
+    file.progress.bytes_total = size_from_json(field(progress, "bytes_total"), "bytes_total");
+    file.progress.bytes_transferred = uint_field(progress, "bytes_transferred");
+    const json& completed = field(progress, "completed");
+    if (!completed.is_boolean()) throw bad_parameter("completed");
+    file.progress.completed = completed.get<bool>();
+    file.bytes_from_origin = uint_field(entry, "bytes_from_origin");
+    job.files.push_back(std::move(file));
+  }
+  return job;
+}
+
+call parse_call(const std::string& message) {
+  json value = json::parse(message, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || !value.is_object()) throw bad_parameter("message");
+  call out;
+  auto method = value.find("method");
+  if (method == value.end() || !method->is_string()) throw bad_parameter("method");
+  out.method = method->get<std::string>();
+  if (auto params = value.find("parameters"); params != value.end() && !params->is_null()) {
+    if (!params->is_object()) throw bad_parameter("parameters");
+    out.parameters = std::move(*params);
+  }
+  if (auto more = value.find("more"); more != value.end()) {
+    if (!more->is_boolean()) throw bad_parameter("more");
+    out.more = more->get<bool>();
+  }
+  if (auto oneway = value.find("oneway"); oneway != value.end()) {
+    if (!oneway->is_boolean()) throw bad_parameter("oneway");
+    out.oneway = oneway->get<bool>();
+  }
+  return out;
+}
+
+std::string required_string(const json& params, const char* name, std::size_t max_length) {
+  auto value = optional_string(params, name, max_length);
+  if (!value) throw bad_parameter(name);
+  return *value;
+}
+
+std::optional<std::string> optional_string(const json& params, const char* name,
+                                           std::size_t max_length) {
+  auto it = params.find(name);
+  if (it == params.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) throw bad_parameter(name);
+  const auto& text = it->get_ref<const std::string&>();
+  if (text.size() > max_length) throw bad_parameter(name);
+  return text;
+}
+
+std::optional<std::uint64_t> optional_uint(const json& params, const char* name) {
+  auto it = params.find(name);
+  if (it == params.end() || it->is_null()) return std::nullopt;
+  if (!is_unsigned_number(*it)) throw bad_parameter(name);
+  return it->get<std::uint64_t>();
+}
+
+std::optional<bool> optional_bool(const json& params, const char* name) {
+  auto it = params.find(name);
+  if (it == params.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) throw bad_parameter(name);
+  return it->get<bool>();
+}
+
+std::string reply(const json& parameters, bool continues) {
+  json out = {{"parameters", parameters}};
+  if (continues) out["continues"] = true;
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string error_reply(const std::string& error, const json& parameters) {
+  return json{{"error", error}, {"parameters", parameters}}.dump(-1, ' ', false,
+                                                                 json::error_handler_t::replace);
+}
+
+std::string hresult_reply(std::uint32_t code, const std::string& message) {
+  return error_reply(hresult_error, {{"code", code}, {"message", message}});
+}
+
+}  // namespace opendo::ipc

@@ -1,0 +1,59 @@
+// JSON encoding of the wire types of org.opendo.Transfer.varlink, shared by daemon and client,
+// and the shape of Varlink calls, replies and errors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "opendo/types.hpp"
+
+namespace opendo::ipc {
+
+using json = nlohmann::json;
+
+inline constexpr const char* interface_name = "org.opendo.Transfer";
+inline constexpr const char* hresult_error = "org.opendo.Transfer.HResult";
+
+json to_json(const job_info& job);
+// Throws bad_parameter naming the field when the JSON does not have the shape of a Job.
+job_info job_from_json(const json& value);
+
+std::string_view to_string(job_event_kind kind);
+std::optional<job_event_kind> job_event_kind_from_string(std::string_view text);
+
+// A parameter is missing or has the wrong type: becomes org.varlink.service.InvalidParameter.
+class bad_parameter : public std::runtime_error {
+ public:
+  explicit bad_parameter(std::string name)
+      : std::runtime_error("invalid parameter: " + name), parameter(std::move(name)) {}
+  std::string parameter;
+};
+
+// A decoded Varlink call.
+struct call {
+  std::string method;  // fully qualified: interface.Method
+  json parameters = json::object();
+  bool more = false;
+  bool oneway = false;
+};
+
+// Parses one message as a call; throws bad_parameter("method"/"parameters") when it is not one.
+call parse_call(const std::string& message);
+
+// Typed access to call parameters with clear errors.
+std::string required_string(const json& params, const char* name, std::size_t max_length);
+std::optional<std::string> optional_string(const json& params, const char* name,
+                                           std::size_t max_length);
+std::optional<std::uint64_t> optional_uint(const json& params, const char* name);
+std::optional<bool> optional_bool(const json& params, const char* name);
+
+// Reply messages (without the NUL terminator).
+std::string reply(const json& parameters, bool continues = false);
+std::string error_reply(const std::string& error, const json& parameters);
+std::string hresult_reply(std::uint32_t code, const std::string& message);
+
+}  // namespace opendo::ipc

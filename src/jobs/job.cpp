@@ -1,0 +1,73 @@
+// Derived figures of a job (totals over its files) and its API view, opendo::job_info.
+// Pure data transformations; the rules that change a job live in lifecycle.cpp.
+#include "jobs/job.hpp"
+
+#include <utility>
+
+namespace opendo::jobs {
+
+std::uint64_t job::bytes_total() const {
+  std::uint64_t total = 0;
+  for (const auto& f : files) {
+    // One unknown size makes the job's size unknown, as BG_JOB_PROGRESS reports it.
+    if (f.bytes_total == size_unknown) return size_unknown;
+    total += f.bytes_total;
+  }
+  return total;
+}
+
+std::uint64_t job::bytes_transferred() const {
+  std::uint64_t total = 0;
+  for (const auto& f : files) total += f.bytes_transferred;
+  return total;
+}
+
+std::uint32_t job::files_transferred() const {
+  std::uint32_t count = 0;
+  for (const auto& f : files) count += f.completed ? 1 : 0;
+  return count;
+}
+
+bool job::all_files_completed() const {
+  if (files.empty()) return false;
+  for (const auto& f : files) {
+    if (!f.completed) return false;
+  }
+  return true;
+}
+
+job_info to_info(const job& j) {
+  job_info info;
+  info.id = j.id;
+  info.owner_uid = j.owner_uid;
+  info.display_name = j.display_name;
+  info.description = j.description;
+  info.priority = j.priority;
+  info.state = j.state;
+  info.bytes_total = j.bytes_total();
+  info.bytes_transferred = j.bytes_transferred();
+  info.files_total = static_cast<std::uint32_t>(j.files.size());
+  info.files_transferred = j.files_transferred();
+  info.notify_flags = j.notify_flags;
+  info.minimum_retry_delay = j.minimum_retry_delay;
+  info.no_progress_timeout = j.no_progress_timeout;
+  info.error_count = j.error_count;
+  // GetError has an answer only in the two error states; elsewhere a stale record must not show.
+  if (j.error && (j.state == job_state::error || j.state == job_state::transient_error)) {
+    info.error = job_error{j.error->code, j.error->context, j.error->file_index, j.error->message,
+                           j.error->protocol};
+  }
+  info.times = j.times;
+  info.files.reserve(j.files.size());
+  for (const auto& f : j.files) {
+    file_info fi;
+    fi.remote_url = f.remote_url;
+    fi.local_name = f.local_name;
+    fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
+    fi.bytes_from_origin = f.bytes_from_origin;
+    info.files.push_back(std::move(fi));
+  }
+  return info;
+}
+
+}  // namespace opendo::jobs

@@ -1,0 +1,82 @@
+// The daemon's model of a job: what is persisted and what the life cycle rules act on.
+// Pure data; no I/O. The wire/API view of a job is opendo::job_info (include/opendo/types.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "opendo/types.hpp"
+
+namespace opendo::jobs {
+
+using mono_clock = std::chrono::steady_clock;
+using mono_time = mono_clock::time_point;
+
+struct file_record {
+  std::string remote_url;
+  std::string local_name;  // absolute path of the final file
+  std::string temp_name;   // file name (no directory) of the temporary file beside local_name
+  std::uint64_t bytes_total = size_unknown;
+  std::uint64_t bytes_transferred = 0;  // bytes durably on disk and recorded
+  bool completed = false;
+  std::uint64_t bytes_from_origin = 0;
+  // Validators of the response the bytes came from; a change restarts the file.
+  std::string etag;
+  std::string last_modified;
+  std::int64_t remote_mtime = -1;  // Last-Modified as Unix seconds; -1 when unknown
+  bool delivered = false;          // renamed into place by Complete
+};
+
+struct error_record {
+  std::uint32_t code = 0;  // HRESULT
+  error_context context = error_context::none;
+  std::optional<std::uint32_t> file_index;
+  std::string message;
+  std::string protocol;
+};
+
+// Configurable limits; defaults are those of the reference.
+struct limits {
+  std::uint32_t max_jobs_per_machine = 300;
+  std::uint32_t max_jobs_per_user = 60;
+  std::uint32_t max_files_per_job = 200;
+  std::uint32_t max_ranges_per_file = 500;
+  std::size_t max_display_name = 256;
+  std::size_t max_description = 1024;
+  std::size_t max_url = 2200;
+  std::size_t max_path = 4096;
+};
+
+struct job {
+  std::string id;  // {GUID}
+  std::uint32_t owner_uid = 0;
+  std::string display_name;
+  std::string description;
+  job_priority priority = job_priority::normal;
+  job_state state = job_state::suspended;
+  std::uint32_t notify_flags = notify::job_transferred | notify::job_error;
+  std::uint32_t minimum_retry_delay = 600;      // seconds, as set (reads back as set)
+  std::uint32_t no_progress_timeout = 1209600;  // seconds; 0 = every error is fatal
+  std::uint32_t error_count = 0;
+  std::optional<error_record> error;
+  job_times times;  // wall clock, Unix seconds
+  std::vector<file_record> files;
+  std::uint32_t current_file = 0;  // index of the first file not completed
+
+  // Monotonic timers; not persisted (a restarted daemon starts them afresh).
+  std::optional<mono_time> retry_at;     // when a TRANSIENT_ERROR job is re-queued
+  std::optional<mono_time> progress_at;  // last progress, or when the current attempt began
+
+  std::uint64_t bytes_total() const;  // size_unknown if any file's size is unknown
+  std::uint64_t bytes_transferred() const;
+  std::uint32_t files_transferred() const;
+  bool all_files_completed() const;
+};
+
+// The API/wire view of a job.
+job_info to_info(const job& j);
+
+}  // namespace opendo::jobs

@@ -1,0 +1,91 @@
+// The BITS job life cycle as pure functions on jobs::job: every client call and every engine event
+// is one function that checks the rules, changes the job and returns the HRESULT. No I/O, no clock:
+// callers pass the monotonic `now` (timers) and the wall-clock `wall` (Unix seconds, for job
+// times).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "jobs/job.hpp"
+
+namespace opendo::jobs {
+
+// ---- creation -------------------------------------------------------------------------------
+// BG_E_TOO_MANY_JOBS_PER_MACHINE / _PER_USER when the counts (of non-final jobs) are at the limit,
+// BG_E_STRING_TOO_LONG for a display name over the limit, else S_OK.
+std::uint32_t check_create(std::uint32_t jobs_on_machine, std::uint32_t jobs_of_user,
+                           std::string_view display_name, const limits& lim);
+// A new job: SUSPENDED, default properties, creation/modification times = wall.
+job make_job(std::string id, std::uint32_t owner_uid, std::string display_name, std::int64_t wall);
+
+// ---- client calls ---------------------------------------------------------------------------
+// All of them return BG_E_INVALID_STATE for a job in a final state (ACKNOWLEDGED, CANCELLED) and
+// leave it untouched; on success they set times.modification = wall.
+
+std::uint32_t set_display_name(job& j, std::string_view name, const limits& lim, std::int64_t wall);
+std::uint32_t set_description(job& j, std::string_view text, const limits& lim, std::int64_t wall);
+// E_INVALIDARG for a value outside BG_JOB_PRIORITY.
+std::uint32_t set_priority(job& j, std::uint32_t priority, std::int64_t wall);
+std::uint32_t set_minimum_retry_delay(job& j, std::uint32_t seconds, std::int64_t wall);
+std::uint32_t set_no_progress_timeout(job& j, std::uint32_t seconds, std::int64_t wall);
+// E_NOTIMPL for bits outside notify::all.
+std::uint32_t set_notify_flags(job& j, std::uint32_t flags, std::int64_t wall);
+
+// Checks of a file before it is added (no I/O): the URL's length, the local path's length
+// (BG_E_STRING_TOO_LONG), that the local path is absolute and names a file (E_INVALIDARG).
+std::uint32_t check_file(std::string_view remote_url, std::string_view local_name,
+                         const limits& lim);
+// Appends a file. BG_E_TOO_MANY_FILES_IN_JOB at the per-job limit. Allowed in every non-final
+// state; a TRANSFERRED job goes back to SUSPENDED (it has work again and waits for Resume).
+std::uint32_t add_file(job& j, file_record file, const limits& lim, std::int64_t wall);
+
+// SUSPENDED, ERROR, TRANSIENT_ERROR -> QUEUED (error cleared, retry timer cleared, progress timer
+// restarted at now); with no files BG_E_EMPTY and the state is unchanged. QUEUED, CONNECTING,
+// TRANSFERRING, TRANSFERRED: S_OK, unchanged.
+std::uint32_t resume(job& j, mono_time now, std::int64_t wall);
+// Any non-final state -> SUSPENDED (error and retry timer cleared). SUSPENDED: S_OK, unchanged.
+std::uint32_t suspend(job& j, std::int64_t wall);
+// Any non-final state -> CANCELLED. The caller deletes the temporary files.
+std::uint32_t cancel(job& j, std::int64_t wall);
+
+// What Complete must do: deliver the completed files, drop the others. result is S_OK when every
+// file is completed, BG_S_PARTIAL_COMPLETE when some are not, BG_E_INVALID_STATE for a final job.
+struct complete_plan {
+  std::uint32_t result = 0;
+  std::vector<std::uint32_t> deliver;
+  std::vector<std::uint32_t> drop;
+};
+complete_plan plan_complete(const job& j);
+// After the files were delivered: -> ACKNOWLEDGED.
+void mark_acknowledged(job& j, std::int64_t wall);
+
+// ---- engine events --------------------------------------------------------------------------
+// The scheduler started the job: QUEUED -> CONNECTING. Starts the progress timer if unset.
+void on_connecting(job& j, mono_time now, std::int64_t wall);
+// The first response arrived: CONNECTING -> TRANSFERRING.
+void on_transferring(job& j, std::int64_t wall);
+// New bytes of file `index` are recorded: updates the file and restarts the progress timer.
+void on_progress(job& j, std::uint32_t index, std::uint64_t bytes_transferred, mono_time now);
+// File `index` is complete. When it was the last one the job becomes TRANSFERRED (returns true,
+// times.transfer_completion = wall); otherwise current_file advances and the job stays active.
+bool on_file_completed(job& j, std::uint32_t index, std::int64_t wall);
+// A transfer failed. error_count grows and the error is recorded. The job goes to ERROR when the
+// failure is not transient, when no_progress_timeout is 0, when the effective retry delay exceeds
+// no_progress_timeout, or when no progress was made for no_progress_timeout; otherwise to
+// TRANSIENT_ERROR with retry_at = now + effective_retry_delay. Returns the new state.
+job_state on_error(job& j, error_record error, bool transient, mono_time now, std::int64_t wall);
+
+// Timers. A TRANSIENT_ERROR job whose no-progress timeout ran out goes to ERROR (keeping its
+// error); one whose retry time came goes back to QUEUED (error cleared).
+enum class tick_result { none, requeued, failed };
+tick_result tick(job& j, mono_time now, std::int64_t wall);
+
+// max(5 s, minimum_retry_delay): values under 5 s become 5 s.
+std::chrono::seconds effective_retry_delay(const job& j);
+// When tick() next has something to do for this job, if ever.
+std::optional<mono_time> next_deadline(const job& j);
+
+}  // namespace opendo::jobs

@@ -1,0 +1,520 @@
+// The job store on SQLite: schema, cached prepared statements and transactions.
+// Every write goes through bound parameters; every SQLite failure becomes an opendo::error.
+#include "store/store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "opendo/hresult.hpp"
+
+namespace opendo::store {
+
+namespace {
+
+constexpr std::int64_t kSchemaVersion = 1;
+
+[[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
+  std::string message = "job store ";
+  message.append(path).append(": ").append(operation).append(": ").append(reason);
+  throw opendo::error(opendo::value_of(opendo::hr::e_fail), message);
+}
+
+std::string db_path(sqlite3* db) {
+  const char* name = sqlite3_db_filename(db, "main");
+  return name != nullptr ? name : "(unknown)";
+}
+
+[[noreturn]] void fail(sqlite3* db, std::string_view operation) {
+  fail(db_path(db), operation, sqlite3_errmsg(db));
+}
+
+// Sizes are unsigned but SQLite integers are signed: store the bit pattern, so size_unknown
+// (UINT64_MAX) reads back as -1 in the sqlite3 shell and round-trips exactly.
+std::int64_t to_db(std::uint64_t value) {
+  return std::bit_cast<std::int64_t>(value);
+}
+std::uint64_t from_db(std::int64_t value) {
+  return std::bit_cast<std::uint64_t>(value);
+}
+
+// One prepared statement, finalized with its owner. `operation` names it in error messages.
+class statement {
+ public:
+  statement(sqlite3* db, const char* operation, const char* sql) : db_(db), operation_(operation) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
+      fail(db, std::string("prepare ") + operation);
+    }
+  }
+  ~statement() { sqlite3_finalize(stmt_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+
+  sqlite3_stmt* get() const { return stmt_; }
+  sqlite3* db() const { return db_; }
+  const char* operation() const { return operation_; }
+
+ private:
+  sqlite3* db_;
+  const char* operation_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// One execution of a cached statement. Resetting and clearing the bindings on the way out lets
+// text be bound without copying (SQLITE_STATIC): SQLite never sees the caller's buffers again.
+class run {
+ public:
+  explicit run(statement& s) : s_(s) {}
+  ~run() {
+    sqlite3_reset(s_.get());
+    sqlite3_clear_bindings(s_.get());
+  }
+  run(const run&) = delete;
+  run& operator=(const run&) = delete;
+
+  run& bind(int index, std::int64_t value) {
+    check(sqlite3_bind_int64(s_.get(), index, value));
+    return *this;
+  }
+  run& bind(int index, std::string_view text) {
+    check(sqlite3_bind_text(s_.get(), index, text.data(), static_cast<int>(text.size()),
+                            SQLITE_STATIC));
+    return *this;
+  }
+  run& bind_null(int index) {
+    check(sqlite3_bind_null(s_.get(), index));
+    return *this;
+  }
+
+  // True while there is a row to read.
+  bool step() {
+    int rc = sqlite3_step(s_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail(s_.db(), s_.operation());
+  }
+  void execute() {
+    while (step()) {
+    }
+  }
+
+  bool is_null(int column) const { return sqlite3_column_type(s_.get(), column) == SQLITE_NULL; }
+  std::int64_t integer(int column) const { return sqlite3_column_int64(s_.get(), column); }
+  std::uint32_t u32(int column) const { return static_cast<std::uint32_t>(integer(column)); }
+  std::uint64_t u64(int column) const { return from_db(integer(column)); }
+  bool boolean(int column) const { return integer(column) != 0; }
+  std::string text(int column) const {
+    const auto* data = sqlite3_column_text(s_.get(), column);
+    int size = sqlite3_column_bytes(s_.get(), column);
+    return data != nullptr ? std::string(reinterpret_cast<const char*>(data), size) : std::string();
+  }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) fail(s_.db(), std::string("bind ") + s_.operation());
+  }
+  statement& s_;
+};
+
+// Runs SQL without results (pragmas, schema, transaction control).
+void exec_sql(sqlite3* db, const char* sql) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(db, sql);
+}
+
+// For paths that are already failing: nothing useful can be done with a failed ROLLBACK.
+void rollback_quietly(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+// The first column of the first row of `sql`, if there is a row.
+std::optional<std::string> query_text(sqlite3* db, const char* sql) {
+  statement s(db, sql, sql);
+  run r(s);
+  if (!r.step()) return std::nullopt;
+  return r.text(0);
+}
+
+// jobs and files hold every field of jobs::job and jobs::file_record except the monotonic timers
+// (a restarted daemon starts them afresh) and current_file (derived on load). A NULL error_code
+// means no error; a NULL error_file_index an error about no particular file.
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY NOT NULL,
+  owner_uid INTEGER NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  notify_flags INTEGER NOT NULL,
+  minimum_retry_delay INTEGER NOT NULL,
+  no_progress_timeout INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  error_code INTEGER,
+  error_context INTEGER,
+  error_file_index INTEGER,
+  error_message TEXT,
+  error_protocol TEXT,
+  creation_time INTEGER NOT NULL,
+  modification_time INTEGER NOT NULL,
+  transfer_completion_time INTEGER NOT NULL
+);
+CREATE TABLE files (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  remote_url TEXT NOT NULL,
+  local_name TEXT NOT NULL,
+  temp_name TEXT NOT NULL,
+  bytes_total INTEGER NOT NULL,
+  bytes_transferred INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  bytes_from_origin INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified TEXT NOT NULL,
+  remote_mtime INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+)sql";
+
+// An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would
+// cascade to every file row of the job.
+constexpr const char* kUpsertJob = R"sql(
+INSERT INTO jobs (id, owner_uid, display_name, description, priority, state, notify_flags,
+                  minimum_retry_delay, no_progress_timeout, error_count, error_code,
+                  error_context, error_file_index, error_message, error_protocol, creation_time,
+                  modification_time, transfer_completion_time)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+ON CONFLICT (id) DO UPDATE SET
+  owner_uid = excluded.owner_uid, display_name = excluded.display_name,
+  description = excluded.description, priority = excluded.priority, state = excluded.state,
+  notify_flags = excluded.notify_flags, minimum_retry_delay = excluded.minimum_retry_delay,
+  no_progress_timeout = excluded.no_progress_timeout, error_count = excluded.error_count,
+  error_code = excluded.error_code, error_context = excluded.error_context,
+  error_file_index = excluded.error_file_index, error_message = excluded.error_message,
+  error_protocol = excluded.error_protocol, creation_time = excluded.creation_time,
+  modification_time = excluded.modification_time,
+  transfer_completion_time = excluded.transfer_completion_time
+)sql";
+
+constexpr const char* kUpsertFile = R"sql(
+INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
+                   bytes_transferred, completed, bytes_from_origin, etag, last_modified,
+                   remote_mtime, delivered)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (job_id, idx) DO UPDATE SET
+  remote_url = excluded.remote_url, local_name = excluded.local_name,
+  temp_name = excluded.temp_name, bytes_total = excluded.bytes_total,
+  bytes_transferred = excluded.bytes_transferred, completed = excluded.completed,
+  bytes_from_origin = excluded.bytes_from_origin, etag = excluded.etag,
+  last_modified = excluded.last_modified, remote_mtime = excluded.remote_mtime,
+  delivered = excluded.delivered
+)sql";
+
+constexpr const char* kUpdateProgress = R"sql(
+UPDATE files SET bytes_total = ?3, bytes_transferred = ?4, completed = ?5,
+                 bytes_from_origin = ?6, etag = ?7, last_modified = ?8, remote_mtime = ?9,
+                 delivered = ?10
+WHERE job_id = ?1 AND idx = ?2
+)sql";
+
+// One query, so that the jobs and their files come from the same snapshot of the database.
+constexpr const char* kLoadAll = R"sql(
+SELECT j.id, j.owner_uid, j.display_name, j.description, j.priority, j.state, j.notify_flags,
+       j.minimum_retry_delay, j.no_progress_timeout, j.error_count, j.error_code,
+       j.error_context, j.error_file_index, j.error_message, j.error_protocol, j.creation_time,
+       j.modification_time, j.transfer_completion_time,
+       f.idx, f.remote_url, f.local_name, f.temp_name, f.bytes_total, f.bytes_transferred,
+       f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered
+FROM jobs AS j LEFT JOIN files AS f ON f.job_id = j.id
+ORDER BY j.creation_time, j.id, f.idx
+)sql";
+
+// Creates the file ourselves so that it is never readable by others, not even for the moment
+// between SQLite creating it and anyone fixing its mode; SQLite gives its -wal and -shm files
+// the mode of the database. A symbolic link is refused (here by O_EXCL, in SQLite by NOFOLLOW).
+void create_private_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  if (errno == EEXIST) return;
+  fail(path, "create", std::strerror(errno));
+}
+
+// Checks the schema version of an existing store, or creates the schema in an empty one.
+void prepare_schema(sqlite3* db) {
+  exec_sql(db, "BEGIN IMMEDIATE");
+  try {
+    if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
+      auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
+      if (*version != std::to_string(kSchemaVersion)) {
+        fail(db_path(db), "open",
+             "the store has schema version " + *version + "; this opendo reads version " +
+                 std::to_string(kSchemaVersion));
+      }
+    } else if (query_text(db, "SELECT name FROM sqlite_master LIMIT 1")) {
+      fail(db_path(db), "open", "the database is not an opendo job store (no meta table)");
+    } else {
+      exec_sql(db, kCreateSchema);
+      statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
+      run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
+    }
+    exec_sql(db, "COMMIT");
+  } catch (...) {
+    rollback_quietly(db);
+    throw;
+  }
+}
+
+}  // namespace
+
+struct job_store::statements {
+  explicit statements(sqlite3* db)
+      : begin(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
+        commit(db, "COMMIT", "COMMIT"),
+        upsert_job(db, "INSERT jobs", kUpsertJob),
+        trim_files(db, "DELETE files", "DELETE FROM files WHERE job_id = ?1 AND idx >= ?2"),
+        upsert_file(db, "INSERT files", kUpsertFile),
+        update_progress(db, "UPDATE files", kUpdateProgress),
+        delete_job(db, "DELETE jobs", "DELETE FROM jobs WHERE id = ?1"),
+        load_all(db, "SELECT jobs", kLoadAll) {}
+
+  statement begin;
+  statement commit;
+  statement upsert_job;
+  statement trim_files;
+  statement upsert_file;
+  statement update_progress;
+  statement delete_job;
+  statement load_all;
+};
+
+job_store::job_store(const std::string& path) {
+  create_private_file(path);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+  try {
+    if (rc != SQLITE_OK) {
+      fail(path, "open", db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 5000);
+    // The first read of the file: a file that is not a database fails here.
+    auto mode = query_text(db_, "PRAGMA journal_mode = WAL");
+    if (mode != "wal")
+      fail(path, "PRAGMA journal_mode = WAL",
+           "the journal mode stayed " + mode.value_or("unknown"));
+    // In WAL mode NORMAL loses no committed transaction when the process dies, only on power
+    // loss, and saves an fsync per commit.
+    exec(
+        "PRAGMA synchronous = NORMAL;"
+        "PRAGMA foreign_keys = ON");
+    prepare_schema(db_);
+    stmts_ = std::make_unique<statements>(db_);
+  } catch (...) {
+    stmts_.reset();
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+job_store::~job_store() {
+  stmts_.reset();
+  sqlite3_close_v2(db_);
+}
+
+void job_store::exec(const char* sql) {
+  exec_sql(db_, sql);
+}
+
+void job_store::save_job(const jobs::job& j) {
+  batch b(*this);
+  {
+    run r(stmts_->upsert_job);
+    r.bind(1, j.id)
+        .bind(2, j.owner_uid)
+        .bind(3, j.display_name)
+        .bind(4, j.description)
+        .bind(5, static_cast<std::int64_t>(j.priority))
+        .bind(6, static_cast<std::int64_t>(j.state))
+        .bind(7, j.notify_flags)
+        .bind(8, j.minimum_retry_delay)
+        .bind(9, j.no_progress_timeout)
+        .bind(10, j.error_count)
+        .bind(16, j.times.creation)
+        .bind(17, j.times.modification)
+        .bind(18, j.times.transfer_completion);
+    if (j.error) {
+      r.bind(11, j.error->code)
+          .bind(12, static_cast<std::int64_t>(j.error->context))
+          .bind(14, j.error->message)
+          .bind(15, j.error->protocol);
+      if (j.error->file_index) r.bind(13, *j.error->file_index);
+    }
+    // Unbound parameters are NULL: no error, or an error about no particular file.
+    r.execute();
+  }
+  run(stmts_->trim_files)
+      .bind(1, j.id)
+      .bind(2, static_cast<std::int64_t>(j.files.size()))
+      .execute();
+  for (std::size_t i = 0; i < j.files.size(); ++i) {
+    const auto& f = j.files[i];
+    run(stmts_->upsert_file)
+        .bind(1, j.id)
+        .bind(2, static_cast<std::int64_t>(i))
+        .bind(3, f.remote_url)
+        .bind(4, f.local_name)
+        .bind(5, f.temp_name)
+        .bind(6, to_db(f.bytes_total))
+        .bind(7, to_db(f.bytes_transferred))
+        .bind(8, f.completed)
+        .bind(9, to_db(f.bytes_from_origin))
+        .bind(10, f.etag)
+        .bind(11, f.last_modified)
+        .bind(12, f.remote_mtime)
+        .bind(13, f.delivered)
+        .execute();
+  }
+  b.commit();
+}
+
+void job_store::save_file_progress(const std::string& job_id, std::uint32_t index,
+                                   const jobs::file_record& file) {
+  run(stmts_->update_progress)
+      .bind(1, job_id)
+      .bind(2, index)
+      .bind(3, to_db(file.bytes_total))
+      .bind(4, to_db(file.bytes_transferred))
+      .bind(5, file.completed)
+      .bind(6, to_db(file.bytes_from_origin))
+      .bind(7, file.etag)
+      .bind(8, file.last_modified)
+      .bind(9, file.remote_mtime)
+      .bind(10, file.delivered)
+      .execute();
+  // Progress for a file that was never saved would be lost silently: say so.
+  if (sqlite3_changes(db_) == 0) {
+    fail(db_path(db_), "UPDATE files",
+         "job " + job_id + " has no stored file " + std::to_string(index));
+  }
+}
+
+void job_store::remove_job(const std::string& job_id) {
+  run(stmts_->delete_job).bind(1, job_id).execute();
+}
+
+std::vector<jobs::job> job_store::load_all() {
+  std::vector<jobs::job> result;
+  run r(stmts_->load_all);
+  while (r.step()) {
+    std::string id = r.text(0);
+    if (result.empty() || result.back().id != id) {
+      auto& j = result.emplace_back();
+      j.id = std::move(id);
+      j.owner_uid = r.u32(1);
+      j.display_name = r.text(2);
+      j.description = r.text(3);
+      j.priority = static_cast<job_priority>(r.u32(4));
+      j.state = static_cast<job_state>(r.u32(5));
+      j.notify_flags = r.u32(6);
+      j.minimum_retry_delay = r.u32(7);
+      j.no_progress_timeout = r.u32(8);
+      j.error_count = r.u32(9);
+      if (!r.is_null(10)) {
+        auto& e = j.error.emplace();
+        e.code = r.u32(10);
+        e.context = static_cast<error_context>(r.u32(11));
+        if (!r.is_null(12)) e.file_index = r.u32(12);
+        e.message = r.text(13);
+        e.protocol = r.text(14);
+      }
+      j.times.creation = r.integer(15);
+      j.times.modification = r.integer(16);
+      j.times.transfer_completion = r.integer(17);
+    }
+    if (r.is_null(18)) continue;  // a job without files
+    auto& j = result.back();
+    if (r.integer(18) != static_cast<std::int64_t>(j.files.size())) {
+      fail(db_path(db_), "SELECT jobs",
+           "job " + j.id + " has file " + std::to_string(r.integer(18)) + " but not file " +
+               std::to_string(j.files.size()));
+    }
+    auto& f = j.files.emplace_back();
+    f.remote_url = r.text(19);
+    f.local_name = r.text(20);
+    f.temp_name = r.text(21);
+    f.bytes_total = r.u64(22);
+    f.bytes_transferred = r.u64(23);
+    f.completed = r.boolean(24);
+    f.bytes_from_origin = r.u64(25);
+    f.etag = r.text(26);
+    f.last_modified = r.text(27);
+    f.remote_mtime = r.integer(28);
+    f.delivered = r.boolean(29);
+  }
+  for (auto& j : result) {
+    j.current_file = static_cast<std::uint32_t>(j.files.size());
+    for (std::size_t i = 0; i < j.files.size(); ++i) {
+      if (!j.files[i].completed) {
+        j.current_file = static_cast<std::uint32_t>(i);
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+job_store::batch::batch(job_store& store)
+    : store_(&store), outermost_(store.batch_depth_ == 0), uncaught_(std::uncaught_exceptions()) {
+  if (outermost_) run(store_->stmts_->begin).execute();
+  ++store_->batch_depth_;
+}
+
+void job_store::batch::commit() {
+  if (done_) return;
+  done_ = true;
+  --store_->batch_depth_;
+  if (!outermost_) return;
+  try {
+    run(store_->stmts_->commit).execute();
+  } catch (...) {
+    // A failed COMMIT can leave the transaction open; close it so the store stays usable.
+    rollback_quietly(store_->db_);
+    throw;
+  }
+}
+
+job_store::batch::~batch() {
+  if (done_) return;
+  if (std::uncaught_exceptions() <= uncaught_) {
+    // A destructor cannot report a failed COMMIT; commit() does, so callers that must know use it.
+    try {
+      commit();
+    } catch (...) {
+    }
+    return;
+  }
+  done_ = true;
+  --store_->batch_depth_;
+  // SQLite may already have rolled back on the error that is unwinding the stack.
+  if (outermost_) rollback_quietly(store_->db_);
+}
+
+}  // namespace opendo::store

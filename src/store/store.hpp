@@ -1,0 +1,61 @@
+// The job store: jobs, their files and progress in one SQLite database (WAL mode), so that a
+// daemon killed at any moment restarts with every job where it was recorded.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jobs/job.hpp"
+
+struct sqlite3;
+
+namespace opendo::store {
+
+class job_store {
+ public:
+  // Opens (creating if needed, mode 0600) the database at `path`, sets WAL mode and creates or
+  // migrates the schema. Throws opendo::error (E_FAIL-family HRESULT, message naming the path and
+  // SQLite's reason) when the file cannot be opened or is not an opendo store.
+  explicit job_store(const std::string& path);
+  ~job_store();
+  job_store(const job_store&) = delete;
+  job_store& operator=(const job_store&) = delete;
+
+  // Inserts or replaces the job row and all its file rows.
+  void save_job(const jobs::job& j);
+  // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
+  // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
+  void save_file_progress(const std::string& job_id, std::uint32_t index,
+                          const jobs::file_record& file);
+  void remove_job(const std::string& job_id);
+  // Every stored job with its files in index order.
+  std::vector<jobs::job> load_all();
+
+  // Groups the writes made while it lives into one transaction (committed by commit() or the
+  // destructor; rolled back if the destructor runs during stack unwinding). Batches nest: only
+  // the outermost one commits.
+  class batch {
+   public:
+    explicit batch(job_store& store);
+    ~batch();
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    void commit();
+
+   private:
+    job_store* store_;
+    bool outermost_;
+    bool done_ = false;
+    int uncaught_;
+  };
+
+ private:
+  struct statements;
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<statements> stmts_;
+  int batch_depth_ = 0;
+  void exec(const char* sql);
+};
+
+}  // namespace opendo::store

@@ -1,0 +1,378 @@
+#include "transfer/http/engine.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "opendo/hresult.hpp"
+
+namespace opendo::transfer::http {
+
+struct engine::transfer {
+  listener* events = nullptr;
+  transfer_id id = 0;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  request req;
+  std::uint64_t written = 0;  // bytes pwritten to the file
+  std::uint64_t synced = 0;   // bytes known to be on disk (fdatasync'd)
+  std::vector<char> buffer;   // bytes received and not yet written
+  bool response_seen = false;
+  bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
+  outcome failure;
+  char error_text[CURL_ERROR_SIZE] = {};
+
+  ~transfer() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
+  }
+  std::uint64_t received() const { return written + buffer.size(); }
+};
+
+namespace {
+
+std::string header_value(CURL* easy, const char* name) {
+  curl_header* header = nullptr;
+  if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &header) == CURLHE_OK && header) {
+    return header->value;
+  }
+  return {};
+}
+
+// "bytes 100-199/1000" -> start 100, total 1000 (total size_unknown for "*").
+bool parse_content_range(const std::string& value, std::uint64_t& start, std::uint64_t& total) {
+  unsigned long long first = 0;
+  unsigned long long last = 0;
+  char total_text[32] = {};
+  if (std::sscanf(value.c_str(), "bytes %llu-%llu/%31s", &first, &last, total_text) != 3) {
+    return false;
+  }
+  start = first;
+  total = std::strcmp(total_text, "*") == 0 ? size_unknown : std::strtoull(total_text, nullptr, 10);
+  return true;
+}
+
+outcome local_failure(int error_number, const std::string& what) {
+  outcome out;
+  out.code = hresult_from_win32(error_number == ENOSPC || error_number == EDQUOT ? 112U : 29U);
+  if (error_number == EACCES || error_number == EPERM) out.code = value_of(hr::e_accessdenied);
+  out.transient = error_number == ENOSPC || error_number == EDQUOT;
+  out.context = error_context::local_file;
+  out.message = what + ": " + std::strerror(error_number);
+  return out;
+}
+
+bool flush(engine::transfer& t) {
+  std::size_t done = 0;
+  while (done < t.buffer.size()) {
+    ssize_t n = ::pwrite(t.req.fd, t.buffer.data() + done, t.buffer.size() - done,
+                         static_cast<off_t>(t.written + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      t.failure = local_failure(errno, "writing the temporary file failed");
+      t.aborted_by_us = true;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  t.written += done;
+  t.buffer.clear();
+  return true;
+}
+
+bool sync(engine::transfer& t) {
+  if (!flush(t)) return false;
+  if (::fdatasync(t.req.fd) != 0) {
+    t.failure = local_failure(errno, "syncing the temporary file failed");
+    t.aborted_by_us = true;
+    return false;
+  }
+  t.synced = t.written;
+  return true;
+}
+
+void fail_protocol(engine::transfer& t, std::uint32_t code, const std::string& message) {
+  t.failure.code = code;
+  t.failure.transient = true;
+  t.failure.context = error_context::remote_file;
+  t.failure.message = message;
+  t.aborted_by_us = true;
+}
+
+// Called before the first body byte: decides whether the body continues the file or restarts it.
+bool begin_body(engine::transfer& t, listener& events) {
+  t.response_seen = true;
+  response_info info;
+  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &info.status);
+  info.etag = header_value(t.easy, "ETag");
+  info.last_modified = header_value(t.easy, "Last-Modified");
+  info.accepts_ranges = header_value(t.easy, "Accept-Ranges") == "bytes";
+  info.validators_changed =
+      (!t.req.etag.empty() && info.etag != t.req.etag) ||
+      (!t.req.last_modified.empty() && info.last_modified != t.req.last_modified);
+  if (info.status == 206) {
+    std::uint64_t start = 0;
+    if (!parse_content_range(header_value(t.easy, "Content-Range"), start, info.total) ||
+        start != t.req.offset) {
+      fail_protocol(t, value_of(hr::bg_e_insufficient_range_support),
+                    "the server answered a range request with a different range (" +
+                        header_value(t.easy, "Content-Range") + ")");
+      return false;
+    }
+    if (t.req.expected_total != size_unknown && info.total != t.req.expected_total) {
+      // Same validators but another size: the file changed under us; it starts again.
+      fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
+                    "the file on the server changed size from " +
+                        std::to_string(t.req.expected_total) + " to " + std::to_string(info.total) +
+                        " bytes; it is fetched again from the start");
+      t.failure.restart_file = true;
+      return false;
+    }
+    info.accepts_ranges = true;
+  } else {
+    curl_off_t length = -1;
+    curl_easy_getinfo(t.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    info.total = length >= 0 ? static_cast<std::uint64_t>(length) : size_unknown;
+    if (t.req.offset > 0) {
+      // A full body although we asked for a range: start the file again from byte 0.
+      info.restarted = true;
+      t.req.offset = 0;
+      t.written = 0;
+      t.synced = 0;
+      t.buffer.clear();
+      if (::ftruncate(t.req.fd, 0) != 0) {
+        t.failure = local_failure(errno, "truncating the temporary file failed");
+        t.aborted_by_us = true;
+        return false;
+      }
+    }
+  }
+  t.req.expected_total = info.total;  // what this response promised; more is a protocol error
+  events.on_response(t.id, info);
+  return true;
+}
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto& t = *static_cast<engine::transfer*>(user);
+  const std::size_t bytes = size * count;
+  if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
+  if (t.req.expected_total != size_unknown && t.received() + bytes > t.req.expected_total) {
+    fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
+                  "the server sent more bytes than the file's size");
+    return CURL_WRITEFUNC_ERROR;
+  }
+  if (t.buffer.size() + bytes > t.buffer.capacity() && !t.buffer.empty() && !flush(t)) {
+    return CURL_WRITEFUNC_ERROR;
+  }
+  if (bytes >= t.buffer.capacity()) {
+    // Larger than the buffer: write straight through.
+    t.buffer.assign(data, data + bytes);
+    return flush(t) ? bytes : CURL_WRITEFUNC_ERROR;
+  }
+  t.buffer.insert(t.buffer.end(), data, data + bytes);
+  return bytes;
+}
+
+outcome classify(CURLcode code, engine::transfer& t) {
+  outcome out;
+  out.context = error_context::general_transport;
+  out.transient = true;
+  out.message = t.error_text[0] != '\0' ? std::string(t.error_text) : curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_HTTP_RETURNED_ERROR: {
+      long status = 0;
+      curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+      out.code = hresult_from_http_status(status);
+      out.context = error_context::remote_file;
+      out.transient = status == 408 || status == 429 || status == 500 || status == 502 ||
+                      status == 503 || status == 504;
+      out.message = describe(out.code) + " URL: " + t.req.url;
+      break;
+    }
+    case CURLE_COULDNT_CONNECT:
+      out.code = value_of(hr::winhttp_cannot_connect);
+      break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      out.code = value_of(hr::winhttp_name_not_resolved);
+      break;
+    case CURLE_OPERATION_TIMEDOUT:
+      out.code = value_of(hr::winhttp_timeout);
+      break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      out.code = value_of(hr::winhttp_secure_failure);
+      out.transient = false;
+      break;
+    case CURLE_SSL_CONNECT_ERROR:
+      out.code = value_of(hr::winhttp_secure_failure);
+      break;
+    case CURLE_TOO_MANY_REDIRECTS:
+      out.code = value_of(hr::winhttp_redirect_failed);
+      out.context = error_context::remote_file;
+      out.transient = false;
+      break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      out.code = value_of(hr::winhttp_unrecognized_scheme);
+      out.context = error_context::remote_file;
+      out.transient = false;
+      break;
+    case CURLE_URL_MALFORMAT:
+      out.code = value_of(hr::winhttp_invalid_url);
+      out.context = error_context::remote_file;
+      out.transient = false;
+      break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+      out.code = value_of(hr::winhttp_invalid_server_response);
+      out.context = error_context::remote_file;
+      break;
+    default:  // resets, truncated bodies, empty replies, receive errors
+      out.code = value_of(hr::winhttp_connection_error);
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+engine::engine(listener& events, engine_options options)
+    : events_(events), options_(std::move(options)), multi_(curl_multi_init()) {
+  if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+  // Connections stay open for reuse across files and jobs; HTTP/2 multiplexes where offered.
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 64L);
+}
+
+engine::~engine() {
+  for (auto& [id, t] : transfers_) curl_multi_remove_handle(multi_, t->easy);
+  transfers_.clear();
+  curl_multi_cleanup(multi_);
+}
+
+transfer_id engine::start(const request& req) {
+  auto t = std::make_unique<transfer>();
+  t->events = &events_;
+  t->id = next_id_++;
+  t->req = req;
+  t->written = req.offset;
+  t->synced = req.offset;
+  t->buffer.reserve(options_.write_buffer);
+  CURL* easy = curl_easy_init();
+  if (easy == nullptr) throw std::runtime_error("curl_easy_init failed");
+  t->easy = easy;
+  const bool https = req.url.rfind("https:", 0) == 0 || req.url.rfind("HTTPS:", 0) == 0;
+  curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  // Never downgrade from https to http on a redirect.
+  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(easy, CURLOPT_MAXREDIRS, options_.max_redirects);
+  curl_easy_setopt(easy, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(easy, CURLOPT_FILETIME, 1L);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 512L * 1024L);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_s);
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_text);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+  if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (req.offset > 0) {
+    const std::string range = std::to_string(req.offset) + "-";
+    curl_easy_setopt(easy, CURLOPT_RANGE, range.c_str());  // curl copies the string
+    // If-Range makes a changed file come back whole instead of as a mismatched range. A weak
+    // ETag may not be used with If-Range; Last-Modified then serves.
+    std::string validator;
+    if (!req.etag.empty() && req.etag.rfind("W/", 0) != 0) {
+      validator = req.etag;
+    } else if (!req.last_modified.empty()) {
+      validator = req.last_modified;
+    }
+    if (!validator.empty())
+      t->headers = curl_slist_append(t->headers, ("If-Range: " + validator).c_str());
+  }
+  if (t->headers != nullptr) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+  curl_multi_add_handle(multi_, easy);
+  const transfer_id id = t->id;
+  transfers_.emplace(id, std::move(t));
+  return id;
+}
+
+std::uint64_t engine::received(transfer_id id) const {
+  auto it = transfers_.find(id);
+  return it == transfers_.end() ? 0 : it->second->received();
+}
+
+std::optional<std::uint64_t> engine::checkpoint(transfer_id id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return std::nullopt;
+  if (it->second->aborted_by_us || !sync(*it->second)) return std::nullopt;
+  return it->second->synced;
+}
+
+std::optional<std::uint64_t> engine::stop(transfer_id id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return std::nullopt;
+  std::optional<std::uint64_t> durable;
+  if (!it->second->aborted_by_us && sync(*it->second)) durable = it->second->synced;
+  curl_multi_remove_handle(multi_, it->second->easy);
+  transfers_.erase(it);
+  return durable;
+}
+
+void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
+  curl_multi_poll(multi_, extra.data(), static_cast<unsigned>(extra.size()), timeout_ms, nullptr);
+  int running = 0;
+  curl_multi_perform(multi_, &running);
+  process_done();
+}
+
+void engine::wakeup() {
+  curl_multi_wakeup(multi_);
+}
+
+void engine::process_done() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    transfer* t = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
+    const CURLcode code = message->data.result;
+    outcome result;
+    if (t->aborted_by_us) {
+      result = t->failure;
+    } else if (code != CURLE_OK) {
+      result = classify(code, *t);
+    } else if (!t->response_seen && !begin_body(*t, events_)) {
+      result = t->failure;  // an empty body that still had to be checked
+    } else if (!sync(*t)) {
+      result = t->failure;
+    } else {
+      result.ok = true;
+      curl_off_t mtime = -1;
+      curl_easy_getinfo(t->easy, CURLINFO_FILETIME_T, &mtime);
+      result.remote_mtime = mtime;
+    }
+    if (!result.ok && result.context != error_context::local_file) {
+      // Keep what did arrive: it is valid data up to the failure.
+      t->aborted_by_us = false;
+      sync(*t);
+    }
+    result.bytes = t->synced;
+    const transfer_id id = t->id;
+    curl_multi_remove_handle(multi_, t->easy);
+    transfers_.erase(id);
+    events_.on_finished(id, result);
+  }
+}
+
+}  // namespace opendo::transfer::http

@@ -1,0 +1,105 @@
+// The HTTP(S) engine: libcurl's multi interface driving many transfers on one thread, each
+// writing a file descriptor with large positional writes. The daemon's event loop calls poll(),
+// which also waits on the daemon's own descriptors, so IPC and transfers share one thread.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "opendo/types.hpp"
+
+namespace opendo::transfer::http {
+
+using transfer_id = std::uint64_t;
+
+struct request {
+  std::string url;
+  int fd = -1;               // the temporary file, open for writing; the caller owns it
+  std::uint64_t offset = 0;  // bytes already in the file: resume from here
+  std::uint64_t expected_total = size_unknown;  // known size of the file, if any
+  std::string etag;  // validators of the response the first bytes came from
+  std::string last_modified;
+};
+
+// What the server said about the body that is starting.
+struct response_info {
+  long status = 0;
+  std::uint64_t total = size_unknown;  // size of the whole file when the server told it
+  std::string etag;
+  std::string last_modified;
+  bool accepts_ranges = false;
+  // The server sent the whole file from byte 0 although we asked for a range: either the file
+  // changed (validators differ) or the server ignores ranges. The file was truncated to 0.
+  bool restarted = false;
+  bool validators_changed = false;
+};
+
+struct outcome {
+  bool ok = false;
+  std::uint32_t code = 0;  // HRESULT when !ok
+  bool transient = false;
+  error_context context = error_context::none;
+  std::string message;
+  std::uint64_t bytes = 0;  // bytes in the file at the end (durable: flushed and synced)
+  std::int64_t remote_mtime = -1;
+  bool restart_file = false;  // the remote file changed: discard the bytes and start again
+};
+
+class listener {
+ public:
+  virtual ~listener() = default;
+  virtual void on_response(transfer_id id, const response_info& info) = 0;
+  virtual void on_finished(transfer_id id, const outcome& result) = 0;
+};
+
+struct engine_options {
+  std::string ca_file;  // extra trust anchors (PEM); empty: the system's
+  std::string user_agent = "opendo/0.1";
+  long connect_timeout_s = 30;
+  long low_speed_time_s = 60;  // a transfer below 1 byte/s for this long is a transient failure
+  std::size_t write_buffer = 4 * 1024 * 1024;
+  long max_redirects = 10;
+};
+
+class engine {
+ public:
+  engine(listener& events, engine_options options);
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  transfer_id start(const request& req);
+  // Bytes received so far for a running transfer (some may still be in memory).
+  std::uint64_t received(transfer_id id) const;
+  // Writes buffered bytes and fdatasyncs the file; returns the durable size, or nullopt after a
+  // local write error (the transfer then finishes with that error).
+  std::optional<std::uint64_t> checkpoint(transfer_id id);
+  // Stops a transfer without calling on_finished; returns the durable size like checkpoint().
+  std::optional<std::uint64_t> stop(transfer_id id);
+  bool running(transfer_id id) const { return transfers_.count(id) != 0; }
+  std::size_t active() const { return transfers_.size(); }
+
+  // Waits up to timeout_ms for network activity or for one of `extra` (whose revents it fills),
+  // then runs transfers and reports finished ones to the listener.
+  void poll(std::vector<curl_waitfd>& extra, int timeout_ms);
+  // Makes a poll() that is waiting return at once (thread-safe).
+  void wakeup();
+
+  struct transfer;
+
+ private:
+  void process_done();
+  listener& events_;
+  engine_options options_;
+  CURLM* multi_;
+  transfer_id next_id_ = 1;
+  std::map<transfer_id, std::unique_ptr<transfer>> transfers_;
+};
+
+}  // namespace opendo::transfer::http

@@ -1,0 +1,130 @@
+// A real user-mode opendod for integration tests; see daemon.hpp.
+#include "support/daemon.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "support/files.hpp"
+#include "support/net.hpp"
+
+namespace opendo::test {
+
+using namespace std::chrono_literals;
+
+std::filesystem::path bin_dir() {
+  const char* dir = std::getenv("OPENDO_BIN_DIR");
+  if (dir == nullptr || *dir == '\0') {
+    throw std::runtime_error(
+        "OPENDO_BIN_DIR is not set: run the tests through ctest, or set it to <build>/bin");
+  }
+  return dir;
+}
+
+daemon_process::daemon_process(daemon_options options) : options_(std::move(options)) {
+  dir_ = make_temp_dir("opendo-daemon");
+  try {
+    launch();
+  } catch (...) {
+    remove_temp_dir(dir_);
+    throw;
+  }
+}
+
+daemon_process::~daemon_process() {
+  try {
+    stop();
+  } catch (...) {
+    // A destructor must not throw; the process is gone or unreapable either way.
+  }
+  remove_temp_dir(dir_);
+}
+
+bool daemon_process::running() {
+  if (pid_ <= 0) return false;
+  if (auto status = try_reap(pid_)) {
+    exit_status_ = status;
+    pid_ = -1;
+  }
+  return pid_ > 0;
+}
+
+void daemon_process::kill9() {
+  if (!running()) return;
+  exit_status_ = terminate(pid_, SIGKILL, 0ms);
+  pid_ = -1;
+}
+
+int daemon_process::stop() {
+  if (!running()) return exit_status_.value_or(0);
+  exit_status_ = terminate(pid_, SIGTERM, options_.stop_timeout);
+  pid_ = -1;
+  return *exit_status_;
+}
+
+void daemon_process::restart() {
+  stop();
+  launch();
+}
+
+std::string daemon_process::log() const {
+  try {
+    return read_file(log_path());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+run_result daemon_process::cli(const std::vector<std::string>& args,
+                               std::chrono::milliseconds timeout) const {
+  std::vector<std::string> argv = {(bin_dir() / "opendo").string(), "--socket",
+                                   socket_path().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, timeout);
+}
+
+void daemon_process::launch() {
+  const auto binary = bin_dir() / "opendod";
+  if (::access(binary.c_str(), X_OK) != 0) {
+    throw std::runtime_error("daemon_process: no opendod at " + binary.string() +
+                             " (build it first: cmake --build build)");
+  }
+  std::vector<std::string> argv = {binary.string(), "--socket", socket_path().string(),
+                                   "--state-dir", state_dir().string()};
+  if (!options_.log_level.empty()) {
+    argv.insert(argv.end(), {"--log-level", options_.log_level});
+  }
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+
+  ++runs_;
+  {
+    std::ofstream marker(log_path(), std::ios::app);
+    marker << "==== opendo test: starting opendod (run " << runs_ << "):";
+    for (const auto& a : argv) marker << ' ' << a;
+    marker << '\n';
+  }
+  exit_status_.reset();
+  pid_ = spawn(argv, {.output = log_path(), .env = options_.env});
+
+  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  for (;;) {
+    if (!running()) {
+      throw std::runtime_error("daemon_process: opendod exited with status " +
+                               std::to_string(exit_status_.value_or(-1)) +
+                               " before accepting connections. Log:\n" + log());
+    }
+    if (unix_socket_accepts(socket_path())) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      stop();
+      throw std::runtime_error("daemon_process: opendod did not accept connections on " +
+                               socket_path().string() + " in time. Log:\n" + log());
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+}  // namespace opendo::test

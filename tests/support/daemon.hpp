@@ -1,0 +1,80 @@
+// A real user-mode opendod for integration tests: its own socket and state dir in a temp dir,
+// its log in a file, and the hard stops (SIGKILL, restart) that crash-recovery tests need.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/process.hpp"
+
+namespace opendo::test {
+
+// $OPENDO_BIN_DIR (set by ctest to <build>/bin); throws when it is not set.
+std::filesystem::path bin_dir();
+
+struct daemon_options {
+  // Added after --socket and --state-dir, e.g. {"--ca-file", nginx.ca_file()}.
+  std::vector<std::string> extra_args;
+  // Extra "NAME=value" entries for the daemon's environment.
+  std::vector<std::string> env;
+  // Passed as --log-level; empty passes none.
+  std::string log_level = "debug";
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  // How long stop() and the destructor wait after SIGTERM before SIGKILL.
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds(30);
+};
+
+class daemon_process {
+ public:
+  // Starts opendod and waits until its socket accepts connections; throws with the daemon's
+  // log when it does not within options.start_timeout.
+  explicit daemon_process(daemon_options options = {});
+  // Stops the daemon if it runs and removes the temp dir.
+  ~daemon_process();
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path socket_path() const { return dir_ / "opendod.sock"; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::filesystem::path log_path() const { return dir_ / "opendod.log"; }
+
+  // The running daemon's pid; -1 after it stopped.
+  pid_t pid() const { return pid_; }
+  // False once the daemon has ended, by our hand or its own (a crash); see exit_status().
+  bool running();
+  // How the last run ended, as a shell reports it; nullopt while it runs.
+  std::optional<int> exit_status() const { return exit_status_; }
+
+  // SIGKILL and waitpid: a crash, with no chance to flush or clean up.
+  void kill9();
+  // SIGTERM and waitpid; returns the exit status (128 + 9 when it had to be SIGKILLed after
+  // stop_timeout). Returns the earlier status when the daemon had already ended.
+  int stop();
+  // Starts the daemon again with the same dirs and arguments, stopping it first if it runs.
+  void restart();
+
+  // Everything the daemon wrote to stdout and stderr, over all runs; each run starts with a
+  // "==== opendo test: starting opendod" line.
+  std::string log() const;
+
+  // Runs build/bin/opendo --socket <socket> args... and captures its output.
+  run_result cli(const std::vector<std::string>& args,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+
+ private:
+  void launch();
+
+  daemon_options options_;
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+  int runs_ = 0;
+};
+
+}  // namespace opendo::test

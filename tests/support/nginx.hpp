@@ -1,0 +1,96 @@
+// A real nginx for integration tests: its own temp dir (config, docroot, logs, pid, temp paths),
+// a free loopback port, optional TLS and rate limit, and an access log the test can read back.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace opendo::test {
+
+struct nginx_options {
+  // Bytes per second per connection (nginx limit_rate), for transfers slow enough to interrupt.
+  // nginx sends the first second's worth at once: n bytes take about n / rate - 1 seconds.
+  std::optional<std::uint64_t> limit_rate;
+  // Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 and localhost; ca_file() is
+  // the certificate to trust (opendod --ca-file, CURLOPT_CAINFO).
+  bool tls = false;
+  // Raw lines added to the server block, e.g. "location /gone { return 404; }".
+  std::vector<std::string> extra_config;
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+};
+
+// One line of the access log, logged when nginx finishes (or abandons) a request.
+struct access_log_entry {
+  std::string request;  // the request line, "GET /a.bin HTTP/1.1"
+  std::string method;   // "GET"
+  std::string path;     // "/a.bin", without the query string
+  int status = 0;
+  std::uint64_t body_bytes_sent = 0;  // what was sent before the client hung up, for aborts
+  std::string range;                  // the Range header, empty when there was none
+  std::string if_range;               // the If-Range header, empty when there was none
+};
+
+class nginx_server {
+ public:
+  // Starts nginx and waits until its port accepts connections; throws with the error log when
+  // it does not within options.start_timeout.
+  explicit nginx_server(nginx_options options = {});
+  ~nginx_server();
+  nginx_server(const nginx_server&) = delete;
+  nginx_server& operator=(const nginx_server&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // "http://127.0.0.1:PORT/path" (https with TLS); path may start with '/' or not.
+  std::string url(std::string_view path = "") const;
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& docroot() const { return docroot_; }
+  // The self-signed certificate with TLS; empty without.
+  const std::filesystem::path& ca_file() const { return ca_file_; }
+
+  // Creates or replaces a file under the docroot and returns its full path. nginx's ETag is
+  // mtime and size: to make a replaced file look changed to If-Range, also call set_mtime().
+  std::filesystem::path write_file(std::string_view relative_path, std::string_view bytes);
+  // Writes size bytes of the seeded stream (see files.hpp) and returns their SHA-256 in hex.
+  std::string make_random_file(std::string_view relative_path, std::uint64_t size,
+                               std::uint64_t seed);
+  void set_mtime(std::string_view relative_path, std::chrono::system_clock::time_point when);
+
+  std::vector<access_log_entry> access_log() const;
+  // Waits until the access log has at least count entries (nginx logs a request after sending
+  // its last byte, so a client can finish first); returns the log, or throws after timeout.
+  std::vector<access_log_entry> wait_for_requests(
+      std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // Body bytes sent for one path over all requests; path as in url(), leading '/' optional.
+  std::uint64_t total_body_bytes_sent(std::string_view path) const;
+  std::string error_log() const;
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  // Fast shutdown (SIGTERM, SIGKILL after 5 s) and waitpid. Idempotent.
+  void stop();
+  // Starts again on the same port with the same docroot and logs, e.g. after stop() to test
+  // that a client recovers when the server comes back.
+  void start();
+
+ private:
+  void write_config() const;
+  void make_certificate() const;
+  void launch();
+  std::string start_failure(const std::string& why) const;
+
+  nginx_options options_;
+  std::filesystem::path dir_;
+  std::filesystem::path docroot_;
+  std::filesystem::path ca_file_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace opendo::test

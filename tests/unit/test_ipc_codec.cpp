@@ -1,0 +1,141 @@
+// The wire protocol's framing and JSON codec: limits hold, malformed input is refused with the
+// parameter named, and a Job survives the round trip exactly.
+#include <gtest/gtest.h>
+
+#include "ipc/codec.hpp"
+#include "ipc/framing.hpp"
+
+using namespace opendo;
+
+TEST(Framing, SplitsMessagesOnNul) {
+  ipc::frame_decoder decoder;
+  decoder.feed(std::string("{\"a\":1}\0{\"b\":", 13));
+  auto first = decoder.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, "{\"a\":1}");
+  EXPECT_FALSE(decoder.next());
+  decoder.feed(std::string("2}\0", 3));
+  auto second = decoder.next();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second, "{\"b\":2}");
+  EXPECT_EQ(decoder.pending(), 0U);
+}
+
+TEST(Framing, MessageOverTheLimitIsRefusedWithoutBuffering) {
+  ipc::frame_decoder decoder(16);
+  decoder.feed(std::string(17, 'x'));
+  EXPECT_FALSE(decoder.next());
+  EXPECT_TRUE(decoder.overflow());
+}
+
+TEST(Framing, CompleteMessageOverTheLimitIsRefused) {
+  ipc::frame_decoder decoder(4);
+  decoder.feed(std::string("12345\0", 6));
+  EXPECT_FALSE(decoder.next());
+  EXPECT_TRUE(decoder.overflow());
+}
+
+TEST(Framing, MessageAtTheLimitIsAccepted) {
+  ipc::frame_decoder decoder(4);
+  decoder.feed(std::string("1234\0", 5));
+  EXPECT_EQ(decoder.next().value_or(""), "1234");
+}
+
+TEST(Framing, ManySmallMessagesDoNotGrowTheBuffer) {
+  ipc::frame_decoder decoder(64);
+  for (int i = 0; i < 10000; ++i) {
+    decoder.feed(std::string("{}\0", 3));
+    ASSERT_TRUE(decoder.next());
+  }
+  EXPECT_EQ(decoder.pending(), 0U);
+}
+
+TEST(Codec, ParseCallReadsMethodParametersAndFlags) {
+  auto call = ipc::parse_call(
+      R"({"method":"org.opendo.Transfer.Watch","parameters":{"id":"x"},"more":true})");
+  EXPECT_EQ(call.method, "org.opendo.Transfer.Watch");
+  EXPECT_EQ(call.parameters["id"], "x");
+  EXPECT_TRUE(call.more);
+  EXPECT_FALSE(call.oneway);
+}
+
+TEST(Codec, MalformedCallsNameTheProblem) {
+  auto parameter_of = [](const std::string& text) {
+    try {
+      ipc::parse_call(text);
+    } catch (const ipc::bad_parameter& e) {
+      return e.parameter;
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(parameter_of("not json"), "message");
+  EXPECT_EQ(parameter_of("[1,2]"), "message");
+  EXPECT_EQ(parameter_of("{}"), "method");
+  EXPECT_EQ(parameter_of(R"({"method":7})"), "method");
+  EXPECT_EQ(parameter_of(R"({"method":"a.B","parameters":[]})"), "parameters");
+  EXPECT_EQ(parameter_of(R"({"method":"a.B","more":"yes"})"), "more");
+  EXPECT_EQ(parameter_of("{\"method\":\"a.B\xff\"}"), "message");
+  EXPECT_EQ(parameter_of(std::string(100000, '[')), "message");
+}
+
+TEST(Codec, TypedParametersRefuseWrongTypesAndLengths) {
+  const ipc::json params = {{"s", "abc"}, {"n", -1}, {"u", 5}, {"b", true}};
+  EXPECT_EQ(ipc::required_string(params, "s", 3), "abc");
+  EXPECT_THROW(ipc::required_string(params, "s", 2), ipc::bad_parameter);
+  EXPECT_THROW(ipc::required_string(params, "missing", 10), ipc::bad_parameter);
+  EXPECT_THROW(ipc::required_string(params, "u", 10), ipc::bad_parameter);
+  EXPECT_THROW(ipc::optional_uint(params, "n"), ipc::bad_parameter);
+  EXPECT_EQ(ipc::optional_uint(params, "u").value(), 5U);
+  EXPECT_FALSE(ipc::optional_uint(params, "missing"));
+  EXPECT_TRUE(ipc::optional_bool(params, "b").value());
+}
+
+TEST(Codec, JobRoundTripsExactly) {
+  job_info job;
+  job.id = "{00000000-0000-4000-8000-000000000001}";
+  job.owner_uid = 1000;
+  job.display_name = "naïve ✓";
+  job.description = "d";
+  job.priority = job_priority::high;
+  job.state = job_state::transient_error;
+  job.bytes_total = size_unknown;
+  job.bytes_transferred = 1ULL << 40;
+  job.files_total = 2;
+  job.files_transferred = 1;
+  job.notify_flags = 0x3B;
+  job.minimum_retry_delay = 5;
+  job.no_progress_timeout = 0;
+  job.error_count = 3;
+  job.error = job_error{0x80072EFDU, error_context::general_transport, 1, "refused", "http"};
+  job.times = {1, 2, 3};
+  job.files.push_back({"http://h/a", "/tmp/a", {100, 100, true}, 100});
+  job.files.push_back({"http://h/b", "/tmp/b", {size_unknown, 7, false}, 7});
+  const job_info back = ipc::job_from_json(ipc::to_json(job));
+  EXPECT_EQ(ipc::to_json(back), ipc::to_json(job));
+  EXPECT_EQ(back.bytes_total, size_unknown);
+  EXPECT_EQ(back.error->file_index, 1U);
+  EXPECT_EQ(back.error->context, error_context::general_transport);
+  EXPECT_EQ(back.files[1].progress.bytes_total, size_unknown);
+  EXPECT_EQ(ipc::to_json(job)["bytes_total"], -1);
+}
+
+TEST(Codec, JobWithoutErrorHasNoErrorField) {
+  job_info job;
+  job.id = "x";
+  EXPECT_FALSE(ipc::to_json(job).contains("error"));
+  EXPECT_FALSE(ipc::job_from_json(ipc::to_json(job)).error.has_value());
+}
+
+TEST(Codec, RepliesAreVarlinkShaped) {
+  auto reply = ipc::json::parse(ipc::reply({{"a", 1}}, true));
+  EXPECT_EQ(reply["parameters"]["a"], 1);
+  EXPECT_TRUE(reply["continues"]);
+  auto error = ipc::json::parse(ipc::hresult_reply(0x80200001U, "no job"));
+  EXPECT_EQ(error["error"], "org.opendo.Transfer.HResult");
+  EXPECT_EQ(error["parameters"]["code"], 0x80200001U);
+  EXPECT_EQ(error["parameters"]["message"], "no job");
+}
+
+TEST(Codec, InvalidUtf8InRepliesIsReplacedNotFatal) {
+  EXPECT_NO_THROW(ipc::hresult_reply(1, "bad \xff byte"));
+}

@@ -1,0 +1,460 @@
+// The job store against real SQLite files: what is saved is what a restarted daemon loads, a
+// committed batch survives a killed process, and a file that is not our store is refused.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "jobs/job.hpp"
+#include "opendo/hresult.hpp"
+#include "store/store.hpp"
+
+namespace {
+
+using opendo::error_context;
+using opendo::job_priority;
+using opendo::job_state;
+using opendo::size_unknown;
+using opendo::jobs::error_record;
+using opendo::jobs::file_record;
+using opendo::jobs::job;
+using opendo::store::job_store;
+
+file_record make_file(const std::string& name, std::uint64_t total, std::uint64_t done) {
+  file_record f;
+  f.remote_url = "https://example.org/" + name;
+  f.local_name = "/srv/downloads/" + name;
+  f.temp_name = "BIT" + name + ".tmp";
+  f.bytes_total = total;
+  f.bytes_transferred = done;
+  f.completed = total != size_unknown && done == total;
+  f.bytes_from_origin = done;
+  return f;
+}
+
+job make_job(const std::string& id, std::int64_t creation, std::size_t files = 1) {
+  job j;
+  j.id = id;
+  j.owner_uid = 1000;
+  j.display_name = "job " + id;
+  j.times.creation = creation;
+  j.times.modification = creation;
+  for (std::size_t i = 0; i < files; ++i) {
+    j.files.push_back(make_file("file" + std::to_string(i), 100 * (i + 1), 0));
+  }
+  return j;
+}
+
+void expect_same_file(const file_record& a, const file_record& b) {
+  EXPECT_EQ(a.remote_url, b.remote_url);
+  EXPECT_EQ(a.local_name, b.local_name);
+  EXPECT_EQ(a.temp_name, b.temp_name);
+  EXPECT_EQ(a.bytes_total, b.bytes_total);
+  EXPECT_EQ(a.bytes_transferred, b.bytes_transferred);
+  EXPECT_EQ(a.completed, b.completed);
+  EXPECT_EQ(a.bytes_from_origin, b.bytes_from_origin);
+  EXPECT_EQ(a.etag, b.etag);
+  EXPECT_EQ(a.last_modified, b.last_modified);
+  EXPECT_EQ(a.remote_mtime, b.remote_mtime);
+  EXPECT_EQ(a.delivered, b.delivered);
+}
+
+void expect_same_job(const job& a, const job& b) {
+  SCOPED_TRACE("job " + a.id);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.owner_uid, b.owner_uid);
+  EXPECT_EQ(a.display_name, b.display_name);
+  EXPECT_EQ(a.description, b.description);
+  EXPECT_EQ(a.priority, b.priority);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.notify_flags, b.notify_flags);
+  EXPECT_EQ(a.minimum_retry_delay, b.minimum_retry_delay);
+  EXPECT_EQ(a.no_progress_timeout, b.no_progress_timeout);
+  EXPECT_EQ(a.error_count, b.error_count);
+  ASSERT_EQ(a.error.has_value(), b.error.has_value());
+  if (a.error) {
+    EXPECT_EQ(a.error->code, b.error->code);
+    EXPECT_EQ(a.error->context, b.error->context);
+    EXPECT_EQ(a.error->file_index, b.error->file_index);
+    EXPECT_EQ(a.error->message, b.error->message);
+    EXPECT_EQ(a.error->protocol, b.error->protocol);
+  }
+  EXPECT_EQ(a.times.creation, b.times.creation);
+  EXPECT_EQ(a.times.modification, b.times.modification);
+  EXPECT_EQ(a.times.transfer_completion, b.times.transfer_completion);
+  EXPECT_EQ(a.current_file, b.current_file);
+  ASSERT_EQ(a.files.size(), b.files.size());
+  for (std::size_t i = 0; i < a.files.size(); ++i) {
+    SCOPED_TRACE("file " + std::to_string(i));
+    expect_same_file(a.files[i], b.files[i]);
+  }
+}
+
+// Runs SQL on the store's file through a connection of its own, as another process would.
+class raw_db {
+ public:
+  explicit raw_db(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
+      throw std::runtime_error(sqlite3_errmsg(db_));
+    }
+  }
+  ~raw_db() { sqlite3_close_v2(db_); }
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+
+  void exec(const std::string& sql) {
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sqlite3_errmsg(db_));
+    }
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sqlite3_errmsg(db_));
+    }
+    std::string result;
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return result;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class JobStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "opendo-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
+    dir_ = pattern;
+    path_ = (dir_ / "jobs.db").string();
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // The store at path_ must refuse to open with an E_FAIL error naming the path and `reason`.
+  void expect_open_fails(const std::string& reason) {
+    try {
+      job_store store(path_);
+      ADD_FAILURE() << "opened " << path_;
+    } catch (const opendo::error& e) {
+      EXPECT_EQ(e.hresult(), opendo::value_of(opendo::hr::e_fail));
+      std::string what = e.what();
+      EXPECT_NE(what.find("jobs.db"), std::string::npos) << what;
+      EXPECT_NE(what.find(reason), std::string::npos) << what;
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(JobStore, RoundTripKeepsEveryField) {
+  job full = make_job("{B0000000-0000-0000-0000-000000000002}", 1700000000, 0);
+  full.owner_uid = 4242;
+  full.display_name = "Überweisung — 日本語 📦";
+  full.description = "a description\nover two lines, with 'quotes' and \"double quotes\"; --";
+  full.priority = job_priority::foreground;
+  full.state = job_state::transient_error;
+  full.notify_flags = opendo::notify::all;
+  full.minimum_retry_delay = 5;
+  full.no_progress_timeout = 0;
+  full.error_count = 7;
+  full.error =
+      error_record{0x80190194U, error_context::remote_file, 1U, "not found: ünïcödé", "https"};
+  full.times = {1700000000, 1700000100, 1700000200};
+  file_record done = make_file("ファイル.iso", 1U << 20, 1U << 20);
+  done.etag = "\"abc123\"";
+  done.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+  done.remote_mtime = 1445412480;
+  done.delivered = true;
+  file_record unknown = make_file("stream", size_unknown, 12345);
+  unknown.bytes_from_origin = 0xFFFFFFFFFFFFULL;
+  full.files = {done, unknown};
+  full.current_file = 1;  // the first file is complete
+
+  // Created earlier, so it loads first, though saved last.
+  job earlier = make_job("{C0000000-0000-0000-0000-000000000003}", 1600000000, 0);
+  earlier.state = job_state::error;
+  earlier.error = error_record{0x80004005U, error_context::general_queue_manager, std::nullopt,
+                               "no file involved", ""};
+  // Same creation time as `full`: the id decides.
+  job same_time = make_job("{A0000000-0000-0000-0000-000000000001}", 1700000000, 1);
+
+  {
+    job_store store(path_);
+    store.save_job(full);
+    store.save_job(same_time);
+    store.save_job(earlier);
+  }
+  job_store store(path_);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 3U);
+  expect_same_job(earlier, loaded[0]);
+  expect_same_job(same_time, loaded[1]);
+  expect_same_job(full, loaded[2]);
+  EXPECT_FALSE(loaded[0].error->file_index.has_value());
+  EXPECT_EQ(loaded[2].files[1].bytes_total, size_unknown);
+}
+
+TEST_F(JobStore, SizeUnknownIsStoredAsMinusOne) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  j.files[0].bytes_total = size_unknown;
+  job_store(path_).save_job(j);
+  EXPECT_EQ(raw_db(path_).text("SELECT bytes_total FROM files"), "-1");
+}
+
+TEST_F(JobStore, CurrentFileIsTheFirstIncompleteFile) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  j.files[0].completed = true;
+  j.files[2].completed = true;
+  job all_done = make_job("{00000000-0000-0000-0000-000000000002}", 2, 2);
+  for (auto& f : all_done.files) f.completed = true;
+  job_store store(path_);
+  store.save_job(j);
+  store.save_job(all_done);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  EXPECT_EQ(loaded[0].current_file, 1U);
+  EXPECT_EQ(loaded[1].current_file, 2U);  // past the end: nothing left to transfer
+}
+
+TEST_F(JobStore, ResavingWithFewerFilesDropsTheRest) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 5);
+  job_store store(path_);
+  store.save_job(j);
+  j.files.resize(2);
+  j.files[1].remote_url = "https://example.org/changed";
+  store.save_job(j);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "2");
+}
+
+TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job_store store(path_);
+  store.save_job(j);
+
+  file_record f = j.files[1];
+  f.bytes_total = 999;
+  f.bytes_transferred = 999;
+  f.completed = true;
+  f.bytes_from_origin = 500;
+  f.etag = "W/\"v2\"";
+  f.last_modified = "Thu, 01 Jan 2015 00:00:00 GMT";
+  f.remote_mtime = 1420070400;
+  f.delivered = true;
+  // Not progress: must stay as saved.
+  f.remote_url = "https://elsewhere.example/";
+  f.local_name = "/elsewhere";
+  f.temp_name = "other.tmp";
+  store.save_file_progress(j.id, 1, f);
+
+  job expected = j;
+  file_record& e = expected.files[1];
+  e.bytes_total = 999;
+  e.bytes_transferred = 999;
+  e.completed = true;
+  e.bytes_from_origin = 500;
+  e.etag = f.etag;
+  e.last_modified = f.last_modified;
+  e.remote_mtime = f.remote_mtime;
+  e.delivered = true;
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(expected, loaded[0]);
+}
+
+TEST_F(JobStore, SaveFileProgressOfAnUnsavedFileFails) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job_store store(path_);
+  store.save_job(j);
+  EXPECT_THROW(store.save_file_progress(j.id, 1, j.files[0]), opendo::error);
+  EXPECT_THROW(store.save_file_progress("{missing}", 0, j.files[0]), opendo::error);
+}
+
+TEST_F(JobStore, RemoveJobRemovesItsFiles) {
+  job gone = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  job kept = make_job("{00000000-0000-0000-0000-000000000002}", 2, 2);
+  job_store store(path_);
+  store.save_job(gone);
+  store.save_job(kept);
+  store.remove_job(gone.id);
+  store.remove_job("{not-there}");  // removing nothing is not an error
+
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(kept, loaded[0]);
+  raw_db raw(path_);
+  EXPECT_EQ(raw.text("SELECT count(*) FROM files WHERE job_id = '" + gone.id + "'"), "0");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM files"), "2");
+}
+
+TEST_F(JobStore, BatchCommits) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
+  {
+    job_store store(path_);
+    job_store::batch outer(store);
+    store.save_job(a);
+    {
+      job_store::batch inner(store);  // nested: only the outer one commits
+      store.save_job(b);
+      inner.commit();
+    }
+    // Nothing is visible to another connection before the outer commit.
+    EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM jobs"), "0");
+    outer.commit();
+    EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM jobs"), "2");
+  }
+  EXPECT_EQ(job_store(path_).load_all().size(), 2U);
+}
+
+TEST_F(JobStore, BatchCommitsWhenItGoesOutOfScope) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job_store store(path_);
+  {
+    job_store::batch batch(store);
+    store.save_job(a);
+  }
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM jobs"), "1");
+}
+
+TEST_F(JobStore, BatchRollsBackOnException) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
+  job_store store(path_);
+  store.save_job(a);
+  try {
+    job_store::batch batch(store);
+    job changed = a;
+    changed.display_name = "changed";
+    changed.files.clear();
+    store.save_job(changed);
+    store.save_job(b);
+    store.remove_job(a.id);
+    throw std::runtime_error("the daemon failed in the middle");
+  } catch (const std::runtime_error&) {
+  }
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(a, loaded[0]);
+
+  // The store is usable afterwards, and a new batch starts a new transaction.
+  {
+    job_store::batch batch(store);
+    store.save_job(b);
+    batch.commit();
+  }
+  EXPECT_EQ(job_store(path_).load_all().size(), 2U);
+}
+
+TEST_F(JobStore, FilesArePrivate) {
+  job_store store(path_);
+  store.save_job(make_job("{00000000-0000-0000-0000-000000000001}", 1, 1));
+  for (const std::string& name : {path_, path_ + "-wal", path_ + "-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(name.c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, 0600U) << name;
+  }
+}
+
+TEST_F(JobStore, WalModeIsOn) {
+  job_store store(path_);
+  store.save_job(make_job("{00000000-0000-0000-0000-000000000001}", 1, 1));
+  EXPECT_EQ(raw_db(path_).text("PRAGMA journal_mode"), "wal");
+  EXPECT_TRUE(std::filesystem::exists(path_ + "-wal"));
+}
+
+TEST_F(JobStore, GarbageFileIsRefused) {
+  {
+    std::ofstream out(path_, std::ios::binary);
+    for (int i = 0; i < 200; ++i) out << "this is not an SQLite database, just text. ";
+  }
+  expect_open_fails("not a database");
+}
+
+TEST_F(JobStore, OtherSchemaVersionIsRefused) {
+  { job_store store(path_); }
+  raw_db(path_).exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+  expect_open_fails("schema version 2");
+}
+
+TEST_F(JobStore, ForeignDatabaseIsRefused) {
+  raw_db(path_).exec("CREATE TABLE something_else (x INTEGER)");
+  expect_open_fails("not an opendo job store");
+}
+
+TEST_F(JobStore, SymbolicLinkIsRefused) {
+  std::string real = (dir_ / "real.db").string();
+  { job_store store(real); }
+  std::filesystem::create_symlink(real, path_);
+  EXPECT_THROW(job_store store(path_), opendo::error);
+}
+
+// A daemon killed right after a batch committed (no close, no destructors) keeps the batch.
+TEST_F(JobStore, CommittedBatchSurvivesAKilledProcess) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  a.files[0].bytes_transferred = 50;
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      job_store store(path_);
+      job_store::batch batch(store);
+      store.save_job(a);
+      batch.commit();
+      _exit(0);  // like kill -9: no destructor runs, the database is never closed
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(a, loaded[0]);
+}
+
+TEST_F(JobStore, ThousandJobsInOneBatch) {
+  std::vector<job> saved;
+  for (int i = 0; i < 1000; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "{%08X-0000-0000-0000-000000000000}", i);
+    job j = make_job(id, 1000 + i, 1 + i % 3);
+    j.files[0].bytes_transferred = static_cast<std::uint64_t>(i);
+    saved.push_back(j);
+  }
+  {
+    job_store store(path_);
+    job_store::batch batch(store);
+    for (const auto& j : saved) store.save_job(j);
+    batch.commit();
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), saved.size());
+  for (std::size_t i = 0; i < saved.size(); ++i) expect_same_job(saved[i], loaded[i]);
+}
+
+}  // namespace
