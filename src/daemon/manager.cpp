@@ -69,14 +69,15 @@ void check_url(const std::string& url) {
   curl_free(scheme);
   curl_free(host);
   curl_url_cleanup(parsed);
-  if (rc != CURLUE_OK || !has_host) {
-    throw request_error{value_of(hr::winhttp_invalid_url),
-                        "not a valid URL: \"" + url + "\" (" + curl_url_strerror(rc) + ")"};
-  }
-  if (scheme_text != "http" && scheme_text != "https") {
+  if (rc == CURLUE_OK && scheme_text != "http" && scheme_text != "https") {
     throw request_error{value_of(hr::winhttp_unrecognized_scheme),
                         "unsupported URL scheme \"" + scheme_text + "\" in " + url +
                             " (only http and https are supported)"};
+  }
+  if (rc != CURLUE_OK || !has_host) {
+    throw request_error{value_of(hr::winhttp_invalid_url),
+                        "not a valid URL: \"" + url + "\" (" +
+                            (rc != CURLUE_OK ? curl_url_strerror(rc) : "no host") + ")"};
   }
 }
 
@@ -509,12 +510,18 @@ void manager::stop_job(jobs::job& j) {
   if (it == active_by_job_.end()) return;
   const auto tid = it->second;
   auto& t = active_.at(tid);
-  if (auto durable = engine_.stop(tid)) {
-    jobs::on_progress(j, t.file_index, *durable, mono_now());
-  }
+  if (auto durable = engine_.stop(tid)) record_progress(j, t.file_index, *durable, mono_now());
   active_.erase(tid);
   active_by_job_.erase(it);
   persist(j);
+}
+
+void manager::record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
+                              jobs::mono_time now) {
+  auto& file = j.files[index];
+  // Every byte the engine wrote came from the origin (the only source so far).
+  if (durable > file.bytes_transferred) file.bytes_from_origin += durable - file.bytes_transferred;
+  jobs::on_progress(j, index, durable, now);
 }
 
 void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
@@ -525,7 +532,7 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   if (!durable) return;  // a local write error; the transfer finishes with it
   auto& file = j.files[t.file_index];
   if (*durable == file.bytes_transferred) return;
-  jobs::on_progress(j, t.file_index, *durable, now);
+  record_progress(j, t.file_index, *durable, now);
   try {
     store_.save_file_progress(j.id, t.file_index, file);
   } catch (const std::exception& e) {
@@ -596,8 +603,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   if (result.ok) {
     if (file.bytes_total == size_unknown) file.bytes_total = result.bytes;
     file.remote_mtime = result.remote_mtime;
-    file.bytes_from_origin += result.bytes - std::min(result.bytes, file.bytes_transferred);
-    jobs::on_progress(j, index, result.bytes, now);
+    record_progress(j, index, result.bytes, now);
     restarts_.erase({job_id, index});
     const bool job_done = jobs::on_file_completed(j, index, wall_now());
     persist(j);
@@ -612,10 +618,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
     return;
   }
 
-  if (result.bytes > file.bytes_transferred) {
-    file.bytes_from_origin += result.bytes - file.bytes_transferred;
-    jobs::on_progress(j, index, result.bytes, now);
-  }
+  if (result.bytes > file.bytes_transferred) record_progress(j, index, result.bytes, now);
   if (result.restart_file) {
     spdlog::info("job {}: file {}: {}", j.id, index, result.message);
     file.bytes_transferred = 0;

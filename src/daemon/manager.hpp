@@ -109,6 +109,8 @@ class manager final : public transfer::http::listener {
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);
   void checkpoint(active_transfer& t, jobs::mono_time now);
+  void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
+                       jobs::mono_time now);
   std::uint32_t count_jobs(std::optional<uid_t> owner) const;
 
   config config_;

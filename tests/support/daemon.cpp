@@ -18,11 +18,13 @@ using namespace std::chrono_literals;
 
 std::filesystem::path bin_dir() {
   const char* dir = std::getenv("OPENDO_BIN_DIR");
-  if (dir == nullptr || *dir == '\0') {
-    throw std::runtime_error(
-        "OPENDO_BIN_DIR is not set: run the tests through ctest, or set it to <build>/bin");
-  }
-  return dir;
+  if (dir != nullptr && *dir != '\0') return dir;
+  // Run by hand: the test executables live in <build>/bin beside opendod and opendo.
+  std::error_code error;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error && std::filesystem::exists(self.parent_path() / "opendod")) return self.parent_path();
+  throw std::runtime_error(
+      "OPENDO_BIN_DIR is not set and opendod is not beside this test: set it to <build>/bin");
 }
 
 daemon_process::daemon_process(daemon_options options) : options_(std::move(options)) {
@@ -99,6 +101,13 @@ void daemon_process::launch() {
     argv.insert(argv.end(), {"--log-level", options_.log_level});
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (options_.run_as) {
+    // Drop to another user before opendod starts; it must own the dirs it makes private.
+    const auto [uid, gid] = *options_.run_as;
+    if (::chown(dir_.c_str(), uid, gid) != 0) throw std::runtime_error("chown " + dir_.string());
+    argv.insert(argv.begin(), {"setpriv", "--reuid=" + std::to_string(uid),
+                               "--regid=" + std::to_string(gid), "--clear-groups"});
+  }
 
   ++runs_;
   {

@@ -8,13 +8,15 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/process.hpp"
 
 namespace opendo::test {
 
-// $OPENDO_BIN_DIR (set by ctest to <build>/bin); throws when it is not set.
+// $OPENDO_BIN_DIR (set by ctest to <build>/bin), else the directory of the test executable
+// when opendod is there; throws otherwise.
 std::filesystem::path bin_dir();
 
 struct daemon_options {
@@ -25,6 +27,8 @@ struct daemon_options {
   // Passed as --log-level; empty passes none.
   std::string log_level = "debug";
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  // Run opendod as this uid and gid (the test must be root), through setpriv.
+  std::optional<std::pair<uid_t, gid_t>> run_as;
   // How long stop() and the destructor wait after SIGTERM before SIGKILL.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(30);
 };

@@ -1,0 +1,52 @@
+// Shared pieces of the end-to-end tests: a client for a test daemon and waiting for job states.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "opendo/opendo.hpp"
+#include "support/daemon.hpp"
+
+namespace opendo::test {
+
+inline client connect(const daemon_process& daemon) {
+  client_options options;
+  options.socket_path = daemon.socket_path().string();
+  options.autostart = false;
+  return client(options);
+}
+
+// Polls the job until `done` holds or the timeout passes; returns the last info.
+inline job_info wait_until(job& j, const std::function<bool(const job_info&)>& done,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  job_info info = j.info();
+  while (!done(info) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    info = j.info();
+  }
+  return info;
+}
+
+inline job_info wait_for_state(job& j, job_state state,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  return wait_until(
+      j, [state](const job_info& info) { return info.state == state; }, timeout);
+}
+
+// The HRESULT an API call throws, or 0 when it does not throw.
+template <typename Call>
+std::uint32_t hresult_of(Call&& call) {
+  try {
+    call();
+  } catch (const opendo::error& e) {
+    return e.hresult();
+  }
+  return 0;
+}
+
+}  // namespace opendo::test

@@ -1,0 +1,186 @@
+// Interruptions: kill -9 of the daemon, Suspend/Resume, Cancel, a file that changes on the
+// server, and a server without range support. The access log proves what was fetched twice.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+
+#include "integration/helpers.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+
+namespace fs = std::filesystem;
+using namespace opendo;
+using namespace opendo::test;
+
+namespace {
+
+nginx_options rate_limited(std::uint64_t bytes_per_second) {
+  nginx_options options;
+  options.limit_rate = bytes_per_second;
+  return options;
+}
+
+// bytes_transferred of file 0 of a job as recorded in the store (read from the real SQLite file
+// while the daemon is dead).
+std::uint64_t recorded_bytes(const fs::path& state_dir, const std::string& job_id) {
+  sqlite3* db = nullptr;
+  const std::string path = (state_dir / "jobs.sqlite").string();
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(
+      sqlite3_prepare_v2(db, "SELECT bytes_transferred FROM files WHERE job_id = ?1 AND idx = 0",
+                         -1, &stmt, nullptr),
+      SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_bind_text(stmt, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
+  std::uint64_t bytes = 0;
+  if (sqlite3_step(stmt) == SQLITE_ROW)
+    bytes = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return bytes;
+}
+
+std::vector<access_log_entry> requests_for(const nginx_server& origin, const std::string& path) {
+  std::vector<access_log_entry> out;
+  for (const auto& entry : origin.access_log()) {
+    if (entry.path == path) out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Resume, KillNineMidTransferResumesWhereTheStoreSaysAndNothingIsLost) {
+  nginx_server origin(rate_limited(8 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 48ULL << 20;
+  const std::string digest = origin.make_random_file("crash.bin", kSize, 42);
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("crash");
+    id = j.id();
+    j.add_file(origin.url("crash.bin"), (out / "crash.bin").string());
+    j.resume();
+    // Past the first checkpoints, well before the end.
+    const auto info =
+        wait_until(j, [](const job_info& i) { return i.bytes_transferred > (20ULL << 20); });
+    ASSERT_EQ(info.state, job_state::transferring) << daemon.log();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // at least one more checkpoint
+  daemon.kill9();
+  const std::uint64_t recorded = recorded_bytes(daemon.state_dir(), id);
+  ASSERT_GT(recorded, 0U);
+  ASSERT_LT(recorded, kSize);
+
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  const job_info done = j.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "crash.bin"), digest);
+
+  // The second request starts exactly at the recorded byte: nothing recorded is fetched again.
+  origin.wait_for_requests(2);
+  const auto requests = requests_for(origin, "/crash.bin");
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[0].range, "");
+  EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(recorded) + "-");
+  EXPECT_FALSE(requests[1].if_range.empty());  // resumed only if the file is still the same
+  EXPECT_EQ(requests[1].status, 206);
+  EXPECT_EQ(requests[1].body_bytes_sent, kSize - recorded);
+  // What was fetched twice is only what arrived after the last record: under 2 s of transfer.
+  const std::uint64_t fetched = requests[0].body_bytes_sent + requests[1].body_bytes_sent;
+  EXPECT_LT(fetched - kSize, 2 * (8ULL << 20)) << "fetched " << fetched << " for " << kSize;
+}
+
+TEST(Resume, SuspendStopsTheTransferAndResumeContinuesWithARange) {
+  nginx_server origin(rate_limited(4 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("pause.bin", 16 << 20, 9);
+  client c = connect(daemon);
+  job j = c.create_job("pause");
+  j.add_file(origin.url("pause.bin"), (out / "pause.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > (5 << 20); });
+  j.suspend();
+  const job_info suspended = j.info();
+  EXPECT_EQ(suspended.state, job_state::suspended);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(j.info().bytes_transferred, suspended.bytes_transferred);  // nothing moves
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "pause.bin"), digest);
+  origin.wait_for_requests(2);
+  const auto requests = requests_for(origin, "/pause.bin");
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(suspended.bytes_transferred) + "-");
+}
+
+TEST(Resume, CancelDeletesTheTemporaryFile) {
+  nginx_server origin(rate_limited(1 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  origin.make_random_file("cancel.bin", 8 << 20, 1);
+  client c = connect(daemon);
+  job j = c.create_job("cancel");
+  j.add_file(origin.url("cancel.bin"), (out / "cancel.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > 0; });
+  ASSERT_FALSE(fs::is_empty(out.path()));
+  EXPECT_EQ(j.cancel(), hr::ok);
+  EXPECT_TRUE(fs::is_empty(out.path()));
+  EXPECT_EQ(j.info().state, job_state::cancelled);
+  EXPECT_EQ(hresult_of([&] { j.resume(); }), 0x80200002U);
+  EXPECT_TRUE(c.list_jobs().empty());  // final jobs leave the list
+}
+
+TEST(Resume, FileChangedOnTheServerStartsAgainFromZero) {
+  nginx_server origin(rate_limited(2 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  origin.make_random_file("changing.bin", 8 << 20, 1);
+  client c = connect(daemon);
+  job j = c.create_job("changing");
+  j.add_file(origin.url("changing.bin"), (out / "changing.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > (3 << 20); });
+  j.suspend();
+  // New content, new size, new time: the validators differ.
+  const std::string digest = origin.make_random_file("changing.bin", 6 << 20, 2);
+  origin.set_mtime("changing.bin", std::chrono::system_clock::now() + std::chrono::hours(1));
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(fs::file_size(out / "changing.bin"), 6U << 20);
+  EXPECT_EQ(sha256_file(out / "changing.bin"), digest);
+  const auto requests = requests_for(origin, "/changing.bin");
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].status, 200);  // If-Range did not match: the whole new file came
+}
+
+TEST(Resume, ServerWithoutRangesRestartsTheFile) {
+  nginx_options options = rate_limited(2 << 20);
+  options.extra_config.push_back("max_ranges 0;");
+  nginx_server origin(options);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("norange.bin", 6 << 20, 8);
+  client c = connect(daemon);
+  job j = c.create_job("norange");
+  j.add_file(origin.url("norange.bin"), (out / "norange.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > (2 << 20); });
+  j.suspend();
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "norange.bin"), digest);
+}

@@ -1,0 +1,202 @@
+// End to end against a real nginx and a real opendod: files of every size arrive bit for bit,
+// jobs with many files and several jobs at once complete, and HTTP failures end as BITS says.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "integration/helpers.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+
+namespace fs = std::filesystem;
+using namespace opendo;
+using namespace opendo::test;
+
+namespace {
+
+class Transfers : public ::testing::Test {
+ protected:
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out{"opendo-out"};
+};
+
+// Files whose names start with the temp prefix, left in a directory.
+std::vector<std::string> temporary_files_in(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind(".opendo-", 0) == 0) {
+      found.push_back(entry.path().filename().string());
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_F(Transfers, FilesOfEverySizeArriveIntact) {
+  const std::vector<std::uint64_t> sizes = {0, 1, 16383, 16384, 1048583, 64ULL << 20};
+  client c = connect(daemon);
+  job j = c.create_job("sizes");
+  std::vector<std::string> digests;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const std::string name = "f" + std::to_string(i) + ".bin";
+    digests.push_back(origin.make_random_file(name, sizes[i], i + 1));
+    j.add_file(origin.url(name), (out / name).string());
+  }
+  j.resume();
+  const job_info done = wait_for_state(j, job_state::transferred, std::chrono::seconds(120));
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.files_transferred, sizes.size());
+  EXPECT_EQ(j.complete(), hr::ok);
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const fs::path file = out / ("f" + std::to_string(i) + ".bin");
+    EXPECT_EQ(fs::file_size(file), sizes[i]);
+    EXPECT_EQ(sha256_file(file), digests[i]) << file;
+  }
+  EXPECT_TRUE(temporary_files_in(out.path()).empty());
+  EXPECT_EQ(j.info().state, job_state::acknowledged);
+}
+
+TEST_F(Transfers, OneGibibyteFileArrivesIntact) {
+  const std::string digest = origin.make_random_file("big.bin", 1ULL << 30, 99);
+  client c = connect(daemon);
+  job j = c.create_job("big");
+  j.add_file(origin.url("big.bin"), (out / "big.bin").string());
+  j.resume();
+  const job_info done = wait_for_state(j, job_state::transferred, std::chrono::seconds(600));
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.bytes_total, 1ULL << 30);
+  EXPECT_EQ(done.files[0].bytes_from_origin, 1ULL << 30);
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "big.bin"), digest);
+  origin.wait_for_requests(1);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), 1ULL << 30);
+}
+
+TEST_F(Transfers, ManyFilesInOneJobTransferInOrder) {
+  client c = connect(daemon);
+  job j = c.create_job("many");
+  std::vector<std::string> digests;
+  constexpr int kFiles = 100;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "m" + std::to_string(i);
+    digests.push_back(origin.make_random_file(name, 1000 + i * 37, i));
+    j.add_file(origin.url(name), (out / name).string());
+  }
+  j.resume();
+  ASSERT_EQ(wait_for_state(j, job_state::transferred).state, job_state::transferred)
+      << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(sha256_file(out / ("m" + std::to_string(i))), digests[i]);
+  }
+  // Files of a job are fetched one after another, in the order they were added.
+  const auto log = origin.wait_for_requests(kFiles);
+  ASSERT_EQ(log.size(), static_cast<std::size_t>(kFiles));
+  for (int i = 0; i < kFiles; ++i) EXPECT_EQ(log[i].path, "/m" + std::to_string(i));
+}
+
+TEST(TransfersAtOnce, SeveralJobsTransferSideBySide) {
+  nginx_options slow;
+  slow.limit_rate = 4 << 20;  // 4 MiB/s per connection: each job takes a few seconds
+  nginx_server origin(slow);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  std::vector<job> jobs;
+  std::vector<std::string> digests;
+  for (int i = 0; i < 4; ++i) {
+    const std::string name = "j" + std::to_string(i);
+    digests.push_back(origin.make_random_file(name, 12 << 20, 100 + i));
+    jobs.push_back(c.create_job(name));
+    jobs.back().add_file(origin.url(name), (out / name).string());
+  }
+  for (auto& j : jobs) j.resume();
+  // Every job is transferring at the same moment, not one after another.
+  bool all_at_once = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!all_at_once && std::chrono::steady_clock::now() < deadline) {
+    int transferring = 0;
+    for (auto& j : jobs) transferring += j.info().state == job_state::transferring ? 1 : 0;
+    all_at_once = transferring == 4;
+  }
+  EXPECT_TRUE(all_at_once);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_EQ(jobs[i].wait().state, job_state::transferred) << daemon.log();
+    EXPECT_EQ(jobs[i].complete(), hr::ok);
+    EXPECT_EQ(sha256_file(out / ("j" + std::to_string(i))), digests[i]);
+  }
+}
+
+TEST_F(Transfers, NotFoundEndsInErrorWithHttpStatusHresult) {
+  client c = connect(daemon);
+  job j = c.create_job("404");
+  j.add_file(origin.url("missing.bin"), (out / "missing.bin").string());
+  j.resume();
+  const job_info info = j.wait();
+  ASSERT_EQ(info.state, job_state::error);
+  ASSERT_TRUE(info.error.has_value());
+  EXPECT_EQ(info.error->code, 0x80190194U);
+  EXPECT_EQ(info.error->context, error_context::remote_file);
+  EXPECT_EQ(info.error->file_index, 0U);
+  EXPECT_NE(info.error->message.find("404"), std::string::npos);
+  EXPECT_EQ(info.error_count, 1U);
+  // The CLI says the same in words.
+  const auto shown = daemon.cli({"info", j.id()});
+  EXPECT_EQ(shown.exit_code, 0);
+  EXPECT_NE(shown.out.find("0x80190194"), std::string::npos) << shown.out;
+}
+
+TEST_F(Transfers, CompleteWithAnUnfinishedFileIsPartial) {
+  client c = connect(daemon);
+  const std::string digest = origin.make_random_file("good.bin", 100000, 7);
+  job j = c.create_job("partial");
+  j.add_file(origin.url("good.bin"), (out / "good.bin").string());
+  j.add_file(origin.url("missing.bin"), (out / "missing.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::error);
+  EXPECT_EQ(j.complete(), hr::bg_s_partial_complete);
+  EXPECT_EQ(sha256_file(out / "good.bin"), digest);
+  EXPECT_FALSE(fs::exists(out / "missing.bin"));
+  EXPECT_TRUE(temporary_files_in(out.path()).empty());
+  EXPECT_EQ(j.info().state, job_state::acknowledged);
+}
+
+TEST_F(Transfers, LastModifiedBecomesTheFileTime) {
+  origin.make_random_file("dated.bin", 5000, 3);
+  const auto when = std::chrono::system_clock::from_time_t(1500000000);
+  origin.set_mtime("dated.bin", when);
+  client c = connect(daemon);
+  job j = c.create_job("mtime");
+  j.add_file(origin.url("dated.bin"), (out / "dated.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  j.complete();
+  struct stat info {};
+  ASSERT_EQ(::stat((out / "dated.bin").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mtime, 1500000000);
+}
+
+TEST_F(Transfers, TemporaryFileIsPrivateAndBesideTheDestination) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server slow_origin(slow);
+  slow_origin.make_random_file("slow.bin", 8 << 20, 5);
+  client c = connect(daemon);
+  job j = c.create_job("temp");
+  j.add_file(slow_origin.url("slow.bin"), (out / "slow.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > 0; });
+  const auto temps = temporary_files_in(out.path());
+  ASSERT_EQ(temps.size(), 1U);
+  struct stat info {};
+  ASSERT_EQ(::lstat((out / temps[0]).c_str(), &info), 0);
+  EXPECT_TRUE(S_ISREG(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0600U);
+  EXPECT_FALSE(fs::exists(out / "slow.bin"));  // nothing at the final name before Complete
+  EXPECT_EQ(j.cancel(), hr::ok);
+}
