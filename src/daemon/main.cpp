@@ -31,6 +31,11 @@ ipc::unique_fd take_lock(const std::string& socket_path) {
   ipc::unique_fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) throw std::system_error(errno, std::generic_category(), "cannot open " + lock_path);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return ipc::unique_fd();
+  // The holder's pid, for people and scripts that need to find the daemon.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    spdlog::warn("cannot record the pid in {}", lock_path);
+  }
   return fd;
 }
 

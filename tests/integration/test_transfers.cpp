@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,43 @@ TEST_F(Transfers, ManyFilesInOneJobTransferInOrder) {
   const auto log = origin.wait_for_requests(kFiles);
   ASSERT_EQ(log.size(), static_cast<std::size_t>(kFiles));
   for (int i = 0; i < kFiles; ++i) EXPECT_EQ(log[i].path, "/m" + std::to_string(i));
+  // One connection serves them all: it is kept open and reused from file to file.
+  std::set<std::uint64_t> connections;
+  for (const auto& entry : log) connections.insert(entry.connection);
+  EXPECT_EQ(connections.size(), 1U);
+}
+
+TEST_F(Transfers, ConnectionsAreReusedAcrossJobs) {
+  client c = connect(daemon);
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "r" + std::to_string(i);
+    origin.make_random_file(name, 5000, i);
+    job j = c.create_job(name);
+    j.add_file(origin.url(name), (out / name).string());
+    j.resume();
+    ASSERT_EQ(j.wait().state, job_state::transferred);
+    j.complete();
+  }
+  std::set<std::uint64_t> connections;
+  for (const auto& entry : origin.wait_for_requests(5)) connections.insert(entry.connection);
+  EXPECT_EQ(connections.size(), 1U);
+}
+
+TEST_F(Transfers, UnknownSizeFromAChunkedResponseArrivesIntact) {
+  // sub_filter drops Content-Length: nginx answers with chunked encoding and no size.
+  nginx_options chunked;
+  chunked.extra_config = {"sub_filter_types *;", "sub_filter 'no-such-text' 'x';"};
+  nginx_server dynamic(chunked);
+  const std::string digest = dynamic.make_random_file("dynamic.bin", 3 << 20, 11);
+  client c = connect(daemon);
+  job j = c.create_job("chunked");
+  j.add_file(dynamic.url("dynamic.bin"), (out / "dynamic.bin").string());
+  j.resume();
+  const job_info done = j.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.files[0].progress.bytes_total, 3U << 20);  // known once the body ended
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "dynamic.bin"), digest);
 }
 
 TEST(TransfersAtOnce, SeveralJobsTransferSideBySide) {

@@ -169,7 +169,7 @@ std::vector<access_log_entry> nginx_server::access_log() const {
   for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
     const std::string_view line(text.data() + start, end - start);
     const auto fields = split_tabs(line);
-    if (fields.size() != 5) {
+    if (fields.size() != 6) {
       throw std::runtime_error("nginx access log: unexpected line: " + std::string(line));
     }
     access_log_entry e;
@@ -186,6 +186,7 @@ std::vector<access_log_entry> nginx_server::access_log() const {
     e.body_bytes_sent = std::stoull(std::string(fields[2]));
     e.range = unescape(fields[3]);
     e.if_range = unescape(fields[4]);
+    e.connection = std::stoull(std::string(fields[5]));
     entries.push_back(std::move(e));
   }
   return entries;
@@ -249,7 +250,7 @@ void nginx_server::write_config() const {
     << "  keepalive_timeout 30s;\n"
     << "  server_tokens off;\n"
     << "  log_format opendo_test "
-       "'$request\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_if_range';\n"
+       "'$request\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_if_range\\t$connection';\n"
     << "  access_log \"" << d << "/logs/access.log\" opendo_test;\n";
   for (const char* kind : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
     c << "  " << kind << "_temp_path \"" << d << "/temp/" << kind << "\";\n";

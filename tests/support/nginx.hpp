@@ -35,6 +35,7 @@ struct access_log_entry {
   std::uint64_t body_bytes_sent = 0;  // what was sent before the client hung up, for aborts
   std::string range;                  // the Range header, empty when there was none
   std::string if_range;               // the If-Range header, empty when there was none
+  std::uint64_t connection = 0;       // nginx's connection serial number: equal = reused
 };
 
 class nginx_server {

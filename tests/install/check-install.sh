@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix with `cmake --install`, then builds an example
+# against the installed headers and library using only pkg-config, and runs it (--help-free:
+# with no arguments it must print its usage and exit 2, which proves it links and loads).
+set -euo pipefail
+build_dir=$1
+source_dir=$2
+prefix=$(mktemp -d /tmp/opendo-install-XXXXXX)
+trap 'rm -rf "$prefix"' EXIT
+
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+for f in bin/opendod bin/opendo include/opendo/opendo.hpp include/opendo/hresult.hpp \
+         include/opendo/types.hpp share/opendo/org.opendo.Transfer.varlink; do
+  [[ -e "$prefix/$f" ]] || { echo "not installed: $f"; exit 1; }
+done
+pc_dir=$(dirname "$(find "$prefix" -name opendo.pc | head -n 1)")
+[[ -n "$pc_dir" ]] || { echo "opendo.pc not installed"; exit 1; }
+export PKG_CONFIG_PATH=$pc_dir
+cflags=$(pkg-config --cflags opendo)
+libs=$(pkg-config --libs opendo)
+[[ $cflags == *"$prefix/"* ]] || { echo "pkg-config --cflags lacks the prefix: $cflags"; exit 1; }
+read -r -a cflag_words <<<"$cflags"
+read -r -a lib_words <<<"$libs"
+g++ -std=c++20 -Wall -Wextra -Werror "${cflag_words[@]}" "$source_dir/examples/download.cpp" \
+  -o "$prefix/download" "${lib_words[@]}"
+status=0
+LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
+  "$prefix/download" >/dev/null 2>&1 || status=$?
+[[ $status -eq 2 ]] || { echo "the installed example did not run (exit $status)"; exit 1; }
+echo "install: headers, library, binaries, varlink file and opendo.pc work from $prefix"
