@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
 
     job.watch([](const opendo::job_event& event) {
       const opendo::job_info& info = event.job;
-      if (event.kind == opendo::job_event_kind::state) {
+      if (event.kind == opendo::job_event_kind::state ||
+          event.kind == opendo::job_event_kind::snapshot) {
         std::printf("state: %s\n", std::string(opendo::to_string(info.state)).c_str());
       }
       return info.state != opendo::job_state::transferred && info.state != opendo::job_state::error;

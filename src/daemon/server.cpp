@@ -47,43 +47,45 @@ server::server(const config& cfg, manager& jobs, ipc::unique_fd listener)
     : config_(cfg), jobs_(jobs), listener_(std::move(listener)) {}
 
 server::~server() {
-  for (auto& c : connections_) {
+  for (auto& [id, c] : connections_) {
     for (auto token : c.watches) jobs_.unwatch(token);
   }
 }
 
 std::vector<curl_waitfd>& server::wait_fds() {
   fds_.clear();
+  fd_owners_.clear();
   fds_.push_back({listener_.get(), CURL_WAIT_POLLIN, 0});
-  for (const auto& c : connections_) {
+  fd_owners_.push_back(0);
+  for (const auto& [id, c] : connections_) {
     short events = c.closing ? 0 : CURL_WAIT_POLLIN;
     if (!c.output.empty()) events |= CURL_WAIT_POLLOUT;
     fds_.push_back({c.fd.get(), events, 0});
+    fd_owners_.push_back(id);
   }
   return fds_;
 }
 
 void server::dispatch() {
-  // fds_ holds the listener and then the connections in list order.
-  auto fd_it = fds_.begin();
-  if (fd_it != fds_.end() && (fd_it->revents & CURL_WAIT_POLLIN)) accept_all();
-  if (fd_it != fds_.end()) ++fd_it;
+  // fds_[i] belongs to the connection fd_owners_[i]; one that closed meanwhile is skipped.
+  for (std::size_t i = 1; i < fds_.size() && i < fd_owners_.size(); ++i) {
+    auto it = connections_.find(fd_owners_[i]);
+    if (it == connections_.end() || it->second.dead) continue;
+    connection& c = it->second;
+    if (fds_[i].revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) read_from(c);
+    if (!c.dead && !c.output.empty()) write_to(c);
+  }
+  if (!fds_.empty() && (fds_[0].revents & CURL_WAIT_POLLIN)) accept_all();
   const auto now = std::chrono::steady_clock::now();
-  for (auto& c : connections_) {
-    if (fd_it == fds_.end()) break;  // accepted during this round: polled next time
-    if (fd_it->fd == c.fd.get()) {
-      if (fd_it->revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) read_from(c);
-      if (!c.dead && !c.output.empty()) write_to(c);
-      ++fd_it;
-    }
-    if (c.decoder.pending() > 0 && c.partial_since.time_since_epoch().count() != 0 &&
+  for (auto& [id, c] : connections_) {
+    if (!c.dead && c.decoder.pending() > 0 && c.partial_since.time_since_epoch().count() != 0 &&
         now - c.partial_since > config_.incomplete_message_timeout) {
       spdlog::warn("closing connection of pid {}: incomplete message for {} s", c.peer.pid,
                    config_.incomplete_message_timeout.count());
       close(c);
     }
   }
-  connections_.remove_if([](const connection& c) { return c.dead; });
+  std::erase_if(connections_, [](const auto& entry) { return entry.second.dead; });
 }
 
 void server::accept_all() {
@@ -111,10 +113,11 @@ void server::accept_all() {
       [[maybe_unused]] auto n = ::send(fd.get(), refusal.data(), refusal.size(), MSG_NOSIGNAL);
       continue;
     }
-    connection c;
+    const std::uint64_t id = next_connection_++;
+    connection& c = connections_[id];
+    c.id = id;
     c.fd = std::move(fd);
     c.peer = *peer;
-    connections_.push_back(std::move(c));
   }
 }
 
@@ -290,20 +293,27 @@ json server::handle_call(connection& c, const ipc::call& call) {
     }
     // Each reply continues until the job is final; progress replies are rate-limited.
     auto last_progress = std::make_shared<std::chrono::steady_clock::time_point>();
-    connection* target = &c;
+    const std::uint64_t connection_id = c.id;
     const auto token = jobs_.watch(
         who, id,
-        [this, target, interval, last_progress](job_event_kind kind, const job_info& info) {
+        [this, connection_id, interval, last_progress](job_event_kind kind, const job_info& info) {
+          auto target = connections_.find(connection_id);
+          if (target == connections_.end() || target->second.dead) return;
           if (kind == job_event_kind::progress) {
             const auto now = std::chrono::steady_clock::now();
             if (now - *last_progress < interval) return;
             *last_progress = now;
           }
-          queue(*target, ipc::reply({{"kind", std::string(ipc::to_string(kind))},
-                                     {"job", ipc::to_json(info)}},
-                                    !is_final(info.state)));
+          queue(target->second, ipc::reply({{"kind", std::string(ipc::to_string(kind))},
+                                            {"job", ipc::to_json(info)}},
+                                           !is_final(info.state)));
         });
-    if (token != 0) c.watches.push_back(token);
+    // The snapshot may already have found the client gone; then nobody is left to watch.
+    if (token != 0 && c.dead) {
+      jobs_.unwatch(token);
+    } else if (token != 0) {
+      c.watches.push_back(token);
+    }
     return nullptr;  // the replies were queued by the watcher
   }
   queue(c, ipc::error_reply("org.varlink.service.MethodNotFound", {{"method", method}}));

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +33,7 @@ class server {
 
  private:
   struct connection {
+    std::uint64_t id = 0;
     ipc::unique_fd fd;
     ipc::peer_credentials peer;
     ipc::frame_decoder decoder;
@@ -55,8 +55,12 @@ class server {
   config config_;
   manager& jobs_;
   ipc::unique_fd listener_;
-  std::list<connection> connections_;
+  // By id: watchers refer to their connection by id, never by address, so a connection that
+  // closed while an event was on its way is simply not found.
+  std::map<std::uint64_t, connection> connections_;
+  std::uint64_t next_connection_ = 1;
   std::vector<curl_waitfd> fds_;
+  std::vector<std::uint64_t> fd_owners_;  // the connection of fds_[i] (0 for the listener)
 };
 
 // The text of org.opendo.Transfer.varlink, compiled in.

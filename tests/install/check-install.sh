@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary prefix with `cmake --install`, then builds an example
-# against the installed headers and library using only pkg-config, and runs it (--help-free:
-# with no arguments it must print its usage and exit 2, which proves it links and loads).
+# against the installed headers and library using only pkg-config, and runs it: with no
+# arguments it must print its usage and exit 2, which proves that it links and loads.
 set -euo pipefail
 build_dir=$1
 source_dir=$2
+# A sanitizer build's library needs the program built with the same sanitizers.
+read -r -a extra_flags <<<"${3:-}"
 prefix=$(mktemp -d /tmp/opendo-install-XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 
@@ -21,7 +23,8 @@ libs=$(pkg-config --libs opendo)
 [[ $cflags == *"$prefix/"* ]] || { echo "pkg-config --cflags lacks the prefix: $cflags"; exit 1; }
 read -r -a cflag_words <<<"$cflags"
 read -r -a lib_words <<<"$libs"
-g++ -std=c++20 -Wall -Wextra -Werror "${cflag_words[@]}" "$source_dir/examples/download.cpp" \
+g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
+  "$source_dir/examples/download.cpp" \
   -o "$prefix/download" "${lib_words[@]}"
 status=0
 LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
