@@ -79,6 +79,44 @@ class job {
   void set_minimum_retry_delay(std::chrono::seconds delay);
   void set_no_progress_timeout(std::chrono::seconds timeout);
   void set_notify_flags(std::uint32_t flags);
+  void set_proxy_settings(const proxy_settings& proxy);
+  // SetNotifyCmdLine: program must be an absolute path (or empty to remove the command).
+  void set_notify_command(const std::string& program, const std::string& parameters);
+  // Basic and Digest are supported; other schemes are E_NOTIMPL. Never written to logs.
+  void set_credentials(auth_target target, auth_scheme scheme, const std::string& user_name,
+                       const std::string& password);
+  void remove_credentials(auth_target target, auth_scheme scheme);
+  // SetRemoteName of IBackgroundCopyFile2: only while SUSPENDED or ERROR, and for a file that is
+  // not complete.
+  void set_remote_name(std::uint32_t file_index, const std::string& remote_url);
+  // Makes the caller the owner (administrators only); clears the notify command.
+  void take_ownership();
+
+  // Registers this process for the job's notifications (SetNotifyInterface): the last
+  // registration, from any process, wins; it lasts as long as the returned subscription (and
+  // this process). on_notification runs on a thread of the library and may call back into the
+  // API; returning true acknowledges the notification, false has the daemon deliver a
+  // transferred/error notification again after the job's minimum retry delay. An event that
+  // already happened (the job is TRANSFERRED or in ERROR) is delivered at once.
+  class subscription {
+   public:
+    subscription() = default;
+    ~subscription();
+    subscription(subscription&&) noexcept;
+    subscription& operator=(subscription&&) noexcept;
+    subscription(const subscription&) = delete;
+    subscription& operator=(const subscription&) = delete;
+    // Ends the registration; waits for a callback that is running on another thread.
+    void reset();
+    bool active() const;
+
+    struct state;  // opaque: the library's thread and its stop flag
+
+   private:
+    friend class job;
+    std::shared_ptr<state> state_;
+  };
+  subscription subscribe(std::function<bool(const notification&)> on_notification);
 
   // Calls on_event with a snapshot and then with every change of this job until on_event returns
   // false or the job reaches a final state. Progress events are coalesced to at most one per

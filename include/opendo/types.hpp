@@ -49,12 +49,52 @@ inline constexpr std::uint32_t file_ranges_transferred = 0x20;
 inline constexpr std::uint32_t all = 0x3F;
 }  // namespace notify
 
+// Values are those of BG_JOB_PROXY_USAGE.
+enum class proxy_usage : std::uint32_t {
+  preconfig = 0,
+  no_proxy = 1,
+  override = 2,
+  autodetect = 3
+};
+
+struct proxy_settings {
+  proxy_usage usage = proxy_usage::preconfig;
+  std::string proxy_list;   // with override: space- or semicolon-separated proxies
+  std::string bypass_list;  // with override: hosts that go direct
+};
+
+// Values are those of BG_AUTH_TARGET and BG_AUTH_SCHEME.
+enum class auth_target : std::uint32_t { server = 1, proxy = 2 };
+enum class auth_scheme : std::uint32_t {
+  basic = 1,
+  digest = 2,
+  ntlm = 3,
+  negotiate = 4,
+  passport = 5
+};
+
+// Which credentials a job holds (the secrets never leave the daemon).
+struct credential_slot {
+  auth_target target = auth_target::server;
+  auth_scheme scheme = auth_scheme::basic;
+  std::string user_name;
+};
+
+// SetNotifyCmdLine: a program run as the job's owner on TRANSFERRED or ERROR when no live
+// notification callback took the event.
+struct notify_command_line {
+  std::string program;     // absolute path; empty = none
+  std::string parameters;  // the whole command line, as Windows passes it
+};
+
 // BG_SIZE_UNKNOWN: the size is not known yet.
 inline constexpr std::uint64_t size_unknown = ~std::uint64_t{0};
 
 std::string_view to_string(job_state state);
 std::string_view to_string(job_priority priority);
 std::string_view to_string(error_context context);
+std::string_view to_string(proxy_usage usage);
+std::optional<proxy_usage> proxy_usage_from_string(std::string_view text);
 std::optional<job_state> job_state_from_string(std::string_view text);
 std::optional<job_priority> job_priority_from_string(std::string_view text);
 
@@ -110,7 +150,14 @@ struct job_info {
   std::optional<job_error> error;  // set in ERROR and TRANSIENT_ERROR only
   job_times times;
   std::vector<file_info> files;
+  proxy_settings proxy;
+  notify_command_line notify_command;
+  std::vector<credential_slot> credentials;
 };
+
+// The Linux counterpart of the owner's SID: "S-1-22-1-<uid>", the SID Samba and Windows use for
+// Unix users (the "Unix User" authority).
+std::string owner_sid(std::uint32_t uid);
 
 // What a watcher of a job is told: a fresh snapshot and why it was sent.
 enum class job_event_kind : std::uint32_t {
@@ -122,6 +169,21 @@ enum class job_event_kind : std::uint32_t {
 
 struct job_event {
   job_event_kind kind = job_event_kind::snapshot;
+  job_info job;
+};
+
+// What a notification subscriber (SetNotifyInterface) is told, per BG_NOTIFY_* flag.
+enum class notification_kind : std::uint32_t {
+  transferred = 0,       // BG_NOTIFY_JOB_TRANSFERRED; re-delivered until handled
+  error = 1,             // BG_NOTIFY_JOB_ERROR; on entering ERROR only; re-delivered until handled
+  modification = 2,      // BG_NOTIFY_JOB_MODIFICATION; coalesced
+  file_transferred = 3,  // BG_NOTIFY_FILE_TRANSFERRED, with file_index
+};
+
+struct notification {
+  notification_kind kind = notification_kind::modification;
+  std::uint64_t sequence = 0;  // acknowledged by this number
+  std::optional<std::uint32_t> file_index;
   job_info job;
 };
 

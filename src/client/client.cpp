@@ -1,5 +1,11 @@
 // libopendo's modern API (include/opendo/opendo.hpp) as calls of org.opendo.Transfer.
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -200,6 +206,176 @@ job_info job::wait(bool stop_on_transient) {
     if (wait_is_over(now.state, stop_on_transient)) return now;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+}  // namespace opendo
+
+namespace opendo {
+
+void job::set_proxy_settings(const proxy_settings& proxy) {
+  set_properties(connection_, id_,
+                 {{"proxy",
+                   {{"usage", std::string(to_string(proxy.usage))},
+                    {"proxy_list", proxy.proxy_list},
+                    {"bypass_list", proxy.bypass_list}}}});
+}
+
+void job::set_notify_command(const std::string& program, const std::string& parameters) {
+  set_properties(connection_, id_,
+                 {{"notify_command", {{"program", program}, {"parameters", parameters}}}});
+}
+
+void job::set_credentials(auth_target target, auth_scheme scheme, const std::string& user_name,
+                          const std::string& password) {
+  use(connection_)
+      .call("SetCredentials", {{"id", id_},
+                               {"target", static_cast<std::uint32_t>(target)},
+                               {"scheme", static_cast<std::uint32_t>(scheme)},
+                               {"user_name", user_name},
+                               {"password", password}});
+}
+
+void job::remove_credentials(auth_target target, auth_scheme scheme) {
+  use(connection_)
+      .call("RemoveCredentials", {{"id", id_},
+                                  {"target", static_cast<std::uint32_t>(target)},
+                                  {"scheme", static_cast<std::uint32_t>(scheme)}});
+}
+
+void job::set_remote_name(std::uint32_t file_index, const std::string& remote_url) {
+  use(connection_)
+      .call("SetRemoteName", {{"id", id_}, {"file_index", file_index}, {"remote_url", remote_url}});
+}
+
+void job::take_ownership() {
+  use(connection_).call("TakeOwnership", {{"id", id_}});
+}
+
+// ---- notification subscriptions ----
+//
+// A subscription is a thread that holds a Subscribe stream on a connection of its own and calls
+// the application's function for each notification, then acknowledges it on a second
+// connection (a stream's connection carries nothing else). The thread polls a stop flag between
+// reads, so reset() never waits longer than one read interval plus a running callback.
+
+struct job::subscription::state {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  std::atomic<bool> running{true};
+};
+
+namespace {
+
+constexpr auto kSubscriptionPoll = std::chrono::milliseconds(100);
+
+void run_subscription(const std::shared_ptr<job::subscription::state>& st, client_options options,
+                      const std::string& id, const std::function<bool(const notification&)>& fn,
+                      ipc::unique_fd stream, ipc::frame_decoder decoder) {
+  std::shared_ptr<detail::connection> acks;
+  try {
+    while (!st->stop) {
+      std::string message;
+      try {
+        message = ipc::receive_message(stream.get(), decoder, kSubscriptionPoll);
+      } catch (const std::system_error& e) {
+        if (e.code().value() == ETIMEDOUT) continue;
+        break;  // the daemon went away: the registration is gone with it
+      }
+      json reply = json::parse(message, nullptr, false);
+      if (reply.is_discarded() || reply.contains("error")) break;
+      const json& parameters = reply["parameters"];
+      const std::string kind = parameters.value("kind", "");
+      if (kind == "replaced" || kind == "ended") break;
+      notification n = ipc::notification_from_json(parameters);
+      bool handled = false;
+      try {
+        handled = fn(n);
+      } catch (...) {
+        handled = false;  // an exception is a failed callback; it is delivered again later
+      }
+      if (st->stop) break;
+      if (n.kind == notification_kind::transferred || n.kind == notification_kind::error) {
+        if (!acks) acks = detail::connect(options);
+        acks->call("Acknowledge", {{"id", id}, {"sequence", n.sequence}, {"handled", handled}});
+      }
+    }
+  } catch (const std::exception&) {
+    // A broken stream or acknowledgement ends the registration, as the process's exit would.
+  }
+  st->running = false;
+}
+
+}  // namespace
+
+job::subscription job::subscribe(std::function<bool(const notification&)> on_notification) {
+  client_options options = use(connection_).options();
+  options.autostart = false;
+  ipc::unique_fd stream = ipc::connect_unix(options.socket_path);
+  if (!stream) {
+    throw error(value_of(hr::do_e_no_service),
+                "cannot reach opendod at " + options.socket_path + ": " + std::strerror(errno));
+  }
+  ipc::send_message(stream.get(), json{{"method", std::string(ipc::interface_name) + ".Subscribe"},
+                                       {"parameters", {{"id", id_}}},
+                                       {"more", true}}
+                                      .dump());
+  // The first reply confirms the registration or refuses it (SetNotifyInterface's HRESULT).
+  ipc::frame_decoder decoder;
+  json first;
+  try {
+    first = json::parse(ipc::receive_message(stream.get(), decoder, options.connect_timeout),
+                        nullptr, false);
+  } catch (const std::system_error& e) {
+    throw error(value_of(hr::do_e_no_service),
+                "opendod did not answer Subscribe on " + options.socket_path + ": " + e.what());
+  }
+  if (first.is_discarded()) malformed("Subscribe", "not JSON");
+  if (first.contains("error")) {
+    const json& p = first["parameters"];
+    const std::string name = first["error"].is_string() ? first["error"].get<std::string>() : "";
+    if (name == ipc::hresult_error) {
+      throw error(p.value("code", value_of(hr::e_fail)), p.value("message", "Subscribe failed"));
+    }
+    throw error(value_of(hr::e_invalidarg), "Subscribe refused: " + first.dump());
+  }
+  if (first["parameters"].value("kind", "") != "registered") {
+    malformed("Subscribe", "the first reply is not \"registered\"");
+  }
+  subscription out;
+  out.state_ = std::make_shared<subscription::state>();
+  out.state_->thread =
+      std::thread(run_subscription, out.state_, options, id_, std::move(on_notification),
+                  std::move(stream), std::move(decoder));
+  return out;
+}
+
+job::subscription::~subscription() {
+  reset();
+}
+job::subscription::subscription(subscription&&) noexcept = default;
+job::subscription& job::subscription::operator=(subscription&& other) noexcept {
+  if (this != &other) {
+    reset();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+void job::subscription::reset() {
+  if (!state_) return;
+  state_->stop = true;
+  if (state_->thread.joinable()) {
+    if (state_->thread.get_id() == std::this_thread::get_id()) {
+      state_->thread.detach();  // reset from inside the callback: the thread ends by itself
+    } else {
+      state_->thread.join();
+    }
+  }
+  state_.reset();
+}
+
+bool job::subscription::active() const {
+  return state_ && state_->running;
 }
 
 }  // namespace opendo

@@ -11,6 +11,8 @@ constexpr std::array<std::string_view, 9> kStateNames{
     "QUEUED",          "CONNECTING",  "TRANSFERRING", "SUSPENDED", "ERROR",
     "TRANSIENT_ERROR", "TRANSFERRED", "ACKNOWLEDGED", "CANCELLED"};
 constexpr std::array<std::string_view, 4> kPriorityNames{"FOREGROUND", "HIGH", "NORMAL", "LOW"};
+constexpr std::array<std::string_view, 4> kProxyNames{"PRECONFIG", "NO_PROXY", "OVERRIDE",
+                                                      "AUTODETECT"};
 constexpr std::array<std::string_view, 8> kContextNames{
     "NONE",       "UNKNOWN",     "GENERAL_QUEUE_MANAGER", "QUEUE_MANAGER_NOTIFICATION",
     "LOCAL_FILE", "REMOTE_FILE", "GENERAL_TRANSPORT",     "REMOTE_APPLICATION"};
@@ -38,6 +40,15 @@ std::string_view to_string(job_priority priority) {
 }
 std::string_view to_string(error_context context) {
   return name_at(kContextNames, static_cast<std::uint32_t>(context));
+}
+std::string_view to_string(proxy_usage usage) {
+  return name_at(kProxyNames, static_cast<std::uint32_t>(usage));
+}
+std::optional<proxy_usage> proxy_usage_from_string(std::string_view text) {
+  return find_name<proxy_usage>(kProxyNames, text);
+}
+std::string owner_sid(std::uint32_t uid) {
+  return "S-1-22-1-" + std::to_string(uid);
 }
 std::optional<job_state> job_state_from_string(std::string_view text) {
   return find_name<job_state>(kStateNames, text);

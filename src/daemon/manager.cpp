@@ -84,7 +84,14 @@ void check_url(const std::string& url) {
 }  // namespace
 
 manager::manager(const config& cfg, store::job_store& store, file_ops& files)
-    : config_(cfg), store_(store), files_(files), engine_(*this, cfg.http) {}
+    : config_(cfg),
+      store_(store),
+      files_(files),
+      engine_(*this, cfg.http),
+      notifier_([this](const std::string& id) -> const jobs::job* {
+        auto it = jobs_.find(id);
+        return it == jobs_.end() ? nullptr : &it->second;
+      }) {}
 
 manager::~manager() = default;
 
@@ -173,6 +180,7 @@ void manager::persist(const jobs::job& j) {
 }
 
 void manager::notify(const jobs::job& j, job_event_kind kind) {
+  if (!is_final(j.state)) notifier_.on_change(j, mono_now());
   std::vector<std::uint64_t> tokens;
   for (const auto& [token, entry] : watchers_) {
     if (entry.job_id == j.id) tokens.push_back(token);
@@ -192,6 +200,7 @@ void manager::retire(jobs::job& j) {
     spdlog::error("could not remove job {} from the store: {}", j.id, e.what());
   }
   notify(j, job_event_kind::state);
+  notifier_.on_final(j.id);
   const std::string id = j.id;
   retired_.insert_or_assign(id, std::move(j));
   jobs_.erase(id);
@@ -302,6 +311,41 @@ void manager::set_properties(const caller& who, const std::string& id,
     check(jobs::set_notify_flags(copy, *changes.notify_flags, wall),
           "notify flags " + std::to_string(*changes.notify_flags));
   }
+  if (changes.proxy) {
+    const auto& proxy = *changes.proxy;
+    if (static_cast<std::uint32_t>(proxy.usage) > 3) {
+      throw request_error{value_of(hr::e_invalidarg), "unknown proxy usage"};
+    }
+    if (proxy.usage == proxy_usage::override && proxy.proxy_list.empty()) {
+      throw request_error{value_of(hr::e_invalidarg), "proxy usage OVERRIDE needs a proxy list"};
+    }
+    if (proxy.usage != proxy_usage::override &&
+        (!proxy.proxy_list.empty() || !proxy.bypass_list.empty())) {
+      throw request_error{value_of(hr::e_invalidarg),
+                          "proxy and bypass lists are only allowed with proxy usage OVERRIDE"};
+    }
+    if (proxy.proxy_list.size() > 4000 || proxy.bypass_list.size() > 4000) {
+      throw request_error{value_of(hr::bg_e_string_too_long), "the proxy list is too long"};
+    }
+    copy.proxy = proxy;
+    copy.times.modification = wall;
+  }
+  if (changes.notify_command) {
+    const auto& command = *changes.notify_command;
+    if (!command.program.empty() && command.program.front() != '/') {
+      throw request_error{
+          value_of(hr::e_invalidarg),
+          "the notify program must be an absolute path: \"" + command.program + "\""};
+    }
+    if (command.program.empty() && !command.parameters.empty()) {
+      throw request_error{value_of(hr::e_invalidarg), "notify parameters without a program"};
+    }
+    if (command.program.size() > config_.limits.max_path || command.parameters.size() > 4096) {
+      throw request_error{value_of(hr::bg_e_string_too_long), "the notify command is too long"};
+    }
+    copy.notify_command = command;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -377,6 +421,108 @@ std::uint32_t manager::complete(const caller& who, const std::string& id) {
   return plan.result;
 }
 
+void manager::set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
+                              const std::string& remote_url) {
+  jobs::job& j = mutable_job(who, id);
+  if (index >= j.files.size()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        "job " + id + " has no file " + std::to_string(index)};
+  }
+  if (j.state != job_state::suspended && j.state != job_state::error &&
+      j.state != job_state::transient_error) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "the remote name may change only while the job is SUSPENDED or in "
+                        "ERROR, not " +
+                            std::string(to_string(j.state))};
+  }
+  if (j.files[index].completed) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "file " + std::to_string(index) + " is already transferred"};
+  }
+  check(jobs::check_file(remote_url, j.files[index].local_name, config_.limits),
+        "cannot use " + remote_url);
+  check_url(remote_url);
+  // The bytes so far stay: If-Range makes the new server send the whole file if it differs.
+  j.files[index].remote_url = remote_url;
+  j.times.modification = wall_now();
+  persist(j);
+  notify(j, job_event_kind::modified);
+}
+
+void manager::take_ownership(const caller& who, const std::string& id) {
+  jobs::job& j = mutable_job(who, id);
+  if (!who.admin) {
+    throw request_error{value_of(hr::e_accessdenied), "only administrators may take ownership"};
+  }
+  j.owner_uid = who.uid;
+  j.notify_command = {};  // it would run as the new owner with the old owner's choice
+  j.times.modification = wall_now();
+  persist(j);
+  notify(j, job_event_kind::modified);
+}
+
+void manager::set_credentials(const caller& who, const std::string& id, std::uint32_t target,
+                              std::uint32_t scheme, const std::string& user_name,
+                              const std::string& password) {
+  jobs::job& j = mutable_job(who, id);
+  if (target != 1 && target != 2) {
+    throw request_error{value_of(hr::e_invalidarg), "unknown credential target"};
+  }
+  if (scheme < 1 || scheme > 5) {
+    throw request_error{value_of(hr::e_invalidarg), "unknown authentication scheme"};
+  }
+  if (scheme != 1 && scheme != 2) {
+    throw request_error{value_of(hr::e_notimpl),
+                        "only Basic and Digest authentication are supported on Linux"};
+  }
+  if (user_name.size() > 300 || password.size() > 65536) {
+    throw request_error{value_of(hr::bg_e_string_too_long), "the credentials are too long"};
+  }
+  std::erase_if(j.credentials, [&](const jobs::credential_record& c) {
+    return static_cast<std::uint32_t>(c.target) == target &&
+           static_cast<std::uint32_t>(c.scheme) == scheme;
+  });
+  j.credentials.push_back(
+      {static_cast<auth_target>(target), static_cast<auth_scheme>(scheme), user_name, password});
+  j.times.modification = wall_now();
+  persist(j);
+  notify(j, job_event_kind::modified);
+}
+
+void manager::remove_credentials(const caller& who, const std::string& id, std::uint32_t target,
+                                 std::uint32_t scheme) {
+  jobs::job& j = mutable_job(who, id);
+  std::erase_if(j.credentials, [&](const jobs::credential_record& c) {
+    return static_cast<std::uint32_t>(c.target) == target &&
+           static_cast<std::uint32_t>(c.scheme) == scheme;
+  });
+  j.times.modification = wall_now();
+  persist(j);
+  notify(j, job_event_kind::modified);
+}
+
+std::uint64_t manager::subscribe(const caller& who, const std::string& id, subscriber_sink sink) {
+  auto it = jobs_.find(id);
+  if (it != jobs_.end() && it->second.owner_uid != who.uid && !who.admin) {
+    throw request_error{value_of(hr::e_accessdenied),
+                        "only the job's owner or an administrator may register for its "
+                        "notifications"};
+  }
+  jobs::job& j = mutable_job(who, id);
+  if (sink.registered) sink.registered();
+  return notifier_.subscribe(j, std::move(sink), mono_now());
+}
+
+void manager::unsubscribe(std::uint64_t token) {
+  notifier_.unsubscribe(token, mono_now());
+}
+
+void manager::acknowledge(const caller& who, const std::string& id, std::uint64_t sequence,
+                          bool handled) {
+  visible_job(who, id);
+  notifier_.acknowledge(id, sequence, handled, mono_now());
+}
+
 std::uint64_t manager::watch(const caller& who, const std::string& id, watcher on_event) {
   const jobs::job& j = visible_job(who, id);
   on_event(job_event_kind::snapshot, view(j));
@@ -413,6 +559,11 @@ int manager::run_once() {
     }
   }
 
+  notifier_.tick(now);
+  if (auto deadline = notifier_.next_deadline()) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
+    timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
+  }
   if (dirty_schedule_) schedule();
 
   for (auto& [tid, t] : active_) {
@@ -494,6 +645,11 @@ void manager::start_file(jobs::job& j) {
   req.expected_total = file.bytes_total;
   req.etag = file.etag;
   req.last_modified = file.last_modified;
+  req.proxy = j.proxy;
+  for (const auto& c : j.credentials) {
+    auto& slot = c.target == auth_target::server ? req.server_auth : req.proxy_auth;
+    slot = transfer::http::credentials{c.scheme, c.user_name, c.password};
+  }
   const auto tid = engine_.start(req);
   active_transfer t;
   t.job_id = j.id;
@@ -606,6 +762,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
     record_progress(j, index, result.bytes, now);
     restarts_.erase({job_id, index});
     const bool job_done = jobs::on_file_completed(j, index, wall_now());
+    notifier_.on_file_transferred(j, index);
     persist(j);
     if (job_done) {
       spdlog::info("job {} transferred", j.id);

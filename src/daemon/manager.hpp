@@ -15,6 +15,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
+#include "daemon/notifier.hpp"
 #include "jobs/job.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
@@ -41,6 +42,8 @@ struct property_changes {
   std::optional<std::uint32_t> minimum_retry_delay;
   std::optional<std::uint32_t> no_progress_timeout;
   std::optional<std::uint32_t> notify_flags;
+  std::optional<proxy_settings> proxy;
+  std::optional<notify_command_line> notify_command;
 };
 
 class manager final : public transfer::http::listener {
@@ -64,6 +67,20 @@ class manager final : public transfer::http::listener {
   void suspend(const caller& who, const std::string& id);
   std::uint32_t cancel(const caller& who, const std::string& id);
   std::uint32_t complete(const caller& who, const std::string& id);
+
+  void set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
+                       const std::string& remote_url);
+  void take_ownership(const caller& who, const std::string& id);
+  void set_credentials(const caller& who, const std::string& id, std::uint32_t target,
+                       std::uint32_t scheme, const std::string& user_name,
+                       const std::string& password);
+  void remove_credentials(const caller& who, const std::string& id, std::uint32_t target,
+                          std::uint32_t scheme);
+
+  // Notification subscriptions (SetNotifyInterface); see notifier.hpp.
+  std::uint64_t subscribe(const caller& who, const std::string& id, subscriber_sink sink);
+  void unsubscribe(std::uint64_t token);
+  void acknowledge(const caller& who, const std::string& id, std::uint64_t sequence, bool handled);
 
   // Watching: `on_event` gets a snapshot now and every change later. Returns a token.
   std::uint64_t watch(const caller& who, const std::string& id, watcher on_event);
@@ -126,6 +143,7 @@ class manager final : public transfer::http::listener {
   // Files of a server without range support restarted from 0; too many -> ERROR.
   std::map<std::pair<std::string, std::uint32_t>, int> restarts_;
   std::map<std::uint64_t, watch_entry> watchers_;
+  notifier notifier_;
   std::uint64_t next_watch_ = 1;
   jobs::mono_time last_progress_notice_{};
   bool dirty_schedule_ = true;

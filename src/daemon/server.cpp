@@ -38,6 +38,20 @@ property_changes parse_properties(const json& params) {
   out.minimum_retry_delay = as_u32("minimum_retry_delay");
   out.no_progress_timeout = as_u32("no_progress_timeout");
   out.notify_flags = as_u32("notify_flags");
+  if (auto proxy = p.find("proxy"); proxy != p.end() && !proxy->is_null()) {
+    if (!proxy->is_object()) throw ipc::bad_parameter("proxy");
+    auto usage = proxy_usage_from_string(ipc::required_string(*proxy, "usage", 32));
+    if (!usage) throw ipc::bad_parameter("usage");
+    out.proxy =
+        proxy_settings{*usage, ipc::optional_string(*proxy, "proxy_list", 64 * 1024).value_or(""),
+                       ipc::optional_string(*proxy, "bypass_list", 64 * 1024).value_or("")};
+  }
+  if (auto command = p.find("notify_command"); command != p.end() && !command->is_null()) {
+    if (!command->is_object()) throw ipc::bad_parameter("notify_command");
+    out.notify_command =
+        notify_command_line{ipc::optional_string(*command, "program", 64 * 1024).value_or(""),
+                            ipc::optional_string(*command, "parameters", 64 * 1024).value_or("")};
+  }
   return out;
 }
 
@@ -49,6 +63,7 @@ server::server(const config& cfg, manager& jobs, ipc::unique_fd listener)
 server::~server() {
   for (auto& [id, c] : connections_) {
     for (auto token : c.watches) jobs_.unwatch(token);
+    for (auto token : c.subscriptions) jobs_.unsubscribe(token);
   }
 }
 
@@ -186,6 +201,9 @@ void server::close(connection& c) {
   for (auto token : c.watches) jobs_.unwatch(token);
   c.watches.clear();
   c.dead = true;
+  // After dead: an unsubscribe may run the notify command, never this connection's sink.
+  for (auto token : c.subscriptions) jobs_.unsubscribe(token);
+  c.subscriptions.clear();
   c.fd.reset();
   c.output.clear();
 }
@@ -283,6 +301,61 @@ json server::handle_call(connection& c, const ipc::call& call) {
   }
   if (name == "Complete") {
     return {{"hresult", jobs_.complete(who, ipc::required_string(p, "id", kMaxId))}};
+  }
+  auto as_u32 = [&](const char* field) {
+    auto value = ipc::optional_uint(p, field);
+    if (!value || *value > 0xFFFFFFFFULL) throw ipc::bad_parameter(field);
+    return static_cast<std::uint32_t>(*value);
+  };
+  if (name == "SetRemoteName") {
+    jobs_.set_remote_name(who, ipc::required_string(p, "id", kMaxId), as_u32("file_index"),
+                          ipc::required_string(p, "remote_url", lim.max_url * 4));
+    return json::object();
+  }
+  if (name == "TakeOwnership") {
+    jobs_.take_ownership(who, ipc::required_string(p, "id", kMaxId));
+    return json::object();
+  }
+  if (name == "SetCredentials") {
+    jobs_.set_credentials(who, ipc::required_string(p, "id", kMaxId), as_u32("target"),
+                          as_u32("scheme"), ipc::required_string(p, "user_name", 64 * 1024),
+                          ipc::required_string(p, "password", 256 * 1024));
+    return json::object();
+  }
+  if (name == "RemoveCredentials") {
+    jobs_.remove_credentials(who, ipc::required_string(p, "id", kMaxId), as_u32("target"),
+                             as_u32("scheme"));
+    return json::object();
+  }
+  if (name == "Acknowledge") {
+    const auto handled = ipc::optional_bool(p, "handled");
+    const auto sequence = ipc::optional_uint(p, "sequence");
+    if (!handled) throw ipc::bad_parameter("handled");
+    if (!sequence) throw ipc::bad_parameter("sequence");
+    jobs_.acknowledge(who, ipc::required_string(p, "id", kMaxId), *sequence, *handled);
+    return json::object();
+  }
+  if (name == "Subscribe") {
+    if (!call.more) throw ipc::bad_parameter("more");
+    const std::string id = ipc::required_string(p, "id", kMaxId);
+    const std::uint64_t connection_id = c.id;
+    auto send = [this, connection_id](const std::string& message) {
+      auto target = connections_.find(connection_id);
+      if (target != connections_.end() && !target->second.dead) queue(target->second, message);
+    };
+    subscriber_sink sink;
+    sink.registered = [send] { send(ipc::reply({{"kind", "registered"}, {"sequence", 0}}, true)); };
+    sink.deliver = [send](const notification& n) { send(ipc::reply(ipc::to_json(n), true)); };
+    sink.end = [send](const std::string& reason) {
+      send(ipc::reply({{"kind", reason}, {"sequence", 0}}, false));
+    };
+    const auto token = jobs_.subscribe(who, id, std::move(sink));
+    if (token != 0 && c.dead) {
+      jobs_.unsubscribe(token);
+    } else if (token != 0) {
+      c.subscriptions.push_back(token);
+    }
+    return nullptr;  // replies come from the notifier
   }
   if (name == "Watch") {
     const std::string id = ipc::required_string(p, "id", kMaxId);

@@ -39,6 +39,7 @@ class server {
     ipc::frame_decoder decoder;
     std::string output;
     std::vector<std::uint64_t> watches;
+    std::vector<std::uint64_t> subscriptions;
     std::chrono::steady_clock::time_point partial_since{};
     bool closing = false;  // flush the output, then close
     bool dead = false;

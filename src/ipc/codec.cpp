@@ -92,6 +92,18 @@ json to_json(const job_info& job) {
                 {"modification", job.times.modification},
                 {"transfer_completion", job.times.transfer_completion}}},
               {"files", std::move(files)}};
+  out["proxy"] = {{"usage", std::string(to_string(job.proxy.usage))},
+                  {"proxy_list", job.proxy.proxy_list},
+                  {"bypass_list", job.proxy.bypass_list}};
+  out["notify_command"] = {{"program", job.notify_command.program},
+                           {"parameters", job.notify_command.parameters}};
+  json credentials = json::array();
+  for (const auto& c : job.credentials) {
+    credentials.push_back({{"target", static_cast<std::uint32_t>(c.target)},
+                           {"scheme", static_cast<std::uint32_t>(c.scheme)},
+                           {"user_name", c.user_name}});
+  }
+  out["credentials"] = std::move(credentials);
   if (job.error) {
     json error = {{"code", job.error->code},
                   {"context", std::string(to_string(job.error->context))},
@@ -143,6 +155,19 @@ job_info job_from_json(const json& value) {
     error.protocol = string_field(*it, "protocol");
     job.error = std::move(error);
   }
+  const json& proxy = field(value, "proxy");
+  auto usage = proxy_usage_from_string(string_field(proxy, "usage"));
+  if (!usage) throw bad_parameter("usage");
+  job.proxy = {*usage, string_field(proxy, "proxy_list"), string_field(proxy, "bypass_list")};
+  const json& command = field(value, "notify_command");
+  job.notify_command = {string_field(command, "program"), string_field(command, "parameters")};
+  const json& credentials = field(value, "credentials");
+  if (!credentials.is_array()) throw bad_parameter("credentials");
+  for (const json& entry : credentials) {
+    job.credentials.push_back(credential_slot{
+        static_cast<auth_target>(uint32_field(entry, "target")),
+        static_cast<auth_scheme>(uint32_field(entry, "scheme")), string_field(entry, "user_name")});
+  }
   const json& files = field(value, "files");
   if (!files.is_array()) throw bad_parameter("files");
   for (const json& entry : files) {
@@ -159,6 +184,36 @@ job_info job_from_json(const json& value) {
     job.files.push_back(std::move(file));
   }
   return job;
+}
+
+constexpr std::array<std::string_view, 4> kNotificationKinds{"transferred", "error", "modification",
+                                                             "file_transferred"};
+
+json to_json(const notification& n) {
+  json out = {{"kind", std::string(kNotificationKinds.at(static_cast<std::size_t>(n.kind)))},
+              {"sequence", n.sequence},
+              {"job", to_json(n.job)}};
+  if (n.file_index) out["file_index"] = *n.file_index;
+  return out;
+}
+
+notification notification_from_json(const json& value) {
+  notification n;
+  const std::string kind = string_field(value, "kind");
+  bool known = false;
+  for (std::size_t i = 0; i < kNotificationKinds.size(); ++i) {
+    if (kNotificationKinds[i] == kind) {
+      n.kind = static_cast<notification_kind>(i);
+      known = true;
+    }
+  }
+  if (!known) throw bad_parameter("kind");
+  n.sequence = uint_field(value, "sequence");
+  if (auto it = value.find("file_index"); it != value.end() && !it->is_null()) {
+    n.file_index = uint32_field(value, "file_index");
+  }
+  n.job = job_from_json(field(value, "job"));
+  return n;
 }
 
 call parse_call(const std::string& message) {

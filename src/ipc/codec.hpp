@@ -22,6 +22,9 @@ json to_json(const job_info& job);
 // Throws bad_parameter naming the field when the JSON does not have the shape of a Job.
 job_info job_from_json(const json& value);
 
+json to_json(const notification& n);
+notification notification_from_json(const json& value);
+
 std::string_view to_string(job_event_kind kind);
 std::optional<job_event_kind> job_event_kind_from_string(std::string_view text);
 

@@ -67,6 +67,11 @@ job_info to_info(const job& j) {
     fi.bytes_from_origin = f.bytes_from_origin;
     info.files.push_back(std::move(fi));
   }
+  info.proxy = j.proxy;
+  info.notify_command = j.notify_command;
+  for (const auto& c : j.credentials) {
+    info.credentials.push_back(credential_slot{c.target, c.scheme, c.user_name});  // no secret
+  }
   return info;
 }
 

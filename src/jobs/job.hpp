@@ -38,6 +38,15 @@ struct error_record {
   std::string protocol;
 };
 
+// A secret for SetCredentials. Kept only in the daemon's store (mode 0600), never logged, never
+// sent to clients (they see credential_slot).
+struct credential_record {
+  auth_target target = auth_target::server;
+  auth_scheme scheme = auth_scheme::basic;
+  std::string user_name;
+  std::string password;
+};
+
 // Configurable limits; defaults are those of the reference.
 struct limits {
   std::uint32_t max_jobs_per_machine = 300;
@@ -65,6 +74,9 @@ struct job {
   job_times times;  // wall clock, Unix seconds
   std::vector<file_record> files;
   std::uint32_t current_file = 0;  // index of the first file not completed
+  proxy_settings proxy;
+  notify_command_line notify_command;
+  std::vector<credential_record> credentials;  // at most one per (target, scheme)
 
   // Monotonic timers; not persisted (a restarted daemon starts them afresh).
   std::optional<mono_time> retry_at;     // when a TRANSIENT_ERROR job is re-queued

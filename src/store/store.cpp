@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "opendo/hresult.hpp"
 
@@ -21,7 +22,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 1;
+constexpr std::int64_t kSchemaVersion = 2;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
   std::string message = "job store ";
@@ -125,9 +126,12 @@ class run {
   statement& s_;
 };
 
-// Runs SQL without results (pragmas, schema, transaction control).
-void exec_sql(sqlite3* db, const char* sql) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(db, sql);
+// Runs SQL without results (pragmas, schema, transaction control). `operation` names it in error
+// messages; by default the SQL itself does.
+void exec_sql(sqlite3* db, const char* sql, const char* operation = nullptr) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    fail(db, operation != nullptr ? operation : sql);
+  }
 }
 
 // For paths that are already failing: nothing useful can be done with a failed ROLLBACK.
@@ -143,9 +147,11 @@ std::optional<std::string> query_text(sqlite3* db, const char* sql) {
   return r.text(0);
 }
 
-// jobs and files hold every field of jobs::job and jobs::file_record except the monotonic timers
-// (a restarted daemon starts them afresh) and current_file (derived on load). A NULL error_code
-// means no error; a NULL error_file_index an error about no particular file.
+// jobs, files and credentials hold every field of jobs::job, jobs::file_record and
+// jobs::credential_record except the monotonic timers (a restarted daemon starts them afresh) and
+// current_file (derived on load). A NULL error_code means no error; a NULL error_file_index an
+// error about no particular file. The columns version 2 added to jobs come last, with defaults, so
+// that a migrated version-1 store has exactly the layout of a new one.
 constexpr const char* kCreateSchema = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY NOT NULL,
@@ -169,7 +175,12 @@ CREATE TABLE jobs (
   error_protocol TEXT,
   creation_time INTEGER NOT NULL,
   modification_time INTEGER NOT NULL,
-  transfer_completion_time INTEGER NOT NULL
+  transfer_completion_time INTEGER NOT NULL,
+  proxy_usage INTEGER NOT NULL DEFAULT 0,
+  proxy_list TEXT NOT NULL DEFAULT '',
+  proxy_bypass TEXT NOT NULL DEFAULT '',
+  notify_program TEXT NOT NULL DEFAULT '',
+  notify_parameters TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -189,14 +200,39 @@ CREATE TABLE files (
 ) WITHOUT ROWID;
 )sql";
 
+// The secrets of SetCredentials, at most one per (target, scheme). Created with the schema and by
+// the migration from version 1.
+constexpr const char* kCreateCredentials = R"sql(
+CREATE TABLE credentials (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  target INTEGER NOT NULL,
+  scheme INTEGER NOT NULL,
+  user_name TEXT NOT NULL,
+  password TEXT NOT NULL,
+  PRIMARY KEY (job_id, target, scheme)
+) WITHOUT ROWID;
+)sql";
+
+// Version 1 had no proxy settings, notify command line or credentials. Run inside the transaction
+// that checked the version, together with kCreateCredentials: all of it happens or none.
+constexpr const char* kMigrateFrom1 = R"sql(
+ALTER TABLE jobs ADD COLUMN proxy_usage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN proxy_list TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN proxy_bypass TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN notify_program TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
+)sql";
+
 // An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would
 // cascade to every file row of the job.
 constexpr const char* kUpsertJob = R"sql(
 INSERT INTO jobs (id, owner_uid, display_name, description, priority, state, notify_flags,
                   minimum_retry_delay, no_progress_timeout, error_count, error_code,
                   error_context, error_file_index, error_message, error_protocol, creation_time,
-                  modification_time, transfer_completion_time)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                  modification_time, transfer_completion_time, proxy_usage, proxy_list,
+                  proxy_bypass, notify_program, notify_parameters)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22, ?23)
 ON CONFLICT (id) DO UPDATE SET
   owner_uid = excluded.owner_uid, display_name = excluded.display_name,
   description = excluded.description, priority = excluded.priority, state = excluded.state,
@@ -206,7 +242,10 @@ ON CONFLICT (id) DO UPDATE SET
   error_file_index = excluded.error_file_index, error_message = excluded.error_message,
   error_protocol = excluded.error_protocol, creation_time = excluded.creation_time,
   modification_time = excluded.modification_time,
-  transfer_completion_time = excluded.transfer_completion_time
+  transfer_completion_time = excluded.transfer_completion_time,
+  proxy_usage = excluded.proxy_usage, proxy_list = excluded.proxy_list,
+  proxy_bypass = excluded.proxy_bypass, notify_program = excluded.notify_program,
+  notify_parameters = excluded.notify_parameters
 )sql";
 
 constexpr const char* kUpsertFile = R"sql(
@@ -230,16 +269,29 @@ UPDATE files SET bytes_total = ?3, bytes_transferred = ?4, completed = ?5,
 WHERE job_id = ?1 AND idx = ?2
 )sql";
 
-// One query, so that the jobs and their files come from the same snapshot of the database.
+constexpr const char* kInsertCredential = R"sql(
+INSERT INTO credentials (job_id, target, scheme, user_name, password) VALUES (?1, ?2, ?3, ?4, ?5)
+)sql";
+
+// The jobs with their files. load_all reads it and kLoadCredentials in one read transaction, so
+// that both come from the same snapshot of the database.
 constexpr const char* kLoadAll = R"sql(
 SELECT j.id, j.owner_uid, j.display_name, j.description, j.priority, j.state, j.notify_flags,
        j.minimum_retry_delay, j.no_progress_timeout, j.error_count, j.error_code,
        j.error_context, j.error_file_index, j.error_message, j.error_protocol, j.creation_time,
-       j.modification_time, j.transfer_completion_time,
+       j.modification_time, j.transfer_completion_time, j.proxy_usage, j.proxy_list,
+       j.proxy_bypass, j.notify_program, j.notify_parameters,
        f.idx, f.remote_url, f.local_name, f.temp_name, f.bytes_total, f.bytes_transferred,
        f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered
 FROM jobs AS j LEFT JOIN files AS f ON f.job_id = j.id
 ORDER BY j.creation_time, j.id, f.idx
+)sql";
+// The first column of kLoadAll that belongs to files.
+constexpr int kFileColumn = 23;
+
+constexpr const char* kLoadCredentials = R"sql(
+SELECT job_id, target, scheme, user_name, password FROM credentials
+ORDER BY job_id, target, scheme
 )sql";
 
 // Creates the file ourselves so that it is never readable by others, not even for the moment
@@ -255,14 +307,21 @@ void create_private_file(const std::string& path) {
   fail(path, "create", std::strerror(errno));
 }
 
-// Checks the schema version of an existing store, or creates the schema in an empty one.
+// Checks the schema version of an existing store and migrates it from an older version, or
+// creates the schema in an empty one; in one transaction, so that a failure changes nothing.
 void prepare_schema(sqlite3* db) {
   exec_sql(db, "BEGIN IMMEDIATE");
   try {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version != std::to_string(kSchemaVersion)) {
+      if (*version == "1") {
+        constexpr const char* operation = "migrate schema version 1 to 2";
+        exec_sql(db, kMigrateFrom1, operation);
+        exec_sql(db, kCreateCredentials, operation);
+        statement update(db, operation, "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
+        run(update).bind(1, kSchemaVersion).execute();
+      } else if (*version != std::to_string(kSchemaVersion)) {
         fail(db_path(db), "open",
              "the store has schema version " + *version + "; this opendo reads version " +
                  std::to_string(kSchemaVersion));
@@ -270,7 +329,8 @@ void prepare_schema(sqlite3* db) {
     } else if (query_text(db, "SELECT name FROM sqlite_master LIMIT 1")) {
       fail(db_path(db), "open", "the database is not an opendo job store (no meta table)");
     } else {
-      exec_sql(db, kCreateSchema);
+      exec_sql(db, kCreateSchema, "create schema");
+      exec_sql(db, kCreateCredentials, "create schema");
       statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
       run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
     }
@@ -286,22 +346,30 @@ void prepare_schema(sqlite3* db) {
 struct job_store::statements {
   explicit statements(sqlite3* db)
       : begin(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
+        begin_read(db, "BEGIN", "BEGIN"),
         commit(db, "COMMIT", "COMMIT"),
         upsert_job(db, "INSERT jobs", kUpsertJob),
         trim_files(db, "DELETE files", "DELETE FROM files WHERE job_id = ?1 AND idx >= ?2"),
         upsert_file(db, "INSERT files", kUpsertFile),
         update_progress(db, "UPDATE files", kUpdateProgress),
+        delete_credentials(db, "DELETE credentials", "DELETE FROM credentials WHERE job_id = ?1"),
+        insert_credential(db, "INSERT credentials", kInsertCredential),
         delete_job(db, "DELETE jobs", "DELETE FROM jobs WHERE id = ?1"),
-        load_all(db, "SELECT jobs", kLoadAll) {}
+        load_all(db, "SELECT jobs", kLoadAll),
+        load_credentials(db, "SELECT credentials", kLoadCredentials) {}
 
   statement begin;
+  statement begin_read;  // deferred: takes no write lock
   statement commit;
   statement upsert_job;
   statement trim_files;
   statement upsert_file;
   statement update_progress;
+  statement delete_credentials;
+  statement insert_credential;
   statement delete_job;
   statement load_all;
+  statement load_credentials;
 };
 
 job_store::job_store(const std::string& path) {
@@ -359,7 +427,12 @@ void job_store::save_job(const jobs::job& j) {
         .bind(10, j.error_count)
         .bind(16, j.times.creation)
         .bind(17, j.times.modification)
-        .bind(18, j.times.transfer_completion);
+        .bind(18, j.times.transfer_completion)
+        .bind(19, static_cast<std::int64_t>(j.proxy.usage))
+        .bind(20, j.proxy.proxy_list)
+        .bind(21, j.proxy.bypass_list)
+        .bind(22, j.notify_command.program)
+        .bind(23, j.notify_command.parameters);
     if (j.error) {
       r.bind(11, j.error->code)
           .bind(12, static_cast<std::int64_t>(j.error->context))
@@ -392,6 +465,17 @@ void job_store::save_job(const jobs::job& j) {
         .bind(13, f.delivered)
         .execute();
   }
+  // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
+  run(stmts_->delete_credentials).bind(1, j.id).execute();
+  for (const auto& c : j.credentials) {
+    run(stmts_->insert_credential)
+        .bind(1, j.id)
+        .bind(2, static_cast<std::int64_t>(c.target))
+        .bind(3, static_cast<std::int64_t>(c.scheme))
+        .bind(4, c.user_name)
+        .bind(5, c.password)
+        .execute();
+  }
   b.commit();
 }
 
@@ -421,53 +505,76 @@ void job_store::remove_job(const std::string& job_id) {
 }
 
 std::vector<jobs::job> job_store::load_all() {
+  // Jobs, files and credentials from one snapshot: a read transaction of its own, unless a batch
+  // already holds one.
+  const bool own_transaction = batch_depth_ == 0;
+  if (own_transaction) run(stmts_->begin_read).execute();
+  try {
+    auto result = load_all_in_transaction();
+    if (own_transaction) run(stmts_->commit).execute();
+    return result;
+  } catch (...) {
+    if (own_transaction) rollback_quietly(db_);
+    throw;
+  }
+}
+
+std::vector<jobs::job> job_store::load_all_in_transaction() {
   std::vector<jobs::job> result;
-  run r(stmts_->load_all);
-  while (r.step()) {
-    std::string id = r.text(0);
-    if (result.empty() || result.back().id != id) {
-      auto& j = result.emplace_back();
-      j.id = std::move(id);
-      j.owner_uid = r.u32(1);
-      j.display_name = r.text(2);
-      j.description = r.text(3);
-      j.priority = static_cast<job_priority>(r.u32(4));
-      j.state = static_cast<job_state>(r.u32(5));
-      j.notify_flags = r.u32(6);
-      j.minimum_retry_delay = r.u32(7);
-      j.no_progress_timeout = r.u32(8);
-      j.error_count = r.u32(9);
-      if (!r.is_null(10)) {
-        auto& e = j.error.emplace();
-        e.code = r.u32(10);
-        e.context = static_cast<error_context>(r.u32(11));
-        if (!r.is_null(12)) e.file_index = r.u32(12);
-        e.message = r.text(13);
-        e.protocol = r.text(14);
+  {
+    run r(stmts_->load_all);
+    while (r.step()) {
+      std::string id = r.text(0);
+      if (result.empty() || result.back().id != id) {
+        auto& j = result.emplace_back();
+        j.id = std::move(id);
+        j.owner_uid = r.u32(1);
+        j.display_name = r.text(2);
+        j.description = r.text(3);
+        j.priority = static_cast<job_priority>(r.u32(4));
+        j.state = static_cast<job_state>(r.u32(5));
+        j.notify_flags = r.u32(6);
+        j.minimum_retry_delay = r.u32(7);
+        j.no_progress_timeout = r.u32(8);
+        j.error_count = r.u32(9);
+        if (!r.is_null(10)) {
+          auto& e = j.error.emplace();
+          e.code = r.u32(10);
+          e.context = static_cast<error_context>(r.u32(11));
+          if (!r.is_null(12)) e.file_index = r.u32(12);
+          e.message = r.text(13);
+          e.protocol = r.text(14);
+        }
+        j.times.creation = r.integer(15);
+        j.times.modification = r.integer(16);
+        j.times.transfer_completion = r.integer(17);
+        j.proxy.usage = static_cast<proxy_usage>(r.u32(18));
+        j.proxy.proxy_list = r.text(19);
+        j.proxy.bypass_list = r.text(20);
+        j.notify_command.program = r.text(21);
+        j.notify_command.parameters = r.text(22);
       }
-      j.times.creation = r.integer(15);
-      j.times.modification = r.integer(16);
-      j.times.transfer_completion = r.integer(17);
+      constexpr int c = kFileColumn;
+      if (r.is_null(c)) continue;  // a job without files
+      auto& j = result.back();
+      if (r.integer(c) != static_cast<std::int64_t>(j.files.size())) {
+        fail(db_path(db_), "SELECT jobs",
+             "job " + j.id + " has file " + std::to_string(r.integer(c)) + " but not file " +
+                 std::to_string(j.files.size()));
+      }
+      auto& f = j.files.emplace_back();
+      f.remote_url = r.text(c + 1);
+      f.local_name = r.text(c + 2);
+      f.temp_name = r.text(c + 3);
+      f.bytes_total = r.u64(c + 4);
+      f.bytes_transferred = r.u64(c + 5);
+      f.completed = r.boolean(c + 6);
+      f.bytes_from_origin = r.u64(c + 7);
+      f.etag = r.text(c + 8);
+      f.last_modified = r.text(c + 9);
+      f.remote_mtime = r.integer(c + 10);
+      f.delivered = r.boolean(c + 11);
     }
-    if (r.is_null(18)) continue;  // a job without files
-    auto& j = result.back();
-    if (r.integer(18) != static_cast<std::int64_t>(j.files.size())) {
-      fail(db_path(db_), "SELECT jobs",
-           "job " + j.id + " has file " + std::to_string(r.integer(18)) + " but not file " +
-               std::to_string(j.files.size()));
-    }
-    auto& f = j.files.emplace_back();
-    f.remote_url = r.text(19);
-    f.local_name = r.text(20);
-    f.temp_name = r.text(21);
-    f.bytes_total = r.u64(22);
-    f.bytes_transferred = r.u64(23);
-    f.completed = r.boolean(24);
-    f.bytes_from_origin = r.u64(25);
-    f.etag = r.text(26);
-    f.last_modified = r.text(27);
-    f.remote_mtime = r.integer(28);
-    f.delivered = r.boolean(29);
   }
   for (auto& j : result) {
     j.current_file = static_cast<std::uint32_t>(j.files.size());
@@ -477,6 +584,22 @@ std::vector<jobs::job> job_store::load_all() {
         break;
       }
     }
+  }
+
+  // result no longer grows: views of its ids stay valid.
+  std::unordered_map<std::string_view, jobs::job*> by_id;
+  by_id.reserve(result.size());
+  for (auto& j : result) by_id.emplace(j.id, &j);
+  run r(stmts_->load_credentials);
+  while (r.step()) {
+    auto it = by_id.find(r.text(0));
+    // The foreign key keeps credentials of no job out; should one slip in, it has no one to serve.
+    if (it == by_id.end()) continue;
+    auto& c = it->second->credentials.emplace_back();
+    c.target = static_cast<auth_target>(r.u32(1));
+    c.scheme = static_cast<auth_scheme>(r.u32(2));
+    c.user_name = r.text(3);
+    c.password = r.text(4);
   }
   return result;
 }

@@ -56,6 +56,7 @@ class job_store {
   std::unique_ptr<statements> stmts_;
   int batch_depth_ = 0;
   void exec(const char* sql);
+  std::vector<jobs::job> load_all_in_transaction();
 };
 
 }  // namespace opendo::store

@@ -21,10 +21,14 @@
 
 namespace {
 
+using opendo::auth_scheme;
+using opendo::auth_target;
 using opendo::error_context;
 using opendo::job_priority;
 using opendo::job_state;
+using opendo::proxy_usage;
 using opendo::size_unknown;
+using opendo::jobs::credential_record;
 using opendo::jobs::error_record;
 using opendo::jobs::file_record;
 using opendo::jobs::job;
@@ -93,11 +97,118 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.times.modification, b.times.modification);
   EXPECT_EQ(a.times.transfer_completion, b.times.transfer_completion);
   EXPECT_EQ(a.current_file, b.current_file);
+  EXPECT_EQ(a.proxy.usage, b.proxy.usage);
+  EXPECT_EQ(a.proxy.proxy_list, b.proxy.proxy_list);
+  EXPECT_EQ(a.proxy.bypass_list, b.proxy.bypass_list);
+  EXPECT_EQ(a.notify_command.program, b.notify_command.program);
+  EXPECT_EQ(a.notify_command.parameters, b.notify_command.parameters);
   ASSERT_EQ(a.files.size(), b.files.size());
   for (std::size_t i = 0; i < a.files.size(); ++i) {
     SCOPED_TRACE("file " + std::to_string(i));
     expect_same_file(a.files[i], b.files[i]);
   }
+  ASSERT_EQ(a.credentials.size(), b.credentials.size());
+  for (std::size_t i = 0; i < a.credentials.size(); ++i) {
+    SCOPED_TRACE("credential " + std::to_string(i));
+    EXPECT_EQ(a.credentials[i].target, b.credentials[i].target);
+    EXPECT_EQ(a.credentials[i].scheme, b.credentials[i].scheme);
+    EXPECT_EQ(a.credentials[i].user_name, b.credentials[i].user_name);
+    EXPECT_EQ(a.credentials[i].password, b.credentials[i].password);
+  }
+}
+
+// The layout of version 1, as opendo created it before proxy settings, notify command lines and
+// credentials were stored.
+constexpr const char* kSchemaVersion1 = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY NOT NULL,
+  owner_uid INTEGER NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  notify_flags INTEGER NOT NULL,
+  minimum_retry_delay INTEGER NOT NULL,
+  no_progress_timeout INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  error_code INTEGER,
+  error_context INTEGER,
+  error_file_index INTEGER,
+  error_message TEXT,
+  error_protocol TEXT,
+  creation_time INTEGER NOT NULL,
+  modification_time INTEGER NOT NULL,
+  transfer_completion_time INTEGER NOT NULL
+);
+CREATE TABLE files (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  remote_url TEXT NOT NULL,
+  local_name TEXT NOT NULL,
+  temp_name TEXT NOT NULL,
+  bytes_total INTEGER NOT NULL,
+  bytes_transferred INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  bytes_from_origin INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified TEXT NOT NULL,
+  remote_mtime INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('schema_version', 1);
+)sql";
+
+// One job with one half-done file and an error, as version 1 stored it; version1_job() is what
+// it loads as.
+constexpr const char* kVersion1Rows = R"sql(
+INSERT INTO jobs VALUES ('{11111111-0000-0000-0000-000000000001}', 1000, 'old job ü', 'kept',
+                         1, 5, 3, 60, 3600, 2, 2149122452, 5, 0, 'not found', 'https',
+                         1500000000, 1500000100, 0);
+INSERT INTO files VALUES ('{11111111-0000-0000-0000-000000000001}', 0,
+                          'https://example.org/old.iso', '/srv/downloads/old.iso', 'BITold.tmp',
+                          1000, 400, 0, 400, '"e1"', 'Wed, 21 Oct 2015 07:28:00 GMT',
+                          1445412480, 0);
+)sql";
+
+job version1_job() {
+  job j;
+  j.id = "{11111111-0000-0000-0000-000000000001}";
+  j.owner_uid = 1000;
+  j.display_name = "old job ü";
+  j.description = "kept";
+  j.priority = job_priority::high;
+  j.state = job_state::transient_error;
+  j.notify_flags = 3;
+  j.minimum_retry_delay = 60;
+  j.no_progress_timeout = 3600;
+  j.error_count = 2;
+  j.error = error_record{0x80190194U, error_context::remote_file, 0U, "not found", "https"};
+  j.times = {1500000000, 1500000100, 0};
+  file_record f;
+  f.remote_url = "https://example.org/old.iso";
+  f.local_name = "/srv/downloads/old.iso";
+  f.temp_name = "BITold.tmp";
+  f.bytes_total = 1000;
+  f.bytes_transferred = 400;
+  f.bytes_from_origin = 400;
+  f.etag = "\"e1\"";
+  f.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+  f.remote_mtime = 1445412480;
+  j.files = {f};
+  j.current_file = 0;
+  return j;  // proxy, notify command and credentials: the defaults
+}
+
+// Every column of a table as "name type notnull default", in order: the layout to compare.
+std::string describe_table(const std::string& table) {
+  return "SELECT group_concat(name || ' ' || type || ' ' || \"notnull\" || ' ' || "
+         "ifnull(dflt_value, 'NULL') || ' ' || pk, ', ') FROM pragma_table_info('" +
+         table + "')";
 }
 
 // Runs SQL on the store's file through a connection of its own, as another process would.
@@ -213,6 +324,99 @@ TEST_F(JobStore, RoundTripKeepsEveryField) {
   EXPECT_EQ(loaded[2].files[1].bytes_total, size_unknown);
 }
 
+TEST_F(JobStore, RoundTripKeepsProxyNotifyCommandAndCredentials) {
+  job full = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  full.proxy = {proxy_usage::override, "http://прокси.example:8080;http://[::1]:3128",
+                "<local>;*.日本.example"};
+  full.notify_command = {"/usr/local/bin/notify—ü",
+                         "\"C:\\Program Files\\n.exe\" /job:{x} 'quoted' \"ünïcödé\""};
+  // Saved out of order: they load ordered by target, then scheme.
+  full.credentials = {
+      credential_record{auth_target::proxy, auth_scheme::ntlm, "DOMAIN\\ユーザー", "pässwörd 🔑"},
+      credential_record{auth_target::server, auth_scheme::basic, "alice", ""},
+      credential_record{auth_target::server, auth_scheme::negotiate, "", "s3cret;'--"},
+  };
+  job expected = full;
+  expected.credentials = {full.credentials[1], full.credentials[2], full.credentials[0]};
+
+  job empty = make_job("{00000000-0000-0000-0000-000000000002}", 2, 0);
+  empty.proxy = {proxy_usage::no_proxy, "", ""};
+  job autodetect = make_job("{00000000-0000-0000-0000-000000000003}", 3, 0);
+  autodetect.proxy.usage = proxy_usage::autodetect;
+  autodetect.notify_command = {"/bin/true", ""};
+  autodetect.credentials = {credential_record{auth_target::server, auth_scheme::passport, "", ""}};
+
+  {
+    job_store store(path_);
+    store.save_job(full);
+    store.save_job(empty);
+    store.save_job(autodetect);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 3U);
+  expect_same_job(expected, loaded[0]);
+  expect_same_job(empty, loaded[1]);
+  expect_same_job(autodetect, loaded[2]);
+}
+
+TEST_F(JobStore, ResavingReplacesTheCredentials) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  j.credentials = {credential_record{auth_target::server, auth_scheme::basic, "a", "1"},
+                   credential_record{auth_target::server, auth_scheme::digest, "b", "2"}};
+  job other = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
+  other.credentials = {credential_record{auth_target::proxy, auth_scheme::basic, "p", "3"}};
+  job_store store(path_);
+  store.save_job(j);
+  store.save_job(other);
+
+  j.credentials = {credential_record{auth_target::server, auth_scheme::digest, "b", "changed"}};
+  j.proxy = {proxy_usage::override, "http://proxy:3128", ""};
+  store.save_job(j);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(j, loaded[0]);
+  expect_same_job(other, loaded[1]);  // another job's credentials are left alone
+
+  j.credentials.clear();
+  store.save_job(j);
+  loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(j, loaded[0]);
+  expect_same_job(other, loaded[1]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM credentials"), "1");
+}
+
+// Two credentials for one (target, scheme) break the job's invariant: the whole save fails and
+// the stored job stays as it was.
+TEST_F(JobStore, DuplicateCredentialFailsTheWholeSave) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  j.credentials = {credential_record{auth_target::server, auth_scheme::basic, "a", "1"}};
+  job_store store(path_);
+  store.save_job(j);
+
+  job bad = j;
+  bad.display_name = "changed";
+  bad.credentials = {credential_record{auth_target::proxy, auth_scheme::basic, "a", "1"},
+                     credential_record{auth_target::proxy, auth_scheme::basic, "b", "2"}};
+  EXPECT_THROW(store.save_job(bad), opendo::error);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+}
+
+TEST_F(JobStore, LoadAllInsideABatchSeesTheBatch) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  j.credentials = {credential_record{auth_target::server, auth_scheme::basic, "a", "1"}};
+  job_store store(path_);
+  job_store::batch batch(store);
+  store.save_job(j);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  batch.commit();
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM credentials"), "1");
+}
+
 TEST_F(JobStore, SizeUnknownIsStoredAsMinusOne) {
   job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
   j.files[0].bytes_total = size_unknown;
@@ -293,7 +497,10 @@ TEST_F(JobStore, SaveFileProgressOfAnUnsavedFileFails) {
 
 TEST_F(JobStore, RemoveJobRemovesItsFiles) {
   job gone = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  gone.credentials = {credential_record{auth_target::server, auth_scheme::basic, "a", "1"},
+                      credential_record{auth_target::proxy, auth_scheme::ntlm, "b", "2"}};
   job kept = make_job("{00000000-0000-0000-0000-000000000002}", 2, 2);
+  kept.credentials = {credential_record{auth_target::server, auth_scheme::digest, "c", "3"}};
   job_store store(path_);
   store.save_job(gone);
   store.save_job(kept);
@@ -306,6 +513,8 @@ TEST_F(JobStore, RemoveJobRemovesItsFiles) {
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT count(*) FROM files WHERE job_id = '" + gone.id + "'"), "0");
   EXPECT_EQ(raw.text("SELECT count(*) FROM files"), "2");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM credentials WHERE job_id = '" + gone.id + "'"), "0");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM credentials"), "1");
 }
 
 TEST_F(JobStore, BatchCommits) {
@@ -392,10 +601,104 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
+TEST_F(JobStore, NewStoreHasSchemaVersion2) {
+  { job_store store(path_); }
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+}
+
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  raw_db(path_).exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
-  expect_open_fails("schema version 2");
+  for (const char* version : {"3", "0"}) {
+    SCOPED_TRACE(version);
+    raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
+                       " WHERE key = 'schema_version'");
+    expect_open_fails(std::string("schema version ") + version);
+    // Refused, not touched.
+    EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), version);
+  }
+}
+
+TEST_F(JobStore, Version1StoreIsMigrated) {
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion1);
+    old.exec(kVersion1Rows);
+  }
+  job expected = version1_job();
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 1U);
+    expect_same_job(expected, loaded[0]);
+    EXPECT_EQ(loaded[0].proxy.usage, proxy_usage::preconfig);
+    EXPECT_TRUE(loaded[0].notify_command.program.empty());
+    EXPECT_TRUE(loaded[0].credentials.empty());
+  }
+  {
+    raw_db raw(path_);
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+    EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
+                       "notify_program || '|' || notify_parameters FROM jobs"),
+              "0||||");
+  }
+
+  // Opening again finds version 2 and changes nothing; the migrated store takes the new fields.
+  expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
+  expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
+  expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 1U);
+    expect_same_job(version1_job(), loaded[0]);
+    store.save_job(expected);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(expected, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+}
+
+// A migrated store has exactly the layout of a new one.
+TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
+  std::string fresh_path = (dir_ / "fresh.db").string();
+  { job_store store(fresh_path); }
+  raw_db(path_).exec(kSchemaVersion1);
+  { job_store store(path_); }
+  raw_db fresh(fresh_path);
+  raw_db migrated(path_);
+  for (const std::string table : {"meta", "jobs", "files", "credentials"}) {
+    SCOPED_TRACE(table);
+    std::string layout = fresh.text(describe_table(table));
+    EXPECT_FALSE(layout.empty());
+    EXPECT_EQ(migrated.text(describe_table(table)), layout);
+  }
+  const std::string foreign_keys =
+      "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
+      "', ') FROM pragma_foreign_key_list('credentials')";
+  EXPECT_EQ(migrated.text(foreign_keys), "jobs job_id id CASCADE");
+  EXPECT_EQ(fresh.text(foreign_keys), "jobs job_id id CASCADE");
+  const std::string without_rowid =
+      "SELECT wr FROM pragma_table_list WHERE name = 'credentials' AND schema = 'main'";
+  EXPECT_EQ(migrated.text(without_rowid), "1");
+  EXPECT_EQ(fresh.text(without_rowid), "1");
+}
+
+// A migration that fails part way leaves the version-1 store exactly as it was.
+TEST_F(JobStore, FailedMigrationChangesNothing) {
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion1);
+    old.exec(kVersion1Rows);
+    old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
+  }
+  expect_open_fails("migrate schema version 1 to 2");
+  raw_db raw(path_);
+  EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
+            "0");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM jobs"), "1");
+  EXPECT_EQ(raw.text("SELECT group_concat(name) FROM pragma_table_info('credentials')"), "x");
 }
 
 TEST_F(JobStore, ForeignDatabaseIsRefused) {

@@ -238,6 +238,28 @@ outcome classify(CURLcode code, engine::transfer& t) {
   return out;
 }
 
+long auth_bits(auth_scheme scheme) {
+  return static_cast<long>(scheme == auth_scheme::digest ? CURLAUTH_DIGEST : CURLAUTH_BASIC);
+}
+
+// BG_JOB_PROXY_USAGE. PRECONFIG (and AUTODETECT, which Linux has no protocol for) leave libcurl
+// to the environment's http_proxy / https_proxy / no_proxy.
+void apply_proxy(CURL* easy, const proxy_settings& proxy) {
+  if (proxy.usage == proxy_usage::no_proxy) {
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  } else if (proxy.usage == proxy_usage::override) {
+    // The list may hold several proxies (space or ';' separated); the first one is used.
+    const std::string list = proxy.proxy_list;
+    const auto end = list.find_first_of(" ;");
+    curl_easy_setopt(easy, CURLOPT_PROXY, list.substr(0, end).c_str());
+    std::string bypass = proxy.bypass_list;
+    for (char& c : bypass) {
+      if (c == ';' || c == ' ') c = ',';
+    }
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, bypass.c_str());
+  }
+}
+
 }  // namespace
 
 engine::engine(listener& events, engine_options options)
@@ -286,6 +308,17 @@ transfer_id engine::start(const request& req) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+  apply_proxy(easy, req.proxy);
+  if (req.server_auth) {
+    curl_easy_setopt(easy, CURLOPT_USERNAME, req.server_auth->user_name.c_str());
+    curl_easy_setopt(easy, CURLOPT_PASSWORD, req.server_auth->password.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, auth_bits(req.server_auth->scheme));
+  }
+  if (req.proxy_auth) {
+    curl_easy_setopt(easy, CURLOPT_PROXYUSERNAME, req.proxy_auth->user_name.c_str());
+    curl_easy_setopt(easy, CURLOPT_PROXYPASSWORD, req.proxy_auth->password.c_str());
+    curl_easy_setopt(easy, CURLOPT_PROXYAUTH, auth_bits(req.proxy_auth->scheme));
+  }
   if (req.offset > 0) {
     const std::string range = std::to_string(req.offset) + "-";
     curl_easy_setopt(easy, CURLOPT_RANGE, range.c_str());  // curl copies the string

@@ -18,6 +18,12 @@ namespace opendo::transfer::http {
 
 using transfer_id = std::uint64_t;
 
+struct credentials {
+  auth_scheme scheme = auth_scheme::basic;
+  std::string user_name;
+  std::string password;
+};
+
 struct request {
   std::string url;
   int fd = -1;               // the temporary file, open for writing; the caller owns it
@@ -25,6 +31,9 @@ struct request {
   std::uint64_t expected_total = size_unknown;  // known size of the file, if any
   std::string etag;  // validators of the response the first bytes came from
   std::string last_modified;
+  proxy_settings proxy;
+  std::optional<credentials> server_auth;
+  std::optional<credentials> proxy_auth;
 };
 
 // What the server said about the body that is starting.

@@ -1,0 +1,6 @@
+// <bits2_0.h> for ported Windows code: IBackgroundCopyJob3 and IBackgroundCopyFile2, declared in
+// bits.h with the rest of BITS. Only the versioned BITS headers whose interfaces opendo declares
+// exist.
+#pragma once
+
+#include "bits.h"

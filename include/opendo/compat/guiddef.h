@@ -1,0 +1,5 @@
+// <guiddef.h> for ported Windows code. GUID, IID, CLSID and IsEqualGUID live in the COM shim,
+// objbase.h; this name resolves when include/opendo/compat is on the include path.
+#pragma once
+
+#include "objbase.h"

@@ -1,0 +1,5 @@
+// <oleauto.h> for ported Windows code. The BSTR, VARIANT and SAFEARRAY functions live in the COM
+// shim, objbase.h; this name resolves when include/opendo/compat is on the include path.
+#pragma once
+
+#include "objbase.h"

@@ -1,0 +1,5 @@
+// <unknwn.h> for ported Windows code. IUnknown and IEnumUnknown live in the COM shim, objbase.h;
+// this name resolves when include/opendo/compat is on the include path.
+#pragma once
+
+#include "objbase.h"

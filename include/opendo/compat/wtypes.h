@@ -1,0 +1,5 @@
+// <wtypes.h> for ported Windows code. The base types (DWORD, BSTR, FILETIME...) live in the COM
+// shim, objbase.h; this name resolves when include/opendo/compat is on the include path.
+#pragma once
+
+#include "objbase.h"
