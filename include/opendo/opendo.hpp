@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "opendo/hresult.hpp"
@@ -63,6 +64,8 @@ class job {
   const std::string& id() const { return id_; }
 
   void add_file(const std::string& remote_url, const std::string& local_path);
+  // AddFileSet: {remote_url, local_path} pairs, all added or none.
+  void add_files(const std::vector<std::pair<std::string, std::string>>& files);
   void resume();
   void suspend();
   // Deletes the temporary files. Returns S_OK or BG_S_UNABLE_TO_DELETE_FILES.

@@ -212,6 +212,13 @@ job_info job::wait(bool stop_on_transient) {
 
 namespace opendo {
 
+void job::add_files(const std::vector<std::pair<std::string, std::string>>& files) {
+  json list = json::array();
+  for (const auto& [url, local] : files)
+    list.push_back({{"remote_url", url}, {"local_name", local}});
+  use(connection_).call("AddFiles", {{"id", id_}, {"files", std::move(list)}});
+}
+
 void job::set_proxy_settings(const proxy_settings& proxy) {
   set_properties(connection_, id_,
                  {{"proxy",

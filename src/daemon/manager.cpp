@@ -258,29 +258,39 @@ std::vector<job_info> manager::list_jobs(const caller& who, bool all_users) {
 
 void manager::add_file(const caller& who, const std::string& id, const std::string& remote_url,
                        const std::string& local_name) {
+  add_files(who, id, {{remote_url, local_name}});
+}
+
+void manager::add_files(const caller& who, const std::string& id,
+                        const std::vector<std::pair<std::string, std::string>>& files) {
   jobs::job& j = mutable_job(who, id);
-  if (local_name.empty() || local_name.front() != '/') {
-    throw request_error{value_of(hr::e_invalidarg),
-                        "the local name must be an absolute path: \"" + local_name + "\""};
-  }
-  check(jobs::check_file(remote_url, local_name, config_.limits),
-        "cannot add " + remote_url + " -> " + local_name);
-  check_url(remote_url);
-  for (const auto& f : j.files) {
-    if (f.local_name == local_name) {
+  jobs::job copy = j;  // all or nothing (AddFileSet): add to a copy, then commit
+  const auto wall = wall_now();
+  for (const auto& [remote_url, local_name] : files) {
+    if (local_name.empty() || local_name.front() != '/') {
       throw request_error{value_of(hr::e_invalidarg),
-                          "the job already has a file with the local name " + local_name};
+                          "the local name must be an absolute path: \"" + local_name + "\""};
     }
+    check(jobs::check_file(remote_url, local_name, config_.limits),
+          "cannot add " + remote_url + " -> " + local_name);
+    check_url(remote_url);
+    for (const auto& f : copy.files) {
+      if (f.local_name == local_name) {
+        throw request_error{value_of(hr::e_invalidarg),
+                            "the job already has a file with the local name " + local_name};
+      }
+    }
+    const file_result destination = files_.check_destination(j.owner_uid, local_name);
+    check(destination.code, destination.message);
+    jobs::file_record file;
+    file.remote_url = remote_url;
+    file.local_name = local_name;
+    file.temp_name = temp_name_for(copy.id, copy.files.size());
+    check(jobs::add_file(copy, std::move(file), config_.limits, wall),
+          "cannot add a file to job " + id);
   }
-  const file_result destination = files_.check_destination(j.owner_uid, local_name);
-  check(destination.code, destination.message);
-  jobs::file_record file;
-  file.remote_url = remote_url;
-  file.local_name = local_name;
-  file.temp_name = temp_name_for(j.id, j.files.size());
   const job_state before = j.state;
-  check(jobs::add_file(j, std::move(file), config_.limits, wall_now()),
-        "cannot add a file to job " + id);
+  j = std::move(copy);
   persist(j);
   notify(j, before != j.state ? job_event_kind::state : job_event_kind::modified);
   dirty_schedule_ = true;

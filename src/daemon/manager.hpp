@@ -62,6 +62,9 @@ class manager final : public transfer::http::listener {
   std::vector<job_info> list_jobs(const caller& who, bool all_users);
   void add_file(const caller& who, const std::string& id, const std::string& remote_url,
                 const std::string& local_name);
+  // AddFileSet: every file or none.
+  void add_files(const caller& who, const std::string& id,
+                 const std::vector<std::pair<std::string, std::string>>& files);
   void set_properties(const caller& who, const std::string& id, const property_changes& changes);
   void resume(const caller& who, const std::string& id);
   void suspend(const caller& who, const std::string& id);

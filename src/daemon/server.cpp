@@ -284,6 +284,20 @@ json server::handle_call(connection& c, const ipc::call& call) {
                    ipc::required_string(p, "local_name", lim.max_path * 4));
     return json::object();
   }
+  if (name == "AddFiles") {
+    auto files = p.find("files");
+    if (files == p.end() || !files->is_array() || files->size() > lim.max_files_per_job) {
+      throw ipc::bad_parameter("files");
+    }
+    std::vector<std::pair<std::string, std::string>> list;
+    for (const json& entry : *files) {
+      if (!entry.is_object()) throw ipc::bad_parameter("files");
+      list.emplace_back(ipc::required_string(entry, "remote_url", lim.max_url * 4),
+                        ipc::required_string(entry, "local_name", lim.max_path * 4));
+    }
+    jobs_.add_files(who, ipc::required_string(p, "id", kMaxId), list);
+    return json::object();
+  }
   if (name == "SetProperties") {
     jobs_.set_properties(who, ipc::required_string(p, "id", kMaxId), parse_properties(p));
     return json::object();

@@ -1,0 +1,261 @@
+// Notifications through the modern API (the machinery under SetNotifyInterface): delivery of
+// events that already happened, re-delivery until handled, the last registration winning,
+// re-entrant calls from the callback, and the notify command when no subscriber takes the event.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "integration/helpers.hpp"
+#include "ipc/framing.hpp"
+#include "ipc/socket.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+
+namespace fs = std::filesystem;
+using namespace opendo;
+using namespace opendo::test;
+
+namespace {
+
+// Collects notifications from the library's thread and lets the test wait for them.
+class inbox {
+ public:
+  std::function<bool(const notification&)> handler(
+      std::function<bool(const notification&)> then = nullptr) {
+    return [this, then](const notification& n) {
+      bool handled = then ? then(n) : true;
+      std::lock_guard lock(mutex_);
+      received_.push_back(n);
+      changed_.notify_all();
+      return handled;
+    };
+  }
+  // Waits until `count` notifications of `kind` arrived; returns how many did.
+  std::size_t wait_for(notification_kind kind, std::size_t count,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return count_locked(kind) >= count; });
+    return count_locked(kind);
+  }
+  std::size_t count(notification_kind kind) {
+    std::lock_guard lock(mutex_);
+    return count_locked(kind);
+  }
+
+ private:
+  std::size_t count_locked(notification_kind kind) const {
+    std::size_t n = 0;
+    for (const auto& r : received_) n += r.kind == kind ? 1 : 0;
+    return n;
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<notification> received_;
+};
+
+class Notifications : public ::testing::Test {
+ protected:
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out{"opendo-out"};
+  client c = connect(daemon);
+
+  job transferred_job(const std::string& name) {
+    origin.make_random_file(name, 50000, 1);
+    job j = c.create_job(name);
+    j.add_file(origin.url(name), (out / name).string());
+    j.resume();
+    EXPECT_EQ(j.wait().state, job_state::transferred);
+    return j;
+  }
+};
+
+}  // namespace
+
+TEST_F(Notifications, TransferredIsDeliveredOnce) {
+  origin.make_random_file("a.bin", 200000, 1);
+  job j = c.create_job("a");
+  j.add_file(origin.url("a.bin"), (out / "a.bin").string());
+  inbox box;
+  auto registration = j.subscribe(box.handler());
+  j.resume();
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 1), 1U) << daemon.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(box.count(notification_kind::transferred), 1U);
+  EXPECT_EQ(box.count(notification_kind::modification), 0U);  // not asked for by the flags
+}
+
+TEST_F(Notifications, EventThatAlreadyHappenedIsDeliveredAtRegistration) {
+  job j = transferred_job("late.bin");
+  inbox box;
+  auto registration = j.subscribe(box.handler());
+  EXPECT_EQ(box.wait_for(notification_kind::transferred, 1, std::chrono::seconds(5)), 1U);
+}
+
+TEST_F(Notifications, UnhandledTransferredIsDeliveredAgainAfterTheRetryDelay) {
+  job j = transferred_job("again.bin");
+  j.set_minimum_retry_delay(std::chrono::seconds(5));
+  inbox box;
+  std::atomic<int> calls{0};
+  auto registration = j.subscribe(box.handler([&](const notification&) { return ++calls >= 2; }));
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 1, std::chrono::seconds(5)), 1U);
+  const auto first = std::chrono::steady_clock::now();
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 2, std::chrono::seconds(15)), 2U);
+  EXPECT_GE(std::chrono::steady_clock::now() - first, std::chrono::milliseconds(4500));
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // handled now: no third delivery
+  EXPECT_EQ(box.count(notification_kind::transferred), 2U);
+}
+
+TEST_F(Notifications, ErrorIsDeliveredOnEnteringError) {
+  job j = c.create_job("404");
+  j.add_file(origin.url("missing.bin"), (out / "missing.bin").string());
+  inbox box;
+  auto registration = j.subscribe(box.handler());
+  j.resume();
+  ASSERT_EQ(box.wait_for(notification_kind::error, 1), 1U);
+  EXPECT_EQ(box.count(notification_kind::transferred), 0U);
+}
+
+TEST_F(Notifications, CompleteFromInsideTheCallbackWorks) {
+  origin.make_random_file("reentrant.bin", 100000, 1);
+  job j = c.create_job("reentrant");
+  j.add_file(origin.url("reentrant.bin"), (out / "reentrant.bin").string());
+  inbox box;
+  std::atomic<std::uint32_t> completed{0xFFFFFFFF};
+  auto registration = j.subscribe(box.handler([&](const notification& n) {
+    if (n.kind == notification_kind::transferred) {
+      job same = c.open_job(n.job.id);
+      completed = value_of(same.complete());  // a call back into the API, on the library thread
+    }
+    return true;
+  }));
+  j.resume();
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 1), 1U);
+  EXPECT_EQ(completed.load(), 0U);
+  EXPECT_EQ(j.info().state, job_state::acknowledged);
+  EXPECT_TRUE(fs::exists(out / "reentrant.bin"));
+}
+
+TEST_F(Notifications, TheLastRegistrationWins) {
+  job j = c.create_job("twice");
+  origin.make_random_file("twice.bin", 1000, 1);
+  j.add_file(origin.url("twice.bin"), (out / "twice.bin").string());
+  inbox first;
+  inbox second;
+  auto one = j.subscribe(first.handler());
+  auto two = j.subscribe(second.handler());
+  // The first registration's stream ends when the second one replaces it.
+  for (int i = 0; i < 100 && one.active(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(one.active());
+  j.resume();
+  ASSERT_EQ(second.wait_for(notification_kind::transferred, 1), 1U);
+  EXPECT_EQ(first.count(notification_kind::transferred), 0U);
+}
+
+TEST_F(Notifications, ModificationsAreCoalesced) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server slow_origin(slow);
+  slow_origin.make_random_file("slow.bin", 3 << 20, 1);
+  job j = c.create_job("modified");
+  j.set_notify_flags(notify::job_transferred | notify::job_modification);
+  j.add_file(slow_origin.url("slow.bin"), (out / "slow.bin").string());
+  inbox box;
+  auto registration = j.subscribe(box.handler());
+  j.resume();
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 1), 1U);
+  const std::size_t modifications = box.count(notification_kind::modification);
+  EXPECT_GE(modifications, 3U);   // progress was reported while it ran (about 2 s)...
+  EXPECT_LE(modifications, 20U);  // ...but at most four a second
+}
+
+TEST_F(Notifications, DisableSuppressesEverything) {
+  job j = c.create_job("quiet");
+  j.set_notify_flags(notify::disable | notify::job_transferred | notify::job_error);
+  origin.make_random_file("quiet.bin", 1000, 1);
+  j.add_file(origin.url("quiet.bin"), (out / "quiet.bin").string());
+  inbox box;
+  auto registration = j.subscribe(box.handler());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(box.count(notification_kind::transferred), 0U);
+}
+
+TEST_F(Notifications, FinalJobsRefuseRegistration) {
+  job j = c.create_job("final");
+  j.cancel();
+  EXPECT_EQ(hresult_of([&] { j.subscribe([](const notification&) { return true; }); }),
+            0x80200002U);
+}
+
+TEST_F(Notifications, NotifyCommandRunsWhenNobodyIsSubscribed) {
+  const fs::path marker = out / "command-ran";
+  job j = c.create_job("command");
+  j.set_notify_command("/bin/sh", "sh -c \"echo ran >> '" + marker.string() + "'\"");
+  EXPECT_EQ(j.info().notify_command.program, "/bin/sh");
+  origin.make_random_file("cmd.bin", 1000, 1);
+  j.add_file(origin.url("cmd.bin"), (out / "cmd.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  for (int i = 0; i < 300 && !fs::exists(marker); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(marker)) << daemon.log();
+  EXPECT_EQ(read_file(marker), "ran\n");
+}
+
+TEST_F(Notifications, FailingNotifyCommandRunsAgainAfterTheRetryDelay) {
+  const fs::path marker = out / "runs";
+  job j = c.create_job("failing command");
+  j.set_notify_command("/bin/sh", "sh -c \"echo run >> '" + marker.string() + "'; exit 3\"");
+  j.set_minimum_retry_delay(std::chrono::seconds(5));
+  origin.make_random_file("cmd2.bin", 1000, 1);
+  j.add_file(origin.url("cmd2.bin"), (out / "cmd2.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  std::this_thread::sleep_for(std::chrono::milliseconds(6500));
+  EXPECT_EQ(read_file(marker), "run\nrun\n") << daemon.log();
+  j.complete();  // a completed job's command is not run again
+  std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+  EXPECT_EQ(read_file(marker), "run\nrun\n");
+}
+
+TEST_F(Notifications, CommandRunsWhenTheSubscriberDiesWithoutTakingTheEvent) {
+  const fs::path marker = out / "fallback";
+  job j = c.create_job("fallback");
+  j.set_notify_command("/bin/sh", "sh -c \"echo fallback >> '" + marker.string() + "'\"");
+  origin.make_random_file("fb.bin", 1000, 1);
+  j.add_file(origin.url("fb.bin"), (out / "fb.bin").string());
+  // A subscriber process that receives the event and dies before acknowledging it.
+  ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
+  ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
+                                              {"parameters", {{"id", j.id()}}},
+                                              {"more", true}}
+                                   .dump());
+  ipc::frame_decoder decoder;
+  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
+            std::string::npos);
+  j.resume();
+  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(30)).find("transferred"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(marker));  // a live subscriber has the event: no command yet
+  raw.reset();                       // ... and dies without acknowledging it
+  for (int i = 0; i < 300 && !fs::exists(marker); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(fs::exists(marker)) << daemon.log();
+}
+
+TEST_F(Notifications, RelativeNotifyProgramIsRefused) {
+  job j = c.create_job("relative");
+  EXPECT_EQ(hresult_of([&] { j.set_notify_command("sh", "sh -c true"); }), 0x80070057U);
+}
