@@ -22,14 +22,14 @@ class job_store {
   job_store(const job_store&) = delete;
   job_store& operator=(const job_store&) = delete;
 
-  // Inserts or replaces the job row and all its file rows.
+  // Inserts or replaces the job row, all its file rows and its credential rows.
   void save_job(const jobs::job& j);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
   // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
   void remove_job(const std::string& job_id);
-  // Every stored job with its files in index order.
+  // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 
   // Groups the writes made while it lives into one transaction (committed by commit() or the

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "opendo/hresult.hpp"
 
@@ -42,16 +44,34 @@ std::string header_value(CURL* easy, const char* name) {
   return {};
 }
 
-// "bytes 100-199/1000" -> start 100, total 1000 (total size_unknown for "*").
-bool parse_content_range(const std::string& value, std::uint64_t& start, std::uint64_t& total) {
-  unsigned long long first = 0;
-  unsigned long long last = 0;
-  char total_text[32] = {};
-  if (std::sscanf(value.c_str(), "bytes %llu-%llu/%31s", &first, &last, total_text) != 3) {
+// Reads an unsigned decimal number from the front of `text`, consuming it.
+bool take_number(std::string_view& text, std::uint64_t& value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end == text.data()) return false;
+  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+  return true;
+}
+
+// "bytes 100-199/1000" -> start 100, total 1000 (total size_unknown for "*"). A server can send
+// anything here, so every part is checked: digits only, first <= last < total.
+bool parse_content_range(std::string_view value, std::uint64_t& start, std::uint64_t& total) {
+  constexpr std::string_view prefix = "bytes ";
+  if (value.substr(0, prefix.size()) != prefix) return false;
+  value.remove_prefix(prefix.size());
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  if (!take_number(value, first) || value.empty() || value.front() != '-') return false;
+  value.remove_prefix(1);
+  if (!take_number(value, last) || value.empty() || value.front() != '/' || last < first) {
+    return false;
+  }
+  value.remove_prefix(1);
+  if (value == "*") {
+    total = size_unknown;
+  } else if (!take_number(value, total) || !value.empty() || last >= total) {
     return false;
   }
   start = first;
-  total = std::strcmp(total_text, "*") == 0 ? size_unknown : std::strtoull(total_text, nullptr, 10);
   return true;
 }
 

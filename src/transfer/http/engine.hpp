@@ -72,7 +72,7 @@ struct engine_options {
   std::string user_agent = "opendo/0.1";
   long connect_timeout_s = 30;
   long low_speed_time_s = 60;  // a transfer below 1 byte/s for this long is a transient failure
-  std::size_t write_buffer = 4 * 1024 * 1024;
+  std::size_t write_buffer = std::size_t{4} * 1024 * 1024;
   long max_redirects = 10;
 };
 
