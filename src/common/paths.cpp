@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <system_error>
 
@@ -16,10 +17,12 @@ std::string env_or_empty(const char* name) {
   return value != nullptr && value[0] == '/' ? std::string(value) : std::string();
 }
 
-void make_parents(const std::string& path) {
+void make_parents(const std::string& path, unsigned mode) {
   for (std::size_t slash = path.find('/', 1); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
-    ::mkdir(path.substr(0, slash).c_str(), 0700);  // existing parents are fine
+    // Existing parents are fine. One made here gets `mode` exactly, whatever the umask.
+    const std::string parent = path.substr(0, slash);
+    if (::mkdir(parent.c_str(), mode) == 0) ::chmod(parent.c_str(), mode);
   }
 }
 
@@ -43,9 +46,27 @@ std::string user_state_dir() {
   return home + "/.local/state/opendo";
 }
 
+std::string system_socket_path() {
+  return "/run/opendo/opendod.sock";
+}
+
+std::string system_state_dir() {
+  return "/var/lib/opendo";
+}
+
 void ensure_private_dir(const std::string& path) {
-  make_parents(path);
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+  ensure_dir(path, 0700);
+}
+
+void ensure_shared_dir(const std::string& path) {
+  ensure_dir(path, 0755);
+}
+
+void ensure_dir(const std::string& path, unsigned mode) {
+  make_parents(path, mode);
+  // mkdir applies the umask; the chmod below sets exactly `mode` on a directory made here.
+  const bool created = ::mkdir(path.c_str(), mode) == 0;
+  if (!created && errno != EEXIST) {
     throw std::system_error(errno, std::generic_category(), "cannot create directory " + path);
   }
   struct stat info {};
@@ -60,8 +81,13 @@ void ensure_private_dir(const std::string& path) {
     throw std::system_error(EPERM, std::generic_category(),
                             path + " belongs to another user; refusing to use it");
   }
-  if ((info.st_mode & 0077) != 0 && ::chmod(path.c_str(), 0700) != 0) {
-    throw std::system_error(errno, std::generic_category(), "cannot make " + path + " private");
+  const unsigned now = info.st_mode & 07777;
+  const unsigned wanted = created ? mode : now & mode;
+  if (now != wanted && ::chmod(path.c_str(), wanted) != 0) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", wanted);
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot set the mode of " + path + " to " + octal);
   }
 }
 

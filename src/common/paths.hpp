@@ -1,4 +1,5 @@
-// Where a user-mode opendod keeps its socket and its job store. Both ends compute the same paths.
+// Where opendod keeps its socket and its job store, in user mode and in system mode (--system).
+// Both ends compute the same paths.
 #pragma once
 
 #include <string>
@@ -12,9 +13,22 @@ std::string user_socket_path();
 // $XDG_STATE_HOME/opendo, or $HOME/.local/state/opendo.
 std::string user_state_dir();
 
-// Creates `path` (and missing parents of it with mode 0700) as a directory of the calling user
-// with mode 0700, or checks that the existing one is a real directory (not a symlink) owned by the
-// calling user and not accessible to others. Throws std::system_error naming the path and reason.
+// The system-wide daemon (opendod --system): /run/opendo/opendod.sock and /var/lib/opendo.
+std::string system_socket_path();
+std::string system_state_dir();
+
+// Creates `path` (and missing parents of it with the same mode) as a directory of the calling
+// user with mode `mode`, or checks that the existing one is a real directory (not a symlink)
+// owned by the calling user, and takes away any permission `mode` does not grant. It never adds
+// one: an existing directory an administrator made stricter stays so. Throws std::system_error
+// naming the path and reason.
+void ensure_dir(const std::string& path, unsigned mode);
+
+// ensure_dir(path, 0700): nobody else may enter.
 void ensure_private_dir(const std::string& path);
+
+// ensure_dir(path, 0755): anyone may reach what is inside (the system socket), only its owner
+// may change it.
+void ensure_shared_dir(const std::string& path);
 
 }  // namespace opendo::paths

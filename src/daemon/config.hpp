@@ -11,8 +11,17 @@
 namespace opendo::daemon {
 
 struct config {
-  std::string socket_path;  // default: paths::user_socket_path()
-  std::string state_dir;    // default: paths::user_state_dir(); holds jobs.sqlite
+  // --system: one root daemon serves every user of the machine (see docs/security.md).
+  bool system_mode = false;
+  // default: paths::user_socket_path(), or paths::system_socket_path() in system mode
+  std::string socket_path;
+  // default: paths::user_state_dir(), or paths::system_state_dir(); holds jobs.sqlite
+  std::string state_dir;
+  // --admin-group (system mode): members administer every job, as root does. Empty: root only.
+  std::string admin_group;
+  // A file operation done by a job owner's helper (system mode) that takes longer fails, and the
+  // helper is killed: a hung file system must not stop the daemon.
+  std::chrono::milliseconds file_helper_timeout{10000};
   std::string log_level = "info";
   jobs::limits limits;
   jobs::scheduler_limits scheduler;

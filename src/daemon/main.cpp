@@ -1,5 +1,6 @@
-// opendod: the opendo transfer daemon. Owns the jobs of its user, persists them, transfers their
-// files, and serves the org.opendo.Transfer Varlink interface on a Unix socket.
+// opendod: the opendo transfer daemon. Owns the jobs of its user (or, with --system, of every
+// user), persists them, transfers their files, and serves the org.opendo.Transfer Varlink
+// interface on a Unix socket.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -13,11 +14,13 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <memory>
 
 #include "common/paths.hpp"
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
 #include "daemon/manager.hpp"
+#include "daemon/owner_helper.hpp"
 #include "daemon/server.hpp"
 #include "store/store.hpp"
 
@@ -51,9 +54,23 @@ ipc::unique_fd termination_signals() {
 }
 
 int run(daemon::config cfg) {
+  if (cfg.system_mode && ::geteuid() != 0) {
+    spdlog::critical(
+        "opendod --system must run as root (uid {} is not): it serves every user and does each "
+        "one's file operations as that user. Run it as root (e.g. from its systemd unit), or "
+        "without --system as your own user-mode daemon.",
+        ::geteuid());
+    return 1;
+  }
   daemon::apply_defaults(cfg);
   const auto [socket_dir, socket_name] = daemon::split_path(cfg.socket_path);
-  paths::ensure_private_dir(socket_dir);
+  // System mode: every user must reach the socket; its directory is root's and read-only to
+  // them, so nobody can replace the socket. The job store stays private either way.
+  if (cfg.system_mode) {
+    paths::ensure_shared_dir(socket_dir);
+  } else {
+    paths::ensure_private_dir(socket_dir);
+  }
   paths::ensure_private_dir(cfg.state_dir);
 
   ipc::unique_fd lock = take_lock(cfg.socket_path);
@@ -65,11 +82,21 @@ int run(daemon::config cfg) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   store::job_store store(cfg.state_dir + "/jobs.sqlite");
-  daemon::direct_file_ops files;
-  daemon::manager jobs(cfg, store, files);
+  // User mode: the daemon is the owner and does the file operations itself. System mode: each
+  // owner's helper does them with the owner's credentials (src/daemon/owner_helper.hpp).
+  std::unique_ptr<daemon::file_ops> files;
+  if (cfg.system_mode) {
+    files = std::make_unique<daemon::helper_file_ops>(cfg.file_helper_timeout);
+  } else {
+    files = std::make_unique<daemon::direct_file_ops>();
+  }
+  daemon::manager jobs(cfg, store, *files);
   jobs.load();
-  daemon::server ipc_server(cfg, jobs, ipc::listen_unix(cfg.socket_path, 0600));
-  spdlog::info("opendod {} serving {} (state in {})", "0.1.0", cfg.socket_path, cfg.state_dir);
+  // Any user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
+  daemon::server ipc_server(cfg, jobs,
+                            ipc::listen_unix(cfg.socket_path, cfg.system_mode ? 0666 : 0600));
+  spdlog::info("opendod {} serving {} (state in {}{})", "0.1.0", cfg.socket_path, cfg.state_dir,
+               cfg.system_mode ? ", system mode" : "");
 
   int timeout_ms = 0;
   for (;;) {
@@ -96,21 +123,36 @@ int run(daemon::config cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A job owner's file helper (system mode), exec'd by the daemon itself; not for people.
+  if (argc > 1 && std::strcmp(argv[1], "--file-helper") == 0) {
+    return daemon::run_file_helper(argc, argv);
+  }
   CLI::App app{
       "opendod: the opendo background transfer daemon.\n"
       "Runs as a user-mode service: it owns your download jobs, keeps them in a SQLite store so\n"
       "they survive restarts and kill -9, and transfers their files over HTTP(S). Clients talk\n"
       "to it over the Varlink interface org.opendo.Transfer on a Unix socket; the opendo command\n"
-      "and libopendo start it on demand.",
+      "and libopendo start it on demand. With --system it runs as root and serves every user of\n"
+      "the machine, doing each user's file operations as that user (see docs/security.md).",
       "opendod"};
   daemon::config cfg;
   std::string ca_file;
+  CLI::Option* system_flag =
+      app.add_flag("--system", cfg.system_mode,
+                   "Serve every user of the machine (must run as root): socket mode 0666 in a "
+                   "0755 directory, each user sees only their own jobs, file operations and "
+                   "notify commands run as the job's owner");
   app.add_option("--socket", cfg.socket_path,
                  "Unix socket to serve (default: $XDG_RUNTIME_DIR/opendo/opendod.sock, or "
-                 "/tmp/opendo-UID/opendod.sock)");
+                 "/tmp/opendo-UID/opendod.sock; with --system /run/opendo/opendod.sock)");
   app.add_option("--state-dir", cfg.state_dir,
                  "Directory of the job store jobs.sqlite (default: $XDG_STATE_HOME/opendo, or "
-                 "~/.local/state/opendo)");
+                 "~/.local/state/opendo; with --system /var/lib/opendo)");
+  app.add_option("--admin-group", cfg.admin_group,
+                 "With --system: members of this group administer every user's jobs (list all "
+                 "users, take ownership), as root does (default: root only)")
+      ->type_name("NAME")
+      ->needs(system_flag);
   app.add_option("--ca-file", cfg.http.ca_file,
                  "PEM file of certificate authorities to trust for https (default: the system's)");
   app.add_option("--max-active-jobs", cfg.scheduler.max_active_jobs,

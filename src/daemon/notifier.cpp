@@ -1,6 +1,5 @@
 #include "daemon/notifier.hpp"
 
-#include <grp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/owner_helper.hpp"
 #include "jobs/lifecycle.hpp"
 
 namespace opendo::daemon {
@@ -121,8 +121,12 @@ void notifier::on_change(const jobs::job& j, jobs::mono_time now) {
   }
   auto it = subscriptions_.find(j.id);
   if (it == subscriptions_.end() || !wants(j, notify::job_modification)) return;
-  if (now - it->second.last_modification < kModificationInterval) return;
+  if (now - it->second.last_modification < kModificationInterval) {
+    it->second.modification_pending = true;  // the last change is told when the interval ends
+    return;
+  }
   it->second.last_modification = now;
+  it->second.modification_pending = false;
   deliver(j, it->second, notification_kind::modification);
 }
 
@@ -183,28 +187,49 @@ void notifier::run_command(const jobs::job& j, command_state& state) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string program = j.notify_command.program;
-  const uid_t owner = j.owner_uid;
+  // Never as root on a user's behalf: a daemon running as root drops to the job's owner, with
+  // the owner's groups as the user database defines them, and gives the command the owner's
+  // environment rather than its own. Looked up now: NSS is not safe between fork and exec.
+  std::optional<owner_identity> owner;
+  std::vector<std::string> environment;
+  if (::geteuid() == 0 && j.owner_uid != 0) {
+    owner = lookup_owner(j.owner_uid);
+    if (!owner) {
+      spdlog::error(
+          "job {}: not running the notify command: uid {} has no entry in the user "
+          "database, so its groups are unknown",
+          j.id, j.owner_uid);
+      return;
+    }
+    environment = {"HOME=" + owner->home, "USER=" + owner->name, "LOGNAME=" + owner->name,
+                   "SHELL=" + owner->shell, "PATH=/usr/local/bin:/usr/bin:/bin"};
+  }
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
     spdlog::error("job {}: cannot start the notify command: {}", j.id, std::strerror(errno));
     return;
   }
   if (pid == 0) {
-    // Never as root on a user's behalf: a daemon running as root drops to the job's owner.
-    if (::geteuid() == 0 && owner != 0) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(owner) != 0 || ::setuid(owner) != 0)
-        ::_exit(126);
-    }
+    if (owner && (!drop_to_owner(*owner) || ::chdir("/") != 0)) ::_exit(126);
     ::setsid();
     ::close_range(3, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(program.c_str(), argv.data());
+    ::signal(SIGPIPE, SIG_DFL);  // the daemon ignores it; the command gets the usual default
+    if (owner) {
+      ::execve(program.c_str(), argv.data(), envp.data());
+    } else {
+      ::execv(program.c_str(), argv.data());
+    }
     ::_exit(127);
   }
   state.pid = pid;
-  spdlog::info("job {}: notify command {} started (pid {})", j.id, program, pid);
+  spdlog::info("job {}: notify command {} started (pid {}{})", j.id, program, pid,
+               owner ? ", as uid " + std::to_string(owner->uid) : std::string());
 }
 
 void notifier::tick(jobs::mono_time now) {
@@ -239,6 +264,13 @@ void notifier::tick(jobs::mono_time now) {
     ++it;
   }
   for (auto& [id, s] : subscriptions_) {
+    if (s.modification_pending && now - s.last_modification >= kModificationInterval) {
+      s.modification_pending = false;
+      s.last_modification = now;
+      if (const jobs::job* j = lookup_(id); j && wants(*j, notify::job_modification)) {
+        deliver(*j, s, notification_kind::modification);
+      }
+    }
     if (!s.redeliver_at || now < *s.redeliver_at) continue;
     const jobs::job* j = lookup_(id);
     if (j == nullptr) continue;
@@ -262,7 +294,10 @@ std::optional<jobs::mono_time> notifier::next_deadline() const {
   auto consider = [&](std::optional<jobs::mono_time> t) {
     if (t && (!next || *t < *next)) next = t;
   };
-  for (const auto& [id, s] : subscriptions_) consider(s.redeliver_at);
+  for (const auto& [id, s] : subscriptions_) {
+    consider(s.redeliver_at);
+    if (s.modification_pending) consider(s.last_modification + kModificationInterval);
+  }
   for (const auto& [id, c] : commands_) {
     consider(c.run_at);
     if (c.pid > 0) consider(jobs::mono_clock::now() + std::chrono::milliseconds(200));  // reap

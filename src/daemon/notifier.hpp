@@ -60,6 +60,7 @@ class notifier {
     pending_kind awaiting_kind = pending_kind::none;
     std::optional<jobs::mono_time> redeliver_at;
     jobs::mono_time last_modification{};
+    bool modification_pending = false;  // coalesced: delivered when the interval has passed
   };
   struct command_state {
     pid_t pid = -1;

@@ -4,8 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <stdexcept>
 
+#include "daemon/owner_helper.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::daemon {
@@ -14,6 +17,7 @@ namespace {
 using ipc::json;
 
 constexpr std::size_t kMaxId = 64;
+constexpr std::size_t kMaxText = std::size_t{64} * 1024;  // strings whose limits the rules check
 constexpr const char* kVarlinkService = "org.varlink.service";
 
 property_changes parse_properties(const json& params) {
@@ -22,8 +26,8 @@ property_changes parse_properties(const json& params) {
   const json& p = *it;
   property_changes out;
   // Over-long strings are passed on so the life-cycle rules answer BG_E_STRING_TOO_LONG.
-  out.display_name = ipc::optional_string(p, "display_name", 64 * 1024);
-  out.description = ipc::optional_string(p, "description", 64 * 1024);
+  out.display_name = ipc::optional_string(p, "display_name", kMaxText);
+  out.description = ipc::optional_string(p, "description", kMaxText);
   if (auto priority = ipc::optional_string(p, "priority", 32)) {
     auto value = job_priority_from_string(*priority);
     if (!value) throw ipc::bad_parameter("priority");
@@ -43,14 +47,14 @@ property_changes parse_properties(const json& params) {
     auto usage = proxy_usage_from_string(ipc::required_string(*proxy, "usage", 32));
     if (!usage) throw ipc::bad_parameter("usage");
     out.proxy =
-        proxy_settings{*usage, ipc::optional_string(*proxy, "proxy_list", 64 * 1024).value_or(""),
-                       ipc::optional_string(*proxy, "bypass_list", 64 * 1024).value_or("")};
+        proxy_settings{*usage, ipc::optional_string(*proxy, "proxy_list", kMaxText).value_or(""),
+                       ipc::optional_string(*proxy, "bypass_list", kMaxText).value_or("")};
   }
   if (auto command = p.find("notify_command"); command != p.end() && !command->is_null()) {
     if (!command->is_object()) throw ipc::bad_parameter("notify_command");
     out.notify_command =
-        notify_command_line{ipc::optional_string(*command, "program", 64 * 1024).value_or(""),
-                            ipc::optional_string(*command, "parameters", 64 * 1024).value_or("")};
+        notify_command_line{ipc::optional_string(*command, "program", kMaxText).value_or(""),
+                            ipc::optional_string(*command, "parameters", kMaxText).value_or("")};
   }
   return out;
 }
@@ -58,7 +62,23 @@ property_changes parse_properties(const json& params) {
 }  // namespace
 
 server::server(const config& cfg, manager& jobs, ipc::unique_fd listener)
-    : config_(cfg), jobs_(jobs), listener_(std::move(listener)) {}
+    : config_(cfg), jobs_(jobs), listener_(std::move(listener)) {
+  if (!config_.admin_group.empty()) {
+    admin_gid_ = lookup_group(config_.admin_group);
+    if (!admin_gid_) {
+      throw std::runtime_error("--admin-group " + config_.admin_group + ": no such group");
+    }
+  }
+}
+
+bool server::is_admin(uid_t uid) const {
+  if (uid == 0) return true;
+  if (!admin_gid_) return false;
+  // The groups the system defines for the user (not the peer's process groups, which a client
+  // could have dropped or a setgid program gained), read afresh for each connection.
+  const auto who = lookup_owner(uid);
+  return who && std::find(who->groups.begin(), who->groups.end(), *admin_gid_) != who->groups.end();
+}
 
 server::~server() {
   for (auto& [id, c] : connections_) {
@@ -121,8 +141,9 @@ void server::accept_all() {
       continue;
     }
     // A user-mode daemon serves its own user (and root); nobody else can reach the 0700
-    // directory, but the check does not rely on that.
-    if (peer->uid != ::geteuid() && peer->uid != 0) {
+    // directory, but the check does not rely on that. A system daemon serves everyone: each
+    // caller sees and changes only its own jobs (the manager's rules), administrators all.
+    if (!config_.system_mode && peer->uid != ::geteuid() && peer->uid != 0) {
       const std::string refusal = ipc::frame(ipc::hresult_reply(
           value_of(hr::e_accessdenied), "this opendod serves uid " + std::to_string(::geteuid())));
       [[maybe_unused]] auto n = ::send(fd.get(), refusal.data(), refusal.size(), MSG_NOSIGNAL);
@@ -133,6 +154,7 @@ void server::accept_all() {
     c.id = id;
     c.fd = std::move(fd);
     c.peer = *peer;
+    c.admin = is_admin(peer->uid);
   }
 }
 
@@ -234,7 +256,7 @@ void server::handle(connection& c, const std::string& message) {
 }
 
 json server::handle_call(connection& c, const ipc::call& call) {
-  const caller who{c.peer.uid, c.peer.pid, c.peer.uid == 0};
+  const caller who{c.peer.uid, c.peer.pid, c.admin};
   const json& p = call.parameters;
   const std::string& method = call.method;
   const auto& lim = config_.limits;
@@ -264,7 +286,7 @@ json server::handle_call(connection& c, const ipc::call& call) {
 
   if (name == "CreateJob") {
     // Longer names than the limit pass so the rules answer BG_E_STRING_TOO_LONG.
-    const auto display = ipc::required_string(p, "display_name", 64 * 1024);
+    const auto display = ipc::required_string(p, "display_name", kMaxText);
     return {{"id", jobs_.create_job(who, display)}};
   }
   if (name == "GetJob") {
@@ -332,7 +354,7 @@ json server::handle_call(connection& c, const ipc::call& call) {
   }
   if (name == "SetCredentials") {
     jobs_.set_credentials(who, ipc::required_string(p, "id", kMaxId), as_u32("target"),
-                          as_u32("scheme"), ipc::required_string(p, "user_name", 64 * 1024),
+                          as_u32("scheme"), ipc::required_string(p, "user_name", kMaxText),
                           ipc::required_string(p, "password", 256 * 1024));
     return json::object();
   }

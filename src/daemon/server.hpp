@@ -1,6 +1,7 @@
 // The Varlink server: accepts connections on the daemon's Unix socket, identifies each peer by
-// SO_PEERCRED, decodes NUL-terminated JSON calls with a size limit, and dispatches them to the
-// manager. Non-blocking throughout: a slow or hostile client never stalls the others.
+// SO_PEERCRED (and, for administrators, by the groups the system gives its uid), decodes
+// NUL-terminated JSON calls with a size limit, and dispatches them to the manager. Non-blocking
+// throughout: a slow or hostile client never stalls the others.
 #pragma once
 
 #include <curl/curl.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@ namespace opendo::daemon {
 
 class server {
  public:
+  // Throws std::runtime_error when cfg.admin_group names no group.
   server(const config& cfg, manager& jobs, ipc::unique_fd listener);
   ~server();
 
@@ -36,6 +39,7 @@ class server {
     std::uint64_t id = 0;
     ipc::unique_fd fd;
     ipc::peer_credentials peer;
+    bool admin = false;  // decided at accept time: root, or a member of the admin group
     ipc::frame_decoder decoder;
     std::string output;
     std::vector<std::uint64_t> watches;
@@ -46,6 +50,7 @@ class server {
   };
 
   void accept_all();
+  bool is_admin(uid_t uid) const;
   void read_from(connection& c);
   void write_to(connection& c);
   void handle(connection& c, const std::string& message);
@@ -56,6 +61,7 @@ class server {
   config config_;
   manager& jobs_;
   ipc::unique_fd listener_;
+  std::optional<gid_t> admin_gid_;  // from config_.admin_group
   // By id: watchers refer to their connection by id, never by address, so a connection that
   // closed while an event was on its way is simply not found.
   std::map<std::uint64_t, connection> connections_;

@@ -26,8 +26,17 @@ read -r -a lib_words <<<"$libs"
 g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
   "$source_dir/examples/download.cpp" \
   -o "$prefix/download" "${lib_words[@]}"
+# A Windows-style BITS program: <windows.h> and <bits.h> come from the compat directory that
+# pkg-config puts on the include path.
+g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
+  "$source_dir/examples/bits_download.cpp" \
+  -o "$prefix/bits_download" "${lib_words[@]}"
 status=0
 LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
   "$prefix/download" >/dev/null 2>&1 || status=$?
 [[ $status -eq 2 ]] || { echo "the installed example did not run (exit $status)"; exit 1; }
-echo "install: headers, library, binaries, varlink file and opendo.pc work from $prefix"
+status=0
+LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
+  "$prefix/bits_download" >/dev/null 2>&1 || status=$?
+[[ $status -eq 2 ]] || { echo "the installed BITS sample did not run (exit $status)"; exit 1; }
+echo "install: headers (modern and compat), library, binaries, varlink file and opendo.pc work from $prefix"

@@ -1,4 +1,4 @@
-// A real user-mode opendod for integration tests; see daemon.hpp.
+// A real opendod for integration tests; see daemon.hpp.
 #include "support/daemon.hpp"
 
 #include <signal.h>
@@ -30,6 +30,7 @@ std::filesystem::path bin_dir() {
 daemon_process::daemon_process(daemon_options options) : options_(std::move(options)) {
   dir_ = make_temp_dir("opendo-daemon");
   try {
+    if (options_.dir_mode) std::filesystem::permissions(dir_, *options_.dir_mode);
     launch();
   } catch (...) {
     remove_temp_dir(dir_);

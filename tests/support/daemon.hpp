@@ -1,5 +1,6 @@
-// A real user-mode opendod for integration tests: its own socket and state dir in a temp dir,
-// its log in a file, and the hard stops (SIGKILL, restart) that crash-recovery tests need.
+// A real opendod for integration tests: its own socket and state dir in a temp dir, its log in a
+// file, and the hard stops (SIGKILL, restart) that crash-recovery tests need. User mode by
+// default; extra_args {"--system"} and a dir_mode of 0755 make a system daemon for many users.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +30,9 @@ struct daemon_options {
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
   // Run opendod as this uid and gid (the test must be root), through setpriv.
   std::optional<std::pair<uid_t, gid_t>> run_as;
+  // Mode of the temp dir that holds the socket, state dir and log (default 0700). A --system
+  // daemon's test makes it 0755 so that other users can reach the socket.
+  std::optional<std::filesystem::perms> dir_mode;
   // How long stop() and the destructor wait after SIGTERM before SIGKILL.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(30);
 };

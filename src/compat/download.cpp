@@ -1,0 +1,590 @@
+// IDODownload: a Delivery Optimization download on an opendo job of at most one file, its VARIANT
+// properties, its status, and the IDODownloadStatusCallback dispatcher.
+//
+// The properties opendod does not store (Uri and LocalPath before Start, the callback frequencies,
+// blocking mode, correlation vector) live in a process-wide table keyed by job id, so every
+// IDODownload object for a download in this process sees the same values.
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "compat/convert.hpp"
+#include "compat/objects.hpp"
+#include "compat/registrations.hpp"
+
+namespace opendo::compat {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct download_settings {
+  std::optional<std::string> uri;
+  std::optional<std::string> local_path;
+  ULONG callback_percent = 0;  // 0: no percentage steps
+  ULONG callback_seconds = 1;  // DO's default: at most one progress callback a second
+  bool blocking = false;
+  // Between Start's AddFile and its Resume the job is SUSPENDED with a file, which would read as
+  // Paused: a modification notification from that moment is not reported.
+  bool starting = false;
+  std::string correlation_vector;
+  // What OnStatusChange last reported, for the CallbackFreq* throttle.
+  std::optional<DODownloadState> reported_state;
+  steady::time_point reported_at{};
+  UINT64 reported_bytes = 0;
+};
+
+class settings_table {
+ public:
+  download_settings get(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    auto it = table_.find(id);
+    return it == table_.end() ? download_settings{} : it->second;
+  }
+  template <typename Change>
+  auto update(const std::string& id, Change change) {
+    std::lock_guard lock(mutex_);
+    return change(table_[id]);
+  }
+  void forget(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    table_.erase(id);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, download_settings> table_;
+};
+
+// Never destroyed: a notification thread may still read it while the process exits.
+settings_table& settings() {
+  static settings_table* table = new settings_table;
+  return *table;
+}
+
+// DO's guard: as guard(), with BITS codes turned into DO's own (do_hresult).
+template <typename Body>
+HRESULT do_guard(Body&& body) noexcept {
+  return do_hresult(guard(std::forward<Body>(body)));
+}
+
+// ---- VARIANT values. The types are those DeliveryOptimization.h documents per property; numbers
+// are accepted in any unsigned or non-negative integer type.
+
+std::string variant_string(const VARIANT* v, const char* what) {
+  if (v->vt != VT_BSTR) fail(E_INVALIDARG, std::string(what) + " must be a VT_BSTR");
+  return v->bstrVal == nullptr ? std::string() : utf8_from_wide(v->bstrVal, what);
+}
+
+ULONGLONG variant_number(const VARIANT* v, const char* what) {
+  switch (v->vt) {
+    case VT_UI1:
+      return v->bVal;
+    case VT_UI2:
+      return v->uiVal;
+    case VT_UI4:
+      return v->ulVal;
+    case VT_UINT:
+      return v->uintVal;
+    case VT_UI8:
+      return v->ullVal;
+    case VT_I2:
+      if (v->iVal >= 0) return static_cast<ULONGLONG>(v->iVal);
+      break;
+    case VT_I4:
+      if (v->lVal >= 0) return static_cast<ULONGLONG>(v->lVal);
+      break;
+    case VT_INT:
+      if (v->intVal >= 0) return static_cast<ULONGLONG>(v->intVal);
+      break;
+    case VT_I8:
+      if (v->llVal >= 0) return static_cast<ULONGLONG>(v->llVal);
+      break;
+    default:
+      break;
+  }
+  fail(E_INVALIDARG, std::string(what) + " must be a non-negative number (VT_UI4)");
+}
+
+ULONG variant_ulong(const VARIANT* v, const char* what) {
+  const ULONGLONG value = variant_number(v, what);
+  if (value > 0xFFFFFFFFULL) fail(E_INVALIDARG, std::string(what) + " is too large");
+  return static_cast<ULONG>(value);
+}
+
+bool variant_bool(const VARIANT* v, const char* what) {
+  if (v->vt != VT_BOOL) fail(E_INVALIDARG, std::string(what) + " must be a VT_BOOL");
+  return v->boolVal != VARIANT_FALSE;
+}
+
+void put_string(VARIANT* v, std::string_view text) {
+  v->bstrVal = bstr_string(text);
+  v->vt = VT_BSTR;
+}
+void put_ulong(VARIANT* v, ULONG value) {
+  v->ulVal = value;
+  v->vt = VT_UI4;
+}
+void put_bool(VARIANT* v, bool value) {
+  v->boolVal = value ? VARIANT_TRUE : VARIANT_FALSE;
+  v->vt = VT_BOOL;
+}
+
+[[noreturn]] void not_supported(const char* property, const char* why) {
+  fail(E_NOTIMPL, std::string(property) + " is not supported: " + why);
+}
+
+// Accepts a value only when it is what opendo does anyway.
+void require_default(bool is_default, const char* property, const char* why) {
+  if (!is_default) not_supported(property, why);
+}
+
+class download_object final : public com_object<download_object, IDODownload> {
+ public:
+  explicit download_object(opendo::job handle) : handle_(std::move(handle)) {}
+
+  IUnknown* find_interface(REFIID riid) {
+    if (riid == IID_IUnknown || riid == IID_IDODownload) return static_cast<IDODownload*>(this);
+    return nullptr;
+  }
+
+  // NULL ranges, or an empty DO_DOWNLOAD_RANGES_INFO, mean the whole file: the file (Uri,
+  // LocalPath) is added at the first Start, and every Start resumes the job.
+  HRESULT STDMETHODCALLTYPE Start(const DO_DOWNLOAD_RANGES_INFO* ranges) override {
+    return do_guard([&] {
+      if (ranges != nullptr && ranges->RangeCount != 0) {
+        not_supported("downloading byte ranges",
+                      "the transfer engine has no byte ranges yet (they come with the "
+                      "transfer-engine issue)");
+      }
+      const job_info info = handle_.info();
+      if (is_final(info.state)) fail(DO_E_INVALID_STATE, "the download has ended");
+      const download_settings s = settings().get(handle_.id());
+      if (info.files.empty()) {
+        if (!s.uri || s.uri->empty()) fail(DO_E_DOWNLOAD_NO_URI, "the download has no Uri");
+        if (!s.local_path || s.local_path->empty()) {
+          fail(E_INVALIDARG, "the download has no LocalPath (a stream is not supported)");
+        }
+        const std::string& id = handle_.id();
+        settings().update(id, [](download_settings& d) { d.starting = true; });
+        try {
+          handle_.add_file(*s.uri, *s.local_path);
+          handle_.resume();
+        } catch (...) {
+          settings().update(id, [](download_settings& d) { d.starting = false; });
+          throw;
+        }
+        settings().update(id, [](download_settings& d) { d.starting = false; });
+      } else {
+        handle_.resume();
+      }
+      if (!s.blocking) return S_OK;
+      // BlockingMode: until the file is transferred or the download failed for good.
+      const job_info done = handle_.wait();
+      if (done.state == job_state::error && done.error) {
+        return static_cast<HRESULT>(done.error->code);
+      }
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE Pause() override {
+    return do_guard([&] {
+      handle_.suspend();
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE Abort() override {
+    return do_guard([&] {
+      handle_.cancel();  // BG_S_UNABLE_TO_DELETE_FILES has no DO counterpart: S_OK
+      end();
+      return S_OK;
+    });
+  }
+
+  // Only a transferred download can be finalized (its file moved into place).
+  HRESULT STDMETHODCALLTYPE Finalize() override {
+    return do_guard([&] {
+      const job_state state = handle_.info().state;
+      if (state != job_state::transferred) {
+        fail(DO_E_INVALID_STATE, "the download is " + std::string(to_string(state)) +
+                                     ", not TRANSFERRED, and cannot be finalized");
+      }
+      handle_.complete();
+      end();
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE GetStatus(DO_DOWNLOAD_STATUS* status) override {
+    if (status == nullptr) return E_POINTER;
+    return do_guard([&] {
+      *status = download_status(handle_.info());
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE GetProperty(DODownloadProperty propId, VARIANT* propVal) override {
+    if (propVal == nullptr) return E_POINTER;
+    VariantInit(propVal);
+    return do_guard([&] {
+      VARIANT out;
+      VariantInit(&out);
+      get_property(raw_value(propId), &out);
+      *propVal = out;
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE SetProperty(DODownloadProperty propId, VARIANT* propVal) override {
+    return do_guard([&] {
+      set_property(raw_value(propId), propVal);
+      return S_OK;
+    });
+  }
+
+ private:
+  void get_property(std::uint32_t id, VARIANT* out) {
+    switch (id) {
+      case DODownloadProperty_Id:
+        return put_string(out, handle_.id());
+      case DODownloadProperty_Uri:
+        return put_string(out, download_uri(handle_.info()));
+      case DODownloadProperty_DisplayName:
+        return put_string(out, handle_.info().display_name);
+      case DODownloadProperty_LocalPath:
+        return put_string(out, download_local_path(handle_.info()));
+      case DODownloadProperty_CostPolicy:
+        return put_ulong(out, DODownloadCostPolicy_Always);
+      case DODownloadProperty_CallbackFreqPercent:
+        return put_ulong(out, settings().get(handle_.id()).callback_percent);
+      case DODownloadProperty_CallbackFreqSeconds:
+        return put_ulong(out, settings().get(handle_.id()).callback_seconds);
+      case DODownloadProperty_NoProgressTimeoutSeconds:
+        return put_ulong(out, handle_.info().no_progress_timeout);
+      case DODownloadProperty_ForegroundPriority:
+        return put_bool(out, handle_.info().priority == job_priority::foreground);
+      case DODownloadProperty_BlockingMode:
+        return put_bool(out, settings().get(handle_.id()).blocking);
+      case DODownloadProperty_CallbackInterface: {
+        handle_.info();  // BG_E_NOT_FOUND for a download that is gone
+        out->punkVal = registered_callback(handle_.id()).detach();
+        out->vt = VT_UNKNOWN;
+        return;
+      }
+      case DODownloadProperty_CorrelationVector:
+        return put_string(out, settings().get(handle_.id()).correlation_vector);
+      case DODownloadProperty_TotalSizeBytes:
+        out->ullVal = handle_.info().bytes_total;
+        out->vt = VT_UI8;
+        return;
+      case DODownloadProperty_IntegrityCheckMandatory:
+      case DODownloadProperty_DisallowOnCellular:
+      case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
+        return put_bool(out, false);
+      case DODownloadProperty_NonVolatile:
+        return put_bool(out, true);  // opendod keeps every job across restarts
+      case DODownloadProperty_SecurityFlags:
+      case DODownloadProperty_SecurityContext:
+      case DODownloadProperty_NetworkToken:
+      case DODownloadProperty_DecryptionInfo:
+      case DODownloadProperty_IntegrityCheckInfo:
+        fail(DO_E_WRITE_ONLY_PROPERTY, "the property is write-only");
+      case DODownloadProperty_ContentId:
+        not_supported("ContentId", "opendo has no content service that resolves content ids");
+      case DODownloadProperty_HttpCustomHeaders:
+      case DODownloadProperty_HttpCustomAuthHeaders:
+        not_supported("custom HTTP headers", "the opendo API has no custom request headers yet");
+      case DODownloadProperty_StreamInterface:
+        not_supported("StreamInterface", "opendo downloads to files only");
+      case DODownloadProperty_HttpRedirectionTarget:
+      case DODownloadProperty_HttpResponseHeaders:
+      case DODownloadProperty_HttpServerIPAddress:
+      case DODownloadProperty_HttpStatusCode:
+        not_supported("the HTTP response properties", "opendod does not report them yet");
+    }
+    fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
+  }
+
+  void set_property(std::uint32_t id, const VARIANT* value) {
+    switch (id) {
+      case DODownloadProperty_Id:
+      case DODownloadProperty_TotalSizeBytes:
+      case DODownloadProperty_HttpRedirectionTarget:
+      case DODownloadProperty_HttpResponseHeaders:
+      case DODownloadProperty_HttpServerIPAddress:
+      case DODownloadProperty_HttpStatusCode:
+        fail(DO_E_READ_ONLY_PROPERTY, "the property is read-only");
+      case DODownloadProperty_ContentId:
+        not_supported("ContentId", "opendo has no content service that resolves content ids");
+      case DODownloadProperty_HttpCustomHeaders:
+      case DODownloadProperty_HttpCustomAuthHeaders:
+        not_supported("custom HTTP headers", "the opendo API has no custom request headers yet");
+      case DODownloadProperty_StreamInterface:
+        not_supported("StreamInterface", "opendo downloads to files only");
+      case DODownloadProperty_SecurityContext:
+        not_supported("SecurityContext", "client certificates are not supported yet");
+      case DODownloadProperty_DecryptionInfo:
+        not_supported("DecryptionInfo", "opendo does not decrypt content");
+      case DODownloadProperty_IntegrityCheckInfo:
+        not_supported("IntegrityCheckInfo", "piece hash files come with peer downloads");
+      case DODownloadProperty_Uri:
+      case DODownloadProperty_DisplayName:
+      case DODownloadProperty_LocalPath:
+      case DODownloadProperty_CostPolicy:
+      case DODownloadProperty_SecurityFlags:
+      case DODownloadProperty_CallbackFreqPercent:
+      case DODownloadProperty_CallbackFreqSeconds:
+      case DODownloadProperty_NoProgressTimeoutSeconds:
+      case DODownloadProperty_ForegroundPriority:
+      case DODownloadProperty_BlockingMode:
+      case DODownloadProperty_CallbackInterface:
+      case DODownloadProperty_NetworkToken:
+      case DODownloadProperty_CorrelationVector:
+      case DODownloadProperty_IntegrityCheckMandatory:
+      case DODownloadProperty_DisallowOnCellular:
+      case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
+      case DODownloadProperty_NonVolatile:
+        break;
+      default:
+        fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
+    }
+    if (value == nullptr) fail(E_INVALIDARG, "no value given");
+    const job_info info = handle_.info();
+    if (is_final(info.state)) fail(DO_E_INVALID_STATE, "the download has ended");
+    const std::string& job_id = handle_.id();
+
+    switch (id) {
+      case DODownloadProperty_Uri: {
+        std::string uri = variant_string(value, "Uri");
+        if (uri.empty()) fail(E_INVALIDARG, "the Uri is empty");
+        if (!info.files.empty()) {
+          handle_.set_remote_name(0, uri);  // SUSPENDED or ERROR only, as SetRemoteName
+        } else {
+          settings().update(job_id, [&](download_settings& s) { s.uri = std::move(uri); });
+        }
+        return;
+      }
+      case DODownloadProperty_LocalPath: {
+        std::string path = variant_string(value, "LocalPath");
+        if (path.empty()) fail(E_INVALIDARG, "the LocalPath is empty");
+        if (!info.files.empty()) {
+          fail(DO_E_INVALID_STATE, "the LocalPath cannot change once the download has started");
+        }
+        settings().update(job_id, [&](download_settings& s) { s.local_path = std::move(path); });
+        return;
+      }
+      case DODownloadProperty_DisplayName:
+        return handle_.set_display_name(variant_string(value, "DisplayName"));
+      case DODownloadProperty_CostPolicy: {
+        const ULONG policy = variant_ulong(value, "CostPolicy");
+        if (policy > DODownloadCostPolicy_NoCellular) fail(E_INVALIDARG, "unknown cost policy");
+        return require_default(policy == DODownloadCostPolicy_Always, "a cost policy",
+                               "opendo does not know what a network costs");
+      }
+      case DODownloadProperty_SecurityFlags:
+        return require_default(variant_ulong(value, "SecurityFlags") == 0,
+                               "ignoring certificate errors",
+                               "opendo always verifies certificates");
+      case DODownloadProperty_CallbackFreqPercent: {
+        const ULONG percent = variant_ulong(value, "CallbackFreqPercent");
+        if (percent > 100) fail(E_INVALIDARG, "CallbackFreqPercent is above 100");
+        settings().update(job_id, [&](download_settings& s) { s.callback_percent = percent; });
+        return;
+      }
+      case DODownloadProperty_CallbackFreqSeconds: {
+        const ULONG seconds = variant_ulong(value, "CallbackFreqSeconds");
+        settings().update(job_id, [&](download_settings& s) { s.callback_seconds = seconds; });
+        return;
+      }
+      case DODownloadProperty_NoProgressTimeoutSeconds: {
+        const ULONG seconds = variant_ulong(value, "NoProgressTimeoutSeconds");
+        if (seconds < 60) fail(E_INVALIDARG, "NoProgressTimeoutSeconds must be at least 60");
+        return handle_.set_no_progress_timeout(std::chrono::seconds(seconds));
+      }
+      case DODownloadProperty_ForegroundPriority:
+        return handle_.set_priority(variant_bool(value, "ForegroundPriority")
+                                        ? job_priority::foreground
+                                        : job_priority::normal);
+      case DODownloadProperty_BlockingMode: {
+        const bool blocking = variant_bool(value, "BlockingMode");
+        settings().update(job_id, [&](download_settings& s) { s.blocking = blocking; });
+        return;
+      }
+      case DODownloadProperty_CallbackInterface:
+        return set_callback(value);
+      case DODownloadProperty_NetworkToken:
+        // Every job already runs with its owner's identity (the caller's uid); nothing to capture.
+        variant_bool(value, "NetworkToken");
+        return;
+      case DODownloadProperty_CorrelationVector: {
+        std::string vector = variant_string(value, "CorrelationVector");
+        settings().update(job_id,
+                          [&](download_settings& s) { s.correlation_vector = std::move(vector); });
+        return;
+      }
+      case DODownloadProperty_IntegrityCheckMandatory:
+        return require_default(!variant_bool(value, "IntegrityCheckMandatory"),
+                               "a mandatory integrity check",
+                               "piece hash files come with peer downloads");
+      case DODownloadProperty_DisallowOnCellular:
+        return require_default(!variant_bool(value, "DisallowOnCellular"), "DisallowOnCellular",
+                               "opendo does not know the network type");
+      case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
+        return require_default(!variant_bool(value, "HttpAllowSecureToNonSecureRedirect"),
+                               "https-to-http redirects", "opendo never follows them");
+      case DODownloadProperty_NonVolatile:
+        variant_bool(value, "NonVolatile");  // every opendo job persists; FALSE asks for less
+        return;
+      default:
+        return;
+    }
+  }
+
+  // An IDODownloadStatusCallback (in VT_UNKNOWN) replaces the job's registration; NULL, VT_EMPTY
+  // or VT_NULL remove it. The job's notify flags become those OnStatusChange needs.
+  void set_callback(const VARIANT* value) {
+    IUnknown* unknown = nullptr;
+    if (value->vt == VT_UNKNOWN) {
+      unknown = value->punkVal;
+    } else if (value->vt != VT_EMPTY && value->vt != VT_NULL) {
+      fail(E_INVALIDARG, "CallbackInterface must be a VT_UNKNOWN");
+    }
+    if (unknown == nullptr) {
+      unregister_callback(handle_.id());
+      return;
+    }
+    com_ptr<IDODownloadStatusCallback> callback = query<IDODownloadStatusCallback>(unknown);
+    if (!callback) {
+      fail(E_NOINTERFACE, "the callback does not implement IDODownloadStatusCallback");
+    }
+    handle_.set_notify_flags(notify::job_transferred | notify::job_error |
+                             notify::job_modification);
+    register_callback(registration{handle_.id(), handle_, nullptr, nullptr, std::move(callback)},
+                      dispatch_download);
+  }
+
+  // The download ended (Abort, Finalize): its registration and settings go with it.
+  void end() {
+    unregister_callback(handle_.id());
+    settings().forget(handle_.id());
+  }
+
+  // OnStatusChange for every transferred and error notification and every change of state;
+  // progress at most every CallbackFreqSeconds, or at each CallbackFreqPercent step. DO gives the
+  // callback's result no meaning: every notification counts as handled.
+  static bool dispatch_download(const registration& reg, const notification& n) {
+    if (!reg.download || n.kind == notification_kind::file_transferred) return true;
+    const DO_DOWNLOAD_STATUS status = download_status(n.job);
+    const auto now = steady::now();
+    const bool due = settings().update(reg.job_id, [&](download_settings& s) {
+      if (n.kind == notification_kind::modification && s.starting &&
+          status.State == DODownloadState_Paused) {
+        return false;
+      }
+      bool report = n.kind != notification_kind::modification || !s.reported_state ||
+                    *s.reported_state != status.State ||
+                    (s.callback_seconds == 0 && s.callback_percent == 0) ||
+                    (s.callback_seconds != 0 &&
+                     now - s.reported_at >= std::chrono::seconds(s.callback_seconds));
+      if (!report && s.callback_percent != 0 && status.BytesTotal != 0 &&
+          status.BytesTotal != DO_LENGTH_TO_EOF) {
+        const auto step = [&](UINT64 bytes) {
+          return static_cast<UINT64>(static_cast<double>(bytes) * 100.0 /
+                                     static_cast<double>(status.BytesTotal)) /
+                 s.callback_percent;
+        };
+        report = step(status.BytesTransferred) > step(s.reported_bytes);
+      }
+      if (report) {
+        s.reported_state = status.State;
+        s.reported_at = now;
+        s.reported_bytes = status.BytesTransferred;
+      }
+      return report;
+    });
+    if (!due) return true;
+    com_ptr<IDODownload> download = make_download(reg.handle);
+    reg.download->OnStatusChange(download.get(), &status);
+    return true;
+  }
+
+  opendo::job handle_;
+};
+
+}  // namespace
+
+HRESULT do_hresult(HRESULT bits) {
+  switch (bits) {
+    case BG_E_NOT_FOUND:
+      return DO_E_JOB_NOT_FOUND;
+    case BG_E_INVALID_STATE:
+      return DO_E_INVALID_STATE;
+    case BG_E_EMPTY:
+      return DO_E_JOB_EMPTY;
+    case BG_E_FILE_NOT_AVAILABLE:
+      return DO_E_FILE_NOT_AVAILABLE;
+    case BG_E_ERROR_INFORMATION_UNAVAILABLE:
+      return DO_E_ERROR_INFORMATION_UNAVAILABLE;
+    case BG_E_INVALID_RANGE:
+      return DO_E_INVALID_RANGE;
+    case BG_E_OVERLAPPING_RANGES:
+      return DO_E_OVERLAPPING_RANGES;
+    case BG_E_INSUFFICIENT_RANGE_SUPPORT:
+      return DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    default:
+      return bits;
+  }
+}
+
+DO_DOWNLOAD_STATUS download_status(const job_info& info) {
+  DO_DOWNLOAD_STATUS status{};
+  status.BytesTotal = info.bytes_total;
+  status.BytesTransferred = info.bytes_transferred;
+  switch (info.state) {
+    case job_state::suspended:
+      status.State = info.files.empty() ? DODownloadState_Created : DODownloadState_Paused;
+      break;
+    case job_state::queued:
+    case job_state::connecting:
+    case job_state::transferring:
+    case job_state::transient_error:
+      status.State = DODownloadState_Transferring;
+      break;
+    case job_state::transferred:
+      status.State = DODownloadState_Transferred;
+      break;
+    case job_state::acknowledged:
+      status.State = DODownloadState_Finalized;
+      break;
+    case job_state::cancelled:
+      status.State = DODownloadState_Aborted;
+      break;
+    case job_state::error:
+      status.State = DODownloadState_Paused;
+      break;
+  }
+  status.Error = has_error_state(info.state) && info.error
+                     ? do_hresult(static_cast<HRESULT>(info.error->code))
+                     : S_OK;
+  status.ExtendedError = S_OK;
+  return status;
+}
+
+std::string download_uri(const job_info& info) {
+  if (!info.files.empty()) return info.files.front().remote_url;
+  return settings().get(info.id).uri.value_or("");
+}
+
+std::string download_local_path(const job_info& info) {
+  if (!info.files.empty()) return info.files.front().local_name;
+  return settings().get(info.id).local_path.value_or("");
+}
+
+com_ptr<IDODownload> make_download(const opendo::job& handle) {
+  return make_object<download_object, IDODownload>(handle);
+}
+
+}  // namespace opendo::compat

@@ -1,0 +1,84 @@
+// IBackgroundCopyFile and IBackgroundCopyFile2: one file of a job, read live from the daemon.
+#include "compat/convert.hpp"
+#include "compat/objects.hpp"
+
+namespace opendo::compat {
+namespace {
+
+class file_object final : public com_object<file_object, IBackgroundCopyFile2> {
+ public:
+  file_object(opendo::job handle, std::uint32_t index)
+      : handle_(std::move(handle)), index_(index) {}
+
+  IUnknown* find_interface(REFIID riid) {
+    if (riid == IID_IUnknown || riid == IID_IBackgroundCopyFile ||
+        riid == IID_IBackgroundCopyFile2) {
+      return static_cast<IBackgroundCopyFile2*>(this);
+    }
+    return nullptr;
+  }
+
+  HRESULT STDMETHODCALLTYPE GetRemoteName(LPWSTR* pVal) override {
+    if (pVal == nullptr) return E_POINTER;
+    *pVal = nullptr;
+    return guard([&] {
+      *pVal = task_string(current().remote_url);
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE GetLocalName(LPWSTR* pVal) override {
+    if (pVal == nullptr) return E_POINTER;
+    *pVal = nullptr;
+    return guard([&] {
+      *pVal = task_string(current().local_name);
+      return S_OK;
+    });
+  }
+
+  HRESULT STDMETHODCALLTYPE GetProgress(BG_FILE_PROGRESS* pVal) override {
+    if (pVal == nullptr) return E_POINTER;
+    return guard([&] {
+      const file_progress progress = current().progress;
+      pVal->BytesTotal = progress.bytes_total;
+      pVal->BytesTransferred = progress.bytes_transferred;
+      pVal->Completed = progress.completed ? TRUE : FALSE;
+      return S_OK;
+    });
+  }
+
+  // opendo files are whole files: no ranges (AddFileWithRanges is not supported yet).
+  HRESULT STDMETHODCALLTYPE GetFileRanges(DWORD* RangeCount, BG_FILE_RANGE** Ranges) override {
+    if (RangeCount == nullptr || Ranges == nullptr) return E_POINTER;
+    *RangeCount = 0;
+    *Ranges = nullptr;
+    return S_OK;
+  }
+
+  HRESULT STDMETHODCALLTYPE SetRemoteName(LPCWSTR Val) override {
+    return guard([&] {
+      handle_.set_remote_name(index_, utf8_from_wide(Val, "the remote name"));
+      return S_OK;
+    });
+  }
+
+ private:
+  file_info current() {
+    job_info info = handle_.info();
+    if (index_ >= info.files.size()) {
+      fail(E_UNEXPECTED, "job " + handle_.id() + " has no file " + std::to_string(index_));
+    }
+    return std::move(info.files[index_]);
+  }
+
+  opendo::job handle_;
+  std::uint32_t index_;
+};
+
+}  // namespace
+
+com_ptr<IBackgroundCopyFile> make_file(const opendo::job& handle, std::uint32_t index) {
+  return make_object<file_object, IBackgroundCopyFile>(handle, index);
+}
+
+}  // namespace opendo::compat

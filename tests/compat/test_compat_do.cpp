@@ -1,0 +1,404 @@
+// IDOManager and IDODownload against a real opendod and nginx: a download with an
+// IDODownloadStatusCallback, the VARIANT properties and their rules, the download states, Start
+// without a Uri, blocking mode, EnumDownloads and its categories, and DO's own error codes.
+#include "compat/compat_fixture.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+using namespace compat_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Records every status it is given.
+class status_callback final : public IDODownloadStatusCallback {
+ public:
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void** ppv) override {
+    if (ppv == nullptr) return E_POINTER;
+    *ppv = nullptr;
+    if (riid != IID_IUnknown && riid != IID_IDODownloadStatusCallback) return E_NOINTERFACE;
+    *ppv = static_cast<IDODownloadStatusCallback*>(this);
+    AddRef();
+    return S_OK;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return static_cast<ULONG>(++refs); }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const auto left = static_cast<ULONG>(--refs);
+    if (left == 0) delete this;
+    return left;
+  }
+  HRESULT STDMETHODCALLTYPE OnStatusChange(IDODownload* download,
+                                           const DO_DOWNLOAD_STATUS* status) override {
+    VARIANT id;
+    VariantInit(&id);
+    if (download != nullptr && download->GetProperty(DODownloadProperty_Id, &id) == S_OK) {
+      std::lock_guard lock(mutex);
+      ids.push_back(take_bstr(id));
+    }
+    {
+      std::lock_guard lock(mutex);
+      statuses.push_back(*status);
+    }
+    changed.notify_all();
+    return S_OK;
+  }
+
+  bool wait_for_state(DODownloadState state, HRESULT error = S_OK,
+                      std::chrono::milliseconds timeout = 60s) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, timeout, [&] {
+      for (const auto& s : statuses) {
+        if (s.State == state && s.Error == error) return true;
+      }
+      return false;
+    });
+  }
+  static std::string take_bstr(VARIANT& v) {
+    std::string text = v.vt == VT_BSTR ? opendo::compat::utf8_from_wide(v.bstrVal, "id") : "";
+    VariantClear(&v);
+    return text;
+  }
+
+  std::atomic<LONG> refs{1};
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<DO_DOWNLOAD_STATUS> statuses;
+  std::vector<std::string> ids;
+};
+
+VARIANT bstr(const std::string& text) {
+  VARIANT v;
+  VariantInit(&v);
+  v.vt = VT_BSTR;
+  v.bstrVal = SysAllocString(wide(text).c_str());
+  return v;
+}
+
+VARIANT ui4(ULONG value) {
+  VARIANT v;
+  VariantInit(&v);
+  v.vt = VT_UI4;
+  v.ulVal = value;
+  return v;
+}
+
+VARIANT boolean(bool value) {
+  VARIANT v;
+  VariantInit(&v);
+  v.vt = VT_BOOL;
+  v.boolVal = value ? VARIANT_TRUE : VARIANT_FALSE;
+  return v;
+}
+
+VARIANT unknown(IUnknown* p) {
+  VARIANT v;
+  VariantInit(&v);
+  v.vt = VT_UNKNOWN;
+  v.punkVal = p;
+  return v;
+}
+
+HRESULT set(IDODownload* download, DODownloadProperty id, VARIANT value) {
+  const HRESULT hr = download->SetProperty(id, &value);
+  if (value.vt == VT_BSTR) VariantClear(&value);  // the caller keeps ownership of what it passed
+  return hr;
+}
+
+std::string get_string(IDODownload* download, DODownloadProperty id) {
+  VARIANT v;
+  VariantInit(&v);
+  EXPECT_EQ(download->GetProperty(id, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_BSTR);
+  return status_callback::take_bstr(v);
+}
+
+DO_DOWNLOAD_STATUS status_of(IDODownload* download) {
+  DO_DOWNLOAD_STATUS status{};
+  EXPECT_EQ(download->GetStatus(&status), S_OK);
+  return status;
+}
+
+class CompatDo : public CompatTest {
+ protected:
+  void SetUp() override {
+    CompatTest::SetUp();
+    manager = do_manager();
+    ASSERT_TRUE(manager);
+  }
+
+  com_ptr<IDODownload> create() {
+    IDODownload* download = nullptr;
+    EXPECT_EQ(manager->CreateDownload(&download), S_OK);
+    return com_ptr<IDODownload>::adopt(download);
+  }
+
+  std::string path(const std::string& name) { return (out / name).string(); }
+
+  opendo::test::nginx_server origin{[] {
+    opendo::test::nginx_options options;
+    options.limit_rate = 1 << 20;  // 4 MiB take about 3 s: progress is seen
+    return options;
+  }()};
+  com_ptr<IDOManager> manager;
+};
+
+}  // namespace
+
+TEST_F(CompatDo, DownloadsAFileWithAStatusCallback) {
+  const std::string digest = origin.make_random_file("do.bin", 4 << 20, 21);
+  com_ptr<IDODownload> download = create();
+  ASSERT_TRUE(download);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_DisplayName), "");
+
+  auto* callback = new status_callback;
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("do.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("do.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_DisplayName, bstr("DO download")), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_CallbackInterface, unknown(callback)), S_OK);
+  EXPECT_EQ(callback->refs.load(), 2);
+  VARIANT registered;
+  VariantInit(&registered);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_CallbackInterface, &registered), S_OK);
+  EXPECT_EQ(registered.vt, VT_UNKNOWN);
+  EXPECT_EQ(registered.punkVal, identity(callback));
+  VariantClear(&registered);
+
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  ASSERT_TRUE(callback->wait_for_state(DODownloadState_Transferred)) << daemon.log();
+  const std::string id = get_string(download.get(), DODownloadProperty_Id);
+  {
+    std::lock_guard lock(callback->mutex);
+    bool saw_progress = false;
+    for (const auto& s : callback->statuses) {
+      EXPECT_EQ(s.Error, S_OK);
+      saw_progress = saw_progress || (s.State == DODownloadState_Transferring &&
+                                      s.BytesTransferred > 0 && s.BytesTransferred < (4u << 20));
+    }
+    EXPECT_TRUE(saw_progress) << "no progress was reported before the end";
+    EXPECT_EQ(callback->statuses.back().BytesTransferred, 4u << 20);
+    for (const auto& seen : callback->ids) EXPECT_EQ(seen, id);
+  }
+  const DO_DOWNLOAD_STATUS done = status_of(download.get());
+  EXPECT_EQ(done.State, DODownloadState_Transferred);
+  EXPECT_EQ(done.BytesTotal, 4u << 20);
+  EXPECT_FALSE(fs::exists(path("do.bin")));
+
+  EXPECT_EQ(download->Finalize(), S_OK);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Finalized);
+  EXPECT_EQ(opendo::test::sha256_file(path("do.bin")), digest);
+  EXPECT_TRUE(eventually([&] { return callback->refs.load() == 1; }, 10s));
+  callback->Release();
+}
+
+TEST_F(CompatDo, PropertiesFollowTheirRules) {
+  com_ptr<IDODownload> download = create();
+  const std::string id = get_string(download.get(), DODownloadProperty_Id);
+  EXPECT_EQ(id.size(), 38U);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_Id, bstr("{x}")), DO_E_READ_ONLY_PROPERTY);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_TotalSizeBytes, ui4(5)),
+            DO_E_READ_ONLY_PROPERTY);
+  EXPECT_EQ(set(download.get(), static_cast<DODownloadProperty>(99), ui4(5)),
+            DO_E_UNKNOWN_PROPERTY_ID);
+  VARIANT v;
+  VariantInit(&v);
+  EXPECT_EQ(download->GetProperty(static_cast<DODownloadProperty>(99), &v),
+            DO_E_UNKNOWN_PROPERTY_ID);
+  EXPECT_EQ(download->GetProperty(DODownloadProperty_SecurityFlags, &v), DO_E_WRITE_ONLY_PROPERTY);
+  EXPECT_EQ(download->GetProperty(DODownloadProperty_Id, nullptr), E_POINTER);
+  EXPECT_EQ(download->SetProperty(DODownloadProperty_Uri, nullptr), E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_Uri, ui4(1)), E_INVALIDARG);  // not a BSTR
+
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_CallbackFreqSeconds, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_UI4);
+  EXPECT_EQ(v.ulVal, 1U);  // DO's default
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CallbackFreqSeconds, ui4(5)), S_OK);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_CallbackFreqSeconds, &v), S_OK);
+  EXPECT_EQ(v.ulVal, 5U);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CallbackFreqPercent, ui4(101)), E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CallbackFreqPercent, ui4(10)), S_OK);
+
+  EXPECT_EQ(set(download.get(), DODownloadProperty_NoProgressTimeoutSeconds, ui4(59)),
+            E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_NoProgressTimeoutSeconds, ui4(60)), S_OK);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_NoProgressTimeoutSeconds, &v), S_OK);
+  EXPECT_EQ(v.ulVal, 60U);
+
+  EXPECT_EQ(set(download.get(), DODownloadProperty_ForegroundPriority, boolean(true)), S_OK);
+  EXPECT_EQ(modern().open_job(id).info().priority, opendo::job_priority::foreground);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_ForegroundPriority, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_BOOL);
+  EXPECT_EQ(v.boolVal, VARIANT_TRUE);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_ForegroundPriority, boolean(false)), S_OK);
+  EXPECT_EQ(modern().open_job(id).info().priority, opendo::job_priority::normal);
+
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_Always)),
+            S_OK);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_NoRoaming)),
+            E_NOTIMPL);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_NOTIMPL);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders, bstr("X-A: b\r\n")),
+            E_NOTIMPL);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags, ui4(0)), S_OK);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CorrelationVector, bstr("cv.1")), S_OK);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_CorrelationVector), "cv.1");
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_NonVolatile, &v), S_OK);
+  EXPECT_EQ(v.boolVal, VARIANT_TRUE);
+
+  // Uri and LocalPath before Start are kept for every object of this download.
+  EXPECT_EQ(set(download.get(), DODownloadProperty_Uri, bstr("http://127.0.0.1:1/x")), S_OK);
+  IEnumUnknown* all = nullptr;
+  ASSERT_EQ(manager->EnumDownloads(nullptr, &all), S_OK);
+  IUnknown* item = nullptr;
+  ASSERT_EQ(all->Next(1, &item, nullptr), S_OK);
+  all->Release();
+  com_ptr<IDODownload> same = as<IDODownload>(item);
+  item->Release();
+  ASSERT_TRUE(same);
+  EXPECT_EQ(get_string(same.get(), DODownloadProperty_Uri), "http://127.0.0.1:1/x");
+
+  // A callback property needs an IDODownloadStatusCallback.
+  std::shared_ptr<lifetime> life;
+  test_callback* not_do = new_callback(life);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CallbackInterface, unknown(not_do)),
+            E_NOINTERFACE);
+  EXPECT_EQ(life->refs.load(), 1);
+  not_do->Release();
+  VARIANT empty;
+  VariantInit(&empty);
+  EXPECT_EQ(download->SetProperty(DODownloadProperty_CallbackInterface, &empty), S_OK);
+}
+
+TEST_F(CompatDo, StartNeedsAUriAndALocalPath) {
+  com_ptr<IDODownload> download = create();
+  EXPECT_EQ(download->Start(nullptr), DO_E_DOWNLOAD_NO_URI);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("x.bin"))), S_OK);
+  EXPECT_EQ(download->Start(nullptr), E_INVALIDARG);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("x.bin"))), S_OK);
+  DO_DOWNLOAD_RANGES_INFO ranges{};
+  ranges.RangeCount = 1;
+  ranges.Ranges[0] = {0, 100};
+  EXPECT_EQ(download->Start(&ranges), E_NOTIMPL);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
+  origin.make_random_file("x.bin", 1000, 2);
+  ranges.RangeCount = 0;  // an empty range list is the whole file
+  EXPECT_EQ(download->Start(&ranges), S_OK);
+  EXPECT_TRUE(
+      eventually([&] { return status_of(download.get()).State == DODownloadState_Transferred; }));
+  // The file is there now: its local path is fixed.
+  EXPECT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("y.bin"))),
+            DO_E_INVALID_STATE);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_LocalPath), path("x.bin"));
+  EXPECT_EQ(download->Abort(), S_OK);
+}
+
+TEST_F(CompatDo, StatesFollowTheJob) {
+  com_ptr<IDODownload> download = create();
+  EXPECT_EQ(download->Finalize(), DO_E_INVALID_STATE);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr("http://127.0.0.1:1/refused")), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("refused"))), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferring);
+  // A transient error keeps the download transferring, and says why.
+  EXPECT_TRUE(eventually([&] { return status_of(download.get()).Error != S_OK; }));
+  EXPECT_EQ(status_of(download.get()).Error, static_cast<HRESULT>(0x80072EFDU));
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferring);
+  EXPECT_EQ(download->Finalize(), DO_E_INVALID_STATE);
+  EXPECT_EQ(download->Pause(), S_OK);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Paused);
+  EXPECT_EQ(status_of(download.get()).Error, S_OK);
+  EXPECT_EQ(download->Abort(), S_OK);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Aborted);
+  EXPECT_EQ(download->Start(nullptr), DO_E_INVALID_STATE);
+  EXPECT_EQ(download->Pause(), DO_E_INVALID_STATE);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_DisplayName, bstr("late")), DO_E_INVALID_STATE);
+  // The daemon forgets ended jobs when it restarts: the download is not found then.
+  daemon.restart();
+  DO_DOWNLOAD_STATUS status{};
+  EXPECT_EQ(download->GetStatus(&status), DO_E_JOB_NOT_FOUND);
+}
+
+TEST_F(CompatDo, AnHttpErrorPausesTheDownloadWithItsCode) {
+  com_ptr<IDODownload> download = create();
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("missing"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("missing"))), S_OK);
+  auto* callback = new status_callback;
+  ASSERT_EQ(set(download.get(), DODownloadProperty_CallbackInterface, unknown(callback)), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  ASSERT_TRUE(callback->wait_for_state(DODownloadState_Paused, BG_E_HTTP_ERROR_404));
+  const DO_DOWNLOAD_STATUS status = status_of(download.get());
+  EXPECT_EQ(status.State, DODownloadState_Paused);
+  EXPECT_EQ(status.Error, BG_E_HTTP_ERROR_404);
+  EXPECT_EQ(download->Abort(), S_OK);
+  callback->Release();
+}
+
+TEST_F(CompatDo, BlockingModeStartReturnsWhenTransferred) {
+  const std::string digest = origin.make_random_file("block.bin", 500000, 4);
+  com_ptr<IDODownload> download = create();
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("block.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("block.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferred);
+  VARIANT size;
+  VariantInit(&size);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_TotalSizeBytes, &size), S_OK);
+  EXPECT_EQ(size.vt, VT_UI8);
+  EXPECT_EQ(size.ullVal, 500000U);
+  EXPECT_EQ(download->Finalize(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(path("block.bin")), digest);
+}
+
+TEST_F(CompatDo, EnumDownloadsListsTheCallersDownloadsByCategory) {
+  com_ptr<IDODownload> first = create();
+  com_ptr<IDODownload> second = create();
+  ASSERT_EQ(set(first.get(), DODownloadProperty_DisplayName, bstr("first")), S_OK);
+  ASSERT_EQ(set(second.get(), DODownloadProperty_DisplayName, bstr("second")), S_OK);
+  ASSERT_EQ(set(second.get(), DODownloadProperty_Uri, bstr("http://127.0.0.1:1/second")), S_OK);
+  // A BITS job of two files is no download.
+  com_ptr<IBackgroundCopyManager> bits = as<IBackgroundCopyManager>(manager.get());
+  ASSERT_TRUE(bits);
+  com_ptr<IBackgroundCopyJob> job = create_job(bits.get(), L"two files");
+  const std::wstring a = wide(path("a")), b = wide(path("b"));
+  ASSERT_EQ(job->AddFile(L"http://127.0.0.1:1/a", a.c_str()), S_OK);
+  ASSERT_EQ(job->AddFile(L"http://127.0.0.1:1/b", b.c_str()), S_OK);
+
+  auto names = [&](const DO_DOWNLOAD_ENUM_CATEGORY* category) {
+    std::vector<std::string> found;
+    IEnumUnknown* downloads = nullptr;
+    EXPECT_EQ(manager->EnumDownloads(category, &downloads), S_OK);
+    if (downloads == nullptr) return found;
+    IUnknown* item = nullptr;
+    while (downloads->Next(1, &item, nullptr) == S_OK) {
+      com_ptr<IDODownload> download = as<IDODownload>(item);
+      item->Release();
+      if (download) found.push_back(get_string(download.get(), DODownloadProperty_DisplayName));
+    }
+    downloads->Release();
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+  EXPECT_EQ(names(nullptr), (std::vector<std::string>{"first", "second"}));
+  DO_DOWNLOAD_ENUM_CATEGORY category{DODownloadProperty_DisplayName, L"second"};
+  EXPECT_EQ(names(&category), (std::vector<std::string>{"second"}));
+  category = {DODownloadProperty_Uri, L"http://127.0.0.1:1/second"};
+  EXPECT_EQ(names(&category), (std::vector<std::string>{"second"}));
+  std::string first_id = get_string(first.get(), DODownloadProperty_Id);
+  for (char& c : first_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::wstring lower_id = wide(first_id);
+  category = {DODownloadProperty_Id, lower_id.c_str()};
+  EXPECT_EQ(names(&category), (std::vector<std::string>{"first"}));
+  category = {DODownloadProperty_ContentId, L"anything"};
+  EXPECT_TRUE(names(&category).empty());
+
+  IEnumUnknown* downloads = nullptr;
+  category = {DODownloadProperty_CostPolicy, L"0"};
+  EXPECT_EQ(manager->EnumDownloads(&category, &downloads), E_INVALIDARG);
+  category = {DODownloadProperty_DisplayName, nullptr};
+  EXPECT_EQ(manager->EnumDownloads(&category, &downloads), E_INVALIDARG);
+  EXPECT_EQ(manager->EnumDownloads(nullptr, nullptr), E_POINTER);
+  EXPECT_EQ(manager->CreateDownload(nullptr), E_POINTER);
+}

@@ -1,0 +1,477 @@
+// IBackgroundCopyJob to IBackgroundCopyJob5 and IDeliveryOptimizationJob against a real opendod and
+// nginx: every method's documented return codes, the state rules, and a download end to end.
+#include "compat/compat_fixture.hpp"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+using namespace compat_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+class CompatJob : public CompatTransferTest {
+ protected:
+  void SetUp() override {
+    CompatTransferTest::SetUp();
+    manager = bits_manager();
+    ASSERT_TRUE(manager);
+    job = create_job(manager.get(), L"job test");
+    ASSERT_TRUE(job);
+  }
+
+  std::wstring local(const std::string& name) { return wide((out / name).string()); }
+
+  com_ptr<IBackgroundCopyManager> manager;
+  com_ptr<IBackgroundCopyJob> job;
+};
+
+// The calls that change a job; each must say BG_E_INVALID_STATE once the job is final.
+void expect_every_change_refused(IBackgroundCopyJob* job, const std::wstring& url,
+                                 const std::wstring& path) {
+  com_ptr<IBackgroundCopyJob5> job5 = opendo::compat::query<IBackgroundCopyJob5>(job);
+  ASSERT_TRUE(job5);
+  EXPECT_EQ(job->AddFile(url.c_str(), path.c_str()), BG_E_INVALID_STATE);
+  BG_FILE_INFO file{const_cast<LPWSTR>(url.c_str()), const_cast<LPWSTR>(path.c_str())};
+  EXPECT_EQ(job->AddFileSet(1, &file), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->Resume(), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->Suspend(), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->Cancel(), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->Complete(), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetDisplayName(L"late"), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetDescription(L"late"), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetPriority(BG_JOB_PRIORITY_HIGH), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_TRANSFERRED), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetNotifyInterface(nullptr), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetMinimumRetryDelay(60), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetNoProgressTimeout(60), BG_E_INVALID_STATE);
+  EXPECT_EQ(job->SetProxySettings(BG_JOB_PROXY_USAGE_NO_PROXY, nullptr, nullptr),
+            BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->SetNotifyCmdLine(nullptr, nullptr), BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->ReplaceRemotePrefix(L"http://", L"https://"), BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->SetFileACLFlags(0), BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->SetPeerCachingFlags(0), BG_E_INVALID_STATE);
+  BITS_JOB_PROPERTY_VALUE value{};
+  value.Enable = FALSE;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), BG_E_INVALID_STATE);
+}
+
+}  // namespace
+
+TEST_F(CompatJob, ANewJobIsASuspendedEmptyDownload) {
+  BG_JOB_TYPE type = BG_JOB_TYPE_UPLOAD;
+  EXPECT_EQ(job->GetType(&type), S_OK);
+  EXPECT_EQ(type, BG_JOB_TYPE_DOWNLOAD);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_SUSPENDED);
+  BG_JOB_PROGRESS progress{1, 1, 1, 1};
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.BytesTransferred, 0U);
+  EXPECT_EQ(progress.FilesTotal, 0U);
+  EXPECT_EQ(progress.FilesTransferred, 0U);
+  // Resume without files: BG_E_EMPTY, and the job stays as it was.
+  EXPECT_EQ(job->Resume(), BG_E_EMPTY);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_SUSPENDED);
+  ULONG flags = 0;
+  EXPECT_EQ(job->GetNotifyFlags(&flags), S_OK);
+  EXPECT_EQ(flags, static_cast<ULONG>(BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR));
+  IUnknown* notify = reinterpret_cast<IUnknown*>(0x1);
+  EXPECT_EQ(job->GetNotifyInterface(&notify), S_OK);
+  EXPECT_EQ(notify, nullptr);
+  IBackgroundCopyError* error = reinterpret_cast<IBackgroundCopyError*>(0x1);
+  EXPECT_EQ(job->GetError(&error), BG_E_ERROR_INFORMATION_UNAVAILABLE);
+  EXPECT_EQ(error, nullptr);
+  ULONG errors = 1;
+  EXPECT_EQ(job->GetErrorCount(&errors), S_OK);
+  EXPECT_EQ(errors, 0U);
+}
+
+TEST_F(CompatJob, EveryOutPointerMayNotBeNull) {
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  EXPECT_EQ(job->EnumFiles(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetId(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetType(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetProgress(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetTimes(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetState(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetError(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetOwner(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetDisplayName(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetDescription(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetPriority(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetNotifyFlags(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetNotifyInterface(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetMinimumRetryDelay(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetNoProgressTimeout(nullptr), E_POINTER);
+  EXPECT_EQ(job->GetErrorCount(nullptr), E_POINTER);
+  BG_JOB_PROXY_USAGE usage{};
+  LPWSTR list = nullptr;
+  EXPECT_EQ(job->GetProxySettings(&usage, &list, nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetNotifyCmdLine(&list, nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetFileACLFlags(nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetPeerCachingFlags(nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetOwnerIntegrityLevel(nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetOwnerElevationState(nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, nullptr), E_POINTER);
+  // NULL inputs are invalid arguments.
+  EXPECT_EQ(job->AddFile(nullptr, L"/tmp/x"), E_INVALIDARG);
+  EXPECT_EQ(job->AddFile(L"http://127.0.0.1/x", nullptr), E_INVALIDARG);
+  EXPECT_EQ(job->AddFileSet(1, nullptr), E_INVALIDARG);
+  EXPECT_EQ(job->SetDisplayName(nullptr), E_INVALIDARG);
+  EXPECT_EQ(job->SetDescription(nullptr), E_INVALIDARG);
+  EXPECT_EQ(job5->SetCredentials(nullptr), E_INVALIDARG);
+}
+
+TEST_F(CompatJob, QueryInterfaceServesEveryJobInterface) {
+  IUnknown* identity_pointer = identity(job.get());
+  ASSERT_NE(identity_pointer, nullptr);
+  const IID iids[] = {IID_IBackgroundCopyJob,  IID_IBackgroundCopyJob2,
+                      IID_IBackgroundCopyJob3, IID_IBackgroundCopyJob4,
+                      IID_IBackgroundCopyJob5, IID_IDeliveryOptimizationJob};
+  for (const IID& iid : iids) {
+    void* p = nullptr;
+    ASSERT_EQ(job->QueryInterface(iid, &p), S_OK);
+    auto* unknown = static_cast<IUnknown*>(p);
+    EXPECT_EQ(identity(unknown), identity_pointer);
+    unknown->Release();
+  }
+  void* p = reinterpret_cast<void*>(0x1);
+  EXPECT_EQ(job->QueryInterface(IID_IBackgroundCopyFile, &p), E_NOINTERFACE);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(job->QueryInterface(IID_IBackgroundCopyJob, nullptr), E_POINTER);
+}
+
+TEST_F(CompatJob, AJobObjectDiesAtItsLastRelease) {
+  const long with_job = opendo::compat::live_objects();
+  IBackgroundCopyJob* raw = job.detach();
+  IBackgroundCopyJob3* job3 = nullptr;
+  ASSERT_EQ(raw->QueryInterface(IID_IBackgroundCopyJob3, reinterpret_cast<void**>(&job3)), S_OK);
+  EXPECT_EQ(raw->Release(), 1U);
+  EXPECT_EQ(opendo::compat::live_objects(), with_job);
+  EXPECT_EQ(job3->Release(), 0U);
+  EXPECT_EQ(opendo::compat::live_objects(), with_job - 1);
+}
+
+TEST_F(CompatJob, PropertiesRoundTrip) {
+  EXPECT_EQ(job->SetDisplayName(L"renamed"), S_OK);
+  LPWSTR text = nullptr;
+  ASSERT_EQ(job->GetDisplayName(&text), S_OK);
+  EXPECT_EQ(take(text), "renamed");
+  EXPECT_EQ(job->SetDescription(L"what it is for"), S_OK);
+  ASSERT_EQ(job->GetDescription(&text), S_OK);
+  EXPECT_EQ(take(text), "what it is for");
+  EXPECT_EQ(job->SetDescription(std::wstring(1025, L'd').c_str()), BG_E_STRING_TOO_LONG);
+
+  EXPECT_EQ(job->SetPriority(BG_JOB_PRIORITY_LOW), S_OK);
+  BG_JOB_PRIORITY priority = BG_JOB_PRIORITY_FOREGROUND;
+  EXPECT_EQ(job->GetPriority(&priority), S_OK);
+  EXPECT_EQ(priority, BG_JOB_PRIORITY_LOW);
+  EXPECT_EQ(job->SetPriority(static_cast<BG_JOB_PRIORITY>(4)), E_INVALIDARG);
+
+  EXPECT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED), S_OK);
+  ULONG flags = 0;
+  EXPECT_EQ(job->GetNotifyFlags(&flags), S_OK);
+  EXPECT_EQ(flags, static_cast<ULONG>(BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED));
+  EXPECT_EQ(job->SetNotifyFlags(0x40), E_NOTIMPL);  // an unknown bit
+
+  ULONG seconds = 0;
+  EXPECT_EQ(job->SetMinimumRetryDelay(30), S_OK);
+  EXPECT_EQ(job->GetMinimumRetryDelay(&seconds), S_OK);
+  EXPECT_EQ(seconds, 30U);
+  EXPECT_EQ(job->SetNoProgressTimeout(0), S_OK);
+  EXPECT_EQ(job->GetNoProgressTimeout(&seconds), S_OK);
+  EXPECT_EQ(seconds, 0U);
+
+  LPWSTR owner = nullptr;
+  ASSERT_EQ(job->GetOwner(&owner), S_OK);
+  EXPECT_EQ(take(owner), "S-1-22-1-" + std::to_string(::geteuid()));
+
+  // FILETIME counts 100 ns from 1601; the transfer has not completed, so its time is 0.
+  BG_JOB_TIMES times{};
+  ASSERT_EQ(job->GetTimes(&times), S_OK);
+  const ULONGLONG created = (static_cast<ULONGLONG>(times.CreationTime.dwHighDateTime) << 32) |
+                            times.CreationTime.dwLowDateTime;
+  const auto now_filetime =
+      (static_cast<ULONGLONG>(std::time(nullptr)) + 11644473600ULL) * 10000000ULL;
+  EXPECT_LE(created, now_filetime);
+  EXPECT_GT(created, now_filetime - 600ULL * 10000000ULL);
+  EXPECT_EQ(created % 10000000ULL, 0U);  // whole seconds, as the daemon records them
+  EXPECT_EQ(times.TransferCompletionTime.dwLowDateTime, 0U);
+  EXPECT_EQ(times.TransferCompletionTime.dwHighDateTime, 0U);
+}
+
+TEST_F(CompatJob, ProxySettingsFollowTheUsage) {
+  BG_JOB_PROXY_USAGE usage = BG_JOB_PROXY_USAGE_AUTODETECT;
+  LPWSTR list = reinterpret_cast<LPWSTR>(0x1);
+  LPWSTR bypass = reinterpret_cast<LPWSTR>(0x1);
+  ASSERT_EQ(job->GetProxySettings(&usage, &list, &bypass), S_OK);
+  EXPECT_EQ(usage, BG_JOB_PROXY_USAGE_PRECONFIG);
+  EXPECT_EQ(list, nullptr);  // empty lists come back as NULL
+  EXPECT_EQ(bypass, nullptr);
+
+  EXPECT_EQ(job->SetProxySettings(BG_JOB_PROXY_USAGE_OVERRIDE, L"http://proxy:3128",
+                                  L"localhost;127.0.0.1"),
+            S_OK);
+  ASSERT_EQ(job->GetProxySettings(&usage, &list, &bypass), S_OK);
+  EXPECT_EQ(usage, BG_JOB_PROXY_USAGE_OVERRIDE);
+  EXPECT_EQ(take(list), "http://proxy:3128");
+  EXPECT_EQ(take(bypass), "localhost;127.0.0.1");
+
+  EXPECT_EQ(job->SetProxySettings(BG_JOB_PROXY_USAGE_OVERRIDE, nullptr, nullptr), E_INVALIDARG);
+  EXPECT_EQ(job->SetProxySettings(BG_JOB_PROXY_USAGE_NO_PROXY, L"http://proxy:3128", nullptr),
+            E_INVALIDARG);
+  EXPECT_EQ(job->SetProxySettings(static_cast<BG_JOB_PROXY_USAGE>(9), nullptr, nullptr),
+            E_INVALIDARG);
+  EXPECT_EQ(job->SetProxySettings(BG_JOB_PROXY_USAGE_NO_PROXY, nullptr, nullptr), S_OK);
+  ASSERT_EQ(job->GetProxySettings(&usage, &list, &bypass), S_OK);
+  EXPECT_EQ(usage, BG_JOB_PROXY_USAGE_NO_PROXY);
+  EXPECT_EQ(list, nullptr);
+  EXPECT_EQ(bypass, nullptr);
+}
+
+TEST_F(CompatJob, NotifyCommandLineAndCredentials) {
+  com_ptr<IBackgroundCopyJob2> job2 = as<IBackgroundCopyJob2>(job.get());
+  ASSERT_TRUE(job2);
+  LPWSTR program = reinterpret_cast<LPWSTR>(0x1);
+  LPWSTR parameters = reinterpret_cast<LPWSTR>(0x1);
+  ASSERT_EQ(job2->GetNotifyCmdLine(&program, &parameters), S_OK);
+  EXPECT_EQ(program, nullptr);
+  EXPECT_EQ(parameters, nullptr);
+  EXPECT_EQ(job2->SetNotifyCmdLine(L"/bin/true", L"/bin/true --done"), S_OK);
+  ASSERT_EQ(job2->GetNotifyCmdLine(&program, &parameters), S_OK);
+  EXPECT_EQ(take(program), "/bin/true");
+  EXPECT_EQ(take(parameters), "/bin/true --done");
+  EXPECT_EQ(job2->SetNotifyCmdLine(L"relative/program", nullptr), E_INVALIDARG);
+  EXPECT_EQ(job2->SetNotifyCmdLine(nullptr, nullptr), S_OK);
+  ASSERT_EQ(job2->GetNotifyCmdLine(&program, &parameters), S_OK);
+  EXPECT_EQ(program, nullptr);
+
+  BG_AUTH_CREDENTIALS credentials{};
+  credentials.Target = BG_AUTH_TARGET_SERVER;
+  credentials.Scheme = BG_AUTH_SCHEME_BASIC;
+  credentials.Credentials.Basic.UserName = const_cast<LPWSTR>(L"user");
+  credentials.Credentials.Basic.Password = const_cast<LPWSTR>(L"secret");
+  EXPECT_EQ(job2->SetCredentials(&credentials), S_OK);
+  credentials.Scheme = BG_AUTH_SCHEME_NTLM;
+  EXPECT_EQ(job2->SetCredentials(&credentials), E_NOTIMPL);
+  EXPECT_EQ(job2->RemoveCredentials(BG_AUTH_TARGET_SERVER, BG_AUTH_SCHEME_BASIC), S_OK);
+  EXPECT_EQ(job2->RemoveCredentials(BG_AUTH_TARGET_SERVER, BG_AUTH_SCHEME_BASIC), S_FALSE);
+  EXPECT_EQ(job2->RemoveCredentials(static_cast<BG_AUTH_TARGET>(3), BG_AUTH_SCHEME_BASIC),
+            E_INVALIDARG);
+
+  // Reply methods are for upload-reply jobs.
+  BG_JOB_REPLY_PROGRESS reply{};
+  EXPECT_EQ(job2->GetReplyProgress(&reply), E_NOTIMPL);
+  byte* data = nullptr;
+  UINT64 length = 0;
+  EXPECT_EQ(job2->GetReplyData(&data, &length), E_NOTIMPL);
+  EXPECT_EQ(job2->SetReplyFileName(L"/tmp/reply"), E_NOTIMPL);
+  LPWSTR reply_name = nullptr;
+  EXPECT_EQ(job2->GetReplyFileName(&reply_name), E_NOTIMPL);
+  EXPECT_EQ(reply_name, nullptr);
+}
+
+TEST_F(CompatJob, AddFileSetAddsAllOrNone) {
+  const std::wstring url = wide(origin.url("a.bin"));
+  const std::wstring a = local("a.bin");
+  const std::wstring bad = L"relative/b.bin";
+  BG_FILE_INFO files[2] = {{const_cast<LPWSTR>(url.c_str()), const_cast<LPWSTR>(a.c_str())},
+                           {const_cast<LPWSTR>(url.c_str()), const_cast<LPWSTR>(bad.c_str())}};
+  EXPECT_EQ(job->AddFileSet(2, files), E_INVALIDARG);
+  BG_JOB_PROGRESS progress{};
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.FilesTotal, 0U);
+  EXPECT_EQ(job->AddFileSet(0, files), E_INVALIDARG);
+  files[1].LocalName = const_cast<LPWSTR>(a.c_str());
+  const std::wstring b = local("b.bin");
+  files[1].LocalName = const_cast<LPWSTR>(b.c_str());
+  EXPECT_EQ(job->AddFileSet(2, files), S_OK);
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.FilesTotal, 2U);
+}
+
+TEST_F(CompatJob, DownloadsAndCompletes) {
+  const std::string digest = origin.make_random_file("file.bin", 300000, 7);
+  const std::wstring url = wide(origin.url("file.bin"));
+  const std::wstring path = local("file.bin");
+  ASSERT_EQ(job->AddFile(url.c_str(), path.c_str()), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED)
+      << daemon.log();
+  BG_JOB_PROGRESS progress{};
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.BytesTotal, 300000U);
+  EXPECT_EQ(progress.BytesTransferred, 300000U);
+  EXPECT_EQ(progress.FilesTransferred, 1U);
+  BG_JOB_TIMES times{};
+  ASSERT_EQ(job->GetTimes(&times), S_OK);
+  EXPECT_NE(times.TransferCompletionTime.dwHighDateTime, 0U);
+  EXPECT_FALSE(fs::exists(out / "file.bin"));  // not before Complete
+
+  EXPECT_EQ(job->Complete(), S_OK);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_EQ(opendo::test::sha256_file(out / "file.bin"), digest);
+  expect_every_change_refused(job.get(), url, local("again.bin"));
+}
+
+// Complete with a file that did not arrive: the others are delivered, BG_S_PARTIAL_COMPLETE.
+TEST_F(CompatJob, CompleteOfAJobInErrorIsPartial) {
+  const std::string digest = origin.make_random_file("good.bin", 5000, 3);
+  const std::wstring good = wide(origin.url("good.bin"));
+  const std::wstring missing = wide(origin.url("missing.bin"));
+  const std::wstring good_path = local("good.bin");
+  const std::wstring missing_path = local("missing.bin");
+  ASSERT_EQ(job->AddFile(good.c_str(), good_path.c_str()), S_OK);
+  ASSERT_EQ(job->AddFile(missing.c_str(), missing_path.c_str()), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_ERROR), BG_JOB_STATE_ERROR) << daemon.log();
+  EXPECT_EQ(job->Complete(), BG_S_PARTIAL_COMPLETE);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_EQ(opendo::test::sha256_file(out / "good.bin"), digest);
+  EXPECT_FALSE(fs::exists(out / "missing.bin"));
+}
+
+TEST_F(CompatJob, CancelEndsTheJobOnce) {
+  const std::wstring url = wide(origin.url("never.bin"));
+  const std::wstring path = local("never.bin");
+  ASSERT_EQ(job->AddFile(url.c_str(), path.c_str()), S_OK);
+  EXPECT_EQ(job->Cancel(), S_OK);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_CANCELLED);
+  expect_every_change_refused(job.get(), url, path);
+}
+
+TEST_F(CompatJob, ReplaceRemotePrefixChangesMatchingFiles) {
+  com_ptr<IBackgroundCopyJob3> job3 = as<IBackgroundCopyJob3>(job.get());
+  ASSERT_TRUE(job3);
+  const std::wstring a = local("a");
+  const std::wstring b = local("b");
+  ASSERT_EQ(job->AddFile(L"http://old.example/a", a.c_str()), S_OK);
+  ASSERT_EQ(job->AddFile(L"http://other.example/b", b.c_str()), S_OK);
+  EXPECT_EQ(job3->ReplaceRemotePrefix(L"http://nothing.example", L"http://new.example"), S_FALSE);
+  EXPECT_EQ(job3->ReplaceRemotePrefix(L"http://OLD.example", L"http://new.example"), S_FALSE);
+  EXPECT_EQ(job3->ReplaceRemotePrefix(L"http://old.example", L"http://new.example"), S_OK);
+  EXPECT_EQ(job3->ReplaceRemotePrefix(L"", L"http://x"), E_INVALIDARG);
+  EXPECT_EQ(job3->ReplaceRemotePrefix(L"http://x", nullptr), E_INVALIDARG);
+
+  const opendo::job_info info = modern()
+                                    .open_job([&] {
+                                      GUID id{};
+                                      job->GetId(&id);
+                                      return guid_text(id);
+                                    }())
+                                    .info();
+  ASSERT_EQ(info.files.size(), 2U);
+  EXPECT_EQ(info.files[0].remote_url, "http://new.example/a");
+  EXPECT_EQ(info.files[1].remote_url, "http://other.example/b");
+}
+
+TEST_F(CompatJob, RangesAreValidatedThenNotImplemented) {
+  com_ptr<IBackgroundCopyJob3> job3 = as<IBackgroundCopyJob3>(job.get());
+  com_ptr<IDeliveryOptimizationJob> dojob = as<IDeliveryOptimizationJob>(job.get());
+  ASSERT_TRUE(job3 && dojob);
+  const std::wstring path = local("ranged");
+  const wchar_t* url = L"http://127.0.0.1:1/ranged";
+  BG_FILE_RANGE ranges[3] = {{0, 100}, {200, 100}, {400, BG_LENGTH_TO_EOF}};
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 3, ranges), E_NOTIMPL);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 3, ranges, DO_UNKNOWN_FILE_SIZE),
+            E_NOTIMPL);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", nullptr, path.c_str(), 3, ranges, 1000), E_INVALIDARG);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, nullptr, 3, ranges, 1000), E_INVALIDARG);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 3, nullptr, 1000), E_INVALIDARG);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 0, ranges, 1000), E_INVALIDARG);
+
+  BG_FILE_RANGE unsorted[2] = {{200, 10}, {0, 10}};
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 2, unsorted, 1000),
+            BG_E_INVALID_RANGE);
+  BG_FILE_RANGE overlapping[2] = {{0, 100}, {50, 100}};
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 2, overlapping, 1000),
+            BG_E_OVERLAPPING_RANGES);
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 2, overlapping), BG_E_OVERLAPPING_RANGES);
+  BG_FILE_RANGE beyond[1] = {{990, 20}};
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 1, beyond, 1000),
+            BG_E_INVALID_RANGE);
+  BG_FILE_RANGE empty[1] = {{0, 0}};
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 1, empty, 1000), BG_E_INVALID_RANGE);
+  std::vector<BG_FILE_RANGE> many(501);
+  for (std::size_t i = 0; i < many.size(); ++i) many[i] = {i * 10, 5};
+  EXPECT_EQ(
+      dojob->AddFileWithRanges(L"id", url, path.c_str(), 501, many.data(), DO_UNKNOWN_FILE_SIZE),
+      BG_E_TOO_MANY_RANGES_IN_FILE);
+  EXPECT_EQ(
+      dojob->AddFileWithRanges(L"id", url, path.c_str(), 500, many.data(), DO_UNKNOWN_FILE_SIZE),
+      E_NOTIMPL);
+
+  BG_JOB_PROGRESS progress{};
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.FilesTotal, 0U);  // nothing was added
+}
+
+TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  ASSERT_TRUE(job5);
+  DWORD flags = 1;
+  EXPECT_EQ(job5->SetFileACLFlags(0), S_OK);
+  EXPECT_EQ(job5->SetFileACLFlags(BG_COPY_FILE_OWNER), E_NOTIMPL);
+  EXPECT_EQ(job5->SetFileACLFlags(0x100), E_INVALIDARG);
+  EXPECT_EQ(job5->GetFileACLFlags(&flags), S_OK);
+  EXPECT_EQ(flags, 0U);
+
+  EXPECT_EQ(job5->SetPeerCachingFlags(0), S_OK);
+  EXPECT_EQ(job5->SetPeerCachingFlags(BG_JOB_ENABLE_PEERCACHING_CLIENT), E_NOTIMPL);
+  EXPECT_EQ(job5->SetPeerCachingFlags(0x80), E_INVALIDARG);
+  flags = 1;
+  EXPECT_EQ(job5->GetPeerCachingFlags(&flags), S_OK);
+  EXPECT_EQ(flags, 0U);
+
+  ULONG level = 0;
+  EXPECT_EQ(job5->GetOwnerIntegrityLevel(&level), S_OK);
+  EXPECT_EQ(level, ::geteuid() == 0 ? 0x3000U : 0x2000U);
+  BOOL elevated = 2;
+  EXPECT_EQ(job5->GetOwnerElevationState(&elevated), S_OK);
+  EXPECT_EQ(elevated, ::geteuid() == 0 ? TRUE : FALSE);
+
+  ULONG timeout = 1;
+  EXPECT_EQ(job5->SetMaximumDownloadTime(3600), E_NOTIMPL);
+  EXPECT_EQ(job5->GetMaximumDownloadTime(&timeout), E_NOTIMPL);
+
+  BITS_JOB_PROPERTY_VALUE value{};
+  value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), S_OK);
+  value.Dword = BITS_COST_STATE_TRANSFER_STANDARD;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), E_NOTIMPL);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, &value), S_OK);
+  EXPECT_EQ(value.Dword, static_cast<DWORD>(BITS_COST_STATE_TRANSFER_ALWAYS));
+  value.Enable = TRUE;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), E_NOTIMPL);
+  value.Enable = FALSE;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), S_OK);
+  value.Uint64 = 1 << 20;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, value), E_NOTIMPL);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, &value), S_OK);
+  EXPECT_EQ(value.Uint64, 0U);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, &value), S_OK);
+  EXPECT_EQ(value.ClsID, GUID_NULL);
+  value.ClsID = CLSID_BackgroundCopyManager;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, value), E_NOTIMPL);
+  EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, &value),
+            E_NOTIMPL);
+  EXPECT_EQ(job5->SetProperty(static_cast<BITS_JOB_PROPERTY_ID>(6), value), E_INVALIDARG);
+  EXPECT_EQ(job5->GetProperty(static_cast<BITS_JOB_PROPERTY_ID>(99), &value), E_INVALIDARG);
+}
+
+// TakeOwnership is for administrators; root is one. It clears the notify command, which would
+// otherwise run as the new owner with the old owner's choice.
+TEST_F(CompatJob, TakeOwnershipIsForAdministrators) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (an administrator)";
+  com_ptr<IBackgroundCopyJob2> job2 = as<IBackgroundCopyJob2>(job.get());
+  ASSERT_EQ(job2->SetNotifyCmdLine(L"/bin/true", nullptr), S_OK);
+  EXPECT_EQ(job->TakeOwnership(), S_OK);
+  LPWSTR owner = nullptr;
+  ASSERT_EQ(job->GetOwner(&owner), S_OK);
+  EXPECT_EQ(take(owner), "S-1-22-1-0");
+  LPWSTR program = reinterpret_cast<LPWSTR>(0x1);
+  LPWSTR parameters = nullptr;
+  ASSERT_EQ(job2->GetNotifyCmdLine(&program, &parameters), S_OK);
+  EXPECT_EQ(program, nullptr);
+}

@@ -1,0 +1,300 @@
+// SetNotifyInterface against a real opendod and nginx, in process: which callbacks come and when,
+// re-delivery until S_OK, registration after the fact, re-entrant Complete, the last registration
+// winning, and the callback's reference held exactly as long as the registration lives.
+#include "compat/compat_fixture.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "support/process.hpp"
+
+using namespace compat_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+class CompatNotify : public CompatTransferTest {
+ protected:
+  void SetUp() override {
+    CompatTransferTest::SetUp();
+    manager = bits_manager();
+    ASSERT_TRUE(manager);
+    job = create_job(manager.get(), L"notified");
+    ASSERT_TRUE(job);
+    GUID guid{};
+    ASSERT_EQ(job->GetId(&guid), S_OK);
+    id = guid_text(guid);
+  }
+
+  void add(const std::string& name, std::uint64_t size = 100000) {
+    origin.make_random_file(name, size, 11);
+    add_url(origin.url(name), name);
+  }
+  void add_url(const std::string& url, const std::string& name) {
+    const std::wstring remote = wide(url);
+    const std::wstring path = wide((out / name).string());
+    ASSERT_EQ(job->AddFile(remote.c_str(), path.c_str()), S_OK);
+  }
+
+  com_ptr<IBackgroundCopyManager> manager;
+  com_ptr<IBackgroundCopyJob> job;
+  std::string id;
+};
+
+}  // namespace
+
+// The usual pattern: register, drop our own reference; the job keeps the callback alive, calls it,
+// and lets it go when the job ends.
+TEST_F(CompatNotify, TransferredFileAndModificationReachTheCallback) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  add("one.bin");
+  add("two.bin");
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR |
+                                BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED),
+            S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  EXPECT_EQ(life->refs.load(), 2);
+  IUnknown* registered = nullptr;
+  ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
+  EXPECT_EQ(registered, identity(callback));
+  registered->Release();
+  callback->Release();  // the application's reference; the job holds its own
+
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(callback->wait_calls("transferred", 1)) << daemon.log();
+  EXPECT_TRUE(callback->wait_calls("file", 2));
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_EQ(callback->files,
+              (std::vector<std::string>{(out / "one.bin").string(), (out / "two.bin").string()}));
+    for (const auto& e : callback->events) EXPECT_EQ(e.job_id, id);
+  }
+  EXPECT_GE(callback->calls("modification"), 1);
+  EXPECT_EQ(callback->calls("error"), 0);
+  EXPECT_FALSE(life->deleted);
+
+  EXPECT_EQ(job->Complete(), S_OK);
+  EXPECT_TRUE(eventually([&] { return life->deleted.load(); }, 10s))
+      << "the registration did not release the callback when the job ended";
+}
+
+TEST_F(CompatNotify, AFailedCallbackIsCalledAgainAfterTheRetryDelay) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  callback->failures = 1;
+  add("again.bin");
+  ASSERT_EQ(job->SetMinimumRetryDelay(0), S_OK);  // counts as 5 s
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(callback->wait_calls("transferred", 2, 30s)) << daemon.log();
+  const auto times = callback->times("transferred");
+  const auto gap = times[1] - times[0];
+  EXPECT_GE(gap, 4500ms);
+  EXPECT_LT(gap, 15s);
+  // Handled now: no third call.
+  std::this_thread::sleep_for(6s);
+  EXPECT_EQ(callback->calls("transferred"), 2);
+  EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+TEST_F(CompatNotify, RegisteringAfterTheJobTransferredStillDelivers) {
+  add("early.bin");
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  EXPECT_TRUE(callback->wait_calls("transferred", 1, 10s));
+  EXPECT_EQ(job->Complete(), S_OK);
+  callback->Release();
+}
+
+TEST_F(CompatNotify, RegisteringAfterTheJobFailedStillDelivers) {
+  add_url(origin.url("missing.bin"), "missing.bin");
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_ERROR), BG_JOB_STATE_ERROR);
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life, 1);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_TRUE(callback->wait_calls("error", 1, 10s));
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_EQ(callback->error_codes.front(), BG_E_HTTP_ERROR_404);
+  }
+  EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// JobError is for ERROR only: a TRANSIENT_ERROR job is retried without a call.
+TEST_F(CompatNotify, TransientErrorsAreNotReported) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  add_url("http://127.0.0.1:1/refused.bin", "refused.bin");
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSIENT_ERROR), BG_JOB_STATE_TRANSIENT_ERROR);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(callback->calls("error"), 0);
+  // With no patience left the job gives up: ERROR, and that is reported.
+  ASSERT_EQ(job->SetNoProgressTimeout(0), S_OK);
+  ASSERT_TRUE(callback->wait_calls("error", 1, 30s)) << daemon.log();
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ERROR);
+  EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// The handler of the samples: Complete from inside JobTransferred, on the notification thread.
+TEST_F(CompatNotify, CompleteFromInsideJobTransferred) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  std::atomic<HRESULT> completed{E_PENDING};
+  callback->on_transferred = [&](IBackgroundCopyJob* transferred) {
+    completed = transferred->Complete();
+  };
+  add("inside.bin");
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  callback->Release();
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }));
+  EXPECT_EQ(completed.load(), S_OK);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_TRUE(fs::exists(out / "inside.bin"));
+  EXPECT_TRUE(eventually([&] { return life->deleted.load(); }, 10s));
+}
+
+TEST_F(CompatNotify, AnObjectThatIsNoCallbackIsRefused) {
+  std::shared_ptr<lifetime> life;
+  test_callback* not_a_callback = new_callback(life, 0);
+  EXPECT_EQ(job->SetNotifyInterface(not_a_callback), E_NOINTERFACE);
+  EXPECT_EQ(life->refs.load(), 1);
+  IUnknown* registered = reinterpret_cast<IUnknown*>(0x1);
+  ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
+  EXPECT_EQ(registered, nullptr);
+  not_a_callback->Release();
+  EXPECT_TRUE(life->deleted);
+}
+
+TEST_F(CompatNotify, NullRemovesTheRegistration) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  add("quiet.bin");
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(nullptr), S_OK);
+  EXPECT_EQ(life->refs.load(), 1);  // released at once
+  IUnknown* registered = reinterpret_cast<IUnknown*>(0x1);
+  ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
+  EXPECT_EQ(registered, nullptr);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(callback->calls("transferred"), 0);
+  EXPECT_EQ(job->Complete(), S_OK);
+  callback->Release();
+}
+
+// Two registrations for one job (here through two job objects): the second replaces the first,
+// which is released; any object for the job reports the registration in force.
+TEST_F(CompatNotify, TheLastRegistrationWins) {
+  std::shared_ptr<lifetime> first_life;
+  std::shared_ptr<lifetime> second_life;
+  test_callback* first = new_callback(first_life);
+  test_callback* second = new_callback(second_life);
+  add("last.bin");
+  ASSERT_EQ(job->SetNotifyInterface(first), S_OK);
+  GUID guid{};
+  ASSERT_EQ(job->GetId(&guid), S_OK);
+  IBackgroundCopyJob* other = nullptr;
+  ASSERT_EQ(manager->GetJob(guid, &other), S_OK);
+  IUnknown* registered = nullptr;
+  ASSERT_EQ(other->GetNotifyInterface(&registered), S_OK);
+  EXPECT_EQ(registered, identity(first));
+  registered->Release();
+
+  ASSERT_EQ(other->SetNotifyInterface(second), S_OK);
+  EXPECT_EQ(first_life->refs.load(), 1);
+  ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
+  EXPECT_EQ(registered, identity(second));
+  registered->Release();
+
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(second->wait_calls("transferred", 1)) << daemon.log();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(first->calls("transferred"), 0);
+  EXPECT_EQ(other->Complete(), S_OK);
+  other->Release();
+  EXPECT_TRUE(eventually([&] { return second_life->refs.load() == 1; }, 10s));
+  first->Release();
+  second->Release();
+}
+
+// IBackgroundCopyCallback alone has no FileTransferred: the other calls still come.
+TEST_F(CompatNotify, AVersionOneCallbackGetsTheVersionOneCalls) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life, 1);
+  add("v1.bin");
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_FILE_TRANSFERRED), S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(callback->wait_calls("transferred", 1));
+  EXPECT_EQ(callback->calls("file"), 0);
+  EXPECT_EQ(job->Complete(), S_OK);
+  callback->Release();
+}
+
+TEST_F(CompatNotify, AFinalJobTakesNoCallback) {
+  ASSERT_EQ(job->Cancel(), S_OK);
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  EXPECT_EQ(job->SetNotifyInterface(callback), BG_E_INVALID_STATE);
+  EXPECT_EQ(life->refs.load(), 1);
+  callback->Release();
+}
+
+// A process that exits with a live registration: the registry stops its thread and releases the
+// callback during exit, and the process ends normally. The child is this test binary again.
+TEST_F(CompatNotify, AProcessExitsCleanlyWithALiveRegistration) {
+  const auto result = opendo::test::run(
+      {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=CompatNotifyExitChild.*"}, 30s,
+      {"OPENDO_SOCKET=" + daemon.socket_path().string(), "OPENDO_TEST_EXIT_CHILD=1"});
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+}
+
+namespace {
+std::shared_ptr<lifetime> g_child_life;
+}
+
+// The child's side of the test above. It exists only in the child (OPENDO_TEST_EXIT_CHILD set),
+// so ctest never lists it as a test of its own.
+class ExitChild : public ::testing::Test {
+ public:
+  void TestBody() override {
+    // Registered before the registry exists, so it runs after the registry's destructor.
+    std::atexit([] { ::_exit(g_child_life && g_child_life->deleted ? 0 : 3); });
+    ASSERT_EQ(CoInitializeEx(NULL, COINIT_MULTITHREADED), S_OK);
+    IBackgroundCopyManager* manager = nullptr;
+    ASSERT_EQ(CoCreateInstance(CLSID_BackgroundCopyManager, NULL, CLSCTX_LOCAL_SERVER,
+                               IID_PPV_ARGS(&manager)),
+              S_OK);
+    GUID id{};
+    IBackgroundCopyJob* job = nullptr;
+    ASSERT_EQ(manager->CreateJob(L"exits", BG_JOB_TYPE_DOWNLOAD, &id, &job), S_OK);
+    test_callback* callback = new_callback(g_child_life);
+    ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+    callback->Release();
+    job->Release();
+    manager->Release();
+    std::exit(5);  // the atexit handler decides the status
+  }
+};
+
+const bool g_exit_child_registered = [] {
+  if (std::getenv("OPENDO_TEST_EXIT_CHILD") == nullptr) return false;
+  ::testing::RegisterTest("CompatNotifyExitChild", "RegistersAndExits", nullptr, nullptr, __FILE__,
+                          __LINE__, []() -> ::testing::Test* { return new ExitChild; });
+  return true;
+}();

@@ -1,0 +1,725 @@
+// opendod --system: one root daemon serves every user of the machine. Each user sees and changes
+// only their own jobs, administrators (root, --admin-group) see all, and the daemon never creates,
+// opens, renames or deletes a path a user controls with its own privilege: the owner's helper does
+// it as the owner, so symlinks, hard links and FIFOs planted by a user gain them nothing.
+//
+// Runs as root (CI does): it creates the users opendo-test-a, opendo-test-b and opendo-test-admin
+// (in the group opendo-test-admins) when they are missing, and runs the CLI as them with setpriv.
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "opendo/opendo.hpp"
+#include "support/daemon.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+#include "support/process.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using namespace opendo::test;
+
+namespace {
+
+constexpr const char* kAdminGroup = "opendo-test-admins";
+
+struct account {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+std::optional<account> find_account(const std::string& name) {
+  const passwd* entry = ::getpwnam(name.c_str());
+  if (entry == nullptr) return std::nullopt;
+  return account{name, entry->pw_uid, entry->pw_gid};
+}
+
+// The groups the system gives a user (what the daemon must give its helper and commands).
+std::set<gid_t> groups_of(const account& who) {
+  std::vector<gid_t> groups(256);
+  int count = static_cast<int>(groups.size());
+  if (::getgrouplist(who.name.c_str(), who.gid, groups.data(), &count) < 0) {
+    throw std::runtime_error("too many groups for " + who.name);
+  }
+  return {groups.begin(), groups.begin() + count};
+}
+
+std::optional<gid_t> find_group(const std::string& name) {
+  const group* entry = ::getgrnam(name.c_str());
+  if (entry == nullptr) return std::nullopt;
+  return entry->gr_gid;
+}
+
+// useradd and groupadd lock /etc/passwd; test processes that ctest runs in parallel may race for
+// it, or create the account first. So: try, then look again, a few times.
+void ensure_group(const std::string& name) {
+  for (int attempt = 0; attempt < 50 && !find_group(name); ++attempt) {
+    run({"groupadd", "--system", name}, 30s);
+    if (!find_group(name)) std::this_thread::sleep_for(200ms);
+  }
+  if (!find_group(name)) throw std::runtime_error("cannot create the group " + name);
+}
+
+account ensure_user(const std::string& name, const std::string& extra_group = "") {
+  std::string failure;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    if (auto found = find_account(name)) {
+      if (extra_group.empty() || groups_of(*found).count(*find_group(extra_group)) > 0) {
+        return *found;
+      }
+      const run_result added = run({"usermod", "-a", "-G", extra_group, name}, 30s);
+      failure = added.err;
+    } else {
+      std::vector<std::string> argv = {"useradd", "--system", "--no-create-home", "--shell",
+                                       "/usr/sbin/nologin"};
+      if (!extra_group.empty()) argv.insert(argv.end(), {"-G", extra_group});
+      argv.push_back(name);
+      failure = run(argv, 30s).err;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  throw std::runtime_error("cannot create the user " + name + ": " + failure);
+}
+
+// The HRESULT the CLI printed ("opendo: error 0x80200001: ..."), or "ok" when it succeeded.
+std::string outcome(const run_result& r) {
+  if (r.exit_code == 0) return "ok";
+  const auto at = r.err.find("error 0x");
+  if (at == std::string::npos) return "exit " + std::to_string(r.exit_code) + ": " + r.err;
+  return r.err.substr(at + 6, 10);
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
+// The temporary file of a job's file, as the daemon names it beside the destination.
+std::string temp_name(const std::string& job_id, int index) {
+  std::string hex;
+  for (char c : job_id) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
+  }
+  return ".opendo-" + hex + "-" + std::to_string(index) + ".part";
+}
+
+struct file_state {
+  bool exists = false;
+  std::string content;
+  uid_t uid = 0;
+  nlink_t links = 0;
+  bool operator==(const file_state&) const = default;
+};
+
+file_state state_of(const fs::path& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return {};
+  return {true, S_ISREG(info.st_mode) ? read_file(path) : std::string(), info.st_uid,
+          info.st_nlink};
+}
+
+std::set<std::string> entries_of(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
+  return names;
+}
+
+// A helper process of the daemon: "opendod --file-helper UID ..." whose parent is the daemon.
+std::vector<pid_t> helpers_of(pid_t daemon, uid_t uid) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmdline;
+    std::string status;
+    try {
+      cmdline = read_file(entry.path() / "cmdline");
+      status = read_file(entry.path() / "status");
+    } catch (const std::exception&) {
+      continue;  // gone meanwhile
+    }
+    const std::string wanted = std::string("--file-helper") + '\0' + std::to_string(uid) + '\0';
+    if (cmdline.find(wanted) == std::string::npos) continue;
+    if (status.find("\nPPid:\t" + std::to_string(daemon) + "\n") == std::string::npos) continue;
+    if (status.find("\nState:\tZ") != std::string::npos) continue;
+    found.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return found;
+}
+
+// "Uid:\t1\t1\t1\t1" -> {"1", "1", "1", "1"}
+std::vector<std::string> status_field(const std::string& status, const std::string& field) {
+  const auto at = status.find("\n" + field + ":");
+  if (at == std::string::npos) return {};
+  const auto end = status.find('\n', at + 1);
+  std::istringstream words(status.substr(at + field.size() + 2, end - at - field.size() - 2));
+  std::vector<std::string> out;
+  for (std::string w; words >> w;) out.push_back(w);
+  return out;
+}
+
+class SystemMode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0U)
+        << "test_system_mode must run as root: it creates test users with useradd, runs "
+           "opendod --system (which refuses to run as anyone else) and runs the CLI as the "
+           "users with setpriv. Run it as root (CI does), e.g. sudo "
+           "OPENDO_BIN_DIR=build/bin build/bin/test_system_mode";
+    ensure_group(kAdminGroup);
+    a = ensure_user("opendo-test-a");
+    b = ensure_user("opendo-test-b");
+    admin = ensure_user("opendo-test-admin", kAdminGroup);
+    admin_gid = *find_group(kAdminGroup);
+
+    // Everyone may pass through the top directory; each user owns their own directory in it.
+    top = std::make_unique<temp_dir>("opendo-sys");
+    fs::permissions(top->path(), fs::perms(0755));
+    for (const account* who : {&a, &b, &admin}) {
+      const fs::path dir = home(*who);
+      fs::create_directory(dir);
+      ASSERT_EQ(::chown(dir.c_str(), who->uid, who->gid), 0);
+      fs::permissions(dir, fs::perms(0755));
+    }
+    // The users run a copy of the CLI: the build tree may be where they cannot enter.
+    fs::create_directory(top->path() / "bin");
+    fs::copy_file(bin_dir() / "opendo", top->path() / "bin" / "opendo");
+    for (const auto& entry : fs::directory_iterator(bin_dir().parent_path() / "lib")) {
+      const std::string name = entry.path().filename();
+      if (name.rfind("libopendo.so", 0) == 0 && !entry.is_symlink()) {
+        fs::copy_file(entry.path(), top->path() / "bin" / name);
+        fs::create_symlink(name, top->path() / "bin" / "libopendo.so.0");
+      }
+    }
+    fs::permissions(top->path() / "bin", fs::perms(0755));
+
+    daemon_options options;
+    options.extra_args = {"--system", "--admin-group", kAdminGroup};
+    options.dir_mode = fs::perms(0755);
+    daemon = std::make_unique<daemon_process>(options);
+  }
+
+  void TearDown() override {
+    if (HasFailure() && daemon) std::cerr << "---- opendod log:\n" << daemon->log() << "\n";
+    daemon.reset();
+    top.reset();
+  }
+
+  fs::path home(const account& who) const { return top->path() / who.name; }
+
+  // `opendo --socket S ARGS` as the user (uid, gid and their groups), or as root.
+  run_result cli(const account& who, const std::vector<std::string>& args,
+                 std::chrono::milliseconds timeout = 30s) const {
+    std::vector<std::string> argv = {"setpriv", "--reuid=" + std::to_string(who.uid),
+                                     "--regid=" + std::to_string(who.gid), "--init-groups"};
+    argv.insert(argv.end(), {(top->path() / "bin" / "opendo").string(), "--socket",
+                             daemon->socket_path().string(), "--no-autostart"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, timeout, {"LD_LIBRARY_PATH=" + (top->path() / "bin").string()});
+  }
+  run_result cli_root(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {(top->path() / "bin" / "opendo").string(), "--socket",
+                                     daemon->socket_path().string(), "--no-autostart"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, 30s, {"LD_LIBRARY_PATH=" + (top->path() / "bin").string()});
+  }
+  // A shell command as the user.
+  run_result shell(const account& who, const std::string& command) const {
+    return run({"setpriv", "--reuid=" + std::to_string(who.uid),
+                "--regid=" + std::to_string(who.gid), "--init-groups", "/bin/sh", "-c", command},
+               30s);
+  }
+
+  std::string create_job(const account& who, const std::string& name) {
+    const run_result r = cli(who, {"create", name});
+    EXPECT_EQ(outcome(r), "ok") << r.err;
+    return trim(r.out);
+  }
+  json info(const account& who, const std::string& id) {
+    const run_result r = cli(who, {"--json", "info", id});
+    if (r.exit_code != 0) return json{{"cli_error", outcome(r)}};
+    return json::parse(r.out);
+  }
+  json list(const account& who, bool all_users) {
+    std::vector<std::string> args = {"--json", "list"};
+    if (all_users) args.push_back("--all-users");
+    const run_result r = cli(who, args);
+    if (r.exit_code != 0) return json{{"cli_error", outcome(r)}};
+    return json::parse(r.out);
+  }
+  // Polls the job as its owner until it is in `state` (or the time is up); returns its info.
+  json wait_for_state(const account& who, const std::string& id, const std::string& state,
+                      std::chrono::seconds timeout = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last = info(who, id);
+    while (last.value("state", "") != state && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+      last = info(who, id);
+    }
+    return last;
+  }
+
+  // Runs `body` in a child process that has become the user (uid, gid, groups); true when it
+  // returned without throwing. For calls the CLI does not offer.
+  bool as_user(const account& who, const std::function<void()>& body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::initgroups(who.name.c_str(), who.gid) != 0 ||
+          ::setresgid(who.gid, who.gid, who.gid) != 0 ||
+          ::setresuid(who.uid, who.uid, who.uid) != 0) {
+        ::_exit(120);
+      }
+      try {
+        body();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "as %s: %s\n", who.name.c_str(), e.what());
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
+  opendo::client_options client_options() const {
+    opendo::client_options options;
+    options.socket_path = daemon->socket_path().string();
+    options.autostart = false;
+    return options;
+  }
+
+  account a, b, admin;
+  gid_t admin_gid = 0;
+  std::unique_ptr<temp_dir> top;
+  std::unique_ptr<daemon_process> daemon;
+};
+
+}  // namespace
+
+// ---- who may connect and who sees what ---------------------------------------------------------
+
+TEST(SystemModeStart, RefusesToRunWithoutRoot) {
+  ASSERT_EQ(::geteuid(), 0U) << "test_system_mode must run as root (it runs opendod as nobody)";
+  temp_dir dir("opendo-sys");
+  fs::permissions(dir.path(), fs::perms(0777));
+  // A copy nobody can run: the build tree may be where nobody cannot enter.
+  fs::copy_file(bin_dir() / "opendod", dir / "opendod");
+  const run_result r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            (dir / "opendod").string(), "--system", "--socket",
+                            (dir / "sys.sock").string(), "--state-dir", (dir / "state").string()},
+                           20s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("must run as root"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "sys.sock"));
+}
+
+TEST(SystemModeStart, AdminGroupNeedsSystemMode) {
+  const run_result r = run({(bin_dir() / "opendod").string(), "--admin-group", "root"}, 20s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.out + r.err).find("--system"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(SystemMode, SocketIsOpenToEveryUserInAReadOnlyDirectory) {
+  struct stat sock {};
+  ASSERT_EQ(::stat(daemon->socket_path().c_str(), &sock), 0);
+  EXPECT_TRUE(S_ISSOCK(sock.st_mode));
+  EXPECT_EQ(sock.st_mode & 0777, 0666U);
+  struct stat dir {};
+  ASSERT_EQ(::stat(daemon->socket_path().parent_path().c_str(), &dir), 0);
+  EXPECT_EQ(dir.st_uid, 0U);
+  EXPECT_EQ(dir.st_mode & 0022, 0U) << "others could replace the socket";
+  struct stat state {};
+  ASSERT_EQ(::stat(daemon->state_dir().c_str(), &state), 0);
+  EXPECT_EQ(state.st_mode & 0777, 0700U);
+  // Both users are served (a user-mode daemon would refuse them).
+  EXPECT_EQ(outcome(cli(a, {"list"})), "ok");
+  EXPECT_EQ(outcome(cli(b, {"list"})), "ok");
+}
+
+TEST_F(SystemMode, JobsOfOneUserAreInvisibleToAnother) {
+  const std::string id = create_job(a, "a's job");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  EXPECT_EQ(info(a, id).value("owner_uid", 0U), a.uid);
+
+  EXPECT_EQ(outcome(cli(b, {"info", id})), "0x80200001");
+  EXPECT_EQ(list(b, false), json::array());
+  for (const char* verb : {"cancel", "complete", "resume", "suspend"}) {
+    EXPECT_EQ(outcome(cli(b, {verb, id})), "0x80200001") << verb;
+  }
+  EXPECT_EQ(outcome(cli(b, {"setprop", id, "--name", "mine now"})), "0x80200001");
+  EXPECT_EQ(outcome(cli(b, {"addfile", id, "http://127.0.0.1:1/y", (home(b) / "y").string()})),
+            "0x80200001");
+
+  // Nothing B tried changed the job.
+  const json after = info(a, id);
+  EXPECT_EQ(after.value("state", ""), "SUSPENDED");
+  EXPECT_EQ(after.value("display_name", ""), "a's job");
+  EXPECT_EQ(after.value("files_total", 0U), 1U);
+  ASSERT_EQ(list(a, false).size(), 1U);
+}
+
+TEST_F(SystemMode, OnlyAdministratorsListEveryUsersJobs) {
+  const std::string job_a = create_job(a, "a");
+  const std::string job_b = create_job(b, "b");
+  auto ids = [](const json& jobs) {
+    std::set<std::string> out;
+    for (const auto& j : jobs) out.insert(j.value("id", ""));
+    return out;
+  };
+  EXPECT_EQ(outcome(cli(a, {"list", "--all-users"})), "0x80070005");
+  EXPECT_EQ(ids(list(a, false)), std::set<std::string>{job_a});
+
+  const run_result as_root = cli_root({"--json", "list", "--all-users"});
+  ASSERT_EQ(outcome(as_root), "ok") << as_root.err;
+  const auto seen_by_root = ids(json::parse(as_root.out));
+  EXPECT_TRUE(seen_by_root.count(job_a) && seen_by_root.count(job_b));
+
+  // A member of --admin-group administers as root does (its membership comes from the user
+  // database: setpriv --init-groups is not what grants it).
+  const json seen_by_admin = list(admin, true);
+  ASSERT_TRUE(seen_by_admin.is_array()) << seen_by_admin;
+  EXPECT_TRUE(ids(seen_by_admin).count(job_a) && ids(seen_by_admin).count(job_b));
+  EXPECT_EQ(info(admin, job_a).value("owner_uid", 0U), a.uid);
+  const run_result no_groups = run(
+      {"setpriv", "--reuid=" + std::to_string(admin.uid), "--regid=" + std::to_string(admin.gid),
+       "--clear-groups", (top->path() / "bin" / "opendo").string(), "--socket",
+       daemon->socket_path().string(), "--no-autostart", "--json", "list", "--all-users"},
+      30s, {"LD_LIBRARY_PATH=" + (top->path() / "bin").string()});
+  EXPECT_EQ(outcome(no_groups), "ok") << no_groups.err;
+}
+
+TEST_F(SystemMode, CredentialsStayInTheDaemonsPrivateStore) {
+  const std::string id = create_job(a, "secret");
+  const std::string password = "hunter2-opendo-test";
+  ASSERT_TRUE(as_user(a, [&] {
+    opendo::client c(client_options());
+    c.open_job(id).set_credentials(opendo::auth_target::server, opendo::auth_scheme::basic, "alice",
+                                   password);
+  }));
+  // The owner and root see that the job holds credentials, never the password.
+  const run_result mine = cli(a, {"--json", "info", id});
+  ASSERT_EQ(outcome(mine), "ok") << mine.err;
+  EXPECT_NE(mine.out.find("alice"), std::string::npos);
+  EXPECT_EQ(mine.out.find(password), std::string::npos);
+  const run_result all = cli_root({"--json", "list", "--all-users"});
+  EXPECT_EQ(all.out.find(password), std::string::npos);
+  // It is kept in jobs.sqlite: root's, mode 0600, in a 0700 directory nobody else may enter.
+  const fs::path store = daemon->state_dir() / "jobs.sqlite";
+  struct stat info {};
+  ASSERT_EQ(::stat(store.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, 0U);
+  EXPECT_EQ(info.st_mode & 0777, 0600U);
+  EXPECT_NE(shell(a, "cat '" + store.string() + "' > /dev/null").exit_code, 0);
+  EXPECT_NE(shell(b, "cat '" + store.string() + "' > /dev/null").exit_code, 0);
+}
+
+// ---- files are the owner's, made by the owner ---------------------------------------------------
+
+TEST_F(SystemMode, DeliveredFileBelongsToTheOwner) {
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("a.bin", 300000, 7);
+  const std::string id = create_job(a, "download");
+  const fs::path target = home(a) / "a.bin";
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("a.bin"), target.string()})), "ok");
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  // While it transfers or once it has, the temporary file is A's too.
+  const json transferred = wait_for_state(a, id, "TRANSFERRED");
+  ASSERT_EQ(transferred.value("state", ""), "TRANSFERRED") << transferred;
+  const file_state temp = state_of(home(a) / temp_name(id, 0));
+  EXPECT_TRUE(temp.exists);
+  EXPECT_EQ(temp.uid, a.uid);
+  ASSERT_EQ(outcome(cli(a, {"complete", id})), "ok");
+
+  struct stat info {};
+  ASSERT_EQ(::stat(target.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, a.uid);
+  EXPECT_EQ(info.st_gid, a.gid);
+  EXPECT_EQ(info.st_mode & 07777, 0600U);  // created 0600 by the helper, renamed as is
+  EXPECT_EQ(sha256_file(target), digest);
+  EXPECT_FALSE(fs::exists(home(a) / temp_name(id, 0)));
+}
+
+TEST_F(SystemMode, HelperRunsWithTheOwnersCredentialsOnly) {
+  const std::string id = create_job(a, "helper");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  const auto helpers = helpers_of(daemon->pid(), a.uid);
+  ASSERT_EQ(helpers.size(), 1U) << "no file helper of uid " << a.uid << " under the daemon";
+  const pid_t pid = helpers[0];
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  const std::string status = read_file(proc / "status");
+  const std::string uid = std::to_string(a.uid);
+  const std::string gid = std::to_string(a.gid);
+  EXPECT_EQ(status_field(status, "Uid"), (std::vector<std::string>{uid, uid, uid, uid}));
+  EXPECT_EQ(status_field(status, "Gid"), (std::vector<std::string>{gid, gid, gid, gid}));
+  std::set<gid_t> groups;
+  for (const auto& g : status_field(status, "Groups")) groups.insert(std::stoul(g));
+  EXPECT_EQ(groups, groups_of(a));
+  EXPECT_EQ(status_field(status, "CapEff"), std::vector<std::string>{"0000000000000000"});
+  EXPECT_EQ(status_field(status, "CapPrm"), std::vector<std::string>{"0000000000000000"});
+  EXPECT_EQ(status_field(status, "NoNewPrivs"), std::vector<std::string>{"1"});
+  // Not dumpable: the kernel gives its /proc files to root, so A cannot ptrace it or read them.
+  struct stat owner {};
+  ASSERT_EQ(::stat((proc / "environ").c_str(), &owner), 0);
+  EXPECT_EQ(owner.st_uid, 0U);
+  EXPECT_NE(shell(a, "cat " + (proc / "environ").string()).exit_code, 0);
+  // Nothing of the daemon's is open in it: /dev/null on 0-2 and its socket.
+  std::set<std::string> fds;
+  for (const auto& entry : fs::directory_iterator(proc / "fd")) fds.insert(entry.path().filename());
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"}));
+  for (const char* fd : {"0", "1", "2"}) {
+    EXPECT_EQ(fs::read_symlink(proc / "fd" / fd), "/dev/null") << fd;
+  }
+  // B's operations get a helper of B's own.
+  const std::string id_b = create_job(b, "helper b");
+  ASSERT_EQ(outcome(cli(b, {"addfile", id_b, "http://127.0.0.1:1/x", (home(b) / "x").string()})),
+            "ok");
+  EXPECT_EQ(helpers_of(daemon->pid(), b.uid).size(), 1U);
+  EXPECT_EQ(helpers_of(daemon->pid(), a.uid), helpers);
+}
+
+TEST_F(SystemMode, HelperThatHangsIsKilledAndReplaced) {
+  const std::string id = create_job(a, "hang");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/1", (home(a) / "1").string()})),
+            "ok");
+  const auto first = helpers_of(daemon->pid(), a.uid);
+  ASSERT_EQ(first.size(), 1U);
+  // A may signal its own helper: stopped, it answers nothing, as on a hung FUSE mount.
+  ASSERT_EQ(shell(a, "kill -STOP " + std::to_string(first[0])).exit_code, 0);
+  const auto started = std::chrono::steady_clock::now();
+  const run_result hung =
+      cli(a, {"addfile", id, "http://127.0.0.1:1/2", (home(a) / "2").string()}, 60s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(outcome(hung), "0x80004005") << hung.err;
+  EXPECT_NE(hung.err.find("did not finish in 10 s"), std::string::npos) << hung.err;
+  EXPECT_GE(took, 9s);
+  EXPECT_LT(took, 30s);
+  // The next call gets a new helper; the stopped one was killed.
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/3", (home(a) / "3").string()})),
+            "ok");
+  const auto second = helpers_of(daemon->pid(), a.uid);
+  ASSERT_EQ(second.size(), 1U);
+  EXPECT_NE(second[0], first[0]);
+  // A helper its user killed is replaced as well.
+  ASSERT_EQ(shell(a, "kill -KILL " + std::to_string(second[0])).exit_code, 0);
+  std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/4", (home(a) / "4").string()})),
+            "ok");
+  EXPECT_EQ(info(a, id).value("files_total", 0U), 3U);
+  EXPECT_EQ(outcome(cli(b, {"list"})), "ok");  // the daemon serves others again
+}
+
+// ---- the owner cannot make the daemon act where the owner could not -----------------------------
+
+TEST_F(SystemMode, DestinationTheOwnerCannotWriteIsAccessDenied) {
+  const fs::path root_dir = top->path() / "root-dir";  // root's, readable by all
+  fs::create_directory(root_dir);
+  fs::permissions(root_dir, fs::perms(0755));
+  const fs::path private_dir = top->path() / "root-only";  // root's, closed to others
+  fs::create_directory(private_dir);
+  fs::permissions(private_dir, fs::perms(0700));
+  const std::string id = create_job(a, "where");
+  for (const fs::path& target : {root_dir / "x", private_dir / "x"}) {
+    const run_result r = cli(a, {"addfile", id, "http://127.0.0.1:1/x", target.string()});
+    EXPECT_EQ(outcome(r), "0x80070005") << target << ": " << r.err;
+  }
+  // Root itself may (the daemon's own privilege is not what decides; the caller's is).
+  const std::string root_job = trim(cli_root({"create", "root"}).out);
+  EXPECT_EQ(
+      outcome(cli_root({"addfile", root_job, "http://127.0.0.1:1/x", (root_dir / "x").string()})),
+      "ok");
+  EXPECT_EQ(info(a, id).value("files_total", 1U), 0U);
+  EXPECT_TRUE(entries_of(root_dir).empty());
+}
+
+TEST_F(SystemMode, TemporaryNameSymlinkedToARootFileIsRefused) {
+  nginx_server origin;
+  origin.make_random_file("s.bin", 5000, 3);
+  const fs::path secret_dir = top->path() / "root-only";
+  fs::create_directory(secret_dir);
+  fs::permissions(secret_dir, fs::perms(0700));
+  write_file(secret_dir / "secret", "root's secret\n");
+  const file_state before = state_of(secret_dir / "secret");
+
+  const std::string id = create_job(a, "symlink");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("s.bin"), (home(a) / "s.bin").string()})),
+            "ok");
+  const fs::path temp = home(a) / temp_name(id, 0);
+  ASSERT_EQ(shell(a, "ln -s '" + (secret_dir / "secret").string() + "' '" + temp.string() + "'")
+                .exit_code,
+            0);
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  const json failed = wait_for_state(a, id, "ERROR", 30s);
+  ASSERT_EQ(failed.value("state", ""), "ERROR") << failed;
+  EXPECT_EQ(failed["error"].value("context", ""), "LOCAL_FILE") << failed;
+  EXPECT_NE(failed["error"].value("message", "").find(temp.string()), std::string::npos) << failed;
+  EXPECT_EQ(state_of(secret_dir / "secret"), before);
+  EXPECT_TRUE(fs::is_symlink(temp));  // not A's daemon's to delete either: A made it
+}
+
+TEST_F(SystemMode, DirectorySwappedForASymlinkBeforeCompleteGainsNothing) {
+  nginx_server origin;
+  origin.make_random_file("d.bin", 5000, 4);
+  const fs::path root_dir = top->path() / "root-dir";
+  fs::create_directory(root_dir);
+  fs::permissions(root_dir, fs::perms(0755));
+  const fs::path sub = home(a) / "sub";
+  ASSERT_EQ(shell(a, "mkdir '" + sub.string() + "'").exit_code, 0);
+
+  const std::string id = create_job(a, "swap");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("d.bin"), (sub / "d.bin").string()})), "ok");
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED").value("state", ""), "TRANSFERRED");
+  // Root has a file of the temporary file's name in its directory: a privileged rename or delete
+  // through the swapped path would move it into place or delete it.
+  write_file(root_dir / temp_name(id, 0), "root's file\n");
+  const file_state planted = state_of(root_dir / temp_name(id, 0));
+  const auto root_entries = entries_of(root_dir);
+  ASSERT_EQ(shell(a, "mv '" + sub.string() + "' '" + sub.string() + ".moved' && ln -s '" +
+                         root_dir.string() + "' '" + sub.string() + "'")
+                .exit_code,
+            0);
+
+  const run_result completed = cli(a, {"complete", id});
+  EXPECT_EQ(outcome(completed), "0x80070005") << completed.err;
+  EXPECT_EQ(entries_of(root_dir), root_entries);
+  EXPECT_EQ(state_of(root_dir / temp_name(id, 0)), planted);
+
+  // Cancel deletes the job's temporary file as A: root's file of that name stays.
+  const run_result cancelled = cli(a, {"--json", "cancel", id});
+  EXPECT_EQ(outcome(cancelled), "ok") << cancelled.err;
+  EXPECT_EQ(json::parse(cancelled.out).value("hresult", 0U), 0x0020001AU);  // could not delete
+  EXPECT_EQ(entries_of(root_dir), root_entries);
+  EXPECT_EQ(state_of(root_dir / temp_name(id, 0)), planted);
+  EXPECT_TRUE(fs::exists(sub.string() + ".moved/" + temp_name(id, 0)));  // A's own, left to A
+}
+
+TEST_F(SystemMode, TemporaryNameHardLinkedToARootFileIsRefused) {
+  nginx_server origin;
+  origin.make_random_file("h.bin", 5000, 5);
+  const fs::path secret_dir = top->path() / "root-only";
+  fs::create_directory(secret_dir);
+  fs::permissions(secret_dir, fs::perms(0700));
+  write_file(secret_dir / "passwd", "root:x:0:0::/root:/bin/sh\n");
+  fs::permissions(secret_dir / "passwd", fs::perms(0644));  // A may read it, not write it
+
+  const std::string id = create_job(a, "hardlink");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("h.bin"), (home(a) / "h.bin").string()})),
+            "ok");
+  const fs::path temp = home(a) / temp_name(id, 0);
+  // fs.protected_hardlinks stops A from making this link; a system without it, or a file A could
+  // reach before, would not. Root makes the link so that the daemon's side is what is tested.
+  fs::create_hard_link(secret_dir / "passwd", temp);
+  const file_state before = state_of(secret_dir / "passwd");
+
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  const json failed = wait_for_state(a, id, "ERROR", 30s);
+  ASSERT_EQ(failed.value("state", ""), "ERROR") << failed;
+  EXPECT_EQ(failed["error"].value("context", ""), "LOCAL_FILE") << failed;
+  EXPECT_EQ(failed["error"].value("code", 0U), 0x80070005U) << failed;
+  EXPECT_EQ(state_of(secret_dir / "passwd"), before);
+
+  ASSERT_EQ(outcome(cli(a, {"cancel", id})), "ok");
+  const file_state after = state_of(secret_dir / "passwd");
+  EXPECT_TRUE(after.exists);
+  EXPECT_EQ(after.content, before.content);
+}
+
+TEST_F(SystemMode, FifosNeverHangTheDaemon) {
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("f.bin", 5000, 6);
+  const auto started = std::chrono::steady_clock::now();
+
+  // A FIFO where the temporary file goes: opened without blocking, refused with a clear error.
+  const std::string id = create_job(a, "fifo temp");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("f.bin"), (home(a) / "f.bin").string()})),
+            "ok");
+  ASSERT_EQ(shell(a, "mkfifo '" + (home(a) / temp_name(id, 0)).string() + "'").exit_code, 0);
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  const json failed = wait_for_state(a, id, "ERROR", 30s);
+  ASSERT_EQ(failed.value("state", ""), "ERROR") << failed;
+  EXPECT_EQ(failed["error"].value("context", ""), "LOCAL_FILE");
+  EXPECT_NE(failed["error"].value("message", "").find(temp_name(id, 0)), std::string::npos)
+      << failed;
+
+  // A FIFO as the destination: it is never opened, only replaced by the rename on Complete.
+  const fs::path destination = home(a) / "g.bin";
+  ASSERT_EQ(shell(a, "mkfifo '" + destination.string() + "'").exit_code, 0);
+  const std::string id2 = create_job(a, "fifo destination");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id2, origin.url("f.bin"), destination.string()})), "ok");
+  ASSERT_EQ(outcome(cli(a, {"resume", id2})), "ok");
+  ASSERT_EQ(wait_for_state(a, id2, "TRANSFERRED", 30s).value("state", ""), "TRANSFERRED");
+  const run_result completed = cli(a, {"complete", id2}, 20s);
+  EXPECT_FALSE(completed.timed_out);
+  EXPECT_EQ(outcome(completed), "ok") << completed.err;
+  struct stat info {};
+  ASSERT_EQ(::lstat(destination.c_str(), &info), 0);
+  ASSERT_TRUE(S_ISREG(info.st_mode)) << "the FIFO is still there";  // reading it would block
+  EXPECT_EQ(info.st_uid, a.uid);
+  EXPECT_EQ(sha256_file(destination), digest);
+
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 60s);
+  EXPECT_EQ(outcome(cli(b, {"list"})), "ok");  // and the daemon still answers
+}
+
+// ---- the notify command -------------------------------------------------------------------------
+
+TEST_F(SystemMode, NotifyCommandRunsAsTheOwnerWithTheOwnersGroups) {
+  nginx_server origin;
+  origin.make_random_file("n.bin", 2000, 8);
+  for (const account* who : {&a, &admin}) {
+    const fs::path dir = home(*who);
+    const std::string id = create_job(*who, "notify");
+    ASSERT_EQ(outcome(cli(*who, {"addfile", id, origin.url("n.bin"), (dir / "n.bin").string()})),
+              "ok");
+    // The CLI has no verb for the command line: the user sets it through libopendo.
+    const std::string script = "id -u > '" + (dir / "uid").string() + "'; id -G > '" +
+                               (dir / "groups").string() + "'; echo \\\"$HOME $USER\\\" > '" +
+                               (dir / "env").string() + "'";
+    ASSERT_TRUE(as_user(*who, [&] {
+      opendo::client c(client_options());
+      c.open_job(id).set_notify_command("/bin/sh", "sh -c \"" + script + "\"");
+    }));
+    ASSERT_EQ(outcome(cli(*who, {"resume", id})), "ok");
+    ASSERT_EQ(wait_for_state(*who, id, "TRANSFERRED").value("state", ""), "TRANSFERRED");
+    for (int i = 0; i < 500 && !fs::exists(dir / "env"); ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(fs::exists(dir / "env")) << who->name << ": the notify command did not run";
+
+    EXPECT_EQ(trim(read_file(dir / "uid")), std::to_string(who->uid)) << who->name;
+    std::set<gid_t> groups;
+    std::istringstream words(read_file(dir / "groups"));
+    for (gid_t g; words >> g;) groups.insert(g);
+    EXPECT_EQ(groups, groups_of(*who)) << who->name;
+    EXPECT_EQ(groups.count(0), 0U) << who->name << " kept root's group";
+    EXPECT_EQ(groups.count(admin_gid), who == &admin ? 1U : 0U) << who->name;
+    EXPECT_NE(read_file(dir / "env").find(who->name), std::string::npos) << read_file(dir / "env");
+    struct stat info {};
+    ASSERT_EQ(::stat((dir / "uid").c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, who->uid);
+  }
+}
