@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +21,7 @@
 #include "ipc/socket.hpp"
 #include "support/files.hpp"
 #include "support/nginx.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace opendo;
@@ -258,4 +263,89 @@ TEST_F(Notifications, CommandRunsWhenTheSubscriberDiesWithoutTakingTheEvent) {
 TEST_F(Notifications, RelativeNotifyProgramIsRefused) {
   job j = c.create_job("relative");
   EXPECT_EQ(hresult_of([&] { j.set_notify_command("sh", "sh -c true"); }), 0x80070057U);
+}
+
+// ---- across processes ------------------------------------------------------------------------
+//
+// The registering application is a separate process: this test binary run again with
+// OPENDO_NOTIFY_CHILD set, which registers for the job and either exits at once ("exit") or waits
+// for the transferred notification and prints it ("wait").
+
+namespace {
+
+class notify_child : public ::testing::Test {
+ public:
+  void TestBody() override {
+    client_options options;
+    options.socket_path = std::getenv("OPENDO_NOTIFY_SOCKET");
+    options.autostart = false;
+    client c(options);
+    job j = c.open_job(std::getenv("OPENDO_NOTIFY_JOB"));
+    inbox box;
+    auto registration = j.subscribe(box.handler());
+    std::cout << "child " << ::getpid() << ": registered for " << j.id() << std::endl;
+    if (std::string(std::getenv("OPENDO_NOTIFY_CHILD")) == "exit") return;  // and the process ends
+    ASSERT_EQ(box.wait_for(notification_kind::transferred, 1, std::chrono::seconds(20)), 1U);
+    std::cout << "child " << ::getpid() << ": JobTransferred delivered late, state "
+              << to_string(j.info().state) << std::endl;
+  }
+};
+
+const bool g_notify_child_registered = [] {
+  if (std::getenv("OPENDO_NOTIFY_CHILD") == nullptr) return false;
+  ::testing::RegisterTest("NotifyChild", "Run", nullptr, nullptr, __FILE__, __LINE__,
+                          []() -> ::testing::Test* { return new notify_child; });
+  return true;
+}();
+
+run_result run_child(const daemon_process& daemon, const std::string& job_id,
+                     const std::string& mode) {
+  return run({fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=NotifyChild.*"},
+             std::chrono::seconds(60),
+             {"OPENDO_NOTIFY_CHILD=" + mode, "OPENDO_NOTIFY_JOB=" + job_id,
+              "OPENDO_NOTIFY_SOCKET=" + daemon.socket_path().string()});
+}
+
+}  // namespace
+
+TEST_F(Notifications, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
+  origin.make_random_file("cross.bin", 300000, 1);
+  job j = c.create_job("cross-process");
+  j.add_file(origin.url("cross.bin"), (out / "cross.bin").string());
+  // 1. An application registers and exits: its registration dies with it.
+  const run_result first = run_child(daemon, j.id(), "exit");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  std::cout << first.out;
+  // 2. The event happens while no application is registered.
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  std::cout << "parent: the job is TRANSFERRED with nobody registered" << std::endl;
+  // 3. The application starts again, registers again, and is told what it missed.
+  const run_result second = run_child(daemon, j.id(), "wait");
+  std::cout << second.out;
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find("JobTransferred delivered late, state TRANSFERRED"), std::string::npos);
+}
+
+TEST_F(Notifications, AFloodOfRegistrationsLeavesTheLastOneWorking) {
+  origin.make_random_file("flood.bin", 1000, 1);
+  job j = c.create_job("flood");
+  j.add_file(origin.url("flood.bin"), (out / "flood.bin").string());
+  // Raw subscribers that register and vanish, and a stream of replacing registrations.
+  for (int i = 0; i < 100; ++i) {
+    ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
+    ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
+                                                {"parameters", {{"id", j.id()}}},
+                                                {"more", true}}
+                                     .dump());
+  }
+  std::vector<job::subscription> replaced;
+  inbox box;
+  for (int i = 0; i < 50; ++i) replaced.push_back(j.subscribe(box.handler()));
+  auto last = j.subscribe(box.handler());
+  j.resume();
+  ASSERT_EQ(box.wait_for(notification_kind::transferred, 1), 1U) << daemon.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(box.count(notification_kind::transferred), 1U);  // only the last registration
+  EXPECT_TRUE(daemon.running());
 }
