@@ -20,8 +20,7 @@ class connection;
 }
 
 struct client_options {
-  // Path of the daemon's socket; empty means the user-mode default
-  // ($XDG_RUNTIME_DIR/opendo/opendod.sock, or /tmp/opendo-UID/opendod.sock).
+  // Path of the daemon's socket; empty means default_socket_path().
   std::string socket_path;
   // Start a user-mode opendod when none answers on the default socket.
   bool autostart = true;
@@ -30,7 +29,9 @@ struct client_options {
   std::chrono::milliseconds connect_timeout{5000};
 };
 
-// The default user-mode socket path for the calling user.
+// $OPENDO_SOCKET when set (e.g. /run/opendo/opendod.sock for the system daemon), else the
+// calling user's own daemon: $XDG_RUNTIME_DIR/opendo/opendod.sock, or
+// /tmp/opendo-UID/opendod.sock. Only the user's own daemon is started on demand.
 std::string default_socket_path();
 
 class job;

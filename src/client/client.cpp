@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -77,6 +78,10 @@ bool wait_is_over(job_state state, bool stop_on_transient) {
 }  // namespace
 
 std::string default_socket_path() {
+  // $OPENDO_SOCKET picks another daemon, e.g. the system one (/run/opendo/opendod.sock).
+  if (const char* socket = std::getenv("OPENDO_SOCKET"); socket != nullptr && *socket != '\0') {
+    return socket;
+  }
   return paths::user_socket_path();
 }
 

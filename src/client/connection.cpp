@@ -324,7 +324,7 @@ void connection::stream(const std::string& method, const json& params,
 
 std::shared_ptr<connection> connect(const client_options& options) {
   client_options resolved = options;
-  if (resolved.socket_path.empty()) resolved.socket_path = paths::user_socket_path();
+  if (resolved.socket_path.empty()) resolved.socket_path = default_socket_path();
   ipc::unique_fd fd = open_socket(resolved);
   return std::make_shared<connection>(std::move(resolved), std::move(fd));
 }

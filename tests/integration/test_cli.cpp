@@ -152,3 +152,16 @@ TEST(Cli, EveryVerbHasHelp) {
   EXPECT_EQ(daemon_help.exit_code, 0);
   EXPECT_NE(daemon_help.out.find("--state-dir"), std::string::npos);
 }
+
+TEST(Cli, OpendoSocketPicksTheDaemonWithoutSocketOption) {
+  daemon_process daemon;
+  client c = connect(daemon);
+  c.create_job("seen through OPENDO_SOCKET");
+  const auto result =
+      run({(bin_dir() / "opendo").string(), "--json", "list"}, std::chrono::seconds(30),
+          {"OPENDO_SOCKET=" + daemon.socket_path().string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const json listed = json::parse(result.out);
+  ASSERT_EQ(listed.size(), 1U);
+  EXPECT_EQ(listed[0]["display_name"], "seen through OPENDO_SOCKET");
+}
