@@ -81,6 +81,14 @@ void check_url(const std::string& url) {
   }
 }
 
+// Drops the job's credential for (target, scheme), if it has one.
+void remove_credential(jobs::job& j, std::uint32_t target, std::uint32_t scheme) {
+  std::erase_if(j.credentials, [&](const jobs::credential_record& c) {
+    return static_cast<std::uint32_t>(c.target) == target &&
+           static_cast<std::uint32_t>(c.scheme) == scheme;
+  });
+}
+
 }  // namespace
 
 manager::manager(const config& cfg, store::job_store& store, file_ops& files)
@@ -488,10 +496,7 @@ void manager::set_credentials(const caller& who, const std::string& id, std::uin
   if (user_name.size() > 300 || password.size() > 65536) {
     throw request_error{value_of(hr::bg_e_string_too_long), "the credentials are too long"};
   }
-  std::erase_if(j.credentials, [&](const jobs::credential_record& c) {
-    return static_cast<std::uint32_t>(c.target) == target &&
-           static_cast<std::uint32_t>(c.scheme) == scheme;
-  });
+  remove_credential(j, target, scheme);
   j.credentials.push_back(
       {static_cast<auth_target>(target), static_cast<auth_scheme>(scheme), user_name, password});
   j.times.modification = wall_now();
@@ -502,10 +507,7 @@ void manager::set_credentials(const caller& who, const std::string& id, std::uin
 void manager::remove_credentials(const caller& who, const std::string& id, std::uint32_t target,
                                  std::uint32_t scheme) {
   jobs::job& j = mutable_job(who, id);
-  std::erase_if(j.credentials, [&](const jobs::credential_record& c) {
-    return static_cast<std::uint32_t>(c.target) == target &&
-           static_cast<std::uint32_t>(c.scheme) == scheme;
-  });
+  remove_credential(j, target, scheme);
   j.times.modification = wall_now();
   persist(j);
   notify(j, job_event_kind::modified);
@@ -553,6 +555,12 @@ int manager::run_once() {
   const auto now = mono_now();
   const auto wall = wall_now();
   int timeout_ms = 1000;
+  // The loop sleeps no later than the earliest timer.
+  auto wake_by = [&](std::optional<jobs::mono_time> deadline) {
+    if (!deadline) return;
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
+    timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
+  };
 
   for (auto& [id, j] : jobs_) {
     const job_state before = j.state;
@@ -563,17 +571,11 @@ int manager::run_once() {
       notify(j, job_event_kind::state);
       dirty_schedule_ = true;
     }
-    if (auto deadline = jobs::next_deadline(j)) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
-      timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
-    }
+    wake_by(jobs::next_deadline(j));
   }
 
   notifier_.tick(now);
-  if (auto deadline = notifier_.next_deadline()) {
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
-    timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
-  }
+  wake_by(notifier_.next_deadline());
   if (dirty_schedule_) schedule();
 
   for (auto& [tid, t] : active_) {

@@ -33,15 +33,9 @@ property_changes parse_properties(const json& params) {
     if (!value) throw ipc::bad_parameter("priority");
     out.priority = static_cast<std::uint32_t>(*value);
   }
-  auto as_u32 = [&](const char* name) -> std::optional<std::uint32_t> {
-    auto value = ipc::optional_uint(p, name);
-    if (value && *value > 0xFFFFFFFFULL) throw ipc::bad_parameter(name);
-    if (!value) return std::nullopt;
-    return static_cast<std::uint32_t>(*value);
-  };
-  out.minimum_retry_delay = as_u32("minimum_retry_delay");
-  out.no_progress_timeout = as_u32("no_progress_timeout");
-  out.notify_flags = as_u32("notify_flags");
+  out.minimum_retry_delay = ipc::optional_uint32(p, "minimum_retry_delay");
+  out.no_progress_timeout = ipc::optional_uint32(p, "no_progress_timeout");
+  out.notify_flags = ipc::optional_uint32(p, "notify_flags");
   if (auto proxy = p.find("proxy"); proxy != p.end() && !proxy->is_null()) {
     if (!proxy->is_object()) throw ipc::bad_parameter("proxy");
     auto usage = proxy_usage_from_string(ipc::required_string(*proxy, "usage", 32));
@@ -339,9 +333,9 @@ json server::handle_call(connection& c, const ipc::call& call) {
     return {{"hresult", jobs_.complete(who, ipc::required_string(p, "id", kMaxId))}};
   }
   auto as_u32 = [&](const char* field) {
-    auto value = ipc::optional_uint(p, field);
-    if (!value || *value > 0xFFFFFFFFULL) throw ipc::bad_parameter(field);
-    return static_cast<std::uint32_t>(*value);
+    auto value = ipc::optional_uint32(p, field);
+    if (!value) throw ipc::bad_parameter(field);
+    return *value;
   };
   if (name == "SetRemoteName") {
     jobs_.set_remote_name(who, ipc::required_string(p, "id", kMaxId), as_u32("file_index"),

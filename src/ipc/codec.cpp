@@ -261,6 +261,13 @@ std::optional<std::uint64_t> optional_uint(const json& params, const char* name)
   return it->get<std::uint64_t>();
 }
 
+std::optional<std::uint32_t> optional_uint32(const json& params, const char* name) {
+  const auto value = optional_uint(params, name);
+  if (!value) return std::nullopt;
+  if (*value > 0xFFFFFFFFULL) throw bad_parameter(name);
+  return static_cast<std::uint32_t>(*value);
+}
+
 std::optional<bool> optional_bool(const json& params, const char* name) {
   auto it = params.find(name);
   if (it == params.end() || it->is_null()) return std::nullopt;

@@ -52,6 +52,8 @@ std::string required_string(const json& params, const char* name, std::size_t ma
 std::optional<std::string> optional_string(const json& params, const char* name,
                                            std::size_t max_length);
 std::optional<std::uint64_t> optional_uint(const json& params, const char* name);
+// As optional_uint, refusing values that do not fit 32 bits.
+std::optional<std::uint32_t> optional_uint32(const json& params, const char* name);
 std::optional<bool> optional_bool(const json& params, const char* name);
 
 // Reply messages (without the NUL terminator).
