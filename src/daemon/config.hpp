@@ -26,6 +26,9 @@ struct config {
   jobs::limits limits;
   jobs::scheduler_limits scheduler;
   transfer::http::engine_options http;
+  // Retry delays (MinimumRetryDelay, notification re-delivery) under this become this: the
+  // reference's 5 s. Tests lower it to see retries without waiting.
+  std::chrono::seconds retry_delay_floor{5};
   // How often the bytes of running transfers are synced and recorded in the store.
   std::chrono::milliseconds checkpoint_interval{1000};
   // How often watchers may be told about progress at most (each watcher may ask for less).

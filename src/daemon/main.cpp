@@ -159,6 +159,10 @@ int main(int argc, char** argv) {
                  "Background jobs that transfer at the same time (default 4; FOREGROUND jobs are "
                  "not counted)")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--retry-delay-floor", cfg.retry_delay_floor,
+                 "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
+                 "to it (default 5, as on Windows; lower values are for tests)")
+      ->check(CLI::Range(1, 86400));
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.set_version_flag("--version", "opendod 0.1.0");

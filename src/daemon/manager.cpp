@@ -113,6 +113,7 @@ void manager::load() {
     if (j.state == job_state::connecting || j.state == job_state::transferring) {
       j.state = job_state::queued;  // it was running when the daemon stopped
     }
+    j.retry_delay_floor = config_.retry_delay_floor;
     if (j.state == job_state::transient_error) {
       j.retry_at = now + jobs::effective_retry_delay(j);
     }
@@ -236,6 +237,7 @@ std::string manager::create_job(const caller& who, const std::string& display_na
     id = new_guid();
   } while (jobs_.count(id) != 0 || retired_.count(id) != 0);
   jobs::job j = jobs::make_job(id, who.uid, display_name, wall_now());
+  j.retry_delay_floor = config_.retry_delay_floor;
   persist(j);
   spdlog::info("uid {} created job {} ({})", who.uid, id, display_name);
   jobs_.emplace(id, std::move(j));

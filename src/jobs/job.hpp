@@ -78,6 +78,10 @@ struct job {
   notify_command_line notify_command;
   std::vector<credential_record> credentials;  // at most one per (target, scheme)
 
+  // The daemon's policy, not persisted: retry delays under this floor are raised to it. The
+  // reference's 5 s; a test daemon lowers it (opendod --retry-delay-floor) to test retries fast.
+  std::chrono::seconds retry_delay_floor{5};
+
   // Monotonic timers; not persisted (a restarted daemon starts them afresh).
   std::optional<mono_time> retry_at;     // when a TRANSIENT_ERROR job is re-queued
   std::optional<mono_time> progress_at;  // last progress, or when the current attempt began

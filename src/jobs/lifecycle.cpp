@@ -302,7 +302,7 @@ tick_result tick(job& j, mono_time now, std::int64_t wall) {
 }
 
 std::chrono::seconds effective_retry_delay(const job& j) {
-  return std::chrono::seconds{std::max<std::uint32_t>(5, j.minimum_retry_delay)};
+  return std::max(j.retry_delay_floor, std::chrono::seconds{j.minimum_retry_delay});
 }
 
 std::optional<mono_time> next_deadline(const job& j) {

@@ -83,7 +83,7 @@ job_state on_error(job& j, error_record error, bool transient, mono_time now, st
 enum class tick_result { none, requeued, failed };
 tick_result tick(job& j, mono_time now, std::int64_t wall);
 
-// max(5 s, minimum_retry_delay): values under 5 s become 5 s.
+// max(retry_delay_floor, minimum_retry_delay): values under the floor (5 s) become the floor.
 std::chrono::seconds effective_retry_delay(const job& j);
 // When tick() next has something to do for this job, if ever.
 std::optional<mono_time> next_deadline(const job& j);

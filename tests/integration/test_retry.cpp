@@ -44,6 +44,31 @@ TEST(Retry, RefusedConnectionIsTransientAndRetriedAfterTheDelay) {
   EXPECT_EQ(sha256_file(out / "later.bin"), digest);
 }
 
+TEST(Retry, DaemonRetryFloorLowersTheFiveSecondFloor) {
+  nginx_server origin;
+  daemon_options options;
+  options.extra_args = {"--retry-delay-floor", "1"};
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("soon.bin", 1000, 5);
+  const std::string url = origin.url("soon.bin");
+  origin.stop();
+  client c = connect(daemon);
+  job j = c.create_job("floor");
+  j.set_minimum_retry_delay(std::chrono::seconds(0));  // raised to the daemon's floor: 1 s
+  j.add_file(url, (out / "soon.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait(/*stop_on_transient=*/true).state, job_state::transient_error);
+  const auto failed_at = std::chrono::steady_clock::now();
+  origin.start();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  const auto waited = std::chrono::steady_clock::now() - failed_at;
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::milliseconds(4500));  // well before the default 5 s floor
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "soon.bin"), digest);
+}
+
 TEST(Retry, NoProgressTimeoutZeroMakesEveryErrorFatal) {
   daemon_process daemon;
   temp_dir out("opendo-out");

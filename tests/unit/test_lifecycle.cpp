@@ -1016,6 +1016,17 @@ TEST(Lifecycle, RetryDelayUnderFiveSecondsBecomesFive) {
   EXPECT_EQ(effective_retry_delay(j), 6s);
 }
 
+TEST(Lifecycle, DaemonFloorReplacesTheFiveSecondFloor) {
+  job j = new_job();
+  j.retry_delay_floor = 1s;
+  j.minimum_retry_delay = 0;
+  EXPECT_EQ(effective_retry_delay(j), 1s);
+  j.minimum_retry_delay = 3;
+  EXPECT_EQ(effective_retry_delay(j), 3s);
+  j.retry_delay_floor = 10s;
+  EXPECT_EQ(effective_retry_delay(j), 10s);
+}
+
 TEST(Lifecycle, TransientErrorRetriesAfterFiveSecondsWhenTheDelayIsShorter) {
   job j = job_in(job_state::transferring);
   set_minimum_retry_delay(j, 1, wall0);
