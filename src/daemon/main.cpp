@@ -163,6 +163,10 @@ int main(int argc, char** argv) {
                  "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
                  "to it (default 5, as on Windows; lower values are for tests)")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--stall-timeout", cfg.http.low_speed_time_s,
+                 "Seconds a transfer may receive nothing before it fails as a transient error "
+                 "(default 60)")
+      ->check(CLI::Range(1, 86400));
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.set_version_flag("--version", "opendod 0.1.0");
