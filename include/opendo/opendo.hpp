@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,8 +66,12 @@ class job {
   const std::string& id() const { return id_; }
 
   void add_file(const std::string& remote_url, const std::string& local_path);
+  // A file with options, e.g. only some byte ranges of it (AddFileWithRanges).
+  void add_file(const file_spec& file);
   // AddFileSet: {remote_url, local_path} pairs, all added or none.
   void add_files(const std::vector<std::pair<std::string, std::string>>& files);
+  // AddFileSet of files with options (a span, so that a braced list of pairs stays unambiguous).
+  void add_files(std::span<const file_spec> files);
   void resume();
   void suspend();
   // Deletes the temporary files. Returns S_OK or BG_S_UNABLE_TO_DELETE_FILES.

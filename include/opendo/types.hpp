@@ -109,9 +109,45 @@ struct file_progress {
   bool completed = false;
 };
 
+// BG_FILE_RANGE / DO_DOWNLOAD_RANGE: the bytes [offset, offset + length) of the remote file;
+// length_to_eof runs to the end of the file.
+inline constexpr std::uint64_t length_to_eof = size_unknown;
+
+struct byte_range {
+  std::uint64_t offset = 0;
+  std::uint64_t length = length_to_eof;
+  friend bool operator==(const byte_range&, const byte_range&) = default;
+};
+
+// Where the bytes of a file's ranges go in the local file.
+enum class range_layout : std::uint8_t {
+  // One after another in the order given, as BITS's AddFileWithRanges writes them: ranges
+  // 100-199 and 400-499 make a 200-byte file.
+  concatenated = 0,
+  // Each at its own offset, as IDODownload::Start with ranges does: the file ends where the last
+  // range ends, and the bytes between ranges read as zeros (a sparse file).
+  in_place = 1,
+};
+
+// A file to add to a job.
+struct file_spec {
+  std::string remote_url;
+  std::string local_name;  // absolute path of the final file
+  // Only these bytes of the remote file (at most 500 ranges, none overlapping, none empty); empty
+  // means the whole file. In the in_place layout they are sorted by offset when added.
+  std::vector<byte_range> ranges;
+  range_layout layout = range_layout::concatenated;
+};
+
 struct file_info {
   std::string remote_url;
   std::string local_name;
+  // The ranges the file was added with (GetFileRanges); empty for a whole file. A range's
+  // length_to_eof stays as given.
+  std::vector<byte_range> ranges;
+  range_layout layout = range_layout::concatenated;
+  // For a file with ranges: bytes_total is the sum of the ranges' lengths (known once the size of
+  // the remote file is, when one runs to its end) and bytes_transferred counts range bytes.
   file_progress progress;
   // Bytes received from the origin server for this file (sources other than the origin come later).
   std::uint64_t bytes_from_origin = 0;

@@ -124,8 +124,13 @@ std::vector<job_info> client::list_jobs(bool all_users) {
 // ---- job ----
 
 void job::add_file(const std::string& remote_url, const std::string& local_path) {
-  use(connection_)
-      .call("AddFile", {{"id", id_}, {"remote_url", remote_url}, {"local_name", local_path}});
+  add_file(file_spec{remote_url, local_path, {}, range_layout::concatenated});
+}
+
+void job::add_file(const file_spec& file) {
+  json parameters = ipc::to_json(file);
+  parameters["id"] = id_;
+  use(connection_).call("AddFile", parameters);
 }
 
 void job::resume() {
@@ -218,9 +223,17 @@ job_info job::wait(bool stop_on_transient) {
 namespace opendo {
 
 void job::add_files(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<file_spec> specs;
+  specs.reserve(files.size());
+  for (const auto& [url, local] : files) {
+    specs.push_back({url, local, {}, range_layout::concatenated});
+  }
+  add_files(std::span<const file_spec>(specs));
+}
+
+void job::add_files(std::span<const file_spec> files) {
   json list = json::array();
-  for (const auto& [url, local] : files)
-    list.push_back({{"remote_url", url}, {"local_name", local}});
+  for (const auto& file : files) list.push_back(ipc::to_json(file));
   use(connection_).call("AddFiles", {{"id", id_}, {"files", std::move(list)}});
 }
 

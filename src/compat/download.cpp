@@ -4,11 +4,13 @@
 // The properties opendod does not store (Uri and LocalPath before Start, the callback frequencies,
 // blocking mode, correlation vector) live in a process-wide table keyed by job id, so every
 // IDODownload object for a download in this process sees the same values.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "compat/convert.hpp"
 #include "compat/objects.hpp"
@@ -149,14 +151,20 @@ class download_object final : public com_object<download_object, IDODownload> {
     return nullptr;
   }
 
-  // NULL ranges, or an empty DO_DOWNLOAD_RANGES_INFO, mean the whole file: the file (Uri,
-  // LocalPath) is added at the first Start, and every Start resumes the job.
+  // The file (Uri, LocalPath) is added at the first Start: with the ranges given, each written at
+  // its own offset of the local file; NULL or an empty DO_DOWNLOAD_RANGES_INFO mean the whole
+  // file. Every Start resumes the job; a later Start may not change the ranges (NULL, or the same
+  // ranges, keep them).
   HRESULT STDMETHODCALLTYPE Start(const DO_DOWNLOAD_RANGES_INFO* ranges) override {
     return do_guard([&] {
-      if (ranges != nullptr && ranges->RangeCount != 0) {
-        not_supported("downloading byte ranges",
-                      "the transfer engine has no byte ranges yet (they come with the "
-                      "transfer-engine issue)");
+      std::vector<byte_range> wanted;
+      if (ranges != nullptr) {
+        if (ranges->RangeCount > 500) {
+          fail(BG_E_TOO_MANY_RANGES_IN_FILE, "a download may have at most 500 ranges");
+        }
+        for (UINT i = 0; i < ranges->RangeCount; ++i) {
+          wanted.push_back({ranges->Ranges[i].Offset, ranges->Ranges[i].Length});
+        }
       }
       const job_info info = handle_.info();
       if (is_final(info.state)) fail(DO_E_INVALID_STATE, "the download has ended");
@@ -169,7 +177,7 @@ class download_object final : public com_object<download_object, IDODownload> {
         const std::string& id = handle_.id();
         settings().update(id, [](download_settings& d) { d.starting = true; });
         try {
-          handle_.add_file(*s.uri, *s.local_path);
+          handle_.add_file(file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place});
           handle_.resume();
         } catch (...) {
           settings().update(id, [](download_settings& d) { d.starting = false; });
@@ -177,6 +185,11 @@ class download_object final : public com_object<download_object, IDODownload> {
         }
         settings().update(id, [](download_settings& d) { d.starting = false; });
       } else {
+        std::sort(wanted.begin(), wanted.end(),
+                  [](const byte_range& a, const byte_range& b) { return a.offset < b.offset; });
+        if (ranges != nullptr && wanted != info.files[0].ranges) {
+          fail(DO_E_INVALID_STATE, "the ranges of a started download cannot change");
+        }
         handle_.resume();
       }
       if (!s.blocking) return S_OK;

@@ -47,12 +47,26 @@ class file_object final : public com_object<file_object, IBackgroundCopyFile2> {
     });
   }
 
-  // opendo files are whole files: no ranges (AddFileWithRanges is not supported yet).
+  // The ranges the file was added with (none for a whole file), in a CoTaskMemAlloc'd array the
+  // caller frees with CoTaskMemFree.
   HRESULT STDMETHODCALLTYPE GetFileRanges(DWORD* RangeCount, BG_FILE_RANGE** Ranges) override {
     if (RangeCount == nullptr || Ranges == nullptr) return E_POINTER;
     *RangeCount = 0;
     *Ranges = nullptr;
-    return S_OK;
+    return guard([&] {
+      const std::vector<byte_range> ranges = current().ranges;
+      if (ranges.empty()) return S_OK;
+      auto* out =
+          static_cast<BG_FILE_RANGE*>(CoTaskMemAlloc(sizeof(BG_FILE_RANGE) * ranges.size()));
+      if (out == nullptr) return E_OUTOFMEMORY;
+      for (std::size_t i = 0; i < ranges.size(); ++i) {
+        out[i].InitialOffset = ranges[i].offset;
+        out[i].Length = ranges[i].length;
+      }
+      *RangeCount = static_cast<DWORD>(ranges.size());
+      *Ranges = out;
+      return S_OK;
+    });
   }
 
   HRESULT STDMETHODCALLTYPE SetRemoteName(LPCWSTR Val) override {

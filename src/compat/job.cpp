@@ -22,41 +22,38 @@ constexpr DWORD kKnownPeerCachingFlags = BG_JOB_ENABLE_PEERCACHING_CLIENT |
                                          BG_JOB_DISABLE_BRANCH_CACHE;
 constexpr DWORD kMaxRangesPerFile = 500;
 
-// The checks AddFileWithRanges makes before it says E_NOTIMPL, so that the error codes a program
-// tests for are right already: NULL or no ranges, too many, zero-length, unsorted, overlapping, or
-// beyond a known file size. BG_LENGTH_TO_EOF is allowed on the last range only.
-void check_ranges(DWORD count, const BG_FILE_RANGE* ranges, UINT64 file_size) {
+// The argument checks of AddFileWithRanges that need the caller's arrays; the daemon checks the
+// ranges themselves (BG_E_INVALID_RANGE, BG_E_OVERLAPPING_RANGES, BG_E_TOO_MANY_RANGES_IN_FILE).
+// IDeliveryOptimizationJob's variant also knows the file's size, and wants the ranges sorted.
+std::vector<byte_range> ranges_from(DWORD count, const BG_FILE_RANGE* ranges, UINT64 file_size,
+                                    bool sorted) {
   if (ranges == nullptr || count == 0) fail(E_INVALIDARG, "no byte ranges given");
   if (count > kMaxRangesPerFile) {
     fail(BG_E_TOO_MANY_RANGES_IN_FILE, "a file may have at most 500 ranges");
   }
+  std::vector<byte_range> out;
+  out.reserve(count);
   for (DWORD i = 0; i < count; ++i) {
     const BG_FILE_RANGE& r = ranges[i];
     const bool to_eof = r.Length == BG_LENGTH_TO_EOF;
-    if (r.Length == 0 || (to_eof && i + 1 != count) ||
-        (!to_eof && r.InitialOffset > ~UINT64{0} - r.Length)) {
-      fail(BG_E_INVALID_RANGE, "range " + std::to_string(i) + " is not valid");
-    }
-    if (file_size != DO_UNKNOWN_FILE_SIZE &&
-        (r.InitialOffset >= file_size || (!to_eof && r.InitialOffset + r.Length > file_size))) {
+    if (file_size != DO_UNKNOWN_FILE_SIZE && r.Length != 0 &&
+        (r.InitialOffset >= file_size ||
+         (!to_eof && (r.InitialOffset > file_size || r.Length > file_size - r.InitialOffset)))) {
       fail(BG_E_INVALID_RANGE, "range " + std::to_string(i) + " lies beyond the end of the file");
     }
-    if (i == 0) continue;
-    const BG_FILE_RANGE& previous = ranges[i - 1];
-    if (r.InitialOffset < previous.InitialOffset) {
+    if (sorted && i > 0 && r.InitialOffset < ranges[i - 1].InitialOffset) {
       fail(BG_E_INVALID_RANGE, "the ranges are not sorted by offset");
     }
-    if (r.InitialOffset < previous.InitialOffset + previous.Length) {
-      fail(BG_E_OVERLAPPING_RANGES,
-           "ranges " + std::to_string(i - 1) + " and " + std::to_string(i) + " overlap");
-    }
+    out.push_back({r.InitialOffset, r.Length});
   }
+  return out;
 }
 
-[[noreturn]] void ranges_not_supported() {
-  fail(E_NOTIMPL,
-       "byte ranges are not supported by the transfer engine yet (they come with the "
-       "transfer-engine issue)");
+// IDeliveryOptimizationJob's range errors are DO's own codes.
+HRESULT do_range_hresult(HRESULT code) {
+  if (code == BG_E_INVALID_RANGE) return DO_E_INVALID_RANGE;
+  if (code == BG_E_OVERLAPPING_RANGES) return DO_E_OVERLAPPING_RANGES;
+  return code;
 }
 
 class job_object final
@@ -510,10 +507,11 @@ class job_object final
   HRESULT STDMETHODCALLTYPE AddFileWithRanges(LPCWSTR RemoteUrl, LPCWSTR LocalName,
                                               DWORD RangeCount, BG_FILE_RANGE Ranges[]) override {
     return guard([&] {
-      utf8_from_wide(RemoteUrl, "the remote URL");
-      utf8_from_wide(LocalName, "the local name");
-      check_ranges(RangeCount, Ranges, DO_UNKNOWN_FILE_SIZE);
-      ranges_not_supported();
+      // BITS writes the ranges one after another, in the order given.
+      handle_.add_file(file_spec{utf8_from_wide(RemoteUrl, "the remote URL"),
+                                 utf8_from_wide(LocalName, "the local name"),
+                                 ranges_from(RangeCount, Ranges, DO_UNKNOWN_FILE_SIZE, false),
+                                 range_layout::concatenated});
       return S_OK;
     });
   }
@@ -649,14 +647,18 @@ class job_object final
   HRESULT STDMETHODCALLTYPE AddFileWithRanges(LPCWSTR fileId, LPCWSTR remoteUrl, LPCWSTR localName,
                                               DWORD rangeCount, BG_FILE_RANGE ranges[],
                                               UINT64 fileSize) override {
-    return guard([&] {
+    return do_range_hresult(guard([&] {
+      // The file id names published content (peer-to-peer); an unpublished file needs none.
       optional_utf8_from_wide(fileId, "the file id");
-      utf8_from_wide(remoteUrl, "the remote URL");
-      utf8_from_wide(localName, "the local name");
-      check_ranges(rangeCount, ranges, fileSize);
-      ranges_not_supported();
+      file_spec file{utf8_from_wide(remoteUrl, "the remote URL"),
+                     utf8_from_wide(localName, "the local name"),
+                     {},
+                     range_layout::concatenated};
+      // The ranges are optional here: none means the whole file.
+      if (rangeCount != 0) file.ranges = ranges_from(rangeCount, ranges, fileSize, true);
+      handle_.add_file(file);
       return S_OK;
-    });
+    }));
   }
 
  private:

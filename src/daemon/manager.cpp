@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "jobs/lifecycle.hpp"
+#include "jobs/ranges.hpp"
 #include "jobs/scheduler.hpp"
 #include "opendo/hresult.hpp"
 
@@ -266,17 +267,14 @@ std::vector<job_info> manager::list_jobs(const caller& who, bool all_users) {
   return out;
 }
 
-void manager::add_file(const caller& who, const std::string& id, const std::string& remote_url,
-                       const std::string& local_name) {
-  add_files(who, id, {{remote_url, local_name}});
-}
-
 void manager::add_files(const caller& who, const std::string& id,
-                        const std::vector<std::pair<std::string, std::string>>& files) {
+                        const std::vector<file_spec>& files) {
   jobs::job& j = mutable_job(who, id);
   jobs::job copy = j;  // all or nothing (AddFileSet): add to a copy, then commit
   const auto wall = wall_now();
-  for (const auto& [remote_url, local_name] : files) {
+  for (const auto& spec : files) {
+    const std::string& remote_url = spec.remote_url;
+    const std::string& local_name = spec.local_name;
     if (local_name.empty() || local_name.front() != '/') {
       throw request_error{value_of(hr::e_invalidarg),
                           "the local name must be an absolute path: \"" + local_name + "\""};
@@ -295,6 +293,14 @@ void manager::add_files(const caller& who, const std::string& id,
     jobs::file_record file;
     file.remote_url = remote_url;
     file.local_name = local_name;
+    file.ranges = spec.ranges;
+    file.layout = spec.layout;
+    if (!file.ranges.empty()) {
+      const jobs::range_check ranges =
+          jobs::check_ranges(file.ranges, file.layout, config_.limits.max_ranges_per_file);
+      check(ranges.code, "cannot add " + remote_url + " with ranges: " + ranges.message);
+      file.bytes_total = jobs::ranges_total(file.ranges, size_unknown);
+    }
     file.temp_name = temp_name_for(copy.id, copy.files.size());
     check(jobs::add_file(copy, std::move(file), config_.limits, wall),
           "cannot add a file to job " + id);
@@ -641,22 +647,37 @@ void manager::start_file(jobs::job& j) {
   if (j.current_file >= j.files.size()) return;
   const std::uint32_t index = j.current_file;
   auto& file = j.files[index];
-  if (file.bytes_total == size_unknown && file.bytes_transferred > 0) {
-    file.bytes_transferred = 0;  // without a known size the bytes cannot be resumed reliably
+  transfer::http::request req;
+  std::uint64_t local_offset = file.bytes_transferred;
+  if (file.ranges.empty()) {
+    if (file.bytes_total == size_unknown && file.bytes_transferred > 0) {
+      file.bytes_transferred = 0;  // without a known size the bytes cannot be resumed reliably
+      local_offset = 0;
+    }
+  } else {
+    const auto next = jobs::next_range_request(file.ranges, file.layout, file.remote_size,
+                                               file.bytes_transferred);
+    if (!next) {
+      // Every range arrived (the last one ran to the end of a file of unknown size).
+      file.bytes_total = file.bytes_transferred;
+      on_finished_file(j, index);
+      return;
+    }
+    req.range = transfer::http::remote_range{next->first, next->last};
+    local_offset = next->local_offset;
   }
   ipc::unique_fd fd;
   const file_result opened =
-      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, file.bytes_transferred, fd);
+      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
   if (!opened.ok()) {
     fail_job(j, opened.code, error_context::local_file, index, opened.message,
              opened.code == value_of(hr::disk_full));
     return;
   }
-  transfer::http::request req;
   req.url = file.remote_url;
   req.fd = fd.get();
-  req.offset = file.bytes_transferred;
-  req.expected_total = file.bytes_total;
+  req.offset = local_offset;
+  req.expected_total = file.remote_size;
   req.etag = file.etag;
   req.last_modified = file.last_modified;
   req.proxy = j.proxy;
@@ -670,9 +691,25 @@ void manager::start_file(jobs::job& j) {
   t.file_index = index;
   t.fd = std::move(fd);
   t.last_checkpoint = mono_now();
+  t.base_progress = file.bytes_transferred;
+  t.base_local = local_offset;
   active_.emplace(tid, std::move(t));
   active_by_job_[j.id] = tid;
   spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
+}
+
+void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+  const bool job_done = jobs::on_file_completed(j, index, wall_now());
+  notifier_.on_file_transferred(j, index);
+  persist(j);
+  if (job_done) {
+    spdlog::info("job {} transferred", j.id);
+    notify(j, job_event_kind::state);
+    dirty_schedule_ = true;
+  } else {
+    notify(j, job_event_kind::progress);
+    start_file(j);  // the next file goes right on, reusing the connection
+  }
 }
 
 void manager::stop_job(jobs::job& j) {
@@ -680,7 +717,9 @@ void manager::stop_job(jobs::job& j) {
   if (it == active_by_job_.end()) return;
   const auto tid = it->second;
   auto& t = active_.at(tid);
-  if (auto durable = engine_.stop(tid)) record_progress(j, t.file_index, *durable, mono_now());
+  if (auto durable = engine_.stop(tid)) {
+    record_progress(j, t.file_index, t.progress_at(*durable), mono_now());
+  }
   active_.erase(tid);
   active_by_job_.erase(it);
   persist(j);
@@ -701,8 +740,9 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   auto durable = engine_.checkpoint(tid);
   if (!durable) return;  // a local write error; the transfer finishes with it
   auto& file = j.files[t.file_index];
-  if (*durable == file.bytes_transferred) return;
-  record_progress(j, t.file_index, *durable, now);
+  const std::uint64_t progress = t.progress_at(*durable);
+  if (progress == file.bytes_transferred) return;
+  record_progress(j, t.file_index, progress, now);
   try {
     store_.save_file_progress(j.id, t.file_index, file);
   } catch (const std::exception& e) {
@@ -734,29 +774,45 @@ void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, 
 // ---- engine events
 // ---------------------------------------------------------------------------------
 
-void manager::on_response(transfer::http::transfer_id id,
-                          const transfer::http::response_info& info) {
+std::optional<transfer::http::outcome> manager::on_response(
+    transfer::http::transfer_id id, const transfer::http::response_info& info) {
   auto it = active_.find(id);
-  if (it == active_.end()) return;
-  jobs::job& j = jobs_.at(it->second.job_id);
-  auto& file = j.files[it->second.file_index];
+  if (it == active_.end()) return std::nullopt;
+  active_transfer& t = it->second;
+  jobs::job& j = jobs_.at(t.job_id);
+  auto& file = j.files[t.file_index];
   if (info.restarted) {
-    spdlog::info("job {}: file {} starts again from byte 0 ({})", j.id, it->second.file_index,
+    spdlog::info("job {}: file {} starts again from byte 0 ({})", j.id, t.file_index,
                  info.validators_changed ? "it changed on the server"
                                          : "the server ignored the range request");
     file.bytes_transferred = 0;
+    t.base_progress = t.base_local = 0;
     if (!info.validators_changed && !info.accepts_ranges) {
-      ++restarts_[{j.id, it->second.file_index}];
+      ++restarts_[{j.id, t.file_index}];
     }
   }
-  file.bytes_total = info.total;
+  file.remote_size = info.total;
+  if (file.ranges.empty()) {
+    file.bytes_total = info.total;
+  } else if (info.total != size_unknown) {
+    const jobs::range_check fit = jobs::check_ranges_fit(file.ranges, info.total);
+    if (!fit.ok()) {
+      transfer::http::outcome refused;
+      refused.code = fit.code;
+      refused.context = error_context::remote_file;
+      refused.message = fit.message;
+      return refused;
+    }
+    file.bytes_total = jobs::ranges_total(file.ranges, info.total);
+  }
   file.etag = info.etag;
   file.last_modified = info.last_modified;
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
-  jobs::on_progress(j, it->second.file_index, file.bytes_transferred, mono_now());
+  jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
   persist(j);
   if (j.state != before) notify(j, job_event_kind::state);
+  return std::nullopt;
 }
 
 void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {
@@ -764,6 +820,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   if (it == active_.end()) return;
   const std::string job_id = it->second.job_id;
   const std::uint32_t index = it->second.file_index;
+  const std::uint64_t progress = it->second.progress_at(result.bytes);
   active_.erase(it);
   active_by_job_.erase(job_id);
   jobs::job& j = jobs_.at(job_id);
@@ -771,29 +828,32 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   const auto now = mono_now();
 
   if (result.ok) {
-    if (file.bytes_total == size_unknown) file.bytes_total = result.bytes;
-    file.remote_mtime = result.remote_mtime;
-    record_progress(j, index, result.bytes, now);
-    restarts_.erase({job_id, index});
-    const bool job_done = jobs::on_file_completed(j, index, wall_now());
-    notifier_.on_file_transferred(j, index);
-    persist(j);
-    if (job_done) {
-      spdlog::info("job {} transferred", j.id);
-      notify(j, job_event_kind::state);
-      dirty_schedule_ = true;
-    } else {
-      notify(j, job_event_kind::progress);
-      start_file(j);  // the next file goes right on, reusing the connection
+    if (file.bytes_total == size_unknown && file.ranges.empty()) {
+      file.bytes_total = file.remote_size = progress;
     }
+    file.remote_mtime = result.remote_mtime;
+    record_progress(j, index, progress, now);
+    restarts_.erase({job_id, index});
+    if (!file.ranges.empty() &&
+        jobs::next_range_request(file.ranges, file.layout, file.remote_size, progress)) {
+      // The next range of the same file, over the same connection.
+      persist(j);
+      notify(j, job_event_kind::progress);
+      start_file(j);
+      return;
+    }
+    if (file.bytes_total == size_unknown) file.bytes_total = progress;
+    on_finished_file(j, index);
     return;
   }
 
-  if (result.bytes > file.bytes_transferred) record_progress(j, index, result.bytes, now);
+  if (progress > file.bytes_transferred) record_progress(j, index, progress, now);
   if (result.restart_file) {
     spdlog::info("job {}: file {}: {}", j.id, index, result.message);
     file.bytes_transferred = 0;
-    file.bytes_total = size_unknown;
+    file.remote_size = size_unknown;
+    file.bytes_total =
+        file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
     file.etag.clear();
     file.last_modified.clear();
     j.state = job_state::queued;
@@ -801,7 +861,8 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
     dirty_schedule_ = true;
     return;
   }
-  const bool cannot_resume = file.bytes_transferred > 0 &&
+  // Whole files only: a ranged file always asks for ranges, and a server without them is an error.
+  const bool cannot_resume = file.ranges.empty() && file.bytes_transferred > 0 &&
                              (file.bytes_total == size_unknown || restarts_.count({job_id, index}));
   if (cannot_resume && ++restarts_[{job_id, index}] > kMaxRangelessRestarts) {
     const bool unknown_size = file.bytes_total == size_unknown;

@@ -60,11 +60,8 @@ class manager final : public transfer::http::listener {
   std::string create_job(const caller& who, const std::string& display_name);
   job_info get_job(const caller& who, const std::string& id);
   std::vector<job_info> list_jobs(const caller& who, bool all_users);
-  void add_file(const caller& who, const std::string& id, const std::string& remote_url,
-                const std::string& local_name);
-  // AddFileSet: every file or none.
-  void add_files(const caller& who, const std::string& id,
-                 const std::vector<std::pair<std::string, std::string>>& files);
+  // AddFile / AddFileSet / AddFileWithRanges: every file or none.
+  void add_files(const caller& who, const std::string& id, const std::vector<file_spec>& files);
   void set_properties(const caller& who, const std::string& id, const property_changes& changes);
   void resume(const caller& who, const std::string& id);
   void suspend(const caller& who, const std::string& id);
@@ -98,8 +95,8 @@ class manager final : public transfer::http::listener {
   void checkpoint_all();
 
   // transfer::http::listener
-  void on_response(transfer::http::transfer_id id,
-                   const transfer::http::response_info& info) override;
+  std::optional<transfer::http::outcome> on_response(
+      transfer::http::transfer_id id, const transfer::http::response_info& info) override;
   void on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) override;
 
  private:
@@ -108,6 +105,13 @@ class manager final : public transfer::http::listener {
     std::uint32_t file_index = 0;
     ipc::unique_fd fd;
     jobs::mono_time last_checkpoint;
+    // The engine reports positions in the local file; the file's progress is where this request
+    // began in both, plus what the engine wrote (they differ for in_place ranges).
+    std::uint64_t base_progress = 0;
+    std::uint64_t base_local = 0;
+    std::uint64_t progress_at(std::uint64_t local) const {
+      return base_progress + local - base_local;
+    }
   };
   struct watch_entry {
     std::string job_id;
@@ -125,6 +129,8 @@ class manager final : public transfer::http::listener {
   void schedule();
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.
+  void on_finished_file(jobs::job& j, std::uint32_t index);
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);

@@ -295,9 +295,8 @@ json server::handle_call(connection& c, const ipc::call& call) {
     return {{"jobs", std::move(list)}};
   }
   if (name == "AddFile") {
-    jobs_.add_file(who, ipc::required_string(p, "id", kMaxId),
-                   ipc::required_string(p, "remote_url", lim.max_url * 4),
-                   ipc::required_string(p, "local_name", lim.max_path * 4));
+    jobs_.add_files(who, ipc::required_string(p, "id", kMaxId),
+                    {ipc::file_spec_from_json(p, lim.max_url * 4, lim.max_path * 4)});
     return json::object();
   }
   if (name == "AddFiles") {
@@ -305,11 +304,9 @@ json server::handle_call(connection& c, const ipc::call& call) {
     if (files == p.end() || !files->is_array() || files->size() > lim.max_files_per_job) {
       throw ipc::bad_parameter("files");
     }
-    std::vector<std::pair<std::string, std::string>> list;
+    std::vector<file_spec> list;
     for (const json& entry : *files) {
-      if (!entry.is_object()) throw ipc::bad_parameter("files");
-      list.emplace_back(ipc::required_string(entry, "remote_url", lim.max_url * 4),
-                        ipc::required_string(entry, "local_name", lim.max_path * 4));
+      list.push_back(ipc::file_spec_from_json(entry, lim.max_url * 4, lim.max_path * 4));
     }
     jobs_.add_files(who, ipc::required_string(p, "id", kMaxId), list);
     return json::object();

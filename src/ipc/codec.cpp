@@ -46,6 +46,36 @@ std::uint32_t uint32_field(const json& object, const char* name) {
   return static_cast<std::uint32_t>(value);
 }
 
+json ranges_to_json(const std::vector<byte_range>& ranges) {
+  json out = json::array();
+  for (const byte_range& r : ranges) {
+    out.push_back({{"offset", r.offset}, {"length", size_to_json(r.length)}});
+  }
+  return out;
+}
+
+std::vector<byte_range> ranges_from_json(const json& value) {
+  if (!value.is_array()) throw bad_parameter("ranges");
+  std::vector<byte_range> ranges;
+  ranges.reserve(value.size());
+  for (const json& entry : value) {
+    if (!entry.is_object()) throw bad_parameter("ranges");
+    ranges.push_back(
+        {uint_field(entry, "offset"), size_from_json(field(entry, "length"), "length")});
+  }
+  return ranges;
+}
+
+std::string_view to_string(range_layout layout) {
+  return layout == range_layout::in_place ? "in_place" : "concatenated";
+}
+
+range_layout layout_from_json(const json& value) {
+  if (value == "concatenated") return range_layout::concatenated;
+  if (value == "in_place") return range_layout::in_place;
+  throw bad_parameter("layout");
+}
+
 constexpr std::array<std::string_view, 4> kEventKinds{"snapshot", "state", "progress", "modified"};
 
 }  // namespace
@@ -62,11 +92,36 @@ std::optional<job_event_kind> job_event_kind_from_string(std::string_view text) 
   return std::nullopt;
 }
 
+json to_json(const file_spec& file) {
+  json out = {{"remote_url", file.remote_url}, {"local_name", file.local_name}};
+  if (!file.ranges.empty()) {
+    out["ranges"] = ranges_to_json(file.ranges);
+    out["layout"] = std::string(to_string(file.layout));
+  }
+  return out;
+}
+
+file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_t max_path) {
+  if (!value.is_object()) throw bad_parameter("files");
+  file_spec file;
+  file.remote_url = required_string(value, "remote_url", max_url);
+  file.local_name = required_string(value, "local_name", max_path);
+  if (auto it = value.find("ranges"); it != value.end() && !it->is_null()) {
+    file.ranges = ranges_from_json(*it);
+  }
+  if (auto it = value.find("layout"); it != value.end() && !it->is_null()) {
+    file.layout = layout_from_json(*it);
+  }
+  return file;
+}
+
 json to_json(const job_info& job) {
   json files = json::array();
   for (const auto& file : job.files) {
     files.push_back({{"remote_url", file.remote_url},
                      {"local_name", file.local_name},
+                     {"ranges", ranges_to_json(file.ranges)},
+                     {"layout", std::string(to_string(file.layout))},
                      {"progress",
                       {{"bytes_total", size_to_json(file.progress.bytes_total)},
                        {"bytes_transferred", file.progress.bytes_transferred},
@@ -174,6 +229,8 @@ job_info job_from_json(const json& value) {
     file_info file;
     file.remote_url = string_field(entry, "remote_url");
     file.local_name = string_field(entry, "local_name");
+    file.ranges = ranges_from_json(field(entry, "ranges"));
+    file.layout = layout_from_json(field(entry, "layout"));
     const json& progress = field(entry, "progress");
     file.progress.bytes_total = size_from_json(field(progress, "bytes_total"), "bytes_total");
     file.progress.bytes_transferred = uint_field(progress, "bytes_transferred");

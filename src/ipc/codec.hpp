@@ -22,6 +22,12 @@ json to_json(const job_info& job);
 // Throws bad_parameter naming the field when the JSON does not have the shape of a Job.
 job_info job_from_json(const json& value);
 
+// FileSpec of AddFile / AddFiles: ranges and layout are optional (absent: the whole file).
+json to_json(const file_spec& file);
+// Throws bad_parameter when the JSON does not have the shape of a FileSpec or a string is longer
+// than its limit. The ranges themselves are checked by the daemon (BG_E_INVALID_RANGE...).
+file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_t max_path);
+
 json to_json(const notification& n);
 notification notification_from_json(const json& value);
 

@@ -63,6 +63,8 @@ job_info to_info(const job& j) {
     file_info fi;
     fi.remote_url = f.remote_url;
     fi.local_name = f.local_name;
+    fi.ranges = f.ranges;
+    fi.layout = f.layout;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
     fi.bytes_from_origin = f.bytes_from_origin;
     info.files.push_back(std::move(fi));

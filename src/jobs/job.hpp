@@ -19,6 +19,12 @@ struct file_record {
   std::string remote_url;
   std::string local_name;  // absolute path of the final file
   std::string temp_name;   // file name (no directory) of the temporary file beside local_name
+  // Only these bytes of the remote file (empty: all of it); see jobs/ranges.hpp.
+  std::vector<byte_range> ranges;
+  range_layout layout = range_layout::concatenated;
+  // Size of the remote file, when a response told it. For a whole file it equals bytes_total.
+  std::uint64_t remote_size = size_unknown;
+  // For a ranged file these count range bytes: the sum of the ranges, and what of it arrived.
   std::uint64_t bytes_total = size_unknown;
   std::uint64_t bytes_transferred = 0;  // bytes durably on disk and recorded
   bool completed = false;

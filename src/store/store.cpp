@@ -8,6 +8,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "opendo/hresult.hpp"
 
@@ -22,7 +24,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 2;
+constexpr std::int64_t kSchemaVersion = 3;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
   std::string message = "job store ";
@@ -46,6 +48,49 @@ std::int64_t to_db(std::uint64_t value) {
 }
 std::uint64_t from_db(std::int64_t value) {
   return std::bit_cast<std::uint64_t>(value);
+}
+
+// The inverse of encode_ranges; a store that does not parse is reported, never guessed at.
+std::vector<byte_range> decode_ranges(std::string_view text, std::string_view path) {
+  auto bad = [&] {
+    fail(path, "SELECT files", "a file's ranges do not parse: \"" + std::string(text) + "\"");
+  };
+  auto number = [&](std::string_view& rest) {
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+    if (error != std::errc() || end == rest.data()) bad();
+    rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
+    return value;
+  };
+  auto expect = [&](std::string_view& rest, char c) {
+    if (rest.empty() || rest.front() != c) bad();
+    rest.remove_prefix(1);
+  };
+  std::vector<byte_range> ranges;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    if (!ranges.empty()) expect(rest, ',');
+    byte_range r;
+    r.offset = number(rest);
+    expect(rest, '+');
+    if (!rest.empty() && rest.front() == '*') {
+      rest.remove_prefix(1);
+    } else {
+      r.length = number(rest);
+    }
+    ranges.push_back(r);
+  }
+  return ranges;
+}
+
+std::string encode_ranges(const std::vector<byte_range>& ranges) {
+  std::string text;
+  for (const byte_range& r : ranges) {
+    if (!text.empty()) text += ',';
+    text += std::to_string(r.offset) + '+' +
+            (r.length == length_to_eof ? std::string("*") : std::to_string(r.length));
+  }
+  return text;
 }
 
 // One prepared statement, finalized with its owner. `operation` names it in error messages.
@@ -150,8 +195,11 @@ std::optional<std::string> query_text(sqlite3* db, const char* sql) {
 // jobs, files and credentials hold every field of jobs::job, jobs::file_record and
 // jobs::credential_record except the monotonic timers (a restarted daemon starts them afresh) and
 // current_file (derived on load). A NULL error_code means no error; a NULL error_file_index an
-// error about no particular file. The columns version 2 added to jobs come last, with defaults, so
-// that a migrated version-1 store has exactly the layout of a new one.
+// error about no particular file. The columns versions 2 and 3 added come last, with defaults, so
+// that a migrated store has exactly the layout of a new one. A file's ranges are one text column
+// ("OFFSET+LENGTH" items separated by ',', LENGTH '*' for to-the-end; empty for a whole file):
+// they are written with the file and never change, and a table of their own would be rewritten
+// with every save of the job.
 constexpr const char* kCreateSchema = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY NOT NULL,
@@ -196,6 +244,9 @@ CREATE TABLE files (
   last_modified TEXT NOT NULL,
   remote_mtime INTEGER NOT NULL,
   delivered INTEGER NOT NULL,
+  ranges TEXT NOT NULL DEFAULT '',
+  range_layout INTEGER NOT NULL DEFAULT 0,
+  remote_size INTEGER NOT NULL DEFAULT -1,
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -221,6 +272,14 @@ ALTER TABLE jobs ADD COLUMN proxy_list TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN proxy_bypass TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN notify_program TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Version 2 had whole files only: no byte ranges, and the remote size was bytes_total.
+constexpr const char* kMigrateFrom2 = R"sql(
+ALTER TABLE files ADD COLUMN ranges TEXT NOT NULL DEFAULT '';
+ALTER TABLE files ADD COLUMN range_layout INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN remote_size INTEGER NOT NULL DEFAULT -1;
+UPDATE files SET remote_size = bytes_total;
 )sql";
 
 // An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would
@@ -251,21 +310,22 @@ ON CONFLICT (id) DO UPDATE SET
 constexpr const char* kUpsertFile = R"sql(
 INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
                    bytes_transferred, completed, bytes_from_origin, etag, last_modified,
-                   remote_mtime, delivered)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                   remote_mtime, delivered, ranges, range_layout, remote_size)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
 ON CONFLICT (job_id, idx) DO UPDATE SET
   remote_url = excluded.remote_url, local_name = excluded.local_name,
   temp_name = excluded.temp_name, bytes_total = excluded.bytes_total,
   bytes_transferred = excluded.bytes_transferred, completed = excluded.completed,
   bytes_from_origin = excluded.bytes_from_origin, etag = excluded.etag,
   last_modified = excluded.last_modified, remote_mtime = excluded.remote_mtime,
-  delivered = excluded.delivered
+  delivered = excluded.delivered, ranges = excluded.ranges,
+  range_layout = excluded.range_layout, remote_size = excluded.remote_size
 )sql";
 
 constexpr const char* kUpdateProgress = R"sql(
 UPDATE files SET bytes_total = ?3, bytes_transferred = ?4, completed = ?5,
                  bytes_from_origin = ?6, etag = ?7, last_modified = ?8, remote_mtime = ?9,
-                 delivered = ?10
+                 delivered = ?10, remote_size = ?11
 WHERE job_id = ?1 AND idx = ?2
 )sql";
 
@@ -282,7 +342,8 @@ SELECT j.id, j.owner_uid, j.display_name, j.description, j.priority, j.state, j.
        j.modification_time, j.transfer_completion_time, j.proxy_usage, j.proxy_list,
        j.proxy_bypass, j.notify_program, j.notify_parameters,
        f.idx, f.remote_url, f.local_name, f.temp_name, f.bytes_total, f.bytes_transferred,
-       f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered
+       f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered,
+       f.ranges, f.range_layout, f.remote_size
 FROM jobs AS j LEFT JOIN files AS f ON f.job_id = j.id
 ORDER BY j.creation_time, j.id, f.idx
 )sql";
@@ -315,11 +376,15 @@ void prepare_schema(sqlite3* db) {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version == "1") {
-        constexpr const char* operation = "migrate schema version 1 to 2";
-        exec_sql(db, kMigrateFrom1, operation);
-        exec_sql(db, kCreateCredentials, operation);
-        statement update(db, operation, "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
+      if (*version == "1" || *version == "2") {
+        const std::string operation = "migrate schema version " + *version + " to 3";
+        if (*version == "1") {
+          exec_sql(db, kMigrateFrom1, operation.c_str());
+          exec_sql(db, kCreateCredentials, operation.c_str());
+        }
+        exec_sql(db, kMigrateFrom2, operation.c_str());
+        statement update(db, operation.c_str(),
+                         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
       } else if (*version != std::to_string(kSchemaVersion)) {
         fail(db_path(db), "open",
@@ -463,6 +528,9 @@ void job_store::save_job(const jobs::job& j) {
         .bind(11, f.last_modified)
         .bind(12, f.remote_mtime)
         .bind(13, f.delivered)
+        .bind(14, encode_ranges(f.ranges))
+        .bind(15, static_cast<std::int64_t>(f.layout))
+        .bind(16, to_db(f.remote_size))
         .execute();
   }
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
@@ -492,6 +560,7 @@ void job_store::save_file_progress(const std::string& job_id, std::uint32_t inde
       .bind(8, file.last_modified)
       .bind(9, file.remote_mtime)
       .bind(10, file.delivered)
+      .bind(11, to_db(file.remote_size))
       .execute();
   // Progress for a file that was never saved would be lost silently: say so.
   if (sqlite3_changes(db_) == 0) {
@@ -574,6 +643,9 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.last_modified = r.text(c + 9);
       f.remote_mtime = r.integer(c + 10);
       f.delivered = r.boolean(c + 11);
+      f.ranges = decode_ranges(r.text(c + 12), db_path(db_));
+      f.layout = r.u32(c + 13) == 1 ? range_layout::in_place : range_layout::concatenated;
+      f.remote_size = r.u64(c + 14);
     }
   }
   for (auto& j : result) {

@@ -279,8 +279,8 @@ TEST_F(CompatDo, StartNeedsAUriAndALocalPath) {
   ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("x.bin"))), S_OK);
   DO_DOWNLOAD_RANGES_INFO ranges{};
   ranges.RangeCount = 1;
-  ranges.Ranges[0] = {0, 100};
-  EXPECT_EQ(download->Start(&ranges), E_NOTIMPL);
+  ranges.Ranges[0] = {0, 0};  // an empty range
+  EXPECT_EQ(download->Start(&ranges), DO_E_INVALID_RANGE);
   EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
   origin.make_random_file("x.bin", 1000, 2);
   ranges.RangeCount = 0;  // an empty range list is the whole file
@@ -291,6 +291,69 @@ TEST_F(CompatDo, StartNeedsAUriAndALocalPath) {
   EXPECT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("y.bin"))),
             DO_E_INVALID_STATE);
   EXPECT_EQ(get_string(download.get(), DODownloadProperty_LocalPath), path("x.bin"));
+  EXPECT_EQ(download->Abort(), S_OK);
+}
+
+// DO_DOWNLOAD_RANGES_INFO ends in a one-element array: room for more is allocated behind it.
+class ranges_info {
+ public:
+  explicit ranges_info(const std::vector<DO_DOWNLOAD_RANGE>& ranges)
+      : bytes_(sizeof(DO_DOWNLOAD_RANGES_INFO) +
+               sizeof(DO_DOWNLOAD_RANGE) * (ranges.empty() ? 0 : ranges.size() - 1)) {
+    auto* info = get();
+    info->RangeCount = static_cast<UINT>(ranges.size());
+    for (std::size_t i = 0; i < ranges.size(); ++i) info->Ranges[i] = ranges[i];
+  }
+  DO_DOWNLOAD_RANGES_INFO* get() {
+    return reinterpret_cast<DO_DOWNLOAD_RANGES_INFO*>(bytes_.data());
+  }
+
+ private:
+  std::vector<std::uint64_t> bytes_;  // 8-byte aligned, as the struct needs
+  static_assert(sizeof(DO_DOWNLOAD_RANGE) % sizeof(std::uint64_t) == 0);
+};
+
+TEST_F(CompatDo, StartWithRangesFetchesOnlyThoseBytesAtTheirOffsets) {
+  constexpr std::uint64_t kSize = 100000;
+  origin.make_random_file("r.bin", kSize, 11);
+  com_ptr<IDODownload> download = create();
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("r.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("r.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+  ranges_info wanted({{60000, DO_LENGTH_TO_EOF}, {10, 20}});
+  ASSERT_EQ(download->Start(wanted.get()), S_OK);
+  const DO_DOWNLOAD_STATUS status = status_of(download.get());
+  EXPECT_EQ(status.State, DODownloadState_Transferred);
+  EXPECT_EQ(status.BytesTotal, 20U + (kSize - 60000));
+  EXPECT_EQ(status.BytesTransferred, status.BytesTotal);
+  // Another set of ranges for a started download is refused; the same ones, or NULL, resume.
+  ranges_info other({{0, 5}});
+  EXPECT_EQ(download->Start(other.get()), DO_E_INVALID_STATE);
+  ranges_info same({{10, 20}, {60000, DO_LENGTH_TO_EOF}});
+  EXPECT_EQ(download->Start(same.get()), S_OK);
+  EXPECT_EQ(download->Finalize(), S_OK);
+  const std::string local = opendo::test::read_file(path("r.bin"));
+  ASSERT_EQ(local.size(), kSize);
+  EXPECT_EQ(local.substr(0, 10), std::string(10, '\0'));
+  EXPECT_EQ(local.substr(10, 20), opendo::test::random_bytes(11, 10, 20));
+  EXPECT_EQ(local.substr(30, 60000 - 30), std::string(60000 - 30, '\0'));
+  EXPECT_EQ(local.substr(60000), opendo::test::random_bytes(11, 60000, kSize - 60000));
+  EXPECT_EQ(origin.total_body_bytes_sent("r.bin"), 20U + (kSize - 60000));
+}
+
+TEST_F(CompatDo, BadRangesAreRefusedWithDoCodes) {
+  com_ptr<IDODownload> download = create();
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("nothing.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("nothing.bin"))), S_OK);
+  ranges_info overlapping({{0, 10}, {5, 10}});
+  EXPECT_EQ(download->Start(overlapping.get()), DO_E_OVERLAPPING_RANGES);
+  ranges_info impossible({{DO_LENGTH_TO_EOF, 10}});
+  EXPECT_EQ(download->Start(impossible.get()), DO_E_INVALID_RANGE);
+  std::vector<DO_DOWNLOAD_RANGE> many(501);
+  for (std::size_t i = 0; i < many.size(); ++i) many[i] = {i * 10, 5};
+  ranges_info too_many(many);
+  EXPECT_EQ(download->Start(too_many.get()), BG_E_TOO_MANY_RANGES_IN_FILE);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
   EXPECT_EQ(download->Abort(), S_OK);
 }
 

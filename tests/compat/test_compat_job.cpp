@@ -366,45 +366,99 @@ TEST_F(CompatJob, ReplaceRemotePrefixChangesMatchingFiles) {
   EXPECT_EQ(info.files[1].remote_url, "http://other.example/b");
 }
 
-TEST_F(CompatJob, RangesAreValidatedThenNotImplemented) {
+TEST_F(CompatJob, AddFileWithRangesChecksItsArgumentsWithTheDocumentedCodes) {
   com_ptr<IBackgroundCopyJob3> job3 = as<IBackgroundCopyJob3>(job.get());
   com_ptr<IDeliveryOptimizationJob> dojob = as<IDeliveryOptimizationJob>(job.get());
   ASSERT_TRUE(job3 && dojob);
   const std::wstring path = local("ranged");
   const wchar_t* url = L"http://127.0.0.1:1/ranged";
   BG_FILE_RANGE ranges[3] = {{0, 100}, {200, 100}, {400, BG_LENGTH_TO_EOF}};
-  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 3, ranges), E_NOTIMPL);
-  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 3, ranges, DO_UNKNOWN_FILE_SIZE),
-            E_NOTIMPL);
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", nullptr, path.c_str(), 3, ranges, 1000), E_INVALIDARG);
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, nullptr, 3, ranges, 1000), E_INVALIDARG);
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 3, nullptr, 1000), E_INVALIDARG);
-  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 0, ranges, 1000), E_INVALIDARG);
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 0, ranges), E_INVALIDARG);
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 3, nullptr), E_INVALIDARG);
+  EXPECT_EQ(job3->AddFileWithRanges(url, L"relative", 3, ranges), E_INVALIDARG);
 
+  // IDeliveryOptimizationJob wants them sorted and answers with DO's codes.
   BG_FILE_RANGE unsorted[2] = {{200, 10}, {0, 10}};
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 2, unsorted, 1000),
-            BG_E_INVALID_RANGE);
+            DO_E_INVALID_RANGE);
   BG_FILE_RANGE overlapping[2] = {{0, 100}, {50, 100}};
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 2, overlapping, 1000),
-            BG_E_OVERLAPPING_RANGES);
+            DO_E_OVERLAPPING_RANGES);
   EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 2, overlapping), BG_E_OVERLAPPING_RANGES);
   BG_FILE_RANGE beyond[1] = {{990, 20}};
   EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 1, beyond, 1000),
-            BG_E_INVALID_RANGE);
+            DO_E_INVALID_RANGE);
   BG_FILE_RANGE empty[1] = {{0, 0}};
-  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 1, empty, 1000), BG_E_INVALID_RANGE);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, path.c_str(), 1, empty, 1000), DO_E_INVALID_RANGE);
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 1, empty), BG_E_INVALID_RANGE);
+  BG_FILE_RANGE offset_eof[1] = {{BG_LENGTH_TO_EOF, 5}};
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 1, offset_eof), BG_E_INVALID_RANGE);
   std::vector<BG_FILE_RANGE> many(501);
   for (std::size_t i = 0; i < many.size(); ++i) many[i] = {i * 10, 5};
   EXPECT_EQ(
       dojob->AddFileWithRanges(L"id", url, path.c_str(), 501, many.data(), DO_UNKNOWN_FILE_SIZE),
       BG_E_TOO_MANY_RANGES_IN_FILE);
-  EXPECT_EQ(
-      dojob->AddFileWithRanges(L"id", url, path.c_str(), 500, many.data(), DO_UNKNOWN_FILE_SIZE),
-      E_NOTIMPL);
-
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 501, many.data()),
+            BG_E_TOO_MANY_RANGES_IN_FILE);
   BG_JOB_PROGRESS progress{};
   ASSERT_EQ(job->GetProgress(&progress), S_OK);
   EXPECT_EQ(progress.FilesTotal, 0U);  // nothing was added
+
+  // BITS takes any order (the bytes follow the order given); 500 ranges are allowed.
+  EXPECT_EQ(job3->AddFileWithRanges(url, path.c_str(), 2, unsorted), S_OK);
+  EXPECT_EQ(dojob->AddFileWithRanges(L"id", url, local("many").c_str(), 500, many.data(),
+                                     DO_UNKNOWN_FILE_SIZE),
+            S_OK);
+  // No ranges at all is the whole file for IDeliveryOptimizationJob.
+  EXPECT_EQ(dojob->AddFileWithRanges(nullptr, url, local("whole").c_str(), 0, nullptr,
+                                     DO_UNKNOWN_FILE_SIZE),
+            S_OK);
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.FilesTotal, 3U);
+}
+
+TEST_F(CompatJob, AddFileWithRangesTransfersOnlyTheRangesAndGetFileRangesReportsThem) {
+  origin.make_random_file("src.bin", 1 << 20, 21);
+  com_ptr<IBackgroundCopyJob3> job3 = as<IBackgroundCopyJob3>(job.get());
+  ASSERT_TRUE(job3);
+  const std::wstring url = wide(origin.url("src.bin"));
+  // BITS's example: remote bytes 100-199, 900-999 and 400-499 make a 300-byte local file.
+  BG_FILE_RANGE ranges[3] = {{100, 100}, {900, 100}, {400, 100}};
+  ASSERT_EQ(job3->AddFileWithRanges(url.c_str(), local("part.bin").c_str(), 3, ranges), S_OK);
+
+  IEnumBackgroundCopyFiles* files = nullptr;
+  ASSERT_EQ(job->EnumFiles(&files), S_OK);
+  IBackgroundCopyFile* raw_file = nullptr;
+  ASSERT_EQ(files->Next(1, &raw_file, nullptr), S_OK);
+  files->Release();
+  auto file = com_ptr<IBackgroundCopyFile>::adopt(raw_file);
+  com_ptr<IBackgroundCopyFile2> file2 = as<IBackgroundCopyFile2>(file.get());
+  ASSERT_TRUE(file2);
+  DWORD count = 0;
+  BG_FILE_RANGE* got = nullptr;
+  ASSERT_EQ(file2->GetFileRanges(&count, &got), S_OK);
+  ASSERT_EQ(count, 3U);
+  ASSERT_NE(got, nullptr);
+  for (DWORD i = 0; i < count; ++i) {
+    EXPECT_EQ(got[i].InitialOffset, ranges[i].InitialOffset);
+    EXPECT_EQ(got[i].Length, ranges[i].Length);
+  }
+  CoTaskMemFree(got);
+  EXPECT_EQ(file2->GetFileRanges(nullptr, &got), E_POINTER);
+
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  BG_FILE_PROGRESS progress{};
+  ASSERT_EQ(file->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.BytesTotal, 300U);
+  EXPECT_EQ(progress.BytesTransferred, 300U);
+  ASSERT_EQ(job->Complete(), S_OK);
+  EXPECT_EQ(opendo::test::read_file(out / "part.bin"),
+            opendo::test::random_bytes(21, 100, 100) + opendo::test::random_bytes(21, 900, 100) +
+                opendo::test::random_bytes(21, 400, 100));
 }
 
 TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {

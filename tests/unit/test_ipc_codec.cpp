@@ -108,8 +108,14 @@ TEST(Codec, JobRoundTripsExactly) {
   job.error_count = 3;
   job.error = job_error{0x80072EFDU, error_context::general_transport, 1, "refused", "http"};
   job.times = {1, 2, 3};
-  job.files.push_back({"http://h/a", "/tmp/a", {100, 100, true}, 100});
-  job.files.push_back({"http://h/b", "/tmp/b", {size_unknown, 7, false}, 7});
+  job.files.push_back(
+      {"http://h/a", "/tmp/a", {}, range_layout::concatenated, {100, 100, true}, 100});
+  job.files.push_back({"http://h/b",
+                       "/tmp/b",
+                       {{10, 5}, {400, length_to_eof}},
+                       range_layout::in_place,
+                       {size_unknown, 7, false},
+                       7});
   const job_info back = ipc::job_from_json(ipc::to_json(job));
   EXPECT_EQ(ipc::to_json(back), ipc::to_json(job));
   EXPECT_EQ(back.bytes_total, size_unknown);
@@ -117,6 +123,30 @@ TEST(Codec, JobRoundTripsExactly) {
   EXPECT_EQ(back.error->context, error_context::general_transport);
   EXPECT_EQ(back.files[1].progress.bytes_total, size_unknown);
   EXPECT_EQ(ipc::to_json(job)["bytes_total"], -1);
+  EXPECT_EQ(back.files[1].ranges, (std::vector<byte_range>{{10, 5}, {400, length_to_eof}}));
+  EXPECT_EQ(back.files[1].layout, range_layout::in_place);
+  EXPECT_EQ(ipc::to_json(job)["files"][1]["ranges"][1]["length"], -1);
+}
+
+TEST(Codec, FileSpecRangesAreOptionalAndChecked) {
+  const file_spec whole = ipc::file_spec_from_json(
+      ipc::json{{"remote_url", "http://h/a"}, {"local_name", "/tmp/a"}}, 100, 100);
+  EXPECT_TRUE(whole.ranges.empty());
+  EXPECT_FALSE(ipc::to_json(whole).contains("ranges"));
+  file_spec ranged{"http://h/a", "/tmp/a", {{0, 1}, {5, length_to_eof}}, range_layout::in_place};
+  const file_spec back = ipc::file_spec_from_json(ipc::to_json(ranged), 100, 100);
+  EXPECT_EQ(back.ranges, ranged.ranges);
+  EXPECT_EQ(back.layout, range_layout::in_place);
+  auto bad = ipc::to_json(ranged);
+  bad["layout"] = "sideways";
+  EXPECT_THROW(ipc::file_spec_from_json(bad, 100, 100), ipc::bad_parameter);
+  bad = ipc::to_json(ranged);
+  bad["ranges"][0]["offset"] = -3;
+  EXPECT_THROW(ipc::file_spec_from_json(bad, 100, 100), ipc::bad_parameter);
+  bad = ipc::to_json(ranged);
+  bad["ranges"] = "0-5";
+  EXPECT_THROW(ipc::file_spec_from_json(bad, 100, 100), ipc::bad_parameter);
+  EXPECT_THROW(ipc::file_spec_from_json(ipc::to_json(ranged), 5, 100), ipc::bad_parameter);
 }
 
 TEST(Codec, JobWithoutErrorHasNoErrorField) {

@@ -71,6 +71,9 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.last_modified, b.last_modified);
   EXPECT_EQ(a.remote_mtime, b.remote_mtime);
   EXPECT_EQ(a.delivered, b.delivered);
+  EXPECT_EQ(a.ranges, b.ranges);
+  EXPECT_EQ(a.layout, b.layout);
+  EXPECT_EQ(a.remote_size, b.remote_size);
 }
 
 void expect_same_job(const job& a, const job& b) {
@@ -194,6 +197,7 @@ job version1_job() {
   f.local_name = "/srv/downloads/old.iso";
   f.temp_name = "BITold.tmp";
   f.bytes_total = 1000;
+  f.remote_size = 1000;  // version 3 takes it from bytes_total
   f.bytes_transferred = 400;
   f.bytes_from_origin = 400;
   f.etag = "\"e1\"";
@@ -601,14 +605,47 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion2) {
+TEST_F(JobStore, NewStoreHasSchemaVersion3) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+}
+
+TEST_F(JobStore, RangesAndLayoutRoundTrip) {
+  job j = version1_job();
+  j.files[0].ranges = {{0, 10}, {900, 100}, {400, opendo::length_to_eof}};
+  j.files[0].remote_size = opendo::size_unknown;
+  file_record second = j.files[0];
+  second.local_name = "/srv/downloads/second.iso";
+  second.ranges = {{5, 1}};
+  second.layout = opendo::range_layout::in_place;
+  j.files.push_back(second);
+  {
+    job_store store(path_);
+    store.save_job(j);
+    j.files[1].remote_size = 12345;
+    store.save_file_progress(j.id, 1, j.files[1]);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT ranges FROM files WHERE idx = 0"), "0+10,900+100,400+*");
+}
+
+TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
+  job j = version1_job();
+  j.files[0].ranges = {{0, 10}};
+  { job_store(path_).save_job(j); }
+  for (const char* text : {"0+", "+5", "0+10,", "0-10", "0+10;5+1", "x+1", "1+2+3"}) {
+    SCOPED_TRACE(text);
+    raw_db(path_).exec(std::string("UPDATE files SET ranges = '") + text + "'");
+    job_store store(path_);
+    EXPECT_THROW(store.load_all(), std::exception);
+  }
 }
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"3", "0"}) {
+  for (const char* version : {"4", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -636,13 +673,13 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
   }
 
-  // Opening again finds version 2 and changes nothing; the migrated store takes the new fields.
+  // Opening again finds version 3 and changes nothing; the migrated store takes the new fields.
   expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
   expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
   expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
@@ -656,7 +693,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -692,7 +729,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 2");
+  expect_open_fails("migrate schema version 1 to 3");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),

@@ -19,9 +19,10 @@ struct engine::transfer {
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   request req;
-  std::uint64_t written = 0;  // bytes pwritten to the file
-  std::uint64_t synced = 0;   // bytes known to be on disk (fdatasync'd)
-  std::vector<char> buffer;   // bytes received and not yet written
+  std::uint64_t written = 0;         // end of the bytes pwritten to the file
+  std::uint64_t end = size_unknown;  // where the body must end in the file, once known
+  std::uint64_t synced = 0;          // bytes known to be on disk (fdatasync'd)
+  std::vector<char> buffer;          // bytes received and not yet written
   bool response_seen = false;
   bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
   outcome failure;
@@ -52,9 +53,9 @@ bool take_number(std::string_view& text, std::uint64_t& value) {
   return true;
 }
 
-// "bytes 100-199/1000" -> start 100, total 1000 (total size_unknown for "*"). A server can send
+// "bytes 100-199/1000" -> 100, 199, total 1000 (total size_unknown for "*"). A server can send
 // anything here, so every part is checked: digits only, first <= last < total.
-bool parse_content_range(std::string_view value, std::uint64_t& start, std::uint64_t& total) {
+bool parse_content_range(std::string_view value, remote_range& sent, std::uint64_t& total) {
   constexpr std::string_view prefix = "bytes ";
   if (value.substr(0, prefix.size()) != prefix) return false;
   value.remove_prefix(prefix.size());
@@ -71,7 +72,7 @@ bool parse_content_range(std::string_view value, std::uint64_t& start, std::uint
   } else if (!take_number(value, total) || !value.empty() || last >= total) {
     return false;
   }
-  start = first;
+  sent = {first, last};
   return true;
 }
 
@@ -122,6 +123,76 @@ void fail_protocol(engine::transfer& t, std::uint32_t code, const std::string& m
   t.aborted_by_us = true;
 }
 
+bool truncate_file(engine::transfer& t, std::uint64_t size) {
+  t.buffer.clear();
+  t.written = t.synced = size;
+  if (::ftruncate(t.req.fd, static_cast<off_t>(size)) == 0) return true;
+  t.failure = local_failure(errno, "truncating the temporary file failed");
+  t.aborted_by_us = true;
+  return false;
+}
+
+// A 206: the range must be the one asked for, of a file of the size known (if one is).
+bool check_partial_body(engine::transfer& t, response_info& info) {
+  const std::string content_range = header_value(t.easy, "Content-Range");
+  remote_range sent;
+  const remote_range asked = t.req.range.value_or(remote_range{t.req.offset, size_unknown});
+  if (!parse_content_range(content_range, sent, info.total) || sent.first != asked.first ||
+      (asked.last != size_unknown && sent.last != asked.last) ||
+      (asked.last == size_unknown && info.total != size_unknown && sent.last + 1 != info.total)) {
+    fail_protocol(
+        t, value_of(hr::bg_e_insufficient_range_support),
+        "the server answered a range request with a different range (" + content_range + ")");
+    return false;
+  }
+  if (t.req.expected_total != size_unknown && info.total != t.req.expected_total) {
+    // Same validators but another size: the file changed under us; it starts again.
+    fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
+                  "the file on the server changed size from " +
+                      std::to_string(t.req.expected_total) + " to " + std::to_string(info.total) +
+                      " bytes; it is fetched again from the start");
+    t.failure.restart_file = true;
+    return false;
+  }
+  info.accepts_ranges = true;
+  t.end = t.req.offset + (sent.last - sent.first + 1);
+  return true;
+}
+
+// A 200 (the whole file) where a range was asked for.
+bool check_whole_body(engine::transfer& t, response_info& info) {
+  curl_off_t length = -1;
+  curl_easy_getinfo(t.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  info.total = length >= 0 ? static_cast<std::uint64_t>(length) : size_unknown;
+  t.end = info.total == size_unknown ? size_unknown : t.req.offset + info.total;
+  if (t.req.range) {
+    const remote_range& asked = *t.req.range;
+    const bool whole_file_asked =
+        asked.first == 0 && (asked.last == size_unknown ||
+                             (info.total != size_unknown && asked.last + 1 == info.total));
+    if (whole_file_asked) return true;
+    if (info.validators_changed) {
+      fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
+                    "the file on the server changed; its ranges are fetched again");
+      t.failure.restart_file = true;
+      return false;
+    }
+    fail_protocol(t, value_of(hr::bg_e_insufficient_range_support),
+                  "the server sent the whole file instead of the byte range asked for: it does "
+                  "not support ranges");
+    t.failure.transient = false;
+    return false;
+  }
+  if (t.req.offset > 0) {
+    // A full body although we asked to resume: start the file again from byte 0.
+    info.restarted = true;
+    t.req.offset = 0;
+    t.end = info.total;
+    return truncate_file(t, 0);
+  }
+  return true;
+}
+
 // Called before the first body byte: decides whether the body continues the file or restarts it.
 bool begin_body(engine::transfer& t, listener& events) {
   t.response_seen = true;
@@ -133,45 +204,13 @@ bool begin_body(engine::transfer& t, listener& events) {
   info.validators_changed =
       (!t.req.etag.empty() && info.etag != t.req.etag) ||
       (!t.req.last_modified.empty() && info.last_modified != t.req.last_modified);
-  if (info.status == 206) {
-    std::uint64_t start = 0;
-    if (!parse_content_range(header_value(t.easy, "Content-Range"), start, info.total) ||
-        start != t.req.offset) {
-      fail_protocol(t, value_of(hr::bg_e_insufficient_range_support),
-                    "the server answered a range request with a different range (" +
-                        header_value(t.easy, "Content-Range") + ")");
-      return false;
-    }
-    if (t.req.expected_total != size_unknown && info.total != t.req.expected_total) {
-      // Same validators but another size: the file changed under us; it starts again.
-      fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
-                    "the file on the server changed size from " +
-                        std::to_string(t.req.expected_total) + " to " + std::to_string(info.total) +
-                        " bytes; it is fetched again from the start");
-      t.failure.restart_file = true;
-      return false;
-    }
-    info.accepts_ranges = true;
-  } else {
-    curl_off_t length = -1;
-    curl_easy_getinfo(t.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-    info.total = length >= 0 ? static_cast<std::uint64_t>(length) : size_unknown;
-    if (t.req.offset > 0) {
-      // A full body although we asked for a range: start the file again from byte 0.
-      info.restarted = true;
-      t.req.offset = 0;
-      t.written = 0;
-      t.synced = 0;
-      t.buffer.clear();
-      if (::ftruncate(t.req.fd, 0) != 0) {
-        t.failure = local_failure(errno, "truncating the temporary file failed");
-        t.aborted_by_us = true;
-        return false;
-      }
-    }
+  const bool body_ok = info.status == 206 ? check_partial_body(t, info) : check_whole_body(t, info);
+  if (!body_ok) return false;
+  if (auto refused = events.on_response(t.id, info)) {
+    t.failure = *refused;
+    t.aborted_by_us = true;
+    return false;
   }
-  t.req.expected_total = info.total;  // what this response promised; more is a protocol error
-  events.on_response(t.id, info);
   return true;
 }
 
@@ -179,9 +218,9 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<engine::transfer*>(user);
   const std::size_t bytes = size * count;
   if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
-  if (t.req.expected_total != size_unknown && t.received() + bytes > t.req.expected_total) {
+  if (t.end != size_unknown && t.received() + bytes > t.end) {
     fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
-                  "the server sent more bytes than the file's size");
+                  "the server sent more bytes than it announced");
     return CURL_WRITEFUNC_ERROR;
   }
   if (t.buffer.size() + bytes > t.buffer.capacity() && !t.buffer.empty() && !flush(t)) {
@@ -210,6 +249,12 @@ outcome classify(CURLcode code, engine::transfer& t) {
       out.transient = status == 408 || status == 429 || status == 500 || status == 502 ||
                       status == 503 || status == 504;
       out.message = describe(out.code) + " URL: " + t.req.url;
+      if (status == 416 && t.req.range) {
+        out.code = value_of(hr::bg_e_invalid_range);
+        out.transient = false;
+        out.message = "the server says the byte range " + std::to_string(t.req.range->first) +
+                      "- lies beyond the end of the file (HTTP 416). URL: " + t.req.url;
+      }
       break;
     }
     case CURLE_COULDNT_CONNECT:
@@ -339,8 +384,11 @@ transfer_id engine::start(const request& req) {
     curl_easy_setopt(easy, CURLOPT_PROXYPASSWORD, req.proxy_auth->password.c_str());
     curl_easy_setopt(easy, CURLOPT_PROXYAUTH, auth_bits(req.proxy_auth->scheme));
   }
-  if (req.offset > 0) {
-    const std::string range = std::to_string(req.offset) + "-";
+  if (req.offset > 0 || req.range) {
+    const remote_range asked = req.range.value_or(remote_range{req.offset, size_unknown});
+    const std::string range =
+        std::to_string(asked.first) + "-" +
+        (asked.last == size_unknown ? std::string() : std::to_string(asked.last));
     curl_easy_setopt(easy, CURLOPT_RANGE, range.c_str());  // curl copies the string
     // If-Range makes a changed file come back whole instead of as a mismatched range. A weak
     // ETag may not be used with If-Range; Last-Modified then serves.

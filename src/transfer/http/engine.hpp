@@ -24,11 +24,23 @@ struct credentials {
   std::string password;
 };
 
+// Remote bytes first..last; last size_unknown runs to the end of the file.
+struct remote_range {
+  std::uint64_t first = 0;
+  std::uint64_t last = size_unknown;
+};
+
 struct request {
   std::string url;
-  int fd = -1;               // the temporary file, open for writing; the caller owns it
-  std::uint64_t offset = 0;  // bytes already in the file: resume from here
-  std::uint64_t expected_total = size_unknown;  // known size of the file, if any
+  int fd = -1;  // the temporary file, open for writing; the caller owns it
+  // Where the body's first byte goes in the file; the bytes before it are kept. Without `range`
+  // it is also the remote byte to resume from.
+  std::uint64_t offset = 0;
+  // Ask for exactly these bytes of the remote file (a file with byte ranges). The answer must be
+  // a 206 of them; a 200 is refused (BG_E_INSUFFICIENT_RANGE_SUPPORT) unless the validators
+  // changed (restart_file) or the range is the whole file.
+  std::optional<remote_range> range;
+  std::uint64_t expected_total = size_unknown;  // known size of the remote file, if any
   std::string etag;  // validators of the response the first bytes came from
   std::string last_modified;
   proxy_settings proxy;
@@ -63,7 +75,9 @@ struct outcome {
 class listener {
  public:
   virtual ~listener() = default;
-  virtual void on_response(transfer_id id, const response_info& info) = 0;
+  // Before the first body byte. Returning an outcome stops the transfer, which then finishes
+  // with it (e.g. byte ranges that the remote file turns out too small for).
+  virtual std::optional<outcome> on_response(transfer_id id, const response_info& info) = 0;
   virtual void on_finished(transfer_id id, const outcome& result) = 0;
 };
 
