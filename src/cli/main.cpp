@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
@@ -202,6 +203,16 @@ void print_job(const job_info& job) {
                 cli::printable(file.remote_url).c_str(), cli::printable(file.local_name).c_str(),
                 bytes_summary(file.progress.bytes_transferred, file.progress.bytes_total).c_str(),
                 file.progress.completed ? ", complete" : "");
+    if (!file.ranges.empty()) {
+      std::string list;
+      for (const auto& r : file.ranges) {
+        if (!list.empty()) list += ',';
+        list += std::to_string(r.offset) + ':' +
+                (r.length == opendo::length_to_eof ? std::string("eof") : std::to_string(r.length));
+      }
+      std::printf("       ranges %s (%s)\n", list.c_str(),
+                  file.layout == opendo::range_layout::in_place ? "in place" : "one after another");
+    }
   }
   if (job.error) field("error:", error_summary(*job.error));
   field("error count:", std::to_string(job.error_count));
@@ -266,11 +277,39 @@ int run_create(const settings& global, const std::string& name) {
   return 0;
 }
 
+// bitsadmin's range list: "OFFSET:LENGTH[,OFFSET:LENGTH...]", LENGTH "eof" for to the end.
+std::vector<opendo::byte_range> parse_ranges(const std::string& text) {
+  std::vector<opendo::byte_range> ranges;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    const std::size_t colon = item.find(':');
+    auto number = [&](const std::string& digits, std::uint64_t& value) {
+      const auto [last, error] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), value);
+      return error == std::errc() && last == digits.data() + digits.size() && !digits.empty();
+    };
+    opendo::byte_range r;
+    const std::string length = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (colon == std::string::npos || !number(item.substr(0, colon), r.offset) ||
+        (length != "eof" && !number(length, r.length))) {
+      throw CLI::ValidationError("--ranges",
+                                 "\"" + item + "\" is not OFFSET:LENGTH (LENGTH may be eof)");
+    }
+    ranges.push_back(r);
+    start = end + 1;
+  }
+  return ranges;
+}
+
 int run_addfile(const settings& global, const std::string& id, const std::string& url,
-                const std::string& local) {
-  const std::string path = local_file_path(local);
+                const std::string& local, const std::string& ranges, bool in_place) {
+  opendo::file_spec file{url, local_file_path(local), {}, opendo::range_layout::concatenated};
+  if (!ranges.empty()) file.ranges = parse_ranges(ranges);
+  if (in_place) file.layout = opendo::range_layout::in_place;
   opendo::client client = connect(global);
-  open_job(client, id).add_file(url, path);
+  open_job(client, id).add_file(file);
   return 0;
 }
 
@@ -722,8 +761,11 @@ int run_command_line(int argc, char** argv) {
   std::string job_id;
   std::string addfile_url;
   std::string addfile_local;
+  std::string addfile_ranges;
+  bool addfile_in_place = false;
   CLI::App* addfile = add_verb("addfile", "Add a file to a job: download URL to LOCAL", [&] {
-    return run_addfile(global, job_id, addfile_url, addfile_local);
+    return run_addfile(global, job_id, addfile_url, addfile_local, addfile_ranges,
+                       addfile_in_place);
   });
   addfile->add_option("JOB", job_id, kJobHelp)->required()->type_name("");
   addfile->add_option("URL", addfile_url, "http(s) URL to download")->required()->type_name("");
@@ -733,6 +775,16 @@ int run_command_line(int argc, char** argv) {
                    "directory)")
       ->required()
       ->type_name("");
+  addfile
+      ->add_option("--ranges", addfile_ranges,
+                   "Fetch only these byte ranges of the file (AddFileWithRanges), as "
+                   "OFFSET:LENGTH[,OFFSET:LENGTH...], LENGTH eof for to the end; they are "
+                   "written one after another in the order given")
+      ->type_name("LIST");
+  addfile
+      ->add_flag("--in-place", addfile_in_place,
+                 "With --ranges: write each range at its own offset of LOCAL instead")
+      ->needs("--ranges");
 
   add_verb("resume", "Start or restart transferring a job (after an error, too)",
            [&] { return run_simple(global, job_id, [](opendo::job& job) { job.resume(); }); })

@@ -108,6 +108,40 @@ TEST(Cli, VerbsDriveAJobFromCreateToComplete) {
   EXPECT_NE(again.err.find("0x80200002"), std::string::npos) << again.err;
 }
 
+TEST(Cli, AddfileWithRangesFetchesOnlyThoseBytes) {
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  origin.make_random_file("r.bin", 10000, 9);
+  const std::string id = trim(daemon.cli({"create", "ranges"}).out);
+  const auto added = daemon.cli(
+      {"addfile", id, origin.url("r.bin"), (out / "r.bin").string(), "--ranges", "9000:eof,10:5"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto human = daemon.cli({"info", id});
+  EXPECT_NE(human.out.find("ranges 9000:eof,10:5 (one after another)"), std::string::npos)
+      << human.out;
+  const json info = json::parse(daemon.cli({"--json", "info", id}).out);
+  EXPECT_EQ(info["files"][0]["ranges"][0]["length"], -1);
+  EXPECT_EQ(info["files"][0]["layout"], "concatenated");
+  ASSERT_EQ(daemon.cli({"resume", id}).exit_code, 0);
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(daemon.cli({"complete", id}).exit_code, 0);
+  EXPECT_EQ(read_file(out / "r.bin"), random_bytes(9, 9000, 1000) + random_bytes(9, 10, 5));
+
+  // A malformed list is a usage error; overlapping ranges are the daemon's BG_E_OVERLAPPING_RANGES.
+  const std::string other = trim(daemon.cli({"create", "bad ranges"}).out);
+  const auto malformed = daemon.cli(
+      {"addfile", other, origin.url("r.bin"), (out / "x.bin").string(), "--ranges", "10-20"});
+  EXPECT_NE(malformed.exit_code, 0);
+  EXPECT_NE(malformed.err.find("OFFSET:LENGTH"), std::string::npos) << malformed.err;
+  const auto overlapping = daemon.cli(
+      {"addfile", other, origin.url("r.bin"), (out / "x.bin").string(), "--ranges", "0:10,5:10"});
+  EXPECT_EQ(overlapping.exit_code, 1);
+  EXPECT_NE(overlapping.err.find("0x8020002C"), std::string::npos) << overlapping.err;
+}
+
 TEST(Cli, MonitorFollowsAJobUntilItSettles) {
   nginx_server origin;
   daemon_process daemon;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -24,6 +25,10 @@ struct engine::transfer {
   std::uint64_t synced = 0;          // bytes known to be on disk (fdatasync'd)
   std::vector<char> buffer;          // bytes received and not yet written
   bool response_seen = false;
+  bool fresh_retry = false;  // sent again on a new connection after a reused one failed
+  // When the last body byte (or the start) was: a transfer silent for the stall timeout fails.
+  std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
+  std::chrono::seconds stall_timeout{60};
   bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
   outcome failure;
   char error_text[CURL_ERROR_SIZE] = {};
@@ -217,6 +222,7 @@ bool begin_body(engine::transfer& t, listener& events) {
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<engine::transfer*>(user);
   const std::size_t bytes = size * count;
+  t.last_data = std::chrono::steady_clock::now();
   if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
   if (t.end != size_unknown && t.received() + bytes > t.end) {
     fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
@@ -235,6 +241,20 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
+// libcurl's own low-speed check averages over several seconds, so a burst followed by silence
+// passes for longer than the timeout says; this counts from the last byte itself.
+int on_xfer_info(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto& t = *static_cast<engine::transfer*>(user);
+  if (std::chrono::steady_clock::now() - t.last_data < t.stall_timeout) return 0;
+  t.failure.code = value_of(hr::winhttp_timeout);
+  t.failure.transient = true;
+  t.failure.context = error_context::general_transport;
+  t.failure.message = "the server sent nothing for " + std::to_string(t.stall_timeout.count()) +
+                      " s. URL: " + t.req.url;
+  t.aborted_by_us = true;
+  return 1;
+}
+
 outcome classify(CURLcode code, engine::transfer& t) {
   outcome out;
   out.context = error_context::general_transport;
@@ -249,7 +269,13 @@ outcome classify(CURLcode code, engine::transfer& t) {
       out.transient = status == 408 || status == 429 || status == 500 || status == 502 ||
                       status == 503 || status == 504;
       out.message = describe(out.code) + " URL: " + t.req.url;
-      if (status == 416 && t.req.range) {
+      if (status == 416 && !t.req.range && t.req.offset > 0) {
+        // The file on the server is now shorter than the bytes we have: it changed.
+        out.restart_file = true;
+        out.message =
+            "the file on the server is shorter than the " + std::to_string(t.req.offset) +
+            " bytes already fetched (HTTP 416): it changed and is fetched again. URL: " + t.req.url;
+      } else if (status == 416 && t.req.range) {
         out.code = value_of(hr::bg_e_invalid_range);
         out.transient = false;
         out.message = "the server says the byte range " + std::to_string(t.req.range->first) +
@@ -282,6 +308,14 @@ outcome classify(CURLcode code, engine::transfer& t) {
       out.transient = false;
       break;
     case CURLE_UNSUPPORTED_PROTOCOL:
+      if (out.message.find("HTTP/0.9") != std::string::npos) {
+        // Not a scheme (those were checked when the file was added, redirects are limited to
+        // http and https) but a reply that is not HTTP, e.g. the surplus bytes of a previous
+        // response on a reused connection. The retry opens a new connection.
+        out.code = value_of(hr::winhttp_invalid_server_response);
+        out.context = error_context::remote_file;
+        break;
+      }
       out.code = value_of(hr::winhttp_unrecognized_scheme);
       out.context = error_context::remote_file;
       out.transient = false;
@@ -369,6 +403,10 @@ transfer_id engine::start(const request& req) {
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_text);
+  t->stall_timeout = std::chrono::seconds(options_.low_speed_time_s);
+  curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &on_xfer_info);
+  curl_easy_setopt(easy, CURLOPT_XFERINFODATA, t.get());
+  curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
@@ -441,6 +479,27 @@ void engine::wakeup() {
   curl_multi_wakeup(multi_);
 }
 
+// A request that failed before any response on a connection kept from an earlier request is
+// sent once more on a new connection, at once, as browsers do: the server may have closed the
+// idle connection, or an earlier response left bytes on it (a Content-Length shorter than its
+// body). Neither is this file's fault, and a retry delay (600 s by default) would be a high price.
+bool engine::retry_on_fresh_connection(transfer& t, CURLcode code) {
+  if (code == CURLE_OK || t.aborted_by_us || t.response_seen || t.fresh_retry) return false;
+  const bool bad_reply = code == CURLE_GOT_NOTHING || code == CURLE_SEND_ERROR ||
+                         code == CURLE_RECV_ERROR || code == CURLE_WEIRD_SERVER_REPLY ||
+                         (code == CURLE_UNSUPPORTED_PROTOCOL &&
+                          std::string_view(t.error_text).find("HTTP/0.9") != std::string::npos);
+  long new_connections = 0;
+  curl_easy_getinfo(t.easy, CURLINFO_NUM_CONNECTS, &new_connections);
+  if (!bad_reply || new_connections != 0) return false;
+  t.fresh_retry = true;
+  t.error_text[0] = '\0';
+  curl_multi_remove_handle(multi_, t.easy);
+  curl_easy_setopt(t.easy, CURLOPT_FRESH_CONNECT, 1L);
+  curl_multi_add_handle(multi_, t.easy);
+  return true;
+}
+
 void engine::process_done() {
   int queued = 0;
   while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
@@ -448,6 +507,7 @@ void engine::process_done() {
     transfer* t = nullptr;
     curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
     const CURLcode code = message->data.result;
+    if (retry_on_fresh_connection(*t, code)) continue;
     outcome result;
     if (t->aborted_by_us) {
       result = t->failure;

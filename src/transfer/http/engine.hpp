@@ -118,6 +118,7 @@ class engine {
 
  private:
   void process_done();
+  bool retry_on_fresh_connection(transfer& t, CURLcode code);
   listener& events_;
   engine_options options_;
   CURLM* multi_;

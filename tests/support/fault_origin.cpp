@@ -1,0 +1,527 @@
+// A programmable HTTP/1.1 origin for fault-injection tests; see fault_origin.hpp.
+//
+// One thread accepts; each connection gets a thread of its own that reads a request, answers it
+// (misbehaving as told) and loops for the next one (keep-alive). Blocking logic per connection
+// keeps the faults readable: a trickle is a loop with a pause. Every wait polls an eventfd as
+// well, so the destructor can stop threads that are stalled or streaming forever.
+#include "support/fault_origin.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "support/files.hpp"
+
+namespace opendo::test {
+
+fault fault::reset_after(std::uint64_t body_bytes, int times) {
+  fault f;
+  f.what = kind::reset;
+  f.bytes = body_bytes;
+  f.times = times;
+  return f;
+}
+fault fault::truncate_after(std::uint64_t body_bytes, int times) {
+  fault f = reset_after(body_bytes, times);
+  f.what = kind::truncate;
+  return f;
+}
+fault fault::http_status(int status, std::string retry_after, int times) {
+  fault f;
+  f.what = kind::status;
+  f.status = status;
+  f.retry_after = std::move(retry_after);
+  f.times = times;
+  return f;
+}
+fault fault::content_length_smaller(std::uint64_t by, int times) {
+  fault f = reset_after(by, times);
+  f.what = kind::short_length;
+  return f;
+}
+fault fault::content_length_larger(std::uint64_t by, int times) {
+  fault f = reset_after(by, times);
+  f.what = kind::long_length;
+  return f;
+}
+fault fault::ignore_ranges(int times) {
+  fault f;
+  f.ranges = false;
+  f.times = times;
+  return f;
+}
+fault fault::wrong_range_answer(int times) {
+  fault f;
+  f.what = kind::wrong_range;
+  f.times = times;
+  return f;
+}
+fault fault::redirect_to(std::string path, int times) {
+  fault f;
+  f.what = kind::redirect;
+  f.location = std::move(path);
+  f.times = times;
+  return f;
+}
+fault fault::trickle_after(std::uint64_t body_bytes, std::chrono::milliseconds every, int times) {
+  fault f = reset_after(body_bytes, times);
+  f.what = kind::trickle;
+  f.interval = every;
+  return f;
+}
+fault fault::stall_after(std::uint64_t body_bytes, int times) {
+  fault f = reset_after(body_bytes, times);
+  f.what = kind::stall;
+  return f;
+}
+fault fault::endless(bool chunked, int times) {
+  fault f;
+  f.what = chunked ? kind::endless_chunked : kind::endless_close;
+  f.times = times;
+  return f;
+}
+
+std::string http_date(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char text[64];
+  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return text;
+}
+
+namespace {
+
+std::string normalized(std::string_view path) {
+  std::string out(path);
+  if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
+  return out;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 302:
+      return "Found";
+    case 404:
+      return "Not Found";
+    case 416:
+      return "Range Not Satisfiable";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
+  }
+}
+
+// "bytes=N-" or "bytes=N-M" -> first, last (last = UINT64_MAX for "N-"). Anything else (suffix
+// ranges, several ranges) is not a range we serve: the whole body goes out, as RFC 9110 allows.
+bool parse_range(std::string_view value, std::uint64_t& first, std::uint64_t& last) {
+  constexpr std::string_view prefix = "bytes=";
+  if (value.substr(0, prefix.size()) != prefix) return false;
+  value.remove_prefix(prefix.size());
+  const char* end = value.data() + value.size();
+  auto [p, ec] = std::from_chars(value.data(), end, first);
+  if (ec != std::errc() || p == end || *p != '-') return false;
+  ++p;
+  if (p == end) {
+    last = UINT64_MAX;
+    return true;
+  }
+  auto [q, ec2] = std::from_chars(p, end, last);
+  return ec2 == std::errc() && q == end && last >= first;
+}
+
+enum class wait_result { ready, stopped, timeout };
+
+// Waits for `events` on fd, the stop event, or the timeout (-1: none).
+wait_result wait_for(int fd, short events, int stop_fd, int timeout_ms) {
+  pollfd fds[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+  for (;;) {
+    const int n = ::poll(fds, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) return wait_result::timeout;
+    if (n < 0 || (fds[1].revents & POLLIN) != 0) return wait_result::stopped;
+    return wait_result::ready;
+  }
+}
+
+}  // namespace
+
+struct fault_origin::connection {
+  int fd = -1;
+  std::uint64_t serial = 0;
+  std::string pending;  // bytes read past the end of the last request head
+  bool reset = false;   // end with RST instead of FIN
+  std::size_t record = 0;
+};
+
+fault_origin::fault_origin() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (listen_fd_ < 0 || stop_fd_ < 0) {
+    throw std::system_error(errno, std::generic_category(), "fault_origin socket");
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof addr;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 64) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    const int error = errno;
+    ::close(listen_fd_);
+    ::close(stop_fd_);
+    throw std::system_error(error, std::generic_category(), "fault_origin bind/listen");
+  }
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+fault_origin::~fault_origin() {
+  const std::uint64_t one = 1;
+  // The counter is never read back: the eventfd stays readable for every poll from now on.
+  (void)!::write(stop_fd_, &one, sizeof one);
+  acceptor_.join();
+  for (auto& t : threads_) t.join();
+  ::close(listen_fd_);
+  ::close(stop_fd_);
+}
+
+std::string fault_origin::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + normalized(path);
+}
+
+void fault_origin::serve(std::string_view path, resource r) {
+  std::lock_guard lock(mutex_);
+  entries_[normalized(path)].current = std::move(r);
+}
+
+std::string fault_origin::serve_random(std::string_view path, std::uint64_t size,
+                                       std::uint64_t seed) {
+  resource r;
+  r.body = random_bytes(seed, 0, size);
+  r.etag = "\"" + std::to_string(seed) + "-" + std::to_string(size) + "\"";
+  r.last_modified = http_date(1700000000 + static_cast<std::int64_t>(seed));
+  std::string digest = sha256_hex(r.body);
+  serve(path, std::move(r));
+  return digest;
+}
+
+void fault_origin::set_fault(std::string_view path, fault f) {
+  std::lock_guard lock(mutex_);
+  auto& script = entries_[normalized(path)].script;
+  script.clear();
+  script.push_back(std::move(f));
+}
+
+void fault_origin::add_fault(std::string_view path, fault f) {
+  std::lock_guard lock(mutex_);
+  entries_[normalized(path)].script.push_back(std::move(f));
+}
+
+void fault_origin::change_after(std::string_view path, std::size_t requests, resource r) {
+  std::lock_guard lock(mutex_);
+  entries_[normalized(path)].change = std::make_pair(requests, std::move(r));
+}
+
+std::vector<request_record> fault_origin::requests() const {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
+std::vector<request_record> fault_origin::requests_for(std::string_view path) const {
+  const std::string key = normalized(path);
+  std::vector<request_record> out;
+  for (auto& r : requests()) {
+    if (r.path == key) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<request_record> fault_origin::wait_for_requests(
+    std::string_view path, std::size_t count, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto found = requests_for(path);
+  while (found.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    found = requests_for(path);
+  }
+  return found;
+}
+
+void fault_origin::accept_loop() {
+  std::uint64_t serial = 0;
+  while (wait_for(listen_fd_, POLLIN, stop_fd_, -1) == wait_result::ready) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    // Only this thread adds to threads_, and the destructor joins it before reading threads_.
+    threads_.emplace_back([this, fd, s = ++serial] { serve_connection(fd, s); });
+  }
+}
+
+void fault_origin::serve_connection(int fd, std::uint64_t serial) {
+  connection c;
+  c.fd = fd;
+  c.serial = serial;
+  for (;;) {
+    // Read one request head (GET requests have no body).
+    std::size_t end = 0;
+    while ((end = c.pending.find("\r\n\r\n")) == std::string::npos) {
+      if (c.pending.size() > 65536 || wait_for(fd, POLLIN, stop_fd_, -1) != wait_result::ready) {
+        end = std::string::npos;
+        break;
+      }
+      char buffer[4096];
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;  // the client closed (or reset) the connection
+      c.pending.append(buffer, static_cast<std::size_t>(n));
+    }
+    if (end == std::string::npos) break;
+    const std::string head = c.pending.substr(0, end + 2);
+    c.pending.erase(0, end + 4);
+    if (!respond(c, head)) break;
+  }
+  if (c.reset) {
+    // SO_LINGER with a zero timeout: close() sends RST and drops anything unsent.
+    linger abort{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }
+  ::close(fd);
+}
+
+bool fault_origin::respond(connection& c, const std::string& head) {
+  // Parse the request line and the headers we care about.
+  request_record record;
+  record.connection = c.serial;
+  record.time = std::chrono::steady_clock::now();
+  bool client_closes = false;
+  {
+    const std::size_t line_end = head.find("\r\n");
+    const std::string line = head.substr(0, line_end);
+    const std::size_t sp1 = line.find(' ');
+    const std::size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp1 == std::string::npos || sp2 == std::string::npos) return false;
+    record.method = line.substr(0, sp1);
+    record.path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    record.path = record.path.substr(0, record.path.find('?'));
+    std::size_t pos = line_end + 2;
+    while (pos < head.size()) {
+      const std::size_t next = head.find("\r\n", pos);
+      const std::string header = head.substr(pos, next - pos);
+      pos = next == std::string::npos ? head.size() : next + 2;
+      const std::size_t colon = header.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string name = lower(header.substr(0, colon));
+      std::string value = header.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      value.erase(value.find_last_not_of(" \t") + 1);
+      if (name == "range") record.range = value;
+      if (name == "if-range") record.if_range = value;
+      if (name == "connection" && lower(value) == "close") client_closes = true;
+    }
+  }
+
+  // Log the request, and take the resource and the fault that apply to it.
+  resource res;
+  fault f;
+  bool found = false;
+  {
+    std::lock_guard lock(mutex_);
+    c.record = log_.size();
+    log_.push_back(record);
+    auto it = entries_.find(record.path);
+    if (it != entries_.end()) {
+      entry& e = it->second;
+      found = true;
+      ++e.requests;
+      if (e.change && e.requests > e.change->first) {
+        e.current = std::move(e.change->second);
+        e.change.reset();
+      }
+      res = e.current;
+      // The fault whose turn it is: each one of the script covers its `times` requests.
+      std::size_t covered = 0;
+      for (const fault& candidate : e.script) {
+        if (candidate.times < 0 ||
+            e.requests <= covered + static_cast<std::size_t>(candidate.times)) {
+          f = candidate;
+          break;
+        }
+        covered += static_cast<std::size_t>(candidate.times);
+      }
+    }
+  }
+  auto set_status = [&](int status) {
+    std::lock_guard lock(mutex_);
+    log_[c.record].status = status;
+  };
+  // Sends bytes; counts them as body bytes when `body`. False once the client is gone.
+  auto send = [&](std::string_view data, bool body) {
+    while (!data.empty()) {
+      if (wait_for(c.fd, POLLOUT, stop_fd_, -1) != wait_result::ready) return false;
+      const ssize_t n = ::send(c.fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+      if (body) {
+        std::lock_guard lock(mutex_);
+        log_[c.record].body_bytes_sent += static_cast<std::uint64_t>(n);
+      }
+    }
+    return true;
+  };
+  // Waits `ms` (-1: forever); false when the origin stops or the client closes or writes.
+  auto pause = [&](int ms) { return wait_for(c.fd, POLLIN, stop_fd_, ms) == wait_result::timeout; };
+  auto bodiless = [&](int status, const std::string& extra) {
+    set_status(status);
+    return send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n" + extra +
+                    "Content-Length: 0\r\n\r\n",
+                false) &&
+           !client_closes;
+  };
+
+  if (!found) return bodiless(404, "");
+  if (f.what == fault::kind::status) {
+    return bodiless(f.status,
+                    f.retry_after.empty() ? "" : "Retry-After: " + f.retry_after + "\r\n");
+  }
+  if (f.what == fault::kind::redirect)
+    return bodiless(302, "Location: " + url(f.location) + "\r\n");
+
+  // The response a correct server gives: a range when asked for one and If-Range matches.
+  const std::uint64_t size = res.body.size();
+  std::uint64_t first = 0;
+  std::uint64_t last = size == 0 ? 0 : size - 1;
+  int status = 200;
+  std::uint64_t asked_first = 0;
+  std::uint64_t asked_last = 0;
+  const bool ranged =
+      f.ranges && !record.range.empty() && parse_range(record.range, asked_first, asked_last);
+  const bool if_range_holds = record.if_range.empty() ||
+                              (!res.etag.empty() && record.if_range == res.etag) ||
+                              (!res.last_modified.empty() && record.if_range == res.last_modified);
+  if (ranged && if_range_holds) {
+    if (asked_first >= size) {
+      return bodiless(416, "Content-Range: bytes */" + std::to_string(size) + "\r\n");
+    }
+    status = 206;
+    first = asked_first;
+    last = std::min(asked_last, size - 1);
+  }
+  if (f.what == fault::kind::wrong_range && !record.range.empty()) {
+    status = 206;  // the whole file, whatever was asked
+    first = 0;
+    last = size - 1;
+  }
+  const std::string_view body =
+      size == 0 ? std::string_view() : std::string_view(res.body).substr(first, last - first + 1);
+
+  std::string headers = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
+  if (status == 206) {
+    headers += "Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+               std::to_string(size) + "\r\n";
+  }
+  if (!res.etag.empty()) headers += "ETag: " + res.etag + "\r\n";
+  if (!res.last_modified.empty()) headers += "Last-Modified: " + res.last_modified + "\r\n";
+  if (f.ranges) headers += "Accept-Ranges: bytes\r\n";
+  switch (f.what) {
+    case fault::kind::short_length:
+      headers += "Content-Length: " + std::to_string(body.size() - std::min(f.bytes, body.size()));
+      headers += "\r\n";
+      break;
+    case fault::kind::long_length:
+      headers += "Content-Length: " + std::to_string(body.size() + f.bytes) + "\r\n";
+      break;
+    case fault::kind::endless_close:
+      headers += "Connection: close\r\n";
+      break;
+    case fault::kind::endless_chunked:
+      headers += "Transfer-Encoding: chunked\r\n";
+      break;
+    default:
+      headers += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+      break;
+  }
+  headers += "\r\n";
+  set_status(status);
+  if (!send(headers, false)) return false;
+
+  const std::string_view head_part = body.substr(0, std::min<std::uint64_t>(f.bytes, body.size()));
+  switch (f.what) {
+    case fault::kind::reset:
+      send(head_part, true);
+      // Give the client time to read those bytes: an RST makes the kernel drop unsent data, and
+      // the test wants to know exactly how many arrived.
+      pause(300);
+      c.reset = true;
+      return false;
+    case fault::kind::truncate:
+      send(head_part, true);
+      return false;
+    case fault::kind::trickle:
+      if (!send(head_part, true)) return false;
+      for (std::size_t i = head_part.size(); i < body.size(); ++i) {
+        if (!pause(static_cast<int>(f.interval.count())) || !send(body.substr(i, 1), true)) {
+          return false;
+        }
+      }
+      return !client_closes;
+    case fault::kind::stall:
+      send(head_part, true);
+      pause(-1);  // until the client gives up or the origin stops
+      return false;
+    case fault::kind::endless_close:
+    case fault::kind::endless_chunked: {
+      const bool chunked = f.what == fault::kind::endless_chunked;
+      auto chunk = [&](std::string_view data) {
+        if (!chunked) return send(data, true);
+        char size_line[32];
+        std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+        return send(size_line, false) && send(data, true) && send("\r\n", false);
+      };
+      if (!body.empty() && !chunk(body)) return false;
+      // Then filler for ever, at ~1.3 MB/s so that a test cannot fill the disk.
+      const std::string filler(64 * 1024, 'x');
+      while (pause(50) && chunk(filler)) {
+      }
+      return false;
+    }
+    default:  // none, wrong_range, short_length, long_length: the whole body
+      if (!send(body, true)) return false;
+      return !client_closes;
+  }
+}
+
+}  // namespace opendo::test
