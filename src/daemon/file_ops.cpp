@@ -98,7 +98,7 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
     ::fcntl(fd.get(), F_SETFL, 0);
   }
   if (!fd) return errno_result(errno, "cannot create the temporary file " + shown);
-  if (::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
+  if (keep_bytes != keep_all_bytes && ::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
     return errno_result(errno, "cannot truncate " + shown);
   }
   out = std::move(fd);

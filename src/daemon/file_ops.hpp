@@ -31,8 +31,9 @@ class file_ops {
   virtual file_result check_destination(uid_t owner, const std::string& local_name) = 0;
 
   // Opens the temporary file `temp_name` beside `local_name` for writing, truncated to
-  // `keep_bytes`. It is created (O_EXCL, mode 0600) when missing; an existing one is reused only
-  // when it is a regular file of the owner with one link.
+  // `keep_bytes` (keep_all_bytes: not truncated; the caller inspects and truncates the fd). It is
+  // created (O_EXCL, mode 0600) when missing; an existing one is reused only when it is a regular
+  // file of the owner with one link.
   virtual file_result open_temp(uid_t owner, const std::string& local_name,
                                 const std::string& temp_name, std::uint64_t keep_bytes,
                                 ipc::unique_fd& out) = 0;
@@ -46,6 +47,8 @@ class file_ops {
   virtual file_result remove_temp(uid_t owner, const std::string& local_name,
                                   const std::string& temp_name) = 0;
 };
+
+inline constexpr std::uint64_t keep_all_bytes = ~std::uint64_t{0};
 
 // The user-mode implementation: direct system calls as the daemon's own user.
 class direct_file_ops final : public file_ops {

@@ -3,11 +3,16 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <tuple>
 
 #include "jobs/lifecycle.hpp"
@@ -56,6 +61,14 @@ std::string temp_name_for(const std::string& job_id, std::size_t index) {
 }
 
 // http(s) URLs with a host, checked by libcurl's parser.
+// The kernel's id of this boot; empty when it cannot be read.
+std::string current_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
 void check_url(const std::string& url) {
   CURLU* parsed = curl_url();
   const CURLUcode rc = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0);
@@ -106,6 +119,10 @@ manager::~manager() = default;
 
 void manager::load() {
   const auto now = mono_now();
+  // The same boot as the store's last run: the page cache kept what that run wrote.
+  const std::string boot = current_boot_id();
+  const bool same_boot = !boot.empty() && store_.meta("boot_id") == boot;
+  if (!boot.empty()) store_.set_meta("boot_id", boot);
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
       store_.remove_job(j.id);
@@ -115,6 +132,9 @@ void manager::load() {
       j.state = job_state::queued;  // it was running when the daemon stopped
     }
     j.retry_delay_floor = config_.retry_delay_floor;
+    if (same_boot) {
+      for (auto& f : j.files) f.adopt_written_bytes = !f.completed;
+    }
     if (j.state == job_state::transient_error) {
       j.retry_at = now + jobs::effective_retry_delay(j);
     }
@@ -647,6 +667,17 @@ void manager::start_file(jobs::job& j) {
   if (j.current_file >= j.files.size()) return;
   const std::uint32_t index = j.current_file;
   auto& file = j.files[index];
+  ipc::unique_fd fd;
+  if (std::exchange(file.adopt_written_bytes, false)) {
+    const file_result opened =
+        files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, fd);
+    if (!opened.ok()) {
+      fail_job(j, opened.code, error_context::local_file, index, opened.message,
+               opened.code == value_of(hr::disk_full));
+      return;
+    }
+    adopt_written_bytes(j, index, fd.get());
+  }
   transfer::http::request req;
   std::uint64_t local_offset = file.bytes_transferred;
   if (file.ranges.empty()) {
@@ -666,9 +697,9 @@ void manager::start_file(jobs::job& j) {
     req.range = transfer::http::remote_range{next->first, next->last};
     local_offset = next->local_offset;
   }
-  ipc::unique_fd fd;
   const file_result opened =
-      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
+      fd ? truncate_temp(fd.get(), local_offset)
+         : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
   if (!opened.ok()) {
     fail_job(j, opened.code, error_context::local_file, index, opened.message,
              opened.code == value_of(hr::disk_full));
@@ -696,6 +727,33 @@ void manager::start_file(jobs::job& j) {
   active_.emplace(tid, std::move(t));
   active_by_job_[j.id] = tid;
   spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
+}
+
+// After a crash of the daemon (not of the machine: the boot is the same), the temporary file
+// holds every byte the engine wrote, recorded or not: the page cache outlives the process, and
+// the engine writes body bytes in order, so the file's length says how many arrived. They are
+// synced, then counted, instead of being fetched again. Only where the local position is the
+// progress (whole files, ranges one after another) and the file's size is known.
+void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
+  auto& file = j.files[index];
+  struct stat info {};
+  if (file.layout != range_layout::concatenated || file.bytes_total == size_unknown ||
+      ::fstat(fd, &info) != 0) {
+    return;
+  }
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size <= file.bytes_transferred || size > file.bytes_total || ::fdatasync(fd) != 0) return;
+  spdlog::info("job {}: file {}: {} bytes written before the daemon stopped are kept", j.id, index,
+               size - file.bytes_transferred);
+  record_progress(j, index, size, mono_now());
+  store_.save_file_progress(j.id, index, file);
+}
+
+file_result manager::truncate_temp(int fd, std::uint64_t size) {
+  if (::ftruncate(fd, static_cast<off_t>(size)) == 0) return {};
+  const int error = errno;
+  return {error == ENOSPC ? value_of(hr::disk_full) : value_of(hr::e_fail),
+          std::string("cannot truncate the temporary file: ") + std::strerror(error)};
 }
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {

@@ -129,6 +129,8 @@ class manager final : public transfer::http::listener {
   void schedule();
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
+  static file_result truncate_temp(int fd, std::uint64_t size);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.
   void on_finished_file(jobs::job& j, std::uint32_t index);
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes

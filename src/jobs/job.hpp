@@ -34,6 +34,9 @@ struct file_record {
   std::string last_modified;
   std::int64_t remote_mtime = -1;  // Last-Modified as Unix seconds; -1 when unknown
   bool delivered = false;          // renamed into place by Complete
+  // Not persisted: set when a daemon loads the job in the boot its last run had, so that the
+  // bytes its temporary file holds beyond bytes_transferred may be kept (see the manager).
+  bool adopt_written_bytes = false;
 };
 
 struct error_record {

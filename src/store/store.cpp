@@ -547,6 +547,21 @@ void job_store::save_job(const jobs::job& j) {
   b.commit();
 }
 
+std::optional<std::string> job_store::meta(const std::string& key) {
+  statement select(db_, "SELECT meta", "SELECT value FROM meta WHERE key = ?1");
+  run r(select);
+  r.bind(1, key);
+  if (!r.step()) return std::nullopt;
+  return r.text(0);
+}
+
+void job_store::set_meta(const std::string& key, const std::string& value) {
+  statement upsert(db_, "INSERT meta",
+                   "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  run(upsert).bind(1, key).bind(2, value).execute();
+}
+
 void job_store::save_file_progress(const std::string& job_id, std::uint32_t index,
                                    const jobs::file_record& file) {
   run(stmts_->update_progress)

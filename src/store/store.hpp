@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ class job_store {
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
   void remove_job(const std::string& job_id);
+  // Small named values of the daemon's own (the meta table), e.g. the boot the store was last
+  // opened in. nullopt when unset.
+  std::optional<std::string> meta(const std::string& key);
+  void set_meta(const std::string& key, const std::string& value);
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 

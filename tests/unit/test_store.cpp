@@ -610,6 +610,19 @@ TEST_F(JobStore, NewStoreHasSchemaVersion3) {
   EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
 }
 
+TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
+  {
+    job_store store(path_);
+    EXPECT_FALSE(store.meta("boot_id").has_value());
+    store.set_meta("boot_id", "1f0e-boot");
+    EXPECT_EQ(store.meta("boot_id"), "1f0e-boot");
+    store.set_meta("boot_id", "2a7c-boot");
+  }
+  job_store store(path_);
+  EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
+  EXPECT_EQ(store.meta("schema_version"), "3");
+}
+
 TEST_F(JobStore, RangesAndLayoutRoundTrip) {
   job j = version1_job();
   j.files[0].ranges = {{0, 10}, {900, 100}, {400, opendo::length_to_eof}};
