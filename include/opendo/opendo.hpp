@@ -95,9 +95,12 @@ class job {
   void set_credentials(auth_target target, auth_scheme scheme, const std::string& user_name,
                        const std::string& password);
   void remove_credentials(auth_target target, auth_scheme scheme);
-  // SetRemoteName of IBackgroundCopyFile2: only while SUSPENDED or ERROR, and for a file that is
-  // not complete.
+  // SetRemoteName of IBackgroundCopyFile2: in any state but a final one. A file being transferred
+  // starts again from the new URL at the same byte; a transferred file keeps its bytes.
   void set_remote_name(std::uint32_t file_index, const std::string& remote_url);
+  // ReplaceRemotePrefix: every file whose URL starts with old_prefix, all or none. Returns false
+  // when no file matched.
+  bool replace_remote_prefix(const std::string& old_prefix, const std::string& new_prefix);
   // Makes the caller the owner (administrators only); clears the notify command.
   void take_ownership();
 

@@ -272,6 +272,19 @@ void job::set_remote_name(std::uint32_t file_index, const std::string& remote_ur
       .call("SetRemoteName", {{"id", id_}, {"file_index", file_index}, {"remote_url", remote_url}});
 }
 
+bool job::replace_remote_prefix(const std::string& old_prefix, const std::string& new_prefix) {
+  const json reply =
+      use(connection_)
+          .call("ReplaceRemotePrefix",
+                {{"id", id_}, {"old_prefix", old_prefix}, {"new_prefix", new_prefix}});
+  const auto matched = reply.find("matched");
+  if (matched == reply.end() || !matched->is_boolean()) {
+    throw error(value_of(hr::e_unexpected),
+                "ReplaceRemotePrefix: the daemon's reply has no matched");
+  }
+  return matched->get<bool>();
+}
+
 void job::take_ownership() {
   use(connection_).call("TakeOwnership", {{"id", id_}});
 }

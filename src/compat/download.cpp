@@ -374,7 +374,7 @@ class download_object final : public com_object<download_object, IDODownload> {
         std::string uri = variant_string(value, "Uri");
         if (uri.empty()) fail(E_INVALIDARG, "the Uri is empty");
         if (!info.files.empty()) {
-          handle_.set_remote_name(0, uri);  // SUSPENDED or ERROR only, as SetRemoteName
+          handle_.set_remote_name(0, uri);  // any non-final state, as SetRemoteName
         } else {
           settings().update(job_id, [&](download_settings& s) { s.uri = std::move(uri); });
         }

@@ -487,19 +487,7 @@ class job_object final
       const std::string old_prefix = utf8_from_wide(OldPrefix, "the old prefix");
       const std::string new_prefix = utf8_from_wide(NewPrefix, "the new prefix");
       if (old_prefix.empty() || new_prefix.empty()) fail(E_INVALIDARG, "a prefix is empty");
-      const job_info info = handle_.info();
-      if (is_final(info.state)) {
-        fail(BG_E_INVALID_STATE,
-             "job " + handle_.id() + " is " + std::string(to_string(info.state)));
-      }
-      bool matched = false;
-      for (std::uint32_t i = 0; i < info.files.size(); ++i) {
-        const file_info& file = info.files[i];
-        if (file.remote_url.compare(0, old_prefix.size(), old_prefix) != 0) continue;
-        matched = true;
-        if (file.progress.completed) continue;
-        handle_.set_remote_name(i, new_prefix + file.remote_url.substr(old_prefix.size()));
-      }
+      const bool matched = handle_.replace_remote_prefix(old_prefix, new_prefix);
       return matched ? S_OK : S_FALSE;
     });
   }

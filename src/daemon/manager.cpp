@@ -474,25 +474,55 @@ void manager::set_remote_name(const caller& who, const std::string& id, std::uin
     throw request_error{value_of(hr::e_invalidarg),
                         "job " + id + " has no file " + std::to_string(index)};
   }
-  if (j.state != job_state::suspended && j.state != job_state::error &&
-      j.state != job_state::transient_error) {
-    throw request_error{value_of(hr::bg_e_invalid_state),
-                        "the remote name may change only while the job is SUSPENDED or in "
-                        "ERROR, not " +
-                            std::string(to_string(j.state))};
+  change_remote_names(j, {{index, remote_url}});
+}
+
+bool manager::replace_remote_prefix(const caller& who, const std::string& id,
+                                    const std::string& old_prefix, const std::string& new_prefix) {
+  jobs::job& j = mutable_job(who, id);
+  if (old_prefix.empty() || new_prefix.empty()) {
+    throw request_error{value_of(hr::e_invalidarg), "a prefix is empty"};
   }
-  if (j.files[index].completed) {
-    throw request_error{value_of(hr::bg_e_invalid_state),
-                        "file " + std::to_string(index) + " is already transferred"};
+  std::vector<std::pair<std::uint32_t, std::string>> changes;
+  for (std::uint32_t i = 0; i < j.files.size(); ++i) {
+    const std::string& url = j.files[i].remote_url;
+    if (url.compare(0, old_prefix.size(), old_prefix) == 0) {
+      changes.emplace_back(i, new_prefix + url.substr(old_prefix.size()));
+    }
   }
-  check(jobs::check_file(remote_url, j.files[index].local_name, config_.limits),
-        "cannot use " + remote_url);
-  check_url(remote_url);
-  // The bytes so far stay: If-Range makes the new server send the whole file if it differs.
-  j.files[index].remote_url = remote_url;
+  if (!changes.empty()) change_remote_names(j, changes);
+  return !changes.empty();
+}
+
+// SetRemoteName / ReplaceRemotePrefix: in any state but a final one (BITS's rule). Every new URL
+// is checked before any changes, so that a set of changes happens whole or not at all. A file
+// already transferred keeps its bytes (BITS does not restart it); a file being transferred starts
+// again from the new server at the same byte: If-Range makes a server whose file differs send it
+// whole.
+void manager::change_remote_names(
+    jobs::job& j, const std::vector<std::pair<std::uint32_t, std::string>>& changes) {
+  if (is_final(j.state)) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "job " + j.id + " is " + std::string(to_string(j.state))};
+  }
+  for (const auto& [index, url] : changes) {
+    check(jobs::check_file(url, j.files[index].local_name, config_.limits), "cannot use " + url);
+    check_url(url);
+  }
+  const auto running = active_by_job_.find(j.id);
+  const bool restart = running != active_by_job_.end() &&
+                       std::any_of(changes.begin(), changes.end(), [&](const auto& change) {
+                         return change.first == active_.at(running->second).file_index;
+                       });
+  if (restart) stop_job(j);
+  for (const auto& [index, url] : changes) j.files[index].remote_url = url;
+  if (restart) {
+    j.state = job_state::queued;
+    dirty_schedule_ = true;
+  }
   j.times.modification = wall_now();
   persist(j);
-  notify(j, job_event_kind::modified);
+  notify(j, restart ? job_event_kind::state : job_event_kind::modified);
 }
 
 void manager::take_ownership(const caller& who, const std::string& id) {

@@ -70,6 +70,10 @@ class manager final : public transfer::http::listener {
 
   void set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
                        const std::string& remote_url);
+  // ReplaceRemotePrefix: every file whose URL starts with old_prefix, all or none; false when no
+  // file matched.
+  bool replace_remote_prefix(const caller& who, const std::string& id,
+                             const std::string& old_prefix, const std::string& new_prefix);
   void take_ownership(const caller& who, const std::string& id);
   void set_credentials(const caller& who, const std::string& id, std::uint32_t target,
                        std::uint32_t scheme, const std::string& user_name,
@@ -129,6 +133,8 @@ class manager final : public transfer::http::listener {
   void schedule();
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  void change_remote_names(jobs::job& j,
+                           const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
   static file_result truncate_temp(int fd, std::uint64_t size);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.

@@ -339,6 +339,12 @@ json server::handle_call(connection& c, const ipc::call& call) {
                           ipc::required_string(p, "remote_url", lim.max_url * 4));
     return json::object();
   }
+  if (name == "ReplaceRemotePrefix") {
+    return {{"matched",
+             jobs_.replace_remote_prefix(who, ipc::required_string(p, "id", kMaxId),
+                                         ipc::required_string(p, "old_prefix", lim.max_url * 4),
+                                         ipc::required_string(p, "new_prefix", lim.max_url * 4))}};
+  }
   if (name == "TakeOwnership") {
     jobs_.take_ownership(who, ipc::required_string(p, "id", kMaxId));
     return json::object();

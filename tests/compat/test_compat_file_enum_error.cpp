@@ -152,8 +152,10 @@ TEST_F(CompatFilesEnumsErrors, FileObjectsReadTheFileLive) {
   EXPECT_EQ(progress.BytesTotal, 200000U);
   EXPECT_EQ(progress.BytesTransferred, 200000U);
   EXPECT_EQ(progress.Completed, TRUE);
-  // A transferred file keeps its remote name.
-  EXPECT_EQ(file2->SetRemoteName(L"http://127.0.0.1:1/other"), BG_E_INVALID_STATE);
+  // A transferred file may be renamed (BITS allows it in every active state) and keeps its bytes.
+  EXPECT_EQ(file2->SetRemoteName(L"http://127.0.0.1:1/other"), S_OK);
+  ASSERT_EQ(file->GetRemoteName(&remote), S_OK);
+  EXPECT_EQ(take(remote), "http://127.0.0.1:1/other");
   file2->Release();
   EXPECT_EQ(file->Release(), 0U);
   EXPECT_EQ(job->Complete(), S_OK);

@@ -176,22 +176,76 @@ TEST(RemoteName, AFileInErrorIsFixedWithSetRemoteName) {
   EXPECT_EQ(sha256_file(out / "f.bin"), digest);
 }
 
-TEST(RemoteName, OnlyWhileSuspendedOrInErrorAndForAnExistingFile) {
+// BITS allows SetRemoteName in every state but the final ones. A file being transferred goes on
+// from the new server at the byte it had reached (same validators); a transferred file keeps its
+// bytes.
+TEST(RemoteName, ChangesInAnyActiveStateAndAMovingFileContinuesFromTheNewServer) {
   nginx_options slow;
   slow.limit_rate = 256 << 10;
   nginx_server origin(slow);
-  origin.make_random_file("s.bin", 4 << 20, 1);
+  const std::string digest = origin.make_random_file("s.bin", 4 << 20, 1);
+  // The same bytes under another name, with the same mtime and so the same ETag.
+  origin.make_random_file("mirror/s.bin", 4 << 20, 1);
+  const auto when = std::chrono::system_clock::now() - std::chrono::hours(1);
+  origin.set_mtime("s.bin", when);
+  origin.set_mtime("mirror/s.bin", when);
+  origin.make_random_file("t.bin", 1000, 2);
   daemon_process daemon;
   temp_dir out("opendo-out");
   client c = connect(daemon);
   job j = c.create_job("states");
+  j.add_file(origin.url("t.bin"), (out / "t.bin").string());
   j.add_file(origin.url("s.bin"), (out / "s.bin").string());
-  EXPECT_EQ(hresult_of([&] { j.set_remote_name(1, origin.url("x")); }), 0x80070057U);
-  EXPECT_EQ(hresult_of([&] { j.set_remote_name(0, "ftp://x/y"); }), 0x80072EE6U);
+  EXPECT_EQ(hresult_of([&] { j.set_remote_name(2, origin.url("x")); }), 0x80070057U);
+  EXPECT_EQ(hresult_of([&] { j.set_remote_name(1, "ftp://x/y"); }), 0x80072EE6U);
   j.resume();
-  wait_until(j, [](const job_info& i) { return i.state == job_state::transferring; });
-  EXPECT_EQ(hresult_of([&] { j.set_remote_name(0, origin.url("s.bin")); }), 0x80200002U);
+  const job_info moving =
+      wait_until(j, [](const job_info& i) { return i.files[1].progress.bytes_transferred > 0; });
+  ASSERT_EQ(moving.state, job_state::transferring) << daemon.log();
+  ASSERT_TRUE(moving.files[0].progress.completed);
+  j.set_remote_name(1, origin.url("mirror/s.bin"));
+  j.set_remote_name(0, origin.url("gone.bin"));  // transferred: kept as it is
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.info().files[1].remote_url, origin.url("mirror/s.bin"));
+  EXPECT_EQ(j.info().files[0].remote_url, origin.url("gone.bin"));
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "s.bin"), digest);
+  EXPECT_EQ(read_file(out / "t.bin").size(), 1000U);
+  // The mirror was asked for the rest only, guarded by If-Range; gone.bin was never asked for.
+  std::vector<access_log_entry> mirror;
+  for (const auto& entry : origin.access_log()) {
+    EXPECT_NE(entry.path, "/gone.bin");
+    if (entry.path == "/mirror/s.bin") mirror.push_back(entry);
+  }
+  ASSERT_EQ(mirror.size(), 1U);
+  EXPECT_EQ(mirror[0].range.rfind("bytes=", 0), 0U) << mirror[0].range;
+  EXPECT_NE(mirror[0].range, "bytes=0-");
+  EXPECT_FALSE(mirror[0].if_range.empty());
+  EXPECT_EQ(mirror[0].status, 206);
+  EXPECT_EQ(hresult_of([&] { j.set_remote_name(1, origin.url("s.bin")); }), 0x80200002U);
+}
+
+TEST(RemoteName, ReplaceRemotePrefixChangesAllMatchingFilesOrNone) {
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("prefix");
+  j.add_file("http://old.example/a", (out / "a").string());
+  j.add_file("http://old.example/b", (out / "b").string());
+  j.add_file("http://other.example/c", (out / "c").string());
+  EXPECT_FALSE(j.replace_remote_prefix("http://none.example/", "http://new.example/"));
+  // One new URL would be refused (not http): nothing changes.
+  EXPECT_EQ(hresult_of([&] { j.replace_remote_prefix("http://old.example/", "gopher://x/"); }),
+            0x80072EE6U);
+  EXPECT_EQ(j.info().files[0].remote_url, "http://old.example/a");
+  EXPECT_TRUE(j.replace_remote_prefix("http://old.example/", "https://new.example/v2/"));
+  const job_info info = j.info();
+  EXPECT_EQ(info.files[0].remote_url, "https://new.example/v2/a");
+  EXPECT_EQ(info.files[1].remote_url, "https://new.example/v2/b");
+  EXPECT_EQ(info.files[2].remote_url, "http://other.example/c");
+  EXPECT_EQ(hresult_of([&] { j.replace_remote_prefix("", "x"); }), 0x80070057U);
   j.cancel();
+  EXPECT_EQ(hresult_of([&] { j.replace_remote_prefix("https://", "http://"); }), 0x80200002U);
 }
 
 TEST(Ownership, TheOwnerIsTheCallerAndOnlyAdministratorsTakeOwnership) {
