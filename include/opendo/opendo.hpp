@@ -21,7 +21,9 @@ class connection;
 }
 
 struct client_options {
-  // Path of the daemon's socket; empty means default_socket_path().
+  // Path of the daemon's socket. Empty: default_socket_path(); when that is the user's own
+  // daemon and none answers there, a system daemon that answers (/run/opendo/opendod.sock, or
+  // $OPENDO_SYSTEM_SOCKET) serves instead, and only when there is none is a user daemon started.
   std::string socket_path;
   // Start a user-mode opendod when none answers on the default socket.
   bool autostart = true;

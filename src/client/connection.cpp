@@ -324,7 +324,20 @@ void connection::stream(const std::string& method, const json& params,
 
 std::shared_ptr<connection> connect(const client_options& options) {
   client_options resolved = options;
-  if (resolved.socket_path.empty()) resolved.socket_path = default_socket_path();
+  if (resolved.socket_path.empty()) {
+    resolved.socket_path = default_socket_path();
+    // Without a daemon of the user's own, a system daemon serves the user, as dosvc serves every
+    // Windows program; only when there is neither is the user's own daemon started.
+    if (resolved.socket_path == paths::user_socket_path()) {
+      if (ipc::unique_fd own = ipc::connect_unix(resolved.socket_path)) {
+        return std::make_shared<connection>(std::move(resolved), std::move(own));
+      }
+      if (ipc::unique_fd system = ipc::connect_unix(paths::system_socket_path())) {
+        resolved.socket_path = paths::system_socket_path();
+        return std::make_shared<connection>(std::move(resolved), std::move(system));
+      }
+    }
+  }
   ipc::unique_fd fd = open_socket(resolved);
   return std::make_shared<connection>(std::move(resolved), std::move(fd));
 }

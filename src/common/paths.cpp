@@ -47,7 +47,9 @@ std::string user_state_dir() {
 }
 
 std::string system_socket_path() {
-  return "/run/opendo/opendod.sock";
+  // A packager (or a test) may put the system daemon's socket elsewhere.
+  std::string configured = env_or_empty("OPENDO_SYSTEM_SOCKET");
+  return configured.empty() ? "/run/opendo/opendod.sock" : configured;
 }
 
 std::string system_state_dir() {

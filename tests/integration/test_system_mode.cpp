@@ -359,6 +359,28 @@ TEST_F(SystemMode, SocketIsOpenToEveryUserInAReadOnlyDirectory) {
   EXPECT_EQ(outcome(cli(b, {"list"})), "ok");
 }
 
+// A program with no socket option and no daemon of its own reaches the system daemon (as every
+// Windows program reaches dosvc) instead of starting a daemon of the user's.
+TEST_F(SystemMode, ClientsWithoutADaemonOfTheirOwnFindTheSystemDaemon) {
+  const fs::path runtime = home(a) / "runtime";
+  fs::create_directory(runtime);
+  ASSERT_EQ(::chown(runtime.c_str(), a.uid, a.gid), 0);
+  fs::permissions(runtime, fs::perms(0700));
+  const run_result created =
+      run({"setpriv", "--reuid=" + std::to_string(a.uid), "--regid=" + std::to_string(a.gid),
+           "--init-groups", (top->path() / "bin" / "opendo").string(), "create", "found it"},
+          30s,
+          {"LD_LIBRARY_PATH=" + (top->path() / "bin").string(),
+           "OPENDO_SYSTEM_SOCKET=" + daemon->socket_path().string(),
+           "XDG_RUNTIME_DIR=" + runtime.string(), "OPENDO_SOCKET="});
+  ASSERT_EQ(outcome(created), "ok") << created.err;
+  const std::string id = trim(created.out);
+  const json mine = info(a, id);  // through the system daemon
+  EXPECT_EQ(mine.value("display_name", ""), "found it") << mine.dump();
+  EXPECT_EQ(mine.value("owner_uid", 0U), a.uid);
+  EXPECT_FALSE(fs::exists(runtime / "opendo" / "opendod.sock"));  // no daemon of a's own
+}
+
 TEST_F(SystemMode, JobsOfOneUserAreInvisibleToAnother) {
   const std::string id = create_job(a, "a's job");
   ASSERT_FALSE(id.empty());
