@@ -112,6 +112,16 @@ class job {
   // API; returning true acknowledges the notification, false has the daemon deliver a
   // transferred/error notification again after the job's minimum retry delay. An event that
   // already happened (the job is TRANSFERRED or in ERROR) is delivered at once.
+  // Why a subscription stopped delivering.
+  enum class subscription_end : std::uint8_t {
+    none = 0,      // it is still active
+    reset,         // this process ended it (reset() or destruction)
+    replaced,      // a later registration, from any process, took the job (the last one wins)
+    removed,       // remove_subscription(), from any process (SetNotifyInterface(NULL))
+    job_ended,     // the job reached a final state
+    disconnected,  // the daemon went away (or the stream broke); the registration is gone
+  };
+
   class subscription {
    public:
     subscription() = default;
@@ -123,6 +133,8 @@ class job {
     // Ends the registration; waits for a callback that is running on another thread.
     void reset();
     bool active() const;
+    // subscription_end::none while active; afterwards, why it ended.
+    subscription_end end_reason() const;
 
     struct state;  // opaque: the library's thread and its stop flag
 
@@ -130,7 +142,14 @@ class job {
     friend class job;
     std::shared_ptr<state> state_;
   };
-  subscription subscribe(std::function<bool(const notification&)> on_notification);
+  // on_end, when given, runs on the library's thread once the subscription ends for a reason
+  // other than this process's reset() (replaced, removed, job_ended, disconnected): the signal to
+  // register again or to poll the job's state.
+  subscription subscribe(std::function<bool(const notification&)> on_notification,
+                         std::function<void(subscription_end)> on_end = {});
+  // Ends the job's registration, whoever made it (SetNotifyInterface(NULL)): the owner or an
+  // administrator may. Returns false when the job had none; BG_E_INVALID_STATE for a final job.
+  bool remove_subscription();
 
   // Calls on_event with a snapshot and then with every change of this job until on_event returns
   // false or the job reaches a final state. Progress events are coalesced to at most one per

@@ -300,16 +300,29 @@ struct job::subscription::state {
   std::atomic<bool> stop{false};
   std::thread thread;
   std::atomic<bool> running{true};
+  std::atomic<subscription_end> end{subscription_end::none};
 };
 
 namespace {
 
 constexpr auto kSubscriptionPoll = std::chrono::milliseconds(100);
 
+using subscription_end = job::subscription_end;
+
+subscription_end end_of_stream(const std::string& kind) {
+  if (kind == "replaced") return subscription_end::replaced;
+  if (kind == "removed") return subscription_end::removed;
+  if (kind == "ended") return subscription_end::job_ended;
+  return subscription_end::none;
+}
+
 void run_subscription(const std::shared_ptr<job::subscription::state>& st, client_options options,
                       const std::string& id, const std::function<bool(const notification&)>& fn,
-                      ipc::unique_fd stream, ipc::frame_decoder decoder) {
+                      const std::function<void(subscription_end)>& on_end, ipc::unique_fd stream,
+                      ipc::frame_decoder decoder) {
   std::shared_ptr<detail::connection> acks;
+  // The daemon went away, or the stream broke, unless the daemon said why it ended.
+  subscription_end why = subscription_end::disconnected;
   try {
     while (!st->stop) {
       std::string message;
@@ -323,7 +336,10 @@ void run_subscription(const std::shared_ptr<job::subscription::state>& st, clien
       if (reply.is_discarded() || reply.contains("error")) break;
       const json& parameters = reply["parameters"];
       const std::string kind = parameters.value("kind", "");
-      if (kind == "replaced" || kind == "ended") break;
+      if (const subscription_end end = end_of_stream(kind); end != subscription_end::none) {
+        why = end;
+        break;
+      }
       notification n = ipc::notification_from_json(parameters);
       bool handled = false;
       try {
@@ -340,12 +356,22 @@ void run_subscription(const std::shared_ptr<job::subscription::state>& st, clien
   } catch (const std::exception&) {
     // A broken stream or acknowledgement ends the registration, as the process's exit would.
   }
+  if (st->stop) why = subscription_end::reset;
+  st->end = why;
   st->running = false;
+  if (why != subscription_end::reset && on_end) {
+    try {
+      on_end(why);
+    } catch (...) {
+      // The application's signal handler failed; the subscription has ended all the same.
+    }
+  }
 }
 
 }  // namespace
 
-job::subscription job::subscribe(std::function<bool(const notification&)> on_notification) {
+job::subscription job::subscribe(std::function<bool(const notification&)> on_notification,
+                                 std::function<void(subscription_end)> on_end) {
   client_options options = use(connection_).options();
   options.autostart = false;
   ipc::unique_fd stream = ipc::connect_unix(options.socket_path);
@@ -383,7 +409,7 @@ job::subscription job::subscribe(std::function<bool(const notification&)> on_not
   out.state_ = std::make_shared<subscription::state>();
   out.state_->thread =
       std::thread(run_subscription, out.state_, options, id_, std::move(on_notification),
-                  std::move(stream), std::move(decoder));
+                  std::move(on_end), std::move(stream), std::move(decoder));
   return out;
 }
 
@@ -399,8 +425,18 @@ job::subscription& job::subscription::operator=(subscription&& other) noexcept {
   return *this;
 }
 
+bool job::remove_subscription() {
+  const json reply = use(connection_).call("Unsubscribe", {{"id", id_}});
+  const auto removed = reply.find("removed");
+  if (removed == reply.end() || !removed->is_boolean()) {
+    malformed("Unsubscribe", "no removed in the reply");
+  }
+  return removed->get<bool>();
+}
+
 void job::subscription::reset() {
   if (!state_) return;
+  if (state_->running) state_->end = subscription_end::reset;
   state_->stop = true;
   if (state_->thread.joinable()) {
     if (state_->thread.get_id() == std::this_thread::get_id()) {
@@ -414,6 +450,10 @@ void job::subscription::reset() {
 
 bool job::subscription::active() const {
   return state_ && state_->running;
+}
+
+job::subscription_end job::subscription::end_reason() const {
+  return state_ ? state_->end.load() : subscription_end::reset;
 }
 
 }  // namespace opendo

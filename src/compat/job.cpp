@@ -266,17 +266,13 @@ class job_object final
     });
   }
 
-  // IBackgroundCopyCallback2 is preferred, then IBackgroundCopyCallback; NULL removes this
-  // process's registration. A final job refuses both (BG_E_INVALID_STATE).
+  // IBackgroundCopyCallback2 is preferred, then IBackgroundCopyCallback; NULL removes the job's
+  // registration, this process's or another's. A final job refuses both (BG_E_INVALID_STATE).
   HRESULT STDMETHODCALLTYPE SetNotifyInterface(IUnknown* Val) override {
     return guard([&] {
       if (Val == nullptr) {
-        const job_state state = handle_.info().state;
         unregister_callback(handle_.id());
-        if (is_final(state)) {
-          fail(BG_E_INVALID_STATE, "job " + handle_.id() + " is " + std::string(to_string(state)) +
-                                       " and has no notifications");
-        }
+        handle_.remove_subscription();
         return S_OK;
       }
       com_ptr<IBackgroundCopyCallback2> callback2 = query<IBackgroundCopyCallback2>(Val);

@@ -583,6 +583,16 @@ std::uint64_t manager::subscribe(const caller& who, const std::string& id, subsc
   return notifier_.subscribe(j, std::move(sink), mono_now());
 }
 
+bool manager::remove_subscription(const caller& who, const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it != jobs_.end() && it->second.owner_uid != who.uid && !who.admin) {
+    throw request_error{value_of(hr::e_accessdenied),
+                        "only the job's owner or an administrator may change its notifications"};
+  }
+  mutable_job(who, id);  // BG_E_NOT_FOUND, or BG_E_INVALID_STATE for a final job
+  return notifier_.remove(id, mono_now());
+}
+
 void manager::unsubscribe(std::uint64_t token) {
   notifier_.unsubscribe(token, mono_now());
 }

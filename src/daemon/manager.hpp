@@ -84,6 +84,8 @@ class manager final : public transfer::http::listener {
   // Notification subscriptions (SetNotifyInterface); see notifier.hpp.
   std::uint64_t subscribe(const caller& who, const std::string& id, subscriber_sink sink);
   void unsubscribe(std::uint64_t token);
+  // SetNotifyInterface(NULL): ends the job's registration whoever made it (owner or admin).
+  bool remove_subscription(const caller& who, const std::string& id);
   void acknowledge(const caller& who, const std::string& id, std::uint64_t sequence, bool handled);
 
   // Watching: `on_event` gets a snapshot now and every change later. Returns a token.

@@ -90,6 +90,17 @@ void notifier::unsubscribe(std::uint64_t token, jobs::mono_time now) {
   }
 }
 
+bool notifier::remove(const std::string& job_id, jobs::mono_time now) {
+  auto it = subscriptions_.find(job_id);
+  if (it == subscriptions_.end()) return false;
+  auto ended = std::move(it->second.sink.end);
+  const std::uint64_t token = it->second.token;
+  it->second.sink.end = nullptr;
+  unsubscribe(token, now);  // an event nobody took goes to the notify command
+  if (ended) ended("removed");
+  return true;
+}
+
 void notifier::acknowledge(const std::string& job_id, std::uint64_t sequence, bool handled,
                            jobs::mono_time now) {
   auto it = subscriptions_.find(job_id);

@@ -37,6 +37,9 @@ class notifier {
   // The subscriber is gone (its connection closed). A transferred/error event it did not
   // acknowledge falls to the notify command.
   void unsubscribe(std::uint64_t token, jobs::mono_time now);
+  // SetNotifyInterface(NULL): ends the job's registration, whoever made it; its stream ends with
+  // kind "removed". False when the job had none.
+  bool remove(const std::string& job_id, jobs::mono_time now);
   // BG_E_NOT_FOUND-free: an unknown sequence is ignored (it was superseded).
   void acknowledge(const std::string& job_id, std::uint64_t sequence, bool handled,
                    jobs::mono_time now);

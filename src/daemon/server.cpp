@@ -368,6 +368,9 @@ json server::handle_call(connection& c, const ipc::call& call) {
     jobs_.acknowledge(who, ipc::required_string(p, "id", kMaxId), *sequence, *handled);
     return json::object();
   }
+  if (name == "Unsubscribe") {
+    return {{"removed", jobs_.remove_subscription(who, ipc::required_string(p, "id", kMaxId))}};
+  }
   if (name == "Subscribe") {
     if (!call.more) throw ipc::bad_parameter("more");
     const std::string id = ipc::required_string(p, "id", kMaxId);

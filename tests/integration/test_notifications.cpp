@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -282,9 +283,22 @@ class notify_child : public ::testing::Test {
     client c(options);
     job j = c.open_job(std::getenv("OPENDO_NOTIFY_JOB"));
     inbox box;
-    auto registration = j.subscribe(box.handler());
+    std::promise<job::subscription_end> ended;
+    auto registration =
+        j.subscribe(box.handler(), [&](job::subscription_end why) { ended.set_value(why); });
     std::cout << "child " << ::getpid() << ": registered for " << j.id() << std::endl;
-    if (std::string(std::getenv("OPENDO_NOTIFY_CHILD")) == "exit") return;  // and the process ends
+    const std::string mode = std::getenv("OPENDO_NOTIFY_CHILD");
+    if (mode == "exit") return;  // and the process ends
+    if (mode == "until-ended") {
+      // Another process removes the registration (SetNotifyInterface(NULL)): the signal comes.
+      auto signal = ended.get_future();
+      ASSERT_EQ(signal.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+      const job::subscription_end why = signal.get();
+      std::cout << "child " << ::getpid() << ": registration ended: "
+                << (why == job::subscription_end::removed ? "removed" : "other") << std::endl;
+      EXPECT_EQ(registration.end_reason(), job::subscription_end::removed);
+      return;
+    }
     ASSERT_EQ(box.wait_for(notification_kind::transferred, 1, std::chrono::seconds(20)), 1U);
     std::cout << "child " << ::getpid() << ": JobTransferred delivered late, state "
               << to_string(j.info().state) << std::endl;
@@ -325,6 +339,79 @@ TEST_F(Notifications, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
   std::cout << second.out;
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   EXPECT_NE(second.out.find("JobTransferred delivered late, state TRANSFERRED"), std::string::npos);
+}
+
+TEST_F(Notifications, AnotherProcessRemovesTheRegistrationAndTheApplicationIsTold) {
+  job j = c.create_job("removed elsewhere");
+  temp_dir logs("opendo-child");
+  const pid_t child =
+      spawn({fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=NotifyChild.*"},
+            {logs / "child.log",
+             {"OPENDO_NOTIFY_CHILD=until-ended", "OPENDO_NOTIFY_JOB=" + j.id(),
+              "OPENDO_NOTIFY_SOCKET=" + daemon.socket_path().string()}});
+  // Once the child is registered, this process ends its registration.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (read_file(logs / "child.log").find("registered for") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(j.remove_subscription());
+  const auto status = wait_for_exit(child, std::chrono::seconds(30));
+  const std::string output = read_file(logs / "child.log");
+  std::cout << output;
+  ASSERT_TRUE(status.has_value()) << output;
+  EXPECT_EQ(*status, 0) << output;
+  EXPECT_NE(output.find("registration ended: removed"), std::string::npos) << output;
+  EXPECT_FALSE(j.remove_subscription());  // nothing left to remove
+}
+
+TEST_F(Notifications, ASubscriptionSaysWhyItEnded) {
+  origin.make_random_file("why.bin", 1000, 1);
+  job j = c.create_job("why");
+  j.add_file(origin.url("why.bin"), (out / "why.bin").string());
+  client other = connect(daemon);  // another connection: another registrant
+  job same = other.open_job(j.id());
+  std::promise<job::subscription_end> first_end;
+  auto first = j.subscribe([](const notification&) { return true; },
+                           [&](job::subscription_end why) { first_end.set_value(why); });
+  EXPECT_EQ(first.end_reason(), job::subscription_end::none);
+  std::promise<job::subscription_end> second_end;
+  auto second = same.subscribe([](const notification&) { return true; },
+                               [&](job::subscription_end why) { second_end.set_value(why); });
+  auto replaced = first_end.get_future();
+  ASSERT_EQ(replaced.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(replaced.get(), job::subscription_end::replaced);
+  EXPECT_EQ(first.end_reason(), job::subscription_end::replaced);
+  EXPECT_FALSE(first.active());
+  // The job ends: the live registration is told so.
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred);
+  EXPECT_EQ(j.complete(), hr::ok);
+  auto ended = second_end.get_future();
+  ASSERT_EQ(ended.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(ended.get(), job::subscription_end::job_ended);
+  // A final job has no registration to remove.
+  EXPECT_EQ(hresult_of([&] { j.remove_subscription(); }), 0x80200002U);
+  // This process's own reset() is not signalled, and reads as reset.
+  job k = c.create_job("reset");
+  std::atomic<bool> signalled{false};
+  auto mine = k.subscribe([](const notification&) { return true; },
+                          [&](job::subscription_end) { signalled = true; });
+  mine.reset();
+  EXPECT_EQ(mine.end_reason(), job::subscription_end::reset);
+  EXPECT_FALSE(signalled);
+}
+
+TEST_F(Notifications, ADaemonThatGoesAwayEndsTheSubscriptionAsDisconnected) {
+  job j = c.create_job("gone");
+  std::promise<job::subscription_end> end;
+  auto s = j.subscribe([](const notification&) { return true; },
+                       [&](job::subscription_end why) { end.set_value(why); });
+  daemon.kill9();
+  auto why = end.get_future();
+  ASSERT_EQ(why.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(why.get(), job::subscription_end::disconnected);
+  daemon.restart();
 }
 
 TEST_F(Notifications, AFloodOfRegistrationsLeavesTheLastOneWorking) {
