@@ -22,6 +22,7 @@
 #include "daemon/manager.hpp"
 #include "daemon/owner_helper.hpp"
 #include "daemon/server.hpp"
+#include "daemon/systemd.hpp"
 #include "store/store.hpp"
 
 namespace {
@@ -63,6 +64,7 @@ int run(daemon::config cfg) {
     return 1;
   }
   daemon::apply_defaults(cfg);
+  ipc::unique_fd activated = daemon::take_activated_socket();
   const auto [socket_dir, socket_name] = daemon::split_path(cfg.socket_path);
   // System mode: every user must reach the socket; its directory is root's and read-only to
   // them, so nobody can replace the socket. The job store stays private either way.
@@ -92,11 +94,18 @@ int run(daemon::config cfg) {
   }
   daemon::manager jobs(cfg, store, *files);
   jobs.load();
-  // Any user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
-  daemon::server ipc_server(cfg, jobs,
-                            ipc::listen_unix(cfg.socket_path, cfg.system_mode ? 0666 : 0600));
-  spdlog::info("opendod {} serving {} (state in {}{})", "0.1.0", cfg.socket_path, cfg.state_dir,
-               cfg.system_mode ? ", system mode" : "");
+  // Socket activation: systemd made and owns the socket (its unit sets the mode). Otherwise any
+  // user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
+  ipc::unique_fd listener = std::move(activated);
+  const bool socket_activated = static_cast<bool>(listener);
+  if (!socket_activated) {
+    listener = ipc::listen_unix(cfg.socket_path, cfg.system_mode ? 0666 : 0600);
+  }
+  daemon::server ipc_server(cfg, jobs, std::move(listener));
+  spdlog::info("opendod {} serving {} (state in {}{}{})", "0.1.0", cfg.socket_path, cfg.state_dir,
+               cfg.system_mode ? ", system mode" : "",
+               socket_activated ? ", socket from systemd" : "");
+  daemon::notify_systemd("READY=1\nSTATUS=serving " + cfg.socket_path);
 
   int timeout_ms = 0;
   for (;;) {
@@ -115,8 +124,9 @@ int run(daemon::config cfg) {
     }
     timeout_ms = jobs.run_once();
   }
+  daemon::notify_systemd("STOPPING=1");
   jobs.checkpoint_all();
-  ::unlink(cfg.socket_path.c_str());
+  if (!socket_activated) ::unlink(cfg.socket_path.c_str());  // systemd's socket stays
   return 0;
 }
 

@@ -12,7 +12,9 @@ trap 'rm -rf "$prefix"' EXIT
 
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for f in bin/opendod bin/opendo include/opendo/opendo.hpp include/opendo/hresult.hpp \
-         include/opendo/types.hpp share/opendo/org.opendo.Transfer.varlink; do
+         include/opendo/types.hpp share/opendo/org.opendo.Transfer.varlink \
+         lib/systemd/system/opendod.service lib/systemd/system/opendod.socket \
+         lib/systemd/user/opendod.service lib/systemd/user/opendod.socket; do
   [[ -e "$prefix/$f" ]] || { echo "not installed: $f"; exit 1; }
 done
 pc_dir=$(dirname "$(find "$prefix" -name opendo.pc | head -n 1)")
