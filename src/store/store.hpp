@@ -2,6 +2,7 @@
 // daemon killed at any moment restarts with every job where it was recorded.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ class job_store {
   // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
+  // Updates only the download time spent (a checkpoint of a running job's clock).
+  void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
   void remove_job(const std::string& job_id);
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
