@@ -51,6 +51,8 @@ enum class hr : std::uint32_t {
   bg_e_too_many_ranges_in_file = 0x80200052,
   bg_e_validation_failed = 0x80200053,
   bg_e_maxdownload_timeout = 0x80200054,
+  bg_e_read_only_property_after_resume = 0x80200062,
+  bg_e_max_download_size_limit_reached = 0x80200064,
 
   // WinHTTP errors (HRESULT_FROM_WIN32(ERROR_WINHTTP_*)), what BITS reports for transport failures.
   winhttp_timeout = 0x80072EE2,

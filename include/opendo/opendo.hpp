@@ -90,6 +90,16 @@ class job {
   void set_minimum_retry_delay(std::chrono::seconds delay);
   void set_no_progress_timeout(std::chrono::seconds timeout);
   void set_notify_flags(std::uint32_t flags);
+  // IBackgroundCopyJob4::SetMaximumDownloadTime: how long the job may spend CONNECTING or
+  // TRANSFERRING before it fails with BG_E_MAXDOWNLOAD_TIMEOUT (0 = no limit; resume() restarts
+  // the count). Whole seconds, at most UINT32_MAX (E_INVALIDARG otherwise).
+  void set_maximum_download_time(std::chrono::seconds timeout);
+  // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: bytes the job may download in all (0 = no limit). Only
+  // before the first resume() (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
+  void set_maximum_download_size(std::uint64_t bytes);
+  // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: modification notifications at most this
+  // often (default 500 ms). At most UINT32_MAX ms (E_INVALIDARG otherwise).
+  void set_minimum_notification_interval(std::chrono::milliseconds interval);
   void set_proxy_settings(const proxy_settings& proxy);
   // SetNotifyCmdLine: program must be an absolute path (or empty to remove the command).
   void set_notify_command(const std::string& program, const std::string& parameters);

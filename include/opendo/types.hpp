@@ -189,6 +189,13 @@ struct job_info {
   proxy_settings proxy;
   notify_command_line notify_command;
   std::vector<credential_slot> credentials;
+  // IBackgroundCopyJob4::SetMaximumDownloadTime: seconds the job may spend CONNECTING or
+  // TRANSFERRING before it fails with BG_E_MAXDOWNLOAD_TIMEOUT; 0 = no limit.
+  std::uint32_t max_download_time = 7776000;
+  // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: bytes the job may download in total; 0 = no limit.
+  std::uint64_t max_download_size = 0;
+  // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
+  std::uint32_t minimum_notification_interval_ms = 500;
 };
 
 // The Linux counterpart of the owner's SID: "S-1-22-1-<uid>", the SID Samba and Windows use for

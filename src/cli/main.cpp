@@ -220,6 +220,15 @@ void print_job(const job_info& job) {
   field("no-progress timeout:",
         std::to_string(job.no_progress_timeout) + " s (" +
             cli::format_duration(std::chrono::seconds(job.no_progress_timeout)) + ")");
+  field("max download time:",
+        job.max_download_time == 0
+            ? std::string("none")
+            : std::to_string(job.max_download_time) + " s (" +
+                  cli::format_duration(std::chrono::seconds(job.max_download_time)) + ")");
+  field("max download size:", job.max_download_size == 0
+                                  ? std::string("none")
+                                  : std::to_string(job.max_download_size) + " bytes");
+  field("notification interval:", std::to_string(job.minimum_notification_interval_ms) + " ms");
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -355,17 +364,26 @@ struct setprop_args {
   CLI::Option* priority_option = nullptr;
   CLI::Option* retry_delay_option = nullptr;
   CLI::Option* no_progress_timeout_option = nullptr;
+  std::uint32_t max_download_time = 0;
+  std::uint64_t max_download_size = 0;
+  std::uint32_t notification_interval = 0;
+  CLI::Option* max_download_time_option = nullptr;
+  CLI::Option* max_download_size_option = nullptr;
+  CLI::Option* notification_interval_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
-  const bool any = args.name_option->count() + args.description_option->count() +
-                       args.priority_option->count() + args.retry_delay_option->count() +
-                       args.no_progress_timeout_option->count() >
-                   0;
+  const bool any =
+      args.name_option->count() + args.description_option->count() + args.priority_option->count() +
+          args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
+          args.max_download_time_option->count() + args.max_download_size_option->count() +
+          args.notification_interval_option->count() >
+      0;
   if (!any) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
-        "--retry-delay, --no-progress-timeout");
+        "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
+        "--notification-interval");
   }
   // Check everything before changing anything.
   std::optional<opendo::job_priority> priority;
@@ -380,6 +398,15 @@ int run_setprop(const settings& global, const setprop_args& args) {
   }
   if (args.no_progress_timeout_option->count() > 0) {
     job.set_no_progress_timeout(std::chrono::seconds(args.no_progress_timeout));
+  }
+  if (args.max_download_time_option->count() > 0) {
+    job.set_maximum_download_time(std::chrono::seconds(args.max_download_time));
+  }
+  if (args.max_download_size_option->count() > 0) {
+    job.set_maximum_download_size(args.max_download_size);
+  }
+  if (args.notification_interval_option->count() > 0) {
+    job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
   return 0;
 }
@@ -829,6 +856,23 @@ int run_command_line(int argc, char** argv) {
                        "Seconds without progress after which transient errors become fatal "
                        "(0: every error is fatal)")
           ->type_name("S");
+  setprop.max_download_time_option =
+      setprop_verb
+          ->add_option("--max-download-time", setprop.max_download_time,
+                       "Seconds the job may spend connecting and transferring before it fails "
+                       "(0: no limit; resume starts the count again)")
+          ->type_name("S");
+  setprop.max_download_size_option =
+      setprop_verb
+          ->add_option("--max-download-size", setprop.max_download_size,
+                       "Bytes the job may download in all (0: no limit); only before the first "
+                       "resume")
+          ->type_name("BYTES");
+  setprop.notification_interval_option =
+      setprop_verb
+          ->add_option("--notification-interval", setprop.notification_interval,
+                       "Milliseconds between two modification notifications, at least")
+          ->type_name("MS");
 
   add_verb("info", "Show a job: state, progress, files, error and settings",
            [&] { return run_info(global, job_id); })

@@ -180,6 +180,25 @@ void job::set_notify_flags(std::uint32_t flags) {
   set_properties(connection_, id_, {{"notify_flags", flags}});
 }
 
+void job::set_maximum_download_time(std::chrono::seconds timeout) {
+  set_properties(connection_, id_,
+                 {{"max_download_time", seconds_for_wire(timeout, "the maximum download time")}});
+}
+
+void job::set_maximum_download_size(std::uint64_t bytes) {
+  set_properties(connection_, id_, {{"max_download_size", bytes}});
+}
+
+void job::set_minimum_notification_interval(std::chrono::milliseconds interval) {
+  if (interval.count() < 0 || interval.count() > 0xFFFFFFFFLL) {
+    throw error(value_of(hr::e_invalidarg),
+                "the minimum notification interval must be between 0 and 4294967295 ms");
+  }
+  set_properties(
+      connection_, id_,
+      {{"minimum_notification_interval_ms", static_cast<std::uint32_t>(interval.count())}});
+}
+
 void job::watch(const std::function<bool(const job_event&)>& on_event,
                 std::chrono::milliseconds progress_interval) {
   // The stream occupies its connection until it ends, so it gets one of its own and the

@@ -550,15 +550,24 @@ class job_object final
     });
   }
 
-  // The daemon has no maximum download time (BG_E_MAXDOWNLOAD_TIMEOUT) yet.
-  HRESULT STDMETHODCALLTYPE SetMaximumDownloadTime(ULONG) override { return E_NOTIMPL; }
+  // Seconds in CONNECTING and TRANSFERRING before BG_E_MAXDOWNLOAD_TIMEOUT; 0 is no limit.
+  HRESULT STDMETHODCALLTYPE SetMaximumDownloadTime(ULONG Timeout) override {
+    return guard([&] {
+      handle_.set_maximum_download_time(std::chrono::seconds(Timeout));
+      return S_OK;
+    });
+  }
   HRESULT STDMETHODCALLTYPE GetMaximumDownloadTime(ULONG* pTimeout) override {
-    if (pTimeout != nullptr) *pTimeout = 0;
-    return E_NOTIMPL;
+    if (pTimeout == nullptr) return E_POINTER;
+    return guard([&] {
+      *pTimeout = handle_.info().max_download_time;
+      return S_OK;
+    });
   }
 
-  // ---- IBackgroundCopyJob5: a property is accepted when its value is what opendo does anyway
-  // (transfer on any network, static content, no size cap...), refused with E_NOTIMPL otherwise;
+  // ---- IBackgroundCopyJob5: MAX_DOWNLOAD_SIZE and MINIMUM_NOTIFICATION_INTERVAL_MS are job
+  // properties of the daemon. Another property is accepted when its value is what opendo does
+  // anyway (transfer on any network, static content...), refused with E_NOTIMPL otherwise;
   // GetProperty says what opendo does.
 
   HRESULT STDMETHODCALLTYPE SetProperty(BITS_JOB_PROPERTY_ID PropertyId,
@@ -566,20 +575,24 @@ class job_object final
     return guard([&] {
       bool what_opendo_does = false;
       const std::uint32_t id = raw_value(PropertyId);
+      if (id == BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE) {
+        handle_.set_maximum_download_size(PropertyValue.Uint64);
+        return S_OK;
+      }
+      if (id == BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS) {
+        handle_.set_minimum_notification_interval(std::chrono::milliseconds(PropertyValue.Dword));
+        return S_OK;
+      }
       switch (id) {
         case BITS_JOB_PROPERTY_ID_COST_FLAGS:
           what_opendo_does = PropertyValue.Dword == BITS_COST_STATE_TRANSFER_ALWAYS;
           break;
         case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
-        case BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS:
           break;
         case BITS_JOB_PROPERTY_DYNAMIC_CONTENT:
         case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
         case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
           what_opendo_does = PropertyValue.Enable == FALSE;
-          break;
-        case BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE:
-          what_opendo_does = PropertyValue.Uint64 == 0;
           break;
         case BITS_JOB_PROPERTY_USE_STORED_CREDENTIALS:
           what_opendo_does = raw_value(PropertyValue.Target) == 0;
@@ -612,13 +625,20 @@ class job_object final
         value.Enable = FALSE;
         break;
       case BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE:
-        value.Uint64 = 0;
-        break;
+        return guard([&] {
+          value.Uint64 = handle_.info().max_download_size;
+          *PropertyValue = value;
+          return S_OK;
+        });
       case BITS_JOB_PROPERTY_USE_STORED_CREDENTIALS:
         value.Target = static_cast<BG_AUTH_TARGET>(0);
         break;
       case BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS:
-        return E_NOTIMPL;  // the daemon coalesces JobModification on its own schedule
+        return guard([&] {
+          value.Dword = handle_.info().minimum_notification_interval_ms;
+          *PropertyValue = value;
+          return S_OK;
+        });
       default:
         return E_INVALIDARG;
     }

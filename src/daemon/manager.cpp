@@ -392,6 +392,19 @@ void manager::set_properties(const caller& who, const std::string& id,
     copy.notify_command = command;
     copy.times.modification = wall;
   }
+  if (changes.max_download_time) {
+    check(jobs::set_max_download_time(copy, *changes.max_download_time, wall),
+          "maximum download time");
+  }
+  if (changes.max_download_size) {
+    check(jobs::set_max_download_size(copy, *changes.max_download_size, wall),
+          "maximum download size");
+  }
+  if (changes.minimum_notification_interval_ms) {
+    check(jobs::set_minimum_notification_interval(copy, *changes.minimum_notification_interval_ms,
+                                                  wall),
+          "minimum notification interval");
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -633,6 +646,10 @@ int manager::run_once() {
   for (auto& [id, j] : jobs_) {
     const job_state before = j.state;
     const auto result = jobs::tick(j, now, wall);
+    if (result == jobs::tick_result::timed_out) {
+      spdlog::warn("job {}: maximum download time of {} s reached", j.id, j.max_download_time);
+      stop_job(j);  // records the bytes that are on disk
+    }
     if (result != jobs::tick_result::none) {
       spdlog::info("job {}: {} -> {}", j.id, to_string(before), to_string(j.state));
       persist(j);
@@ -649,6 +666,7 @@ int manager::run_once() {
   for (auto& [tid, t] : active_) {
     if (now - t.last_checkpoint >= config_.checkpoint_interval) checkpoint(t, now);
   }
+  enforce_max_download_size();
   if (!active_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
@@ -674,7 +692,7 @@ void manager::schedule() {
   for (const auto& job_id : preempted) {
     jobs::job& j = jobs_.at(job_id);
     stop_job(j);
-    j.state = job_state::queued;
+    jobs::on_requeued(j, mono_now(), wall_now());
     persist(j);
     notify(j, job_event_kind::state);
   }
@@ -839,12 +857,43 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   if (!durable) return;  // a local write error; the transfer finishes with it
   auto& file = j.files[t.file_index];
   const std::uint64_t progress = t.progress_at(*durable);
+  // The download time survives a restart up to the last checkpoint.
+  jobs::checkpoint_download_time(j, now);
+  try {
+    store_.save_download_time(j.id, j.download_time_spent);
+  } catch (const std::exception& e) {
+    spdlog::error("could not record the download time of job {}: {}", j.id, e.what());
+  }
   if (progress == file.bytes_transferred) return;
   record_progress(j, t.file_index, progress, now);
   try {
     store_.save_file_progress(j.id, t.file_index, file);
   } catch (const std::exception& e) {
     spdlog::error("could not record progress of job {}: {}", j.id, e.what());
+  }
+}
+
+void manager::enforce_max_download_size() {
+  // Only files of unknown size can grow past the limit after their response was accepted.
+  std::vector<std::string> over;
+  for (const auto& [job_id, tid] : active_by_job_) {
+    const jobs::job& j = jobs_.at(job_id);
+    if (j.max_download_size == 0) continue;
+    const auto& file = j.files[active_.at(tid).file_index];
+    const std::uint64_t live = engine_.received(tid);
+    const std::uint64_t unrecorded =
+        live > file.bytes_transferred ? live - file.bytes_transferred : 0;
+    if (jobs::exceeds_max_download_size(j, unrecorded)) over.push_back(job_id);
+  }
+  for (const auto& job_id : over) {
+    jobs::job& j = jobs_.at(job_id);
+    const std::uint32_t index = active_.at(active_by_job_.at(job_id)).file_index;
+    stop_job(j);
+    fail_job(j, value_of(hr::bg_e_max_download_size_limit_reached), error_context::remote_file,
+             index,
+             "the job downloaded more than its maximum download size of " +
+                 std::to_string(j.max_download_size) + " bytes",
+             false);
   }
 }
 
@@ -905,6 +954,16 @@ std::optional<transfer::http::outcome> manager::on_response(
   }
   file.etag = info.etag;
   file.last_modified = info.last_modified;
+  if (jobs::exceeds_max_download_size(j)) {
+    // Refused before the body: the job may not download that much in all.
+    transfer::http::outcome refused;
+    refused.code = value_of(hr::bg_e_max_download_size_limit_reached);
+    refused.context = error_context::remote_file;
+    refused.message = "the job would download " + std::to_string(jobs::download_size(j)) +
+                      " bytes, more than its maximum download size of " +
+                      std::to_string(j.max_download_size);
+    return refused;
+  }
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
@@ -954,7 +1013,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
         file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
     file.etag.clear();
     file.last_modified.clear();
-    j.state = job_state::queued;
+    jobs::on_requeued(j, now, wall_now());
     persist(j);
     dirty_schedule_ = true;
     return;

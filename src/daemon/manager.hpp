@@ -44,6 +44,9 @@ struct property_changes {
   std::optional<std::uint32_t> notify_flags;
   std::optional<proxy_settings> proxy;
   std::optional<notify_command_line> notify_command;
+  std::optional<std::uint32_t> max_download_time;
+  std::optional<std::uint64_t> max_download_size;
+  std::optional<std::uint32_t> minimum_notification_interval_ms;
 };
 
 class manager final : public transfer::http::listener {
@@ -145,6 +148,8 @@ class manager final : public transfer::http::listener {
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);
   void checkpoint(active_transfer& t, jobs::mono_time now);
+  // Fails running jobs whose files of unknown size grew past their maximum download size.
+  void enforce_max_download_size();
   void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
                        jobs::mono_time now);
   std::uint32_t count_jobs(std::optional<uid_t> owner) const;

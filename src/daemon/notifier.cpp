@@ -14,8 +14,11 @@
 namespace opendo::daemon {
 namespace {
 
-// JobModification is coalesced to at most one per this interval.
-constexpr auto kModificationInterval = std::chrono::milliseconds(250);
+// JobModification is coalesced to at most one per the job's minimum notification interval
+// (BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, 500 ms unless set).
+std::chrono::milliseconds modification_interval(const jobs::job& j) {
+  return std::chrono::milliseconds{j.minimum_notification_interval_ms};
+}
 
 bool wants(const jobs::job& j, std::uint32_t flag) {
   return (j.notify_flags & notify::disable) == 0 && (j.notify_flags & flag) != 0;
@@ -132,7 +135,7 @@ void notifier::on_change(const jobs::job& j, jobs::mono_time now) {
   }
   auto it = subscriptions_.find(j.id);
   if (it == subscriptions_.end() || !wants(j, notify::job_modification)) return;
-  if (now - it->second.last_modification < kModificationInterval) {
+  if (now - it->second.last_modification < modification_interval(j)) {
     it->second.modification_pending = true;  // the last change is told when the interval ends
     return;
   }
@@ -275,11 +278,14 @@ void notifier::tick(jobs::mono_time now) {
     ++it;
   }
   for (auto& [id, s] : subscriptions_) {
-    if (s.modification_pending && now - s.last_modification >= kModificationInterval) {
-      s.modification_pending = false;
-      s.last_modification = now;
-      if (const jobs::job* j = lookup_(id); j && wants(*j, notify::job_modification)) {
-        deliver(*j, s, notification_kind::modification);
+    if (s.modification_pending) {
+      const jobs::job* j = lookup_(id);
+      if (j == nullptr) {
+        s.modification_pending = false;
+      } else if (now - s.last_modification >= modification_interval(*j)) {
+        s.modification_pending = false;
+        s.last_modification = now;
+        if (wants(*j, notify::job_modification)) deliver(*j, s, notification_kind::modification);
       }
     }
     if (!s.redeliver_at || now < *s.redeliver_at) continue;
@@ -307,7 +313,11 @@ std::optional<jobs::mono_time> notifier::next_deadline() const {
   };
   for (const auto& [id, s] : subscriptions_) {
     consider(s.redeliver_at);
-    if (s.modification_pending) consider(s.last_modification + kModificationInterval);
+    if (s.modification_pending) {
+      if (const jobs::job* j = lookup_(id)) {
+        consider(s.last_modification + modification_interval(*j));
+      }
+    }
   }
   for (const auto& [id, c] : commands_) {
     consider(c.run_at);

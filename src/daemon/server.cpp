@@ -50,6 +50,10 @@ property_changes parse_properties(const json& params) {
         notify_command_line{ipc::optional_string(*command, "program", kMaxText).value_or(""),
                             ipc::optional_string(*command, "parameters", kMaxText).value_or("")};
   }
+  out.max_download_time = ipc::optional_uint32(p, "max_download_time");
+  out.max_download_size = ipc::optional_uint(p, "max_download_size");
+  out.minimum_notification_interval_ms =
+      ipc::optional_uint32(p, "minimum_notification_interval_ms");
   return out;
 }
 

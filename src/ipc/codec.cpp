@@ -159,6 +159,9 @@ json to_json(const job_info& job) {
                            {"user_name", c.user_name}});
   }
   out["credentials"] = std::move(credentials);
+  out["max_download_time"] = job.max_download_time;
+  out["max_download_size"] = job.max_download_size;
+  out["minimum_notification_interval_ms"] = job.minimum_notification_interval_ms;
   if (job.error) {
     json error = {{"code", job.error->code},
                   {"context", std::string(to_string(job.error->context))},
@@ -222,6 +225,16 @@ job_info job_from_json(const json& value) {
     job.credentials.push_back(credential_slot{
         static_cast<auth_target>(uint32_field(entry, "target")),
         static_cast<auth_scheme>(uint32_field(entry, "scheme")), string_field(entry, "user_name")});
+  }
+  // The limits came with version 4 of the store: a daemon from before sends none of them.
+  if (value.contains("max_download_time")) {
+    job.max_download_time = uint32_field(value, "max_download_time");
+  }
+  if (value.contains("max_download_size")) {
+    job.max_download_size = uint_field(value, "max_download_size");
+  }
+  if (value.contains("minimum_notification_interval_ms")) {
+    job.minimum_notification_interval_ms = uint32_field(value, "minimum_notification_interval_ms");
   }
   const json& files = field(value, "files");
   if (!files.is_array()) throw bad_parameter("files");

@@ -74,6 +74,9 @@ job_info to_info(const job& j) {
   for (const auto& c : j.credentials) {
     info.credentials.push_back(credential_slot{c.target, c.scheme, c.user_name});  // no secret
   }
+  info.max_download_time = j.max_download_time;
+  info.max_download_size = j.max_download_size;
+  info.minimum_notification_interval_ms = j.minimum_notification_interval_ms;
   return info;
 }
 

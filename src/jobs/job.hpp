@@ -87,6 +87,18 @@ struct job {
   notify_command_line notify_command;
   std::vector<credential_record> credentials;  // at most one per (target, scheme)
 
+  // IBackgroundCopyJob4::SetMaximumDownloadTime (seconds; 0 = no limit) and the time the job
+  // has spent CONNECTING or TRANSFERRING since it was last resumed, up to the last state change or
+  // checkpoint (download_clock_at holds the rest). Resume resets it, as in Windows.
+  std::uint32_t max_download_time = 7776000;  // Windows' default: 90 days
+  std::chrono::milliseconds download_time_spent{0};
+  // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: bytes the whole job may download; 0 = no limit. Set
+  // only before the first Resume, which `resumed` records.
+  std::uint64_t max_download_size = 0;
+  bool resumed = false;
+  // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
+  std::uint32_t minimum_notification_interval_ms = 500;  // Windows' default
+
   // The daemon's policy, not persisted: retry delays under this floor are raised to it. The
   // reference's 5 s; a test daemon lowers it (opendod --retry-delay-floor) to test retries fast.
   std::chrono::seconds retry_delay_floor{5};
@@ -94,6 +106,9 @@ struct job {
   // Monotonic timers; not persisted (a restarted daemon starts them afresh).
   std::optional<mono_time> retry_at;     // when a TRANSIENT_ERROR job is re-queued
   std::optional<mono_time> progress_at;  // last progress, or when the current attempt began
+  // Since when the download time runs (CONNECTING or TRANSFERRING), not yet in
+  // download_time_spent.
+  std::optional<mono_time> download_clock_at;
 
   std::uint64_t bytes_total() const;  // size_unknown if any file's size is unknown
   std::uint64_t bytes_transferred() const;

@@ -42,6 +42,17 @@ void set_state(job& j, job_state next) {
   j.state = next;
 }
 
+// The download clock runs while the job is CONNECTING or TRANSFERRING; leaving those states
+// moves what it counted into download_time_spent.
+void stop_download_clock(job& j, mono_time now) {
+  if (!j.download_clock_at) return;
+  if (now > *j.download_clock_at) {
+    j.download_time_spent +=
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - *j.download_clock_at);
+  }
+  j.download_clock_at.reset();
+}
+
 std::uint32_t first_incomplete(const job& j) {
   std::uint32_t i = 0;
   while (i < j.files.size() && j.files[i].completed) ++i;
@@ -123,6 +134,28 @@ std::uint32_t set_notify_flags(job& j, std::uint32_t flags, std::int64_t wall) {
   return s_ok;
 }
 
+std::uint32_t set_max_download_time(job& j, std::uint32_t seconds, std::int64_t wall) {
+  if (is_final(j.state)) return invalid_state;
+  j.max_download_time = seconds;
+  j.times.modification = wall;
+  return s_ok;
+}
+
+std::uint32_t set_max_download_size(job& j, std::uint64_t bytes, std::int64_t wall) {
+  if (is_final(j.state)) return invalid_state;
+  if (j.resumed) return value_of(hr::bg_e_read_only_property_after_resume);
+  j.max_download_size = bytes;
+  j.times.modification = wall;
+  return s_ok;
+}
+
+std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall) {
+  if (is_final(j.state)) return invalid_state;
+  j.minimum_notification_interval_ms = ms;
+  j.times.modification = wall;
+  return s_ok;
+}
+
 std::uint32_t check_file(std::string_view remote_url, std::string_view local_name,
                          const limits& lim) {
   if (char_count(remote_url) > lim.max_url || local_name.size() > lim.max_path) {
@@ -148,6 +181,12 @@ std::uint32_t add_file(job& j, file_record file, const limits& lim, std::int64_t
 }
 
 std::uint32_t resume(job& j, mono_time now, std::int64_t wall) {
+  // Windows: Resume resets the elapsed download time, whatever the state it is called in.
+  auto reset_download_time = [&] {
+    j.resumed = true;
+    j.download_time_spent = std::chrono::milliseconds{0};
+    if (j.download_clock_at) j.download_clock_at = now;
+  };
   switch (j.state) {
     case job_state::suspended:
     case job_state::error:
@@ -157,11 +196,13 @@ std::uint32_t resume(job& j, mono_time now, std::int64_t wall) {
       j.retry_at.reset();
       j.progress_at = now;
       j.times.modification = wall;
+      reset_download_time();
       return s_ok;
     case job_state::queued:
     case job_state::connecting:
     case job_state::transferring:
     case job_state::transferred:
+      reset_download_time();
       return s_ok;
     case job_state::acknowledged:
     case job_state::cancelled:
@@ -176,6 +217,7 @@ std::uint32_t suspend(job& j, std::int64_t wall) {
   set_state(j, job_state::suspended);
   j.error.reset();
   j.retry_at.reset();
+  j.download_clock_at.reset();  // SUSPENDED does not count, and Resume starts from 0
   j.times.modification = wall;
   return s_ok;
 }
@@ -183,6 +225,7 @@ std::uint32_t suspend(job& j, std::int64_t wall) {
 std::uint32_t cancel(job& j, std::int64_t wall) {
   if (is_final(j.state)) return invalid_state;
   set_state(j, job_state::cancelled);
+  j.download_clock_at.reset();
   j.times.modification = wall;
   return s_ok;
 }
@@ -220,6 +263,14 @@ void on_connecting(job& j, mono_time now, std::int64_t wall) {
   j.state = job_state::connecting;
   // A retry keeps the timer of the first attempt, so the no-progress timeout spans retries.
   if (!j.progress_at) j.progress_at = now;
+  j.download_clock_at = now;
+  j.times.modification = wall;
+}
+
+void on_requeued(job& j, mono_time now, std::int64_t wall) {
+  if (j.state != job_state::connecting && j.state != job_state::transferring) return;
+  stop_download_clock(j, now);
+  j.state = job_state::queued;
   j.times.modification = wall;
 }
 
@@ -252,12 +303,14 @@ bool on_file_completed(job& j, std::uint32_t index, std::int64_t wall) {
   j.times.modification = wall;
   if (!is_active(j.state) || !j.all_files_completed()) return false;
   j.state = job_state::transferred;
+  j.download_clock_at.reset();  // done; adding a file and resuming starts a new count
   j.times.transfer_completion = wall;
   return true;
 }
 
 job_state on_error(job& j, error_record error, bool transient, mono_time now, std::int64_t wall) {
   if (!is_active(j.state)) return j.state;
+  stop_download_clock(j, now);  // neither ERROR nor TRANSIENT_ERROR counts
   j.error = std::move(error);
   ++j.error_count;
   if (transient && !j.progress_at) j.progress_at = now;
@@ -278,6 +331,21 @@ job_state on_error(job& j, error_record error, bool transient, mono_time now, st
 }
 
 tick_result tick(job& j, mono_time now, std::int64_t wall) {
+  if (j.max_download_time != 0 && j.download_clock_at &&
+      download_time(j, now) >= std::chrono::seconds{j.max_download_time}) {
+    stop_download_clock(j, now);
+    error_record error;
+    error.code = value_of(hr::bg_e_maxdownload_timeout);
+    error.context = error_context::general_queue_manager;
+    error.message = "the job spent its maximum download time (" +
+                    std::to_string(j.max_download_time) + " s) connecting and transferring";
+    j.error = std::move(error);
+    ++j.error_count;
+    j.state = job_state::error;
+    j.retry_at.reset();
+    j.times.modification = wall;
+    return tick_result::timed_out;
+  }
   if (j.state != job_state::transient_error) return tick_result::none;
   const std::chrono::seconds timeout{j.no_progress_timeout};
   if (j.progress_at && now - *j.progress_at >= timeout) {
@@ -305,7 +373,9 @@ std::chrono::seconds effective_retry_delay(const job& j) {
   return std::max(j.retry_delay_floor, std::chrono::seconds{j.minimum_retry_delay});
 }
 
-std::optional<mono_time> next_deadline(const job& j) {
+namespace {
+
+std::optional<mono_time> retry_deadline(const job& j) {
   if (j.state != job_state::transient_error) return std::nullopt;
   // Without a retry timer (a restarted daemon) tick() has work at once: starting the timers.
   if (!j.retry_at) return mono_time{};
@@ -314,6 +384,46 @@ std::optional<mono_time> next_deadline(const job& j) {
     deadline = std::min(deadline, *j.progress_at + std::chrono::seconds{j.no_progress_timeout});
   }
   return deadline;
+}
+
+}  // namespace
+
+std::optional<mono_time> next_deadline(const job& j) {
+  std::optional<mono_time> deadline = retry_deadline(j);
+  if (j.max_download_time != 0 && j.download_clock_at) {
+    const auto left = std::chrono::seconds{j.max_download_time} - j.download_time_spent;
+    const mono_time timeout = *j.download_clock_at + left;
+    if (!deadline || timeout < *deadline) deadline = timeout;
+  }
+  return deadline;
+}
+
+// ---- limits ---------------------------------------------------------------------------------
+
+std::chrono::milliseconds download_time(const job& j, mono_time now) {
+  auto spent = j.download_time_spent;
+  if (j.download_clock_at && now > *j.download_clock_at) {
+    spent += std::chrono::duration_cast<std::chrono::milliseconds>(now - *j.download_clock_at);
+  }
+  return spent;
+}
+
+void checkpoint_download_time(job& j, mono_time now) {
+  if (!j.download_clock_at) return;
+  stop_download_clock(j, now);
+  j.download_clock_at = now;
+}
+
+std::uint64_t download_size(const job& j, std::uint64_t unrecorded) {
+  std::uint64_t total = unrecorded;
+  for (const auto& f : j.files) {
+    total += f.bytes_total != size_unknown ? f.bytes_total : f.bytes_transferred;
+  }
+  return total;
+}
+
+bool exceeds_max_download_size(const job& j, std::uint64_t unrecorded) {
+  return j.max_download_size != 0 && download_size(j, unrecorded) > j.max_download_size;
 }
 
 }  // namespace opendo::jobs

@@ -33,6 +33,14 @@ std::uint32_t set_minimum_retry_delay(job& j, std::uint32_t seconds, std::int64_
 std::uint32_t set_no_progress_timeout(job& j, std::uint32_t seconds, std::int64_t wall);
 // E_NOTIMPL for bits outside notify::all.
 std::uint32_t set_notify_flags(job& j, std::uint32_t flags, std::int64_t wall);
+// IBackgroundCopyJob4::SetMaximumDownloadTime: any value; 0 means no limit. A running job's
+// deadline moves with it (a value under the time already spent fails the job at the next tick).
+std::uint32_t set_max_download_time(job& j, std::uint32_t seconds, std::int64_t wall);
+// BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: any value (0 = no limit), but only before the first
+// Resume: BG_E_READ_ONLY_PROPERTY_AFTER_RESUME afterwards.
+std::uint32_t set_max_download_size(job& j, std::uint64_t bytes, std::int64_t wall);
+// BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: any value; 0 tells every modification.
+std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall);
 
 // Checks of a file before it is added (no I/O): the URL's length, the local path's length
 // (BG_E_STRING_TOO_LONG), that the local path is absolute and names a file (E_INVALIDARG).
@@ -44,7 +52,8 @@ std::uint32_t add_file(job& j, file_record file, const limits& lim, std::int64_t
 
 // SUSPENDED, ERROR, TRANSIENT_ERROR -> QUEUED (error cleared, retry timer cleared, progress timer
 // restarted at now); with no files BG_E_EMPTY and the state is unchanged. QUEUED, CONNECTING,
-// TRANSFERRING, TRANSFERRED: S_OK, unchanged.
+// TRANSFERRING, TRANSFERRED: S_OK, unchanged. Every S_OK resets the download time to 0 (Windows:
+// "Calling Resume resets the elapsed time") and marks the job resumed.
 std::uint32_t resume(job& j, mono_time now, std::int64_t wall);
 // Any non-final state -> SUSPENDED (error and retry timer cleared). SUSPENDED: S_OK, unchanged.
 std::uint32_t suspend(job& j, std::int64_t wall);
@@ -65,6 +74,9 @@ void mark_acknowledged(job& j, std::int64_t wall);
 // ---- engine events --------------------------------------------------------------------------
 // The scheduler started the job: QUEUED -> CONNECTING. Starts the progress timer if unset.
 void on_connecting(job& j, mono_time now, std::int64_t wall);
+// The scheduler took the job's slot, or its file must start again: CONNECTING or TRANSFERRING
+// -> QUEUED. The download time stops running (QUEUED does not count).
+void on_requeued(job& j, mono_time now, std::int64_t wall);
 // The first response arrived: CONNECTING -> TRANSFERRING.
 void on_transferring(job& j, std::int64_t wall);
 // New bytes of file `index` are recorded: updates the file and restarts the progress timer.
@@ -79,13 +91,28 @@ bool on_file_completed(job& j, std::uint32_t index, std::int64_t wall);
 job_state on_error(job& j, error_record error, bool transient, mono_time now, std::int64_t wall);
 
 // Timers. A TRANSIENT_ERROR job whose no-progress timeout ran out goes to ERROR (keeping its
-// error); one whose retry time came goes back to QUEUED (error cleared).
-enum class tick_result { none, requeued, failed };
+// error); one whose retry time came goes back to QUEUED (error cleared). A CONNECTING or
+// TRANSFERRING job whose download time reached max_download_time goes to ERROR with
+// BG_E_MAXDOWNLOAD_TIMEOUT (context GENERAL_QUEUE_MANAGER, no file): timed_out, and the caller
+// stops its transfer.
+enum class tick_result { none, requeued, failed, timed_out };
 tick_result tick(job& j, mono_time now, std::int64_t wall);
 
 // max(retry_delay_floor, minimum_retry_delay): values under the floor (5 s) become the floor.
 std::chrono::seconds effective_retry_delay(const job& j);
 // When tick() next has something to do for this job, if ever.
 std::optional<mono_time> next_deadline(const job& j);
+
+// ---- limits ---------------------------------------------------------------------------------
+// Time spent CONNECTING or TRANSFERRING since the last Resume: the recorded part plus the
+// running clock. Windows counts only those two states (not QUEUED, TRANSIENT_ERROR, SUSPENDED).
+std::chrono::milliseconds download_time(const job& j, mono_time now);
+// Moves the running clock into download_time_spent so that the store can record it.
+void checkpoint_download_time(job& j, mono_time now);
+// What the job downloads in all: each file's size when known, else the bytes it has so far, plus
+// `unrecorded` bytes the running transfer received and did not record yet.
+std::uint64_t download_size(const job& j, std::uint64_t unrecorded = 0);
+// max_download_size is set and download_size(j, unrecorded) is over it.
+bool exceeds_max_download_size(const job& j, std::uint64_t unrecorded = 0);
 
 }  // namespace opendo::jobs

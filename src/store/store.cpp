@@ -24,7 +24,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 3;
+constexpr std::int64_t kSchemaVersion = 4;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
   std::string message = "job store ";
@@ -228,7 +228,12 @@ CREATE TABLE jobs (
   proxy_list TEXT NOT NULL DEFAULT '',
   proxy_bypass TEXT NOT NULL DEFAULT '',
   notify_program TEXT NOT NULL DEFAULT '',
-  notify_parameters TEXT NOT NULL DEFAULT ''
+  notify_parameters TEXT NOT NULL DEFAULT '',
+  max_download_time INTEGER NOT NULL DEFAULT 7776000,
+  download_time_ms INTEGER NOT NULL DEFAULT 0,
+  max_download_size INTEGER NOT NULL DEFAULT 0,
+  resumed INTEGER NOT NULL DEFAULT 0,
+  notification_interval_ms INTEGER NOT NULL DEFAULT 500
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -280,6 +285,32 @@ ALTER TABLE files ADD COLUMN ranges TEXT NOT NULL DEFAULT '';
 ALTER TABLE files ADD COLUMN range_layout INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN remote_size INTEGER NOT NULL DEFAULT -1;
 UPDATE files SET remote_size = bytes_total;
+)sql";
+
+// Version 3 had no limits: the maximum download time, the download time spent, the maximum
+// download size (settable until the first Resume, which `resumed` records: a job that is not
+// SUSPENDED was resumed; a SUSPENDED one may have been, which version 3 did not record) and the
+// minimum notification interval.
+constexpr const char* kMigrateFrom3 = R"sql(
+ALTER TABLE jobs ADD COLUMN max_download_time INTEGER NOT NULL DEFAULT 7776000;
+ALTER TABLE jobs ADD COLUMN download_time_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN max_download_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN notification_interval_ms INTEGER NOT NULL DEFAULT 500;
+UPDATE jobs SET resumed = 1 WHERE state <> 3;
+)sql";
+
+// The limits' columns are written by a statement of their own after kUpsertJob (and read by one
+// after kLoadAll), so that the statements of the older columns stay as they were.
+constexpr const char* kUpdateLimits = R"sql(
+UPDATE jobs SET max_download_time = ?2, download_time_ms = ?3, max_download_size = ?4,
+                resumed = ?5, notification_interval_ms = ?6
+WHERE id = ?1
+)sql";
+constexpr const char* kLoadLimits = R"sql(
+SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
+       notification_interval_ms
+FROM jobs
 )sql";
 
 // An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would
@@ -376,13 +407,15 @@ void prepare_schema(sqlite3* db) {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version == "1" || *version == "2") {
-        const std::string operation = "migrate schema version " + *version + " to 3";
+      if (*version == "1" || *version == "2" || *version == "3") {
+        const std::string operation =
+            "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
           exec_sql(db, kMigrateFrom1, operation.c_str());
           exec_sql(db, kCreateCredentials, operation.c_str());
         }
-        exec_sql(db, kMigrateFrom2, operation.c_str());
+        if (*version != "3") exec_sql(db, kMigrateFrom2, operation.c_str());
+        exec_sql(db, kMigrateFrom3, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -421,7 +454,11 @@ struct job_store::statements {
         insert_credential(db, "INSERT credentials", kInsertCredential),
         delete_job(db, "DELETE jobs", "DELETE FROM jobs WHERE id = ?1"),
         load_all(db, "SELECT jobs", kLoadAll),
-        load_credentials(db, "SELECT credentials", kLoadCredentials) {}
+        load_credentials(db, "SELECT credentials", kLoadCredentials),
+        update_limits(db, "UPDATE jobs limits", kUpdateLimits),
+        update_download_time(db, "UPDATE jobs download time",
+                             "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
+        load_limits(db, "SELECT jobs limits", kLoadLimits) {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -435,6 +472,9 @@ struct job_store::statements {
   statement delete_job;
   statement load_all;
   statement load_credentials;
+  statement update_limits;
+  statement update_download_time;
+  statement load_limits;
 };
 
 job_store::job_store(const std::string& path) {
@@ -508,6 +548,14 @@ void job_store::save_job(const jobs::job& j) {
     // Unbound parameters are NULL: no error, or an error about no particular file.
     r.execute();
   }
+  run(stmts_->update_limits)
+      .bind(1, j.id)
+      .bind(2, j.max_download_time)
+      .bind(3, static_cast<std::int64_t>(j.download_time_spent.count()))
+      .bind(4, to_db(j.max_download_size))
+      .bind(5, j.resumed)
+      .bind(6, j.minimum_notification_interval_ms)
+      .execute();
   run(stmts_->trim_files)
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
@@ -582,6 +630,13 @@ void job_store::save_file_progress(const std::string& job_id, std::uint32_t inde
     fail(db_path(db_), "UPDATE files",
          "job " + job_id + " has no stored file " + std::to_string(index));
   }
+}
+
+void job_store::save_download_time(const std::string& job_id, std::chrono::milliseconds spent) {
+  run(stmts_->update_download_time)
+      .bind(1, job_id)
+      .bind(2, static_cast<std::int64_t>(spent.count()))
+      .execute();
 }
 
 void job_store::remove_job(const std::string& job_id) {
@@ -677,6 +732,19 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
   std::unordered_map<std::string_view, jobs::job*> by_id;
   by_id.reserve(result.size());
   for (auto& j : result) by_id.emplace(j.id, &j);
+  {
+    run limits(stmts_->load_limits);
+    while (limits.step()) {
+      auto it = by_id.find(limits.text(0));
+      if (it == by_id.end()) continue;
+      jobs::job& j = *it->second;
+      j.max_download_time = limits.u32(1);
+      j.download_time_spent = std::chrono::milliseconds{limits.integer(2)};
+      j.max_download_size = limits.u64(3);
+      j.resumed = limits.boolean(4);
+      j.minimum_notification_interval_ms = limits.u32(5);
+    }
+  }
   run r(stmts_->load_credentials);
   while (r.step()) {
     auto it = by_id.find(r.text(0));

@@ -2,6 +2,7 @@
 // daemon killed at any moment restarts with every job where it was recorded.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ class job_store {
   // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
+  // Updates only the download time spent (a checkpoint of a running job's clock).
+  void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
   void remove_job(const std::string& job_id);
   // Small named values of the daemon's own (the meta table), e.g. the boot the store was last
   // opened in. nullopt when unset.

@@ -56,6 +56,12 @@ void expect_every_change_refused(IBackgroundCopyJob* job, const std::wstring& ur
   BITS_JOB_PROPERTY_VALUE value{};
   value.Enable = FALSE;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->SetMaximumDownloadTime(60), BG_E_INVALID_STATE);
+  value.Uint64 = 0;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, value), BG_E_INVALID_STATE);
+  value.Dword = 1000;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, value),
+            BG_E_INVALID_STATE);
 }
 
 }  // namespace
@@ -114,6 +120,10 @@ TEST_F(CompatJob, EveryOutPointerMayNotBeNull) {
   EXPECT_EQ(job5->GetOwnerIntegrityLevel(nullptr), E_POINTER);
   EXPECT_EQ(job5->GetOwnerElevationState(nullptr), E_POINTER);
   EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetMaximumDownloadTime(nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, nullptr), E_POINTER);
+  EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, nullptr),
+            E_POINTER);
   // NULL inputs are invalid arguments.
   EXPECT_EQ(job->AddFile(nullptr, L"/tmp/x"), E_INVALIDARG);
   EXPECT_EQ(job->AddFile(L"http://127.0.0.1/x", nullptr), E_INVALIDARG);
@@ -485,10 +495,6 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   EXPECT_EQ(job5->GetOwnerElevationState(&elevated), S_OK);
   EXPECT_EQ(elevated, ::geteuid() == 0 ? TRUE : FALSE);
 
-  ULONG timeout = 1;
-  EXPECT_EQ(job5->SetMaximumDownloadTime(3600), E_NOTIMPL);
-  EXPECT_EQ(job5->GetMaximumDownloadTime(&timeout), E_NOTIMPL);
-
   BITS_JOB_PROPERTY_VALUE value{};
   value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), S_OK);
@@ -500,18 +506,98 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), E_NOTIMPL);
   value.Enable = FALSE;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), S_OK);
-  value.Uint64 = 1 << 20;
-  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, value), E_NOTIMPL);
-  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, &value), S_OK);
-  EXPECT_EQ(value.Uint64, 0U);
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, &value), S_OK);
   EXPECT_EQ(value.ClsID, GUID_NULL);
   value.ClsID = CLSID_BackgroundCopyManager;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, value), E_NOTIMPL);
-  EXPECT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, &value),
-            E_NOTIMPL);
   EXPECT_EQ(job5->SetProperty(static_cast<BITS_JOB_PROPERTY_ID>(6), value), E_INVALIDARG);
   EXPECT_EQ(job5->GetProperty(static_cast<BITS_JOB_PROPERTY_ID>(99), &value), E_INVALIDARG);
+}
+
+TEST_F(CompatJob, LimitsRoundTripWithTheDocumentedCodes) {
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  ASSERT_TRUE(job5);
+  // IBackgroundCopyJob4::Set/GetMaximumDownloadTime: 90 days by default, as on Windows.
+  ULONG timeout = 1;
+  ASSERT_EQ(job5->GetMaximumDownloadTime(&timeout), S_OK);
+  EXPECT_EQ(timeout, 7776000U);
+  EXPECT_EQ(job5->SetMaximumDownloadTime(3600), S_OK);
+  ASSERT_EQ(job5->GetMaximumDownloadTime(&timeout), S_OK);
+  EXPECT_EQ(timeout, 3600U);
+  EXPECT_EQ(job5->SetMaximumDownloadTime(0), S_OK);  // no limit
+  ASSERT_EQ(job5->GetMaximumDownloadTime(&timeout), S_OK);
+  EXPECT_EQ(timeout, 0U);
+  EXPECT_EQ(job5->SetMaximumDownloadTime(0xFFFFFFFFU), S_OK);
+  ASSERT_EQ(job5->GetMaximumDownloadTime(&timeout), S_OK);
+  EXPECT_EQ(timeout, 0xFFFFFFFFU);
+
+  // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: 500 ms by default, as on Windows.
+  BITS_JOB_PROPERTY_VALUE value{};
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, &value), S_OK);
+  EXPECT_EQ(value.Dword, 500U);
+  value.Dword = 2000;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, value), S_OK);
+  value = {};
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, &value), S_OK);
+  EXPECT_EQ(value.Dword, 2000U);
+
+  // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: none by default; only before the first Resume.
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, &value), S_OK);
+  EXPECT_EQ(value.Uint64, 0U);
+  value.Uint64 = 0x100000000ULL;  // more than 32 bits
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, value), S_OK);
+  value = {};
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, &value), S_OK);
+  EXPECT_EQ(value.Uint64, 0x100000000ULL);
+  origin.make_random_file("limits.bin", 1000, 1);
+  const std::wstring url = wide(origin.url("limits.bin"));
+  const std::wstring path = local("limits.bin");
+  ASSERT_EQ(job->AddFile(url.c_str(), path.c_str()), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  value.Uint64 = 10;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, value),
+            BG_E_READ_ONLY_PROPERTY_AFTER_RESUME);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE, &value), S_OK);
+  EXPECT_EQ(value.Uint64, 0x100000000ULL);
+  // The others may change at any time until the job is final.
+  EXPECT_EQ(job5->SetMaximumDownloadTime(60), S_OK);
+  value.Dword = 100;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, value), S_OK);
+  ASSERT_EQ(job->Cancel(), S_OK);
+  EXPECT_EQ(job5->SetMaximumDownloadTime(60), BG_E_INVALID_STATE);
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, value),
+            BG_E_INVALID_STATE);
+  ASSERT_EQ(job5->GetMaximumDownloadTime(&timeout), S_OK);  // a final job still answers
+  EXPECT_EQ(timeout, 60U);
+}
+
+TEST_F(CompatJob, MaximumDownloadTimePutsASlowJobInError) {
+  opendo::test::nginx_options slow;
+  slow.limit_rate = 256 << 10;
+  opendo::test::nginx_server slow_origin(slow);
+  slow_origin.make_random_file("slow.bin", 8 << 20, 2);
+  com_ptr<IBackgroundCopyJob4> job4 = as<IBackgroundCopyJob4>(job.get());
+  ASSERT_TRUE(job4);
+  ASSERT_EQ(job4->SetMaximumDownloadTime(1), S_OK);
+  const std::wstring url = wide(slow_origin.url("slow.bin"));
+  const std::wstring path = local("slow.bin");
+  ASSERT_EQ(job->AddFile(url.c_str(), path.c_str()), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_ERROR), BG_JOB_STATE_ERROR) << daemon.log();
+  IBackgroundCopyError* raw_error = nullptr;
+  ASSERT_EQ(job->GetError(&raw_error), S_OK);
+  ASSERT_NE(raw_error, nullptr);
+  auto error = com_ptr<IBackgroundCopyError>::adopt(raw_error);
+  BG_ERROR_CONTEXT context{};
+  HRESULT code = S_OK;
+  ASSERT_EQ(error->GetError(&context, &code), S_OK);
+  EXPECT_EQ(code, BG_E_MAXDOWNLOAD_TIMEOUT);
+  EXPECT_EQ(context, BG_ERROR_CONTEXT_GENERAL_QUEUE_MANAGER);
+  IBackgroundCopyFile* file = reinterpret_cast<IBackgroundCopyFile*>(1);
+  EXPECT_EQ(error->GetFile(&file), BG_E_FILE_NOT_AVAILABLE);
+  EXPECT_EQ(file, nullptr);
+  EXPECT_EQ(job->Complete(), BG_S_PARTIAL_COMPLETE);
+  EXPECT_FALSE(fs::exists(out / "slow.bin"));
 }
 
 // TakeOwnership is for administrators; root is one. It clears the notify command, which would

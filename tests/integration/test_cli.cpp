@@ -108,6 +108,37 @@ TEST(Cli, VerbsDriveAJobFromCreateToComplete) {
   EXPECT_NE(again.err.find("0x80200002"), std::string::npos) << again.err;
 }
 
+TEST(Cli, SetpropSetsTheLimitsAndInfoShowsThem) {
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  origin.make_random_file("limits.bin", 1000, 6);
+  const auto created = daemon.cli({"create", "limits"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string id = trim(created.out);
+  EXPECT_EQ(daemon
+                .cli({"setprop", id, "--max-download-time", "120", "--max-download-size",
+                      "5000000000", "--notification-interval", "2000"})
+                .exit_code,
+            0);
+  const json info = json::parse(daemon.cli({"--json", "info", id}).out);
+  EXPECT_EQ(info["max_download_time"], 120);
+  EXPECT_EQ(info["max_download_size"], 5000000000ULL);
+  EXPECT_EQ(info["minimum_notification_interval_ms"], 2000);
+  const auto human = daemon.cli({"info", id});
+  EXPECT_NE(human.out.find("120 s"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("5000000000 bytes"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("2000 ms"), std::string::npos) << human.out;
+  // The maximum download size is fixed once the job was resumed.
+  EXPECT_EQ(daemon.cli({"addfile", id, origin.url("limits.bin"), (out / "limits.bin").string()})
+                .exit_code,
+            0);
+  EXPECT_EQ(daemon.cli({"resume", id}).exit_code, 0);
+  const auto late = daemon.cli({"setprop", id, "--max-download-size", "1"});
+  EXPECT_EQ(late.exit_code, 1);
+  EXPECT_NE(late.err.find("0x80200062"), std::string::npos) << late.err;
+}
+
 TEST(Cli, AddfileWithRangesFetchesOnlyThoseBytes) {
   nginx_server origin;
   daemon_process daemon;

@@ -1,13 +1,21 @@
 // Job properties that change how files are fetched: proxy settings, Basic and Digest-free
-// credentials (Basic against a real nginx auth_basic), SetRemoteName, and what GetJob reports.
+// credentials (Basic against a real nginx auth_basic), SetRemoteName, the limits (maximum
+// download time and size, minimum notification interval), and what GetJob reports.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "integration/helpers.hpp"
+#include "support/fault_origin.hpp"
 #include "support/files.hpp"
 #include "support/nginx.hpp"
 #include "support/process.hpp"
@@ -278,4 +286,260 @@ TEST(AddFiles, AFileSetIsAddedWholeOrNotAtAll) {
   j.add_files({{"http://127.0.0.1:1/a", (out / "a").string()},
                {"http://127.0.0.1:1/b", (out / "b").string()}});
   EXPECT_EQ(j.info().files_total, 2U);
+}
+
+// ---- limits -----------------------------------------------------------------------------------
+
+TEST(MaxDownloadTime, ASlowDownloadFailsWhenItsTimeIsUp) {
+  nginx_options slow;
+  slow.limit_rate = 256 << 10;  // 8 MiB take 32 s
+  nginx_server origin(slow);
+  origin.make_random_file("slow.bin", 8 << 20, 1);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("timed");
+  EXPECT_EQ(j.info().max_download_time, 7776000U);  // Windows' default, 90 days
+  j.set_maximum_download_time(std::chrono::seconds(2));
+  EXPECT_EQ(j.info().max_download_time, 2U);
+  j.add_file(origin.url("slow.bin"), (out / "slow.bin").string());
+  const auto start = std::chrono::steady_clock::now();
+  j.resume();
+  const job_info failed = wait_for_state(j, job_state::error, std::chrono::seconds(20));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  ASSERT_TRUE(failed.error.has_value());
+  EXPECT_EQ(failed.error->code, 0x80200054U);  // BG_E_MAXDOWNLOAD_TIMEOUT
+  EXPECT_EQ(failed.error->context, error_context::general_queue_manager);
+  EXPECT_FALSE(failed.error->file_index.has_value());
+  EXPECT_GE(elapsed, std::chrono::milliseconds(1900));
+  EXPECT_LE(elapsed, std::chrono::seconds(5));
+  // The transfer stopped with its bytes on disk recorded: some arrived, far from all of them.
+  EXPECT_GT(failed.bytes_transferred, 0U);
+  EXPECT_LT(failed.bytes_transferred, 4U << 20);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(j.info().bytes_transferred, failed.bytes_transferred);  // nothing more arrives
+  EXPECT_EQ(j.complete(), hr::bg_s_partial_complete);
+  EXPECT_FALSE(fs::exists(out / "slow.bin"));
+  EXPECT_TRUE(fs::is_empty(out.path()));  // and no temporary file is left behind
+}
+
+TEST(MaxDownloadTime, ResumeStartsTheCountAgainAndZeroIsNoLimit) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server origin(slow);
+  const std::string digest = origin.make_random_file("r.bin", 3 << 20, 2);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("timed twice");
+  j.set_maximum_download_time(std::chrono::seconds(1));
+  j.add_file(origin.url("r.bin"), (out / "r.bin").string());
+  j.resume();
+  job_info info = wait_for_state(j, job_state::error, std::chrono::seconds(20));
+  ASSERT_EQ(info.state, job_state::error) << daemon.log();
+  EXPECT_EQ(info.error->code, 0x80200054U);
+  j.set_maximum_download_time(std::chrono::seconds(0));
+  j.resume();
+  info = j.wait();
+  ASSERT_EQ(info.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "r.bin"), digest);
+}
+
+TEST(MaxDownloadTime, TimeSpentSurvivesADaemonRestart) {
+  nginx_options slow;
+  slow.limit_rate = 256 << 10;
+  nginx_server origin(slow);
+  origin.make_random_file("k.bin", 16 << 20, 3);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("restarted");
+    id = j.id();
+    j.set_maximum_download_time(std::chrono::seconds(4));
+    j.add_file(origin.url("k.bin"), (out / "k.bin").string());
+    j.resume();
+    ASSERT_EQ(wait_until(j, [](const job_info& i) { return i.bytes_transferred > 0; }).state,
+              job_state::transferring);
+    // About 3 s of the 4 s are spent (and checkpointed once a second) when the daemon dies.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+    EXPECT_EQ(j.info().state, job_state::transferring);
+  }
+  daemon.kill9();
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  const auto start = std::chrono::steady_clock::now();
+  const job_info failed = wait_for_state(j, job_state::error, std::chrono::seconds(20));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  EXPECT_EQ(failed.error->code, 0x80200054U);
+  // Only what was left of the 4 s (about 1 s, 2 s at most with the last second unrecorded).
+  EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
+}
+
+TEST(MaxDownloadSize, AFileLargerThanTheLimitIsNotFetched) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server origin(slow);
+  origin.make_random_file("big.bin", 16 << 20, 4);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("capped");
+  EXPECT_EQ(j.info().max_download_size, 0U);
+  j.set_maximum_download_size(1 << 20);
+  EXPECT_EQ(j.info().max_download_size, 1U << 20);
+  j.add_file(origin.url("big.bin"), (out / "big.bin").string());
+  const auto start = std::chrono::steady_clock::now();
+  j.resume();
+  const job_info failed = wait_for_state(j, job_state::error, std::chrono::seconds(20));
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  ASSERT_TRUE(failed.error.has_value());
+  EXPECT_EQ(failed.error->code, 0x80200064U);  // BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED
+  EXPECT_EQ(failed.error->context, error_context::remote_file);
+  EXPECT_EQ(failed.error->file_index, 0U);
+  EXPECT_EQ(failed.files.at(0).progress.bytes_transferred, 0U);
+  // nginx gave up the request when the client hung up: far less than the file was sent.
+  const auto log = origin.wait_for_requests(1, std::chrono::seconds(20));
+  EXPECT_EQ(log[0].path, "/big.bin");
+  EXPECT_LT(log[0].body_bytes_sent, 4U << 20);
+  // Only before the first Resume.
+  EXPECT_EQ(hresult_of([&] { j.set_maximum_download_size(0); }), 0x80200062U);
+  EXPECT_EQ(j.info().max_download_size, 1U << 20);
+  EXPECT_EQ(j.complete(), hr::bg_s_partial_complete);
+  EXPECT_FALSE(fs::exists(out / "big.bin"));
+}
+
+TEST(MaxDownloadSize, TheLimitIsForTheWholeJob) {
+  nginx_server origin;
+  const std::string first = origin.make_random_file("a.bin", 600000, 5);
+  origin.make_random_file("b.bin", 600000, 6);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("two files");
+  j.set_maximum_download_size(1000000);
+  j.add_files({{origin.url("a.bin"), (out / "a.bin").string()},
+               {origin.url("b.bin"), (out / "b.bin").string()}});
+  j.resume();
+  const job_info failed = j.wait();
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  EXPECT_EQ(failed.error->code, 0x80200064U);
+  EXPECT_EQ(failed.error->file_index, 1U);
+  EXPECT_TRUE(failed.files.at(0).progress.completed);
+  EXPECT_EQ(failed.files.at(1).progress.bytes_transferred, 0U);
+  EXPECT_EQ(j.complete(), hr::bg_s_partial_complete);
+  EXPECT_EQ(sha256_file(out / "a.bin"), first);
+  EXPECT_FALSE(fs::exists(out / "b.bin"));
+}
+
+TEST(MaxDownloadSize, ABodyOfUnknownSizeIsStoppedWhenItGrowsPastTheLimit) {
+  fault_origin origin;
+  origin.serve_random("endless.bin", 1 << 20, 7);
+  origin.set_fault("endless.bin", fault::endless(/*chunked=*/true));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("endless");
+  j.set_maximum_download_size(2 << 20);
+  j.add_file(origin.url("endless.bin"), (out / "endless.bin").string());
+  j.resume();
+  const job_info failed = wait_for_state(j, job_state::error, std::chrono::seconds(20));
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  EXPECT_EQ(failed.error->code, 0x80200064U);
+  EXPECT_EQ(failed.error->context, error_context::remote_file);
+  EXPECT_EQ(failed.error->file_index, 0U);
+}
+
+namespace {
+
+// Records when each modification notification arrived.
+class modification_clock {
+ public:
+  std::function<bool(const notification&)> handler() {
+    return [this](const notification& n) {
+      std::lock_guard lock(mutex_);
+      if (n.kind == notification_kind::modification) {
+        times_.push_back(std::chrono::steady_clock::now());
+      }
+      if (n.kind == notification_kind::transferred) transferred_ = true;
+      changed_.notify_all();
+      return true;
+    };
+  }
+  bool wait_transferred(std::chrono::seconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return transferred_; });
+  }
+  std::vector<std::chrono::steady_clock::time_point> times() {
+    std::lock_guard lock(mutex_);
+    return times_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::chrono::steady_clock::time_point> times_;
+  bool transferred_ = false;
+};
+
+std::chrono::milliseconds shortest_gap(
+    const std::vector<std::chrono::steady_clock::time_point>& times) {
+  auto gap = std::chrono::milliseconds::max();
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    gap = std::min(gap,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(times[i] - times[i - 1]));
+  }
+  return gap;
+}
+
+}  // namespace
+
+TEST(MinimumNotificationInterval, ModificationsComeNoMoreOftenThanTheJobSays) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server origin(slow);
+  origin.make_random_file("n1.bin", 5 << 20, 8);
+  origin.make_random_file("n2.bin", 5 << 20, 9);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+
+  job sparse = c.create_job("every 2 s");
+  EXPECT_EQ(sparse.info().minimum_notification_interval_ms, 500U);  // Windows' default
+  sparse.set_minimum_notification_interval(std::chrono::milliseconds(2000));
+  EXPECT_EQ(sparse.info().minimum_notification_interval_ms, 2000U);
+  sparse.set_notify_flags(notify::job_transferred | notify::job_modification);
+  sparse.set_priority(job_priority::foreground);
+  sparse.add_file(origin.url("n1.bin"), (out / "n1.bin").string());
+
+  job dense = c.create_job("every 100 ms");
+  dense.set_minimum_notification_interval(std::chrono::milliseconds(100));
+  dense.set_notify_flags(notify::job_transferred | notify::job_modification);
+  dense.set_priority(job_priority::foreground);
+  dense.add_file(origin.url("n2.bin"), (out / "n2.bin").string());
+
+  modification_clock sparse_clock;
+  modification_clock dense_clock;
+  auto sparse_registration = sparse.subscribe(sparse_clock.handler());
+  auto dense_registration = dense.subscribe(dense_clock.handler());
+  sparse.resume();
+  dense.resume();
+  ASSERT_TRUE(sparse_clock.wait_transferred(std::chrono::seconds(30))) << daemon.log();
+  ASSERT_TRUE(dense_clock.wait_transferred(std::chrono::seconds(30))) << daemon.log();
+
+  // About 5 s of transfer each: the sparse job hears of it every 2 s, the dense one each time
+  // something changes (progress is reported once a second).
+  const auto sparse_times = sparse_clock.times();
+  const auto dense_times = dense_clock.times();
+  ASSERT_GE(sparse_times.size(), 2U);
+  EXPECT_LE(sparse_times.size(), 4U);
+  EXPECT_GE(shortest_gap(sparse_times), std::chrono::milliseconds(1900));
+  EXPECT_GE(dense_times.size(), 5U);
+  EXPECT_GT(dense_times.size(), sparse_times.size());
 }

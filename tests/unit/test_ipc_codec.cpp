@@ -149,6 +149,45 @@ TEST(Codec, FileSpecRangesAreOptionalAndChecked) {
   EXPECT_THROW(ipc::file_spec_from_json(ipc::to_json(ranged), 5, 100), ipc::bad_parameter);
 }
 
+TEST(Codec, JobLimitsRoundTrip) {
+  job_info job;
+  job.id = "x";
+  job.max_download_time = 4294967295U;
+  job.max_download_size = 0xFFFFFFFFFFFFFFF0ULL;  // above INT64_MAX: exact as an unsigned number
+  job.minimum_notification_interval_ms = 0;
+  const ipc::json wire = ipc::to_json(job);
+  EXPECT_EQ(wire["max_download_time"], 4294967295U);
+  EXPECT_EQ(wire["max_download_size"], 0xFFFFFFFFFFFFFFF0ULL);
+  EXPECT_EQ(wire["minimum_notification_interval_ms"], 0U);
+  const job_info back = ipc::job_from_json(wire);
+  EXPECT_EQ(back.max_download_time, 4294967295U);
+  EXPECT_EQ(back.max_download_size, 0xFFFFFFFFFFFFFFF0ULL);
+  EXPECT_EQ(back.minimum_notification_interval_ms, 0U);
+}
+
+// A daemon from before the limits sends a Job without them: the client keeps the defaults.
+TEST(Codec, JobWithoutLimitsHasTheDefaults) {
+  job_info job;
+  job.id = "x";
+  job.max_download_time = 1;
+  job.max_download_size = 2;
+  job.minimum_notification_interval_ms = 3;
+  ipc::json wire = ipc::to_json(job);
+  wire.erase("max_download_time");
+  wire.erase("max_download_size");
+  wire.erase("minimum_notification_interval_ms");
+  const job_info back = ipc::job_from_json(wire);
+  EXPECT_EQ(back.max_download_time, 7776000U);
+  EXPECT_EQ(back.max_download_size, 0U);
+  EXPECT_EQ(back.minimum_notification_interval_ms, 500U);
+  wire = ipc::to_json(job);
+  wire["max_download_time"] = 4294967296ULL;  // does not fit 32 bits
+  EXPECT_THROW(ipc::job_from_json(wire), ipc::bad_parameter);
+  wire = ipc::to_json(job);
+  wire["max_download_size"] = -1;
+  EXPECT_THROW(ipc::job_from_json(wire), ipc::bad_parameter);
+}
+
 TEST(Codec, JobWithoutErrorHasNoErrorField) {
   job_info job;
   job.id = "x";

@@ -133,7 +133,10 @@ std::string dump(const job& j) {
     << " retry=" << j.minimum_retry_delay << " timeout=" << j.no_progress_timeout
     << " errors=" << j.error_count << " times=" << j.times.creation << "/" << j.times.modification
     << "/" << j.times.transfer_completion << " current=" << j.current_file
-    << " retry_at=" << dump(j.retry_at) << " progress_at=" << dump(j.progress_at);
+    << " retry_at=" << dump(j.retry_at) << " progress_at=" << dump(j.progress_at)
+    << " max_time=" << j.max_download_time << " spent=" << j.download_time_spent.count()
+    << " clock=" << dump(j.download_clock_at) << " max_size=" << j.max_download_size
+    << " resumed=" << j.resumed << " interval=" << j.minimum_notification_interval_ms;
   if (j.error) {
     o << " error=" << j.error->code << "/" << static_cast<int>(j.error->context) << "/"
       << (j.error->file_index ? static_cast<long>(*j.error->file_index) : -1L) << "/"
@@ -605,9 +608,12 @@ TEST(Lifecycle, ResumeOfAnActiveOrTransferredJobChangesNothing) {
                            job_state::transferred}) {
     SCOPED_TRACE(name_of(state));
     job j = job_in(state);
-    const std::string before = dump(j);
+    // Nothing changes but the download time, which starts again (Windows: "Calling Resume
+    // resets the elapsed time"); see MaxDownloadTime.ResumeOfARunningJobResetsTheElapsedTime.
+    job expected = j;
+    if (expected.download_clock_at) expected.download_clock_at = t0 + 1h;
     EXPECT_EQ(resume(j, t0 + 1h, wall1), s_ok);
-    EXPECT_EQ(dump(j), before);
+    EXPECT_EQ(dump(j), dump(expected));
   }
 }
 
@@ -1163,6 +1169,7 @@ TEST(Lifecycle, TickIgnoresJobsNotInTransientError) {
     if (state == job_state::transient_error) continue;
     SCOPED_TRACE(name_of(state));
     job j = job_in(state);
+    j.max_download_time = 0;  // no limit: the maximum download time has tests of its own
     const std::string before = dump(j);
     EXPECT_EQ(tick(j, t0 + 10000h, wall1), tick_result::none);
     EXPECT_EQ(dump(j), before);
@@ -1195,7 +1202,277 @@ TEST(Lifecycle, NextDeadlineIsNoneOutsideTransientError) {
   for (const auto state : all_states) {
     if (state == job_state::transient_error) continue;
     SCOPED_TRACE(name_of(state));
-    EXPECT_EQ(next_deadline(job_in(state)), std::nullopt);
+    job j = job_in(state);
+    j.max_download_time = 0;  // no limit: see NextDeadlineIsTheMaximumDownloadTime
+    EXPECT_EQ(next_deadline(j), std::nullopt);
+  }
+}
+
+// ---- maximum download time (IBackgroundCopyJob4::SetMaximumDownloadTime) --------------------
+// Windows: the time in CONNECTING or TRANSFERRING counts, QUEUED and TRANSIENT_ERROR do not;
+// past the limit the job goes to ERROR with BG_E_MAXDOWNLOAD_TIMEOUT; Resume resets the count.
+
+const std::uint32_t maxdownload_timeout = value_of(hr::bg_e_maxdownload_timeout);
+
+job running_job(std::uint32_t max_seconds, mono_time at = t0) {
+  job j = job_with_files(2);
+  j.max_download_time = max_seconds;
+  resume(j, at, wall0);
+  on_connecting(j, at, wall0);
+  on_transferring(j, wall0);
+  return j;
+}
+
+TEST(MaxDownloadTime, DefaultIsNinetyDays) {
+  EXPECT_EQ(new_job().max_download_time, 7776000U);
+  EXPECT_EQ(to_info(new_job()).max_download_time, 7776000U);
+  const job j = running_job(7776000);
+  EXPECT_EQ(next_deadline(j), t0 + 7776000s);
+}
+
+TEST(MaxDownloadTime, ExceededPutsTheJobInErrorWithMaxDownloadTimeout) {
+  job j = running_job(2);
+  EXPECT_EQ(next_deadline(j), t0 + 2s);
+  EXPECT_EQ(tick(j, t0 + 1999ms, wall1), tick_result::none);
+  EXPECT_EQ(j.state, job_state::transferring);
+  EXPECT_EQ(tick(j, t0 + 2s, wall1), tick_result::timed_out);
+  EXPECT_EQ(j.state, job_state::error);
+  ASSERT_TRUE(j.error.has_value());
+  EXPECT_EQ(j.error->code, maxdownload_timeout);
+  EXPECT_EQ(j.error->context, opendo::error_context::general_queue_manager);
+  EXPECT_FALSE(j.error->file_index.has_value());  // GetFile: BG_E_FILE_NOT_AVAILABLE
+  EXPECT_EQ(j.error_count, 1U);
+  EXPECT_EQ(j.times.modification, wall1);
+  EXPECT_EQ(j.download_time_spent, 2s);
+  EXPECT_FALSE(j.download_clock_at.has_value());
+  EXPECT_EQ(next_deadline(j), std::nullopt);
+  const auto info = to_info(j);
+  ASSERT_TRUE(info.error.has_value());
+  EXPECT_EQ(info.error->code, maxdownload_timeout);
+  // ERROR does not count further, and a second tick changes nothing.
+  const std::string before = dump(j);
+  EXPECT_EQ(tick(j, t0 + 100s, wall1), tick_result::none);
+  EXPECT_EQ(dump(j), before);
+}
+
+TEST(MaxDownloadTime, ConnectingCountsToo) {
+  job j = job_with_files(1);
+  j.max_download_time = 5;
+  resume(j, t0, wall0);
+  on_connecting(j, t0, wall0);
+  EXPECT_EQ(tick(j, t0 + 5s, wall1), tick_result::timed_out);
+  EXPECT_EQ(j.state, job_state::error);
+}
+
+TEST(MaxDownloadTime, NotExceededWhenTheJobFinishesInTime) {
+  job j = running_job(100);
+  EXPECT_FALSE(on_file_completed(j, 0, wall0));
+  EXPECT_TRUE(on_file_completed(j, 1, wall0));
+  EXPECT_EQ(j.state, job_state::transferred);
+  EXPECT_EQ(next_deadline(j), std::nullopt);
+  EXPECT_EQ(tick(j, t0 + 1000s, wall1), tick_result::none);
+  EXPECT_EQ(j.state, job_state::transferred);
+}
+
+TEST(MaxDownloadTime, ZeroMeansNoLimit) {
+  job j = running_job(0);
+  EXPECT_EQ(next_deadline(j), std::nullopt);
+  EXPECT_EQ(tick(j, t0 + 100000h, wall1), tick_result::none);
+  EXPECT_EQ(j.state, job_state::transferring);
+}
+
+TEST(MaxDownloadTime, QueuedAndTransientErrorDoNotCount) {
+  job j = running_job(20);
+  // 10 s transferring, then a transient error: the clock stops.
+  EXPECT_EQ(on_error(j, make_error(), true, t0 + 10s, wall0), job_state::transient_error);
+  EXPECT_EQ(j.download_time_spent, 10s);
+  EXPECT_EQ(download_time(j, t0 + 500s), 10s);
+  EXPECT_EQ(next_deadline(j), t0 + 10s + 600s);  // only the retry
+  EXPECT_EQ(tick(j, t0 + 610s, wall0), tick_result::requeued);
+  EXPECT_EQ(download_time(j, t0 + 900s), 10s);  // QUEUED
+  on_connecting(j, t0 + 900s, wall0);
+  EXPECT_EQ(download_time(j, t0 + 905s), 15s);
+  EXPECT_EQ(next_deadline(j), t0 + 910s);
+  EXPECT_EQ(tick(j, t0 + 909s, wall1), tick_result::none);
+  EXPECT_EQ(tick(j, t0 + 910s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, RequeuedJobStopsTheClock) {
+  job j = running_job(10);
+  on_requeued(j, t0 + 4s, wall1);  // the scheduler gave its slot to another job
+  EXPECT_EQ(j.state, job_state::queued);
+  EXPECT_EQ(j.times.modification, wall1);
+  EXPECT_EQ(j.download_time_spent, 4s);
+  EXPECT_EQ(tick(j, t0 + 1000s, wall1), tick_result::none);
+  on_connecting(j, t0 + 1000s, wall1);
+  EXPECT_EQ(tick(j, t0 + 1005999ms, wall1), tick_result::none);
+  EXPECT_EQ(tick(j, t0 + 1006s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, OnRequeuedIgnoresJobsThatAreNotRunning) {
+  for (const auto state : all_states) {
+    if (state == job_state::connecting || state == job_state::transferring) continue;
+    SCOPED_TRACE(name_of(state));
+    job j = job_in(state);
+    const std::string before = dump(j);
+    on_requeued(j, t0 + 1s, wall1);
+    EXPECT_EQ(dump(j), before);
+  }
+}
+
+TEST(MaxDownloadTime, SuspendedTimeDoesNotCountAndResumeStartsAgain) {
+  job j = running_job(10);
+  ASSERT_EQ(suspend(j, wall0), s_ok);
+  EXPECT_EQ(tick(j, t0 + 1000s, wall1), tick_result::none);
+  EXPECT_EQ(j.state, job_state::suspended);
+  ASSERT_EQ(resume(j, t0 + 1000s, wall1), s_ok);
+  EXPECT_EQ(j.download_time_spent, 0s);
+  on_connecting(j, t0 + 1000s, wall1);
+  EXPECT_EQ(tick(j, t0 + 1009s, wall1), tick_result::none);
+  EXPECT_EQ(tick(j, t0 + 1010s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, ResumeOfARunningJobResetsTheElapsedTime) {
+  job j = running_job(10);
+  ASSERT_EQ(resume(j, t0 + 8s, wall1), s_ok);  // S_OK, state unchanged
+  EXPECT_EQ(j.state, job_state::transferring);
+  EXPECT_EQ(download_time(j, t0 + 8s), 0s);
+  EXPECT_EQ(tick(j, t0 + 10s, wall1), tick_result::none);
+  EXPECT_EQ(tick(j, t0 + 18s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, ResumeFromErrorStartsAgain) {
+  job j = running_job(2);
+  ASSERT_EQ(tick(j, t0 + 2s, wall1), tick_result::timed_out);
+  ASSERT_EQ(resume(j, t0 + 50s, wall1), s_ok);
+  EXPECT_EQ(j.state, job_state::queued);
+  EXPECT_FALSE(j.error.has_value());
+  EXPECT_EQ(j.download_time_spent, 0s);
+  on_connecting(j, t0 + 60s, wall1);
+  EXPECT_EQ(tick(j, t0 + 61s, wall1), tick_result::none);
+  EXPECT_EQ(tick(j, t0 + 62s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, LoweringItBelowTheTimeSpentFailsAtTheNextTick) {
+  job j = running_job(100);
+  ASSERT_EQ(set_max_download_time(j, 5, wall1), s_ok);
+  EXPECT_EQ(j.max_download_time, 5U);
+  EXPECT_EQ(j.times.modification, wall1);
+  EXPECT_EQ(next_deadline(j), t0 + 5s);
+  EXPECT_EQ(tick(j, t0 + 30s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, SetRefusesFinalJobs) {
+  for (const auto state : final_states) {
+    SCOPED_TRACE(name_of(state));
+    job j = job_in(state);
+    const std::string before = dump(j);
+    EXPECT_EQ(set_max_download_time(j, 5, wall1), invalid_state);
+    EXPECT_EQ(dump(j), before);
+  }
+}
+
+// A restarted daemon loads the counter as last recorded (state changes and checkpoints) and
+// starts the clock again when the job runs; the time the daemon was down does not count.
+TEST(MaxDownloadTime, RecordedTimeSurvivesARestart) {
+  job j = running_job(10);
+  checkpoint_download_time(j, t0 + 4s);
+  EXPECT_EQ(j.download_time_spent, 4s);
+  EXPECT_EQ(j.download_clock_at, t0 + 4s);
+  EXPECT_EQ(download_time(j, t0 + 5s), 5s);  // a checkpoint loses nothing
+
+  // What the store gives back after a restart: the persisted fields, no monotonic timers.
+  job loaded = job_with_files(2);
+  loaded.state = job_state::queued;  // it was running: queued again
+  loaded.max_download_time = j.max_download_time;
+  loaded.download_time_spent = j.download_time_spent;
+  loaded.resumed = true;
+  const mono_time later = t0 + 50h;  // another boot's clock
+  EXPECT_EQ(next_deadline(loaded), std::nullopt);
+  EXPECT_EQ(tick(loaded, later, wall1), tick_result::none);
+  on_connecting(loaded, later, wall1);
+  EXPECT_EQ(next_deadline(loaded), later + 6s);
+  EXPECT_EQ(tick(loaded, later + 5999ms, wall1), tick_result::none);
+  EXPECT_EQ(tick(loaded, later + 6s, wall1), tick_result::timed_out);
+}
+
+TEST(MaxDownloadTime, CheckpointOfAJobThatDoesNotRunChangesNothing) {
+  job j = job_in(job_state::queued);
+  const std::string before = dump(j);
+  checkpoint_download_time(j, t0 + 10s);
+  EXPECT_EQ(dump(j), before);
+}
+
+// ---- maximum download size (BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE) ----------------------------
+
+TEST(MaxDownloadSize, SetBeforeTheFirstResumeOnly) {
+  job j = job_with_files(1);
+  EXPECT_FALSE(j.resumed);
+  ASSERT_EQ(set_max_download_size(j, 1000, wall1), s_ok);
+  EXPECT_EQ(j.max_download_size, 1000U);
+  EXPECT_EQ(j.times.modification, wall1);
+  EXPECT_EQ(to_info(j).max_download_size, 1000U);
+  ASSERT_EQ(resume(j, t0, wall1), s_ok);
+  EXPECT_TRUE(j.resumed);
+  const std::uint32_t after_resume = value_of(hr::bg_e_read_only_property_after_resume);
+  EXPECT_EQ(after_resume, 0x80200062U);
+  EXPECT_EQ(set_max_download_size(j, 5, wall1), after_resume);
+  ASSERT_EQ(suspend(j, wall1), s_ok);  // suspended again: still after the first Resume
+  EXPECT_EQ(set_max_download_size(j, 5, wall1), after_resume);
+  EXPECT_EQ(j.max_download_size, 1000U);
+}
+
+TEST(MaxDownloadSize, ResumeOfAnEmptyJobDoesNotCount) {
+  job j = new_job();
+  EXPECT_EQ(resume(j, t0, wall1), value_of(hr::bg_e_empty));
+  EXPECT_FALSE(j.resumed);
+  EXPECT_EQ(set_max_download_size(j, 5, wall1), s_ok);
+}
+
+TEST(MaxDownloadSize, SetRefusesFinalJobs) {
+  for (const auto state : final_states) {
+    SCOPED_TRACE(name_of(state));
+    job j = job_in(state);
+    EXPECT_EQ(set_max_download_size(j, 5, wall1), invalid_state);
+  }
+}
+
+TEST(MaxDownloadSize, CountsKnownSizesAndTheBytesOfUnknownOnes) {
+  job j = new_job();
+  j.files = {make_file(0, 100), make_file(1, 250), make_file(2, size_unknown)};
+  j.files[2].bytes_transferred = 30;
+  EXPECT_EQ(download_size(j), 380U);
+  EXPECT_EQ(download_size(j, 20), 400U);
+  EXPECT_FALSE(exceeds_max_download_size(j, 1000000));  // 0: no limit
+  j.max_download_size = 380;
+  EXPECT_FALSE(exceeds_max_download_size(j));
+  EXPECT_TRUE(exceeds_max_download_size(j, 1));  // bytes that arrived and are not recorded yet
+  j.max_download_size = 379;
+  EXPECT_TRUE(exceeds_max_download_size(j));
+}
+
+// ---- minimum notification interval (BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS) -----
+
+TEST(MinimumNotificationInterval, DefaultIsWindowsFiveHundredMilliseconds) {
+  EXPECT_EQ(new_job().minimum_notification_interval_ms, 500U);
+  EXPECT_EQ(to_info(new_job()).minimum_notification_interval_ms, 500U);
+}
+
+TEST(MinimumNotificationInterval, AnyValueInAnyNonFinalState) {
+  for (const auto state : non_final_states) {
+    SCOPED_TRACE(name_of(state));
+    job j = job_in(state);
+    for (std::uint32_t ms : {0U, 1U, 2000U, 4294967295U}) {
+      ASSERT_EQ(set_minimum_notification_interval(j, ms, wall1), s_ok);
+      EXPECT_EQ(j.minimum_notification_interval_ms, ms);
+      EXPECT_EQ(j.times.modification, wall1);
+    }
+  }
+  for (const auto state : final_states) {
+    SCOPED_TRACE(name_of(state));
+    job j = job_in(state);
+    EXPECT_EQ(set_minimum_notification_interval(j, 0, wall1), invalid_state);
+    EXPECT_EQ(j.minimum_notification_interval_ms, 500U);
   }
 }
 

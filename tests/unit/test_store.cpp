@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -105,6 +106,11 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.proxy.bypass_list, b.proxy.bypass_list);
   EXPECT_EQ(a.notify_command.program, b.notify_command.program);
   EXPECT_EQ(a.notify_command.parameters, b.notify_command.parameters);
+  EXPECT_EQ(a.max_download_time, b.max_download_time);
+  EXPECT_EQ(a.download_time_spent, b.download_time_spent);
+  EXPECT_EQ(a.max_download_size, b.max_download_size);
+  EXPECT_EQ(a.resumed, b.resumed);
+  EXPECT_EQ(a.minimum_notification_interval_ms, b.minimum_notification_interval_ms);
   ASSERT_EQ(a.files.size(), b.files.size());
   for (std::size_t i = 0; i < a.files.size(); ++i) {
     SCOPED_TRACE("file " + std::to_string(i));
@@ -197,6 +203,7 @@ job version1_job() {
   f.local_name = "/srv/downloads/old.iso";
   f.temp_name = "BITold.tmp";
   f.bytes_total = 1000;
+  j.resumed = true;      // version 4 infers it: the job is not SUSPENDED
   f.remote_size = 1000;  // version 3 takes it from bytes_total
   f.bytes_transferred = 400;
   f.bytes_from_origin = 400;
@@ -207,6 +214,85 @@ job version1_job() {
   j.current_file = 0;
   return j;  // proxy, notify command and credentials: the defaults
 }
+
+// The layout of version 3, as opendo created it before the limits (maximum download time and
+// size, minimum notification interval) were stored.
+constexpr const char* kSchemaVersion3 = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY NOT NULL,
+  owner_uid INTEGER NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  notify_flags INTEGER NOT NULL,
+  minimum_retry_delay INTEGER NOT NULL,
+  no_progress_timeout INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  error_code INTEGER,
+  error_context INTEGER,
+  error_file_index INTEGER,
+  error_message TEXT,
+  error_protocol TEXT,
+  creation_time INTEGER NOT NULL,
+  modification_time INTEGER NOT NULL,
+  transfer_completion_time INTEGER NOT NULL,
+  proxy_usage INTEGER NOT NULL DEFAULT 0,
+  proxy_list TEXT NOT NULL DEFAULT '',
+  proxy_bypass TEXT NOT NULL DEFAULT '',
+  notify_program TEXT NOT NULL DEFAULT '',
+  notify_parameters TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE files (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  remote_url TEXT NOT NULL,
+  local_name TEXT NOT NULL,
+  temp_name TEXT NOT NULL,
+  bytes_total INTEGER NOT NULL,
+  bytes_transferred INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  bytes_from_origin INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified TEXT NOT NULL,
+  remote_mtime INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  ranges TEXT NOT NULL DEFAULT '',
+  range_layout INTEGER NOT NULL DEFAULT 0,
+  remote_size INTEGER NOT NULL DEFAULT -1,
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE credentials (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  target INTEGER NOT NULL,
+  scheme INTEGER NOT NULL,
+  user_name TEXT NOT NULL,
+  password TEXT NOT NULL,
+  PRIMARY KEY (job_id, target, scheme)
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('schema_version', 3);
+)sql";
+
+// Two jobs as version 3 stored them: one SUSPENDED (never resumed, as far as version 3 knew) and
+// one TRANSFERRING (resumed).
+constexpr const char* kVersion3Rows = R"sql(
+INSERT INTO jobs (id, owner_uid, display_name, description, priority, state, notify_flags,
+                  minimum_retry_delay, no_progress_timeout, error_count, creation_time,
+                  modification_time, transfer_completion_time)
+VALUES ('{33333333-0000-0000-0000-000000000001}', 1000, 'suspended', '', 2, 3, 3, 600, 1209600,
+        0, 1600000000, 1600000000, 0),
+       ('{33333333-0000-0000-0000-000000000002}', 1000, 'running', '', 2, 2, 3, 600, 1209600,
+        0, 1600000001, 1600000001, 0);
+INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
+                   bytes_transferred, completed, bytes_from_origin, etag, last_modified,
+                   remote_mtime, delivered, remote_size)
+VALUES ('{33333333-0000-0000-0000-000000000002}', 0, 'https://example.org/a', '/srv/a',
+        '.opendo-a', 1000, 10, 0, 10, '', '', -1, 0, 1000);
+)sql";
 
 // Every column of a table as "name type notnull default", in order: the layout to compare.
 std::string describe_table(const std::string& table) {
@@ -605,9 +691,46 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion3) {
+TEST_F(JobStore, NewStoreHasSchemaVersion4) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+}
+
+TEST_F(JobStore, LimitsRoundTrip) {
+  job j = make_job("{B0000000-0000-0000-0000-000000000004}", 1700000000, 1);
+  j.max_download_time = 0;
+  j.download_time_spent = std::chrono::milliseconds{123456};
+  j.max_download_size = 0xFFFFFFFFFFFFFFF0ULL;  // above INT64_MAX: stored as its bit pattern
+  j.resumed = true;
+  j.minimum_notification_interval_ms = 4294967295U;
+  job other = make_job("{B0000000-0000-0000-0000-000000000005}", 1700000001, 0);  // the defaults
+  {
+    job_store store(path_);
+    store.save_job(j);
+    store.save_job(other);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(j, loaded[0]);
+  expect_same_job(other, loaded[1]);
+  EXPECT_EQ(loaded[1].max_download_time, 7776000U);
+  EXPECT_EQ(loaded[1].max_download_size, 0U);
+  EXPECT_FALSE(loaded[1].resumed);
+  EXPECT_EQ(loaded[1].minimum_notification_interval_ms, 500U);
+}
+
+TEST_F(JobStore, SaveDownloadTimeUpdatesOnlyTheDownloadTime) {
+  job j = make_job("{B0000000-0000-0000-0000-000000000006}", 1700000000, 1);
+  j.max_download_time = 30;
+  {
+    job_store store(path_);
+    store.save_job(j);
+    store.save_download_time(j.id, std::chrono::milliseconds{2500});
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  j.download_time_spent = std::chrono::milliseconds{2500};
+  expect_same_job(j, loaded[0]);
 }
 
 TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
@@ -620,7 +743,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "3");
+  EXPECT_EQ(store.meta("schema_version"), "4");
 }
 
 TEST_F(JobStore, RangesAndLayoutRoundTrip) {
@@ -658,7 +781,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"4", "0"}) {
+  for (const char* version : {"5", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -686,13 +809,13 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
   }
 
-  // Opening again finds version 3 and changes nothing; the migrated store takes the new fields.
+  // Opening again finds version 4 and changes nothing; the migrated store takes the new fields.
   expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
   expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
   expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
@@ -706,7 +829,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -734,6 +857,56 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   EXPECT_EQ(fresh.text(without_rowid), "1");
 }
 
+TEST_F(JobStore, Version3StoreIsMigrated) {
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion3);
+    old.exec(kVersion3Rows);
+  }
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 2U);
+    for (const auto& j : loaded) {
+      SCOPED_TRACE(j.display_name);
+      EXPECT_EQ(j.max_download_time, 7776000U);  // Windows' default
+      EXPECT_EQ(j.download_time_spent, std::chrono::milliseconds{0});
+      EXPECT_EQ(j.max_download_size, 0U);
+      EXPECT_EQ(j.minimum_notification_interval_ms, 500U);
+    }
+    EXPECT_FALSE(loaded[0].resumed);  // SUSPENDED
+    EXPECT_TRUE(loaded[1].resumed);   // TRANSFERRING: it was resumed
+    ASSERT_EQ(loaded[1].files.size(), 1U);
+    EXPECT_EQ(loaded[1].files[0].bytes_transferred, 10U);
+    job changed = loaded[0];
+    changed.max_download_time = 2;
+    changed.max_download_size = 1000;
+    changed.minimum_notification_interval_ms = 100;
+    store.save_job(changed);
+  }
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  EXPECT_EQ(loaded[0].max_download_time, 2U);
+  EXPECT_EQ(loaded[0].max_download_size, 1000U);
+  EXPECT_EQ(loaded[0].minimum_notification_interval_ms, 100U);
+}
+
+TEST_F(JobStore, MigratedFromVersion3LayoutIsTheNewLayout) {
+  std::string fresh_path = (dir_ / "fresh.db").string();
+  { job_store store(fresh_path); }
+  raw_db(path_).exec(kSchemaVersion3);
+  { job_store store(path_); }
+  raw_db fresh(fresh_path);
+  raw_db migrated(path_);
+  for (const std::string table : {"meta", "jobs", "files", "credentials"}) {
+    SCOPED_TRACE(table);
+    std::string layout = fresh.text(describe_table(table));
+    EXPECT_FALSE(layout.empty());
+    EXPECT_EQ(migrated.text(describe_table(table)), layout);
+  }
+}
+
 // A migration that fails part way leaves the version-1 store exactly as it was.
 TEST_F(JobStore, FailedMigrationChangesNothing) {
   {
@@ -742,7 +915,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 3");
+  expect_open_fails("migrate schema version 1 to 4");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
