@@ -74,6 +74,10 @@ job_info to_info(const job& j) {
   for (const auto& c : j.credentials) {
     info.credentials.push_back(credential_slot{c.target, c.scheme, c.user_name});  // no secret
   }
+  info.custom_headers = j.custom_headers;
+  info.has_custom_auth_headers = !j.custom_auth_headers.empty();  // never their text
+  info.allow_https_to_http_redirect = j.allow_https_to_http_redirect;
+  info.last_response = j.last_response;
   return info;
 }
 

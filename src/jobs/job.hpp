@@ -83,6 +83,12 @@ struct job {
   proxy_settings proxy;
   notify_command_line notify_command;
   std::vector<credential_record> credentials;  // at most one per (target, scheme)
+  // HTTP options (checked by jobs/headers.hpp). The auth headers are secrets like credentials:
+  // stored, sent, never logged or returned. last_response is not persisted.
+  std::vector<std::string> custom_headers;
+  std::vector<std::string> custom_auth_headers;
+  bool allow_https_to_http_redirect = false;
+  http_response last_response;
 
   // The daemon's policy, not persisted: retry delays under this floor are raised to it. The
   // reference's 5 s; a test daemon lowers it (opendod --retry-delay-floor) to test retries fast.

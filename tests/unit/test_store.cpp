@@ -118,6 +118,9 @@ void expect_same_job(const job& a, const job& b) {
     EXPECT_EQ(a.credentials[i].user_name, b.credentials[i].user_name);
     EXPECT_EQ(a.credentials[i].password, b.credentials[i].password);
   }
+  EXPECT_EQ(a.custom_headers, b.custom_headers);
+  EXPECT_EQ(a.custom_auth_headers, b.custom_auth_headers);
+  EXPECT_EQ(a.allow_https_to_http_redirect, b.allow_https_to_http_redirect);
 }
 
 // The layout of version 1, as opendo created it before proxy settings, notify command lines and
@@ -605,9 +608,82 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion3) {
+TEST_F(JobStore, NewStoreHasSchemaVersion4) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+}
+
+TEST_F(JobStore, RoundTripKeepsHttpOptions) {
+  job full = make_job("{00000000-0000-0000-0000-0000000000A1}", 1, 1);
+  full.custom_headers = {"X-Opendo-Test: ünïcödé value", "Accept-Language: en;q=0.5", "X-Empty:"};
+  full.custom_auth_headers = {"Authorization: Bearer s3cret;'--"};
+  full.allow_https_to_http_redirect = true;
+  job only_flag = make_job("{00000000-0000-0000-0000-0000000000A2}", 2, 0);
+  only_flag.allow_https_to_http_redirect = true;
+  job only_auth = make_job("{00000000-0000-0000-0000-0000000000A3}", 3, 0);
+  only_auth.custom_auth_headers = {"X-Api-Key: k1", "X-Api-Secret: k2"};
+  job plain = make_job("{00000000-0000-0000-0000-0000000000A4}", 4, 0);
+  {
+    job_store store(path_);
+    for (const job* j : {&full, &only_flag, &only_auth, &plain}) store.save_job(*j);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 4U);
+  expect_same_job(full, loaded[0]);
+  expect_same_job(only_flag, loaded[1]);
+  expect_same_job(only_auth, loaded[2]);
+  expect_same_job(plain, loaded[3]);
+  // Defaults take no row; removing the options removes the row.
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options"), "3");
+  full.custom_headers.clear();
+  full.custom_auth_headers.clear();
+  full.allow_https_to_http_redirect = false;
+  job_store(path_).save_job(full);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options"), "2");
+  expect_same_job(full, job_store(path_).load_all()[0]);
+  // Removing the job removes its options (and their secrets) with it.
+  job_store(path_).remove_job(only_auth.id);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options WHERE custom_auth_headers "
+                               "LIKE '%k1%'"),
+            "0");
+}
+
+TEST_F(JobStore, UnparsableHeadersAreReportedNotGuessed) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000A5}", 1, 0);
+  j.custom_headers = {"X-A: 1"};
+  { job_store(path_).save_job(j); }
+  raw_db(path_).exec("UPDATE http_options SET custom_headers = 'X-A: 1\nX-B: 2'");
+  job_store store(path_);
+  EXPECT_THROW(store.load_all(), opendo::error);
+}
+
+// A version-3 store (before HTTP options) is the version-4 layout without http_options.
+TEST_F(JobStore, Version3StoreIsMigrated) {
+  job before = make_job("{00000000-0000-0000-0000-0000000000B1}", 1, 2);
+  before.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
+  {
+    job_store store(path_);
+    store.save_job(before);
+  }
+  raw_db(path_).exec(
+      "DROP TABLE http_options; UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+  job after = before;
+  after.custom_headers = {"X-After: migration"};
+  after.custom_auth_headers = {"Authorization: Bearer t"};
+  after.allow_https_to_http_redirect = true;
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 1U);
+    expect_same_job(before, loaded[0]);
+    EXPECT_TRUE(loaded[0].custom_headers.empty());
+    EXPECT_FALSE(loaded[0].allow_https_to_http_redirect);
+    store.save_job(after);
+  }
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(after, loaded[0]);
 }
 
 TEST_F(JobStore, RangesAndLayoutRoundTrip) {
@@ -645,7 +721,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"4", "0"}) {
+  for (const char* version : {"5", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -673,13 +749,13 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
   }
 
-  // Opening again finds version 3 and changes nothing; the migrated store takes the new fields.
+  // Opening again finds version 4 and changes nothing; the migrated store takes the new fields.
   expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
   expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
   expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
@@ -693,7 +769,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -702,14 +778,28 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   { job_store store(fresh_path); }
   raw_db(path_).exec(kSchemaVersion1);
   { job_store store(path_); }
+  // And from version 3 (a new store without http_options).
+  const std::string from3_path = (dir_ / "from3.db").string();
+  { job_store store(from3_path); }
+  raw_db(from3_path)
+      .exec("DROP TABLE http_options; UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+  { job_store store(from3_path); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table : {"meta", "jobs", "files", "credentials"}) {
+  raw_db from3(from3_path);
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
     EXPECT_EQ(migrated.text(describe_table(table)), layout);
+    EXPECT_EQ(from3.text(describe_table(table)), layout);
   }
+  const std::string options_keys =
+      "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
+      "', ') FROM pragma_foreign_key_list('http_options')";
+  EXPECT_EQ(fresh.text(options_keys), "jobs job_id id CASCADE");
+  EXPECT_EQ(migrated.text(options_keys), "jobs job_id id CASCADE");
+  EXPECT_EQ(from3.text(options_keys), "jobs job_id id CASCADE");
   const std::string foreign_keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('credentials')";
@@ -729,7 +819,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 3");
+  expect_open_fails("migrate schema version 1 to 4");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
