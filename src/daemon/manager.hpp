@@ -44,6 +44,9 @@ struct property_changes {
   std::optional<std::uint32_t> notify_flags;
   std::optional<proxy_settings> proxy;
   std::optional<notify_command_line> notify_command;
+  std::optional<std::vector<std::string>> custom_headers;
+  std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
+  std::optional<bool> allow_https_to_http_redirect;
 };
 
 class manager final : public transfer::http::listener {
