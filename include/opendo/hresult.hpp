@@ -61,7 +61,7 @@ enum class hr : std::uint32_t {
   winhttp_unrecognized_scheme = 0x80072EE6,
   winhttp_cannot_connect = 0x80072EFD,
   winhttp_connection_error = 0x80072EFE,
-  winhttp_redirect_failed = 0x80072F7A,
+  winhttp_redirect_failed = 0x80072F7C,  // ERROR_WINHTTP_REDIRECT_FAILED, 12156
   winhttp_secure_failure = 0x80072F8F,
   winhttp_invalid_server_response = 0x80072F78,
 

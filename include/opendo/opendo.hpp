@@ -107,6 +107,17 @@ class job {
   void set_credentials(auth_target target, auth_scheme scheme, const std::string& user_name,
                        const std::string& password);
   void remove_credentials(auth_target target, auth_scheme scheme);
+  // Header lines ("Name: value") sent with every request of the job, replacing the previous
+  // ones; an empty list removes them. At most 100 lines and 16,383 bytes with a CRLF after each
+  // (BG_E_STRING_TOO_LONG); no CR or LF in a line, a token name, and none of the headers the
+  // engine sends itself (Host, Range, If-Range, Content-Length...; E_INVALIDARG).
+  void set_custom_headers(const std::vector<std::string>& lines);
+  // The same for secrets (Authorization: Bearer ...): write-only, never logged, kept like
+  // credentials; job_info says only whether there are any. TakeOwnership drops both lists.
+  void set_custom_auth_headers(const std::vector<std::string>& lines);
+  // Whether an https URL may redirect to http (default false: such a redirect puts the job in
+  // ERROR with ERROR_WINHTTP_REDIRECT_FAILED).
+  void set_allow_https_to_http_redirect(bool allow);
   // SetRemoteName of IBackgroundCopyFile2: in any state but a final one. A file being transferred
   // starts again from the new URL at the same byte; a transferred file keeps its bytes.
   void set_remote_name(std::uint32_t file_index, const std::string& remote_url);

@@ -87,6 +87,18 @@ struct notify_command_line {
   std::string parameters;  // the whole command line, as Windows passes it
 };
 
+// The last HTTP response of a job's transfers (after redirects): DO's HttpStatusCode,
+// HttpResponseHeaders, HttpServerIPAddress and HttpRedirectionTarget. The daemon keeps it in
+// memory only: after a restart of opendod it is empty until the next response.
+struct http_response {
+  std::uint32_t status = 0;  // 0: no response yet
+  // The response's header lines, each "Name: value" followed by CRLF (at most 16 KiB; longer
+  // header sets are cut at a line boundary).
+  std::string headers;
+  std::string server_ip;           // the address the response came from
+  std::string redirection_target;  // the URL the request was redirected to; empty if it was not
+};
+
 // BG_SIZE_UNKNOWN: the size is not known yet.
 inline constexpr std::uint64_t size_unknown = ~std::uint64_t{0};
 
@@ -196,6 +208,13 @@ struct job_info {
   std::uint64_t max_download_size = 0;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;
+  // HTTP options: header lines ("Name: value") sent with every request of the job; whether it
+  // holds write-only auth headers (their text never leaves the daemon); whether an https URL may
+  // redirect to http (DO HttpAllowSecureToNonSecureRedirect); the last response.
+  std::vector<std::string> custom_headers;
+  bool has_custom_auth_headers = false;
+  bool allow_https_to_http_redirect = false;
+  http_response last_response;
 };
 
 // The Linux counterpart of the owner's SID: "S-1-22-1-<uid>", the SID Samba and Windows use for

@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -237,6 +238,23 @@ void print_job(const job_info& job) {
   if (job.times.transfer_completion != 0) {
     field("transferred at:", format_time(job.times.transfer_completion));
   }
+  for (const auto& line : job.custom_headers) field("header:", cli::printable(line));
+  if (job.has_custom_auth_headers) field("auth headers:", "set (write-only)");
+  if (job.allow_https_to_http_redirect) field("https to http:", "redirects allowed");
+  const auto& response = job.last_response;
+  if (response.status != 0) {
+    field("last response:", "HTTP " + std::to_string(response.status) + " from " +
+                                cli::printable(response.server_ip));
+    if (!response.redirection_target.empty()) {
+      field("redirected to:", cli::printable(response.redirection_target));
+    }
+    std::string_view rest = response.headers;
+    while (!rest.empty()) {
+      const auto end = rest.find("\r\n");
+      field("response header:", cli::printable(std::string(rest.substr(0, end))));
+      rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
+    }
+  }
 }
 
 void print_job_table(const std::vector<job_info>& jobs, bool with_owner) {
@@ -370,6 +388,12 @@ struct setprop_args {
   CLI::Option* max_download_time_option = nullptr;
   CLI::Option* max_download_size_option = nullptr;
   CLI::Option* notification_interval_option = nullptr;
+  std::vector<std::string> headers;
+  std::vector<std::string> auth_headers;
+  bool clear_headers = false;
+  bool clear_auth_headers = false;
+  bool allow_https_to_http = false;
+  CLI::Option* allow_https_to_http_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
@@ -379,11 +403,18 @@ int run_setprop(const settings& global, const setprop_args& args) {
           args.max_download_time_option->count() + args.max_download_size_option->count() +
           args.notification_interval_option->count() >
       0;
-  if (!any) {
+  const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
+                        args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
+  if (!any && !any_http) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
-        "--notification-interval");
+        "--notification-interval, --header, --clear-headers, --auth-header, "
+        "--clear-auth-headers, --allow-https-to-http-redirect");
+  }
+  if ((args.clear_headers && !args.headers.empty()) ||
+      (args.clear_auth_headers && !args.auth_headers.empty())) {
+    invalid("--clear-headers / --clear-auth-headers cannot be combined with headers to set");
   }
   // Check everything before changing anything.
   std::optional<opendo::job_priority> priority;
@@ -407,6 +438,13 @@ int run_setprop(const settings& global, const setprop_args& args) {
   }
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
+  }
+  if (!args.headers.empty() || args.clear_headers) job.set_custom_headers(args.headers);
+  if (!args.auth_headers.empty() || args.clear_auth_headers) {
+    job.set_custom_auth_headers(args.auth_headers);
+  }
+  if (args.allow_https_to_http_option->count() > 0) {
+    job.set_allow_https_to_http_redirect(args.allow_https_to_http);
   }
   return 0;
 }
@@ -873,6 +911,25 @@ int run_command_line(int argc, char** argv) {
           ->add_option("--notification-interval", setprop.notification_interval,
                        "Milliseconds between two modification notifications, at least")
           ->type_name("MS");
+  setprop_verb
+      ->add_option("--header", setprop.headers,
+                   "A header sent with every request of the job, \"Name: value\"; repeat it "
+                   "for several. Replaces the job's headers")
+      ->type_name("LINE");
+  setprop_verb->add_flag("--clear-headers", setprop.clear_headers, "Remove the job's headers");
+  setprop_verb
+      ->add_option("--auth-header", setprop.auth_headers,
+                   "A secret header (\"Authorization: Bearer ...\"): sent like --header, never "
+                   "shown or logged. Replaces the job's auth headers. Other local users can see "
+                   "a program's arguments: prefer the library for real secrets")
+      ->type_name("LINE");
+  setprop_verb->add_flag("--clear-auth-headers", setprop.clear_auth_headers,
+                         "Remove the job's auth headers");
+  setprop.allow_https_to_http_option =
+      setprop_verb
+          ->add_option("--allow-https-to-http-redirect", setprop.allow_https_to_http,
+                       "Whether an https URL may redirect to http (default false)")
+          ->type_name("BOOL");
 
   add_verb("info", "Show a job: state, progress, files, error and settings",
            [&] { return run_info(global, job_id); })

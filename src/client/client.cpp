@@ -256,6 +256,18 @@ void job::add_files(std::span<const file_spec> files) {
   use(connection_).call("AddFiles", {{"id", id_}, {"files", std::move(list)}});
 }
 
+void job::set_custom_headers(const std::vector<std::string>& lines) {
+  set_properties(connection_, id_, {{"custom_headers", lines}});
+}
+
+void job::set_custom_auth_headers(const std::vector<std::string>& lines) {
+  set_properties(connection_, id_, {{"custom_auth_headers", lines}});
+}
+
+void job::set_allow_https_to_http_redirect(bool allow) {
+  set_properties(connection_, id_, {{"allow_https_to_http_redirect", allow}});
+}
+
 void job::set_proxy_settings(const proxy_settings& proxy) {
   set_properties(connection_, id_,
                  {{"proxy",

@@ -15,6 +15,7 @@
 #include "compat/convert.hpp"
 #include "compat/objects.hpp"
 #include "compat/registrations.hpp"
+#include "jobs/headers.hpp"
 
 namespace opendo::compat {
 namespace {
@@ -131,6 +132,19 @@ void put_ulong(VARIANT* v, ULONG value) {
 void put_bool(VARIANT* v, bool value) {
   v->boolVal = value ? VARIANT_TRUE : VARIANT_FALSE;
   v->vt = VT_BOOL;
+}
+
+// HttpCustomHeaders / HttpCustomAuthHeaders: a VT_BSTR of CRLF-separated header lines, as
+// BITS's SetCustomHeaders takes them; the daemon checks each line.
+std::vector<std::string> variant_header_lines(const VARIANT* v, const char* what) {
+  const std::string block = variant_string(v, what);
+  if (block.size() > 4 * jobs::max_header_block) {
+    fail(BG_E_STRING_TOO_LONG, std::string(what) + " is longer than 16,384 characters");
+  }
+  std::vector<std::string> lines;
+  const jobs::header_check split = jobs::split_header_block(block, lines);
+  if (!split.ok()) fail(static_cast<HRESULT>(split.code), std::string(what) + ": " + split.message);
+  return lines;
 }
 
 [[noreturn]] void not_supported(const char* property, const char* why) {
@@ -295,8 +309,20 @@ class download_object final : public com_object<download_object, IDODownload> {
         return;
       case DODownloadProperty_IntegrityCheckMandatory:
       case DODownloadProperty_DisallowOnCellular:
-      case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
         return put_bool(out, false);
+      case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
+        return put_bool(out, handle_.info().allow_https_to_http_redirect);
+      case DODownloadProperty_HttpCustomHeaders:
+        return put_string(out, jobs::join_header_block(handle_.info().custom_headers));
+      // The job's last response (the daemon keeps it in memory): 0 and empty strings before one.
+      case DODownloadProperty_HttpStatusCode:
+        return put_ulong(out, handle_.info().last_response.status);
+      case DODownloadProperty_HttpResponseHeaders:
+        return put_string(out, handle_.info().last_response.headers);
+      case DODownloadProperty_HttpServerIPAddress:
+        return put_string(out, handle_.info().last_response.server_ip);
+      case DODownloadProperty_HttpRedirectionTarget:
+        return put_string(out, handle_.info().last_response.redirection_target);
       case DODownloadProperty_NonVolatile:
         return put_bool(out, true);  // opendod keeps every job across restarts
       case DODownloadProperty_SecurityFlags:
@@ -304,19 +330,12 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_NetworkToken:
       case DODownloadProperty_DecryptionInfo:
       case DODownloadProperty_IntegrityCheckInfo:
+      case DODownloadProperty_HttpCustomAuthHeaders:  // secrets: they never leave the daemon
         fail(DO_E_WRITE_ONLY_PROPERTY, "the property is write-only");
       case DODownloadProperty_ContentId:
         not_supported("ContentId", "opendo has no content service that resolves content ids");
-      case DODownloadProperty_HttpCustomHeaders:
-      case DODownloadProperty_HttpCustomAuthHeaders:
-        not_supported("custom HTTP headers", "the opendo API has no custom request headers yet");
       case DODownloadProperty_StreamInterface:
         not_supported("StreamInterface", "opendo downloads to files only");
-      case DODownloadProperty_HttpRedirectionTarget:
-      case DODownloadProperty_HttpResponseHeaders:
-      case DODownloadProperty_HttpServerIPAddress:
-      case DODownloadProperty_HttpStatusCode:
-        not_supported("the HTTP response properties", "opendod does not report them yet");
     }
     fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
   }
@@ -332,9 +351,6 @@ class download_object final : public com_object<download_object, IDODownload> {
         fail(DO_E_READ_ONLY_PROPERTY, "the property is read-only");
       case DODownloadProperty_ContentId:
         not_supported("ContentId", "opendo has no content service that resolves content ids");
-      case DODownloadProperty_HttpCustomHeaders:
-      case DODownloadProperty_HttpCustomAuthHeaders:
-        not_supported("custom HTTP headers", "the opendo API has no custom request headers yet");
       case DODownloadProperty_StreamInterface:
         not_supported("StreamInterface", "opendo downloads to files only");
       case DODownloadProperty_SecurityContext:
@@ -360,6 +376,8 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_DisallowOnCellular:
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
       case DODownloadProperty_NonVolatile:
+      case DODownloadProperty_HttpCustomHeaders:
+      case DODownloadProperty_HttpCustomAuthHeaders:
         break;
       default:
         fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
@@ -446,8 +464,13 @@ class download_object final : public com_object<download_object, IDODownload> {
         return require_default(!variant_bool(value, "DisallowOnCellular"), "DisallowOnCellular",
                                "opendo does not know the network type");
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
-        return require_default(!variant_bool(value, "HttpAllowSecureToNonSecureRedirect"),
-                               "https-to-http redirects", "opendo never follows them");
+        return handle_.set_allow_https_to_http_redirect(
+            variant_bool(value, "HttpAllowSecureToNonSecureRedirect"));
+      case DODownloadProperty_HttpCustomHeaders:
+        return handle_.set_custom_headers(variant_header_lines(value, "HttpCustomHeaders"));
+      case DODownloadProperty_HttpCustomAuthHeaders:
+        return handle_.set_custom_auth_headers(
+            variant_header_lines(value, "HttpCustomAuthHeaders"));
       case DODownloadProperty_NonVolatile:
         variant_bool(value, "NonVolatile");  // every opendo job persists; FALSE asks for less
         return;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <tuple>
 
+#include "jobs/headers.hpp"
 #include "jobs/lifecycle.hpp"
 #include "jobs/ranges.hpp"
 #include "jobs/scheduler.hpp"
@@ -101,6 +102,12 @@ void remove_credential(jobs::job& j, std::uint32_t target, std::uint32_t scheme)
     return static_cast<std::uint32_t>(c.target) == target &&
            static_cast<std::uint32_t>(c.scheme) == scheme;
   });
+}
+
+// The engine's record of a response as the API reports it (DO's Http* properties).
+http_response to_http_response(const transfer::http::response_record& r) {
+  return http_response{static_cast<std::uint32_t>(r.status), r.headers, r.server_ip,
+                       r.redirection_target};
 }
 
 }  // namespace
@@ -405,6 +412,25 @@ void manager::set_properties(const caller& who, const std::string& id,
                                                   wall),
           "minimum notification interval");
   }
+  if (changes.custom_headers) {
+    const jobs::header_check checked =
+        jobs::check_headers(*changes.custom_headers, jobs::header_kind::custom);
+    if (!checked.ok()) throw request_error{checked.code, checked.message};
+    copy.custom_headers = *changes.custom_headers;
+    copy.times.modification = wall;
+  }
+  if (changes.custom_auth_headers) {
+    // The message names the header, never its value.
+    const jobs::header_check checked =
+        jobs::check_headers(*changes.custom_auth_headers, jobs::header_kind::auth);
+    if (!checked.ok()) throw request_error{checked.code, checked.message};
+    copy.custom_auth_headers = *changes.custom_auth_headers;
+    copy.times.modification = wall;
+  }
+  if (changes.allow_https_to_http_redirect) {
+    copy.allow_https_to_http_redirect = *changes.allow_https_to_http_redirect;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -545,6 +571,10 @@ void manager::take_ownership(const caller& who, const std::string& id) {
   }
   j.owner_uid = who.uid;
   j.notify_command = {};  // it would run as the new owner with the old owner's choice
+  // As BITS does with custom headers: the new owner does not send the old owner's headers (nor
+  // its secrets).
+  j.custom_headers.clear();
+  j.custom_auth_headers.clear();
   j.times.modification = wall_now();
   persist(j);
   notify(j, job_event_kind::modified);
@@ -774,6 +804,9 @@ void manager::start_file(jobs::job& j) {
     auto& slot = c.target == auth_target::server ? req.server_auth : req.proxy_auth;
     slot = transfer::http::credentials{c.scheme, c.user_name, c.password};
   }
+  req.headers = j.custom_headers;
+  req.auth_headers = j.custom_auth_headers;
+  req.allow_https_to_http = j.allow_https_to_http_redirect;
   const auto tid = engine_.start(req);
   active_transfer t;
   t.job_id = j.id;
@@ -954,6 +987,7 @@ std::optional<transfer::http::outcome> manager::on_response(
   }
   file.etag = info.etag;
   file.last_modified = info.last_modified;
+  j.last_response = to_http_response(info.record);
   if (jobs::exceeds_max_download_size(j)) {
     // Refused before the body: the job may not download that much in all.
     transfer::http::outcome refused;
@@ -983,6 +1017,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   jobs::job& j = jobs_.at(job_id);
   auto& file = j.files[index];
   const auto now = mono_now();
+  if (result.response) j.last_response = to_http_response(*result.response);
 
   if (result.ok) {
     if (file.bytes_total == size_unknown && file.ranges.empty()) {

@@ -47,6 +47,9 @@ struct property_changes {
   std::optional<std::uint32_t> max_download_time;
   std::optional<std::uint64_t> max_download_size;
   std::optional<std::uint32_t> minimum_notification_interval_ms;
+  std::optional<std::vector<std::string>> custom_headers;
+  std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
+  std::optional<bool> allow_https_to_http_redirect;
 };
 
 class manager final : public transfer::http::listener {

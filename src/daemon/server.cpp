@@ -20,6 +20,22 @@ constexpr std::size_t kMaxId = 64;
 constexpr std::size_t kMaxText = std::size_t{64} * 1024;  // strings whose limits the rules check
 constexpr const char* kVarlinkService = "org.varlink.service";
 
+// A list of header lines. Sizes are bounded here so that the checks (jobs/headers.hpp) see a
+// bounded input; they then answer with the HRESULT (BG_E_STRING_TOO_LONG for a long block).
+std::optional<std::vector<std::string>> header_lines(const json& p, const char* name) {
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return std::nullopt;
+  if (!it->is_array() || it->size() > 1000) throw ipc::bad_parameter(name);
+  std::vector<std::string> lines;
+  for (const json& line : *it) {
+    if (!line.is_string() || line.get_ref<const std::string&>().size() > kMaxText) {
+      throw ipc::bad_parameter(name);
+    }
+    lines.push_back(line.get<std::string>());
+  }
+  return lines;
+}
+
 property_changes parse_properties(const json& params) {
   auto it = params.find("properties");
   if (it == params.end() || !it->is_object()) throw ipc::bad_parameter("properties");
@@ -54,6 +70,9 @@ property_changes parse_properties(const json& params) {
   out.max_download_size = ipc::optional_uint(p, "max_download_size");
   out.minimum_notification_interval_ms =
       ipc::optional_uint32(p, "minimum_notification_interval_ms");
+  out.custom_headers = header_lines(p, "custom_headers");
+  out.custom_auth_headers = header_lines(p, "custom_auth_headers");
+  out.allow_https_to_http_redirect = ipc::optional_bool(p, "allow_https_to_http_redirect");
   return out;
 }
 

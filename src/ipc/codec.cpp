@@ -40,6 +40,12 @@ std::uint64_t uint_field(const json& object, const char* name) {
   return value.get<std::uint64_t>();
 }
 
+bool bool_field(const json& object, const char* name) {
+  const json& value = field(object, name);
+  if (!value.is_boolean()) throw bad_parameter(name);
+  return value.get<bool>();
+}
+
 std::uint32_t uint32_field(const json& object, const char* name) {
   const std::uint64_t value = uint_field(object, name);
   if (value > 0xFFFFFFFFULL) throw bad_parameter(name);
@@ -162,6 +168,13 @@ json to_json(const job_info& job) {
   out["max_download_time"] = job.max_download_time;
   out["max_download_size"] = job.max_download_size;
   out["minimum_notification_interval_ms"] = job.minimum_notification_interval_ms;
+  out["custom_headers"] = job.custom_headers;
+  out["has_custom_auth_headers"] = job.has_custom_auth_headers;
+  out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
+  out["last_response"] = {{"status", job.last_response.status},
+                          {"headers", job.last_response.headers},
+                          {"server_ip", job.last_response.server_ip},
+                          {"redirection_target", job.last_response.redirection_target}};
   if (job.error) {
     json error = {{"code", job.error->code},
                   {"context", std::string(to_string(job.error->context))},
@@ -236,6 +249,18 @@ job_info job_from_json(const json& value) {
   if (value.contains("minimum_notification_interval_ms")) {
     job.minimum_notification_interval_ms = uint32_field(value, "minimum_notification_interval_ms");
   }
+  const json& headers = field(value, "custom_headers");
+  if (!headers.is_array()) throw bad_parameter("custom_headers");
+  for (const json& line : headers) {
+    if (!line.is_string()) throw bad_parameter("custom_headers");
+    job.custom_headers.push_back(line.get<std::string>());
+  }
+  job.has_custom_auth_headers = bool_field(value, "has_custom_auth_headers");
+  job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
+  const json& response = field(value, "last_response");
+  job.last_response = {uint32_field(response, "status"), string_field(response, "headers"),
+                       string_field(response, "server_ip"),
+                       string_field(response, "redirection_target")};
   const json& files = field(value, "files");
   if (!files.is_array()) throw bad_parameter("files");
   for (const json& entry : files) {

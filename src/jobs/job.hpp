@@ -86,6 +86,12 @@ struct job {
   proxy_settings proxy;
   notify_command_line notify_command;
   std::vector<credential_record> credentials;  // at most one per (target, scheme)
+  // HTTP options (checked by jobs/headers.hpp). The auth headers are secrets like credentials:
+  // stored, sent, never logged or returned. last_response is not persisted.
+  std::vector<std::string> custom_headers;
+  std::vector<std::string> custom_auth_headers;
+  bool allow_https_to_http_redirect = false;
+  http_response last_response;
 
   // IBackgroundCopyJob4::SetMaximumDownloadTime (seconds; 0 = no limit) and the time the job
   // has spent CONNECTING or TRANSFERRING since it was last resumed, up to the last state change or

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "jobs/headers.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::store {
@@ -279,6 +280,20 @@ ALTER TABLE jobs ADD COLUMN notify_program TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
 )sql";
 
+// A job's HTTP options (version 4): its custom headers and custom auth headers, each a block of
+// CRLF-terminated lines (jobs/headers.hpp refuses CR and LF inside a line), and whether https may
+// redirect to http. A row exists only for a job that changed one of them. The auth headers are
+// secrets, kept in this private file like the credentials. Created with the schema and by every
+// migration, so that a migrated store has the layout of a new one.
+constexpr const char* kCreateHttpOptions = R"sql(
+CREATE TABLE http_options (
+  job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  custom_headers TEXT NOT NULL,
+  custom_auth_headers TEXT NOT NULL,
+  allow_https_to_http_redirect INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // Version 2 had whole files only: no byte ranges, and the remote size was bytes_total.
 constexpr const char* kMigrateFrom2 = R"sql(
 ALTER TABLE files ADD COLUMN ranges TEXT NOT NULL DEFAULT '';
@@ -381,6 +396,17 @@ ORDER BY j.creation_time, j.id, f.idx
 // The first column of kLoadAll that belongs to files.
 constexpr int kFileColumn = 23;
 
+constexpr const char* kInsertHttpOptions = R"sql(
+INSERT INTO http_options (job_id, custom_headers, custom_auth_headers,
+                          allow_https_to_http_redirect)
+VALUES (?1, ?2, ?3, ?4)
+)sql";
+
+constexpr const char* kLoadHttpOptions = R"sql(
+SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect
+FROM http_options
+)sql";
+
 constexpr const char* kLoadCredentials = R"sql(
 SELECT job_id, target, scheme, user_name, password FROM credentials
 ORDER BY job_id, target, scheme
@@ -416,6 +442,7 @@ void prepare_schema(sqlite3* db) {
         }
         if (*version != "3") exec_sql(db, kMigrateFrom2, operation.c_str());
         exec_sql(db, kMigrateFrom3, operation.c_str());
+        exec_sql(db, kCreateHttpOptions, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -429,6 +456,7 @@ void prepare_schema(sqlite3* db) {
     } else {
       exec_sql(db, kCreateSchema, "create schema");
       exec_sql(db, kCreateCredentials, "create schema");
+      exec_sql(db, kCreateHttpOptions, "create schema");
       statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
       run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
     }
@@ -458,7 +486,11 @@ struct job_store::statements {
         update_limits(db, "UPDATE jobs limits", kUpdateLimits),
         update_download_time(db, "UPDATE jobs download time",
                              "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
-        load_limits(db, "SELECT jobs limits", kLoadLimits) {}
+        load_limits(db, "SELECT jobs limits", kLoadLimits),
+        delete_http_options(db, "DELETE http_options",
+                            "DELETE FROM http_options WHERE job_id = ?1"),
+        insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
+        load_http_options(db, "SELECT http_options", kLoadHttpOptions) {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -475,6 +507,9 @@ struct job_store::statements {
   statement update_limits;
   statement update_download_time;
   statement load_limits;
+  statement delete_http_options;
+  statement insert_http_options;
+  statement load_http_options;
 };
 
 job_store::job_store(const std::string& path) {
@@ -590,6 +625,16 @@ void job_store::save_job(const jobs::job& j) {
         .bind(3, static_cast<std::int64_t>(c.scheme))
         .bind(4, c.user_name)
         .bind(5, c.password)
+        .execute();
+  }
+  run(stmts_->delete_http_options).bind(1, j.id).execute();
+  if (!j.custom_headers.empty() || !j.custom_auth_headers.empty() ||
+      j.allow_https_to_http_redirect) {
+    run(stmts_->insert_http_options)
+        .bind(1, j.id)
+        .bind(2, jobs::join_header_block(j.custom_headers))
+        .bind(3, jobs::join_header_block(j.custom_auth_headers))
+        .bind(4, j.allow_https_to_http_redirect)
         .execute();
   }
   b.commit();
@@ -755,6 +800,18 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
     c.scheme = static_cast<auth_scheme>(r.u32(2));
     c.user_name = r.text(3);
     c.password = r.text(4);
+  }
+  run options(stmts_->load_http_options);
+  while (options.step()) {
+    auto it = by_id.find(options.text(0));
+    if (it == by_id.end()) continue;
+    auto& j = *it->second;
+    // Never guessed at: a block that does not split is reported (without its secret text).
+    if (!jobs::split_header_block(options.text(1), j.custom_headers).ok() ||
+        !jobs::split_header_block(options.text(2), j.custom_auth_headers).ok()) {
+      fail(db_path(db_), "SELECT http_options", "the headers of job " + j.id + " do not parse");
+    }
+    j.allow_https_to_http_redirect = options.boolean(3);
   }
   return result;
 }

@@ -239,8 +239,6 @@ TEST_F(CompatDo, PropertiesFollowTheirRules) {
   EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_NoRoaming)),
             E_NOTIMPL);
   EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_NOTIMPL);
-  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders, bstr("X-A: b\r\n")),
-            E_NOTIMPL);
   EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags, ui4(0)), S_OK);
   EXPECT_EQ(set(download.get(), DODownloadProperty_CorrelationVector, bstr("cv.1")), S_OK);
   EXPECT_EQ(get_string(download.get(), DODownloadProperty_CorrelationVector), "cv.1");
@@ -269,6 +267,92 @@ TEST_F(CompatDo, PropertiesFollowTheirRules) {
   VARIANT empty;
   VariantInit(&empty);
   EXPECT_EQ(download->SetProperty(DODownloadProperty_CallbackInterface, &empty), S_OK);
+}
+
+TEST_F(CompatDo, HttpHeaderPropertiesFollowTheirRules) {
+  com_ptr<IDODownload> download = create();
+  const std::string id = get_string(download.get(), DODownloadProperty_Id);
+  // HttpCustomHeaders: a VT_BSTR of CRLF-separated lines, read back with a CRLF after each.
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpCustomHeaders), "");
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders,
+                bstr("X-Opendo-Test: do\r\nAccept-Language: en")),
+            S_OK);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpCustomHeaders),
+            "X-Opendo-Test: do\r\nAccept-Language: en\r\n");
+  EXPECT_EQ(modern().open_job(id).info().custom_headers,
+            (std::vector<std::string>{"X-Opendo-Test: do", "Accept-Language: en"}));
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders, ui4(1)), E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders, bstr("X-A: 1\nX-B: 2")),
+            E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders, bstr("Range: bytes=1-")),
+            E_INVALIDARG);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomHeaders,
+                bstr("X-Big: " + std::string(17000, 'a'))),
+            BG_E_STRING_TOO_LONG);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpCustomHeaders),
+            "X-Opendo-Test: do\r\nAccept-Language: en\r\n");  // unchanged by the refusals
+
+  // HttpCustomAuthHeaders: write-only.
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpCustomAuthHeaders,
+                bstr("Authorization: Bearer do-secret\r\n")),
+            S_OK);
+  VARIANT v;
+  VariantInit(&v);
+  EXPECT_EQ(download->GetProperty(DODownloadProperty_HttpCustomAuthHeaders, &v),
+            DO_E_WRITE_ONLY_PROPERTY);
+  EXPECT_EQ(v.vt, VT_EMPTY);
+  EXPECT_TRUE(modern().open_job(id).info().has_custom_auth_headers);
+
+  // HttpAllowSecureToNonSecureRedirect: VT_BOOL, default FALSE.
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_HttpAllowSecureToNonSecureRedirect, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_BOOL);
+  EXPECT_EQ(v.boolVal, VARIANT_FALSE);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_HttpAllowSecureToNonSecureRedirect, ui4(1)),
+            E_INVALIDARG);
+  EXPECT_EQ(
+      set(download.get(), DODownloadProperty_HttpAllowSecureToNonSecureRedirect, boolean(true)),
+      S_OK);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_HttpAllowSecureToNonSecureRedirect, &v), S_OK);
+  EXPECT_EQ(v.boolVal, VARIANT_TRUE);
+  EXPECT_TRUE(modern().open_job(id).info().allow_https_to_http_redirect);
+
+  // The response properties are read-only, and empty before a response.
+  for (auto property :
+       {DODownloadProperty_HttpStatusCode, DODownloadProperty_HttpResponseHeaders,
+        DODownloadProperty_HttpServerIPAddress, DODownloadProperty_HttpRedirectionTarget}) {
+    SCOPED_TRACE(static_cast<int>(property));
+    EXPECT_EQ(set(download.get(), property, bstr("x")), DO_E_READ_ONLY_PROPERTY);
+  }
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_HttpStatusCode, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_UI4);
+  EXPECT_EQ(v.ulVal, 0U);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpServerIPAddress), "");
+  EXPECT_EQ(download->Abort(), S_OK);
+}
+
+TEST_F(CompatDo, HttpResponsePropertiesDescribeTheLastResponse) {
+  const std::string digest = origin.make_random_file("resp.bin", 300000, 6);
+  com_ptr<IDODownload> download = create();
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("resp.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("resp.bin"))), S_OK);
+  ASSERT_EQ(
+      set(download.get(), DODownloadProperty_HttpCustomHeaders, bstr("X-Opendo-Test: from-do\r\n")),
+      S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  VARIANT v;
+  VariantInit(&v);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_HttpStatusCode, &v), S_OK);
+  EXPECT_EQ(v.vt, VT_UI4);
+  EXPECT_EQ(v.ulVal, 200U);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpServerIPAddress), "127.0.0.1");
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_HttpRedirectionTarget), "");
+  const std::string headers = get_string(download.get(), DODownloadProperty_HttpResponseHeaders);
+  EXPECT_NE(headers.find("Content-Length: 300000\r\n"), std::string::npos) << headers;
+  EXPECT_EQ(download->Finalize(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(path("resp.bin")), digest);
+  const auto log = origin.wait_for_requests(1);
+  EXPECT_EQ(log.back().x_opendo_test, "from-do");
 }
 
 TEST_F(CompatDo, StartNeedsAUriAndALocalPath) {

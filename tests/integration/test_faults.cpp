@@ -34,7 +34,7 @@ constexpr std::uint64_t kSize = 1 << 20;
 constexpr std::uint32_t kConnectionError = 0x80072EFE;  // WinHTTP: connection reset or cut
 constexpr std::uint32_t kTimeout = 0x80072EE2;          // WinHTTP: timed out
 constexpr std::uint32_t kInvalidResponse = 0x80072F78;  // WinHTTP: invalid server response
-constexpr std::uint32_t kRedirectFailed = 0x80072F7A;   // WinHTTP: redirect failed
+constexpr std::uint32_t kRedirectFailed = 0x80072F7C;   // WinHTTP: redirect failed
 constexpr std::uint32_t kInsufficientRanges = 0x80200013;
 
 // Retries after 1 s instead of 5, and a transfer that receives nothing for 3 s fails.

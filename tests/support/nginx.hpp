@@ -36,6 +36,8 @@ struct access_log_entry {
   std::string range;                  // the Range header, empty when there was none
   std::string if_range;               // the If-Range header, empty when there was none
   std::uint64_t connection = 0;       // nginx's connection serial number: equal = reused
+  std::string x_opendo_test;          // the X-Opendo-Test header (custom header tests)
+  std::string authorization;          // the Authorization header
 };
 
 class nginx_server {

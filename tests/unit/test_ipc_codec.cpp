@@ -128,6 +128,47 @@ TEST(Codec, JobRoundTripsExactly) {
   EXPECT_EQ(ipc::to_json(job)["files"][1]["ranges"][1]["length"], -1);
 }
 
+TEST(Codec, HttpOptionsAndLastResponseRoundTrip) {
+  job_info job;
+  job.id = "{00000000-0000-4000-8000-000000000002}";
+  job.custom_headers = {"X-Opendo-Test: ünï", "Accept-Language: en"};
+  job.has_custom_auth_headers = true;
+  job.allow_https_to_http_redirect = true;
+  job.last_response = {302, "Location: /other\r\nServer: nginx\r\n", "127.0.0.1",
+                       "http://127.0.0.1:8080/other"};
+  const ipc::json wire = ipc::to_json(job);
+  EXPECT_EQ(wire["custom_headers"][0], "X-Opendo-Test: ünï");
+  EXPECT_EQ(wire["has_custom_auth_headers"], true);
+  EXPECT_EQ(wire["last_response"]["status"], 302);
+  const job_info back = ipc::job_from_json(wire);
+  EXPECT_EQ(ipc::to_json(back), wire);
+  EXPECT_EQ(back.custom_headers, job.custom_headers);
+  EXPECT_TRUE(back.has_custom_auth_headers);
+  EXPECT_TRUE(back.allow_https_to_http_redirect);
+  EXPECT_EQ(back.last_response.status, 302U);
+  EXPECT_EQ(back.last_response.headers, job.last_response.headers);
+  EXPECT_EQ(back.last_response.server_ip, "127.0.0.1");
+  EXPECT_EQ(back.last_response.redirection_target, "http://127.0.0.1:8080/other");
+  // Wrong shapes name the field.
+  for (const char* field : {"custom_headers", "has_custom_auth_headers",
+                            "allow_https_to_http_redirect", "last_response"}) {
+    SCOPED_TRACE(field);
+    auto bad = wire;
+    bad[field] = 42;
+    if (std::string(field) == "custom_headers") bad[field] = ipc::json::array({1});
+    if (std::string(field) == "last_response") {
+      bad[field] = wire[field];
+      bad[field]["status"] = -1;
+    }
+    try {
+      ipc::job_from_json(bad);
+      ADD_FAILURE() << "accepted " << bad[field];
+    } catch (const ipc::bad_parameter& e) {
+      EXPECT_NE(std::string(e.what()).size(), 0U);
+    }
+  }
+}
+
 TEST(Codec, FileSpecRangesAreOptionalAndChecked) {
   const file_spec whole = ipc::file_spec_from_json(
       ipc::json{{"remote_url", "http://h/a"}, {"local_name", "/tmp/a"}}, 100, 100);

@@ -124,6 +124,9 @@ void expect_same_job(const job& a, const job& b) {
     EXPECT_EQ(a.credentials[i].user_name, b.credentials[i].user_name);
     EXPECT_EQ(a.credentials[i].password, b.credentials[i].password);
   }
+  EXPECT_EQ(a.custom_headers, b.custom_headers);
+  EXPECT_EQ(a.custom_auth_headers, b.custom_auth_headers);
+  EXPECT_EQ(a.allow_https_to_http_redirect, b.allow_https_to_http_redirect);
 }
 
 // The layout of version 1, as opendo created it before proxy settings, notify command lines and
@@ -746,6 +749,77 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   EXPECT_EQ(store.meta("schema_version"), "4");
 }
 
+TEST_F(JobStore, RoundTripKeepsHttpOptions) {
+  job full = make_job("{00000000-0000-0000-0000-0000000000A1}", 1, 1);
+  full.custom_headers = {"X-Opendo-Test: ünïcödé value", "Accept-Language: en;q=0.5", "X-Empty:"};
+  full.custom_auth_headers = {"Authorization: Bearer s3cret;'--"};
+  full.allow_https_to_http_redirect = true;
+  job only_flag = make_job("{00000000-0000-0000-0000-0000000000A2}", 2, 0);
+  only_flag.allow_https_to_http_redirect = true;
+  job only_auth = make_job("{00000000-0000-0000-0000-0000000000A3}", 3, 0);
+  only_auth.custom_auth_headers = {"X-Api-Key: k1", "X-Api-Secret: k2"};
+  job plain = make_job("{00000000-0000-0000-0000-0000000000A4}", 4, 0);
+  {
+    job_store store(path_);
+    for (const job* j : {&full, &only_flag, &only_auth, &plain}) store.save_job(*j);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 4U);
+  expect_same_job(full, loaded[0]);
+  expect_same_job(only_flag, loaded[1]);
+  expect_same_job(only_auth, loaded[2]);
+  expect_same_job(plain, loaded[3]);
+  // Defaults take no row; removing the options removes the row.
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options"), "3");
+  full.custom_headers.clear();
+  full.custom_auth_headers.clear();
+  full.allow_https_to_http_redirect = false;
+  job_store(path_).save_job(full);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options"), "2");
+  expect_same_job(full, job_store(path_).load_all()[0]);
+  // Removing the job removes its options (and their secrets) with it.
+  job_store(path_).remove_job(only_auth.id);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM http_options WHERE custom_auth_headers "
+                               "LIKE '%k1%'"),
+            "0");
+}
+
+TEST_F(JobStore, UnparsableHeadersAreReportedNotGuessed) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000A5}", 1, 0);
+  j.custom_headers = {"X-A: 1"};
+  { job_store(path_).save_job(j); }
+  raw_db(path_).exec("UPDATE http_options SET custom_headers = 'X-A: 1\nX-B: 2'");
+  job_store store(path_);
+  EXPECT_THROW(store.load_all(), opendo::error);
+}
+
+// A version-3 store (before HTTP options and limits) gains the http_options table.
+TEST_F(JobStore, Version3StoreGainsHttpOptions) {
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion3);
+    old.exec(kVersion3Rows);
+  }
+  job after;
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 2U);
+    EXPECT_TRUE(loaded[0].custom_headers.empty());
+    EXPECT_TRUE(loaded[0].custom_auth_headers.empty());
+    EXPECT_FALSE(loaded[0].allow_https_to_http_redirect);
+    after = loaded[0];
+    after.custom_headers = {"X-After: migration"};
+    after.custom_auth_headers = {"Authorization: Bearer t"};
+    after.allow_https_to_http_redirect = true;
+    store.save_job(after);
+  }
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(after, loaded[0]);
+}
+
 TEST_F(JobStore, RangesAndLayoutRoundTrip) {
   job j = version1_job();
   j.files[0].ranges = {{0, 10}, {900, 100}, {400, opendo::length_to_eof}};
@@ -838,14 +912,26 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   { job_store store(fresh_path); }
   raw_db(path_).exec(kSchemaVersion1);
   { job_store store(path_); }
+  // And from version 3 (no limits, no http_options).
+  const std::string from3_path = (dir_ / "from3.db").string();
+  raw_db(from3_path).exec(kSchemaVersion3);
+  { job_store store(from3_path); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table : {"meta", "jobs", "files", "credentials"}) {
+  raw_db from3(from3_path);
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
     EXPECT_EQ(migrated.text(describe_table(table)), layout);
+    EXPECT_EQ(from3.text(describe_table(table)), layout);
   }
+  const std::string options_keys =
+      "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
+      "', ') FROM pragma_foreign_key_list('http_options')";
+  EXPECT_EQ(fresh.text(options_keys), "jobs job_id id CASCADE");
+  EXPECT_EQ(migrated.text(options_keys), "jobs job_id id CASCADE");
+  EXPECT_EQ(from3.text(options_keys), "jobs job_id id CASCADE");
   const std::string foreign_keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('credentials')";
@@ -899,7 +985,7 @@ TEST_F(JobStore, MigratedFromVersion3LayoutIsTheNewLayout) {
   { job_store store(path_); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table : {"meta", "jobs", "files", "credentials"}) {
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());

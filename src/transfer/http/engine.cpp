@@ -31,6 +31,7 @@ struct engine::transfer {
   std::chrono::seconds stall_timeout{60};
   bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
   outcome failure;
+  std::size_t max_response_headers = 0;
   char error_text[CURL_ERROR_SIZE] = {};
 
   ~transfer() {
@@ -48,6 +49,40 @@ std::string header_value(CURL* easy, const char* name) {
     return header->value;
   }
   return {};
+}
+
+// The last response of the transfer (after redirects): status, header lines up to `limit` bytes
+// (cut at a line boundary: a server decides how many it sends), peer address, redirect target.
+response_record record_response(CURL* easy, std::size_t limit) {
+  response_record r;
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+  struct curl_header* previous = nullptr;
+  while (struct curl_header* h = curl_easy_nextheader(easy, CURLH_HEADER, -1, previous)) {
+    previous = h;
+    std::string line = std::string(h->name) + ": " + h->value + "\r\n";
+    if (r.headers.size() + line.size() > limit) break;
+    r.headers += line;
+  }
+  const char* ip = nullptr;
+  if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != nullptr) {
+    r.server_ip = ip;
+  }
+  long redirects = 0;
+  curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects);
+  const char* url = nullptr;
+  if (redirects > 0 && curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK &&
+      url != nullptr) {
+    r.redirection_target = url;
+  }
+  return r;
+}
+
+// A checked header line as libcurl takes it: "Name:" with nothing after it would make libcurl
+// remove its own header of that name, so an empty value is written "Name;" (sent as "Name:").
+std::string curl_header_line(const std::string& line) {
+  const auto colon = line.find(':');
+  if (line.find_first_not_of(" \t", colon + 1) != std::string::npos) return line;
+  return line.substr(0, colon) + ";";
 }
 
 // Reads an unsigned decimal number from the front of `text`, consuming it.
@@ -209,6 +244,7 @@ bool begin_body(engine::transfer& t, listener& events) {
   info.validators_changed =
       (!t.req.etag.empty() && info.etag != t.req.etag) ||
       (!t.req.last_modified.empty() && info.last_modified != t.req.last_modified);
+  info.record = record_response(t.easy, t.max_response_headers);
   const bool body_ok = info.status == 206 ? check_partial_body(t, info) : check_whole_body(t, info);
   if (!body_ok) return false;
   if (auto refused = events.on_response(t.id, info)) {
@@ -308,6 +344,22 @@ outcome classify(CURLcode code, engine::transfer& t) {
       out.transient = false;
       break;
     case CURLE_UNSUPPORTED_PROTOCOL:
+      if (long redirects = 0;
+          curl_easy_getinfo(t.easy, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK &&
+          redirects > 0) {
+        // A redirect to a scheme the request may not follow: https to http, unless the job
+        // allows it (DO HttpAllowSecureToNonSecureRedirect). WinHTTP's code for a redirect that
+        // changes the scheme.
+        const char* target = nullptr;
+        curl_easy_getinfo(t.easy, CURLINFO_EFFECTIVE_URL, &target);
+        out.code = value_of(hr::winhttp_redirect_failed);
+        out.context = error_context::remote_file;
+        out.transient = false;
+        out.message = "the server redirected " + t.req.url + " to " +
+                      std::string(target != nullptr ? target : "another scheme") +
+                      ": a redirect from https to http is not followed unless the job allows it";
+        break;
+      }
       if (out.message.find("HTTP/0.9") != std::string::npos) {
         // Not a scheme (those were checked when the file was added, redirects are limited to
         // http and https) but a reply that is not HTTP, e.g. the surplus bytes of a previous
@@ -383,14 +435,16 @@ transfer_id engine::start(const request& req) {
   t->written = req.offset;
   t->synced = req.offset;
   t->buffer.reserve(options_.write_buffer);
+  t->max_response_headers = options_.max_response_headers;
   CURL* easy = curl_easy_init();
   if (easy == nullptr) throw std::runtime_error("curl_easy_init failed");
   t->easy = easy;
   const bool https = req.url.rfind("https:", 0) == 0 || req.url.rfind("HTTPS:", 0) == 0;
   curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  // Never downgrade from https to http on a redirect.
-  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+  // Never downgrade from https to http on a redirect, unless the job allows it.
+  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR,
+                   https && !req.allow_https_to_http ? "https" : "http,https");
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(easy, CURLOPT_MAXREDIRS, options_.max_redirects);
   curl_easy_setopt(easy, CURLOPT_FAILONERROR, 1L);
@@ -438,6 +492,13 @@ transfer_id engine::start(const request& req) {
     }
     if (!validator.empty())
       t->headers = curl_slist_append(t->headers, ("If-Range: " + validator).c_str());
+  }
+  // The job's own headers (checked: none of them is one the engine sets above). libcurl drops a
+  // custom Authorization header when a redirect leaves the host.
+  for (const auto* lines : {&req.headers, &req.auth_headers}) {
+    for (const std::string& line : *lines) {
+      t->headers = curl_slist_append(t->headers, curl_header_line(line).c_str());
+    }
   }
   if (t->headers != nullptr) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
   curl_multi_add_handle(multi_, easy);
@@ -529,6 +590,10 @@ void engine::process_done() {
       sync(*t);
     }
     result.bytes = t->synced;
+    if (response_record record = record_response(t->easy, t->max_response_headers);
+        record.status != 0) {
+      result.response = std::move(record);
+    }
     const transfer_id id = t->id;
     curl_multi_remove_handle(multi_, t->easy);
     transfers_.erase(id);

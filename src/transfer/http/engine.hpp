@@ -46,6 +46,21 @@ struct request {
   proxy_settings proxy;
   std::optional<credentials> server_auth;
   std::optional<credentials> proxy_auth;
+  // Checked "Name: value" lines (jobs/headers.hpp) sent with the request and its redirects. The
+  // auth headers are secrets: never logged.
+  std::vector<std::string> headers;
+  std::vector<std::string> auth_headers;
+  // Follow a redirect from https to http (otherwise it fails with ERROR_WINHTTP_REDIRECT_FAILED).
+  bool allow_https_to_http = false;
+};
+
+// The final response of a request, after redirects (what DO reports as HttpStatusCode,
+// HttpResponseHeaders, HttpServerIPAddress and HttpRedirectionTarget).
+struct response_record {
+  long status = 0;
+  std::string headers;  // "Name: value\r\n" lines, at most engine_options::max_response_headers
+  std::string server_ip;
+  std::string redirection_target;  // the URL redirected to; empty when not redirected
 };
 
 // What the server said about the body that is starting.
@@ -59,6 +74,7 @@ struct response_info {
   // changed (validators differ) or the server ignores ranges. The file was truncated to 0.
   bool restarted = false;
   bool validators_changed = false;
+  response_record record;
 };
 
 struct outcome {
@@ -70,6 +86,7 @@ struct outcome {
   std::uint64_t bytes = 0;  // bytes in the file at the end (durable: flushed and synced)
   std::int64_t remote_mtime = -1;
   bool restart_file = false;  // the remote file changed: discard the bytes and start again
+  std::optional<response_record> response;  // when a response arrived
 };
 
 class listener {
@@ -88,6 +105,7 @@ struct engine_options {
   long low_speed_time_s = 60;  // a transfer below 1 byte/s for this long is a transient failure
   std::size_t write_buffer = std::size_t{4} * 1024 * 1024;
   long max_redirects = 10;
+  std::size_t max_response_headers = std::size_t{16} * 1024;
 };
 
 class engine {

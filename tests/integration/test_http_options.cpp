@@ -1,0 +1,213 @@
+// HTTP options of a job against real nginx: custom and auth headers on every request (resumed
+// ones too), the last response after a redirect, and https-to-http redirects refused unless the
+// job allows them. Secrets never reach the daemon's log or a client.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "integration/helpers.hpp"
+#include "ipc/codec.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+
+using namespace opendo;
+using namespace opendo::test;
+
+namespace {
+
+constexpr std::uint32_t kInvalidArg = 0x80070057;
+constexpr std::uint32_t kStringTooLong = 0x80200021;
+constexpr std::uint32_t kRedirectFailed = 0x80072F7C;  // ERROR_WINHTTP_REDIRECT_FAILED
+constexpr const char* kSecret = "s3cr3t-t0ken-4f9a";
+
+std::vector<access_log_entry> requests_for(const nginx_server& origin, const std::string& path) {
+  std::vector<access_log_entry> out;
+  for (const auto& entry : origin.access_log()) {
+    if (entry.path == path) out.push_back(entry);
+  }
+  return out;
+}
+
+std::string message_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const opendo::error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST(HttpOptions, HeadersGoWithEveryRequestIncludingResumedOnesAndSecretsStayHidden) {
+  nginx_options slow;
+  slow.limit_rate = 4 << 20;
+  nginx_server origin(slow);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("h.bin", 16 << 20, 3);
+  client c = connect(daemon);
+  job j = c.create_job("headers");
+  j.set_custom_headers({"X-Opendo-Test: value 1", "Accept-Language: en"});
+  j.set_custom_auth_headers({std::string("Authorization: Bearer ") + kSecret});
+  j.add_file(origin.url("h.bin"), (out / "h.bin").string());
+
+  const job_info before = j.info();
+  EXPECT_EQ(before.custom_headers,
+            (std::vector<std::string>{"X-Opendo-Test: value 1", "Accept-Language: en"}));
+  EXPECT_TRUE(before.has_custom_auth_headers);
+  EXPECT_EQ(ipc::to_json(before).dump().find(kSecret), std::string::npos);
+
+  j.resume();
+  wait_until(j, [](const job_info& i) { return i.bytes_transferred > (5 << 20); });
+  j.suspend();
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "h.bin"), digest);
+
+  origin.wait_for_requests(2);
+  const auto requests = requests_for(origin, "/h.bin");
+  ASSERT_GE(requests.size(), 2U);
+  EXPECT_FALSE(requests.back().range.empty());  // the resumed request
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.x_opendo_test, "value 1") << r.request << " " << r.range;
+    EXPECT_EQ(r.authorization, std::string("Bearer ") + kSecret) << r.request;
+  }
+  // The secret appears nowhere but on the wire: not in the log (debug level), not in `info`.
+  EXPECT_EQ(daemon.log().find(kSecret), std::string::npos);
+  const auto info = daemon.cli({"info", j.id()});
+  EXPECT_EQ(info.out.find(kSecret), std::string::npos) << info.out;
+}
+
+TEST(HttpOptions, RefusedHeadersSayWhyAndChangeNothing) {
+  daemon_process daemon;
+  client c = connect(daemon);
+  job j = c.create_job("refused");
+  j.set_custom_headers({"X-Kept: 1"});
+  EXPECT_EQ(hresult_of([&] { j.set_custom_headers({"Range: bytes=0-1"}); }), kInvalidArg);
+  EXPECT_NE(message_of([&] { j.set_custom_headers({"Range: bytes=0-1"}); }).find("Range"),
+            std::string::npos);
+  EXPECT_EQ(hresult_of([&] { j.set_custom_headers({"X-A: 1\r\nHost: evil"}); }), kInvalidArg);
+  EXPECT_EQ(hresult_of([&] { j.set_custom_headers({"no colon"}); }), kInvalidArg);
+  EXPECT_EQ(hresult_of([&] { j.set_custom_headers({"Authorization: Basic eA=="}); }), kInvalidArg);
+  EXPECT_EQ(hresult_of([&] { j.set_custom_headers({"X-Big: " + std::string(20000, 'a')}); }),
+            kStringTooLong);
+  const std::string bad_secret = std::string("X-Key: ") + kSecret + "\x01";
+  const std::string why = message_of([&] { j.set_custom_auth_headers({bad_secret}); });
+  EXPECT_EQ(hresult_of([&] { j.set_custom_auth_headers({bad_secret}); }), kInvalidArg);
+  EXPECT_NE(why.find("X-Key"), std::string::npos) << why;
+  EXPECT_EQ(why.find(kSecret), std::string::npos) << why;
+  EXPECT_EQ(daemon.log().find(kSecret), std::string::npos);
+  EXPECT_EQ(j.info().custom_headers, (std::vector<std::string>{"X-Kept: 1"}));
+  EXPECT_FALSE(j.info().has_custom_auth_headers);
+  // An empty list removes them.
+  j.set_custom_headers({});
+  EXPECT_TRUE(j.info().custom_headers.empty());
+}
+
+TEST(HttpOptions, CliSetsHeadersAndInfoShowsThem) {
+  daemon_process daemon;
+  client c = connect(daemon);
+  job j = c.create_job("cli");
+  auto set = daemon.cli({"setprop", j.id(), "--header", "X-Opendo-Test: from cli", "--header",
+                         "X-Second: 2", "--auth-header", std::string("X-Key: ") + kSecret,
+                         "--allow-https-to-http-redirect", "true"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const job_info info = j.info();
+  EXPECT_EQ(info.custom_headers,
+            (std::vector<std::string>{"X-Opendo-Test: from cli", "X-Second: 2"}));
+  EXPECT_TRUE(info.has_custom_auth_headers);
+  EXPECT_TRUE(info.allow_https_to_http_redirect);
+  const auto shown = daemon.cli({"info", j.id()});
+  EXPECT_NE(shown.out.find("X-Opendo-Test: from cli"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("auth headers:"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find(kSecret), std::string::npos) << shown.out;
+  const auto refused = daemon.cli({"setprop", j.id(), "--header", "Host: elsewhere"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("Host"), std::string::npos) << refused.err;
+  auto cleared = daemon.cli({"setprop", j.id(), "--clear-headers", "--clear-auth-headers"});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_TRUE(j.info().custom_headers.empty());
+  EXPECT_FALSE(j.info().has_custom_auth_headers);
+}
+
+TEST(HttpOptions, LastResponseAfterARedirect) {
+  nginx_options options;
+  options.extra_config = {"location = /old.bin { return 302 /new.bin; }",
+                          "location = /gone.bin { return 404; }"};
+  nginx_server origin(options);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("new.bin", 100000, 5);
+  client c = connect(daemon);
+  job j = c.create_job("redirect");
+  EXPECT_EQ(j.info().last_response.status, 0U);  // nothing yet
+  j.set_custom_headers({"X-Opendo-Test: redirected"});
+  j.add_file(origin.url("old.bin"), (out / "new.bin").string());
+  j.resume();
+  const job_info done = j.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.last_response.status, 200U);
+  EXPECT_EQ(done.last_response.redirection_target, origin.url("new.bin"));
+  EXPECT_EQ(done.last_response.server_ip, "127.0.0.1");
+  EXPECT_NE(done.last_response.headers.find("Content-Length: 100000\r\n"), std::string::npos)
+      << done.last_response.headers;
+  EXPECT_NE(done.last_response.headers.find("ETag: "), std::string::npos);
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "new.bin"), digest);
+  // The header went to both the redirecting and the final request.
+  origin.wait_for_requests(2);
+  ASSERT_EQ(requests_for(origin, "/old.bin").size(), 1U);
+  EXPECT_EQ(requests_for(origin, "/old.bin")[0].x_opendo_test, "redirected");
+  EXPECT_EQ(requests_for(origin, "/new.bin")[0].x_opendo_test, "redirected");
+
+  job missing = c.create_job("missing");
+  missing.add_file(origin.url("gone.bin"), (out / "gone.bin").string());
+  missing.resume();
+  const job_info failed = missing.wait();
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  EXPECT_EQ(failed.last_response.status, 404U);
+  EXPECT_TRUE(failed.last_response.redirection_target.empty());
+}
+
+TEST(HttpOptions, HttpsToHttpRedirectIsRefusedUnlessTheJobAllowsIt) {
+  nginx_server plain;
+  const std::string digest = plain.make_random_file("target.bin", 50000, 8);
+  nginx_options tls;
+  tls.tls = true;
+  tls.extra_config = {"location = /down.bin { return 302 " + plain.url("target.bin") + "; }"};
+  nginx_server secure(tls);
+  daemon_options with_ca;
+  with_ca.extra_args = {"--ca-file", secure.ca_file().string()};
+  daemon_process daemon(with_ca);
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+
+  job refused = c.create_job("refused");
+  EXPECT_FALSE(refused.info().allow_https_to_http_redirect);
+  refused.add_file(secure.url("down.bin"), (out / "a.bin").string());
+  refused.resume();
+  const job_info failed = refused.wait();
+  ASSERT_EQ(failed.state, job_state::error) << daemon.log();
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->code, kRedirectFailed) << failed.error->message;
+  EXPECT_EQ(failed.error->context, error_context::remote_file);
+  EXPECT_NE(failed.error->message.find("https to http"), std::string::npos)
+      << failed.error->message;
+  EXPECT_EQ(failed.last_response.status, 302U);
+  EXPECT_TRUE(requests_for(plain, "/target.bin").empty());  // never asked over http
+
+  job allowed = c.create_job("allowed");
+  allowed.set_allow_https_to_http_redirect(true);
+  allowed.add_file(secure.url("down.bin"), (out / "b.bin").string());
+  allowed.resume();
+  const job_info done = allowed.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.last_response.status, 200U);
+  EXPECT_EQ(done.last_response.redirection_target, plain.url("target.bin"));
+  EXPECT_EQ(allowed.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "b.bin"), digest);
+}
