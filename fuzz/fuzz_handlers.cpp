@@ -55,6 +55,9 @@ namespace ipc = opendo::ipc;
 
 constexpr std::size_t kMaxCallsPerInput = 64;
 
+// OPENDO_FUZZ_VERBOSE=1 prints every message sent and received, to read what an input does.
+const bool verbose = std::getenv("OPENDO_FUZZ_VERBOSE") != nullptr;
+
 void require(bool condition, const std::string& what) {
   if (!condition) {
     std::fprintf(stderr, "fuzz_handlers: invariant violated: %s\n", what.c_str());
@@ -148,7 +151,10 @@ class client {
   }
 
   // Sends as much as the socket takes; the rest waits in out_ for the next pump.
-  void send(std::string_view bytes) { out_.append(bytes); }
+  void send(std::string_view bytes) {
+    if (verbose) std::fprintf(stderr, "-> %.*s\n", static_cast<int>(bytes.size()), bytes.data());
+    out_.append(bytes);
+  }
 
   // One turn of the daemon's loop (poll without waiting, dispatch), with the client writing and
   // reading in between, until nothing is ready on either side.
@@ -201,6 +207,7 @@ class client {
 
   // Every reply is a Varlink reply: a JSON object with parameters or an error.
   void check_reply(const std::string& message) {
+    if (verbose) std::fprintf(stderr, "<- %.300s\n", message.c_str());
     const json reply = json::parse(message, nullptr, /*allow_exceptions=*/false);
     require(!reply.is_discarded() && reply.is_object(),
             "a reply that is no JSON object: " + message.substr(0, 200));
