@@ -1,6 +1,7 @@
 #include "ipc/codec.hpp"
 
 #include <array>
+#include <cstdint>
 
 namespace opendo::ipc {
 namespace {
@@ -44,6 +45,18 @@ bool bool_field(const json& object, const char* name) {
   const json& value = field(object, name);
   if (!value.is_boolean()) throw bad_parameter(name);
   return value.get<bool>();
+}
+
+// Signed 64-bit integers (times); anything else, a float or a string included, is refused
+// rather than thrown by nlohmann::json or converted with undefined behaviour.
+std::int64_t int64_field(const json& object, const char* name) {
+  const json& value = field(object, name);
+  if (!value.is_number_integer()) throw bad_parameter(name);
+  if (value.is_number_unsigned() &&
+      value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+    throw bad_parameter(name);
+  }
+  return value.get<std::int64_t>();
 }
 
 std::uint32_t uint32_field(const json& object, const char* name) {
@@ -208,9 +221,9 @@ job_info job_from_json(const json& value) {
   job.no_progress_timeout = uint32_field(value, "no_progress_timeout");
   job.error_count = uint32_field(value, "error_count");
   const json& times = field(value, "times");
-  job.times.creation = field(times, "creation").get<std::int64_t>();
-  job.times.modification = field(times, "modification").get<std::int64_t>();
-  job.times.transfer_completion = field(times, "transfer_completion").get<std::int64_t>();
+  job.times.creation = int64_field(times, "creation");
+  job.times.modification = int64_field(times, "modification");
+  job.times.transfer_completion = int64_field(times, "transfer_completion");
   if (auto it = value.find("error"); it != value.end() && !it->is_null()) {
     job_error error;
     error.code = uint32_field(*it, "code");

@@ -236,6 +236,27 @@ TEST(Codec, JobWithoutErrorHasNoErrorField) {
   EXPECT_FALSE(ipc::job_from_json(ipc::to_json(job)).error.has_value());
 }
 
+// Found by fuzz_codec: a time that is not an integer threw nlohmann's type_error (a float out of
+// range would have been undefined behaviour) instead of the documented bad_parameter.
+TEST(Codec, JobTimesThatAreNotIntegersAreRefused) {
+  job_info job;
+  job.id = "{00000000-0000-0000-0000-000000000001}";
+  for (const ipc::json& bad : {ipc::json("soon"), ipc::json(1e300), ipc::json(1.5),
+                               ipc::json(18446744073709551615ULL), ipc::json(nullptr)}) {
+    ipc::json value = ipc::to_json(job);
+    value["times"]["modification"] = bad;
+    try {
+      ipc::job_from_json(value);
+      ADD_FAILURE() << "accepted " << bad.dump();
+    } catch (const ipc::bad_parameter& e) {
+      EXPECT_EQ(e.parameter, "modification");
+    }
+  }
+  ipc::json value = ipc::to_json(job);
+  value["times"]["creation"] = -5;
+  EXPECT_EQ(ipc::job_from_json(value).times.creation, -5);
+}
+
 TEST(Codec, RepliesAreVarlinkShaped) {
   auto reply = ipc::json::parse(ipc::reply({{"a", 1}}, true));
   EXPECT_EQ(reply["parameters"]["a"], 1);
