@@ -247,6 +247,15 @@ void server::close(connection& c) {
   c.output.clear();
 }
 
+namespace {
+// An error of the org.varlink.service interface (unknown interface or method), thrown by
+// handle_call so that handle() decides, with the other errors, whether a reply goes out at all.
+struct varlink_error {
+  std::string name;
+  json parameters;
+};
+}  // namespace
+
 void server::handle(connection& c, const std::string& message) {
   ipc::call call;
   try {
@@ -257,8 +266,12 @@ void server::handle(connection& c, const std::string& message) {
     return;
   }
   try {
+    // A stream answers more than once, which a oneway call (no reply at all) cannot be.
+    if (call.more && call.oneway) throw ipc::bad_parameter("oneway");
     json result = handle_call(c, call);
     if (!call.oneway && !result.is_null()) queue(c, ipc::reply(result));
+  } catch (const varlink_error& e) {
+    if (!call.oneway) queue(c, ipc::error_reply(e.name, e.parameters));
   } catch (const request_error& e) {
     if (!call.oneway) queue(c, ipc::hresult_reply(e.code, e.message));
   } catch (const ipc::bad_parameter& e) {
@@ -296,8 +309,7 @@ json server::handle_call(connection& c, const ipc::call& call) {
   if (method.rfind(prefix, 0) != 0) {
     const auto dot = method.rfind('.');
     const std::string iface = dot == std::string::npos ? method : method.substr(0, dot);
-    queue(c, ipc::error_reply("org.varlink.service.InterfaceNotFound", {{"interface", iface}}));
-    return nullptr;
+    throw varlink_error{"org.varlink.service.InterfaceNotFound", {{"interface", iface}}};
   }
   const std::string name = method.substr(prefix.size());
 
@@ -448,8 +460,7 @@ json server::handle_call(connection& c, const ipc::call& call) {
     }
     return nullptr;  // the replies were queued by the watcher
   }
-  queue(c, ipc::error_reply("org.varlink.service.MethodNotFound", {{"method", method}}));
-  return nullptr;
+  throw varlink_error{"org.varlink.service.MethodNotFound", {{"method", method}}};
 }
 
 }  // namespace opendo::daemon

@@ -81,6 +81,31 @@ TEST_F(HostileClient, UnknownMethodsAndInterfacesAreNamed) {
   expect_daemon_alive();
 }
 
+// Found by fuzz_handlers: oneway calls get no reply, not even an error, or a client would read
+// the error as the answer to its next call.
+TEST_F(HostileClient, OnewayCallsGetNoReplyEvenWhenTheyFail) {
+  ipc::unique_fd fd = open_raw();
+  const std::string end(1, '\0');
+  send_all(fd.get(), json{{"method", "org.opendo.Transfer.Explode"}, {"oneway", true}}.dump() +
+                         end + json{{"method", "com.example.Other.Call"}, {"oneway", true}}.dump() +
+                         end +
+                         json{{"method", "org.opendo.Transfer.GetJob"},
+                              {"parameters", {{"id", "{00000000-0000-0000-0000-000000000000}"}}},
+                              {"oneway", true}}
+                             .dump() +
+                         end +
+                         json{{"method", "org.opendo.Transfer.Subscribe"},
+                              {"parameters", {{"id", "x"}}},
+                              {"more", true},
+                              {"oneway", true}}
+                             .dump() +
+                         end + json{{"method", "org.varlink.service.GetInfo"}}.dump() + end);
+  ipc::frame_decoder decoder;
+  const json first = json::parse(ipc::receive_message(fd.get(), decoder, std::chrono::seconds(10)));
+  EXPECT_EQ(first["parameters"]["product"], "opendod") << first.dump();
+  expect_daemon_alive();
+}
+
 TEST_F(HostileClient, OversizedMessageIsRefusedAndTheConnectionClosed) {
   ipc::unique_fd fd = open_raw();
   send_all(fd.get(), "{\"method\":\"" + std::string(ipc::max_message_size + 100, 'a'));
