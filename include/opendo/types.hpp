@@ -149,6 +149,10 @@ struct file_spec {
   // means the whole file. In the in_place layout they are sorted by offset when added.
   std::vector<byte_range> ranges;
   range_layout layout = range_layout::concatenated;
+  // The digest the file must have, "sha256:HEX" or "sha512:HEX" (of the local file's bytes, so of
+  // the ranges for a ranged file); empty: not checked. A mismatch puts the job in ERROR with
+  // BG_E_VALIDATION_FAILED and the file is never delivered.
+  std::string digest;
 };
 
 struct file_info {
@@ -158,6 +162,7 @@ struct file_info {
   // length_to_eof stays as given.
   std::vector<byte_range> ranges;
   range_layout layout = range_layout::concatenated;
+  std::string digest;  // as added ("sha256:HEX"), empty when none
   // For a file with ranges: bytes_total is the sum of the ranges' lengths (known once the size of
   // the remote file is, when one runs to its end) and bytes_transferred counts range bytes.
   file_progress progress;

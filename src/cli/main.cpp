@@ -330,9 +330,22 @@ std::vector<opendo::byte_range> parse_ranges(const std::string& text) {
   return ranges;
 }
 
-int run_addfile(const settings& global, const std::string& id, const std::string& url,
-                const std::string& local, const std::string& ranges, bool in_place) {
-  opendo::file_spec file{url, local_file_path(local), {}, opendo::range_layout::concatenated};
+struct addfile_args {
+  std::string url;
+  std::string local;
+  std::string ranges;
+  bool in_place = false;
+  std::string sha256;
+  std::string sha512;
+};
+
+int run_addfile(const settings& global, const std::string& id, const addfile_args& args) {
+  const std::string& ranges = args.ranges;
+  const bool in_place = args.in_place;
+  opendo::file_spec file{
+      args.url, local_file_path(args.local), {}, opendo::range_layout::concatenated, {}};
+  if (!args.sha256.empty()) file.digest = "sha256:" + args.sha256;
+  if (!args.sha512.empty()) file.digest = "sha512:" + args.sha512;
   if (!ranges.empty()) file.ranges = parse_ranges(ranges);
   if (in_place) file.layout = opendo::range_layout::in_place;
   opendo::client client = connect(global);
@@ -824,14 +837,13 @@ int run_command_line(int argc, char** argv) {
       ->type_name("");
 
   std::string job_id;
-  std::string addfile_url;
-  std::string addfile_local;
-  std::string addfile_ranges;
-  bool addfile_in_place = false;
-  CLI::App* addfile = add_verb("addfile", "Add a file to a job: download URL to LOCAL", [&] {
-    return run_addfile(global, job_id, addfile_url, addfile_local, addfile_ranges,
-                       addfile_in_place);
-  });
+  addfile_args added;
+  std::string& addfile_url = added.url;
+  std::string& addfile_local = added.local;
+  std::string& addfile_ranges = added.ranges;
+  bool& addfile_in_place = added.in_place;
+  CLI::App* addfile = add_verb("addfile", "Add a file to a job: download URL to LOCAL",
+                               [&] { return run_addfile(global, job_id, added); });
   addfile->add_option("JOB", job_id, kJobHelp)->required()->type_name("");
   addfile->add_option("URL", addfile_url, "http(s) URL to download")->required()->type_name("");
   addfile
@@ -850,6 +862,15 @@ int run_command_line(int argc, char** argv) {
       ->add_flag("--in-place", addfile_in_place,
                  "With --ranges: write each range at its own offset of LOCAL instead")
       ->needs("--ranges");
+  CLI::Option* sha256 =
+      addfile
+          ->add_option("--sha256", added.sha256,
+                       "The SHA-256 the file must have (hex); a mismatch puts the job in ERROR "
+                       "(BG_E_VALIDATION_FAILED) and the file is never delivered")
+          ->type_name("HEX");
+  addfile->add_option("--sha512", added.sha512, "The SHA-512 the file must have (hex)")
+      ->type_name("HEX")
+      ->excludes(sha256);
 
   add_verb("resume", "Start or restart transferring a job (after an error, too)",
            [&] { return run_simple(global, job_id, [](opendo::job& job) { job.resume(); }); })

@@ -124,7 +124,7 @@ std::vector<job_info> client::list_jobs(bool all_users) {
 // ---- job ----
 
 void job::add_file(const std::string& remote_url, const std::string& local_path) {
-  add_file(file_spec{remote_url, local_path, {}, range_layout::concatenated});
+  add_file(file_spec{remote_url, local_path, {}, range_layout::concatenated, {}});
 }
 
 void job::add_file(const file_spec& file) {
@@ -245,7 +245,7 @@ void job::add_files(const std::vector<std::pair<std::string, std::string>>& file
   std::vector<file_spec> specs;
   specs.reserve(files.size());
   for (const auto& [url, local] : files) {
-    specs.push_back({url, local, {}, range_layout::concatenated});
+    specs.push_back({url, local, {}, range_layout::concatenated, {}});
   }
   add_files(std::span<const file_spec>(specs));
 }

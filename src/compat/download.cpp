@@ -191,7 +191,7 @@ class download_object final : public com_object<download_object, IDODownload> {
         const std::string& id = handle_.id();
         settings().update(id, [](download_settings& d) { d.starting = true; });
         try {
-          handle_.add_file(file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place});
+          handle_.add_file(file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place, {}});
           handle_.resume();
         } catch (...) {
           settings().update(id, [](download_settings& d) { d.starting = false; });

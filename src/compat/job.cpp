@@ -495,7 +495,8 @@ class job_object final
       handle_.add_file(file_spec{utf8_from_wide(RemoteUrl, "the remote URL"),
                                  utf8_from_wide(LocalName, "the local name"),
                                  ranges_from(RangeCount, Ranges, DO_UNKNOWN_FILE_SIZE, false),
-                                 range_layout::concatenated});
+                                 range_layout::concatenated,
+                                 {}});
       return S_OK;
     });
   }
@@ -657,7 +658,8 @@ class job_object final
       file_spec file{utf8_from_wide(remoteUrl, "the remote URL"),
                      utf8_from_wide(localName, "the local name"),
                      {},
-                     range_layout::concatenated};
+                     range_layout::concatenated,
+                     {}};
       // The ranges are optional here: none means the whole file.
       if (rangeCount != 0) file.ranges = ranges_from(rangeCount, ranges, fileSize, true);
       handle_.add_file(file);

@@ -83,11 +83,10 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
   if (auto result = open_parent(local_name, dir); !result.ok()) return result;
   const std::string shown = split_path(local_name).first + "/" + temp_name;
   ipc::unique_fd fd(::openat(dir.get(), temp_name.c_str(),
-                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd && errno == EEXIST) {
     // Ours from an earlier attempt or run: reuse it only if it is a plain file of the owner.
-    fd.reset(
-        ::openat(dir.get(), temp_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    fd.reset(::openat(dir.get(), temp_name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return errno_result(errno, "cannot reopen the temporary file " + shown);
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) return errno_result(errno, "cannot inspect " + shown);

@@ -30,7 +30,8 @@ class file_ops {
   // the destination itself is not a directory.
   virtual file_result check_destination(uid_t owner, const std::string& local_name) = 0;
 
-  // Opens the temporary file `temp_name` beside `local_name` for writing, truncated to
+  // Opens the temporary file `temp_name` beside `local_name` for reading and writing (reading:
+  // the daemon checks expected digests), truncated to
   // `keep_bytes` (keep_all_bytes: not truncated; the caller inspects and truncates the fd). It is
   // created (O_EXCL, mode 0600) when missing; an existing one is reused only when it is a regular
   // file of the owner with one link.

@@ -1,6 +1,7 @@
 #include "daemon/manager.hpp"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -13,8 +14,11 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <tuple>
+#include <vector>
 
+#include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
 #include "jobs/lifecycle.hpp"
 #include "jobs/ranges.hpp"
@@ -62,6 +66,33 @@ std::string temp_name_for(const std::string& job_id, std::size_t index) {
 }
 
 // http(s) URLs with a host, checked by libcurl's parser.
+// The digest of everything in `fd` in lower-case hex, with OpenSSL's EVP; empty on a read error.
+std::string digest_of(int fd, const std::string& algorithm) {
+  const EVP_MD* md = EVP_get_digestbyname(algorithm.c_str());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (md == nullptr || !ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return {};
+  std::vector<unsigned char> buffer(std::size_t{1} << 20);
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return {};
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n));
+    offset += n;
+  }
+  unsigned char value[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), value, &length) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[value[i] >> 4]);
+    hex.push_back(kHex[value[i] & 0xF]);
+  }
+  return hex;
+}
+
 // The kernel's id of this boot; empty when it cannot be read.
 std::string current_boot_id() {
   std::ifstream in("/proc/sys/kernel/random/boot_id");
@@ -322,6 +353,16 @@ void manager::add_files(const caller& who, const std::string& id,
     file.local_name = local_name;
     file.ranges = spec.ranges;
     file.layout = spec.layout;
+    if (!spec.digest.empty()) {
+      const auto digest = jobs::parse_digest(spec.digest);
+      if (!digest) {
+        throw request_error{value_of(hr::e_invalidarg),
+                            "the digest must be sha256:HEX (64 digits) or sha512:HEX (128 "
+                            "digits), not \"" +
+                                spec.digest.substr(0, 200) + "\""};
+      }
+      file.digest = digest->text();
+    }
     if (!file.ranges.empty()) {
       const jobs::range_check ranges =
           jobs::check_ranges(file.ranges, file.layout, config_.limits.max_ranges_per_file);
@@ -746,6 +787,17 @@ void manager::start_file(jobs::job& j) {
                              file.bytes_transferred == file.bytes_total && file.bytes_total > 0)) {
       break;
     }
+    if (!file.completed && !file.digest.empty()) {
+      // Every byte was recorded before a restart, but the digest was not checked yet.
+      ipc::unique_fd fd;
+      const file_result opened = files_.open_temp(j.owner_uid, file.local_name, file.temp_name,
+                                                  file.bytes_transferred, fd);
+      if (!opened.ok()) {
+        fail_job(j, opened.code, error_context::local_file, j.current_file, opened.message, false);
+        return;
+      }
+      if (!verify_digest(j, j.current_file, fd.get())) return;
+    }
     if (jobs::on_file_completed(j, j.current_file, wall_now())) {
       persist(j);
       notify(j, job_event_kind::state);
@@ -845,6 +897,28 @@ file_result manager::truncate_temp(int fd, std::uint64_t size) {
   const int error = errno;
   return {error == ENOSPC ? value_of(hr::disk_full) : value_of(hr::e_fail),
           std::string("cannot truncate the temporary file: ") + std::strerror(error)};
+}
+
+// The file's bytes against its expected digest, read back from the temporary file (pread, so
+// the engine's descriptor is not moved; the event loop waits for it: about a second per GiB).
+// A mismatch puts the job in ERROR with BG_E_VALIDATION_FAILED and drops the bytes, so that
+// Complete never delivers them and a Resume fetches the file again.
+bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
+  auto& file = j.files[index];
+  if (file.digest.empty()) return true;
+  const auto expected = jobs::parse_digest(file.digest);
+  const std::string actual = expected ? digest_of(fd, expected->algorithm) : std::string();
+  if (expected && actual == expected->hex) return true;
+  spdlog::warn("job {}: file {} does not have its expected digest", j.id, index);
+  file.bytes_transferred = 0;
+  file.bytes_from_origin = 0;
+  if (::ftruncate(fd, 0) != 0) spdlog::warn("job {}: cannot truncate file {}", j.id, index);
+  fail_job(j, value_of(hr::bg_e_validation_failed), error_context::remote_file, index,
+           actual.empty() ? "the temporary file could not be read to check its digest"
+                          : "the file's " + expected->algorithm + " is " + actual + ", not " +
+                                expected->hex + " as expected; it is not delivered",
+           false);
+  return false;
 }
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
@@ -1012,6 +1086,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   const std::string job_id = it->second.job_id;
   const std::uint32_t index = it->second.file_index;
   const std::uint64_t progress = it->second.progress_at(result.bytes);
+  const ipc::unique_fd fd = std::move(it->second.fd);  // for the digest check
   active_.erase(it);
   active_by_job_.erase(job_id);
   jobs::job& j = jobs_.at(job_id);
@@ -1035,6 +1110,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
       return;
     }
     if (file.bytes_total == size_unknown) file.bytes_total = progress;
+    if (!verify_digest(j, index, fd.get())) return;
     on_finished_file(j, index);
     return;
   }

@@ -145,6 +145,7 @@ class manager final : public transfer::http::listener {
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
   static file_result truncate_temp(int fd, std::uint64_t size);
+  bool verify_digest(jobs::job& j, std::uint32_t index, int fd);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.
   void on_finished_file(jobs::job& j, std::uint32_t index);
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes

@@ -117,6 +117,7 @@ json to_json(const file_spec& file) {
     out["ranges"] = ranges_to_json(file.ranges);
     out["layout"] = std::string(to_string(file.layout));
   }
+  if (!file.digest.empty()) out["digest"] = file.digest;
   return out;
 }
 
@@ -131,6 +132,7 @@ file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_
   if (auto it = value.find("layout"); it != value.end() && !it->is_null()) {
     file.layout = layout_from_json(*it);
   }
+  if (auto digest = optional_string(value, "digest", 7 + 128)) file.digest = std::move(*digest);
   return file;
 }
 
@@ -141,6 +143,7 @@ json to_json(const job_info& job) {
                      {"local_name", file.local_name},
                      {"ranges", ranges_to_json(file.ranges)},
                      {"layout", std::string(to_string(file.layout))},
+                     {"digest", file.digest},
                      {"progress",
                       {{"bytes_total", size_to_json(file.progress.bytes_total)},
                        {"bytes_transferred", file.progress.bytes_transferred},
@@ -282,6 +285,7 @@ job_info job_from_json(const json& value) {
     file.local_name = string_field(entry, "local_name");
     file.ranges = ranges_from_json(field(entry, "ranges"));
     file.layout = layout_from_json(field(entry, "layout"));
+    file.digest = string_field(entry, "digest");
     const json& progress = field(entry, "progress");
     file.progress.bytes_total = size_from_json(field(progress, "bytes_total"), "bytes_total");
     file.progress.bytes_transferred = uint_field(progress, "bytes_transferred");

@@ -65,6 +65,7 @@ job_info to_info(const job& j) {
     fi.local_name = f.local_name;
     fi.ranges = f.ranges;
     fi.layout = f.layout;
+    fi.digest = f.digest;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
     fi.bytes_from_origin = f.bytes_from_origin;
     info.files.push_back(std::move(fi));

@@ -22,6 +22,7 @@ struct file_record {
   // Only these bytes of the remote file (empty: all of it); see jobs/ranges.hpp.
   std::vector<byte_range> ranges;
   range_layout layout = range_layout::concatenated;
+  std::string digest;  // "sha256:HEX" / "sha512:HEX" the file must have; empty: not checked
   // Size of the remote file, when a response told it. For a whole file it equals bytes_total.
   std::uint64_t remote_size = size_unknown;
   // For a ranged file these count range bytes: the sum of the ranges, and what of it arrived.

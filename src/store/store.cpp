@@ -253,6 +253,7 @@ CREATE TABLE files (
   ranges TEXT NOT NULL DEFAULT '',
   range_layout INTEGER NOT NULL DEFAULT 0,
   remote_size INTEGER NOT NULL DEFAULT -1,
+  digest TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -307,6 +308,7 @@ UPDATE files SET remote_size = bytes_total;
 // SUSPENDED was resumed; a SUSPENDED one may have been, which version 3 did not record) and the
 // minimum notification interval.
 constexpr const char* kMigrateFrom3 = R"sql(
+ALTER TABLE files ADD COLUMN digest TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN max_download_time INTEGER NOT NULL DEFAULT 7776000;
 ALTER TABLE jobs ADD COLUMN download_time_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN max_download_size INTEGER NOT NULL DEFAULT 0;
@@ -356,8 +358,8 @@ ON CONFLICT (id) DO UPDATE SET
 constexpr const char* kUpsertFile = R"sql(
 INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
                    bytes_transferred, completed, bytes_from_origin, etag, last_modified,
-                   remote_mtime, delivered, ranges, range_layout, remote_size)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                   remote_mtime, delivered, ranges, range_layout, remote_size, digest)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 ON CONFLICT (job_id, idx) DO UPDATE SET
   remote_url = excluded.remote_url, local_name = excluded.local_name,
   temp_name = excluded.temp_name, bytes_total = excluded.bytes_total,
@@ -365,7 +367,8 @@ ON CONFLICT (job_id, idx) DO UPDATE SET
   bytes_from_origin = excluded.bytes_from_origin, etag = excluded.etag,
   last_modified = excluded.last_modified, remote_mtime = excluded.remote_mtime,
   delivered = excluded.delivered, ranges = excluded.ranges,
-  range_layout = excluded.range_layout, remote_size = excluded.remote_size
+  range_layout = excluded.range_layout, remote_size = excluded.remote_size,
+  digest = excluded.digest
 )sql";
 
 constexpr const char* kUpdateProgress = R"sql(
@@ -389,7 +392,7 @@ SELECT j.id, j.owner_uid, j.display_name, j.description, j.priority, j.state, j.
        j.proxy_bypass, j.notify_program, j.notify_parameters,
        f.idx, f.remote_url, f.local_name, f.temp_name, f.bytes_total, f.bytes_transferred,
        f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered,
-       f.ranges, f.range_layout, f.remote_size
+       f.ranges, f.range_layout, f.remote_size, f.digest
 FROM jobs AS j LEFT JOIN files AS f ON f.job_id = j.id
 ORDER BY j.creation_time, j.id, f.idx
 )sql";
@@ -614,6 +617,7 @@ void job_store::save_job(const jobs::job& j) {
         .bind(14, encode_ranges(f.ranges))
         .bind(15, static_cast<std::int64_t>(f.layout))
         .bind(16, to_db(f.remote_size))
+        .bind(17, f.digest)
         .execute();
   }
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
@@ -761,6 +765,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.ranges = decode_ranges(r.text(c + 12), db_path(db_));
       f.layout = r.u32(c + 13) == 1 ? range_layout::in_place : range_layout::concatenated;
       f.remote_size = r.u64(c + 14);
+      f.digest = r.text(c + 15);
     }
   }
   for (auto& j : result) {

@@ -35,7 +35,7 @@ std::vector<std::string> ranges_requested(const nginx_server& origin, const std:
 job add_ranged(client& c, const std::string& url, const fs::path& local,
                std::vector<byte_range> ranges, range_layout layout = range_layout::concatenated) {
   job j = c.create_job("ranges");
-  j.add_file(file_spec{url, local.string(), std::move(ranges), layout});
+  j.add_file(file_spec{url, local.string(), std::move(ranges), layout, {}});
   return j;
 }
 
@@ -157,8 +157,11 @@ TEST(Ranges, BadRangesAreRefusedWithTheDocumentedCodesAndAddNothing) {
   job j = c.create_job("bad ranges");
   auto add = [&](std::vector<byte_range> ranges) {
     return hresult_of([&] {
-      j.add_file(file_spec{"http://127.0.0.1:1/x", (out / "x").string(), std::move(ranges),
-                           range_layout::concatenated});
+      j.add_file(file_spec{"http://127.0.0.1:1/x",
+                           (out / "x").string(),
+                           std::move(ranges),
+                           range_layout::concatenated,
+                           {}});
     });
   };
   EXPECT_EQ(add({{0, 10}, {5, 10}}), 0x8020002CU);  // BG_E_OVERLAPPING_RANGES

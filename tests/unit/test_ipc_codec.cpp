@@ -109,11 +109,12 @@ TEST(Codec, JobRoundTripsExactly) {
   job.error = job_error{0x80072EFDU, error_context::general_transport, 1, "refused", "http"};
   job.times = {1, 2, 3};
   job.files.push_back(
-      {"http://h/a", "/tmp/a", {}, range_layout::concatenated, {100, 100, true}, 100});
+      {"http://h/a", "/tmp/a", {}, range_layout::concatenated, "", {100, 100, true}, 100});
   job.files.push_back({"http://h/b",
                        "/tmp/b",
                        {{10, 5}, {400, length_to_eof}},
                        range_layout::in_place,
+                       "sha256:" + std::string(64, 'a'),
                        {size_unknown, 7, false},
                        7});
   const job_info back = ipc::job_from_json(ipc::to_json(job));
@@ -174,7 +175,8 @@ TEST(Codec, FileSpecRangesAreOptionalAndChecked) {
       ipc::json{{"remote_url", "http://h/a"}, {"local_name", "/tmp/a"}}, 100, 100);
   EXPECT_TRUE(whole.ranges.empty());
   EXPECT_FALSE(ipc::to_json(whole).contains("ranges"));
-  file_spec ranged{"http://h/a", "/tmp/a", {{0, 1}, {5, length_to_eof}}, range_layout::in_place};
+  file_spec ranged{
+      "http://h/a", "/tmp/a", {{0, 1}, {5, length_to_eof}}, range_layout::in_place, {}};
   const file_spec back = ipc::file_spec_from_json(ipc::to_json(ranged), 100, 100);
   EXPECT_EQ(back.ranges, ranged.ranges);
   EXPECT_EQ(back.layout, range_layout::in_place);

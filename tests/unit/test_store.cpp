@@ -75,6 +75,7 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.ranges, b.ranges);
   EXPECT_EQ(a.layout, b.layout);
   EXPECT_EQ(a.remote_size, b.remote_size);
+  EXPECT_EQ(a.digest, b.digest);
 }
 
 void expect_same_job(const job& a, const job& b) {
@@ -828,6 +829,7 @@ TEST_F(JobStore, RangesAndLayoutRoundTrip) {
   second.local_name = "/srv/downloads/second.iso";
   second.ranges = {{5, 1}};
   second.layout = opendo::range_layout::in_place;
+  second.digest = "sha256:" + std::string(64, 'e');
   j.files.push_back(second);
   {
     job_store store(path_);
