@@ -607,6 +607,7 @@ struct get_args {
   std::string name;
   std::string priority = "FOREGROUND";
   bool keep = false;
+  std::string sha256;  // of the (single) URL's file
 };
 
 // What the Ctrl-C thread of `get` needs to know about the job.
@@ -650,6 +651,10 @@ void cancel_on_interrupt(const std::shared_ptr<interrupt_state>& state) {
 
 int run_get(const settings& global, const get_args& args) {
   // Everything that can be checked locally is, before a job exists.
+  if (!args.sha256.empty() && args.urls.size() > 1) {
+    invalid("--sha256 is the digest of a single file, but " + std::to_string(args.urls.size()) +
+            " URLs were given");
+  }
   if (!args.output.empty() && args.urls.size() > 1) {
     invalid("-o names a single file but " + std::to_string(args.urls.size()) +
             " URLs were given; use -d DIR");
@@ -688,7 +693,12 @@ int run_get(const settings& global, const get_args& args) {
   }();
   try {
     job.set_priority(priority);
-    for (std::size_t i = 0; i < args.urls.size(); ++i) job.add_file(args.urls[i], destinations[i]);
+    for (std::size_t i = 0; i < args.urls.size(); ++i) {
+      opendo::file_spec file{
+          args.urls[i], destinations[i], {}, opendo::range_layout::concatenated, {}};
+      if (!args.sha256.empty()) file.digest = "sha256:" + args.sha256;
+      job.add_file(file);
+    }
     job.resume();
   } catch (const opendo::error&) {
     try {
@@ -993,6 +1003,11 @@ int run_command_line(int argc, char** argv) {
       ->add_option("--priority", get.priority,
                    std::string(kPriorityHelp) + "; default FOREGROUND, since you are waiting")
       ->type_name("PRIORITY");
+  get_verb
+      ->add_option("--sha256", get.sha256,
+                   "The SHA-256 the (single) file must have (hex): on a mismatch nothing is "
+                   "saved and the exit status is 1 (BG_E_VALIDATION_FAILED)")
+      ->type_name("HEX");
   get_verb->add_flag("--keep", get.keep,
                      "On error, keep the job (in ERROR) for inspection instead of cancelling it");
 

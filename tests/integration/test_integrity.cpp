@@ -131,4 +131,16 @@ TEST(Integrity, CliChecksSha256) {
   ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
   EXPECT_EQ(j.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "cli.bin"), sha256);
+
+  // opendo get --sha256: the right digest saves the file, a wrong one saves nothing and fails.
+  const auto got = daemon.cli(
+      {"get", origin.url("cli.bin"), "-o", (out / "got.bin").string(), "--sha256", sha256});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(sha256_file(out / "got.bin"), sha256);
+  const auto refused =
+      daemon.cli({"get", origin.url("cli.bin"), "-o", (out / "refused.bin").string(), "--sha256",
+                  std::string(64, 'f')});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("0x80200053"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(out / "refused.bin"));
 }
