@@ -16,7 +16,8 @@ namespace opendo::test {
 
 struct nginx_options {
   // Bytes per second per connection (nginx limit_rate), for transfers slow enough to interrupt.
-  // nginx sends the first second's worth at once: n bytes take about n / rate - 1 seconds.
+  // nginx sends the first second's worth at once and counts time in whole seconds: n bytes take
+  // between n / rate - 2 and n / rate - 1 seconds.
   std::optional<std::uint64_t> limit_rate;
   // Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 and localhost; ca_file() is
   // the certificate to trust (opendod --ca-file, CURLOPT_CAINFO).
