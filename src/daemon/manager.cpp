@@ -631,9 +631,16 @@ void manager::set_credentials(const caller& who, const std::string& id, std::uin
   if (scheme < 1 || scheme > 5) {
     throw request_error{value_of(hr::e_invalidarg), "unknown authentication scheme"};
   }
-  if (scheme != 1 && scheme != 2) {
+  if (scheme == static_cast<std::uint32_t>(auth_scheme::negotiate)) {
+    // libcurl's Negotiate takes Kerberos tickets from the process's credential cache, which
+    // is the daemon's (root's, in system mode), not the job owner's: a confused deputy.
     throw request_error{value_of(hr::e_notimpl),
-                        "only Basic and Digest authentication are supported on Linux"};
+                        "Negotiate (Kerberos) authentication is not supported: it would use the "
+                        "daemon's own tickets, not the user name and password given"};
+  }
+  if (scheme == static_cast<std::uint32_t>(auth_scheme::passport)) {
+    throw request_error{value_of(hr::e_notimpl),
+                        "Passport authentication is not supported (Microsoft retired the service)"};
   }
   if (user_name.size() > 300 || password.size() > 65536) {
     throw request_error{value_of(hr::bg_e_string_too_long), "the credentials are too long"};

@@ -390,7 +390,14 @@ outcome classify(CURLcode code, engine::transfer& t) {
 }
 
 long auth_bits(auth_scheme scheme) {
-  return static_cast<long>(scheme == auth_scheme::digest ? CURLAUTH_DIGEST : CURLAUTH_BASIC);
+  switch (scheme) {
+    case auth_scheme::digest:
+      return static_cast<long>(CURLAUTH_DIGEST);
+    case auth_scheme::ntlm:
+      return static_cast<long>(CURLAUTH_NTLM);
+    default:
+      return static_cast<long>(CURLAUTH_BASIC);
+  }
 }
 
 // BG_JOB_PROXY_USAGE. PRECONFIG (and AUTODETECT, which Linux has no protocol for) leave libcurl
