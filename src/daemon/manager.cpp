@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <tuple>
 #include <vector>
 
@@ -135,6 +138,52 @@ void remove_credential(jobs::job& j, std::uint32_t target, std::uint32_t scheme)
   });
 }
 
+// The file system that holds the open file `fd`: its type and mount point from the kernel's
+// mount table (the entry with the file's device; the last one, as a later mount hides an
+// earlier one). Empty strings when it cannot be told.
+std::pair<std::string, std::string> file_system_of(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return {};
+  const std::string device =
+      std::to_string(major(info.st_dev)) + ":" + std::to_string(minor(info.st_dev));
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::pair<std::string, std::string> found;
+  // "36 35 98:0 /root /mnt/point options... - fstype source super-options"
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (dev != device) continue;
+    const auto separator = line.find(" - ");
+    if (separator == std::string::npos) continue;
+    std::istringstream tail(line.substr(separator + 3));
+    std::string type;
+    tail >> type;
+    found = {type, mount_point};
+  }
+  return found;
+}
+
+// A disk-full error in words that tell the owner what to do: which file system is full, how
+// much is left, that the bytes so far are kept and that the job goes on by itself.
+std::string describe_full_disk(int fd, const std::string& local_name, std::uint64_t kept,
+                               const std::string& cause) {
+  const auto [type, mount_point] = file_system_of(fd);
+  std::string text = "the disk is full: no space left on the ";
+  text += type.empty() ? "file system" : type + " file system";
+  if (!mount_point.empty()) text += " mounted on " + mount_point;
+  text += " that holds " + local_name;
+  struct statvfs space {};
+  if (::fstatvfs(fd, &space) == 0) {
+    text += " (" + std::to_string(std::uint64_t{space.f_bavail} * space.f_frsize) + " bytes free)";
+  }
+  text += "; the " + std::to_string(kept) +
+          " bytes fetched so far are kept and the job tries again after its retry delay, once "
+          "space is freed (" +
+          cause + ")";
+  return text;
+}
+
 // The engine's record of a response as the API reports it (DO's Http* properties).
 http_response to_http_response(const transfer::http::response_record& r) {
   return http_response{static_cast<std::uint32_t>(r.status), r.headers, r.server_ip,
@@ -247,6 +296,17 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+void manager::record_or_refuse(const jobs::job& j) {
+  try {
+    store_.save_job(j);
+  } catch (const opendo::error& e) {
+    spdlog::error("could not record job {}: {}", j.id, e.what());
+    throw request_error{e.hresult(), std::string("the job could not be recorded, so nothing was "
+                                                 "changed: ") +
+                                         e.what()};
+  }
+}
+
 void manager::notify(const jobs::job& j, job_event_kind kind) {
   if (!is_final(j.state)) notifier_.on_change(j, mono_now());
   std::vector<std::uint64_t> tokens;
@@ -297,7 +357,7 @@ std::string manager::create_job(const caller& who, const std::string& display_na
   } while (jobs_.count(id) != 0 || retired_.count(id) != 0);
   jobs::job j = jobs::make_job(id, who.uid, display_name, wall_now());
   j.retry_delay_floor = config_.retry_delay_floor;
-  persist(j);
+  record_or_refuse(j);
   spdlog::info("uid {} created job {} ({})", who.uid, id, display_name);
   jobs_.emplace(id, std::move(j));
   return id;
@@ -374,8 +434,8 @@ void manager::add_files(const caller& who, const std::string& id,
           "cannot add a file to job " + id);
   }
   const job_state before = j.state;
+  record_or_refuse(copy);
   j = std::move(copy);
-  persist(j);
   notify(j, before != j.state ? job_event_kind::state : job_event_kind::modified);
   dirty_schedule_ = true;
 }
@@ -1145,7 +1205,11 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
         false);
     return;
   }
-  fail_job(j, result.code, result.context, index, result.message, result.transient);
+  const std::string message =
+      result.context == error_context::local_file && result.code == value_of(hr::disk_full) && fd
+          ? describe_full_disk(fd.get(), file.local_name, file.bytes_transferred, result.message)
+          : result.message;
+  fail_job(j, result.code, result.context, index, message, result.transient);
 }
 
 }  // namespace opendo::daemon

@@ -134,6 +134,9 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // For a request that adds to what the store holds (a job, files): a failed write refuses it,
+  // so that the client never believes in a job a restart would not bring back.
+  void record_or_refuse(const jobs::job& j);
   void notify(const jobs::job& j, job_event_kind kind);
   void retire(jobs::job& j);
   job_info view(const jobs::job& j) const;

@@ -27,10 +27,11 @@ namespace {
 
 constexpr std::int64_t kSchemaVersion = 4;
 
-[[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
+[[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
+                       opendo::hr code = opendo::hr::e_fail) {
   std::string message = "job store ";
   message.append(path).append(": ").append(operation).append(": ").append(reason);
-  throw opendo::error(opendo::value_of(opendo::hr::e_fail), message);
+  throw opendo::error(opendo::value_of(code), message);
 }
 
 std::string db_path(sqlite3* db) {
@@ -38,8 +39,11 @@ std::string db_path(sqlite3* db) {
   return name != nullptr ? name : "(unknown)";
 }
 
+// A full disk has its own HRESULT: the daemon tells it apart from a broken store.
 [[noreturn]] void fail(sqlite3* db, std::string_view operation) {
-  fail(db_path(db), operation, sqlite3_errmsg(db));
+  const bool full = (sqlite3_extended_errcode(db) & 0xFF) == SQLITE_FULL;
+  fail(db_path(db), operation, sqlite3_errmsg(db),
+       full ? opendo::hr::disk_full : opendo::hr::e_fail);
 }
 
 // Sizes are unsigned but SQLite integers are signed: store the bit pattern, so size_unknown
