@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -184,6 +185,14 @@ std::string describe_full_disk(int fd, const std::string& local_name, std::uint6
   return text;
 }
 
+// OPENDO_TEST_EXIT_AFTER_RENAMES=N, for tests only: the daemon _exits right after the Nth file
+// it renames into place in a Complete, before recording it, as a SIGKILL at that moment would.
+// Unset (always, outside tests) it does nothing.
+int test_exit_after_renames() {
+  const char* value = std::getenv("OPENDO_TEST_EXIT_AFTER_RENAMES");
+  return value != nullptr ? std::atoi(value) : 0;
+}
+
 // The engine's record of a response as the API reports it (DO's Http* properties).
 http_response to_http_response(const transfer::http::response_record& r) {
   return http_response{static_cast<std::uint32_t>(r.status), r.headers, r.server_ip,
@@ -200,7 +209,8 @@ manager::manager(const config& cfg, store::job_store& store, file_ops& files)
       notifier_([this](const std::string& id) -> const jobs::job* {
         auto it = jobs_.find(id);
         return it == jobs_.end() ? nullptr : &it->second;
-      }) {}
+      }),
+      test_exit_after_renames_(test_exit_after_renames()) {}
 
 manager::~manager() = default;
 
@@ -229,6 +239,7 @@ void manager::load() {
     spdlog::info("loaded job {} ({}) in state {}", j.id, j.display_name, to_string(j.state));
     jobs_.emplace(j.id, std::move(j));
   }
+  finish_interrupted_completes();
   dirty_schedule_ = true;
 }
 
@@ -578,22 +589,52 @@ std::uint32_t manager::cancel(const caller& who, const std::string& id) {
   return result;
 }
 
+// Complete is recorded before its first rename (the store's completing mark), so that a daemon
+// killed in the middle finishes it on restart (finish_complete with may_be_delivered): a file
+// whose temporary file is gone and whose destination exists was moved before the kill. A
+// Complete that fails without a crash (e.g. a locked destination) clears the mark after
+// recording the files it did move; calling it again moves the rest.
 std::uint32_t manager::complete(const caller& who, const std::string& id) {
   jobs::job& j = mutable_job(who, id);
   const jobs::complete_plan plan = jobs::plan_complete(j);
   check(plan.result, "cannot complete job " + id);
   stop_job(j);
+  try {
+    store_.mark_completing(j.id);
+  } catch (const opendo::error& e) {
+    throw request_error{
+        e.hresult(), std::string("Complete could not be recorded, nothing was moved: ") + e.what()};
+  }
+  return finish_complete(j, false);
+}
+
+std::uint32_t manager::finish_complete(jobs::job& j, bool may_be_delivered) {
+  const jobs::complete_plan plan = jobs::plan_complete(j);
   for (std::uint32_t index : plan.deliver) {
     auto& file = j.files[index];
-    if (file.delivered) continue;
-    const file_result moved =
-        files_.deliver(j.owner_uid, file.local_name, file.temp_name, file.remote_mtime);
+    const file_result moved = files_.deliver(j.owner_uid, file.local_name, file.temp_name,
+                                             file.remote_mtime, may_be_delivered);
     if (!moved.ok()) {
       persist(j);  // files already delivered stay delivered
+      try {
+        store_.clear_completing(j.id);
+      } catch (const std::exception& e) {
+        spdlog::error("job {}: could not clear its completing mark: {}", j.id, e.what());
+      }
       throw request_error{moved.code, moved.message};
     }
     file.delivered = true;
-    store_.save_file_progress(j.id, index, file);
+    if (test_exit_after_renames_ > 0 && ++renames_done_ == test_exit_after_renames_) {
+      // Test hook (OPENDO_TEST_EXIT_AFTER_RENAMES): the kill between a rename and its record.
+      spdlog::warn("test hook: exiting after {} renames", renames_done_);
+      ::_exit(86);
+    }
+    try {
+      store_.save_file_progress(j.id, index, file);
+    } catch (const std::exception& e) {
+      // The completing mark covers it: a restart finds the file moved and counts it.
+      spdlog::error("job {}: could not record the delivery of file {}: {}", j.id, index, e.what());
+    }
   }
   for (std::uint32_t index : plan.drop) {
     const auto& file = j.files[index];
@@ -603,8 +644,27 @@ std::uint32_t manager::complete(const caller& who, const std::string& id) {
   jobs::mark_acknowledged(j, wall_now());
   spdlog::info("job {} completed ({} delivered, {} dropped)", j.id, plan.deliver.size(),
                plan.drop.size());
-  retire(j);
+  retire(j);  // removes the job and its completing mark from the store at once
   return plan.result;
+}
+
+void manager::finish_interrupted_completes() {
+  std::vector<std::string> interrupted;
+  for (const auto& [id, j] : jobs_) {
+    if (store_.completing(id)) interrupted.push_back(id);
+  }
+  for (const auto& id : interrupted) {
+    jobs::job& j = jobs_.at(id);
+    spdlog::info("job {}: finishing the Complete that the daemon's stop interrupted", id);
+    try {
+      finish_complete(j, true);
+    } catch (const request_error& e) {
+      spdlog::warn(
+          "job {}: the interrupted Complete cannot be finished ({}); the job stays {} "
+          "and Complete can be called again",
+          id, e.message, to_string(j.state));
+    }
+  }
 }
 
 void manager::set_remote_name(const caller& who, const std::string& id, std::uint32_t index,

@@ -692,8 +692,32 @@ void job_store::save_download_time(const std::string& job_id, std::chrono::milli
       .execute();
 }
 
+// The mark is a meta row rather than a column: it exists only for the moments of a Complete, and
+// the schema (and every migration test) stays as it is.
+namespace {
+std::string completing_key(const std::string& job_id) {
+  return "completing " + job_id;
+}
+}  // namespace
+
+void job_store::mark_completing(const std::string& job_id) {
+  set_meta(completing_key(job_id), "1");
+}
+
+void job_store::clear_completing(const std::string& job_id) {
+  statement remove(db_, "DELETE meta", "DELETE FROM meta WHERE key = ?1");
+  run(remove).bind(1, completing_key(job_id)).execute();
+}
+
+bool job_store::completing(const std::string& job_id) {
+  return meta(completing_key(job_id)).has_value();
+}
+
 void job_store::remove_job(const std::string& job_id) {
+  batch together(*this);  // the job and its mark go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
+  clear_completing(job_id);
+  together.commit();
 }
 
 std::vector<jobs::job> job_store::load_all() {
