@@ -219,10 +219,22 @@ void manager::load() {
   // The same boot as the store's last run: the page cache kept what that run wrote.
   const std::string boot = current_boot_id();
   const bool same_boot = !boot.empty() && store_.meta("boot_id") == boot;
-  if (!boot.empty()) store_.set_meta("boot_id", boot);
+  if (!boot.empty()) {
+    try {
+      store_.set_meta("boot_id", boot);
+    } catch (const std::exception& e) {
+      // E.g. a full disk. The next start then counts only recorded bytes: safe, and the daemon
+      // still serves the jobs it has.
+      spdlog::error("could not record the boot id: {}", e.what());
+    }
+  }
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
-      store_.remove_job(j.id);
+      try {
+        store_.remove_job(j.id);
+      } catch (const std::exception& e) {
+        spdlog::error("could not remove final job {} from the store: {}", j.id, e.what());
+      }
       continue;
     }
     if (j.state == job_state::connecting || j.state == job_state::transferring) {
@@ -1009,7 +1021,11 @@ void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
   spdlog::info("job {}: file {}: {} bytes written before the daemon stopped are kept", j.id, index,
                size - file.bytes_transferred);
   record_progress(j, index, size, mono_now());
-  store_.save_file_progress(j.id, index, file);
+  try {
+    store_.save_file_progress(j.id, index, file);
+  } catch (const std::exception& e) {
+    spdlog::error("could not record progress of job {}: {}", j.id, e.what());
+  }
 }
 
 file_result manager::truncate_temp(int fd, std::uint64_t size) {

@@ -219,17 +219,24 @@ TEST(DiskFull, AFullStoreRefusesChangesClearlyAndLosesNoJob) {
   // The daemon still answers, and the job recorded before is intact.
   EXPECT_EQ(before.info().state, job_state::transferred);
 
-  // A crash now, then a restart with space: every accepted job is back, none half-written.
+  // A crash now, and a restart on the still full disk: the daemon starts, and every accepted
+  // job is back, none half-written.
   daemon.kill9();
+  daemon.restart();
+  {
+    client again = connect(daemon);
+    std::vector<std::string> listed;
+    for (const auto& info : again.list_jobs()) listed.push_back(info.id);
+    EXPECT_NE(std::find(listed.begin(), listed.end(), before.id()), listed.end());
+    for (const auto& id : accepted) {
+      EXPECT_NE(std::find(listed.begin(), listed.end(), id), listed.end()) << id << " was lost";
+    }
+    EXPECT_EQ(listed.size(), accepted.size() + 1);
+  }
+  // With space again, the job recorded before the disk filled completes.
   fs::remove(filler);
   daemon.restart();
   client again = connect(daemon);
-  std::vector<std::string> listed;
-  for (const auto& info : again.list_jobs()) listed.push_back(info.id);
-  EXPECT_NE(std::find(listed.begin(), listed.end(), before.id()), listed.end());
-  for (const auto& id : accepted) {
-    EXPECT_NE(std::find(listed.begin(), listed.end(), id), listed.end()) << id << " was lost";
-  }
   job kept = again.open_job(before.id());
   EXPECT_EQ(kept.info().state, job_state::transferred);
   EXPECT_EQ(kept.complete(), hr::ok);
