@@ -625,6 +625,47 @@ TEST_F(SystemMode, CredentialsStayInTheDaemonsPrivateStore) {
 
 // ---- files are the owner's, made by the owner ---------------------------------------------------
 
+// A Complete killed between its renames (the test-only hook OPENDO_TEST_EXIT_AFTER_RENAMES makes
+// opendod _exit after its first rename, before recording it) is finished by the restarted system
+// daemon through the owner's file helper: every file in place and A's, no temporary file left.
+TEST_F(SystemMode, CompleteKilledBetweenRenamesIsFinishedAsTheOwner) {
+  nginx_server origin;
+  const std::vector<std::string> digests = {origin.make_random_file("c0.bin", 200000, 11),
+                                            origin.make_random_file("c1.bin", 210000, 12)};
+  daemon_options options;
+  options.extra_args = {"--system", "--admin-group", kAdminGroup};
+  options.dir_mode = fs::perms(0755);
+  options.state_dir = top->path() / "state-complete";
+  daemon_options doomed = options;
+  doomed.env = {"OPENDO_TEST_EXIT_AFTER_RENAMES=1"};
+  daemon = std::make_unique<daemon_process>(doomed);
+  const std::string id = create_job(a, "complete, interrupted");
+  for (const char* name : {"c0.bin", "c1.bin"}) {
+    ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url(name), (home(a) / name).string()})), "ok");
+  }
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED").value("state", ""), "TRANSFERRED");
+  EXPECT_NE(outcome(cli(a, {"complete", id})), "ok");  // the daemon dies under the call
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (daemon->running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(daemon->exit_status(), 86) << daemon->log();
+  EXPECT_EQ(sha256_file(home(a) / "c0.bin"), digests[0]);
+  EXPECT_TRUE(state_of(home(a) / temp_name(id, 1)).exists);
+
+  daemon = std::make_unique<daemon_process>(options);
+  EXPECT_EQ(info(a, id).value("state", ""), "ACKNOWLEDGED") << daemon->log();
+  for (int i = 0; i < 2; ++i) {
+    const fs::path target = home(a) / ("c" + std::to_string(i) + ".bin");
+    const file_state delivered = state_of(target);
+    EXPECT_TRUE(delivered.exists) << target;
+    EXPECT_EQ(delivered.uid, a.uid) << target;
+    EXPECT_EQ(sha256_file(target), digests[static_cast<std::size_t>(i)]) << target;
+    EXPECT_FALSE(state_of(home(a) / temp_name(id, i)).exists);
+  }
+}
+
 TEST_F(SystemMode, DeliveredFileBelongsToTheOwner) {
   nginx_server origin;
   const std::string digest = origin.make_random_file("a.bin", 300000, 7);
