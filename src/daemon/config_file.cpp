@@ -264,6 +264,13 @@ bool apply_config_file(const std::string& path, bool required, config& cfg) {
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
     throw config_file_error(path + ": not a regular file");
   }
+  // A root daemon serving every user takes its policy only from a file no other user can change.
+  if (cfg.system_mode && ::geteuid() == 0 &&
+      (info.st_uid != 0 || (info.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    throw config_file_error(path +
+                            ": refused: a --system daemon's configuration file must belong to "
+                            "root and be writable by root only (chown root; chmod go-w)");
+  }
   std::string text;
   char buffer[8192];
   for (;;) {

@@ -2,6 +2,7 @@
 // line, unknown key or bad value is refused with the file, the line and what was expected,
 // leaving the configuration as it was.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -176,6 +177,30 @@ TEST(ConfigFile, FileIsReadAndApplied) {
   config cfg;
   EXPECT_TRUE(apply_config_file(path, true, cfg));
   EXPECT_EQ(cfg.bandwidth.background, bandwidth_cap::bytes(3'000'000));
+  ::unlink(path);
+}
+
+TEST(ConfigFile, SystemDaemonRefusesAFileOthersCanWrite) {
+  ASSERT_EQ(::geteuid(), 0U) << "this test must run as root: the check applies to a root daemon";
+  char path[] = "/tmp/opendo-conf-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << "[bandwidth]\nbackground_cap = 3M\n";
+  config cfg;
+  cfg.system_mode = true;
+  ::chmod(path, 0644);
+  EXPECT_TRUE(apply_config_file(path, true, cfg));
+  ::chmod(path, 0664);
+  try {
+    apply_config_file(path, true, cfg);
+    ADD_FAILURE() << "a group-writable file was accepted";
+  } catch (const config_file_error& e) {
+    EXPECT_NE(std::string(e.what()).find("must belong to root and be writable by root only"),
+              std::string::npos);
+  }
+  cfg.system_mode = false;  // a user's own daemon: the file is the user's business
+  EXPECT_TRUE(apply_config_file(path, true, cfg));
   ::unlink(path);
 }
 

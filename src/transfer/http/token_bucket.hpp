@@ -1,6 +1,8 @@
 // A token bucket that paces one transfer's body bytes to a rate. libcurl's own
-// CURLOPT_MAX_RECV_SPEED_LARGE is read when a transfer starts and cannot be changed on a running
-// handle (curl issue #6162), so the engine paces in its write callback instead: a chunk is taken
+// CURLOPT_MAX_RECV_SPEED_LARGE is not documented to follow a change on a running handle, and
+// changing it mid-transfer is reported not to work (curl issues #6162, #11857), while a share of
+// a class cap changes whenever a transfer starts or stops. So the engine paces in its write
+// callback instead: a chunk is taken
 // while the bucket is not in debt (it may go into debt by one chunk, repaid before the next), and
 // otherwise the transfer is paused until the debt is repaid. Pure logic: the caller passes the
 // time.
