@@ -215,3 +215,45 @@ TEST_F(BandwidthPolicy, CommandLineFlagsOverrideTheFile) {
   EXPECT_NEAR(rate, 1.5 * kMB, 0.25 * kMB) << daemon->log();
   j.cancel();
 }
+
+// A percentage cap with a measured link capacity. nginx's limit_rate plays a 20 MB/s link: the
+// transfer runs uncapped until the daemon has measured a second of it, then is held to 10% of
+// the highest rate it saw (which includes nginx's first-second burst, so it is read back from the
+// daemon's log rather than assumed).
+TEST(BandwidthPolicyMeasured, PercentCapFollowsTheMeasuredLinkCapacity) {
+  nginx_options slow;
+  slow.limit_rate = 20'000'000;
+  nginx_server link(slow);
+  link.make_random_file("big.bin", 128ULL << 20, 9);
+  temp_dir dir{"opendo-conf"};
+  temp_dir out{"opendo-out"};
+  write_text(dir / "opendod.conf", "[bandwidth]\nbackground_cap = 10%\n");
+  daemon_options options;
+  options.extra_args = {"--config", (dir / "opendod.conf").string()};
+  options.log_level = "info";
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("measured");
+  j.add_file(link.url("big.bin"), (out / "big.bin").string());
+  j.resume();
+
+  const std::string marker = "bandwidth caps now: foreground 0, background ";
+  std::uint64_t cap = 0;
+  const auto deadline = steady::now() + 20s;
+  while (cap == 0 && steady::now() < deadline) {
+    const std::string log = daemon.log();
+    if (const auto at = log.rfind(marker); at != std::string::npos) {
+      cap = std::stoull(log.substr(at + marker.size()));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GT(cap, 0U) << "no percentage cap was applied: " << daemon.log();
+  // 10% of a link that nginx paces at 20 MB/s (up to twice that in its first second).
+  EXPECT_GE(cap, 1'500'000U);
+  EXPECT_LE(cap, 4'500'000U);
+  const double rate = measure_rates({&j}, 8s).at(0);
+  std::printf("10%% of the measured link: cap %.3f MB/s, measured %.3f MB/s over 8 s\n",
+              static_cast<double>(cap) / kMB, rate / kMB);
+  EXPECT_NEAR(rate, static_cast<double>(cap), 0.1 * static_cast<double>(cap)) << daemon.log();
+  j.cancel();
+}
