@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include <cstdlib>
+
 #include "common/paths.hpp"
 
 namespace opendo::daemon {
@@ -11,6 +13,18 @@ void apply_defaults(config& c) {
   if (c.state_dir.empty()) {
     c.state_dir = c.system_mode ? paths::system_state_dir() : paths::user_state_dir();
   }
+}
+
+std::string default_config_path(bool system_mode) {
+  if (system_mode) return "/etc/opendo/opendod.conf";
+  // Relative values are ignored, as the XDG base directory specification says.
+  const char* config_home = std::getenv("XDG_CONFIG_HOME");
+  if (config_home != nullptr && config_home[0] == '/') {
+    return std::string(config_home) + "/opendo/opendod.conf";
+  }
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.config/opendo/opendod.conf";
+  return {};  // no home: no default file
 }
 
 }  // namespace opendo::daemon

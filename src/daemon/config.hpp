@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "jobs/bandwidth.hpp"
 #include "jobs/job.hpp"
 #include "jobs/scheduler.hpp"
 #include "transfer/http/engine.hpp"
@@ -37,9 +38,21 @@ struct config {
   std::size_t max_output_per_connection = 16 * 1024 * 1024;
   // A connection that holds an incomplete message this long is closed.
   std::chrono::seconds incomplete_message_timeout{30};
+
+  // ---- configuration file and bandwidth policy (docs/configuration.md) ----
+  // The file read at start and on SIGHUP; empty: default_config_path(system_mode).
+  std::string config_file;
+  // Given with --config: a missing file is then an error, not "no settings".
+  bool config_file_required = false;
+  // Download caps by class; applied at run time (SIGHUP).
+  jobs::bandwidth_policy bandwidth;
 };
 
 // Fills the defaults that depend on the environment (paths).
 void apply_defaults(config& c);
+
+// /etc/opendo/opendod.conf in system mode; $XDG_CONFIG_HOME/opendo/opendod.conf, or
+// $HOME/.config/opendo/opendod.conf, in user mode.
+std::string default_config_path(bool system_mode);
 
 }  // namespace opendo::daemon

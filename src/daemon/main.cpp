@@ -15,9 +15,12 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "common/paths.hpp"
 #include "daemon/config.hpp"
+#include "daemon/config_file.hpp"
 #include "daemon/file_ops.hpp"
 #include "daemon/manager.hpp"
 #include "daemon/owner_helper.hpp"
@@ -54,7 +57,59 @@ ipc::unique_fd termination_signals() {
   return ipc::unique_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
 }
 
-int run(daemon::config cfg) {
+// ---- configuration file ----------------------------------------------------------------------
+// The settings come from defaults, then the configuration file, then the command line: a flag
+// given on the command line beats the file, at start and on every SIGHUP.
+struct command_line {
+  // What the command line set: the flags given, and the defaults of the others. Flags that no
+  // file key matches keep their value whatever the file says.
+  daemon::config values;
+  using copier = void (*)(const daemon::config& from, daemon::config& to);
+  std::vector<copier> given;  // for each flag given that a file key also sets
+
+  void note_given(const CLI::App& app, const std::string& flag, copier copy) {
+    if (app.get_option(flag)->count() > 0) given.push_back(copy);
+  }
+};
+
+// The command line's values, the file over them, the flags given over the file. Throws
+// config_file_error for a bad file, or a missing --config file.
+daemon::config read_config(const command_line& cl) {
+  daemon::config cfg = cl.values;
+  cfg.config_file_required = !cl.values.config_file.empty();
+  cfg.config_file = cfg.config_file_required ? cl.values.config_file
+                                             : daemon::default_config_path(cfg.system_mode);
+  if (!cfg.config_file.empty()) {
+    daemon::apply_config_file(cfg.config_file, cfg.config_file_required, cfg);
+  }
+  for (const auto copy : cl.given) copy(cl.values, cfg);
+  daemon::apply_defaults(cfg);
+  return cfg;
+}
+
+// SIGHUP: the file is read again; the bandwidth policy and the log level change at once, keys
+// that need a restart are reported. A bad file changes nothing.
+void reload(const command_line& cl, daemon::config& running, daemon::manager& jobs) {
+  daemon::config fresh;
+  try {
+    fresh = read_config(cl);
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: the configuration was not reloaded, the old one stays in force: {}",
+                  e.what());
+    return;
+  }
+  for (const std::string& key : daemon::restart_only_changes(running, fresh)) {
+    spdlog::warn("SIGHUP: {} changed in {}; it takes effect when opendod restarts", key,
+                 fresh.config_file);
+  }
+  running.log_level = fresh.log_level;
+  spdlog::set_level(spdlog::level::from_str(running.log_level));
+  running.bandwidth = fresh.bandwidth;
+  jobs.set_bandwidth_policy(running.bandwidth);
+  spdlog::info("SIGHUP: configuration reloaded from {}", fresh.config_file);
+}
+
+int run(daemon::config cfg, const command_line& cl) {
   if (cfg.system_mode && ::geteuid() != 0) {
     spdlog::critical(
         "opendod --system must run as root (uid {} is not): it serves every user and does each "
@@ -63,7 +118,6 @@ int run(daemon::config cfg) {
         ::geteuid());
     return 1;
   }
-  daemon::apply_defaults(cfg);
   ipc::unique_fd activated = daemon::take_activated_socket();
   const auto [socket_dir, socket_name] = daemon::split_path(cfg.socket_path);
   // System mode: every user must reach the socket; its directory is root's and read-only to
@@ -117,9 +171,13 @@ int run(daemon::config cfg) {
     ipc_server.dispatch();
     if (signalled) {
       signalfd_siginfo info{};
-      if (::read(signals.get(), &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
-        spdlog::info("signal {}: recording progress and stopping", info.ssi_signo);
-        break;
+      if (::read(signals.get(), &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+          reload(cl, cfg, jobs);
+        } else {
+          spdlog::info("signal {}: recording progress and stopping", info.ssi_signo);
+          break;
+        }
       }
     }
     timeout_ms = jobs.run_once();
@@ -188,14 +246,50 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 86400));
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  // ---- configuration file flag ----
+  app.add_option("--config", cfg.config_file,
+                 "Configuration file (default: /etc/opendo/opendod.conf with --system, else "
+                 "$XDG_CONFIG_HOME/opendo/opendod.conf or ~/.config/opendo/opendod.conf; a "
+                 "missing default file is fine). Flags override it; SIGHUP reloads it")
+      ->type_name("FILE");
   app.set_version_flag("--version", "opendod 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
+  // ---- configuration file: the flags given override it ----
+  command_line cl{cfg, {}};
+  cl.note_given(app, "--socket",
+                [](const daemon::config& f, daemon::config& t) { t.socket_path = f.socket_path; });
+  cl.note_given(app, "--state-dir",
+                [](const daemon::config& f, daemon::config& t) { t.state_dir = f.state_dir; });
+  cl.note_given(app, "--admin-group",
+                [](const daemon::config& f, daemon::config& t) { t.admin_group = f.admin_group; });
+  cl.note_given(app, "--ca-file", [](const daemon::config& f, daemon::config& t) {
+    t.http.ca_file = f.http.ca_file;
+  });
+  cl.note_given(app, "--max-active-jobs", [](const daemon::config& f, daemon::config& t) {
+    t.scheduler.max_active_jobs = f.scheduler.max_active_jobs;
+  });
+  cl.note_given(app, "--retry-delay-floor", [](const daemon::config& f, daemon::config& t) {
+    t.retry_delay_floor = f.retry_delay_floor;
+  });
+  cl.note_given(app, "--stall-timeout", [](const daemon::config& f, daemon::config& t) {
+    t.http.low_speed_time_s = f.http.low_speed_time_s;
+  });
+  cl.note_given(app, "--log-level",
+                [](const daemon::config& f, daemon::config& t) { t.log_level = f.log_level; });
+
   auto logger = spdlog::stderr_color_mt("opendod");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  daemon::config settings;
   try {
-    return run(cfg);
+    settings = read_config(cl);
+  } catch (const std::exception& e) {
+    spdlog::critical("bad configuration: {}", e.what());
+    return 1;
+  }
+  spdlog::set_level(spdlog::level::from_str(settings.log_level));
+  try {
+    return run(std::move(settings), cl);
   } catch (const std::exception& e) {
     spdlog::critical("cannot run: {}", e.what());
     return 1;

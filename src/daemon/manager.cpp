@@ -877,6 +877,7 @@ int manager::run_once() {
     if (now - t.last_checkpoint >= config_.checkpoint_interval) checkpoint(t, now);
   }
   enforce_max_download_size();
+  pace_transfers(now);
   if (!active_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
@@ -910,6 +911,68 @@ void manager::schedule() {
     jobs::job& j = jobs_.at(job_id);
     if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) start_job(j);
   }
+}
+
+// ---- bandwidth policy
+// ---------------------------------------------------------------------------
+
+void manager::set_bandwidth_policy(const jobs::bandwidth_policy& policy) {
+  config_.bandwidth = policy;
+  pace_transfers(mono_now());
+}
+
+// Each class's cap is the daemon's total for that class: it is divided equally among the class's
+// running transfers, and divided again whenever a transfer starts or stops, a job changes class,
+// the policy changes or a business-hours window opens or closes (this runs on every loop turn).
+void manager::pace_transfers(jobs::mono_time now) {
+  const std::time_t wall = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&wall, &local);
+  const jobs::class_caps caps = jobs::caps_at(config_.bandwidth, {local.tm_wday, local.tm_hour},
+                                              link_capacity_.estimate(now));
+  if (caps != logged_caps_) {
+    logged_caps_ = caps;
+    spdlog::info("bandwidth caps now: foreground {}, background {} (bytes/s, 0 = none)",
+                 caps.foreground, caps.background);
+  }
+  std::size_t foreground = 0;
+  for (const auto& [tid, t] : active_) {
+    if (jobs_.at(t.job_id).priority == job_priority::foreground) ++foreground;
+  }
+  const std::size_t background = active_.size() - foreground;
+  bool capped = false;
+  for (const auto& [tid, t] : active_) {
+    const bool is_foreground = jobs_.at(t.job_id).priority == job_priority::foreground;
+    const std::uint64_t rate = is_foreground ? jobs::share_of(caps.foreground, foreground)
+                                             : jobs::share_of(caps.background, background);
+    engine_.set_rate_limit(tid, rate);
+    capped = capped || rate != 0;
+  }
+  sample_link_rate(now, capped);
+}
+
+// One sample a second of the total download rate, over intervals in which transfers ran all
+// along; the estimator keeps the highest of the last ten minutes.
+void manager::sample_link_rate(jobs::mono_time now, bool capped) {
+  const std::uint64_t total = engine_.total_received();
+  if (active_.empty()) {
+    rate_sample_valid_ = false;
+    return;
+  }
+  if (!rate_sample_valid_) {
+    rate_sample_valid_ = true;
+    rate_sample_start_ = now;
+    rate_sample_bytes_ = total;
+    rate_sample_capped_ = capped;
+    return;
+  }
+  rate_sample_capped_ = rate_sample_capped_ || capped;
+  if (now - rate_sample_start_ < std::chrono::seconds(1)) return;
+  link_capacity_.add_sample(rate_sample_start_, now, total - rate_sample_bytes_,
+                            rate_sample_capped_);
+  rate_sample_start_ = now;
+  rate_sample_bytes_ = total;
+  rate_sample_capped_ = capped;
 }
 
 void manager::start_job(jobs::job& j) {

@@ -16,6 +16,7 @@
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
 #include "daemon/notifier.hpp"
+#include "jobs/bandwidth.hpp"
 #include "jobs/job.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
@@ -105,6 +106,8 @@ class manager final : public transfer::http::listener {
   void wakeup() { engine_.wakeup(); }
   // Records the progress of every running transfer (on shutdown).
   void checkpoint_all();
+  // A new bandwidth policy (configuration reloaded): running transfers are paced to it at once.
+  void set_bandwidth_policy(const jobs::bandwidth_policy& policy);
 
   // transfer::http::listener
   std::optional<transfer::http::outcome> on_response(
@@ -164,6 +167,10 @@ class manager final : public transfer::http::listener {
   void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
                        jobs::mono_time now);
   std::uint32_t count_jobs(std::optional<uid_t> owner) const;
+  // Bandwidth policy: divides each class's cap among its running transfers, and samples the
+  // total download rate for the link capacity estimate.
+  void pace_transfers(jobs::mono_time now);
+  void sample_link_rate(jobs::mono_time now, bool capped);
 
   config config_;
   store::job_store& store_;
@@ -184,6 +191,13 @@ class manager final : public transfer::http::listener {
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
   int renames_done_ = 0;
+  // Bandwidth policy state (see pace_transfers).
+  jobs::link_capacity_estimator link_capacity_;
+  jobs::mono_time rate_sample_start_{};
+  std::uint64_t rate_sample_bytes_ = 0;
+  bool rate_sample_capped_ = false;
+  bool rate_sample_valid_ = false;
+  jobs::class_caps logged_caps_{};
 };
 
 }  // namespace opendo::daemon

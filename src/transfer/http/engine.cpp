@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "opendo/hresult.hpp"
+#include "transfer/http/token_bucket.hpp"
 
 namespace opendo::transfer::http {
 
@@ -32,6 +34,11 @@ struct engine::transfer {
   bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
   // A checkpoint (outside libcurl's callbacks) failed to write: poll() ends the transfer.
   bool failed_outside_callback = false;
+  // Bandwidth policy: the body is paced to the bucket's rate; `paused` while the write callback
+  // holds the transfer until the bucket's debt is repaid.
+  token_bucket pace;
+  bool paused = false;
+  std::uint64_t* total_received = nullptr;  // the engine's counter of body bytes
   outcome failure;
   std::size_t max_response_headers = 0;
   char error_text[CURL_ERROR_SIZE] = {};
@@ -273,7 +280,15 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<engine::transfer*>(user);
   const std::size_t bytes = size * count;
   if (t.aborted_by_us) return CURL_WRITEFUNC_ERROR;  // a checkpoint failed to write
-  t.last_data = std::chrono::steady_clock::now();
+  const auto now = std::chrono::steady_clock::now();
+  if (!t.pace.ready(now)) {
+    // libcurl keeps the chunk and delivers it again after engine::poll unpauses the transfer.
+    t.paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  t.pace.take(bytes);
+  *t.total_received += bytes;
+  t.last_data = now;
   if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
   if (t.end != size_unknown && t.received() + bytes > t.end) {
     fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
@@ -296,7 +311,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 // passes for longer than the timeout says; this counts from the last byte itself.
 int on_xfer_info(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto& t = *static_cast<engine::transfer*>(user);
-  if (std::chrono::steady_clock::now() - t.last_data < t.stall_timeout) return 0;
+  // A transfer the bandwidth policy holds is not stalled (poll() restarts the clock on resume).
+  if (t.paused || std::chrono::steady_clock::now() - t.last_data < t.stall_timeout) return 0;
   t.failure.code = value_of(hr::winhttp_timeout);
   t.failure.transient = true;
   t.failure.context = error_context::general_transport;
@@ -458,6 +474,7 @@ transfer_id engine::start(const request& req) {
   t->synced = req.offset;
   t->buffer.reserve(options_.write_buffer);
   t->max_response_headers = options_.max_response_headers;
+  t->total_received = &total_received_;
   CURL* easy = curl_easy_init();
   if (easy == nullptr) throw std::runtime_error("curl_easy_init failed");
   t->easy = easy;
@@ -562,8 +579,40 @@ std::optional<std::uint64_t> engine::stop(transfer_id id) {
   return durable;
 }
 
+void engine::set_rate_limit(transfer_id id, std::uint64_t bytes_per_second) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end() || it->second->pace.rate() == bytes_per_second) return;
+  it->second->pace.set_rate(bytes_per_second, std::chrono::steady_clock::now());
+}
+
+std::uint64_t engine::rate_limit(transfer_id id) const {
+  auto it = transfers_.find(id);
+  return it == transfers_.end() ? 0 : it->second->pace.rate();
+}
+
+// Paused transfers whose bucket has refilled go on; the others say when they may.
+int engine::resume_paced(int timeout_ms) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [id, t] : transfers_) {
+    if (!t->paused) continue;
+    const auto ready_at = t->pace.ready_at(now);
+    if (ready_at <= now) {
+      t->paused = false;
+      t->last_data = now;
+      // May deliver the held chunk at once, through on_body (which may pause again).
+      curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    } else {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(ready_at - now);
+      timeout_ms = std::min(timeout_ms, static_cast<int>(wait.count()));
+    }
+  }
+  return timeout_ms;
+}
+
 void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
+  timeout_ms = resume_paced(timeout_ms);
   curl_multi_poll(multi_, extra.data(), static_cast<unsigned>(extra.size()), timeout_ms, nullptr);
+  resume_paced(0);
   int running = 0;
   curl_multi_perform(multi_, &running);
   process_done();

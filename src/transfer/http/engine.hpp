@@ -124,6 +124,11 @@ class engine {
   // Stops a transfer without calling on_finished; returns the durable size like checkpoint().
   std::optional<std::uint64_t> stop(transfer_id id);
   bool running(transfer_id id) const { return transfers_.count(id) != 0; }
+  // Paces a running transfer's body to bytes_per_second (0: unlimited), from now on.
+  void set_rate_limit(transfer_id id, std::uint64_t bytes_per_second);
+  std::uint64_t rate_limit(transfer_id id) const;
+  // Body bytes received by every transfer since the engine started (for the capacity estimate).
+  std::uint64_t total_received() const { return total_received_; }
   std::size_t active() const { return transfers_.size(); }
 
   // Waits up to timeout_ms for network activity or for one of `extra` (whose revents it fills),
@@ -139,10 +144,12 @@ class engine {
   void finish_failed_checkpoints();
   void finish(transfer& t, outcome result);
   bool retry_on_fresh_connection(transfer& t, CURLcode code);
+  int resume_paced(int timeout_ms);
   listener& events_;
   engine_options options_;
   CURLM* multi_;
   transfer_id next_id_ = 1;
+  std::uint64_t total_received_ = 0;
   std::map<transfer_id, std::unique_ptr<transfer>> transfers_;
 };
 

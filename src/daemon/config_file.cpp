@@ -1,0 +1,309 @@
+#include "daemon/config_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "ipc/socket.hpp"
+
+namespace opendo::daemon {
+namespace {
+
+// What a setter says about a value it refuses: the expected form, for the error message.
+using setter = std::function<std::optional<std::string>(const std::string& value, config& cfg)>;
+
+struct key_spec {
+  std::string section;
+  std::string key;
+  setter set;
+};
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+template <typename Number>
+std::optional<Number> number_in(const std::string& text, Number low, Number high) {
+  Number value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < low ||
+      value > high) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+setter path_setter(std::string config::*field) {
+  return [field](const std::string& value, config& cfg) -> std::optional<std::string> {
+    if (value.empty() || value.front() != '/') return "an absolute path";
+    cfg.*field = value;
+    return std::nullopt;
+  };
+}
+
+template <typename Duration>
+setter seconds_setter(Duration config::*field, std::int64_t low, std::int64_t high) {
+  return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
+    const auto n = number_in<std::int64_t>(value, low, high);
+    if (!n) return "whole seconds from " + std::to_string(low) + " to " + std::to_string(high);
+    cfg.*field = std::chrono::duration_cast<Duration>(std::chrono::seconds(*n));
+    return std::nullopt;
+  };
+}
+
+constexpr const char* kCapForm =
+    "bytes per second such as 2000000, 2M, 500k or 4MiB, 0 for no cap, or a percentage of the "
+    "link capacity such as 50%";
+
+setter cap_setter(std::function<void(config&, const jobs::bandwidth_cap&)> store) {
+  return [store](const std::string& value, config& cfg) -> std::optional<std::string> {
+    const auto cap = jobs::parse_cap(value);
+    if (!cap) return kCapForm;
+    store(cfg, *cap);
+    return std::nullopt;
+  };
+}
+
+const std::vector<key_spec>& keys() {
+  static const std::vector<key_spec> table = {
+      {"daemon", "socket", path_setter(&config::socket_path)},
+      {"daemon", "state_dir", path_setter(&config::state_dir)},
+      {"daemon", "ca_file",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (value.empty() || value.front() != '/') return "an absolute path";
+         cfg.http.ca_file = value;
+         return std::nullopt;
+       }},
+      {"daemon", "admin_group",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (!cfg.system_mode) return "nothing: admin_group applies to a --system daemon only";
+         if (value.empty() || value.size() > 256) return "a group name";
+         cfg.admin_group = value;
+         return std::nullopt;
+       }},
+      {"daemon", "max_active_jobs",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto n = number_in<std::uint32_t>(value, 1, 1000);
+         if (!n) return "a whole number from 1 to 1000";
+         cfg.scheduler.max_active_jobs = *n;
+         return std::nullopt;
+       }},
+      {"daemon", "retry_delay_floor", seconds_setter(&config::retry_delay_floor, 1, 86400)},
+      {"daemon", "stall_timeout",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto n = number_in<long>(value, 1, 86400);
+         if (!n) return "whole seconds from 1 to 86400";
+         cfg.http.low_speed_time_s = *n;
+         return std::nullopt;
+       }},
+      {"daemon", "log_level",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+           if (value == level) {
+             cfg.log_level = value;
+             return std::nullopt;
+           }
+         }
+         return "one of trace, debug, info, warn, error, critical, off";
+       }},
+      {"bandwidth", "foreground_cap",
+       cap_setter([](config& c, const jobs::bandwidth_cap& cap) { c.bandwidth.foreground = cap; })},
+      {"bandwidth", "background_cap",
+       cap_setter([](config& c, const jobs::bandwidth_cap& cap) { c.bandwidth.background = cap; })},
+      {"bandwidth", "link_capacity",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         constexpr const char* form = "auto, or bytes per second such as 12500000 or 100M";
+         if (value == "auto") {
+           cfg.bandwidth.link_capacity = 0;
+           return std::nullopt;
+         }
+         const auto cap = jobs::parse_cap(value, false);
+         if (!cap || cap->kind != jobs::bandwidth_cap::unit::bytes_per_second) return form;
+         cfg.bandwidth.link_capacity = cap->value;
+         return std::nullopt;
+       }},
+      {"business_hours", "hours",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto window = jobs::parse_hours(value);
+         if (!window) return "START-END in whole hours of local time, such as 8-17 or 22-6";
+         const std::uint8_t days =
+             cfg.bandwidth.business_hours ? cfg.bandwidth.business_hours->days : 0x7F;
+         cfg.bandwidth.business_hours = *window;
+         cfg.bandwidth.business_hours->days = days;
+         return std::nullopt;
+       }},
+      {"business_hours", "days",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto days = jobs::parse_days(value);
+         if (!days) return "days such as mon-fri, sat,sun or all";
+         if (!cfg.bandwidth.business_hours) cfg.bandwidth.business_hours = jobs::hours_window{};
+         cfg.bandwidth.business_hours->days = *days;
+         return std::nullopt;
+       }},
+      {"business_hours", "foreground_cap",
+       cap_setter([](config& c, const jobs::bandwidth_cap& cap) {
+         c.bandwidth.business_foreground = cap;
+       })},
+      {"business_hours", "background_cap",
+       cap_setter([](config& c, const jobs::bandwidth_cap& cap) {
+         c.bandwidth.business_background = cap;
+       })},
+  };
+  return table;
+}
+
+const key_spec* find_key(const std::string& section, const std::string& key) {
+  for (const key_spec& spec : keys()) {
+    if (spec.section == section && spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+bool known_section(const std::string& section) {
+  for (const key_spec& spec : keys()) {
+    if (spec.section == section) return true;
+  }
+  return false;
+}
+
+bool printable(std::string_view line) {
+  for (char c : line) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 && c != '\t') return false;
+    if (u == 0x7F) return false;
+  }
+  return true;
+}
+
+[[noreturn]] void fail(const std::string& name, std::size_t line, const std::string& message) {
+  throw config_file_error(name + ":" + std::to_string(line) + ": " + message);
+}
+
+}  // namespace
+
+void apply_config_text(std::string_view text, const std::string& name, config& cfg) {
+  if (text.size() > max_config_file_size) {
+    throw config_file_error(name + ": the file is larger than " +
+                            std::to_string(max_config_file_size) + " bytes");
+  }
+  config result = cfg;  // all or nothing: cfg changes only when the whole file is good
+  std::string section;
+  std::map<std::pair<std::string, std::string>, std::size_t> seen;  // -> line first set on
+  bool business_hours_given = false;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    ++number;
+    const auto newline = text.find('\n');
+    std::string_view raw = text.substr(0, newline);
+    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);  // CRLF files
+    if (!printable(raw)) fail(name, number, "the line holds a control character");
+    const std::string_view line = trim(raw);
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+    if (line.front() == '[') {
+      if (line.back() != ']') fail(name, number, "a section line must be [NAME]");
+      section = std::string(trim(line.substr(1, line.size() - 2)));
+      if (!known_section(section)) {
+        fail(name, number,
+             "unknown section [" + section + "] (known: [daemon], [bandwidth], [business_hours])");
+      }
+      business_hours_given = business_hours_given || section == "business_hours";
+      continue;
+    }
+    const auto equals = line.find('=');
+    if (equals == std::string_view::npos) {
+      fail(name, number, "expected `key = value`, a [section], or a # comment");
+    }
+    const std::string key(trim(line.substr(0, equals)));
+    const std::string value(trim(line.substr(equals + 1)));
+    if (key.empty()) fail(name, number, "a key is missing before '='");
+    if (section.empty()) {
+      fail(name, number,
+           "\"" + key +
+               "\" is outside a section; put it under [daemon], "
+               "[bandwidth] or [business_hours]");
+    }
+    const key_spec* spec = find_key(section, key);
+    if (spec == nullptr) fail(name, number, "unknown key \"" + key + "\" in [" + section + "]");
+    const auto [first, inserted] = seen.emplace(std::make_pair(section, key), number);
+    if (!inserted) {
+      fail(name, number,
+           "\"" + key + "\" is set twice in [" + section + "] (first on line " +
+               std::to_string(first->second) + ")");
+    }
+    if (auto expected = spec->set(value, result)) {
+      fail(name, number, "bad value \"" + value + "\" for " + key + ": expected " + *expected);
+    }
+  }
+  if (business_hours_given && !seen.count({"business_hours", "hours"})) {
+    throw config_file_error(name + ": [business_hours] needs hours = START-END");
+  }
+  cfg = std::move(result);
+}
+
+bool apply_config_file(const std::string& path, bool required, config& cfg) {
+  ipc::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    if (errno == ENOENT && !required) return false;
+    throw config_file_error(path + ": cannot open the configuration file: " + std::strerror(errno));
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    throw config_file_error(path + ": not a regular file");
+  }
+  // A root daemon serving every user takes its policy only from a file no other user can change.
+  if (cfg.system_mode && ::geteuid() == 0 &&
+      (info.st_uid != 0 || (info.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    throw config_file_error(path +
+                            ": refused: a --system daemon's configuration file must belong to "
+                            "root and be writable by root only (chown root; chmod go-w)");
+  }
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw config_file_error(path + ": cannot read: " + std::strerror(errno));
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > max_config_file_size) break;  // apply_config_text says so
+  }
+  apply_config_text(text, path, cfg);
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> config_file_keys() {
+  std::vector<std::pair<std::string, std::string>> all;
+  for (const key_spec& spec : keys()) all.emplace_back(spec.section, spec.key);
+  return all;
+}
+
+std::vector<std::string> restart_only_changes(const config& running, const config& reloaded) {
+  std::vector<std::string> changed;
+  const auto note = [&](bool differs, const char* key) {
+    if (differs) changed.emplace_back(std::string("[daemon] ") + key);
+  };
+  note(running.socket_path != reloaded.socket_path, "socket");
+  note(running.state_dir != reloaded.state_dir, "state_dir");
+  note(running.http.ca_file != reloaded.http.ca_file, "ca_file");
+  note(running.admin_group != reloaded.admin_group, "admin_group");
+  note(running.scheduler.max_active_jobs != reloaded.scheduler.max_active_jobs, "max_active_jobs");
+  note(running.retry_delay_floor != reloaded.retry_delay_floor, "retry_delay_floor");
+  note(running.http.low_speed_time_s != reloaded.http.low_speed_time_s, "stall_timeout");
+  return changed;
+}
+
+}  // namespace opendo::daemon
