@@ -1,12 +1,16 @@
 // The scheduler in a real daemon: with one slot and a one-second time slice, jobs of equal
 // priority take turns (each resuming with a Range request where it stopped) and a HIGH job
-// pre-empts them. Against a real nginx whose limit_rate makes every file take several seconds.
+// pre-empts them; with one connection per host, a second job of a busy host waits while jobs of
+// another host run, and a FOREGROUND job takes the host's connection at once. Against real nginx
+// servers whose limit_rate makes every file take seconds.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "integration/helpers.hpp"
@@ -136,6 +140,96 @@ TEST(Scheduling, EqualJobsTakeTurnsAndAHighJobPreemptsThem) {
       EXPECT_GT(starts[i], 0) << d.path;
     }
   }
+}
+
+// Calls `done` every 20 ms until it returns true or the timeout passes; returns whether it did.
+bool poll_until(const std::function<bool()>& done, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(Scheduling, ABusyHostsNextJobWaitsWhileOtherHostsRunAndForegroundTakesItsConnection) {
+  nginx_server x(rate_limited());
+  nginx_server y(rate_limited());
+  daemon_options options;
+  options.extra_args = {"--max-connections-per-host", "1"};  // --max-active-jobs stays 4
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+
+  // x1 takes about ten seconds at the rate; the others are small.
+  const std::string x1_digest = x.make_random_file("x1.bin", 10 * kRate, 1);
+  const std::string x2_digest = x.make_random_file("x2.bin", kRate, 2);
+  const std::string fg_digest = x.make_random_file("fg.bin", kRate, 3);
+  const std::string y1_digest = y.make_random_file("y1.bin", kRate, 4);
+  job x1 = c.create_job("x1");
+  x1.add_file(x.url("x1.bin"), (out / "x1.bin").string());
+  x1.resume();
+  ASSERT_TRUE(poll_until([&] { return x1.info().bytes_transferred > 0; }, std::chrono::seconds(30)))
+      << daemon.log();
+
+  job x2 = c.create_job("x2");
+  x2.add_file(x.url("x2.bin"), (out / "x2.bin").string());
+  job y1 = c.create_job("y1");
+  y1.add_file(y.url("y1.bin"), (out / "y1.bin").string());
+  x2.resume();
+  y1.resume();
+
+  // While x1 runs (read after the others: when it is not TRANSFERRED then, it was not before),
+  // x2 has no byte and waits in QUEUED, and y1 makes progress.
+  auto x1_running = [&] { return x1.state() != job_state::transferred; };
+  bool y1_ran_beside_x1 = false;
+  poll_until(
+      [&] {
+        const job_info waiting = x2.info();
+        const job_info other_host = y1.info();
+        if (!x1_running()) return true;
+        EXPECT_EQ(waiting.bytes_transferred, 0U) << "x2 started while x1 held x's connection";
+        EXPECT_EQ(waiting.state, job_state::queued);
+        y1_ran_beside_x1 = other_host.bytes_transferred > 0;
+        return y1_ran_beside_x1;
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(y1_ran_beside_x1) << "y1 did not start while x1 ran:\n" << daemon.log();
+
+  // A FOREGROUND job of host x runs at once although x is at its cap: it counts, so x1 gives
+  // it the connection (it is the lower priority) and resumes later. fg finishes first.
+  job fg = c.create_job("fg");
+  fg.set_priority(job_priority::foreground);
+  fg.add_file(x.url("fg.bin"), (out / "fg.bin").string());
+  fg.resume();
+  bool fg_finished_first = false;
+  poll_until(
+      [&] {
+        const bool fg_done = fg.state() == job_state::transferred;
+        fg_finished_first = fg_done && x1_running();
+        return fg_done || !x1_running();
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(fg_finished_first) << "fg did not finish before x1:\n" << daemon.log();
+
+  const std::vector<std::pair<job*, std::pair<std::string, std::string>>> all = {
+      {&x1, {"x1.bin", x1_digest}},
+      {&x2, {"x2.bin", x2_digest}},
+      {&fg, {"fg.bin", fg_digest}},
+      {&y1, {"y1.bin", y1_digest}}};
+  for (const auto& [j, file] : all) {
+    ASSERT_EQ(wait_for_state(*j, job_state::transferred, std::chrono::seconds(60)).state,
+              job_state::transferred)
+        << file.first << "\n"
+        << daemon.log();
+    EXPECT_EQ(j->complete(), hr::ok);
+    EXPECT_EQ(sha256_file(out / file.first), file.second) << file.first;
+  }
+  x.wait_for_requests(4);
+  const auto x1_starts = range_starts(x, "/x1.bin");
+  ASSERT_GE(x1_starts.size(), 2U) << "x1 was not pre-empted by fg";
+  EXPECT_EQ(x1_starts.front(), -1);
+  for (std::size_t i = 1; i < x1_starts.size(); ++i) EXPECT_GT(x1_starts[i], 0);
 }
 
 }  // namespace
