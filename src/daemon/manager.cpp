@@ -965,6 +965,9 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   } else {
     notify(j, job_event_kind::progress);
     start_file(j);  // the next file goes right on, reusing the connection
+    // Its host may differ and be at its cap: this loop turn's scheduling pass (before the new
+    // request connects) stops whichever transfer ranks lower there.
+    dirty_schedule_ = true;
   }
 }
 
