@@ -76,6 +76,14 @@ TEST(Scheduler, DefaultLimitIsFourJobs) {
   EXPECT_EQ(choose(inputs(jobs), scheduler_limits{}), (ids{"j0", "j1", "j2", "j3"}));
 }
 
+TEST(Scheduler, DefaultsAreTheDocumentedOnes) {
+  const scheduler_limits lim;
+  EXPECT_EQ(lim.max_active_jobs, 4U);
+  EXPECT_EQ(lim.time_slice, seconds(60));
+  EXPECT_EQ(lim.max_connections_per_host, 6U);
+  EXPECT_EQ(lim.max_connections, 32U);
+}
+
 TEST(Scheduler, OnlyQueuedConnectingAndTransferringJobsAreCandidates) {
   std::vector<job> jobs;
   const std::vector<job_state> states = {
