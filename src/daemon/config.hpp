@@ -25,6 +25,8 @@ struct config {
   std::chrono::milliseconds file_helper_timeout{10000};
   std::string log_level = "info";
   jobs::limits limits;
+  // --max-active-jobs, --time-slice, --max-connections-per-host, --max-connections-total: see
+  // jobs/scheduler.hpp for what each means and its default.
   jobs::scheduler_limits scheduler;
   transfer::http::engine_options http;
   // Retry delays (MinimumRetryDelay, notification re-delivery) under this become this: the
@@ -34,6 +36,7 @@ struct config {
   std::chrono::milliseconds checkpoint_interval{1000};
   // How often watchers may be told about progress at most (each watcher may ask for less).
   std::chrono::milliseconds progress_interval{100};
+  // Varlink clients served at once (not HTTP connections: those are scheduler limits).
   std::size_t max_connections = 1024;
   std::size_t max_output_per_connection = 16 * 1024 * 1024;
   // A connection that holds an incomplete message this long is closed.

@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -236,6 +238,21 @@ int main(int argc, char** argv) {
                  "Jobs of all users together (BG_E_TOO_MANY_JOBS_PER_MACHINE past it; default "
                  "300, as BITS's MaxJobsPerMachine)")
       ->check(CLI::Range(1, 1000000));
+  double time_slice_s = std::chrono::duration<double>(cfg.scheduler.time_slice).count();
+  app.add_option("--time-slice", time_slice_s,
+                 "Seconds a background job may keep its slot while a job of the same priority "
+                 "waits; then it queues (keeping its bytes) and the longest-waiting job runs "
+                 "(default 60; 0: no rotation)")
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--max-connections-per-host", cfg.scheduler.max_connections_per_host,
+                 "HTTP transfers to one host (host:port of the file's URL) at the same time; "
+                 "a job waits while its file's host has that many (default 6; FOREGROUND jobs "
+                 "are not held back but count)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--max-connections-total", cfg.scheduler.max_connections,
+                 "HTTP transfers in all at the same time (default 32; FOREGROUND jobs are not "
+                 "held back but count, so background jobs never take it past the cap)")
+      ->check(CLI::Range(1, 10000));
   app.add_option("--retry-delay-floor", cfg.retry_delay_floor,
                  "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
                  "to it (default 5, as on Windows; lower values are for tests)")
@@ -254,6 +271,7 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   app.set_version_flag("--version", "opendod 0.1.0");
   CLI11_PARSE(app, argc, argv);
+  cfg.scheduler.time_slice = std::chrono::milliseconds(std::llround(time_slice_s * 1000));
 
   // ---- configuration file: the flags given override it ----
   command_line cl{cfg, {}};

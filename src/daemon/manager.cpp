@@ -871,7 +871,9 @@ int manager::run_once() {
 
   notifier_.tick(now);
   wake_by(notifier_.next_deadline());
+  if (next_schedule_at_ && now >= *next_schedule_at_) dirty_schedule_ = true;
   if (dirty_schedule_) schedule();
+  wake_by(next_schedule_at_);
 
   for (auto& [tid, t] : active_) {
     if (now - t.last_checkpoint >= config_.checkpoint_interval) checkpoint(t, now);
@@ -891,25 +893,45 @@ int manager::run_once() {
 
 void manager::schedule() {
   dirty_schedule_ = false;
+  const auto now = mono_now();
+  forget_stale_turns();
   std::vector<jobs::schedule_input> inputs;
-  for (const auto& [id, j] : jobs_) inputs.push_back({&j, active_by_job_.count(id) != 0});
-  const auto chosen = jobs::choose_running(inputs, config_.scheduler);
-  // Pre-empt running jobs that lost their slot.
+  for (const auto& [id, j] : jobs_) {
+    jobs::schedule_input in;
+    in.j = &j;
+    in.running = active_by_job_.count(id) != 0;
+    if (const auto t = turns_.find(id); in.running && t != turns_.end()) {
+      in.turn_started = t->second.started;
+      in.resumable = t->second.resumable;
+    } else if (!in.running && j.state == job_state::queued) {
+      in.waiting_since = waiting_since_.try_emplace(id, now).first->second;
+    }
+    inputs.push_back(in);
+  }
+  const auto plan = jobs::choose_running(inputs, config_.scheduler, now);
+  next_schedule_at_ = plan.next_decision;
+  // Pre-empt or rotate out running jobs that lost their slot; they resume where they stopped.
   std::vector<std::string> preempted;
   for (const auto& [job_id, tid] : active_by_job_) {
-    if (std::find(chosen.begin(), chosen.end(), job_id) == chosen.end())
+    if (std::find(plan.run.begin(), plan.run.end(), job_id) == plan.run.end())
       preempted.push_back(job_id);
   }
   for (const auto& job_id : preempted) {
     jobs::job& j = jobs_.at(job_id);
     stop_job(j);
-    jobs::on_requeued(j, mono_now(), wall_now());
+    jobs::on_requeued(j, now, wall_now());
+    waiting_since_[job_id] = now;
+    spdlog::info("job {}: gives its slot away and waits, {} bytes kept", j.id,
+                 j.bytes_transferred());
     persist(j);
     notify(j, job_event_kind::state);
   }
-  for (const auto& job_id : chosen) {
+  for (const auto& job_id : plan.run) {
     jobs::job& j = jobs_.at(job_id);
-    if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) start_job(j);
+    if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) {
+      waiting_since_.erase(job_id);
+      start_job(j);
+    }
   }
 }
 
@@ -973,6 +995,17 @@ void manager::sample_link_rate(jobs::mono_time now, bool capped) {
   rate_sample_start_ = now;
   rate_sample_bytes_ = total;
   rate_sample_capped_ = capped;
+}
+
+// Turns of jobs that stopped running and wait times of jobs that no longer wait (suspended,
+// failed, finished, removed): a job that waits again waits from then on.
+void manager::forget_stale_turns() {
+  std::erase_if(turns_, [&](const auto& entry) { return active_by_job_.count(entry.first) == 0; });
+  std::erase_if(waiting_since_, [&](const auto& entry) {
+    const auto j = jobs_.find(entry.first);
+    return j == jobs_.end() || j->second.state != job_state::queued ||
+           active_by_job_.count(entry.first) != 0;
+  });
 }
 
 void manager::start_job(jobs::job& j) {
@@ -1138,6 +1171,9 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   } else {
     notify(j, job_event_kind::progress);
     start_file(j);  // the next file goes right on, reusing the connection
+    // Its host may differ and be at its cap: this loop turn's scheduling pass (before the new
+    // request connects) stops whichever transfer ranks lower there.
+    dirty_schedule_ = true;
   }
 }
 
@@ -1151,6 +1187,7 @@ void manager::stop_job(jobs::job& j) {
   }
   active_.erase(tid);
   active_by_job_.erase(it);
+  turns_.erase(j.id);
   persist(j);
 }
 
@@ -1278,12 +1315,28 @@ std::optional<transfer::http::outcome> manager::on_response(
                       std::to_string(j.max_download_size);
     return refused;
   }
+  start_turn(j, t.file_index, info);
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
   persist(j);
   if (j.state != before) notify(j, job_event_kind::state);
   return std::nullopt;
+}
+
+// The job's slice starts with its first response: time spent connecting is no turn used. It may
+// be rotated out only while the file's bytes survive a stop (see jobs::schedule_input).
+void manager::start_turn(const jobs::job& j, std::uint32_t index,
+                         const transfer::http::response_info& info) {
+  const auto& file = j.files[index];
+  turn& t = turns_[j.id];
+  if (!t.started) {
+    t.started = mono_now();
+    dirty_schedule_ = true;  // the scheduler learns when the slice ends
+  }
+  const bool takes_ranges = info.accepts_ranges || !file.ranges.empty();
+  t.resumable =
+      takes_ranges && file.bytes_total != size_unknown && restarts_.count({j.id, index}) == 0;
 }
 
 void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {

@@ -149,6 +149,9 @@ class manager final : public transfer::http::listener {
   job_info view(const jobs::job& j) const;
 
   void schedule();
+  void forget_stale_turns();
+  void start_turn(const jobs::job& j, std::uint32_t index,
+                  const transfer::http::response_info& info);
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
   void change_remote_names(jobs::job& j,
@@ -198,6 +201,15 @@ class manager final : public transfer::http::listener {
   bool rate_sample_capped_ = false;
   bool rate_sample_valid_ = false;
   jobs::class_caps logged_caps_{};
+  // What the scheduler's time slices need, not persisted. A running job's turn starts when its
+  // first response arrives (connecting uses no slice) and lasts over its files until it stops.
+  struct turn {
+    std::optional<jobs::mono_time> started;
+    bool resumable = false;  // stopping it loses no bytes: it may be rotated out
+  };
+  std::map<std::string, turn> turns_;
+  std::map<std::string, jobs::mono_time> waiting_since_;  // QUEUED jobs without a transfer
+  std::optional<jobs::mono_time> next_schedule_at_;       // a slice ends while a job waits
 };
 
 }  // namespace opendo::daemon
