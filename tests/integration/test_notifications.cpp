@@ -212,7 +212,9 @@ TEST_F(Notifications, NotifyCommandRunsWhenNobodyIsSubscribed) {
   j.add_file(origin.url("cmd.bin"), (out / "cmd.bin").string());
   j.resume();
   ASSERT_EQ(j.wait().state, job_state::transferred);
-  for (int i = 0; i < 300 && !fs::exists(marker); ++i) {
+  // The shell creates the file before echo writes to it: wait for the line, not the file.
+  auto written = [&] { return fs::exists(marker) && read_file(marker) == "ran\n"; };
+  for (int i = 0; i < 300 && !written(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(fs::exists(marker)) << daemon.log();
