@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -50,6 +52,17 @@ setter path_setter(std::string config::*field) {
   return [field](const std::string& value, config& cfg) -> std::optional<std::string> {
     if (value.empty() || value.front() != '/') return "an absolute path";
     cfg.*field = value;
+    return std::nullopt;
+  };
+}
+
+// A whole number from low to high, handed to `store`.
+setter whole_number_setter(std::uint32_t low, std::uint32_t high,
+                           std::function<void(config&, std::uint32_t)> store) {
+  return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
+    const auto n = number_in<std::uint32_t>(value, low, high);
+    if (!n) return "a whole number from " + std::to_string(low) + " to " + std::to_string(high);
+    store(cfg, *n);
     return std::nullopt;
   };
 }
@@ -101,6 +114,30 @@ const std::vector<key_spec>& keys() {
          cfg.scheduler.max_active_jobs = *n;
          return std::nullopt;
        }},
+      {"daemon", "max_jobs_per_user",
+       whole_number_setter(1, 100000,
+                           [](config& c, std::uint32_t n) { c.limits.max_jobs_per_user = n; })},
+      {"daemon", "max_jobs_per_machine",
+       whole_number_setter(1, 1000000,
+                           [](config& c, std::uint32_t n) { c.limits.max_jobs_per_machine = n; })},
+      {"daemon", "time_slice",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         // Whole milliseconds or seconds with a fraction, as --time-slice takes them.
+         char* end = nullptr;
+         const double seconds = std::strtod(value.c_str(), &end);
+         if (value.empty() || end != value.c_str() + value.size() || !(seconds >= 0) ||
+             seconds > 86400) {
+           return "seconds from 0 to 86400 (fractions allowed; 0: no rotation)";
+         }
+         cfg.scheduler.time_slice = std::chrono::milliseconds(std::llround(seconds * 1000));
+         return std::nullopt;
+       }},
+      {"daemon", "max_connections_per_host",
+       whole_number_setter(
+           1, 1000, [](config& c, std::uint32_t n) { c.scheduler.max_connections_per_host = n; })},
+      {"daemon", "max_connections_total",
+       whole_number_setter(1, 10000,
+                           [](config& c, std::uint32_t n) { c.scheduler.max_connections = n; })},
       {"daemon", "retry_delay_floor", seconds_setter(&config::retry_delay_floor, 1, 86400)},
       {"daemon", "stall_timeout",
        [](const std::string& value, config& cfg) -> std::optional<std::string> {
@@ -301,6 +338,14 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
   note(running.http.ca_file != reloaded.http.ca_file, "ca_file");
   note(running.admin_group != reloaded.admin_group, "admin_group");
   note(running.scheduler.max_active_jobs != reloaded.scheduler.max_active_jobs, "max_active_jobs");
+  note(running.limits.max_jobs_per_user != reloaded.limits.max_jobs_per_user, "max_jobs_per_user");
+  note(running.limits.max_jobs_per_machine != reloaded.limits.max_jobs_per_machine,
+       "max_jobs_per_machine");
+  note(running.scheduler.time_slice != reloaded.scheduler.time_slice, "time_slice");
+  note(running.scheduler.max_connections_per_host != reloaded.scheduler.max_connections_per_host,
+       "max_connections_per_host");
+  note(running.scheduler.max_connections != reloaded.scheduler.max_connections,
+       "max_connections_total");
   note(running.retry_delay_floor != reloaded.retry_delay_floor, "retry_delay_floor");
   note(running.http.low_speed_time_s != reloaded.http.low_speed_time_s, "stall_timeout");
   return changed;

@@ -287,6 +287,21 @@ int main(int argc, char** argv) {
   cl.note_given(app, "--max-active-jobs", [](const daemon::config& f, daemon::config& t) {
     t.scheduler.max_active_jobs = f.scheduler.max_active_jobs;
   });
+  cl.note_given(app, "--max-jobs-per-user", [](const daemon::config& f, daemon::config& t) {
+    t.limits.max_jobs_per_user = f.limits.max_jobs_per_user;
+  });
+  cl.note_given(app, "--max-jobs-per-machine", [](const daemon::config& f, daemon::config& t) {
+    t.limits.max_jobs_per_machine = f.limits.max_jobs_per_machine;
+  });
+  cl.note_given(app, "--time-slice", [](const daemon::config& f, daemon::config& t) {
+    t.scheduler.time_slice = f.scheduler.time_slice;
+  });
+  cl.note_given(app, "--max-connections-per-host", [](const daemon::config& f, daemon::config& t) {
+    t.scheduler.max_connections_per_host = f.scheduler.max_connections_per_host;
+  });
+  cl.note_given(app, "--max-connections-total", [](const daemon::config& f, daemon::config& t) {
+    t.scheduler.max_connections = f.scheduler.max_connections;
+  });
   cl.note_given(app, "--retry-delay-floor", [](const daemon::config& f, daemon::config& t) {
     t.retry_delay_floor = f.retry_delay_floor;
   });

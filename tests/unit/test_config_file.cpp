@@ -54,6 +54,11 @@ TEST(ConfigFile, EveryKeyLandsInItsSetting) {
       "ca_file = /etc/ssl/extra.pem\n"
       "admin_group = wheel\n"
       "max_active_jobs = 7\n"
+      "max_jobs_per_user = 500\n"
+      "max_jobs_per_machine = 2000\n"
+      "time_slice = 1.5\n"
+      "max_connections_per_host = 3\n"
+      "max_connections_total = 12\n"
       "retry_delay_floor = 9\n"
       "stall_timeout = 120\n"
       "log_level = debug\n"
@@ -74,6 +79,11 @@ TEST(ConfigFile, EveryKeyLandsInItsSetting) {
   EXPECT_EQ(cfg.http.ca_file, "/etc/ssl/extra.pem");
   EXPECT_EQ(cfg.admin_group, "wheel");
   EXPECT_EQ(cfg.scheduler.max_active_jobs, 7U);
+  EXPECT_EQ(cfg.limits.max_jobs_per_user, 500U);
+  EXPECT_EQ(cfg.limits.max_jobs_per_machine, 2000U);
+  EXPECT_EQ(cfg.scheduler.time_slice, std::chrono::milliseconds(1500));
+  EXPECT_EQ(cfg.scheduler.max_connections_per_host, 3U);
+  EXPECT_EQ(cfg.scheduler.max_connections, 12U);
   EXPECT_EQ(cfg.retry_delay_floor, std::chrono::seconds(9));
   EXPECT_EQ(cfg.http.low_speed_time_s, 120);
   EXPECT_EQ(cfg.log_level, "debug");
