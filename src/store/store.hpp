@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/accounting.hpp"
 #include "jobs/job.hpp"
 
 struct sqlite3;
@@ -27,12 +28,16 @@ class job_store {
   // Inserts or replaces the job row, all its file rows and its credential rows.
   void save_job(const jobs::job& j);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
-  // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
+  // the source counters, etag, last_modified, remote_mtime, delivered).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
   void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
   void remove_job(const std::string& job_id);
+  // The machine's totals (`opendo perfsnap`): what load_totals reads is what save_totals last
+  // wrote; zeros in a new store.
+  jobs::machine_totals load_totals();
+  void save_totals(const jobs::machine_totals& totals);
   // Small named values of the daemon's own (the meta table), e.g. the boot the store was last
   // opened in. nullopt when unset.
   std::optional<std::string> meta(const std::string& key);
