@@ -23,6 +23,9 @@ struct config {
   // helper is killed: a hung file system must not stop the daemon.
   std::chrono::milliseconds file_helper_timeout{10000};
   std::string log_level = "info";
+  // --metrics-listen: the Prometheus endpoint's loopback HOST:PORT; empty (the default, in user
+  // and system mode): no endpoint.
+  std::string metrics_listen;
   jobs::limits limits;
   jobs::scheduler_limits scheduler;
   transfer::http::engine_options http;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "daemon/metrics.hpp"
 #include "daemon/self_usage.hpp"
 #include "jobs/accounting.hpp"
 
@@ -147,6 +148,53 @@ TEST(SelfUsage, RssIsResidentPages) {
 TEST(SelfUsage, ThisProcessHasSomeMemory) {
   const auto usage = opendo::daemon::read_self_usage();
   EXPECT_GT(usage.rss_bytes, 0U);
+}
+
+TEST(Prometheus, CountersAndGaugesByConvention) {
+  opendo::machine_statistics stats;
+  stats.files_downloaded = 3;
+  stats.totals.bytes_from_origin = 1234567;
+  stats.totals.bytes_from_cache_hosts = 89;
+  stats.totals.origin_connections = 4;
+  stats.totals.download_duration_ms = 12345;
+  stats.download_rate = 1000;
+  stats.foreground_downloads = 1;
+  stats.background_downloads = 2;
+  stats.daemon_cpu_time_ms = 1500;
+  stats.daemon_rss_bytes = 1 << 20;
+  const std::string text = opendo::daemon::prometheus_text(stats);
+  for (const char* expected : {
+           "# HELP opendo_files_downloaded_total ",
+           "# TYPE opendo_files_downloaded_total counter\nopendo_files_downloaded_total 3\n",
+           "# TYPE opendo_downloaded_bytes_total counter\n"
+           "opendo_downloaded_bytes_total{source=\"origin\"} 1234567\n"
+           "opendo_downloaded_bytes_total{source=\"cache_host\"} 89\n"
+           "opendo_downloaded_bytes_total{source=\"lan_peer\"} 0\n"
+           "opendo_downloaded_bytes_total{source=\"group_peer\"} 0\n",
+           "opendo_requests_total{source=\"origin\"} 4\n",
+           "# TYPE opendo_transfer_seconds_total counter\nopendo_transfer_seconds_total 12.345\n",
+           "# TYPE opendo_download_bytes_per_second gauge\nopendo_download_bytes_per_second 1000\n",
+           "opendo_running_jobs{priority=\"foreground\"} 1\n"
+           "opendo_running_jobs{priority=\"background\"} 2\n",
+           "# TYPE opendo_cache_size_bytes gauge\nopendo_cache_size_bytes 0\n",
+           "process_cpu_seconds_total 1.500\n",
+           "process_resident_memory_bytes 1048576\n",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\nnot in\n" << text;
+  }
+  // Each family's TYPE comes once, before its samples; the text ends with a newline.
+  EXPECT_EQ(text.find("# TYPE opendo_downloaded_bytes_total"),
+            text.rfind("# TYPE opendo_downloaded_bytes_total"));
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(Prometheus, OnlyLoopbackAddressesAreServed) {
+  EXPECT_THROW(opendo::daemon::listen_loopback("0.0.0.0:0"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("192.0.2.1:0"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1:http"), std::runtime_error);
+  const auto fd = opendo::daemon::listen_loopback("127.0.0.1:0");
+  EXPECT_GT(opendo::daemon::bound_port(fd.get()), 0);
 }
 
 }  // namespace
