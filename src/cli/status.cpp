@@ -103,24 +103,26 @@ std::vector<std::string> status_table(const std::vector<file_status>& files, boo
   std::vector<std::string> lines;
   char line[512];
   std::snprintf(line, sizeof line,
-                "%-12s %s%-11s %-10s %-10s %-10s %-10s %-10s %-7s %-7s %-10s %-9s %s", "FILE",
+                "%-12s %s%-11s %-10s %-10s %-10s %-10s %-10s %-7s %-7s %-9s %-10s %-9s %s", "FILE",
                 with_owner ? "OWNER  " : "", "STATUS", "SIZE", "ORIGIN", "CACHE", "LAN", "GROUP",
-                "PEERS%", "CACHE%", "PRIORITY", "DURATION", "URL");
+                "PEERS%", "CACHE%", "MODE", "PRIORITY", "DURATION", "URL");
   lines.emplace_back(line);
   for (const file_status& f : files) {
     const std::string id = short_job_id(f.job_id) + "/" + std::to_string(f.file_index);
     const std::string owner = with_owner ? pad(std::to_string(f.owner_uid), 6) + " " : "";
-    std::snprintf(
-        line, sizeof line, "%-12s %s%-11s %-10s %-10s %-10s %-10s %-10s %-7s %-7s %-10s %-9s %s",
-        id.c_str(), owner.c_str(), std::string(f.status).c_str(), format_bytes(f.file_size).c_str(),
-        format_bytes(f.sources.bytes_from_origin).c_str(),
-        format_bytes(f.sources.bytes_from_cache_hosts).c_str(),
-        format_bytes(f.sources.bytes_from_lan_peers).c_str(),
-        format_bytes(f.sources.bytes_from_group_peers).c_str(),
-        format_percent(f.sources.percent_from_peers()).c_str(),
-        format_percent(f.sources.percent_from_cache_hosts()).c_str(),
-        std::string(f.priority).c_str(), format_duration_ms(f.sources.download_duration_ms).c_str(),
-        printable(f.source_url).c_str());
+    std::snprintf(line, sizeof line,
+                  "%-12s %s%-11s %-10s %-10s %-10s %-10s %-10s %-7s %-7s %-9s %-10s %-9s %s",
+                  id.c_str(), owner.c_str(), std::string(f.status).c_str(),
+                  format_bytes(f.file_size).c_str(),
+                  format_bytes(f.sources.bytes_from_origin).c_str(),
+                  format_bytes(f.sources.bytes_from_cache_hosts).c_str(),
+                  format_bytes(f.sources.bytes_from_lan_peers).c_str(),
+                  format_bytes(f.sources.bytes_from_group_peers).c_str(),
+                  format_percent(f.sources.percent_from_peers()).c_str(),
+                  format_percent(f.sources.percent_from_cache_hosts()).c_str(),
+                  printable(f.download_mode).c_str(), std::string(f.priority).c_str(),
+                  format_duration_ms(f.sources.download_duration_ms).c_str(),
+                  printable(f.source_url).c_str());
     lines.emplace_back(line);
   }
   return lines;

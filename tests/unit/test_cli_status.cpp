@@ -89,8 +89,9 @@ TEST(StatusTable, HeaderAndAlignedRows) {
       << lines[0];
   EXPECT_EQ(lines[1].rfind("1A2B3C4D/0   Complete    1.00 MiB   1.00 MiB   0 B        0 B", 0), 0U)
       << lines[1];
-  EXPECT_NE(lines[1].find(" 0%      0%      Background 1.2 s     http://127.0.0.1:8080/a.bin"),
-            std::string::npos)
+  EXPECT_NE(
+      lines[1].find(" 0%      0%      HttpOnly  Background 1.2 s     http://127.0.0.1:8080/a.bin"),
+      std::string::npos)
       << lines[1];
   EXPECT_EQ(lines[2].rfind("1A2B3C4D/1   Downloading 1.95 KiB   500 B", 0), 0U) << lines[2];
   // Every column starts at the same place in the header and the rows.
