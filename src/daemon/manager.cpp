@@ -832,7 +832,7 @@ void manager::start_file(jobs::job& j) {
       }
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
-    count_file_downloaded();
+    if (!file.completed) count_file_downloaded();  // its last byte came before a restart
     if (jobs::on_file_completed(j, j.current_file, wall_now())) {
       persist(j);
       notify(j, job_event_kind::state);
