@@ -107,7 +107,7 @@ class job {
   void set_proxy_settings(const proxy_settings& proxy);
   // SetNotifyCmdLine: program must be an absolute path (or empty to remove the command).
   void set_notify_command(const std::string& program, const std::string& parameters);
-  // Basic and Digest are supported; other schemes are E_NOTIMPL. Never written to logs.
+  // Basic, Digest and NTLM are supported; Negotiate and Passport are E_NOTIMPL. Never logged.
   void set_credentials(auth_target target, auth_scheme scheme, const std::string& user_name,
                        const std::string& password);
   void remove_credentials(auth_target target, auth_scheme scheme);

@@ -866,7 +866,9 @@ int run_command_line(int argc, char** argv) {
 
   settings global;
   app.add_option("--socket", global.socket,
-                 "Socket of opendod (default: " + opendo::default_socket_path() + ")")
+                 "Socket of opendod (default: $XDG_RUNTIME_DIR/opendo/opendod.sock, or "
+                 "/tmp/opendo-UID/opendod.sock; when no daemon of the user answers, the "
+                 "system daemon's /run/opendo/opendod.sock)")
       ->type_name("PATH");
   app.add_flag(
       "--json", global.json,

@@ -440,7 +440,7 @@ class job_object final
     return E_NOTIMPL;
   }
 
-  // The daemon accepts Basic and Digest (E_NOTIMPL for the Windows-only schemes). NULL user name
+  // The daemon accepts Basic, Digest and NTLM (E_NOTIMPL for Negotiate and Passport). NULL user name
   // or password count as empty.
   HRESULT STDMETHODCALLTYPE SetCredentials(BG_AUTH_CREDENTIALS* credentials) override {
     return guard([&] {

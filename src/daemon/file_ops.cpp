@@ -105,13 +105,23 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
 }
 
 file_result direct_file_ops::deliver(uid_t owner, const std::string& local_name,
-                                     const std::string& temp_name, std::int64_t mtime) {
+                                     const std::string& temp_name, std::int64_t mtime,
+                                     bool may_be_delivered) {
   ipc::unique_fd dir;
   if (auto result = open_parent(local_name, dir); !result.ok()) return result;
   const auto [parent, name] = split_path(local_name);
   const std::string shown = parent + "/" + temp_name;
   ipc::unique_fd fd(
       ::openat(dir.get(), temp_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd && errno == ENOENT && may_be_delivered) {
+    struct stat delivered {};
+    if (::fstatat(dir.get(), name.c_str(), &delivered, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(delivered.st_mode) && delivered.st_uid == owner) {
+      ::fsync(dir.get());  // the crash may have come before the directory was synced
+      return {};
+    }
+    errno = ENOENT;
+  }
   if (!fd) return errno_result(errno, "cannot open the temporary file " + shown);
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != owner) {

@@ -40,9 +40,12 @@ class file_ops {
                                 ipc::unique_fd& out) = 0;
 
   // Syncs the temporary file, sets its modification time (when mtime >= 0), renames it over
-  // `local_name` and syncs the directory.
+  // `local_name` and syncs the directory. With `may_be_delivered` (finishing a Complete that a
+  // crash interrupted) a missing temporary file beside a destination that is a plain file of the
+  // owner means the rename already happened: success, after syncing the directory.
   virtual file_result deliver(uid_t owner, const std::string& local_name,
-                              const std::string& temp_name, std::int64_t mtime) = 0;
+                              const std::string& temp_name, std::int64_t mtime,
+                              bool may_be_delivered) = 0;
 
   // Deletes the temporary file; a missing file is success.
   virtual file_result remove_temp(uid_t owner, const std::string& local_name,
@@ -58,7 +61,7 @@ class direct_file_ops final : public file_ops {
   file_result open_temp(uid_t owner, const std::string& local_name, const std::string& temp_name,
                         std::uint64_t keep_bytes, ipc::unique_fd& out) override;
   file_result deliver(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                      std::int64_t mtime) override;
+                      std::int64_t mtime, bool may_be_delivered) override;
   file_result remove_temp(uid_t owner, const std::string& local_name,
                           const std::string& temp_name) override;
 };

@@ -183,6 +183,15 @@ int main(int argc, char** argv) {
                  "Background jobs that transfer at the same time (default 4; FOREGROUND jobs are "
                  "not counted)")
       ->check(CLI::Range(1, 1000));
+  // BITS's group policies MaxJobsPerUser and MaxJobsPerMachine, with their defaults.
+  app.add_option("--max-jobs-per-user", cfg.limits.max_jobs_per_user,
+                 "Jobs a user may have that are not ACKNOWLEDGED or CANCELLED "
+                 "(BG_E_TOO_MANY_JOBS_PER_USER past it; default 60, as BITS's MaxJobsPerUser)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--max-jobs-per-machine", cfg.limits.max_jobs_per_machine,
+                 "Jobs of all users together (BG_E_TOO_MANY_JOBS_PER_MACHINE past it; default "
+                 "300, as BITS's MaxJobsPerMachine)")
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--retry-delay-floor", cfg.retry_delay_floor,
                  "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
                  "to it (default 5, as on Windows; lower values are for tests)")

@@ -5,16 +5,20 @@
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <tuple>
 #include <vector>
 
@@ -136,6 +140,60 @@ void remove_credential(jobs::job& j, std::uint32_t target, std::uint32_t scheme)
   });
 }
 
+// The file system that holds the open file `fd`: its type and mount point from the kernel's
+// mount table (the entry with the file's device; the last one, as a later mount hides an
+// earlier one). Empty strings when it cannot be told.
+std::pair<std::string, std::string> file_system_of(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return {};
+  const std::string device =
+      std::to_string(major(info.st_dev)) + ":" + std::to_string(minor(info.st_dev));
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::pair<std::string, std::string> found;
+  // "36 35 98:0 /root /mnt/point options... - fstype source super-options"
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (dev != device) continue;
+    const auto separator = line.find(" - ");
+    if (separator == std::string::npos) continue;
+    std::istringstream tail(line.substr(separator + 3));
+    std::string type;
+    tail >> type;
+    found = {type, mount_point};
+  }
+  return found;
+}
+
+// A disk-full error in words that tell the owner what to do: which file system is full, how
+// much is left, that the bytes so far are kept and that the job goes on by itself.
+std::string describe_full_disk(int fd, const std::string& local_name, std::uint64_t kept,
+                               const std::string& cause) {
+  const auto [type, mount_point] = file_system_of(fd);
+  std::string text = "the disk is full: no space left on the ";
+  text += type.empty() ? "file system" : type + " file system";
+  if (!mount_point.empty()) text += " mounted on " + mount_point;
+  text += " that holds " + local_name;
+  struct statvfs space {};
+  if (::fstatvfs(fd, &space) == 0) {
+    text += " (" + std::to_string(std::uint64_t{space.f_bavail} * space.f_frsize) + " bytes free)";
+  }
+  text += "; the " + std::to_string(kept) +
+          " bytes fetched so far are kept and the job tries again after its retry delay, once "
+          "space is freed (" +
+          cause + ")";
+  return text;
+}
+
+// OPENDO_TEST_EXIT_AFTER_RENAMES=N, for tests only: the daemon _exits right after the Nth file
+// it renames into place in a Complete, before recording it, as a SIGKILL at that moment would.
+// Unset (always, outside tests) it does nothing.
+int test_exit_after_renames() {
+  const char* value = std::getenv("OPENDO_TEST_EXIT_AFTER_RENAMES");
+  return value != nullptr ? std::atoi(value) : 0;
+}
+
 // The engine's record of a response as the API reports it (DO's Http* properties).
 http_response to_http_response(const transfer::http::response_record& r) {
   return http_response{static_cast<std::uint32_t>(r.status), r.headers, r.server_ip,
@@ -152,7 +210,8 @@ manager::manager(const config& cfg, store::job_store& store, file_ops& files)
       notifier_([this](const std::string& id) -> const jobs::job* {
         auto it = jobs_.find(id);
         return it == jobs_.end() ? nullptr : &it->second;
-      }) {}
+      }),
+      test_exit_after_renames_(test_exit_after_renames()) {}
 
 manager::~manager() = default;
 
@@ -161,11 +220,23 @@ void manager::load() {
   // The same boot as the store's last run: the page cache kept what that run wrote.
   const std::string boot = current_boot_id();
   const bool same_boot = !boot.empty() && store_.meta("boot_id") == boot;
-  if (!boot.empty()) store_.set_meta("boot_id", boot);
+  if (!boot.empty()) {
+    try {
+      store_.set_meta("boot_id", boot);
+    } catch (const std::exception& e) {
+      // E.g. a full disk. The next start then counts only recorded bytes: safe, and the daemon
+      // still serves the jobs it has.
+      spdlog::error("could not record the boot id: {}", e.what());
+    }
+  }
   totals_ = store_.load_totals();
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
-      store_.remove_job(j.id);
+      try {
+        store_.remove_job(j.id);
+      } catch (const std::exception& e) {
+        spdlog::error("could not remove final job {} from the store: {}", j.id, e.what());
+      }
       continue;
     }
     if (j.state == job_state::connecting || j.state == job_state::transferring) {
@@ -182,6 +253,7 @@ void manager::load() {
     spdlog::info("loaded job {} ({}) in state {}", j.id, j.display_name, to_string(j.state));
     jobs_.emplace(j.id, std::move(j));
   }
+  finish_interrupted_completes();
   dirty_schedule_ = true;
 }
 
@@ -257,6 +329,17 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+void manager::record_or_refuse(const jobs::job& j) {
+  try {
+    store_.save_job(j);
+  } catch (const opendo::error& e) {
+    spdlog::error("could not record job {}: {}", j.id, e.what());
+    throw request_error{e.hresult(), std::string("the job could not be recorded, so nothing was "
+                                                 "changed: ") +
+                                         e.what()};
+  }
+}
+
 void manager::notify(const jobs::job& j, job_event_kind kind) {
   if (!is_final(j.state)) notifier_.on_change(j, mono_now());
   std::vector<std::uint64_t> tokens;
@@ -307,7 +390,7 @@ std::string manager::create_job(const caller& who, const std::string& display_na
   } while (jobs_.count(id) != 0 || retired_.count(id) != 0);
   jobs::job j = jobs::make_job(id, who.uid, display_name, wall_now());
   j.retry_delay_floor = config_.retry_delay_floor;
-  persist(j);
+  record_or_refuse(j);
   spdlog::info("uid {} created job {} ({})", who.uid, id, display_name);
   jobs_.emplace(id, std::move(j));
   return id;
@@ -407,8 +490,8 @@ void manager::add_files(const caller& who, const std::string& id,
           "cannot add a file to job " + id);
   }
   const job_state before = j.state;
+  record_or_refuse(copy);
   j = std::move(copy);
-  persist(j);
   notify(j, before != j.state ? job_event_kind::state : job_event_kind::modified);
   dirty_schedule_ = true;
 }
@@ -551,22 +634,52 @@ std::uint32_t manager::cancel(const caller& who, const std::string& id) {
   return result;
 }
 
+// Complete is recorded before its first rename (the store's completing mark), so that a daemon
+// killed in the middle finishes it on restart (finish_complete with may_be_delivered): a file
+// whose temporary file is gone and whose destination exists was moved before the kill. A
+// Complete that fails without a crash (e.g. a locked destination) clears the mark after
+// recording the files it did move; calling it again moves the rest.
 std::uint32_t manager::complete(const caller& who, const std::string& id) {
   jobs::job& j = mutable_job(who, id);
   const jobs::complete_plan plan = jobs::plan_complete(j);
   check(plan.result, "cannot complete job " + id);
   stop_job(j);
+  try {
+    store_.mark_completing(j.id);
+  } catch (const opendo::error& e) {
+    throw request_error{
+        e.hresult(), std::string("Complete could not be recorded, nothing was moved: ") + e.what()};
+  }
+  return finish_complete(j, false);
+}
+
+std::uint32_t manager::finish_complete(jobs::job& j, bool may_be_delivered) {
+  const jobs::complete_plan plan = jobs::plan_complete(j);
   for (std::uint32_t index : plan.deliver) {
     auto& file = j.files[index];
-    if (file.delivered) continue;
-    const file_result moved =
-        files_.deliver(j.owner_uid, file.local_name, file.temp_name, file.remote_mtime);
+    const file_result moved = files_.deliver(j.owner_uid, file.local_name, file.temp_name,
+                                             file.remote_mtime, may_be_delivered);
     if (!moved.ok()) {
       persist(j);  // files already delivered stay delivered
+      try {
+        store_.clear_completing(j.id);
+      } catch (const std::exception& e) {
+        spdlog::error("job {}: could not clear its completing mark: {}", j.id, e.what());
+      }
       throw request_error{moved.code, moved.message};
     }
     file.delivered = true;
-    store_.save_file_progress(j.id, index, file);
+    if (test_exit_after_renames_ > 0 && ++renames_done_ == test_exit_after_renames_) {
+      // Test hook (OPENDO_TEST_EXIT_AFTER_RENAMES): the kill between a rename and its record.
+      spdlog::warn("test hook: exiting after {} renames", renames_done_);
+      ::_exit(86);
+    }
+    try {
+      store_.save_file_progress(j.id, index, file);
+    } catch (const std::exception& e) {
+      // The completing mark covers it: a restart finds the file moved and counts it.
+      spdlog::error("job {}: could not record the delivery of file {}: {}", j.id, index, e.what());
+    }
   }
   for (std::uint32_t index : plan.drop) {
     const auto& file = j.files[index];
@@ -576,8 +689,27 @@ std::uint32_t manager::complete(const caller& who, const std::string& id) {
   jobs::mark_acknowledged(j, wall_now());
   spdlog::info("job {} completed ({} delivered, {} dropped)", j.id, plan.deliver.size(),
                plan.drop.size());
-  retire(j);
+  retire(j);  // removes the job and its completing mark from the store at once
   return plan.result;
+}
+
+void manager::finish_interrupted_completes() {
+  std::vector<std::string> interrupted;
+  for (const auto& [id, j] : jobs_) {
+    if (store_.completing(id)) interrupted.push_back(id);
+  }
+  for (const auto& id : interrupted) {
+    jobs::job& j = jobs_.at(id);
+    spdlog::info("job {}: finishing the Complete that the daemon's stop interrupted", id);
+    try {
+      finish_complete(j, true);
+    } catch (const request_error& e) {
+      spdlog::warn(
+          "job {}: the interrupted Complete cannot be finished ({}); the job stays {} "
+          "and Complete can be called again",
+          id, e.message, to_string(j.state));
+    }
+  }
 }
 
 void manager::set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
@@ -664,9 +796,16 @@ void manager::set_credentials(const caller& who, const std::string& id, std::uin
   if (scheme < 1 || scheme > 5) {
     throw request_error{value_of(hr::e_invalidarg), "unknown authentication scheme"};
   }
-  if (scheme != 1 && scheme != 2) {
+  if (scheme == static_cast<std::uint32_t>(auth_scheme::negotiate)) {
+    // libcurl's Negotiate takes Kerberos tickets from the process's credential cache, which
+    // is the daemon's (root's, in system mode), not the job owner's: a confused deputy.
     throw request_error{value_of(hr::e_notimpl),
-                        "only Basic and Digest authentication are supported on Linux"};
+                        "Negotiate (Kerberos) authentication is not supported: it would use the "
+                        "daemon's own tickets, not the user name and password given"};
+  }
+  if (scheme == static_cast<std::uint32_t>(auth_scheme::passport)) {
+    throw request_error{value_of(hr::e_notimpl),
+                        "Passport authentication is not supported (Microsoft retired the service)"};
   }
   if (user_name.size() > 300 || password.size() > 65536) {
     throw request_error{value_of(hr::bg_e_string_too_long), "the credentials are too long"};
@@ -926,11 +1065,15 @@ void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
                size - file.bytes_transferred);
   // Only the origin was a source when they were written: there is nothing else to count them to.
   record_progress(j, index, size, jobs::byte_source::origin, mono_now());
-  store::job_store::batch b(store_);
-  store_.save_file_progress(j.id, index, file);
-  store_.save_totals(totals_);
-  b.commit();
-  totals_dirty_ = false;
+  try {
+    store::job_store::batch b(store_);
+    store_.save_file_progress(j.id, index, file);
+    store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
+  } catch (const std::exception& e) {
+    spdlog::error("could not record progress of job {}: {}", j.id, e.what());
+  }
 }
 
 file_result manager::truncate_temp(int fd, std::uint64_t size) {
@@ -1230,7 +1373,11 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
         false);
     return;
   }
-  fail_job(j, result.code, result.context, index, result.message, result.transient);
+  const std::string message =
+      result.context == error_context::local_file && result.code == value_of(hr::disk_full) && fd
+          ? describe_full_disk(fd.get(), file.local_name, file.bytes_transferred, result.message)
+          : result.message;
+  fail_job(j, result.code, result.context, index, message, result.transient);
 }
 
 }  // namespace opendo::daemon

@@ -140,8 +140,15 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // For a request that adds to what the store holds (a job, files): a failed write refuses it,
+  // so that the client never believes in a job a restart would not bring back.
+  void record_or_refuse(const jobs::job& j);
   void notify(const jobs::job& j, job_event_kind kind);
   void retire(jobs::job& j);
+  // Moves the files of a Complete whose intent is recorded, drops the rest and retires the job.
+  std::uint32_t finish_complete(jobs::job& j, bool may_be_delivered);
+  // On load: Completes that a crash interrupted are finished before any client sees the job.
+  void finish_interrupted_completes();
   job_info view(const jobs::job& j) const;
 
   void schedule();
@@ -193,6 +200,8 @@ class manager final : public transfer::http::listener {
   jobs::rate_window download_rate_;
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   bool dirty_schedule_ = true;
+  int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
+  int renames_done_ = 0;
 };
 
 }  // namespace opendo::daemon

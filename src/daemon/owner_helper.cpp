@@ -157,7 +157,8 @@ file_result serve(const json& request, ipc::unique_fd& opened) {
     return files.open_temp(self, local_name, temp_name, keep, opened);
   }
   if (op == "deliver") {
-    return files.deliver(self, local_name, temp_name, request.value("mtime", std::int64_t{-1}));
+    return files.deliver(self, local_name, temp_name, request.value("mtime", std::int64_t{-1}),
+                         request.value("may_be_delivered", false));
   }
   if (op == "remove_temp") return files.remove_temp(self, local_name, temp_name);
   return {value_of(hr::e_invalidarg), "unknown operation " + op};
@@ -461,13 +462,16 @@ file_result helper_file_ops::open_temp(uid_t owner, const std::string& local_nam
 }
 
 file_result helper_file_ops::deliver(uid_t owner, const std::string& local_name,
-                                     const std::string& temp_name, std::int64_t mtime) {
-  return call(
-      owner,
-      json{
-          {"op", "deliver"}, {"local_name", local_name}, {"temp_name", temp_name}, {"mtime", mtime}}
-          .dump(),
-      nullptr);
+                                     const std::string& temp_name, std::int64_t mtime,
+                                     bool may_be_delivered) {
+  return call(owner,
+              json{{"op", "deliver"},
+                   {"local_name", local_name},
+                   {"temp_name", temp_name},
+                   {"mtime", mtime},
+                   {"may_be_delivered", may_be_delivered}}
+                  .dump(),
+              nullptr);
 }
 
 file_result helper_file_ops::remove_temp(uid_t owner, const std::string& local_name,

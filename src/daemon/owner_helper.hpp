@@ -59,7 +59,7 @@ class helper_file_ops final : public file_ops {
   file_result open_temp(uid_t owner, const std::string& local_name, const std::string& temp_name,
                         std::uint64_t keep_bytes, ipc::unique_fd& out) override;
   file_result deliver(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                      std::int64_t mtime) override;
+                      std::int64_t mtime, bool may_be_delivered) override;
   file_result remove_temp(uid_t owner, const std::string& local_name,
                           const std::string& temp_name) override;
 

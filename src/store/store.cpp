@@ -28,10 +28,11 @@ namespace {
 
 constexpr std::int64_t kSchemaVersion = 5;
 
-[[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason) {
+[[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
+                       opendo::hr code = opendo::hr::e_fail) {
   std::string message = "job store ";
   message.append(path).append(": ").append(operation).append(": ").append(reason);
-  throw opendo::error(opendo::value_of(opendo::hr::e_fail), message);
+  throw opendo::error(opendo::value_of(code), message);
 }
 
 std::string db_path(sqlite3* db) {
@@ -39,8 +40,11 @@ std::string db_path(sqlite3* db) {
   return name != nullptr ? name : "(unknown)";
 }
 
+// A full disk has its own HRESULT: the daemon tells it apart from a broken store.
 [[noreturn]] void fail(sqlite3* db, std::string_view operation) {
-  fail(db_path(db), operation, sqlite3_errmsg(db));
+  const bool full = (sqlite3_extended_errcode(db) & 0xFF) == SQLITE_FULL;
+  fail(db_path(db), operation, sqlite3_errmsg(db),
+       full ? opendo::hr::disk_full : opendo::hr::e_fail);
 }
 
 // Sizes are unsigned but SQLite integers are signed: store the bit pattern, so size_unknown
@@ -812,8 +816,32 @@ void job_store::save_download_time(const std::string& job_id, std::chrono::milli
       .execute();
 }
 
+// The mark is a meta row rather than a column: it exists only for the moments of a Complete, and
+// the schema (and every migration test) stays as it is.
+namespace {
+std::string completing_key(const std::string& job_id) {
+  return "completing " + job_id;
+}
+}  // namespace
+
+void job_store::mark_completing(const std::string& job_id) {
+  set_meta(completing_key(job_id), "1");
+}
+
+void job_store::clear_completing(const std::string& job_id) {
+  statement remove(db_, "DELETE meta", "DELETE FROM meta WHERE key = ?1");
+  run(remove).bind(1, completing_key(job_id)).execute();
+}
+
+bool job_store::completing(const std::string& job_id) {
+  return meta(completing_key(job_id)).has_value();
+}
+
 void job_store::remove_job(const std::string& job_id) {
+  batch together(*this);  // the job and its mark go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
+  clear_completing(job_id);
+  together.commit();
 }
 
 std::vector<jobs::job> job_store::load_all() {

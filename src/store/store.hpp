@@ -33,11 +33,18 @@ class job_store {
                           const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
   void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
+  // Removes the job with its files, credentials and completing mark.
   void remove_job(const std::string& job_id);
   // The machine's totals (`opendo perfsnap`): what load_totals reads is what save_totals last
   // wrote; zeros in a new store.
   jobs::machine_totals load_totals();
   void save_totals(const jobs::machine_totals& totals);
+  // The mark of a Complete in progress, set before its first rename (docs/durability.md): a
+  // daemon restarted after a crash finishes such a job's Complete instead of leaving some files
+  // delivered and others not.
+  void mark_completing(const std::string& job_id);
+  void clear_completing(const std::string& job_id);
+  bool completing(const std::string& job_id);
   // Small named values of the daemon's own (the meta table), e.g. the boot the store was last
   // opened in. nullopt when unset.
   std::optional<std::string> meta(const std::string& key);

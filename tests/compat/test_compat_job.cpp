@@ -264,6 +264,11 @@ TEST_F(CompatJob, NotifyCommandLineAndCredentials) {
   credentials.Credentials.Basic.Password = const_cast<LPWSTR>(L"secret");
   EXPECT_EQ(job2->SetCredentials(&credentials), S_OK);
   credentials.Scheme = BG_AUTH_SCHEME_NTLM;
+  EXPECT_EQ(job2->SetCredentials(&credentials), S_OK);
+  EXPECT_EQ(job2->RemoveCredentials(BG_AUTH_TARGET_SERVER, BG_AUTH_SCHEME_NTLM), S_OK);
+  credentials.Scheme = BG_AUTH_SCHEME_NEGOTIATE;
+  EXPECT_EQ(job2->SetCredentials(&credentials), E_NOTIMPL);
+  credentials.Scheme = BG_AUTH_SCHEME_PASSPORT;
   EXPECT_EQ(job2->SetCredentials(&credentials), E_NOTIMPL);
   EXPECT_EQ(job2->RemoveCredentials(BG_AUTH_TARGET_SERVER, BG_AUTH_SCHEME_BASIC), S_OK);
   EXPECT_EQ(job2->RemoveCredentials(BG_AUTH_TARGET_SERVER, BG_AUTH_SCHEME_BASIC), S_FALSE);

@@ -1,6 +1,6 @@
-// Job properties that change how files are fetched: proxy settings, Basic and Digest-free
-// credentials (Basic against a real nginx auth_basic), SetRemoteName, the limits (maximum
-// download time and size, minimum notification interval), and what GetJob reports.
+// Job properties that change how files are fetched: proxy settings, credentials (Basic against a
+// real nginx auth_basic, NTLM against the fault origin as server and as proxy), SetRemoteName, the
+// limits (maximum download time and size, minimum notification interval), and what GetJob reports.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -154,8 +154,15 @@ TEST(Credentials, UnsupportedSchemesAndTargetsAreRefused) {
   client c = connect(daemon);
   job j = c.create_job("schemes");
   EXPECT_EQ(
-      hresult_of([&] { j.set_credentials(auth_target::server, auth_scheme::ntlm, "u", "p"); }),
+      hresult_of([&] { j.set_credentials(auth_target::server, auth_scheme::negotiate, "u", "p"); }),
       0x80004001U);
+  EXPECT_EQ(
+      hresult_of([&] { j.set_credentials(auth_target::proxy, auth_scheme::passport, "u", "p"); }),
+      0x80004001U);
+  EXPECT_EQ(hresult_of([&] {
+              j.set_credentials(auth_target::server, static_cast<auth_scheme>(6), "u", "p");
+            }),
+            0x80070057U);
   EXPECT_EQ(hresult_of([&] {
               j.set_credentials(static_cast<auth_target>(7), auth_scheme::basic, "u", "p");
             }),
@@ -164,6 +171,69 @@ TEST(Credentials, UnsupportedSchemesAndTargetsAreRefused) {
   EXPECT_EQ(j.info().credentials.size(), 1U);
   j.remove_credentials(auth_target::proxy, auth_scheme::digest);
   EXPECT_TRUE(j.info().credentials.empty());
+}
+
+// NTLM is connection-based: the origin answers 401 to the plain request, a challenge to the
+// Type 1 message, and serves the Type 3 message on the same connection; it logs the user and
+// domain the Type 3 message carried ("DOMAIN\\user" as BITS takes them).
+TEST(Credentials, NtlmAuthenticationWithTheServer) {
+  fault_origin origin;
+  const std::string digest = origin.serve_random("ntlm.bin", 50000, 7);
+  origin.set_fault("ntlm.bin", fault::ntlm_authentication(false));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+
+  job anonymous = c.create_job("anonymous");
+  anonymous.add_file(origin.url("ntlm.bin"), (out / "anonymous.bin").string());
+  anonymous.resume();
+  const job_info refused = anonymous.wait();
+  ASSERT_EQ(refused.state, job_state::error);
+  EXPECT_EQ(refused.error->code, 0x80190191U);  // HTTP 401
+
+  job j = c.create_job("ntlm");
+  j.set_credentials(auth_target::server, auth_scheme::ntlm, "CORP\\alice", "n7lm-pa55");
+  j.add_file(origin.url("ntlm.bin"), (out / "ntlm.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  j.complete();
+  EXPECT_EQ(sha256_file(out / "ntlm.bin"), digest);
+
+  bool authenticated = false;
+  for (const request_record& r : origin.requests_for("ntlm.bin")) {
+    if (r.ntlm_message == 3 && r.status == 200) {
+      authenticated = true;
+      EXPECT_EQ(r.ntlm_user, "alice");
+      EXPECT_EQ(r.ntlm_domain, "CORP");
+    }
+  }
+  EXPECT_TRUE(authenticated) << "no request was served after an NTLM Type 3 message";
+  EXPECT_EQ(daemon.log().find("n7lm-pa55"), std::string::npos);
+}
+
+// A corporate proxy that wants NTLM: the job's proxy credentials answer its 407.
+TEST(Credentials, NtlmAuthenticationWithTheProxy) {
+  fault_origin proxy;  // also the origin: it serves the paths of the URLs it is asked for
+  const std::string digest = proxy.serve_random("p.bin", 30000, 8);
+  proxy.set_fault("p.bin", fault::ntlm_authentication(true));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("ntlm proxy");
+  j.set_proxy_settings({proxy_usage::override, "127.0.0.1:" + std::to_string(proxy.port()), ""});
+  j.set_credentials(auth_target::proxy, auth_scheme::ntlm, "bob", "pr0xy-pa55");
+  j.add_file(proxy.url("p.bin"), (out / "p.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  j.complete();
+  EXPECT_EQ(sha256_file(out / "p.bin"), digest);
+  const auto requests = proxy.requests_for("p.bin");
+  ASSERT_FALSE(requests.empty());
+  EXPECT_TRUE(requests.front().absolute_form) << "the request did not go through the proxy";
+  const bool authenticated = std::any_of(requests.begin(), requests.end(), [](const auto& r) {
+    return r.ntlm_message == 3 && r.status == 200 && r.ntlm_user == "bob";
+  });
+  EXPECT_TRUE(authenticated);
 }
 
 TEST(RemoteName, AFileInErrorIsFixedWithSetRemoteName) {

@@ -45,6 +45,34 @@ std::uint64_t recorded_bytes(const fs::path& state_dir, const std::string& job_i
   return bytes;
 }
 
+// One integer of the store, by a query with the job id as ?1 (read while no daemon writes).
+std::int64_t recorded_integer(const fs::path& state_dir, const std::string& sql,
+                              const std::string& job_id) {
+  sqlite3* db = nullptr;
+  const std::string path = (state_dir / "jobs.sqlite").string();
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_bind_text(stmt, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
+  std::int64_t value = -1;
+  if (sqlite3_step(stmt) == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+// The delivered column of a file; -1 when the store has no such file.
+std::int64_t recorded_delivered(const fs::path& state_dir, const std::string& job_id, int index) {
+  return recorded_integer(
+      state_dir, "SELECT delivered FROM files WHERE job_id = ?1 AND idx = " + std::to_string(index),
+      job_id);
+}
+
+std::int64_t recorded_job_count(const fs::path& state_dir) {
+  return recorded_integer(state_dir, "SELECT count(*) FROM jobs WHERE ?1 = ?1", "");
+}
+
 // The job's temporary file in `dir` (the only .part file there).
 fs::path temp_file(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -319,4 +347,70 @@ TEST(Resume, RepeatedKillNineLosesNoJobAndNoByte) {
   EXPECT_LE(fetched, bound) << "fetched " << fetched << " for a payload of " << payload;
   std::cerr << "chaos: " << kKills << " kills, fetched " << fetched << " bytes for " << payload
             << " (" << static_cast<double>(fetched) / static_cast<double>(payload) << "x)\n";
+}
+
+// Complete killed between renames (docs/durability.md): the daemon records that Complete began
+// before its first rename, and a restart finishes it before any client sees the job. The test
+// hook OPENDO_TEST_EXIT_AFTER_RENAMES=N makes opendod _exit right after its Nth rename, before
+// recording it: the worst moment, where a file is in place and the store does not say so.
+TEST(Resume, KillDuringCompleteFinishesTheCompleteOnRestart) {
+  nginx_server origin;
+  constexpr int kFiles = 3;
+  std::vector<std::string> digests;
+  for (int i = 0; i < kFiles; ++i) {
+    digests.push_back(
+        origin.make_random_file("part" + std::to_string(i) + ".bin", 200000 + i * 1000, 60 + i));
+  }
+  for (int renames = 1; renames <= kFiles; ++renames) {
+    SCOPED_TRACE("killed after rename " + std::to_string(renames));
+    temp_dir out("opendo-out");
+    // An older file at one destination: Complete replaces it, and a restart must not mistake
+    // it for a delivered file.
+    write_file(out / "part2.bin", "the old part2");
+    daemon_options doomed;
+    doomed.env = {"OPENDO_TEST_EXIT_AFTER_RENAMES=" + std::to_string(renames)};
+    daemon_process first(doomed);
+    std::string id;
+    {
+      client c = connect(first);
+      job j = c.create_job("complete, interrupted");
+      id = j.id();
+      for (int i = 0; i < kFiles; ++i) {
+        const std::string name = "part" + std::to_string(i) + ".bin";
+        j.add_file(origin.url(name), (out / name).string());
+      }
+      j.resume();
+      ASSERT_EQ(j.wait().state, job_state::transferred) << first.log();
+      EXPECT_THROW(j.complete(), opendo::error);  // the daemon dies under the call
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (first.running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_FALSE(first.running());
+    ASSERT_EQ(first.exit_status(), 86) << first.log();
+    // The gap this closes: the last file moved is in place, the store says it is not.
+    const fs::path last_moved = out / ("part" + std::to_string(renames - 1) + ".bin");
+    EXPECT_EQ(sha256_file(last_moved), digests[static_cast<std::size_t>(renames - 1)]);
+    EXPECT_EQ(recorded_delivered(first.state_dir(), id, renames - 1), 0);
+
+    daemon_options options;
+    options.state_dir = first.state_dir();
+    daemon_process second(options);
+    client c = connect(second);
+    // Finished before the daemon answered anyone: no client sees part of a Complete.
+    EXPECT_EQ(c.open_job(id).info().state, job_state::acknowledged) << second.log();
+    for (const auto& info : c.list_jobs()) EXPECT_NE(info.id, id);
+    for (int i = 0; i < kFiles; ++i) {
+      EXPECT_EQ(sha256_file(out / ("part" + std::to_string(i) + ".bin")),
+                digests[static_cast<std::size_t>(i)])
+          << "file " << i;
+    }
+    for (const auto& entry : fs::directory_iterator(out.path())) {
+      EXPECT_NE(entry.path().extension(), ".part") << entry.path() << " was left behind";
+    }
+    EXPECT_NE(second.log().find("finishing the Complete"), std::string::npos);
+    second.stop();
+    EXPECT_EQ(recorded_job_count(second.state_dir()), 0);  // and it is gone from the store
+  }
 }

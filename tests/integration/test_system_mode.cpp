@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -177,6 +180,93 @@ std::vector<std::string> status_field(const std::string& status, const std::stri
   std::istringstream words(status.substr(at + field.size() + 2, end - at - field.size() - 2));
   std::vector<std::string> out;
   for (std::string w; words >> w;) out.push_back(w);
+  return out;
+}
+
+// ---- raw Varlink, for calling every method as another user ----
+
+// One call on a fresh connection: the reply (the first message of a stream), or
+// {"timeout": true} when none came in 10 s.
+json varlink_call(const fs::path& socket, const std::string& method, const json& parameters,
+                  bool more) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot connect to " + socket.string());
+  }
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  json call = {{"method", method}, {"parameters", parameters}};
+  if (more) call["more"] = true;
+  std::string out = call.dump();
+  out.push_back('\0');
+  if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
+    ::close(fd);
+    throw std::runtime_error("send failed");
+  }
+  std::string in;
+  char buffer[4096];
+  while (in.find('\0') == std::string::npos) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    in.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto end = in.find('\0');
+  if (end == std::string::npos) return json{{"timeout", true}};
+  return json::parse(in.substr(0, end));
+}
+
+// The methods of an interface description that take a job id, each with parameters that fill
+// its other required arguments with a value of their type.
+std::vector<std::pair<std::string, json>> methods_taking_a_job_id(const std::string& description) {
+  std::vector<std::pair<std::string, json>> out;
+  const std::regex method_re(R"(method\s+(\w+)\s*\(([\s\S]*?)\)\s*->)");
+  for (std::sregex_iterator it(description.begin(), description.end(), method_re), end; it != end;
+       ++it) {
+    const std::string name = (*it)[1];
+    const std::string args = (*it)[2];
+    // Split at top-level commas (inline struct types hold commas inside parentheses).
+    std::vector<std::string> parts(1);
+    int depth = 0;
+    for (char ch : args) {
+      if (ch == '(') ++depth;
+      if (ch == ')') --depth;
+      if (ch == ',' && depth == 0) {
+        parts.emplace_back();
+      } else {
+        parts.back().push_back(ch);
+      }
+    }
+    json parameters = json::object();
+    bool takes_id = false;
+    for (std::string part : parts) {
+      part = std::regex_replace(part, std::regex(R"(^\s+|\s+$)"), "");
+      const auto colon = part.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string arg = std::regex_replace(part.substr(0, colon), std::regex(R"(\s)"), "");
+      const std::string type =
+          std::regex_replace(part.substr(colon + 1), std::regex(R"(^\s+|\s+$)"), "");
+      if (arg == "id" && type == "string") takes_id = true;
+      if (type.empty() || type[0] == '?') continue;  // optional: left out
+      if (type == "string") {
+        parameters[arg] = "http://127.0.0.1:1/x";
+      } else if (type == "int" || type == "float") {
+        parameters[arg] = 1;
+      } else if (type == "bool") {
+        parameters[arg] = false;
+      } else if (type.rfind("[]", 0) == 0) {
+        parameters[arg] = json::array();
+      } else {
+        parameters[arg] = json::object();  // a struct, a map or an object
+      }
+    }
+    if (takes_id) out.emplace_back(name, parameters);
+  }
   return out;
 }
 
@@ -405,6 +495,79 @@ TEST_F(SystemMode, JobsOfOneUserAreInvisibleToAnother) {
   ASSERT_EQ(list(a, false).size(), 1U);
 }
 
+// Every method of the interface that takes a job id, called by another user with the id of A's
+// job, is refused exactly as it is for an id that does not exist: no method works, and none
+// but the registration methods (E_ACCESSDENIED, the BITS rule) tells B that the job exists. The
+// list comes from the daemon's own interface description, so a method added later is covered
+// without changing this test.
+TEST_F(SystemMode, EveryJobMethodCalledByAnotherUserIsRefusedAsForAnUnknownJob) {
+  const std::string id = create_job(a, "a's job");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  const json before = info(a, id);
+  const std::string unknown = "{0badc0de-0000-4000-8000-000000000001}";
+
+  // B's view, in B's own process: the description, then each method with both ids.
+  const fs::path results = top->path() / "results.json";
+  const fs::path socket = daemon->socket_path();
+  fs::permissions(top->path(), fs::perms(0777));  // B writes the results there
+  ASSERT_TRUE(as_user(b, [&] {
+    const json description = varlink_call(socket, "org.varlink.service.GetInterfaceDescription",
+                                          {{"interface", "org.opendo.Transfer"}}, false);
+    json calls = json::array();
+    for (auto [name, parameters] :
+         methods_taking_a_job_id(description["parameters"].value("description", ""))) {
+      const bool more = name == "Watch" || name == "Subscribe";  // the streaming methods
+      const std::string method = "org.opendo.Transfer." + name;
+      parameters["id"] = id;
+      json on_a = varlink_call(socket, method, parameters, more);
+      parameters["id"] = unknown;
+      json on_unknown = varlink_call(socket, method, parameters, more);
+      calls.push_back({{"method", name}, {"a", on_a}, {"unknown", on_unknown}});
+    }
+    std::ofstream(results) << calls.dump();
+  }));
+  fs::permissions(top->path(), fs::perms(0755));
+  const json calls = json::parse(read_file(results));
+
+  std::set<std::string> seen;
+  for (const json& call : calls) {
+    const std::string name = call["method"];
+    seen.insert(name);
+    const json& on_a = call["a"];
+    EXPECT_TRUE(on_a.contains("error")) << name << " succeeded for another user: " << on_a.dump();
+    if (name == "Subscribe" || name == "Unsubscribe") {
+      // Registration attempts on another user's job are E_ACCESSDENIED, as the BITS rules say
+      // (an id is an unguessable GUID: only someone who was given it learns that it exists).
+      EXPECT_EQ(on_a["parameters"].value("code", 0U), 0x80070005U) << name << ": " << on_a.dump();
+      continue;
+    }
+    // The same error and parameters as for an unknown id, once each id in a message is masked.
+    auto masked = [&](json reply, const std::string& which) {
+      std::string text = reply.dump();
+      for (auto at = text.find(which); at != std::string::npos; at = text.find(which, at)) {
+        text.replace(at, which.size(), "<id>");
+      }
+      return text;
+    };
+    EXPECT_EQ(masked(on_a, id), masked(call["unknown"], unknown))
+        << name << " answers another user's job differently from an unknown one";
+  }
+  // The description lists every job method the daemon has; a few that must be there:
+  for (const char* name : {"GetJob", "AddFile", "SetProperties", "Resume", "Suspend", "Cancel",
+                           "Complete", "Watch", "Subscribe", "Unsubscribe", "SetCredentials",
+                           "TakeOwnership", "SetRemoteName", "ReplaceRemotePrefix"}) {
+    EXPECT_EQ(seen.count(name), 1U) << name << " was not tried";
+  }
+
+  // And nothing B tried changed A's job.
+  const json after = info(a, id);
+  for (const char* field : {"state", "display_name", "files_total", "owner_uid", "priority"}) {
+    EXPECT_EQ(after[field], before[field]) << field;
+  }
+  EXPECT_EQ(list(b, false), json::array());
+}
+
 TEST_F(SystemMode, OnlyAdministratorsListEveryUsersJobs) {
   const std::string job_a = create_job(a, "a");
   const std::string job_b = create_job(b, "b");
@@ -490,6 +653,47 @@ TEST_F(SystemMode, CredentialsStayInTheDaemonsPrivateStore) {
 }
 
 // ---- files are the owner's, made by the owner ---------------------------------------------------
+
+// A Complete killed between its renames (the test-only hook OPENDO_TEST_EXIT_AFTER_RENAMES makes
+// opendod _exit after its first rename, before recording it) is finished by the restarted system
+// daemon through the owner's file helper: every file in place and A's, no temporary file left.
+TEST_F(SystemMode, CompleteKilledBetweenRenamesIsFinishedAsTheOwner) {
+  nginx_server origin;
+  const std::vector<std::string> digests = {origin.make_random_file("c0.bin", 200000, 11),
+                                            origin.make_random_file("c1.bin", 210000, 12)};
+  daemon_options options;
+  options.extra_args = {"--system", "--admin-group", kAdminGroup};
+  options.dir_mode = fs::perms(0755);
+  options.state_dir = top->path() / "state-complete";
+  daemon_options doomed = options;
+  doomed.env = {"OPENDO_TEST_EXIT_AFTER_RENAMES=1"};
+  daemon = std::make_unique<daemon_process>(doomed);
+  const std::string id = create_job(a, "complete, interrupted");
+  for (const char* name : {"c0.bin", "c1.bin"}) {
+    ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url(name), (home(a) / name).string()})), "ok");
+  }
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED").value("state", ""), "TRANSFERRED");
+  EXPECT_NE(outcome(cli(a, {"complete", id})), "ok");  // the daemon dies under the call
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (daemon->running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(daemon->exit_status(), 86) << daemon->log();
+  EXPECT_EQ(sha256_file(home(a) / "c0.bin"), digests[0]);
+  EXPECT_TRUE(state_of(home(a) / temp_name(id, 1)).exists);
+
+  daemon = std::make_unique<daemon_process>(options);
+  EXPECT_EQ(info(a, id).value("state", ""), "ACKNOWLEDGED") << daemon->log();
+  for (int i = 0; i < 2; ++i) {
+    const fs::path target = home(a) / ("c" + std::to_string(i) + ".bin");
+    const file_state delivered = state_of(target);
+    EXPECT_TRUE(delivered.exists) << target;
+    EXPECT_EQ(delivered.uid, a.uid) << target;
+    EXPECT_EQ(sha256_file(target), digests[static_cast<std::size_t>(i)]) << target;
+    EXPECT_FALSE(state_of(home(a) / temp_name(id, i)).exists);
+  }
+}
 
 TEST_F(SystemMode, DeliveredFileBelongsToTheOwner) {
   nginx_server origin;

@@ -33,6 +33,9 @@ struct daemon_options {
   // Mode of the temp dir that holds the socket, state dir and log (default 0700). A --system
   // daemon's test makes it 0755 so that other users can reach the socket.
   std::optional<std::filesystem::perms> dir_mode;
+  // The --state-dir (where jobs.sqlite lives), e.g. on a small file system; default: a "state"
+  // directory in the daemon's temp dir.
+  std::optional<std::filesystem::path> state_dir;
   // How long stop() and the destructor wait after SIGTERM before SIGKILL.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(30);
 };
@@ -49,7 +52,7 @@ class daemon_process {
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path socket_path() const { return dir_ / "opendod.sock"; }
-  std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::filesystem::path state_dir() const { return options_.state_dir.value_or(dir_ / "state"); }
   std::filesystem::path log_path() const { return dir_ / "opendod.log"; }
 
   // The running daemon's pid; -1 after it stopped.

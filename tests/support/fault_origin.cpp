@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -108,6 +109,13 @@ std::string http_date(std::int64_t unix_seconds) {
   return text;
 }
 
+fault fault::ntlm_authentication(bool as_proxy, int times) {
+  fault f;
+  f.what = as_proxy ? kind::ntlm_proxy : kind::ntlm;
+  f.times = times;
+  return f;
+}
+
 namespace {
 
 std::string normalized(std::string_view path) {
@@ -122,6 +130,81 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+// ---- NTLM messages (MS-NLMP): just enough to run a handshake and read who authenticated.
+
+std::string base64_decode(std::string_view text) {
+  std::string out(text.size() / 4 * 3 + 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return {};
+  out.resize(static_cast<std::size_t>(n));
+  // EVP_DecodeBlock counts the padding's zero bytes too.
+  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) out.pop_back();
+  return out;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out((bytes.size() + 2) / 3 * 4 + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::uint32_t le32(std::string_view m, std::size_t at) {
+  if (at + 4 > m.size()) return 0;
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(m[at])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(m[at + 1])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(m[at + 2])) << 16 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(m[at + 3])) << 24;
+}
+
+void put_le(std::string& m, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) m.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+// The NTLM message in an "NTLM <base64>" header value; empty when it is not one.
+std::string ntlm_message(std::string_view header_value) {
+  if (header_value.size() < 5 || lower(header_value.substr(0, 5)) != "ntlm ") return {};
+  std::string m = base64_decode(header_value.substr(5));
+  if (m.size() < 12 || m.compare(0, 8, std::string("NTLMSSP\0", 8)) != 0) return {};
+  return m;
+}
+
+// A field (length, max length, offset) of a Type 3 message, decoded from UTF-16LE (ASCII only).
+std::string ntlm_field(std::string_view m, std::size_t at) {
+  if (at + 8 > m.size()) return {};
+  const std::uint32_t length = le32(m, at) & 0xFFFF;
+  const std::uint32_t offset = le32(m, at + 4);
+  if (offset + length > m.size()) return {};
+  std::string out;
+  for (std::uint32_t i = 0; i + 1 < length; i += 2) out.push_back(m[offset + i]);
+  return out;
+}
+
+// A Type 2 (challenge) message: Unicode, NTLM, target info with the domain name TESTDOMAIN.
+std::string ntlm_challenge() {
+  std::string info;
+  const std::string domain = "TESTDOMAIN";
+  put_le(info, 2, 2);  // MsvAvNbDomainName
+  put_le(info, domain.size() * 2, 2);
+  for (char ch : domain) put_le(info, static_cast<unsigned char>(ch), 2);
+  put_le(info, 0, 4);  // MsvAvEOL
+  std::string m("NTLMSSP\0", 8);
+  put_le(m, 2, 4);                                          // message type
+  put_le(m, 0, 4);                                          // target name: none (length, max)
+  put_le(m, 48, 4);                                         // ... and its offset
+  put_le(m, 0x00000001 | 0x00000200 | 0x00800000, 4);       // UNICODE | NTLM | TARGET_INFO
+  m += std::string("\x01\x23\x45\x67\x89\xab\xcd\xef", 8);  // server challenge
+  put_le(m, 0, 8);                                          // reserved
+  put_le(m, info.size(), 2);  // target info: length, max length, offset
+  put_le(m, info.size(), 2);
+  put_le(m, 48, 4);
+  return m + info;
+}
+
 const char* reason(int status) {
   switch (status) {
     case 200:
@@ -132,6 +215,10 @@ const char* reason(int status) {
       return "Found";
     case 404:
       return "Not Found";
+    case 401:
+      return "Unauthorized";
+    case 407:
+      return "Proxy Authentication Required";
     case 416:
       return "Range Not Satisfiable";
     case 500:
@@ -185,6 +272,7 @@ struct fault_origin::connection {
   std::string pending;  // bytes read past the end of the last request head
   bool reset = false;   // end with RST instead of FIN
   std::size_t record = 0;
+  bool ntlm_challenged = false;  // a Type 2 message went out on this connection
 };
 
 fault_origin::fault_origin() {
@@ -327,6 +415,8 @@ bool fault_origin::respond(connection& c, const std::string& head) {
   record.connection = c.serial;
   record.time = std::chrono::steady_clock::now();
   bool client_closes = false;
+  std::string authorization;
+  std::string proxy_authorization;
   {
     const std::size_t line_end = head.find("\r\n");
     const std::string line = head.substr(0, line_end);
@@ -335,6 +425,12 @@ bool fault_origin::respond(connection& c, const std::string& head) {
     if (sp1 == std::string::npos || sp2 == std::string::npos) return false;
     record.method = line.substr(0, sp1);
     record.path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    // A request to a proxy names the whole URL: keep its path.
+    if (const auto scheme = record.path.find("://"); scheme != std::string::npos) {
+      record.absolute_form = true;
+      const auto path_start = record.path.find('/', scheme + 3);
+      record.path = path_start == std::string::npos ? "/" : record.path.substr(path_start);
+    }
     record.path = record.path.substr(0, record.path.find('?'));
     std::size_t pos = line_end + 2;
     while (pos < head.size()) {
@@ -350,6 +446,8 @@ bool fault_origin::respond(connection& c, const std::string& head) {
       if (name == "range") record.range = value;
       if (name == "if-range") record.if_range = value;
       if (name == "connection" && lower(value) == "close") client_closes = true;
+      if (name == "authorization") authorization = value;
+      if (name == "proxy-authorization") proxy_authorization = value;
     }
   }
 
@@ -413,6 +511,30 @@ bool fault_origin::respond(connection& c, const std::string& head) {
   };
 
   if (!found) return bodiless(404, "");
+  if (f.what == fault::kind::ntlm || f.what == fault::kind::ntlm_proxy) {
+    const bool proxy = f.what == fault::kind::ntlm_proxy;
+    const std::string m = ntlm_message(proxy ? proxy_authorization : authorization);
+    const std::uint32_t type = m.empty() ? 0 : le32(m, 8);
+    {
+      std::lock_guard lock(mutex_);
+      log_[c.record].ntlm_message = static_cast<int>(type);
+      if (type == 3) {
+        log_[c.record].ntlm_domain = ntlm_field(m, 28);
+        log_[c.record].ntlm_user = ntlm_field(m, 36);
+      }
+    }
+    const int refusal = proxy ? 407 : 401;
+    const std::string challenge_header = proxy ? "Proxy-Authenticate: " : "WWW-Authenticate: ";
+    if (type == 1) {
+      c.ntlm_challenged = true;
+      return bodiless(refusal,
+                      challenge_header + "NTLM " + base64_encode(ntlm_challenge()) + "\r\n");
+    }
+    // NTLM authenticates the connection: a Type 3 message counts only after our challenge on
+    // it, and with a response (24 bytes at least).
+    const bool authenticated = type == 3 && c.ntlm_challenged && (le32(m, 20) & 0xFFFF) >= 24;
+    if (!authenticated) return bodiless(refusal, challenge_header + "NTLM\r\n");
+  }
   if (f.what == fault::kind::status) {
     return bodiless(f.status,
                     f.retry_after.empty() ? "" : "Retry-After: " + f.retry_after + "\r\n");

@@ -38,6 +38,8 @@ struct fault {
     stall,            // headers and `bytes` body bytes, then nothing, ever
     endless_close,    // no Content-Length, the body then filler forever, close-delimited
     endless_chunked,  // the same, chunked
+    ntlm,             // 401 until the client does an NTLM handshake on the connection
+    ntlm_proxy,       // the same as a proxy: 407, Proxy-Authenticate, Proxy-Authorization
   };
   kind what = kind::none;
   std::uint64_t bytes = 0;
@@ -67,6 +69,11 @@ struct fault {
                              int times = -1);
   static fault stall_after(std::uint64_t body_bytes, int times = -1);
   static fault endless(bool chunked, int times = -1);
+  // NTLM authentication (server or proxy): a request without NTLM credentials gets 401 (407)
+  // with `NTLM`; a Type 1 (negotiate) message gets a Type 2 challenge on the same connection;
+  // a Type 3 (authenticate) message on that connection is served, its user and domain logged.
+  // The origin checks the handshake and the names, not the response's cryptography.
+  static fault ntlm_authentication(bool as_proxy, int times = -1);
 };
 
 // One request as the origin saw it; status and body_bytes_sent grow as the response goes out.
@@ -79,6 +86,10 @@ struct request_record {
   std::uint64_t body_bytes_sent = 0;
   std::uint64_t connection = 0;  // serial number of the TCP connection: equal = reused
   std::chrono::steady_clock::time_point time;  // when the request headers arrived
+  bool absolute_form = false;  // the request line held a whole URL (a request to a proxy)
+  int ntlm_message = 0;        // the NTLM message type in (Proxy-)Authorization, 0 if none
+  std::string ntlm_user;       // a Type 3 message's user and domain (UTF-16LE decoded)
+  std::string ntlm_domain;
 };
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" for a time in seconds since the epoch.

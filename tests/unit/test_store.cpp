@@ -705,6 +705,30 @@ TEST_F(JobStore, RemoveJobRemovesItsFiles) {
   EXPECT_EQ(raw.text("SELECT count(*) FROM credentials"), "1");
 }
 
+// The mark of a Complete in progress survives a reopen, is per job, and leaves with its job.
+TEST_F(JobStore, CompletingMarkIsKeptUntilClearedOrTheJobIsRemoved) {
+  job first = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job second = make_job("{00000000-0000-0000-0000-000000000002}", 1, 1);
+  {
+    job_store store(path_);
+    store.save_job(first);
+    store.save_job(second);
+    EXPECT_FALSE(store.completing(first.id));
+    store.mark_completing(first.id);
+    store.mark_completing(second.id);
+    store.mark_completing(second.id);  // marking twice is one mark
+  }
+  job_store store(path_);
+  EXPECT_TRUE(store.completing(first.id));
+  EXPECT_TRUE(store.completing(second.id));
+  store.clear_completing(second.id);
+  EXPECT_FALSE(store.completing(second.id));
+  EXPECT_EQ(store.load_all().size(), 2U);  // clearing the mark keeps the job
+  store.remove_job(first.id);
+  EXPECT_FALSE(store.completing(first.id));
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM meta WHERE key LIKE 'completing %'"), "0");
+}
+
 TEST_F(JobStore, BatchCommits) {
   job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
   job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);

@@ -30,6 +30,8 @@ struct engine::transfer {
   std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
   std::chrono::seconds stall_timeout{60};
   bool aborted_by_us = false;  // the write callback stopped the transfer; `failure` says why
+  // A checkpoint (outside libcurl's callbacks) failed to write: poll() ends the transfer.
+  bool failed_outside_callback = false;
   outcome failure;
   std::size_t max_response_headers = 0;
   char error_text[CURL_ERROR_SIZE] = {};
@@ -133,7 +135,11 @@ bool flush(engine::transfer& t) {
                          static_cast<off_t>(t.written + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      t.failure = local_failure(errno, "writing the temporary file failed");
+      const int error = errno;
+      // What did fit (a full disk takes part of a write) stays counted: keep_written() syncs it.
+      t.written += done;
+      t.buffer.erase(t.buffer.begin(), t.buffer.begin() + static_cast<std::ptrdiff_t>(done));
+      t.failure = local_failure(error, "writing the temporary file failed");
       t.aborted_by_us = true;
       return false;
     }
@@ -142,6 +148,14 @@ bool flush(engine::transfer& t) {
   t.written += done;
   t.buffer.clear();
   return true;
+}
+
+// After a local write error: the bytes that reached the file before it are valid, so they are
+// synced and kept (a full disk must not cost what was already fetched). What is still in the
+// buffer is dropped; it comes again from the server.
+void keep_written(engine::transfer& t) {
+  t.buffer.clear();
+  if (t.written > t.synced && ::fdatasync(t.req.fd) == 0) t.synced = t.written;
 }
 
 bool sync(engine::transfer& t) {
@@ -258,6 +272,7 @@ bool begin_body(engine::transfer& t, listener& events) {
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<engine::transfer*>(user);
   const std::size_t bytes = size * count;
+  if (t.aborted_by_us) return CURL_WRITEFUNC_ERROR;  // a checkpoint failed to write
   t.last_data = std::chrono::steady_clock::now();
   if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
   if (t.end != size_unknown && t.received() + bytes > t.end) {
@@ -390,7 +405,14 @@ outcome classify(CURLcode code, engine::transfer& t) {
 }
 
 long auth_bits(auth_scheme scheme) {
-  return static_cast<long>(scheme == auth_scheme::digest ? CURLAUTH_DIGEST : CURLAUTH_BASIC);
+  switch (scheme) {
+    case auth_scheme::digest:
+      return static_cast<long>(CURLAUTH_DIGEST);
+    case auth_scheme::ntlm:
+      return static_cast<long>(CURLAUTH_NTLM);
+    default:
+      return static_cast<long>(CURLAUTH_BASIC);
+  }
 }
 
 // BG_JOB_PROXY_USAGE. PRECONFIG (and AUTODETECT, which Linux has no protocol for) leave libcurl
@@ -515,8 +537,15 @@ std::uint64_t engine::received(transfer_id id) const {
 std::optional<std::uint64_t> engine::checkpoint(transfer_id id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return std::nullopt;
-  if (it->second->aborted_by_us || !sync(*it->second)) return std::nullopt;
-  return it->second->synced;
+  transfer& t = *it->second;
+  if (t.aborted_by_us) return std::nullopt;
+  if (!sync(t)) {
+    // Not inside a libcurl callback, so the transfer cannot fail from here: the next poll()
+    // ends it, without waiting for the server's next bytes.
+    t.failed_outside_callback = true;
+    return std::nullopt;
+  }
+  return t.synced;
 }
 
 std::optional<std::uint64_t> engine::stop(transfer_id id) {
@@ -524,6 +553,10 @@ std::optional<std::uint64_t> engine::stop(transfer_id id) {
   if (it == transfers_.end()) return std::nullopt;
   std::optional<std::uint64_t> durable;
   if (!it->second->aborted_by_us && sync(*it->second)) durable = it->second->synced;
+  if (it->second->aborted_by_us && it->second->failure.context == error_context::local_file) {
+    keep_written(*it->second);
+    durable = it->second->synced;
+  }
   curl_multi_remove_handle(multi_, it->second->easy);
   transfers_.erase(it);
   return durable;
@@ -534,6 +567,40 @@ void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
   int running = 0;
   curl_multi_perform(multi_, &running);
   process_done();
+  finish_failed_checkpoints();
+}
+
+void engine::finish_failed_checkpoints() {
+  std::vector<transfer_id> failed;
+  for (const auto& [id, t] : transfers_) {
+    if (t->failed_outside_callback) failed.push_back(id);
+  }
+  for (transfer_id id : failed) {
+    // on_finished of an earlier one may have stopped this one.
+    if (auto it = transfers_.find(id); it != transfers_.end())
+      finish(*it->second, it->second->failure);
+  }
+}
+
+// Reports a transfer's end to the listener and forgets it. A local write error keeps the bytes
+// written before it; any other failure keeps everything that did arrive (valid data up to the
+// failure).
+void engine::finish(transfer& t, outcome result) {
+  if (!result.ok && result.context == error_context::local_file) {
+    keep_written(t);
+  } else if (!result.ok) {
+    t.aborted_by_us = false;
+    if (!sync(t)) keep_written(t);
+  }
+  result.bytes = t.synced;
+  if (response_record record = record_response(t.easy, t.max_response_headers);
+      record.status != 0) {
+    result.response = std::move(record);
+  }
+  const transfer_id id = t.id;
+  curl_multi_remove_handle(multi_, t.easy);
+  transfers_.erase(id);  // destroys t
+  events_.on_finished(id, result);
 }
 
 void engine::wakeup() {
@@ -584,20 +651,7 @@ void engine::process_done() {
       curl_easy_getinfo(t->easy, CURLINFO_FILETIME_T, &mtime);
       result.remote_mtime = mtime;
     }
-    if (!result.ok && result.context != error_context::local_file) {
-      // Keep what did arrive: it is valid data up to the failure.
-      t->aborted_by_us = false;
-      sync(*t);
-    }
-    result.bytes = t->synced;
-    if (response_record record = record_response(t->easy, t->max_response_headers);
-        record.status != 0) {
-      result.response = std::move(record);
-    }
-    const transfer_id id = t->id;
-    curl_multi_remove_handle(multi_, t->easy);
-    transfers_.erase(id);
-    events_.on_finished(id, result);
+    finish(*t, std::move(result));
   }
 }
 

@@ -136,6 +136,8 @@ class engine {
 
  private:
   void process_done();
+  void finish_failed_checkpoints();
+  void finish(transfer& t, outcome result);
   bool retry_on_fresh_connection(transfer& t, CURLcode code);
   listener& events_;
   engine_options options_;
