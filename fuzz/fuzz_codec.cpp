@@ -1,6 +1,7 @@
 // Fuzz target for the JSON codec (src/ipc/codec.hpp): parse_call on the input as one message, and
 // every decoder the daemon and the client use on untrusted JSON (job_from_json,
-// file_spec_from_json, notification_from_json, the typed parameter getters) on what it parses to.
+// file_spec_from_json, notification_from_json, statistics_from_json, the typed parameter getters)
+// on what it parses to.
 //
 // The codec documents one exception for malformed input, ipc::bad_parameter; anything else (a
 // nlohmann::json type_error, std::out_of_range...) escapes and libFuzzer reports it as a crash.
@@ -54,6 +55,13 @@ void decode_file_spec(const json& value) {
   });
 }
 
+void decode_statistics(const json& value) {
+  refused_or_ok([&] {
+    const json encoded = ipc::to_json(ipc::statistics_from_json(value));
+    require(ipc::to_json(ipc::statistics_from_json(encoded)) == encoded, "Statistics round trip");
+  });
+}
+
 void decode_notification(const json& value) {
   refused_or_ok([&] {
     const json encoded = ipc::to_json(ipc::notification_from_json(value));
@@ -67,6 +75,7 @@ void decode_all(const json& value) {
   decode_job(value);
   decode_file_spec(value);
   decode_notification(value);
+  decode_statistics(value);
   for (const char* name : {"id", "display_name", "remote_url", "all_users", "file_index",
                            "sequence", "handled", "target", "progress_interval_ms"}) {
     refused_or_ok([&] { ipc::required_string(value, name, 64); });
@@ -76,8 +85,10 @@ void decode_all(const json& value) {
     refused_or_ok([&] { ipc::optional_bool(value, name); });
   }
   if (!value.is_object()) return;
-  // Nested shapes: GetJob's and Watch's job, ListJobs' jobs, AddFiles' files.
+  // Nested shapes: GetJob's and Watch's job, ListJobs' jobs, AddFiles' files, GetStatistics'
+  // statistics.
   if (auto it = value.find("job"); it != value.end()) decode_job(*it);
+  if (auto it = value.find("statistics"); it != value.end()) decode_statistics(*it);
   if (auto it = value.find("jobs"); it != value.end() && it->is_array()) {
     for (const json& entry : *it) decode_job(entry);
   }

@@ -53,6 +53,10 @@ class client {
   job open_job(const std::string& id);
   // The caller's jobs that are not in a final state; all users' with all_users (administrators).
   std::vector<job_info> list_jobs(bool all_users = false);
+  // Machine-wide figures of the daemon (`opendo perfsnap`): totals by source since the store was
+  // created, current rates, running jobs, the daemon's CPU time and memory. Any caller may read
+  // them; they name no job. Each file's own figures are in job_info::files[i].sources.
+  machine_statistics statistics();
 
   const std::string& socket_path() const;
 

@@ -141,6 +141,53 @@ enum class range_layout : std::uint8_t {
   in_place = 1,
 };
 
+// Per-file accounting by source, the figures of Delivery Optimization's DOSwarmStats and
+// Get-DeliveryOptimizationStatus. Today every byte comes from the origin; the cache-host and peer
+// counters exist so that those sources only add to them, and read 0 until they do.
+//
+// What a byte counts: each time a byte of the file is received from a source and recorded (at a
+// checkpoint, about once a second, or when a request ends), it is added to that source's counter.
+// A byte fetched again counts again: after a file restarts (it changed on the server, the server
+// ignored a range request, its digest did not match) and after a crash of opendod dropped the
+// bytes written since the last checkpoint. The bytes received in that last second before a crash
+// are not counted the first time (their record died with the process), only when fetched again.
+// So bytes_from_* may add up to more than the file's size, never to less than what is recorded.
+// While a file is being transferred, the figures opendod reports include the bytes received since
+// the last checkpoint, as its progress does.
+struct source_stats {
+  std::uint64_t bytes_from_origin = 0;       // the URL's server, over HTTP(S) (DO BytesFromHttp)
+  std::uint64_t bytes_from_cache_hosts = 0;  // DO BytesFromCacheServer (Connected Cache)
+  std::uint64_t bytes_from_lan_peers = 0;    // DO BytesFromLanPeers
+  std::uint64_t bytes_from_group_peers = 0;  // DO BytesFromGroupPeers
+  std::uint64_t bytes_to_lan_peers = 0;      // uploaded (DO BytesToLanPeers)
+  std::uint64_t bytes_to_group_peers = 0;    // uploaded (DO BytesToGroupPeers)
+  // Requests made to each source for this file (DO HttpConnectionCount and the like): every
+  // request counts one, whether libcurl opened a connection for it or reused one.
+  std::uint64_t origin_connections = 0;
+  std::uint64_t cache_host_connections = 0;
+  std::uint64_t lan_peer_connections = 0;
+  std::uint64_t group_peer_connections = 0;
+  // Time spent transferring this file (from each request's start to its end, summed), in ms.
+  std::uint64_t download_duration_ms = 0;
+
+  std::uint64_t bytes_downloaded() const {
+    return bytes_from_origin + bytes_from_cache_hosts + bytes_from_lan_peers +
+           bytes_from_group_peers;
+  }
+  std::uint64_t bytes_from_peers() const { return bytes_from_lan_peers + bytes_from_group_peers; }
+  std::uint64_t bytes_uploaded() const { return bytes_to_lan_peers + bytes_to_group_peers; }
+  // DO's PercentPeerCaching: bytes from LAN and group peers of all bytes downloaded, in
+  // hundredths of a percent (0..10000), 0 before any byte.
+  std::uint32_t percent_from_peers() const;
+  // Bytes from cache hosts of all bytes downloaded, likewise.
+  std::uint32_t percent_from_cache_hosts() const;
+  friend bool operator==(const source_stats&, const source_stats&) = default;
+};
+
+// `part` of `whole` in hundredths of a percent, rounded down (0..10000); 0 when whole is 0.
+// Integers, so that tables and JSON show the same figure everywhere.
+std::uint32_t percent_hundredths(std::uint64_t part, std::uint64_t whole);
+
 // A file to add to a job.
 struct file_spec {
   std::string remote_url;
@@ -166,8 +213,8 @@ struct file_info {
   // For a file with ranges: bytes_total is the sum of the ranges' lengths (known once the size of
   // the remote file is, when one runs to its end) and bytes_transferred counts range bytes.
   file_progress progress;
-  // Bytes received from the origin server for this file (sources other than the origin come later).
-  std::uint64_t bytes_from_origin = 0;
+  // Where the file's bytes came from and went (see source_stats).
+  source_stats sources;
 };
 
 struct job_error {
@@ -220,6 +267,34 @@ struct job_info {
   bool has_custom_auth_headers = false;
   bool allow_https_to_http_redirect = false;
   http_response last_response;
+};
+
+// Machine-wide figures of opendod (DO's Get-DeliveryOptimizationPerfSnap): `opendo perfsnap`.
+// Every caller may read them, in system mode too: they are sums over all users, with no job,
+// file name or URL in them.
+struct machine_statistics {
+  // Totals over every file of every job since the store was created (migrated stores: since the
+  // migration to schema version 5, plus the bytes of the files it held then). Persisted with the
+  // files' progress, so they survive restarts of opendod, crashes included.
+  std::uint64_t files_downloaded = 0;  // files whose last byte arrived
+  std::uint64_t files_uploaded = 0;    // files served to peers: 0 until opendo has peers
+  source_stats totals;                 // bytes by source, requests, time transferring
+  // Now.
+  std::uint64_t download_rate = 0;  // bytes/s received over the last few seconds, all sources
+  std::uint64_t upload_rate = 0;    // bytes/s sent to peers: 0 until opendo has peers
+  // Bytes of the content cache that serves peers: 0, opendo has no content cache yet.
+  std::uint64_t cache_size = 0;
+  std::uint32_t peers_connected = 0;       // 0 until opendo has peers
+  std::uint32_t foreground_downloads = 0;  // running jobs of priority FOREGROUND
+  std::uint32_t background_downloads = 0;  // running jobs of priority HIGH, NORMAL or LOW
+  std::uint32_t queued_jobs = 0;           // jobs waiting for a slot (QUEUED, TRANSIENT_ERROR)
+  // DO's DownloadMode name: "HttpOnly" while the origin (and later cache hosts) are the only
+  // sources.
+  std::string download_mode;
+  // opendod itself, read by it from /proc/self/stat and /proc/self/statm.
+  std::uint64_t daemon_cpu_time_ms = 0;  // user + system time since it started
+  std::uint64_t daemon_rss_bytes = 0;    // resident set size
+  std::uint64_t daemon_uptime_s = 0;
 };
 
 // The Linux counterpart of the owner's SID: "S-1-22-1-<uid>", the SID Samba and Windows use for

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/progress.hpp"
+#include "cli/status.hpp"
 #include "ipc/codec.hpp"
 #include "opendo/opendo.hpp"
 
@@ -185,6 +186,21 @@ std::string error_summary(const opendo::job_error& error) {
   return out + ": " + cli::printable(error.message);
 }
 
+// A file's bytes by source, its requests and time transferring (`opendo info`).
+void print_sources(const opendo::source_stats& s) {
+  std::printf("       from origin %s, cache hosts %s, LAN peers %s, group peers %s\n",
+              cli::format_bytes(s.bytes_from_origin).c_str(),
+              cli::format_bytes(s.bytes_from_cache_hosts).c_str(),
+              cli::format_bytes(s.bytes_from_lan_peers).c_str(),
+              cli::format_bytes(s.bytes_from_group_peers).c_str());
+  std::printf("       requests: origin %" PRIu64 ", cache hosts %" PRIu64 ", peers %" PRIu64
+              "; uploaded %s; %s transferring\n",
+              s.origin_connections, s.cache_host_connections,
+              s.lan_peer_connections + s.group_peer_connections,
+              cli::format_bytes(s.bytes_uploaded()).c_str(),
+              cli::format_duration_ms(s.download_duration_ms).c_str());
+}
+
 void print_job(const job_info& job) {
   auto field = [](const char* label, const std::string& value) {
     std::printf("  %-21s %s\n", label, value.c_str());
@@ -214,6 +230,7 @@ void print_job(const job_info& job) {
       std::printf("       ranges %s (%s)\n", list.c_str(),
                   file.layout == opendo::range_layout::in_place ? "in place" : "one after another");
     }
+    print_sources(file.sources);
   }
   if (job.error) field("error:", error_summary(*job.error));
   field("error count:", std::to_string(job.error_count));
@@ -482,6 +499,33 @@ int run_list(const settings& global, bool all_users) {
     print_json(out);
   } else {
     print_job_table(jobs, all_users);
+  }
+  return 0;
+}
+
+// Get-DeliveryOptimizationStatus: every file of the caller's jobs (every user's with all_users).
+int run_status(const settings& global, bool all_users) {
+  opendo::client client = connect(global);
+  const std::vector<job_info> jobs = client.list_jobs(all_users);
+  const auto rows = cli::file_statuses(jobs, client.statistics().download_mode);
+  if (global.json) {
+    json out = json::array();
+    for (const auto& row : rows) out.push_back(cli::to_json(row));
+    print_json(out);
+  } else {
+    for (const auto& line : cli::status_table(rows, all_users)) std::puts(line.c_str());
+  }
+  return 0;
+}
+
+// Get-DeliveryOptimizationPerfSnap: the daemon's machine-wide figures.
+int run_perfsnap(const settings& global) {
+  opendo::client client = connect(global);
+  const opendo::machine_statistics stats = client.statistics();
+  if (global.json) {
+    print_json(cli::perfsnap_json(stats));
+  } else {
+    for (const auto& line : cli::perfsnap_lines(stats)) std::puts(line.c_str());
   }
   return 0;
 }
@@ -826,8 +870,10 @@ int run_command_line(int argc, char** argv) {
                  "/tmp/opendo-UID/opendod.sock; when no daemon of the user answers, the "
                  "system daemon's /run/opendo/opendod.sock)")
       ->type_name("PATH");
-  app.add_flag("--json", global.json,
-               "Print machine-readable JSON (info, list, monitor, get, create, cancel, complete)");
+  app.add_flag(
+      "--json", global.json,
+      "Print machine-readable JSON (info, list, status, perfsnap, monitor, get, create, cancel, "
+      "complete)");
   app.add_flag("--no-autostart", global.no_autostart,
                "Do not start a user opendod when none answers on the default socket");
 
@@ -974,6 +1020,18 @@ int run_command_line(int argc, char** argv) {
   add_verb("list", "List your jobs that are not finished (completed or cancelled)", [&] {
     return run_list(global, all_users);
   })->add_flag("--all-users", all_users, "List the jobs of every user (administrators only)");
+
+  bool status_all_users = false;
+  add_verb("status",
+           "Show every file of your jobs: size, bytes by source (origin, cache hosts, LAN and "
+           "group peers), percent from peers and caches, status, priority, time transferring",
+           [&] { return run_status(global, status_all_users); })
+      ->add_flag("--all-users", status_all_users,
+                 "Show the files of every user's jobs (administrators only)");
+  add_verb("perfsnap",
+           "Show machine-wide figures of opendod: files and bytes down and up by source since its "
+           "store was created, current rates, running jobs, its CPU time and memory",
+           [&] { return run_perfsnap(global); });
 
   std::vector<std::string> monitor_ids;
   add_verb("monitor",

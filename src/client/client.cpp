@@ -121,6 +121,17 @@ std::vector<job_info> client::list_jobs(bool all_users) {
   return out;
 }
 
+machine_statistics client::statistics() {
+  json reply = use(connection_).call("GetStatistics", json::object());
+  try {
+    return ipc::statistics_from_json(result(reply, "statistics", "GetStatistics"));
+  } catch (const ipc::bad_parameter& e) {
+    malformed("GetStatistics", e.what());
+  } catch (const json::exception& e) {
+    malformed("GetStatistics", e.what());
+  }
+}
+
 // ---- job ----
 
 void job::add_file(const std::string& remote_url, const std::string& local_path) {

@@ -1,5 +1,5 @@
 // Names of the enum values of include/opendo/types.hpp, as the CLI and the wire protocol spell
-// them.
+// them, and the percentages of source_stats.
 #include <array>
 
 #include "opendo/types.hpp"
@@ -47,6 +47,21 @@ std::string_view to_string(proxy_usage usage) {
 std::optional<proxy_usage> proxy_usage_from_string(std::string_view text) {
   return find_name<proxy_usage>(kProxyNames, text);
 }
+std::uint32_t percent_hundredths(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0) return 0;
+  if (part >= whole) return 10000;
+  // In 128 bits: part * 10000 does not fit 64 for parts above 2^50 bytes.
+  return static_cast<std::uint32_t>(static_cast<unsigned __int128>(part) * 10000U / whole);
+}
+
+std::uint32_t source_stats::percent_from_peers() const {
+  return percent_hundredths(bytes_from_peers(), bytes_downloaded());
+}
+
+std::uint32_t source_stats::percent_from_cache_hosts() const {
+  return percent_hundredths(bytes_from_cache_hosts, bytes_downloaded());
+}
+
 std::string owner_sid(std::uint32_t uid) {
   return "S-1-22-1-" + std::to_string(uid);
 }

@@ -24,6 +24,9 @@ struct config {
   // helper is killed: a hung file system must not stop the daemon.
   std::chrono::milliseconds file_helper_timeout{10000};
   std::string log_level = "info";
+  // --metrics-listen: the Prometheus endpoint's loopback HOST:PORT; empty (the default, in user
+  // and system mode): no endpoint.
+  std::string metrics_listen;
   jobs::limits limits;
   // --max-active-jobs, --time-slice, --max-connections-per-host, --max-connections-total: see
   // jobs/scheduler.hpp for what each means and its default.

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "daemon/config_file.hpp"
 #include "daemon/file_ops.hpp"
 #include "daemon/manager.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/owner_helper.hpp"
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
@@ -150,6 +152,15 @@ int run(daemon::config cfg, const command_line& cl) {
   }
   daemon::manager jobs(cfg, store, *files);
   jobs.load();
+  // Before the socket: a daemon that cannot serve its metrics as asked exits before any client
+  // could think it runs.
+  std::optional<daemon::metrics_endpoint> metrics;
+  if (!cfg.metrics_listen.empty()) {
+    ipc::unique_fd metrics_fd = daemon::listen_loopback(cfg.metrics_listen);
+    spdlog::info("metrics on http://{}/metrics (port {})", cfg.metrics_listen,
+                 daemon::bound_port(metrics_fd.get()));
+    metrics.emplace(std::move(metrics_fd), [&jobs] { return jobs.statistics(); });
+  }
   // Socket activation: systemd made and owns the socket (its unit sets the mode). Otherwise any
   // user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
   ipc::unique_fd listener = std::move(activated);
@@ -166,10 +177,13 @@ int run(daemon::config cfg, const command_line& cl) {
   int timeout_ms = 0;
   for (;;) {
     auto& fds = ipc_server.wait_fds();
+    const std::size_t signal_index = fds.size();
     fds.push_back({signals.get(), CURL_WAIT_POLLIN, 0});
+    const std::size_t metrics_index = metrics ? metrics->add_fds(fds) : fds.size();
     jobs.poll(fds, timeout_ms);
-    const bool signalled = (fds.back().revents & CURL_WAIT_POLLIN) != 0;
-    fds.pop_back();
+    const bool signalled = (fds[signal_index].revents & CURL_WAIT_POLLIN) != 0;
+    if (metrics) metrics->dispatch(fds, metrics_index);
+    fds.resize(signal_index);
     ipc_server.dispatch();
     if (signalled) {
       signalfd_siginfo info{};
@@ -261,6 +275,11 @@ int main(int argc, char** argv) {
                  "Seconds a transfer may receive nothing before it fails as a transient error "
                  "(default 60)")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--metrics-listen", cfg.metrics_listen,
+                 "Serve Prometheus metrics (the figures of 'opendo perfsnap') at "
+                 "http://HOST:PORT/metrics; HOST must be a loopback address (127.0.0.1, ::1, "
+                 "localhost). Default: no endpoint")
+      ->type_name("HOST:PORT");
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   // ---- configuration file flag ----

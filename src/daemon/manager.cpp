@@ -22,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "daemon/self_usage.hpp"
 #include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
 #include "jobs/lifecycle.hpp"
@@ -228,6 +229,7 @@ void manager::load() {
       spdlog::error("could not record the boot id: {}", e.what());
     }
   }
+  totals_ = store_.load_totals();
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
       try {
@@ -297,14 +299,18 @@ std::uint32_t manager::count_jobs(std::optional<uid_t> owner) const {
 
 job_info manager::view(const jobs::job& j) const {
   job_info info = jobs::to_info(j);
-  // Show the bytes received so far, not only those already recorded.
+  // Show the bytes received and the time spent so far, not only those already recorded.
   if (auto it = active_by_job_.find(j.id); it != active_by_job_.end()) {
     const auto& t = active_.at(it->second);
     const std::uint64_t live = engine_.received(it->second);
     auto& file = info.files.at(t.file_index);
+    file.sources.download_duration_ms += static_cast<std::uint64_t>(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(mono_now() - t.clock_at).count()));
     if (live > file.progress.bytes_transferred) {
-      info.bytes_transferred += live - file.progress.bytes_transferred;
+      const std::uint64_t unrecorded = live - file.progress.bytes_transferred;
+      info.bytes_transferred += unrecorded;
       file.progress.bytes_transferred = live;
+      jobs::add_received(file.sources, t.source, unrecorded);  // likewise for their source
     }
   }
   return info;
@@ -312,7 +318,11 @@ job_info manager::view(const jobs::job& j) const {
 
 void manager::persist(const jobs::job& j) {
   try {
+    store::job_store::batch b(store_);
     store_.save_job(j);
+    if (totals_dirty_) store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
   } catch (const std::exception& e) {
     // The job goes on in memory; the next save may succeed. Say so loudly.
     spdlog::error("could not record job {}: {}", j.id, e.what());
@@ -388,6 +398,29 @@ std::string manager::create_job(const caller& who, const std::string& display_na
 
 job_info manager::get_job(const caller& who, const std::string& id) {
   return view(visible_job(who, id));
+}
+
+machine_statistics manager::statistics() const {
+  machine_statistics s;
+  s.files_downloaded = totals_.files_downloaded;
+  s.files_uploaded = totals_.files_uploaded;
+  s.totals = totals_.sources;
+  s.download_rate = download_rate_.per_second();
+  // No peers and no content cache exist yet: upload_rate, cache_size and peers_connected stay 0.
+  for (const auto& [id, j] : jobs_) {
+    if (active_by_job_.count(id) != 0) {
+      ++(j.priority == job_priority::foreground ? s.foreground_downloads : s.background_downloads);
+    } else if (j.state == job_state::queued || j.state == job_state::transient_error) {
+      ++s.queued_jobs;
+    }
+  }
+  s.download_mode = "HttpOnly";  // the origin is the only source
+  const self_usage usage = read_self_usage();
+  s.daemon_cpu_time_ms = usage.cpu_time_ms;
+  s.daemon_rss_bytes = usage.rss_bytes;
+  s.daemon_uptime_s = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(mono_now() - started_at_).count());
+  return s;
 }
 
 std::vector<job_info> manager::list_jobs(const caller& who, bool all_users) {
@@ -880,6 +913,7 @@ int manager::run_once() {
   }
   enforce_max_download_size();
   pace_transfers(now);
+  download_rate_.sample(now, live_bytes_downloaded());
   if (!active_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
@@ -1033,6 +1067,7 @@ void manager::start_file(jobs::job& j) {
       }
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
+    if (!file.completed) count_file_downloaded();  // its last byte came before a restart
     if (jobs::on_file_completed(j, j.current_file, wall_now())) {
       persist(j);
       notify(j, job_event_kind::state);
@@ -1099,7 +1134,8 @@ void manager::start_file(jobs::job& j) {
   t.job_id = j.id;
   t.file_index = index;
   t.fd = std::move(fd);
-  t.last_checkpoint = mono_now();
+  t.last_checkpoint = t.clock_at = mono_now();
+  count_request(file, t.source);
   t.base_progress = file.bytes_transferred;
   t.base_local = local_offset;
   active_.emplace(tid, std::move(t));
@@ -1123,9 +1159,14 @@ void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
   if (size <= file.bytes_transferred || size > file.bytes_total || ::fdatasync(fd) != 0) return;
   spdlog::info("job {}: file {}: {} bytes written before the daemon stopped are kept", j.id, index,
                size - file.bytes_transferred);
-  record_progress(j, index, size, mono_now());
+  // Only the origin was a source when they were written: there is nothing else to count them to.
+  record_progress(j, index, size, jobs::byte_source::origin, mono_now());
   try {
+    store::job_store::batch b(store_);
     store_.save_file_progress(j.id, index, file);
+    store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
   } catch (const std::exception& e) {
     spdlog::error("could not record progress of job {}: {}", j.id, e.what());
   }
@@ -1149,8 +1190,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
   const std::string actual = expected ? digest_of(fd, expected->algorithm) : std::string();
   if (expected && actual == expected->hex) return true;
   spdlog::warn("job {}: file {} does not have its expected digest", j.id, index);
-  file.bytes_transferred = 0;
-  file.bytes_from_origin = 0;
+  file.bytes_transferred = 0;  // the counters keep the bytes: they were fetched
   if (::ftruncate(fd, 0) != 0) spdlog::warn("job {}: cannot truncate file {}", j.id, index);
   fail_job(j, value_of(hr::bg_e_validation_failed), error_context::remote_file, index,
            actual.empty() ? "the temporary file could not be read to check its digest"
@@ -1161,6 +1201,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
 }
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+  count_file_downloaded();
   const bool job_done = jobs::on_file_completed(j, index, wall_now());
   notifier_.on_file_transferred(j, index);
   persist(j);
@@ -1182,8 +1223,10 @@ void manager::stop_job(jobs::job& j) {
   if (it == active_by_job_.end()) return;
   const auto tid = it->second;
   auto& t = active_.at(tid);
+  const auto now = mono_now();
+  count_time(j.files[t.file_index], t, now);
   if (auto durable = engine_.stop(tid)) {
-    record_progress(j, t.file_index, t.progress_at(*durable), mono_now());
+    record_progress(j, t.file_index, t.progress_at(*durable), t.source, now);
   }
   active_.erase(tid);
   active_by_job_.erase(it);
@@ -1192,11 +1235,47 @@ void manager::stop_job(jobs::job& j) {
 }
 
 void manager::record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
-                              jobs::mono_time now) {
+                              jobs::byte_source source, jobs::mono_time now) {
   auto& file = j.files[index];
-  // Every byte the engine wrote came from the origin (the only source so far).
-  if (durable > file.bytes_transferred) file.bytes_from_origin += durable - file.bytes_transferred;
+  if (durable > file.bytes_transferred) {
+    const std::uint64_t received = durable - file.bytes_transferred;
+    jobs::add_received(file.sources, source, received);
+    jobs::add_received(totals_.sources, source, received);
+    totals_dirty_ = true;
+  }
   jobs::on_progress(j, index, durable, now);
+}
+
+void manager::count_request(jobs::file_record& file, jobs::byte_source source) {
+  jobs::add_request(file.sources, source);
+  jobs::add_request(totals_.sources, source);
+  totals_dirty_ = true;
+}
+
+void manager::count_time(jobs::file_record& file, active_transfer& t, jobs::mono_time now) {
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(now - t.clock_at);
+  if (spent.count() <= 0) return;
+  // The clock moves by the milliseconds counted, so that the rounding is not lost.
+  t.clock_at += spent;
+  const auto ms = static_cast<std::uint64_t>(spent.count());
+  file.sources.download_duration_ms += ms;
+  totals_.sources.download_duration_ms += ms;
+  totals_dirty_ = true;
+}
+
+void manager::count_file_downloaded() {
+  ++totals_.files_downloaded;
+  totals_dirty_ = true;
+}
+
+std::uint64_t manager::live_bytes_downloaded() const {
+  std::uint64_t total = totals_.sources.bytes_downloaded();
+  for (const auto& [tid, t] : active_) {
+    const std::uint64_t recorded = jobs_.at(t.job_id).files[t.file_index].bytes_transferred;
+    const std::uint64_t live = t.progress_at(engine_.received(tid));
+    if (live > recorded) total += live - recorded;
+  }
+  return total;
 }
 
 void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
@@ -1207,6 +1286,7 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   if (!durable) return;  // a local write error; the transfer finishes with it
   auto& file = j.files[t.file_index];
   const std::uint64_t progress = t.progress_at(*durable);
+  count_time(file, t, now);
   // The download time survives a restart up to the last checkpoint.
   jobs::checkpoint_download_time(j, now);
   try {
@@ -1214,10 +1294,13 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   } catch (const std::exception& e) {
     spdlog::error("could not record the download time of job {}: {}", j.id, e.what());
   }
-  if (progress == file.bytes_transferred) return;
-  record_progress(j, t.file_index, progress, now);
+  if (progress != file.bytes_transferred) record_progress(j, t.file_index, progress, t.source, now);
   try {
+    store::job_store::batch b(store_);
     store_.save_file_progress(j.id, t.file_index, file);
+    if (totals_dirty_) store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
   } catch (const std::exception& e) {
     spdlog::error("could not record progress of job {}: {}", j.id, e.what());
   }
@@ -1345,12 +1428,14 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   const std::string job_id = it->second.job_id;
   const std::uint32_t index = it->second.file_index;
   const std::uint64_t progress = it->second.progress_at(result.bytes);
-  const ipc::unique_fd fd = std::move(it->second.fd);  // for the digest check
-  active_.erase(it);
-  active_by_job_.erase(job_id);
+  const jobs::byte_source source = it->second.source;
   jobs::job& j = jobs_.at(job_id);
   auto& file = j.files[index];
   const auto now = mono_now();
+  count_time(file, it->second, now);
+  const ipc::unique_fd fd = std::move(it->second.fd);  // for the digest check
+  active_.erase(it);
+  active_by_job_.erase(job_id);
   if (result.response) j.last_response = to_http_response(*result.response);
 
   if (result.ok) {
@@ -1358,7 +1443,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
       file.bytes_total = file.remote_size = progress;
     }
     file.remote_mtime = result.remote_mtime;
-    record_progress(j, index, progress, now);
+    record_progress(j, index, progress, source, now);
     restarts_.erase({job_id, index});
     if (!file.ranges.empty() &&
         jobs::next_range_request(file.ranges, file.layout, file.remote_size, progress)) {
@@ -1374,7 +1459,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
     return;
   }
 
-  if (progress > file.bytes_transferred) record_progress(j, index, progress, now);
+  if (progress > file.bytes_transferred) record_progress(j, index, progress, source, now);
   if (result.restart_file) {
     spdlog::info("job {}: file {}: {}", j.id, index, result.message);
     file.bytes_transferred = 0;

@@ -17,6 +17,7 @@
 #include "daemon/file_ops.hpp"
 #include "daemon/notifier.hpp"
 #include "jobs/bandwidth.hpp"
+#include "jobs/accounting.hpp"
 #include "jobs/job.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
@@ -67,6 +68,8 @@ class manager final : public transfer::http::listener {
   std::string create_job(const caller& who, const std::string& display_name);
   job_info get_job(const caller& who, const std::string& id);
   std::vector<job_info> list_jobs(const caller& who, bool all_users);
+  // Machine-wide figures (perfsnap): for every caller, they name no job.
+  machine_statistics statistics() const;
   // AddFile / AddFileSet / AddFileWithRanges: every file or none.
   void add_files(const caller& who, const std::string& id, const std::vector<file_spec>& files);
   void set_properties(const caller& who, const std::string& id, const property_changes& changes);
@@ -124,6 +127,9 @@ class manager final : public transfer::http::listener {
     // began in both, plus what the engine wrote (they differ for in_place ranges).
     std::uint64_t base_progress = 0;
     std::uint64_t base_local = 0;
+    // Where this request fetches from, and since when its time is not yet counted.
+    jobs::byte_source source = jobs::byte_source::origin;
+    jobs::mono_time clock_at;
     std::uint64_t progress_at(std::uint64_t local) const {
       return base_progress + local - base_local;
     }
@@ -168,7 +174,13 @@ class manager final : public transfer::http::listener {
   // Fails running jobs whose files of unknown size grew past their maximum download size.
   void enforce_max_download_size();
   void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
-                       jobs::mono_time now);
+                       jobs::byte_source source, jobs::mono_time now);
+  // Accounting (jobs/accounting.hpp): each adds to the file's counters and the machine's totals.
+  void count_request(jobs::file_record& file, jobs::byte_source source);
+  void count_time(jobs::file_record& file, active_transfer& t, jobs::mono_time now);
+  void count_file_downloaded();
+  // Every byte received so far, recorded or not, for the current rate.
+  std::uint64_t live_bytes_downloaded() const;
   std::uint32_t count_jobs(std::optional<uid_t> owner) const;
   // Bandwidth policy: divides each class's cap among its running transfers, and samples the
   // total download rate for the link capacity estimate.
@@ -191,6 +203,12 @@ class manager final : public transfer::http::listener {
   notifier notifier_;
   std::uint64_t next_watch_ = 1;
   jobs::mono_time last_progress_notice_{};
+  // The machine's totals, saved with the next save of a job or of a file's progress (same
+  // transaction) once they changed.
+  jobs::machine_totals totals_;
+  bool totals_dirty_ = false;
+  jobs::rate_window download_rate_;
+  jobs::mono_time started_at_ = jobs::mono_clock::now();
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
   int renames_done_ = 0;

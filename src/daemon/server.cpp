@@ -329,6 +329,9 @@ json server::handle_call(connection& c, const ipc::call& call) {
     }
     return {{"jobs", std::move(list)}};
   }
+  if (name == "GetStatistics") {
+    return {{"statistics", ipc::to_json(jobs_.statistics())}};
+  }
   if (name == "AddFile") {
     jobs_.add_files(who, ipc::required_string(p, "id", kMaxId),
                     {ipc::file_spec_from_json(p, lim.max_url * 4, lim.max_path * 4)});

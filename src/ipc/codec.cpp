@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "jobs/accounting.hpp"
+
 namespace opendo::ipc {
 namespace {
 
@@ -136,6 +138,58 @@ file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_
   return file;
 }
 
+json to_json(const source_stats& stats) {
+  json out = json::object();
+  for (const auto& [name, counter] : jobs::kSourceCounters) out[std::string(name)] = stats.*counter;
+  return out;
+}
+
+source_stats source_stats_from_json(const json& value) {
+  if (!value.is_object()) throw bad_parameter("sources");
+  source_stats stats;
+  for (const auto& [name, counter] : jobs::kSourceCounters) {
+    stats.*counter = uint_field(value, std::string(name).c_str());
+  }
+  return stats;
+}
+
+json to_json(const machine_statistics& s) {
+  return {{"files_downloaded", s.files_downloaded},
+          {"files_uploaded", s.files_uploaded},
+          {"totals", to_json(s.totals)},
+          {"download_rate", s.download_rate},
+          {"upload_rate", s.upload_rate},
+          {"cache_size", s.cache_size},
+          {"peers_connected", s.peers_connected},
+          {"foreground_downloads", s.foreground_downloads},
+          {"background_downloads", s.background_downloads},
+          {"queued_jobs", s.queued_jobs},
+          {"download_mode", s.download_mode},
+          {"daemon_cpu_time_ms", s.daemon_cpu_time_ms},
+          {"daemon_rss_bytes", s.daemon_rss_bytes},
+          {"daemon_uptime_s", s.daemon_uptime_s}};
+}
+
+machine_statistics statistics_from_json(const json& value) {
+  if (!value.is_object()) throw bad_parameter("statistics");
+  machine_statistics s;
+  s.files_downloaded = uint_field(value, "files_downloaded");
+  s.files_uploaded = uint_field(value, "files_uploaded");
+  s.totals = source_stats_from_json(field(value, "totals"));
+  s.download_rate = uint_field(value, "download_rate");
+  s.upload_rate = uint_field(value, "upload_rate");
+  s.cache_size = uint_field(value, "cache_size");
+  s.peers_connected = uint32_field(value, "peers_connected");
+  s.foreground_downloads = uint32_field(value, "foreground_downloads");
+  s.background_downloads = uint32_field(value, "background_downloads");
+  s.queued_jobs = uint32_field(value, "queued_jobs");
+  s.download_mode = string_field(value, "download_mode");
+  s.daemon_cpu_time_ms = uint_field(value, "daemon_cpu_time_ms");
+  s.daemon_rss_bytes = uint_field(value, "daemon_rss_bytes");
+  s.daemon_uptime_s = uint_field(value, "daemon_uptime_s");
+  return s;
+}
+
 json to_json(const job_info& job) {
   json files = json::array();
   for (const auto& file : job.files) {
@@ -148,7 +202,7 @@ json to_json(const job_info& job) {
                       {{"bytes_total", size_to_json(file.progress.bytes_total)},
                        {"bytes_transferred", file.progress.bytes_transferred},
                        {"completed", file.progress.completed}}},
-                     {"bytes_from_origin", file.bytes_from_origin}});
+                     {"sources", to_json(file.sources)}});
   }
   json out = {{"id", job.id},
               {"owner_uid", job.owner_uid},
@@ -292,7 +346,7 @@ job_info job_from_json(const json& value) {
     const json& completed = field(progress, "completed");
     if (!completed.is_boolean()) throw bad_parameter("completed");
     file.progress.completed = completed.get<bool>();
-    file.bytes_from_origin = uint_field(entry, "bytes_from_origin");
+    file.sources = source_stats_from_json(field(entry, "sources"));
     job.files.push_back(std::move(file));
   }
   return job;

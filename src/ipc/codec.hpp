@@ -29,6 +29,12 @@ json to_json(const file_spec& file);
 file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_t max_path);
 
 json to_json(const notification& n);
+
+// SourceStats and Statistics; the *_from_json throw bad_parameter naming a missing or bad field.
+json to_json(const source_stats& stats);
+source_stats source_stats_from_json(const json& value);
+json to_json(const machine_statistics& statistics);
+machine_statistics statistics_from_json(const json& value);
 notification notification_from_json(const json& value);
 
 std::string_view to_string(job_event_kind kind);

@@ -67,7 +67,7 @@ job_info to_info(const job& j) {
     fi.layout = f.layout;
     fi.digest = f.digest;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
-    fi.bytes_from_origin = f.bytes_from_origin;
+    fi.sources = f.sources;
     info.files.push_back(std::move(fi));
   }
   info.proxy = j.proxy;

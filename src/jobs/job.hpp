@@ -29,7 +29,8 @@ struct file_record {
   std::uint64_t bytes_total = size_unknown;
   std::uint64_t bytes_transferred = 0;  // bytes durably on disk and recorded
   bool completed = false;
-  std::uint64_t bytes_from_origin = 0;
+  // Bytes and requests by source, time transferring (see source_stats and jobs/accounting.hpp).
+  source_stats sources;
   // Validators of the response the bytes came from; a change restarts the file.
   std::string etag;
   std::string last_modified;

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "jobs/accounting.hpp"
 #include "jobs/headers.hpp"
 #include "opendo/hresult.hpp"
 
@@ -25,7 +26,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 4;
+constexpr std::int64_t kSchemaVersion = 5;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -176,6 +177,21 @@ class run {
   statement& s_;
 };
 
+// The counters of source_stats that have columns of their own after `first` (bytes_from_origin
+// keeps its older place), in the order of kUpsertFile, kUpdateProgress and kLoadAll.
+void bind_sources(run& r, int first, const source_stats& s) {
+  r.bind(first, to_db(s.bytes_from_cache_hosts))
+      .bind(first + 1, to_db(s.bytes_from_lan_peers))
+      .bind(first + 2, to_db(s.bytes_from_group_peers))
+      .bind(first + 3, to_db(s.bytes_to_lan_peers))
+      .bind(first + 4, to_db(s.bytes_to_group_peers))
+      .bind(first + 5, to_db(s.origin_connections))
+      .bind(first + 6, to_db(s.cache_host_connections))
+      .bind(first + 7, to_db(s.lan_peer_connections))
+      .bind(first + 8, to_db(s.group_peer_connections))
+      .bind(first + 9, to_db(s.download_duration_ms));
+}
+
 // Runs SQL without results (pragmas, schema, transaction control). `operation` names it in error
 // messages; by default the SQL itself does.
 void exec_sql(sqlite3* db, const char* sql, const char* operation = nullptr) {
@@ -200,7 +216,7 @@ std::optional<std::string> query_text(sqlite3* db, const char* sql) {
 // jobs, files and credentials hold every field of jobs::job, jobs::file_record and
 // jobs::credential_record except the monotonic timers (a restarted daemon starts them afresh) and
 // current_file (derived on load). A NULL error_code means no error; a NULL error_file_index an
-// error about no particular file. The columns versions 2 and 3 added come last, with defaults, so
+// error about no particular file. The columns versions 2 to 5 added come last, with defaults, so
 // that a migrated store has exactly the layout of a new one. A file's ranges are one text column
 // ("OFFSET+LENGTH" items separated by ',', LENGTH '*' for to-the-end; empty for a whole file):
 // they are written with the file and never change, and a table of their own would be rewritten
@@ -258,6 +274,16 @@ CREATE TABLE files (
   range_layout INTEGER NOT NULL DEFAULT 0,
   remote_size INTEGER NOT NULL DEFAULT -1,
   digest TEXT NOT NULL DEFAULT '',
+  bytes_from_cache_hosts INTEGER NOT NULL DEFAULT 0,
+  bytes_from_lan_peers INTEGER NOT NULL DEFAULT 0,
+  bytes_from_group_peers INTEGER NOT NULL DEFAULT 0,
+  bytes_to_lan_peers INTEGER NOT NULL DEFAULT 0,
+  bytes_to_group_peers INTEGER NOT NULL DEFAULT 0,
+  origin_connections INTEGER NOT NULL DEFAULT 0,
+  cache_host_connections INTEGER NOT NULL DEFAULT 0,
+  lan_peer_connections INTEGER NOT NULL DEFAULT 0,
+  group_peer_connections INTEGER NOT NULL DEFAULT 0,
+  download_duration_ms INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -321,6 +347,40 @@ ALTER TABLE jobs ADD COLUMN notification_interval_ms INTEGER NOT NULL DEFAULT 50
 UPDATE jobs SET resumed = 1 WHERE state <> 3;
 )sql";
 
+// Version 4 counted only the bytes from the origin (bytes_from_origin, which stays where it was).
+// Version 5 has every source's bytes, the requests and the time transferring per file, and the
+// machine's totals (kCreateTotals). Run with kCreateTotals and kSeedTotals.
+constexpr const char* kMigrateFrom4 = R"sql(
+ALTER TABLE files ADD COLUMN bytes_from_cache_hosts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN bytes_from_lan_peers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN bytes_from_group_peers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN bytes_to_lan_peers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN bytes_to_group_peers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN origin_connections INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN cache_host_connections INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN lan_peer_connections INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN group_peer_connections INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN download_duration_ms INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// The machine's totals (`opendo perfsnap`): one row per counter, named as in
+// jobs::kTotalFileCounters and jobs::kSourceCounters, so that a new counter is a new row and not a
+// new schema. A counter without a row is 0. Created with the schema and by the migration to 5.
+constexpr const char* kCreateTotals = R"sql(
+CREATE TABLE totals (
+  name TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// A migrated store's totals start from what its files hold: the stores before version 5 kept no
+// totals, and the files of jobs that ended are gone, so this is the best that can be known.
+constexpr const char* kSeedTotals = R"sql(
+INSERT INTO totals (name, value) SELECT 'bytes_from_origin', COALESCE(SUM(bytes_from_origin), 0)
+FROM files;
+INSERT INTO totals (name, value) SELECT 'files_downloaded', COUNT(*) FROM files WHERE completed;
+)sql";
+
 // The limits' columns are written by a statement of their own after kUpsertJob (and read by one
 // after kLoadAll), so that the statements of the older columns stay as they were.
 constexpr const char* kUpdateLimits = R"sql(
@@ -362,8 +422,13 @@ ON CONFLICT (id) DO UPDATE SET
 constexpr const char* kUpsertFile = R"sql(
 INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
                    bytes_transferred, completed, bytes_from_origin, etag, last_modified,
-                   remote_mtime, delivered, ranges, range_layout, remote_size, digest)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                   remote_mtime, delivered, ranges, range_layout, remote_size, digest,
+                   bytes_from_cache_hosts, bytes_from_lan_peers, bytes_from_group_peers,
+                   bytes_to_lan_peers, bytes_to_group_peers, origin_connections,
+                   cache_host_connections, lan_peer_connections, group_peer_connections,
+                   download_duration_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27)
 ON CONFLICT (job_id, idx) DO UPDATE SET
   remote_url = excluded.remote_url, local_name = excluded.local_name,
   temp_name = excluded.temp_name, bytes_total = excluded.bytes_total,
@@ -372,13 +437,26 @@ ON CONFLICT (job_id, idx) DO UPDATE SET
   last_modified = excluded.last_modified, remote_mtime = excluded.remote_mtime,
   delivered = excluded.delivered, ranges = excluded.ranges,
   range_layout = excluded.range_layout, remote_size = excluded.remote_size,
-  digest = excluded.digest
+  digest = excluded.digest, bytes_from_cache_hosts = excluded.bytes_from_cache_hosts,
+  bytes_from_lan_peers = excluded.bytes_from_lan_peers,
+  bytes_from_group_peers = excluded.bytes_from_group_peers,
+  bytes_to_lan_peers = excluded.bytes_to_lan_peers,
+  bytes_to_group_peers = excluded.bytes_to_group_peers,
+  origin_connections = excluded.origin_connections,
+  cache_host_connections = excluded.cache_host_connections,
+  lan_peer_connections = excluded.lan_peer_connections,
+  group_peer_connections = excluded.group_peer_connections,
+  download_duration_ms = excluded.download_duration_ms
 )sql";
 
 constexpr const char* kUpdateProgress = R"sql(
 UPDATE files SET bytes_total = ?3, bytes_transferred = ?4, completed = ?5,
                  bytes_from_origin = ?6, etag = ?7, last_modified = ?8, remote_mtime = ?9,
-                 delivered = ?10, remote_size = ?11
+                 delivered = ?10, remote_size = ?11, bytes_from_cache_hosts = ?12,
+                 bytes_from_lan_peers = ?13, bytes_from_group_peers = ?14,
+                 bytes_to_lan_peers = ?15, bytes_to_group_peers = ?16, origin_connections = ?17,
+                 cache_host_connections = ?18, lan_peer_connections = ?19,
+                 group_peer_connections = ?20, download_duration_ms = ?21
 WHERE job_id = ?1 AND idx = ?2
 )sql";
 
@@ -396,7 +474,10 @@ SELECT j.id, j.owner_uid, j.display_name, j.description, j.priority, j.state, j.
        j.proxy_bypass, j.notify_program, j.notify_parameters,
        f.idx, f.remote_url, f.local_name, f.temp_name, f.bytes_total, f.bytes_transferred,
        f.completed, f.bytes_from_origin, f.etag, f.last_modified, f.remote_mtime, f.delivered,
-       f.ranges, f.range_layout, f.remote_size, f.digest
+       f.ranges, f.range_layout, f.remote_size, f.digest, f.bytes_from_cache_hosts,
+       f.bytes_from_lan_peers, f.bytes_from_group_peers, f.bytes_to_lan_peers,
+       f.bytes_to_group_peers, f.origin_connections, f.cache_host_connections,
+       f.lan_peer_connections, f.group_peer_connections, f.download_duration_ms
 FROM jobs AS j LEFT JOIN files AS f ON f.job_id = j.id
 ORDER BY j.creation_time, j.id, f.idx
 )sql";
@@ -440,16 +521,21 @@ void prepare_schema(sqlite3* db) {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version == "1" || *version == "2" || *version == "3") {
+      if (*version == "1" || *version == "2" || *version == "3" || *version == "4") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
           exec_sql(db, kMigrateFrom1, operation.c_str());
           exec_sql(db, kCreateCredentials, operation.c_str());
         }
-        if (*version != "3") exec_sql(db, kMigrateFrom2, operation.c_str());
-        exec_sql(db, kMigrateFrom3, operation.c_str());
-        exec_sql(db, kCreateHttpOptions, operation.c_str());
+        if (*version == "1" || *version == "2") exec_sql(db, kMigrateFrom2, operation.c_str());
+        if (*version != "4") {
+          exec_sql(db, kMigrateFrom3, operation.c_str());
+          exec_sql(db, kCreateHttpOptions, operation.c_str());
+        }
+        exec_sql(db, kMigrateFrom4, operation.c_str());
+        exec_sql(db, kCreateTotals, operation.c_str());
+        exec_sql(db, kSeedTotals, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -464,6 +550,7 @@ void prepare_schema(sqlite3* db) {
       exec_sql(db, kCreateSchema, "create schema");
       exec_sql(db, kCreateCredentials, "create schema");
       exec_sql(db, kCreateHttpOptions, "create schema");
+      exec_sql(db, kCreateTotals, "create schema");
       statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
       run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
     }
@@ -497,7 +584,11 @@ struct job_store::statements {
         delete_http_options(db, "DELETE http_options",
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
-        load_http_options(db, "SELECT http_options", kLoadHttpOptions) {}
+        load_http_options(db, "SELECT http_options", kLoadHttpOptions),
+        load_totals(db, "SELECT totals", "SELECT name, value FROM totals"),
+        save_total(db, "INSERT totals",
+                   "INSERT INTO totals (name, value) VALUES (?1, ?2) "
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value") {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -517,6 +608,8 @@ struct job_store::statements {
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
+  statement load_totals;
+  statement save_total;
 };
 
 job_store::job_store(const std::string& path) {
@@ -604,8 +697,10 @@ void job_store::save_job(const jobs::job& j) {
       .execute();
   for (std::size_t i = 0; i < j.files.size(); ++i) {
     const auto& f = j.files[i];
-    run(stmts_->upsert_file)
-        .bind(1, j.id)
+    // Bound without a copy (SQLITE_STATIC): it must live until the statement ran.
+    const std::string ranges = encode_ranges(f.ranges);
+    run r(stmts_->upsert_file);
+    r.bind(1, j.id)
         .bind(2, static_cast<std::int64_t>(i))
         .bind(3, f.remote_url)
         .bind(4, f.local_name)
@@ -613,16 +708,17 @@ void job_store::save_job(const jobs::job& j) {
         .bind(6, to_db(f.bytes_total))
         .bind(7, to_db(f.bytes_transferred))
         .bind(8, f.completed)
-        .bind(9, to_db(f.bytes_from_origin))
+        .bind(9, to_db(f.sources.bytes_from_origin))
         .bind(10, f.etag)
         .bind(11, f.last_modified)
         .bind(12, f.remote_mtime)
         .bind(13, f.delivered)
-        .bind(14, encode_ranges(f.ranges))
+        .bind(14, ranges)
         .bind(15, static_cast<std::int64_t>(f.layout))
         .bind(16, to_db(f.remote_size))
-        .bind(17, f.digest)
-        .execute();
+        .bind(17, f.digest);
+    bind_sources(r, 18, f.sources);
+    r.execute();
   }
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
   run(stmts_->delete_credentials).bind(1, j.id).execute();
@@ -648,6 +744,33 @@ void job_store::save_job(const jobs::job& j) {
   b.commit();
 }
 
+jobs::machine_totals job_store::load_totals() {
+  jobs::machine_totals totals;
+  run r(stmts_->load_totals);
+  while (r.step()) {
+    const std::string name = r.text(0);
+    // Rows of counters this opendo does not know (a newer one wrote them) are left alone.
+    for (const auto& [counter_name, counter] : jobs::kTotalFileCounters) {
+      if (name == counter_name) totals.*counter = r.u64(1);
+    }
+    for (const auto& [counter_name, counter] : jobs::kSourceCounters) {
+      if (name == counter_name) totals.sources.*counter = r.u64(1);
+    }
+  }
+  return totals;
+}
+
+void job_store::save_totals(const jobs::machine_totals& totals) {
+  batch b(*this);
+  for (const auto& [name, counter] : jobs::kTotalFileCounters) {
+    run(stmts_->save_total).bind(1, name).bind(2, to_db(totals.*counter)).execute();
+  }
+  for (const auto& [name, counter] : jobs::kSourceCounters) {
+    run(stmts_->save_total).bind(1, name).bind(2, to_db(totals.sources.*counter)).execute();
+  }
+  b.commit();
+}
+
 std::optional<std::string> job_store::meta(const std::string& key) {
   statement select(db_, "SELECT meta", "SELECT value FROM meta WHERE key = ?1");
   run r(select);
@@ -665,19 +788,20 @@ void job_store::set_meta(const std::string& key, const std::string& value) {
 
 void job_store::save_file_progress(const std::string& job_id, std::uint32_t index,
                                    const jobs::file_record& file) {
-  run(stmts_->update_progress)
-      .bind(1, job_id)
+  run r(stmts_->update_progress);
+  r.bind(1, job_id)
       .bind(2, index)
       .bind(3, to_db(file.bytes_total))
       .bind(4, to_db(file.bytes_transferred))
       .bind(5, file.completed)
-      .bind(6, to_db(file.bytes_from_origin))
+      .bind(6, to_db(file.sources.bytes_from_origin))
       .bind(7, file.etag)
       .bind(8, file.last_modified)
       .bind(9, file.remote_mtime)
       .bind(10, file.delivered)
-      .bind(11, to_db(file.remote_size))
-      .execute();
+      .bind(11, to_db(file.remote_size));
+  bind_sources(r, 12, file.sources);
+  r.execute();
   // Progress for a file that was never saved would be lost silently: say so.
   if (sqlite3_changes(db_) == 0) {
     fail(db_path(db_), "UPDATE files",
@@ -785,7 +909,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.bytes_total = r.u64(c + 4);
       f.bytes_transferred = r.u64(c + 5);
       f.completed = r.boolean(c + 6);
-      f.bytes_from_origin = r.u64(c + 7);
+      f.sources.bytes_from_origin = r.u64(c + 7);
       f.etag = r.text(c + 8);
       f.last_modified = r.text(c + 9);
       f.remote_mtime = r.integer(c + 10);
@@ -794,6 +918,17 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.layout = r.u32(c + 13) == 1 ? range_layout::in_place : range_layout::concatenated;
       f.remote_size = r.u64(c + 14);
       f.digest = r.text(c + 15);
+      auto& s = f.sources;
+      s.bytes_from_cache_hosts = r.u64(c + 16);
+      s.bytes_from_lan_peers = r.u64(c + 17);
+      s.bytes_from_group_peers = r.u64(c + 18);
+      s.bytes_to_lan_peers = r.u64(c + 19);
+      s.bytes_to_group_peers = r.u64(c + 20);
+      s.origin_connections = r.u64(c + 21);
+      s.cache_host_connections = r.u64(c + 22);
+      s.lan_peer_connections = r.u64(c + 23);
+      s.group_peer_connections = r.u64(c + 24);
+      s.download_duration_ms = r.u64(c + 25);
     }
   }
   for (auto& j : result) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/accounting.hpp"
 #include "jobs/job.hpp"
 
 struct sqlite3;
@@ -27,13 +28,17 @@ class job_store {
   // Inserts or replaces the job row, all its file rows and its credential rows.
   void save_job(const jobs::job& j);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
-  // bytes_from_origin, etag, last_modified, remote_mtime, delivered).
+  // the source counters, etag, last_modified, remote_mtime, delivered).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
   void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
   // Removes the job with its files, credentials and completing mark.
   void remove_job(const std::string& job_id);
+  // The machine's totals (`opendo perfsnap`): what load_totals reads is what save_totals last
+  // wrote; zeros in a new store.
+  jobs::machine_totals load_totals();
+  void save_totals(const jobs::machine_totals& totals);
   // The mark of a Complete in progress, set before its first rename (docs/durability.md): a
   // daemon restarted after a crash finishes such a job's Complete instead of leaving some files
   // delivered and others not.

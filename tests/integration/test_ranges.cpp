@@ -61,7 +61,7 @@ TEST(Ranges, ConcatenatedRangesLandOneAfterAnotherInTheOrderGiven) {
   ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
   EXPECT_EQ(done.bytes_total, 300U);
   EXPECT_EQ(done.bytes_transferred, 300U);
-  EXPECT_EQ(done.files[0].bytes_from_origin, 300U);
+  EXPECT_EQ(done.files[0].sources.bytes_from_origin, 300U);
   EXPECT_EQ(j.complete(), hr::ok);
   EXPECT_EQ(read_file(out / "part.bin"),
             remote_bytes(100, 100) + remote_bytes(900000, 100) + remote_bytes(400, 100));

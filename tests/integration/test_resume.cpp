@@ -259,11 +259,17 @@ TEST(Resume, FileChangedOnTheServerStartsAgainFromZero) {
   j.resume();
   wait_until(j, [](const job_info& i) { return i.bytes_transferred > (3 << 20); });
   j.suspend();
+  const std::uint64_t first_version_bytes = j.info().files.at(0).progress.bytes_transferred;
   // New content, new size, new time: the validators differ.
   const std::string digest = origin.make_random_file("changing.bin", 6 << 20, 2);
   origin.set_mtime("changing.bin", std::chrono::system_clock::now() + std::chrono::hours(1));
   j.resume();
-  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  const job_info done = j.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  // The accounting counts fetches: the bytes of the first version, then the whole second one,
+  // over two requests.
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, first_version_bytes + (6U << 20));
+  EXPECT_EQ(done.files.at(0).sources.origin_connections, 2U);
   EXPECT_EQ(j.complete(), hr::ok);
   EXPECT_EQ(fs::file_size(out / "changing.bin"), 6U << 20);
   EXPECT_EQ(sha256_file(out / "changing.bin"), digest);

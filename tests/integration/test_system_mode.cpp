@@ -598,6 +598,35 @@ TEST_F(SystemMode, OnlyAdministratorsListEveryUsersJobs) {
   EXPECT_EQ(outcome(no_groups), "ok") << no_groups.err;
 }
 
+// `opendo status` follows ListJobs: a user sees the files of their own jobs, administrators
+// everyone's with --all-users. perfsnap's machine-wide sums are for everyone.
+TEST_F(SystemMode, StatusShowsOnlyTheCallersFilesAndPerfsnapIsForEveryone) {
+  const std::string job_a = create_job(a, "a");
+  const std::string job_b = create_job(b, "b");
+  ASSERT_EQ(outcome(cli(a, {"addfile", job_a, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  ASSERT_EQ(outcome(cli(b, {"addfile", job_b, "http://127.0.0.1:1/y", (home(b) / "y").string()})),
+            "ok");
+  auto job_ids = [](const run_result& r) {
+    std::set<std::string> out;
+    for (const auto& row : json::parse(r.out)) out.insert(row.value("job_id", ""));
+    return out;
+  };
+  const run_result mine = cli(a, {"--json", "status"});
+  ASSERT_EQ(outcome(mine), "ok") << mine.err;
+  EXPECT_EQ(job_ids(mine), std::set<std::string>{job_a});
+  EXPECT_EQ(mine.out.find("127.0.0.1:1/y"), std::string::npos) << mine.out;
+  EXPECT_EQ(outcome(cli(a, {"status", "--all-users"})), "0x80070005");
+  const run_result all = cli_root({"--json", "status", "--all-users"});
+  ASSERT_EQ(outcome(all), "ok") << all.err;
+  EXPECT_TRUE(job_ids(all).count(job_a) && job_ids(all).count(job_b));
+  for (const account* who : {&a, &b}) {
+    const run_result snap = cli(*who, {"--json", "perfsnap"});
+    ASSERT_EQ(outcome(snap), "ok") << snap.err;
+    EXPECT_EQ(json::parse(snap.out).value("peers_connected", 99U), 0U);
+  }
+}
+
 TEST_F(SystemMode, CredentialsStayInTheDaemonsPrivateStore) {
   const std::string id = create_job(a, "secret");
   const std::string password = "hunter2-opendo-test";

@@ -71,7 +71,7 @@ TEST_F(Transfers, OneGibibyteFileArrivesIntact) {
   const job_info done = wait_for_state(j, job_state::transferred, std::chrono::seconds(600));
   ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
   EXPECT_EQ(done.bytes_total, 1ULL << 30);
-  EXPECT_EQ(done.files[0].bytes_from_origin, 1ULL << 30);
+  EXPECT_EQ(done.files[0].sources.bytes_from_origin, 1ULL << 30);
   EXPECT_EQ(j.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "big.bin"), digest);
   origin.wait_for_requests(1);

@@ -108,15 +108,20 @@ TEST(Codec, JobRoundTripsExactly) {
   job.error_count = 3;
   job.error = job_error{0x80072EFDU, error_context::general_transport, 1, "refused", "http"};
   job.times = {1, 2, 3};
-  job.files.push_back(
-      {"http://h/a", "/tmp/a", {}, range_layout::concatenated, "", {100, 100, true}, 100});
+  job.files.push_back({"http://h/a",
+                       "/tmp/a",
+                       {},
+                       range_layout::concatenated,
+                       "",
+                       {100, 100, true},
+                       source_stats{100, 20, 30, 40, 50, 60, 2, 3, 4, 5, 1234}});
   job.files.push_back({"http://h/b",
                        "/tmp/b",
                        {{10, 5}, {400, length_to_eof}},
                        range_layout::in_place,
                        "sha256:" + std::string(64, 'a'),
                        {size_unknown, 7, false},
-                       7});
+                       source_stats{7}});
   const job_info back = ipc::job_from_json(ipc::to_json(job));
   EXPECT_EQ(ipc::to_json(back), ipc::to_json(job));
   EXPECT_EQ(back.bytes_total, size_unknown);
@@ -127,6 +132,48 @@ TEST(Codec, JobRoundTripsExactly) {
   EXPECT_EQ(back.files[1].ranges, (std::vector<byte_range>{{10, 5}, {400, length_to_eof}}));
   EXPECT_EQ(back.files[1].layout, range_layout::in_place);
   EXPECT_EQ(ipc::to_json(job)["files"][1]["ranges"][1]["length"], -1);
+  EXPECT_EQ(back.files[0].sources, job.files[0].sources);
+  EXPECT_EQ(ipc::to_json(job)["files"][0]["sources"]["bytes_from_cache_hosts"], 20);
+}
+
+TEST(Codec, FileWithoutSourcesIsRefused) {
+  job_info job;
+  job.files.push_back({"http://h/a", "/tmp/a", {}, range_layout::concatenated, "", {}, {}});
+  ipc::json wire = ipc::to_json(job);
+  wire["files"][0]["sources"].erase("download_duration_ms");
+  try {
+    ipc::job_from_json(wire);
+    ADD_FAILURE() << "accepted";
+  } catch (const ipc::bad_parameter& e) {
+    EXPECT_EQ(e.parameter, "download_duration_ms");
+  }
+  wire["files"][0].erase("sources");
+  EXPECT_THROW(ipc::job_from_json(wire), ipc::bad_parameter);
+}
+
+TEST(Codec, StatisticsRoundTripExactly) {
+  machine_statistics stats;
+  stats.files_downloaded = 12;
+  stats.files_uploaded = 1;
+  stats.totals = source_stats{1ULL << 40, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  stats.download_rate = 1000;
+  stats.upload_rate = 2;
+  stats.cache_size = 3;
+  stats.peers_connected = 4;
+  stats.foreground_downloads = 5;
+  stats.background_downloads = 6;
+  stats.queued_jobs = 7;
+  stats.download_mode = "HttpOnly";
+  stats.daemon_cpu_time_ms = 8;
+  stats.daemon_rss_bytes = 9;
+  stats.daemon_uptime_s = 10;
+  const machine_statistics back = ipc::statistics_from_json(ipc::to_json(stats));
+  EXPECT_EQ(ipc::to_json(back), ipc::to_json(stats));
+  EXPECT_EQ(back.totals, stats.totals);
+  EXPECT_EQ(back.queued_jobs, 7U);
+  ipc::json wire = ipc::to_json(stats);
+  wire["peers_connected"] = -1;
+  EXPECT_THROW(ipc::statistics_from_json(wire), ipc::bad_parameter);
 }
 
 TEST(Codec, HttpOptionsAndLastResponseRoundTrip) {

@@ -145,8 +145,8 @@ std::string dump(const job& j) {
   for (const auto& f : j.files) {
     o << "\n file " << f.remote_url << " " << f.local_name << " " << f.temp_name << " "
       << f.bytes_total << " " << f.bytes_transferred << " " << f.completed << " "
-      << f.bytes_from_origin << " " << f.etag << " " << f.last_modified << " " << f.remote_mtime
-      << " " << f.delivered;
+      << f.sources.bytes_from_origin << " " << f.etag << " " << f.last_modified << " "
+      << f.remote_mtime << " " << f.delivered;
   }
   return o.str();
 }
@@ -209,7 +209,7 @@ TEST(Job, ToInfoCopiesEveryField) {
   j.no_progress_timeout = 3600;
   j.times = {1, 2, 3};
   j.files[0].bytes_transferred = 300;
-  j.files[0].bytes_from_origin = 280;
+  j.files[0].sources.bytes_from_origin = 280;
   j.files[1].completed = true;
   j.files[1].bytes_transferred = 1000;
 
@@ -243,7 +243,7 @@ TEST(Job, ToInfoCopiesEveryField) {
   EXPECT_EQ(info.files[0].progress.bytes_total, 1000U);
   EXPECT_EQ(info.files[0].progress.bytes_transferred, 300U);
   EXPECT_FALSE(info.files[0].progress.completed);
-  EXPECT_EQ(info.files[0].bytes_from_origin, 280U);
+  EXPECT_EQ(info.files[0].sources.bytes_from_origin, 280U);
   EXPECT_TRUE(info.files[1].progress.completed);
 }
 

@@ -43,7 +43,7 @@ file_record make_file(const std::string& name, std::uint64_t total, std::uint64_
   f.bytes_total = total;
   f.bytes_transferred = done;
   f.completed = total != size_unknown && done == total;
-  f.bytes_from_origin = done;
+  f.sources.bytes_from_origin = done;
   return f;
 }
 
@@ -67,7 +67,7 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.bytes_total, b.bytes_total);
   EXPECT_EQ(a.bytes_transferred, b.bytes_transferred);
   EXPECT_EQ(a.completed, b.completed);
-  EXPECT_EQ(a.bytes_from_origin, b.bytes_from_origin);
+  EXPECT_EQ(a.sources, b.sources);
   EXPECT_EQ(a.etag, b.etag);
   EXPECT_EQ(a.last_modified, b.last_modified);
   EXPECT_EQ(a.remote_mtime, b.remote_mtime);
@@ -210,7 +210,7 @@ job version1_job() {
   j.resumed = true;      // version 4 infers it: the job is not SUSPENDED
   f.remote_size = 1000;  // version 3 takes it from bytes_total
   f.bytes_transferred = 400;
-  f.bytes_from_origin = 400;
+  f.sources.bytes_from_origin = 400;
   f.etag = "\"e1\"";
   f.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
   f.remote_mtime = 1445412480;
@@ -296,6 +296,98 @@ INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
                    remote_mtime, delivered, remote_size)
 VALUES ('{33333333-0000-0000-0000-000000000002}', 0, 'https://example.org/a', '/srv/a',
         '.opendo-a', 1000, 10, 0, 10, '', '', -1, 0, 1000);
+)sql";
+
+// The layout of version 4, as opendo created it before the per-source accounting (only
+// bytes_from_origin per file, no totals): kCreateSchema, kCreateCredentials and
+// kCreateHttpOptions of that version, verbatim.
+constexpr const char* kSchemaVersion4 = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY NOT NULL,
+  owner_uid INTEGER NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  notify_flags INTEGER NOT NULL,
+  minimum_retry_delay INTEGER NOT NULL,
+  no_progress_timeout INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  error_code INTEGER,
+  error_context INTEGER,
+  error_file_index INTEGER,
+  error_message TEXT,
+  error_protocol TEXT,
+  creation_time INTEGER NOT NULL,
+  modification_time INTEGER NOT NULL,
+  transfer_completion_time INTEGER NOT NULL,
+  proxy_usage INTEGER NOT NULL DEFAULT 0,
+  proxy_list TEXT NOT NULL DEFAULT '',
+  proxy_bypass TEXT NOT NULL DEFAULT '',
+  notify_program TEXT NOT NULL DEFAULT '',
+  notify_parameters TEXT NOT NULL DEFAULT '',
+  max_download_time INTEGER NOT NULL DEFAULT 7776000,
+  download_time_ms INTEGER NOT NULL DEFAULT 0,
+  max_download_size INTEGER NOT NULL DEFAULT 0,
+  resumed INTEGER NOT NULL DEFAULT 0,
+  notification_interval_ms INTEGER NOT NULL DEFAULT 500
+);
+CREATE TABLE files (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  remote_url TEXT NOT NULL,
+  local_name TEXT NOT NULL,
+  temp_name TEXT NOT NULL,
+  bytes_total INTEGER NOT NULL,
+  bytes_transferred INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  bytes_from_origin INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified TEXT NOT NULL,
+  remote_mtime INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  ranges TEXT NOT NULL DEFAULT '',
+  range_layout INTEGER NOT NULL DEFAULT 0,
+  remote_size INTEGER NOT NULL DEFAULT -1,
+  digest TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE credentials (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  target INTEGER NOT NULL,
+  scheme INTEGER NOT NULL,
+  user_name TEXT NOT NULL,
+  password TEXT NOT NULL,
+  PRIMARY KEY (job_id, target, scheme)
+) WITHOUT ROWID;
+CREATE TABLE http_options (
+  job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  custom_headers TEXT NOT NULL,
+  custom_auth_headers TEXT NOT NULL,
+  allow_https_to_http_redirect INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// A version-4 store in use: a job with a file done (1000 bytes from the origin) and a file under
+// way (400 of 1000).
+constexpr const char* kVersion4Rows = R"sql(
+INSERT INTO meta (key, value) VALUES ('schema_version', 4);
+INSERT INTO jobs (id, owner_uid, display_name, description, priority, state, notify_flags,
+                  minimum_retry_delay, no_progress_timeout, error_count, creation_time,
+                  modification_time, transfer_completion_time, resumed)
+VALUES ('{40000000-0000-0000-0000-000000000001}', 1000, 'v4 job', '', 2, 2, 3, 600, 1209600, 0,
+        1700000000, 1700000001, 0, 1);
+INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total, bytes_transferred,
+                   completed, bytes_from_origin, etag, last_modified, remote_mtime, delivered,
+                   remote_size)
+VALUES ('{40000000-0000-0000-0000-000000000001}', 0, 'http://o/a', '/d/a', '.a.part', 1000, 1000,
+        1, 1000, '"a"', '', -1, 0, 1000),
+       ('{40000000-0000-0000-0000-000000000001}', 1, 'http://o/b', '/d/b', '.b.part', 1000, 400,
+        0, 400, '"b"', '', -1, 0, 1000);
 )sql";
 
 // Every column of a table as "name type notnull default", in order: the layout to compare.
@@ -390,7 +482,9 @@ TEST_F(JobStore, RoundTripKeepsEveryField) {
   done.remote_mtime = 1445412480;
   done.delivered = true;
   file_record unknown = make_file("stream", size_unknown, 12345);
-  unknown.bytes_from_origin = 0xFFFFFFFFFFFFULL;
+  unknown.sources.bytes_from_origin = 0xFFFFFFFFFFFFULL;
+  // Every counter of its own, so that a column mixed up with another shows.
+  done.sources = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   full.files = {done, unknown};
   full.current_file = 1;  // the first file is complete
 
@@ -555,7 +649,7 @@ TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
   f.bytes_total = 999;
   f.bytes_transferred = 999;
   f.completed = true;
-  f.bytes_from_origin = 500;
+  f.sources = {500, 20, 30, 40, 50, 60, 3, 4, 5, 6, 1234};
   f.etag = "W/\"v2\"";
   f.last_modified = "Thu, 01 Jan 2015 00:00:00 GMT";
   f.remote_mtime = 1420070400;
@@ -571,7 +665,7 @@ TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
   e.bytes_total = 999;
   e.bytes_transferred = 999;
   e.completed = true;
-  e.bytes_from_origin = 500;
+  e.sources = f.sources;
   e.etag = f.etag;
   e.last_modified = f.last_modified;
   e.remote_mtime = f.remote_mtime;
@@ -719,9 +813,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion4) {
+TEST_F(JobStore, NewStoreHasSchemaVersion5) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -771,7 +865,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "4");
+  EXPECT_EQ(store.meta("schema_version"), "5");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -839,7 +933,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -881,7 +975,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"5", "0"}) {
+  for (const char* version : {"6", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -909,13 +1003,13 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
   }
 
-  // Opening again finds version 4 and changes nothing; the migrated store takes the new fields.
+  // Opening again finds version 5 and changes nothing; the migrated store takes the new fields.
   expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
   expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
   expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
@@ -929,7 +1023,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -945,7 +1039,8 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
   raw_db from3(from3_path);
-  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options"}) {
+  for (const std::string table :
+       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -996,7 +1091,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1011,7 +1106,8 @@ TEST_F(JobStore, MigratedFromVersion3LayoutIsTheNewLayout) {
   { job_store store(path_); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options"}) {
+  for (const std::string table :
+       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1027,7 +1123,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 4");
+  expect_open_fails("migrate schema version 1 to 5");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1096,3 +1192,98 @@ TEST_F(JobStore, ThousandJobsInOneBatch) {
 }
 
 }  // namespace
+
+TEST_F(JobStore, NewStoreHasZeroTotals) {
+  job_store store(path_);
+  EXPECT_EQ(store.load_totals(), opendo::jobs::machine_totals{});
+}
+
+TEST_F(JobStore, TotalsRoundTripAndSurviveReopening) {
+  opendo::jobs::machine_totals totals;
+  totals.files_downloaded = 7;
+  totals.files_uploaded = 8;
+  // Every counter its own value (one above INT64_MAX, stored as its bit pattern), so that a
+  // name mixed up with another shows.
+  totals.sources = {0xFFFFFFFFFFFFFFF0ULL, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  {
+    job_store store(path_);
+    store.save_totals(totals);
+    EXPECT_EQ(store.load_totals(), totals);
+    totals.sources.bytes_from_origin += 1;  // saving again replaces, not adds
+    store.save_totals(totals);
+  }
+  EXPECT_EQ(job_store(path_).load_totals(), totals);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM totals WHERE name = 'files_downloaded'"), "7");
+}
+
+// A newer opendo may keep counters this one does not know: they are left alone, not refused.
+TEST_F(JobStore, UnknownTotalsAreIgnored) {
+  { job_store store(path_); }
+  raw_db(path_).exec(
+      "INSERT INTO totals (name, value) VALUES ('bytes_from_moon', 5), ('files_downloaded', 3)");
+  opendo::jobs::machine_totals expected;
+  expected.files_downloaded = 3;
+  EXPECT_EQ(job_store(path_).load_totals(), expected);
+}
+
+// Version 4 kept only bytes_from_origin: it stays, the other counters start at 0, and the
+// machine's totals start from what the files hold.
+TEST_F(JobStore, Version4StoreIsMigrated) {
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion4);
+    old.exec(kVersion4Rows);
+  }
+  {
+    job_store store(path_);
+    auto loaded = store.load_all();
+    ASSERT_EQ(loaded.size(), 1U);
+    ASSERT_EQ(loaded[0].files.size(), 2U);
+    opendo::source_stats done;
+    done.bytes_from_origin = 1000;
+    EXPECT_EQ(loaded[0].files[0].sources, done);
+    EXPECT_EQ(loaded[0].files[1].sources.bytes_from_origin, 400U);
+    EXPECT_EQ(loaded[0].files[1].bytes_transferred, 400U);
+    EXPECT_EQ(loaded[0].current_file, 1U);
+    opendo::jobs::machine_totals seeded;
+    seeded.files_downloaded = 1;
+    seeded.sources.bytes_from_origin = 1400;
+    EXPECT_EQ(store.load_totals(), seeded);
+
+    // The new columns take new figures.
+    auto& file = loaded[0].files[1];
+    file.sources.origin_connections = 2;
+    file.sources.download_duration_ms = 1500;
+    file.sources.bytes_from_cache_hosts = 10;
+    store.save_file_progress(loaded[0].id, 1, file);
+  }
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
+  EXPECT_EQ(loaded[0].files[1].sources.download_duration_ms, 1500U);
+  EXPECT_EQ(loaded[0].files[1].sources.bytes_from_cache_hosts, 10U);
+  EXPECT_EQ(loaded[0].files[1].sources.bytes_from_origin, 400U);
+}
+
+TEST_F(JobStore, MigratedFromVersion4LayoutIsTheNewLayout) {
+  std::string fresh_path = (dir_ / "fresh.db").string();
+  { job_store store(fresh_path); }
+  {
+    raw_db old(path_);
+    old.exec(kSchemaVersion4);
+    old.exec("INSERT INTO meta (key, value) VALUES ('schema_version', 4)");
+  }
+  { job_store store(path_); }
+  raw_db fresh(fresh_path);
+  raw_db migrated(path_);
+  for (const std::string table :
+       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
+    SCOPED_TRACE(table);
+    std::string layout = fresh.text(describe_table(table));
+    EXPECT_FALSE(layout.empty());
+    EXPECT_EQ(migrated.text(describe_table(table)), layout);
+  }
+  // An empty version-4 store starts its totals at 0.
+  EXPECT_EQ(job_store(path_).load_totals(), opendo::jobs::machine_totals{});
+}
