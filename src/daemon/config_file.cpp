@@ -294,8 +294,17 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
 bool apply_config_file(const std::string& path, bool required, config& cfg) {
   ipc::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd) {
-    if (errno == ENOENT && !required) return false;
-    throw config_file_error(path + ": cannot open the configuration file: " + std::strerror(errno));
+    const int open_error = errno;
+    if (open_error == ENOENT && !required) return false;
+    // A default path under a home directory this daemon cannot enter (it runs as another user
+    // with the environment's HOME, say) is not its file: like a missing one. A file it can see
+    // but not read is an error, or its settings would be dropped in silence.
+    struct stat seen {};
+    if (open_error == EACCES && !required && ::stat(path.c_str(), &seen) != 0 && errno == EACCES) {
+      return false;
+    }
+    throw config_file_error(path +
+                            ": cannot open the configuration file: " + std::strerror(open_error));
   }
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
