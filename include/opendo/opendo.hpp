@@ -101,6 +101,11 @@ class job {
   // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: bytes the job may download in all (0 = no limit). Only
   // before the first resume() (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
   void set_maximum_download_size(std::uint64_t bytes);
+  // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: the server's content may change per request or come
+  // without a size or ranges, so each file is fetched whole and an interrupted one starts again
+  // from byte 0. Only before the first resume() (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME), and not
+  // with files that have ranges (E_INVALIDARG).
+  void set_dynamic_content(bool dynamic);
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: modification notifications at most this
   // often (default 500 ms). At most UINT32_MAX ms (E_INVALIDARG otherwise).
   void set_minimum_notification_interval(std::chrono::milliseconds interval);

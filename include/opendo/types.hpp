@@ -258,6 +258,8 @@ struct job_info {
   std::uint32_t max_download_time = 7776000;
   // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: bytes the job may download in total; 0 = no limit.
   std::uint64_t max_download_size = 0;
+  // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: files are fetched whole, from byte 0, every time.
+  bool dynamic_content = false;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;
   // HTTP options: header lines ("Name: value") sent with every request of the job; whether it

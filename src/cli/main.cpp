@@ -247,6 +247,8 @@ void print_job(const job_info& job) {
                                   ? std::string("none")
                                   : std::to_string(job.max_download_size) + " bytes");
   field("notification interval:", std::to_string(job.minimum_notification_interval_ms) + " ms");
+  if (job.dynamic_content)
+    field("dynamic content:", "yes (files are fetched whole, never resumed)");
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -418,6 +420,8 @@ struct setprop_args {
   CLI::Option* max_download_time_option = nullptr;
   CLI::Option* max_download_size_option = nullptr;
   CLI::Option* notification_interval_option = nullptr;
+  bool dynamic_content = false;
+  CLI::Option* dynamic_content_option = nullptr;
   std::vector<std::string> headers;
   std::vector<std::string> auth_headers;
   bool clear_headers = false;
@@ -431,7 +435,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
       args.name_option->count() + args.description_option->count() + args.priority_option->count() +
           args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
           args.max_download_time_option->count() + args.max_download_size_option->count() +
-          args.notification_interval_option->count() >
+          args.notification_interval_option->count() + args.dynamic_content_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
@@ -439,7 +443,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
-        "--notification-interval, --header, --clear-headers, --auth-header, "
+        "--notification-interval, --dynamic-content, --header, --clear-headers, --auth-header, "
         "--clear-auth-headers, --allow-https-to-http-redirect");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
@@ -466,6 +470,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
   if (args.max_download_size_option->count() > 0) {
     job.set_maximum_download_size(args.max_download_size);
   }
+  if (args.dynamic_content_option->count() > 0) job.set_dynamic_content(args.dynamic_content);
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
@@ -985,6 +990,14 @@ int run_command_line(int argc, char** argv) {
                        "Bytes the job may download in all (0: no limit); only before the first "
                        "resume")
           ->type_name("BYTES");
+  setprop.dynamic_content_option =
+      setprop_verb
+          ->add_option("--dynamic-content", setprop.dynamic_content,
+                       "true: the server's content may differ per request or come without a "
+                       "size or ranges; each file is fetched whole and starts again when "
+                       "interrupted (BITS_JOB_PROPERTY_DYNAMIC_CONTENT; only before the first "
+                       "resume, not with ranges)")
+          ->type_name("BOOL");
   setprop.notification_interval_option =
       setprop_verb
           ->add_option("--notification-interval", setprop.notification_interval,

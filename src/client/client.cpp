@@ -200,6 +200,10 @@ void job::set_maximum_download_size(std::uint64_t bytes) {
   set_properties(connection_, id_, {{"max_download_size", bytes}});
 }
 
+void job::set_dynamic_content(bool dynamic) {
+  set_properties(connection_, id_, {{"dynamic_content", dynamic}});
+}
+
 void job::set_minimum_notification_interval(std::chrono::milliseconds interval) {
   if (interval.count() < 0 || interval.count() > 0xFFFFFFFFLL) {
     throw error(value_of(hr::e_invalidarg),

@@ -440,8 +440,8 @@ class job_object final
     return E_NOTIMPL;
   }
 
-  // The daemon accepts Basic, Digest and NTLM (E_NOTIMPL for Negotiate and Passport). NULL user name
-  // or password count as empty.
+  // The daemon accepts Basic, Digest and NTLM (E_NOTIMPL for Negotiate and Passport). NULL user
+  // name or password count as empty.
   HRESULT STDMETHODCALLTYPE SetCredentials(BG_AUTH_CREDENTIALS* credentials) override {
     return guard([&] {
       if (credentials == nullptr) fail(E_INVALIDARG, "no credentials given");
@@ -580,6 +580,10 @@ class job_object final
         handle_.set_maximum_download_size(PropertyValue.Uint64);
         return S_OK;
       }
+      if (id == BITS_JOB_PROPERTY_DYNAMIC_CONTENT) {
+        handle_.set_dynamic_content(PropertyValue.Enable != FALSE);
+        return S_OK;
+      }
       if (id == BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS) {
         handle_.set_minimum_notification_interval(std::chrono::milliseconds(PropertyValue.Dword));
         return S_OK;
@@ -590,7 +594,6 @@ class job_object final
           break;
         case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
           break;
-        case BITS_JOB_PROPERTY_DYNAMIC_CONTENT:
         case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
         case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
           what_opendo_does = PropertyValue.Enable == FALSE;
@@ -621,6 +624,11 @@ class job_object final
         value.ClsID = GUID_NULL;
         break;
       case BITS_JOB_PROPERTY_DYNAMIC_CONTENT:
+        return guard([&] {
+          value.Enable = handle_.info().dynamic_content ? TRUE : FALSE;
+          *PropertyValue = value;
+          return S_OK;
+        });
       case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
       case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
         value.Enable = FALSE;

@@ -479,6 +479,12 @@ void manager::add_files(const caller& who, const std::string& id,
       }
       file.digest = digest->text();
     }
+    if (!file.ranges.empty() && copy.dynamic_content) {
+      throw request_error{value_of(hr::e_invalidarg),
+                          "cannot add " + remote_url +
+                              " with ranges: the job has dynamic content, which is fetched "
+                              "whole (BITS_JOB_PROPERTY_DYNAMIC_CONTENT)"};
+    }
     if (!file.ranges.empty()) {
       const jobs::range_check ranges =
           jobs::check_ranges(file.ranges, file.layout, config_.limits.max_ranges_per_file);
@@ -563,6 +569,9 @@ void manager::set_properties(const caller& who, const std::string& id,
   if (changes.max_download_size) {
     check(jobs::set_max_download_size(copy, *changes.max_download_size, wall),
           "maximum download size");
+  }
+  if (changes.dynamic_content) {
+    check(jobs::set_dynamic_content(copy, *changes.dynamic_content, wall), "dynamic content");
   }
   if (changes.minimum_notification_interval_ms) {
     check(jobs::set_minimum_notification_interval(copy, *changes.minimum_notification_interval_ms,
@@ -1091,8 +1100,10 @@ void manager::start_file(jobs::job& j) {
   transfer::http::request req;
   std::uint64_t local_offset = file.bytes_transferred;
   if (file.ranges.empty()) {
-    if (file.bytes_total == size_unknown && file.bytes_transferred > 0) {
-      file.bytes_transferred = 0;  // without a known size the bytes cannot be resumed reliably
+    // Without a known size the bytes cannot be resumed reliably; dynamic content is never
+    // resumed (each request may give other bytes), nor checked against earlier validators.
+    if ((file.bytes_total == size_unknown || j.dynamic_content) && file.bytes_transferred > 0) {
+      file.bytes_transferred = 0;
       local_offset = 0;
     }
   } else {
@@ -1119,8 +1130,12 @@ void manager::start_file(jobs::job& j) {
   req.fd = fd.get();
   req.offset = local_offset;
   req.expected_total = file.remote_size;
-  req.etag = file.etag;
-  req.last_modified = file.last_modified;
+  if (!j.dynamic_content) {
+    req.etag = file.etag;
+    req.last_modified = file.last_modified;
+  } else {
+    req.expected_total = size_unknown;  // the size may differ per request
+  }
   req.proxy = j.proxy;
   for (const auto& c : j.credentials) {
     auto& slot = c.target == auth_target::server ? req.server_auth : req.proxy_auth;

@@ -237,6 +237,7 @@ json to_json(const job_info& job) {
   out["credentials"] = std::move(credentials);
   out["max_download_time"] = job.max_download_time;
   out["max_download_size"] = job.max_download_size;
+  out["dynamic_content"] = job.dynamic_content;
   out["minimum_notification_interval_ms"] = job.minimum_notification_interval_ms;
   out["custom_headers"] = job.custom_headers;
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
@@ -313,6 +314,7 @@ job_info job_from_json(const json& value) {
   if (value.contains("max_download_time")) {
     job.max_download_time = uint32_field(value, "max_download_time");
   }
+  if (value.contains("dynamic_content")) job.dynamic_content = bool_field(value, "dynamic_content");
   if (value.contains("max_download_size")) {
     job.max_download_size = uint_field(value, "max_download_size");
   }

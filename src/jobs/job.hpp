@@ -104,6 +104,10 @@ struct job {
   // only before the first Resume, which `resumed` records.
   std::uint64_t max_download_size = 0;
   bool resumed = false;
+  // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: the server's content may differ per request (no size,
+  // no ranges): every request fetches a file from byte 0, never with Range or If-Range, and an
+  // interrupted file starts again. Set only before the first Resume, and not with ranges.
+  bool dynamic_content = false;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;  // Windows' default
 

@@ -149,6 +149,18 @@ std::uint32_t set_max_download_size(job& j, std::uint64_t bytes, std::int64_t wa
   return s_ok;
 }
 
+std::uint32_t set_dynamic_content(job& j, bool dynamic, std::int64_t wall) {
+  if (is_final(j.state)) return invalid_state;
+  if (j.resumed) return value_of(hr::bg_e_read_only_property_after_resume);
+  if (dynamic && std::any_of(j.files.begin(), j.files.end(),
+                             [](const file_record& f) { return !f.ranges.empty(); })) {
+    return value_of(hr::e_invalidarg);  // Windows: not for downloads that use file ranges
+  }
+  j.dynamic_content = dynamic;
+  j.times.modification = wall;
+  return s_ok;
+}
+
 std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall) {
   if (is_final(j.state)) return invalid_state;
   j.minimum_notification_interval_ms = ms;

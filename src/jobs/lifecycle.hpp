@@ -39,6 +39,10 @@ std::uint32_t set_max_download_time(job& j, std::uint32_t seconds, std::int64_t 
 // BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE: any value (0 = no limit), but only before the first
 // Resume: BG_E_READ_ONLY_PROPERTY_AFTER_RESUME afterwards.
 std::uint32_t set_max_download_size(job& j, std::uint64_t bytes, std::int64_t wall);
+// BITS_JOB_PROPERTY_DYNAMIC_CONTENT: only before the first Resume
+// (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME), and TRUE not for a job with a ranged file
+// (E_INVALIDARG; Windows does not support dynamic content with file ranges).
+std::uint32_t set_dynamic_content(job& j, bool dynamic, std::int64_t wall);
 // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: any value; 0 tells every modification.
 std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall);
 

@@ -508,7 +508,12 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, &value), S_OK);
   EXPECT_EQ(value.Dword, static_cast<DWORD>(BITS_COST_STATE_TRANSFER_ALWAYS));
   value.Enable = TRUE;
-  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), E_NOTIMPL);
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), S_OK);
+  value.Enable = FALSE;
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, &value), S_OK);
+  EXPECT_EQ(value.Enable, TRUE);
+  value.Enable = TRUE;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), E_NOTIMPL);
   value.Enable = FALSE;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), S_OK);
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, &value), S_OK);

@@ -164,6 +164,42 @@ TEST(Faults, ResetMidBodyIsTransientAndTheRetryResumesAtTheLastByte) {
   EXPECT_GE(seconds_between(requests[0], requests[1]), 0.9);
 }
 
+// BITS_JOB_PROPERTY_DYNAMIC_CONTENT: the same reset, but the content may differ per request, so
+// the retry fetches the whole file again, with neither Range nor If-Range.
+TEST(Faults, ResetOfDynamicContentRestartsTheFileWithoutARange) {
+  bench b;
+  const std::string digest = b.origin.serve_random("dyn.bin", kSize, 11);
+  b.origin.set_fault("dyn.bin", fault::reset_after(300000, /*times=*/1));
+  job j = b.c.create_job("dynamic");
+  j.set_minimum_retry_delay(1s);
+  j.set_dynamic_content(true);
+  EXPECT_TRUE(j.info().dynamic_content);
+  // No ranges for dynamic content.
+  file_spec ranged;
+  ranged.remote_url = b.origin.url("dyn.bin");
+  ranged.local_name = (b.out / "ranged.bin").string();
+  ranged.ranges = {{0, 10}};
+  EXPECT_EQ(hresult_of([&] { j.add_file(ranged); }), 0x80070057U);
+  j.add_file(b.origin.url("dyn.bin"), (b.out / "dyn.bin").string());
+  j.resume();
+  // Only before the first Resume.
+  EXPECT_EQ(hresult_of([&] { j.set_dynamic_content(false); }), 0x80200062U);
+
+  const job_info failed = first_failure(j);
+  ASSERT_EQ(failed.state, job_state::transient_error) << b.daemon.log();
+  const job_info done = final_state(j);
+  ASSERT_EQ(done.state, job_state::transferred) << b.daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(b.out / "dyn.bin"), digest);
+  const auto requests = b.origin.requests_for("dyn.bin");
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[0].body_bytes_sent, 300000U);
+  EXPECT_EQ(requests[1].range, "");
+  EXPECT_EQ(requests[1].if_range, "");
+  EXPECT_EQ(requests[1].status, 200);
+  EXPECT_EQ(requests[1].body_bytes_sent, kSize);
+}
+
 TEST(Faults, TruncatedBodyIsTransientAndTheRetryResumesAtTheLastByte) {
   bench b;
   const std::string digest = b.origin.serve_random("t.bin", kSize, 2);

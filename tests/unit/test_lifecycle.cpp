@@ -1422,6 +1422,21 @@ TEST(MaxDownloadSize, SetBeforeTheFirstResumeOnly) {
   EXPECT_EQ(j.max_download_size, 1000U);
 }
 
+TEST(DynamicContent, SetBeforeTheFirstResumeAndNotWithRanges) {
+  job j = job_with_files(1);
+  ASSERT_EQ(set_dynamic_content(j, true, wall1), s_ok);
+  EXPECT_TRUE(to_info(j).dynamic_content);
+  ASSERT_EQ(set_dynamic_content(j, false, wall1), s_ok);
+  j.files[0].ranges = {{0, 10}};
+  EXPECT_EQ(set_dynamic_content(j, true, wall1), value_of(hr::e_invalidarg));
+  EXPECT_EQ(set_dynamic_content(j, false, wall1), s_ok);  // false is always what it was
+  j.files[0].ranges.clear();
+  ASSERT_EQ(resume(j, t0, wall1), s_ok);
+  EXPECT_EQ(set_dynamic_content(j, true, wall1),
+            value_of(hr::bg_e_read_only_property_after_resume));
+  EXPECT_FALSE(j.dynamic_content);
+}
+
 TEST(MaxDownloadSize, ResumeOfAnEmptyJobDoesNotCount) {
   job j = new_job();
   EXPECT_EQ(resume(j, t0, wall1), value_of(hr::bg_e_empty));
