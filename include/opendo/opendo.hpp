@@ -106,6 +106,10 @@ class job {
   // from byte 0. Only before the first resume() (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME), and not
   // with files that have ranges (E_INVALIDARG).
   void set_dynamic_content(bool dynamic);
+  // BITS_JOB_PROPERTY_HIGH_PERFORMANCE: speed over crash safety. The daemon no longer syncs and
+  // records the job's running transfers once a second, only when a transfer stops or finishes,
+  // so a crash of the machine may cost the bytes since then. Any time before a final state.
+  void set_high_performance(bool high_performance);
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: modification notifications at most this
   // often (default 500 ms). At most UINT32_MAX ms (E_INVALIDARG otherwise).
   void set_minimum_notification_interval(std::chrono::milliseconds interval);

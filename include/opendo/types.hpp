@@ -260,6 +260,8 @@ struct job_info {
   std::uint64_t max_download_size = 0;
   // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: files are fetched whole, from byte 0, every time.
   bool dynamic_content = false;
+  // BITS_JOB_PROPERTY_HIGH_PERFORMANCE: running transfers are not recorded once a second.
+  bool high_performance = false;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;
   // HTTP options: header lines ("Name: value") sent with every request of the job; whether it

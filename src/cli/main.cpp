@@ -249,6 +249,8 @@ void print_job(const job_info& job) {
   field("notification interval:", std::to_string(job.minimum_notification_interval_ms) + " ms");
   if (job.dynamic_content)
     field("dynamic content:", "yes (files are fetched whole, never resumed)");
+  if (job.high_performance)
+    field("high performance:", "yes (progress recorded when a transfer stops, not every second)");
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -422,6 +424,8 @@ struct setprop_args {
   CLI::Option* notification_interval_option = nullptr;
   bool dynamic_content = false;
   CLI::Option* dynamic_content_option = nullptr;
+  bool high_performance = false;
+  CLI::Option* high_performance_option = nullptr;
   std::vector<std::string> headers;
   std::vector<std::string> auth_headers;
   bool clear_headers = false;
@@ -435,7 +439,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
       args.name_option->count() + args.description_option->count() + args.priority_option->count() +
           args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
           args.max_download_time_option->count() + args.max_download_size_option->count() +
-          args.notification_interval_option->count() + args.dynamic_content_option->count() >
+          args.notification_interval_option->count() + args.dynamic_content_option->count() +
+          args.high_performance_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
@@ -443,8 +448,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
-        "--notification-interval, --dynamic-content, --header, --clear-headers, --auth-header, "
-        "--clear-auth-headers, --allow-https-to-http-redirect");
+        "--notification-interval, --dynamic-content, --high-performance, --header, "
+        "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
       (args.clear_auth_headers && !args.auth_headers.empty())) {
@@ -471,6 +476,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
     job.set_maximum_download_size(args.max_download_size);
   }
   if (args.dynamic_content_option->count() > 0) job.set_dynamic_content(args.dynamic_content);
+  if (args.high_performance_option->count() > 0) job.set_high_performance(args.high_performance);
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
@@ -997,6 +1003,13 @@ int run_command_line(int argc, char** argv) {
                        "size or ranges; each file is fetched whole and starts again when "
                        "interrupted (BITS_JOB_PROPERTY_DYNAMIC_CONTENT; only before the first "
                        "resume, not with ranges)")
+          ->type_name("BOOL");
+  setprop.high_performance_option =
+      setprop_verb
+          ->add_option("--high-performance", setprop.high_performance,
+                       "true: speed over crash safety; running transfers are synced and "
+                       "recorded when they stop or finish, not every second, so a crash of the "
+                       "machine may cost the bytes since (BITS_JOB_PROPERTY_HIGH_PERFORMANCE)")
           ->type_name("BOOL");
   setprop.notification_interval_option =
       setprop_verb

@@ -584,6 +584,10 @@ class job_object final
         handle_.set_dynamic_content(PropertyValue.Enable != FALSE);
         return S_OK;
       }
+      if (id == BITS_JOB_PROPERTY_HIGH_PERFORMANCE) {
+        handle_.set_high_performance(PropertyValue.Enable != FALSE);
+        return S_OK;
+      }
       if (id == BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS) {
         handle_.set_minimum_notification_interval(std::chrono::milliseconds(PropertyValue.Dword));
         return S_OK;
@@ -594,7 +598,6 @@ class job_object final
           break;
         case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
           break;
-        case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
         case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
           what_opendo_does = PropertyValue.Enable == FALSE;
           break;
@@ -615,37 +618,27 @@ class job_object final
   HRESULT STDMETHODCALLTYPE GetProperty(BITS_JOB_PROPERTY_ID PropertyId,
                                         BITS_JOB_PROPERTY_VALUE* PropertyValue) override {
     if (PropertyValue == nullptr) return E_POINTER;
+    const std::uint32_t id = raw_value(PropertyId);
     BITS_JOB_PROPERTY_VALUE value{};
-    switch (raw_value(PropertyId)) {
+    switch (id) {
       case BITS_JOB_PROPERTY_ID_COST_FLAGS:
         value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
         break;
       case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
         value.ClsID = GUID_NULL;
         break;
-      case BITS_JOB_PROPERTY_DYNAMIC_CONTENT:
-        return guard([&] {
-          value.Enable = handle_.info().dynamic_content ? TRUE : FALSE;
-          *PropertyValue = value;
-          return S_OK;
-        });
-      case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
       case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
         value.Enable = FALSE;
         break;
-      case BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE:
-        return guard([&] {
-          value.Uint64 = handle_.info().max_download_size;
-          *PropertyValue = value;
-          return S_OK;
-        });
       case BITS_JOB_PROPERTY_USE_STORED_CREDENTIALS:
         value.Target = static_cast<BG_AUTH_TARGET>(0);
         break;
+      case BITS_JOB_PROPERTY_DYNAMIC_CONTENT:
+      case BITS_JOB_PROPERTY_HIGH_PERFORMANCE:
+      case BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE:
       case BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS:
         return guard([&] {
-          value.Dword = handle_.info().minimum_notification_interval_ms;
-          *PropertyValue = value;
+          *PropertyValue = daemon_property(id, handle_.info());
           return S_OK;
         });
       default:
@@ -653,6 +646,21 @@ class job_object final
     }
     *PropertyValue = value;
     return S_OK;
+  }
+
+  // The Job5 properties that the daemon keeps, read from one snapshot of the job.
+  static BITS_JOB_PROPERTY_VALUE daemon_property(std::uint32_t id, const job_info& info) {
+    BITS_JOB_PROPERTY_VALUE value{};
+    if (id == BITS_JOB_PROPERTY_DYNAMIC_CONTENT) {
+      value.Enable = info.dynamic_content ? TRUE : FALSE;
+    } else if (id == BITS_JOB_PROPERTY_HIGH_PERFORMANCE) {
+      value.Enable = info.high_performance ? TRUE : FALSE;
+    } else if (id == BITS_JOB_PROPERTY_MAX_DOWNLOAD_SIZE) {
+      value.Uint64 = info.max_download_size;
+    } else {
+      value.Dword = info.minimum_notification_interval_ms;
+    }
+    return value;
   }
 
   // ---- IDeliveryOptimizationJob

@@ -573,6 +573,9 @@ void manager::set_properties(const caller& who, const std::string& id,
   if (changes.dynamic_content) {
     check(jobs::set_dynamic_content(copy, *changes.dynamic_content, wall), "dynamic content");
   }
+  if (changes.high_performance) {
+    check(jobs::set_high_performance(copy, *changes.high_performance, wall), "high performance");
+  }
   if (changes.minimum_notification_interval_ms) {
     check(jobs::set_minimum_notification_interval(copy, *changes.minimum_notification_interval_ms,
                                                   wall),
@@ -918,7 +921,14 @@ int manager::run_once() {
   wake_by(next_schedule_at_);
 
   for (auto& [tid, t] : active_) {
-    if (now - t.last_checkpoint >= config_.checkpoint_interval) checkpoint(t, now);
+    if (now - t.last_checkpoint < config_.checkpoint_interval) continue;
+    if (jobs_.at(t.job_id).high_performance) {
+      // BITS_JOB_PROPERTY_HIGH_PERFORMANCE trades crash safety for I/O: no periodic sync and
+      // record; the bytes are recorded when the transfer stops or finishes.
+      t.last_checkpoint = now;
+      continue;
+    }
+    checkpoint(t, now);
   }
   enforce_max_download_size();
   pace_transfers(now);

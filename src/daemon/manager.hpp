@@ -49,6 +49,7 @@ struct property_changes {
   std::optional<std::uint32_t> max_download_time;
   std::optional<std::uint64_t> max_download_size;
   std::optional<bool> dynamic_content;
+  std::optional<bool> high_performance;
   std::optional<std::uint32_t> minimum_notification_interval_ms;
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged

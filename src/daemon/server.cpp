@@ -69,6 +69,7 @@ property_changes parse_properties(const json& params) {
   out.max_download_time = ipc::optional_uint32(p, "max_download_time");
   out.max_download_size = ipc::optional_uint(p, "max_download_size");
   out.dynamic_content = ipc::optional_bool(p, "dynamic_content");
+  out.high_performance = ipc::optional_bool(p, "high_performance");
   out.minimum_notification_interval_ms =
       ipc::optional_uint32(p, "minimum_notification_interval_ms");
   out.custom_headers = header_lines(p, "custom_headers");

@@ -238,6 +238,7 @@ json to_json(const job_info& job) {
   out["max_download_time"] = job.max_download_time;
   out["max_download_size"] = job.max_download_size;
   out["dynamic_content"] = job.dynamic_content;
+  out["high_performance"] = job.high_performance;
   out["minimum_notification_interval_ms"] = job.minimum_notification_interval_ms;
   out["custom_headers"] = job.custom_headers;
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
@@ -315,6 +316,9 @@ job_info job_from_json(const json& value) {
     job.max_download_time = uint32_field(value, "max_download_time");
   }
   if (value.contains("dynamic_content")) job.dynamic_content = bool_field(value, "dynamic_content");
+  if (value.contains("high_performance")) {
+    job.high_performance = bool_field(value, "high_performance");
+  }
   if (value.contains("max_download_size")) {
     job.max_download_size = uint_field(value, "max_download_size");
   }

@@ -78,6 +78,7 @@ job_info to_info(const job& j) {
   info.max_download_time = j.max_download_time;
   info.max_download_size = j.max_download_size;
   info.dynamic_content = j.dynamic_content;
+  info.high_performance = j.high_performance;
   info.minimum_notification_interval_ms = j.minimum_notification_interval_ms;
   info.custom_headers = j.custom_headers;
   info.has_custom_auth_headers = !j.custom_auth_headers.empty();  // never their text

@@ -108,6 +108,11 @@ struct job {
   // no ranges): every request fetches a file from byte 0, never with Range or If-Range, and an
   // interrupted file starts again. Set only before the first Resume, and not with ranges.
   bool dynamic_content = false;
+  // BITS_JOB_PROPERTY_HIGH_PERFORMANCE: the job asks for speed over crash safety. Its running
+  // transfers are not synced and recorded once a second; their bytes are recorded when the
+  // transfer stops, finishes or the daemon shuts down. After a crash of the machine such a file
+  // starts again from its last recorded byte (often 0). Any time before a final state.
+  bool high_performance = false;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;  // Windows' default
 

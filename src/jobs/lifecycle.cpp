@@ -161,6 +161,13 @@ std::uint32_t set_dynamic_content(job& j, bool dynamic, std::int64_t wall) {
   return s_ok;
 }
 
+std::uint32_t set_high_performance(job& j, bool high_performance, std::int64_t wall) {
+  if (is_final(j.state)) return invalid_state;
+  j.high_performance = high_performance;
+  j.times.modification = wall;
+  return s_ok;
+}
+
 std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall) {
   if (is_final(j.state)) return invalid_state;
   j.minimum_notification_interval_ms = ms;

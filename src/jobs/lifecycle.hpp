@@ -43,6 +43,8 @@ std::uint32_t set_max_download_size(job& j, std::uint64_t bytes, std::int64_t wa
 // (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME), and TRUE not for a job with a ranged file
 // (E_INVALIDARG; Windows does not support dynamic content with file ranges).
 std::uint32_t set_dynamic_content(job& j, bool dynamic, std::int64_t wall);
+// BITS_JOB_PROPERTY_HIGH_PERFORMANCE: any time before a final state, also while transferring.
+std::uint32_t set_high_performance(job& j, bool high_performance, std::int64_t wall);
 // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: any value; 0 tells every modification.
 std::uint32_t set_minimum_notification_interval(job& j, std::uint32_t ms, std::int64_t wall);
 

@@ -26,7 +26,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 6;
+constexpr std::int64_t kSchemaVersion = 7;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -255,7 +255,8 @@ CREATE TABLE jobs (
   max_download_size INTEGER NOT NULL DEFAULT 0,
   resumed INTEGER NOT NULL DEFAULT 0,
   notification_interval_ms INTEGER NOT NULL DEFAULT 500,
-  dynamic_content INTEGER NOT NULL DEFAULT 0
+  dynamic_content INTEGER NOT NULL DEFAULT 0,
+  high_performance INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -369,6 +370,11 @@ constexpr const char* kMigrateFrom5 = R"sql(
 ALTER TABLE jobs ADD COLUMN dynamic_content INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 6 had no BITS_JOB_PROPERTY_HIGH_PERFORMANCE.
+constexpr const char* kMigrateFrom6 = R"sql(
+ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // The machine's totals (`opendo perfsnap`): one row per counter, named as in
 // jobs::kTotalFileCounters and jobs::kSourceCounters, so that a new counter is a new row and not a
 // new schema. A counter without a row is 0. Created with the schema and by the migration to 5.
@@ -391,12 +397,13 @@ INSERT INTO totals (name, value) SELECT 'files_downloaded', COUNT(*) FROM files 
 // after kLoadAll), so that the statements of the older columns stay as they were.
 constexpr const char* kUpdateLimits = R"sql(
 UPDATE jobs SET max_download_time = ?2, download_time_ms = ?3, max_download_size = ?4,
-                resumed = ?5, notification_interval_ms = ?6, dynamic_content = ?7
+                resumed = ?5, notification_interval_ms = ?6, dynamic_content = ?7,
+                high_performance = ?8
 WHERE id = ?1
 )sql";
 constexpr const char* kLoadLimits = R"sql(
 SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
-       notification_interval_ms, dynamic_content
+       notification_interval_ms, dynamic_content, high_performance
 FROM jobs
 )sql";
 
@@ -528,7 +535,7 @@ void prepare_schema(sqlite3* db) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
       if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5") {
+          *version == "5" || *version == "6") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
@@ -540,12 +547,13 @@ void prepare_schema(sqlite3* db) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5") {
+        if (*version != "5" && *version != "6") {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        exec_sql(db, kMigrateFrom5, operation.c_str());
+        if (*version != "6") exec_sql(db, kMigrateFrom5, operation.c_str());
+        exec_sql(db, kMigrateFrom6, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -700,6 +708,7 @@ void job_store::save_job(const jobs::job& j) {
       .bind(4, to_db(j.max_download_size))
       .bind(5, j.resumed)
       .bind(7, j.dynamic_content)
+      .bind(8, j.high_performance)
       .bind(6, j.minimum_notification_interval_ms)
       .execute();
   run(stmts_->trim_files)
@@ -968,6 +977,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       j.resumed = limits.boolean(4);
       j.minimum_notification_interval_ms = limits.u32(5);
       j.dynamic_content = limits.boolean(6);
+      j.high_performance = limits.boolean(7);
     }
   }
   run r(stmts_->load_credentials);

@@ -512,10 +512,17 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   value.Enable = FALSE;
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, &value), S_OK);
   EXPECT_EQ(value.Enable, TRUE);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, &value), S_OK);
+  EXPECT_EQ(value.Enable, FALSE);  // the default
   value.Enable = TRUE;
-  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), E_NOTIMPL);
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), S_OK);
+  value.Enable = FALSE;
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, &value), S_OK);
+  EXPECT_EQ(value.Enable, TRUE);
   value.Enable = FALSE;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, value), S_OK);
+  ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_HIGH_PERFORMANCE, &value), S_OK);
+  EXPECT_EQ(value.Enable, FALSE);
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, &value), S_OK);
   EXPECT_EQ(value.ClsID, GUID_NULL);
   value.ClsID = CLSID_BackgroundCopyManager;

@@ -205,6 +205,58 @@ TEST(Resume, BytesWrittenAfterTheLastRecordAreKeptInTheSameBootOnly) {
   }
 }
 
+// BITS_JOB_PROPERTY_HIGH_PERFORMANCE: no sync and record once a second while the job runs; a
+// stop (here Suspend) records the bytes on disk, and after a crash of the machine (another boot
+// id) the file continues from that record, not from what was written since.
+TEST(Resume, HighPerformanceJobIsRecordedOnlyWhenItsTransferStops) {
+  nginx_server origin(rate_limited(8 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 48ULL << 20;
+  const std::string digest = origin.make_random_file("fast.bin", kSize, 44);
+  std::string id;
+  std::uint64_t suspended_at = 0;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("high performance");
+    id = j.id();
+    j.set_high_performance(true);
+    EXPECT_TRUE(j.info().high_performance);
+    j.add_file(origin.url("fast.bin"), (out / "fast.bin").string());
+    j.resume();
+    wait_until(j, [](const job_info& i) { return i.bytes_transferred > (12ULL << 20); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past a checkpoint interval
+    ASSERT_EQ(j.info().state, job_state::transferring) << daemon.log();
+    EXPECT_EQ(recorded_bytes(daemon.state_dir(), id), 0U) << "a periodic record was written";
+
+    j.suspend();
+    suspended_at = j.info().bytes_transferred;
+    EXPECT_GT(suspended_at, 12ULL << 20);
+    EXPECT_EQ(recorded_bytes(daemon.state_dir(), id), suspended_at);
+
+    j.resume();
+    wait_until(j,
+               [&](const job_info& i) { return i.bytes_transferred > suspended_at + (8 << 20); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(recorded_bytes(daemon.state_dir(), id), suspended_at);
+  }
+  daemon.kill9();
+  ASSERT_GT(fs::file_size(temp_file(out.path())), suspended_at + (8 << 20));
+  set_boot_id(daemon.state_dir(), "00000000-0000-0000-0000-000000000000");  // the machine crashed
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  EXPECT_TRUE(j.info().high_performance);  // persisted
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "fast.bin"), digest);
+  origin.wait_for_requests(3);
+  const auto requests = requests_for(origin, "/fast.bin");
+  ASSERT_EQ(requests.size(), 3U);
+  EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(suspended_at) + "-");
+  EXPECT_EQ(requests[2].range, "bytes=" + std::to_string(suspended_at) + "-");
+}
+
 TEST(Resume, SuspendStopsTheTransferAndResumeContinuesWithARange) {
   nginx_server origin(rate_limited(4 << 20));
   daemon_process daemon;

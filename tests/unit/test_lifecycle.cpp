@@ -1437,6 +1437,21 @@ TEST(DynamicContent, SetBeforeTheFirstResumeAndNotWithRanges) {
   EXPECT_FALSE(j.dynamic_content);
 }
 
+TEST(HighPerformance, SetAnyTimeBeforeAFinalState) {
+  job j = job_with_files(1);
+  EXPECT_FALSE(to_info(j).high_performance);
+  ASSERT_EQ(set_high_performance(j, true, wall1), s_ok);
+  EXPECT_TRUE(to_info(j).high_performance);
+  EXPECT_EQ(j.times.modification, wall1);
+  ASSERT_EQ(resume(j, t0, wall1), s_ok);
+  on_connecting(j, t0, wall1);
+  EXPECT_EQ(set_high_performance(j, false, wall1), s_ok);  // also while it runs
+  EXPECT_FALSE(j.high_performance);
+  ASSERT_EQ(cancel(j, wall1), s_ok);
+  EXPECT_EQ(set_high_performance(j, true, wall1), invalid_state);
+  EXPECT_FALSE(j.high_performance);
+}
+
 TEST(MaxDownloadSize, ResumeOfAnEmptyJobDoesNotCount) {
   job j = new_job();
   EXPECT_EQ(resume(j, t0, wall1), value_of(hr::bg_e_empty));

@@ -112,6 +112,7 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.max_download_size, b.max_download_size);
   EXPECT_EQ(a.resumed, b.resumed);
   EXPECT_EQ(a.dynamic_content, b.dynamic_content);
+  EXPECT_EQ(a.high_performance, b.high_performance);
   EXPECT_EQ(a.minimum_notification_interval_ms, b.minimum_notification_interval_ms);
   ASSERT_EQ(a.files.size(), b.files.size());
   for (std::size_t i = 0; i < a.files.size(); ++i) {
@@ -814,9 +815,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion6) {
+TEST_F(JobStore, NewStoreHasSchemaVersion7) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -826,6 +827,7 @@ TEST_F(JobStore, LimitsRoundTrip) {
   j.max_download_size = 0xFFFFFFFFFFFFFFF0ULL;  // above INT64_MAX: stored as its bit pattern
   j.resumed = true;
   j.dynamic_content = true;
+  j.high_performance = true;
   j.minimum_notification_interval_ms = 4294967295U;
   job other = make_job("{B0000000-0000-0000-0000-000000000005}", 1700000001, 0);  // the defaults
   {
@@ -841,6 +843,7 @@ TEST_F(JobStore, LimitsRoundTrip) {
   EXPECT_EQ(loaded[1].max_download_size, 0U);
   EXPECT_FALSE(loaded[1].resumed);
   EXPECT_FALSE(loaded[1].dynamic_content);
+  EXPECT_FALSE(loaded[1].high_performance);
   EXPECT_EQ(loaded[1].minimum_notification_interval_ms, 500U);
 }
 
@@ -868,7 +871,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "6");
+  EXPECT_EQ(store.meta("schema_version"), "7");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -936,7 +939,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -978,7 +981,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"7", "0"}) {
+  for (const char* version : {"8", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1006,13 +1009,13 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
   }
 
-  // Opening again finds version 6 and changes nothing; the migrated store takes the new fields.
+  // Opening again finds version 7 and changes nothing; the migrated store takes the new fields.
   expected.proxy = {proxy_usage::override, "http://proxy:3128", "<local>"};
   expected.notify_command = {"/usr/bin/notify-send", "notify-send done"};
   expected.credentials = {credential_record{auth_target::server, auth_scheme::basic, "u", "p"}};
@@ -1026,7 +1029,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1094,7 +1097,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1125,16 +1128,37 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   { job_store(path_).save_job(j); }
   {
     raw_db old(path_);
+    old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
+}
+
+// Version 6 lacked the jobs' high_performance column: made here from a new store by dropping it.
+TEST_F(JobStore, Version6StoreGainsHighPerformance) {
+  job j = make_job("{00000000-0000-0000-0000-000000000061}", 1, 1);
+  j.dynamic_content = true;
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
+    old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
+  EXPECT_FALSE(loaded[0].high_performance);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  loaded[0].high_performance = true;
+  { job_store(path_).save_job(loaded[0]); }
+  EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
 }
 
 TEST_F(JobStore, FailedMigrationChangesNothing) {
@@ -1144,7 +1168,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 6");
+  expect_open_fails("migrate schema version 1 to 7");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1278,7 +1302,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
