@@ -15,6 +15,7 @@
 #include "compat/convert.hpp"
 #include "compat/objects.hpp"
 #include "compat/registrations.hpp"
+#include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
 
 namespace opendo::compat {
@@ -32,6 +33,10 @@ struct download_settings {
   // Paused: a modification notification from that moment is not reported.
   bool starting = false;
   std::string correlation_vector;
+  // IntegrityCheckInfo ("sha256:HEX" / "sha512:HEX", normalised), given to the file at Start;
+  // IntegrityCheckMandatory: Start refuses a download without it.
+  std::string integrity;
+  bool integrity_mandatory = false;
   // What OnStatusChange last reported, for the CallbackFreq* throttle.
   std::optional<DODownloadState> reported_state;
   steady::time_point reported_at{};
@@ -188,10 +193,15 @@ class download_object final : public com_object<download_object, IDODownload> {
         if (!s.local_path || s.local_path->empty()) {
           fail(E_INVALIDARG, "the download has no LocalPath (a stream is not supported)");
         }
+        if (s.integrity_mandatory && s.integrity.empty()) {
+          fail(E_INVALIDARG,
+               "IntegrityCheckMandatory is TRUE but the download has no IntegrityCheckInfo");
+        }
         const std::string& id = handle_.id();
         settings().update(id, [](download_settings& d) { d.starting = true; });
         try {
-          handle_.add_file(file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place, {}});
+          handle_.add_file(
+              file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place, s.integrity});
           handle_.resume();
         } catch (...) {
           settings().update(id, [](download_settings& d) { d.starting = false; });
@@ -308,6 +318,8 @@ class download_object final : public com_object<download_object, IDODownload> {
         out->vt = VT_UI8;
         return;
       case DODownloadProperty_IntegrityCheckMandatory:
+        handle_.info();  // BG_E_NOT_FOUND for a download that is gone
+        return put_bool(out, settings().get(handle_.id()).integrity_mandatory);
       case DODownloadProperty_DisallowOnCellular:
         return put_bool(out, false);
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
@@ -340,6 +352,22 @@ class download_object final : public com_object<download_object, IDODownload> {
     fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
   }
 
+  // The digest the file must have: opendo's "sha256:HEX" or "sha512:HEX" (Windows' format is
+  // DO's own). Given to the file at Start; a started download keeps the one it had.
+  void set_integrity(const job_info& info, const std::string& text) {
+    const auto digest = jobs::parse_digest(text);
+    if (!digest) {
+      fail(E_INVALIDARG,
+           "IntegrityCheckInfo must be \"sha256:\" and 64 hex digits, or "
+           "\"sha512:\" and 128");
+    }
+    if (!info.files.empty()) {
+      if (info.files[0].digest == digest->text()) return;
+      fail(DO_E_INVALID_STATE, "the IntegrityCheckInfo of a started download cannot change");
+    }
+    settings().update(handle_.id(), [&](download_settings& s) { s.integrity = digest->text(); });
+  }
+
   void set_property(std::uint32_t id, const VARIANT* value) {
     switch (id) {
       case DODownloadProperty_Id:
@@ -357,8 +385,6 @@ class download_object final : public com_object<download_object, IDODownload> {
         not_supported("SecurityContext", "client certificates are not supported yet");
       case DODownloadProperty_DecryptionInfo:
         not_supported("DecryptionInfo", "opendo does not decrypt content");
-      case DODownloadProperty_IntegrityCheckInfo:
-        not_supported("IntegrityCheckInfo", "piece hash files come with peer downloads");
       case DODownloadProperty_Uri:
       case DODownloadProperty_DisplayName:
       case DODownloadProperty_LocalPath:
@@ -372,6 +398,7 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_CallbackInterface:
       case DODownloadProperty_NetworkToken:
       case DODownloadProperty_CorrelationVector:
+      case DODownloadProperty_IntegrityCheckInfo:
       case DODownloadProperty_IntegrityCheckMandatory:
       case DODownloadProperty_DisallowOnCellular:
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
@@ -456,10 +483,16 @@ class download_object final : public com_object<download_object, IDODownload> {
                           [&](download_settings& s) { s.correlation_vector = std::move(vector); });
         return;
       }
-      case DODownloadProperty_IntegrityCheckMandatory:
-        return require_default(!variant_bool(value, "IntegrityCheckMandatory"),
-                               "a mandatory integrity check",
-                               "piece hash files come with peer downloads");
+      case DODownloadProperty_IntegrityCheckInfo:
+        return set_integrity(info, variant_string(value, "IntegrityCheckInfo"));
+      case DODownloadProperty_IntegrityCheckMandatory: {
+        const bool mandatory = variant_bool(value, "IntegrityCheckMandatory");
+        if (!info.files.empty() && mandatory && info.files[0].digest.empty()) {
+          fail(DO_E_INVALID_STATE, "the download started without IntegrityCheckInfo");
+        }
+        settings().update(job_id, [&](download_settings& s) { s.integrity_mandatory = mandatory; });
+        return;
+      }
       case DODownloadProperty_DisallowOnCellular:
         return require_default(!variant_bool(value, "DisallowOnCellular"), "DisallowOnCellular",
                                "opendo does not know the network type");

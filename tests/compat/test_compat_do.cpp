@@ -499,6 +499,72 @@ TEST_F(CompatDo, BlockingModeStartReturnsWhenTransferred) {
   EXPECT_EQ(opendo::test::sha256_file(path("block.bin")), digest);
 }
 
+// IntegrityCheckInfo carries the SHA-256 the file must have: a right one delivers it, a wrong one
+// fails the download with BG_E_VALIDATION_FAILED and Finalize has nothing to deliver.
+TEST_F(CompatDo, IntegrityCheckInfoDecidesWhetherTheFileIsDelivered) {
+  const std::string digest = origin.make_random_file("sure.bin", 300000, 8);
+  for (const bool right : {true, false}) {
+    SCOPED_TRACE(right ? "right digest" : "wrong digest");
+    const std::string name = right ? "right.bin" : "wrong.bin";
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("sure.bin"))), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path(name))), S_OK);
+    std::string expected = "SHA256:" + digest;  // the algorithm's case does not matter
+    if (!right) expected.back() = expected.back() == '0' ? '1' : '0';
+    ASSERT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckInfo, bstr(expected)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckMandatory, boolean(true)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+    const HRESULT started = download->Start(nullptr);
+    const std::string id = get_string(download.get(), DODownloadProperty_Id);
+    EXPECT_EQ(modern().open_job(id).info().files.at(0).digest,
+              "sha256:" + digest.substr(0, 63) + expected.back());
+    // Write-only, and fixed once started.
+    VARIANT v;
+    VariantInit(&v);
+    EXPECT_EQ(download->GetProperty(DODownloadProperty_IntegrityCheckInfo, &v),
+              DO_E_WRITE_ONLY_PROPERTY);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckInfo,
+                  bstr("sha256:" + std::string(64, 'a'))),
+              DO_E_INVALID_STATE);
+    ASSERT_EQ(download->GetProperty(DODownloadProperty_IntegrityCheckMandatory, &v), S_OK);
+    EXPECT_EQ(v.boolVal, VARIANT_TRUE);
+    if (right) {
+      EXPECT_EQ(started, S_OK);
+      EXPECT_EQ(download->Finalize(), S_OK);
+      EXPECT_EQ(opendo::test::sha256_file(path(name)), digest);
+    } else {
+      EXPECT_EQ(started, static_cast<HRESULT>(BG_E_VALIDATION_FAILED));
+      EXPECT_EQ(status_of(download.get()).Error, static_cast<HRESULT>(BG_E_VALIDATION_FAILED));
+      EXPECT_EQ(download->Abort(), S_OK);
+      EXPECT_FALSE(std::filesystem::exists(path(name)));
+    }
+  }
+}
+
+TEST_F(CompatDo, IntegrityCheckPropertiesRefuseBadValues) {
+  com_ptr<IDODownload> download = create();
+  for (const std::string& bad : std::vector<std::string>{
+           "", "sha256:abc", "md5:" + std::string(32, '0'), "sha512:" + std::string(64, '0'),
+           "sha256:" + std::string(64, 'g')}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckInfo, bstr(bad)), E_INVALIDARG);
+  }
+  EXPECT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckInfo, ui4(1)), E_INVALIDARG);
+  // Mandatory without the info: Start refuses, and the download stays as it was.
+  origin.make_random_file("m.bin", 1000, 3);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("m.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("m.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckMandatory, boolean(true)), S_OK);
+  EXPECT_EQ(download->Start(nullptr), E_INVALIDARG);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
+  // Not mandatory any more: the download starts without a check, and cannot become mandatory.
+  ASSERT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckMandatory, boolean(false)), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_IntegrityCheckMandatory, boolean(true)),
+            DO_E_INVALID_STATE);
+  EXPECT_EQ(download->Abort(), S_OK);
+}
+
 TEST_F(CompatDo, EnumDownloadsListsTheCallersDownloadsByCategory) {
   com_ptr<IDODownload> first = create();
   com_ptr<IDODownload> second = create();
