@@ -5,8 +5,10 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 #include "support/process.hpp"
 
@@ -298,3 +300,82 @@ const bool g_exit_child_registered = [] {
                           __LINE__, []() -> ::testing::Test* { return new ExitChild; });
   return true;
 }();
+
+// ---- across processes, through the COM layer ---------------------------------------------------
+//
+// What a Windows application that restarts lives through: a process registers and exits; the job
+// transfers while nobody is registered; a new process gets the job by its GUID, registers, is
+// told JobTransferred late, and calls Complete from inside the callback. The processes are this
+// test binary again with OPENDO_COM_CHILD set, using nothing but the COM API.
+
+namespace {
+
+class ComChild : public ::testing::Test {
+ public:
+  void TestBody() override {
+    ASSERT_EQ(CoInitializeEx(NULL, COINIT_APARTMENTTHREADED), S_OK);
+    IBackgroundCopyManager* manager = nullptr;
+    ASSERT_EQ(
+        CoCreateInstance(__uuidof(BackgroundCopyManager), NULL, CLSCTX_LOCAL_SERVER,
+                         __uuidof(IBackgroundCopyManager), reinterpret_cast<void**>(&manager)),
+        S_OK);
+    const GUID id = opendo::compat::guid_from_job_id(std::getenv("OPENDO_COM_CHILD_JOB"));
+    IBackgroundCopyJob* job = nullptr;
+    ASSERT_EQ(manager->GetJob(id, &job), S_OK);
+    std::shared_ptr<lifetime> life;
+    test_callback* callback = new_callback(life);
+    std::atomic<HRESULT> completed{E_PENDING};
+    callback->on_transferred = [&](IBackgroundCopyJob* transferred) {
+      completed = transferred->Complete();
+    };
+    ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+    callback->Release();
+    std::cout << "child " << ::getpid() << ": registered for " << guid_text(id) << std::endl;
+    const std::string mode = std::getenv("OPENDO_COM_CHILD");
+    if (mode == "complete") {
+      ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }, 30s));
+      char result[16];
+      std::snprintf(result, sizeof result, "0x%08X", static_cast<unsigned>(completed.load()));
+      std::cout << "child " << ::getpid() << ": JobTransferred delivered late; Complete returned "
+                << result << std::endl;
+    }
+    job->Release();
+    manager->Release();
+    CoUninitialize();  // with a live registration in "exit" mode: it ends with the process
+  }
+};
+
+const bool g_com_child_registered = [] {
+  if (std::getenv("OPENDO_COM_CHILD") == nullptr) return false;
+  ::testing::RegisterTest("ComChild", "Run", nullptr, nullptr, __FILE__, __LINE__,
+                          []() -> ::testing::Test* { return new ComChild; });
+  return true;
+}();
+
+}  // namespace
+
+TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
+  add("cross.bin");
+  auto child = [&](const std::string& mode) {
+    return opendo::test::run(
+        {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ComChild.*"}, 60s,
+        {"OPENDO_SOCKET=" + daemon.socket_path().string(), "OPENDO_COM_CHILD=" + mode,
+         "OPENDO_COM_CHILD_JOB=" + id});
+  };
+  // 1. An application registers and exits: its registration dies with it.
+  const auto first = child("exit");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  std::cout << first.out;
+  // 2. The event happens while no application is registered.
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  std::cout << "parent: the job is TRANSFERRED with nobody registered" << std::endl;
+  // 3. The application starts again, registers again, is told, and completes the job.
+  const auto second = child("complete");
+  std::cout << second.out;
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find("JobTransferred delivered late; Complete returned 0x00000000"),
+            std::string::npos);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_TRUE(fs::exists(out / "cross.bin"));
+}
