@@ -7,6 +7,7 @@
 #include "jobs/bandwidth.hpp"
 #include "jobs/job.hpp"
 #include "jobs/scheduler.hpp"
+#include "jobs/segments.hpp"
 #include "transfer/http/engine.hpp"
 
 namespace opendo::daemon {
@@ -31,6 +32,8 @@ struct config {
   // --max-active-jobs, --time-slice, --max-connections-per-host, --max-connections-total: see
   // jobs/scheduler.hpp for what each means and its default.
   jobs::scheduler_limits scheduler;
+  // --max-connections-per-file, --min-segment-size: segmented downloads (jobs/segments.hpp).
+  jobs::segment_policy segments;
   transfer::http::engine_options http;
   // Retry delays (MinimumRetryDelay, notification re-delivery) under this become this: the
   // reference's 5 s. Tests lower it to see retries without waiting.

@@ -135,6 +135,16 @@ const std::vector<key_spec>& keys() {
       {"daemon", "max_connections_per_host",
        whole_number_setter(
            1, 1000, [](config& c, std::uint32_t n) { c.scheduler.max_connections_per_host = n; })},
+      {"daemon", "max_connections_per_file",
+       whole_number_setter(1, 64,
+                           [](config& c, std::uint32_t n) { c.segments.max_connections = n; })},
+      {"daemon", "min_segment_size",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto n = number_in<std::uint64_t>(value, 65536, std::uint64_t{1} << 40);
+         if (!n) return "bytes from 65536 to 1099511627776";
+         cfg.segments.min_segment_size = *n;
+         return std::nullopt;
+       }},
       {"daemon", "max_connections_total",
        whole_number_setter(1, 10000,
                            [](config& c, std::uint32_t n) { c.scheduler.max_connections = n; })},
@@ -355,6 +365,9 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
        "max_connections_per_host");
   note(running.scheduler.max_connections != reloaded.scheduler.max_connections,
        "max_connections_total");
+  note(running.segments.max_connections != reloaded.segments.max_connections,
+       "max_connections_per_file");
+  note(running.segments.min_segment_size != reloaded.segments.min_segment_size, "min_segment_size");
   note(running.retry_delay_floor != reloaded.retry_delay_floor, "retry_delay_floor");
   note(running.http.low_speed_time_s != reloaded.http.low_speed_time_s, "stall_timeout");
   return changed;

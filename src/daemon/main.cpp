@@ -267,6 +267,15 @@ int main(int argc, char** argv) {
                  "HTTP transfers in all at the same time (default 32; FOREGROUND jobs are not "
                  "held back but count, so background jobs never take it past the cap)")
       ->check(CLI::Range(1, 10000));
+  app.add_option("--max-connections-per-file", cfg.segments.max_connections,
+                 "Connections one large file may use at once, each fetching its own byte range "
+                 "(default 8; 1: no segments). More are added while each one raises the rate, "
+                 "within the per-host and total caps")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--min-segment-size", cfg.segments.min_segment_size,
+                 "Bytes a segment keeps at least when a file is split among connections "
+                 "(default 4194304); smaller files use one connection")
+      ->check(CLI::Range(std::uint64_t{65536}, std::uint64_t{1} << 40));
   app.add_option("--retry-delay-floor", cfg.retry_delay_floor,
                  "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
                  "to it (default 5, as on Windows; lower values are for tests)")
@@ -320,6 +329,12 @@ int main(int argc, char** argv) {
   });
   cl.note_given(app, "--max-connections-total", [](const daemon::config& f, daemon::config& t) {
     t.scheduler.max_connections = f.scheduler.max_connections;
+  });
+  cl.note_given(app, "--max-connections-per-file", [](const daemon::config& f, daemon::config& t) {
+    t.segments.max_connections = f.segments.max_connections;
+  });
+  cl.note_given(app, "--min-segment-size", [](const daemon::config& f, daemon::config& t) {
+    t.segments.min_segment_size = f.segments.min_segment_size;
   });
   cl.note_given(app, "--retry-delay-floor", [](const daemon::config& f, daemon::config& t) {
     t.retry_delay_floor = f.retry_delay_floor;

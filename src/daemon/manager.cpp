@@ -1,6 +1,7 @@
 #include "daemon/manager.hpp"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
@@ -301,16 +302,18 @@ job_info manager::view(const jobs::job& j) const {
   job_info info = jobs::to_info(j);
   // Show the bytes received and the time spent so far, not only those already recorded.
   if (auto it = active_by_job_.find(j.id); it != active_by_job_.end()) {
-    const auto& t = active_.at(it->second);
-    const std::uint64_t live = engine_.received(it->second);
-    auto& file = info.files.at(t.file_index);
-    file.sources.download_duration_ms += static_cast<std::uint64_t>(std::max<std::int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(mono_now() - t.clock_at).count()));
-    if (live > file.progress.bytes_transferred) {
-      const std::uint64_t unrecorded = live - file.progress.bytes_transferred;
-      info.bytes_transferred += unrecorded;
-      file.progress.bytes_transferred = live;
-      jobs::add_received(file.sources, t.source, unrecorded);  // likewise for their source
+    for (const auto tid : it->second) {
+      const auto& t = active_.at(tid);
+      auto& file = info.files.at(t.file_index);
+      if (tid == it->second.front()) {  // the file's clock runs on one of its transfers
+        file.sources.download_duration_ms += static_cast<std::uint64_t>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(mono_now() - t.clock_at)
+                   .count()));
+      }
+      const std::uint64_t live = unrecorded(tid, t);
+      info.bytes_transferred += live;
+      file.progress.bytes_transferred += live;
+      jobs::add_received(file.sources, t.source, live);  // likewise for their source
     }
   }
   return info;
@@ -769,7 +772,7 @@ void manager::change_remote_names(
   const auto running = active_by_job_.find(j.id);
   const bool restart = running != active_by_job_.end() &&
                        std::any_of(changes.begin(), changes.end(), [&](const auto& change) {
-                         return change.first == active_.at(running->second).file_index;
+                         return change.first == active_.at(running->second.front()).file_index;
                        });
   if (restart) stop_job(j);
   for (const auto& [index, url] : changes) j.files[index].remote_url = url;
@@ -928,8 +931,9 @@ int manager::run_once() {
       t.last_checkpoint = now;
       continue;
     }
-    checkpoint(t, now);
+    checkpoint(tid, t, now);
   }
+  grow_segments(now);
   enforce_max_download_size();
   pace_transfers(now);
   download_rate_.sample(now, live_bytes_downloaded());
@@ -983,6 +987,9 @@ void manager::schedule() {
     jobs::job& j = jobs_.at(job_id);
     if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) {
       waiting_since_.erase(job_id);
+      if (j.current_file < j.files.size()) {
+        make_room(jobs::host_key(j.files[j.current_file].remote_url));
+      }
       start_job(j);
     }
   }
@@ -1107,7 +1114,11 @@ void manager::start_file(jobs::job& j) {
     }
     adopt_written_bytes(j, index, fd.get());
   }
-  transfer::http::request req;
+  if (!file.segments.empty()) {
+    start_segments(j, index, std::move(fd));
+    return;
+  }
+  transfer::http::request req = base_request(j);
   std::uint64_t local_offset = file.bytes_transferred;
   if (file.ranges.empty()) {
     // Without a known size the bytes cannot be resumed reliably; dynamic content is never
@@ -1146,6 +1157,23 @@ void manager::start_file(jobs::job& j) {
   } else {
     req.expected_total = size_unknown;  // the size may differ per request
   }
+  const auto tid = engine_.start(req);
+  active_transfer t;
+  t.job_id = j.id;
+  t.file_index = index;
+  t.fd = std::move(fd);
+  t.last_checkpoint = t.clock_at = mono_now();
+  t.url = req.url;
+  count_request(file, t.source);
+  t.base_progress = file.bytes_transferred;
+  t.base_local = t.recorded_local = local_offset;
+  active_.emplace(tid, std::move(t));
+  active_by_job_[j.id].push_back(tid);
+  spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
+}
+
+transfer::http::request manager::base_request(const jobs::job& j) const {
+  transfer::http::request req;
   req.proxy = j.proxy;
   for (const auto& c : j.credentials) {
     auto& slot = c.target == auth_target::server ? req.server_auth : req.proxy_auth;
@@ -1154,18 +1182,215 @@ void manager::start_file(jobs::job& j) {
   req.headers = j.custom_headers;
   req.auth_headers = j.custom_auth_headers;
   req.allow_https_to_http = j.allow_https_to_http_redirect;
+  return req;
+}
+
+// ---- segmented downloads
+// -------------------------------------------------------------------------
+
+// A segmented file goes on where each segment stopped, with as many connections as it had
+// segments left (what it learned before), within the caps; the rest wait for room.
+void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd) {
+  auto& file = j.files[index];
+  if (!fd) {
+    const file_result opened =
+        files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, fd);
+    if (!opened.ok()) {
+      fail_job(j, opened.code, error_context::local_file, index, opened.message,
+               opened.code == value_of(hr::disk_full));
+      return;
+    }
+  }
+  std::uint32_t left = 0;
+  for (const auto& s : file.segments) left += s.complete() ? 0 : 1;
+  auto& controller =
+      controllers_.insert_or_assign({j.id, index}, jobs::connection_controller(config_.segments))
+          .first->second;
+  controller.resume_with(left);
+  std::uint32_t started = 0;
+  for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
+    if (file.segments[s].complete()) continue;
+    // The first one runs in any case: the scheduler gave the job its slot.
+    if (started > 0 && connection_budget(j, index) == 0) break;
+    if (!start_segment(j, index, s, fd.get(), file.remote_url, jobs::byte_source::origin)) return;
+    ++started;
+  }
+  controller.connections_changed(mono_now(), started, file.bytes_transferred);
+}
+
+bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t segment, int fd,
+                            const std::string& url, jobs::byte_source source) {
+  auto& file = j.files[index];
+  const jobs::segment& s = file.segments[segment];
+  ipc::unique_fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!own) {
+    fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
+             std::string("cannot open the temporary file again: ") + std::strerror(errno), true);
+    return false;
+  }
+  transfer::http::request req = base_request(j);
+  req.url = url;
+  req.fd = own.get();
+  req.offset = s.next();
+  req.range = transfer::http::remote_range{s.next(), s.end - 1};
+  req.expected_total = file.remote_size;
+  req.etag = file.etag;
+  req.last_modified = file.last_modified;
   const auto tid = engine_.start(req);
   active_transfer t;
   t.job_id = j.id;
   t.file_index = index;
-  t.fd = std::move(fd);
+  t.fd = std::move(own);
   t.last_checkpoint = t.clock_at = mono_now();
-  count_request(file, t.source);
+  t.source = source;
+  t.url = url;
+  t.segment = segment;
+  t.splittable = true;
+  t.base_local = t.recorded_local = s.next();
   t.base_progress = file.bytes_transferred;
-  t.base_local = local_offset;
+  count_request(file, source);
   active_.emplace(tid, std::move(t));
-  active_by_job_[j.id] = tid;
-  spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
+  active_by_job_[j.id].push_back(tid);
+  spdlog::debug("job {}: file {} segment {} starts at byte {} ({})", j.id, index, segment,
+                req.offset, url);
+  return true;
+}
+
+// On every loop turn: a file whose controller wants another connection gets one when the caps
+// leave room.
+void manager::grow_segments(jobs::mono_time now) {
+  if (config_.segments.max_connections <= 1) return;
+  std::vector<std::pair<std::string, std::uint32_t>> grow;
+  for (const auto& [job_id, tids] : active_by_job_) {
+    const active_transfer& t = active_.at(tids.front());
+    if (!t.splittable) continue;
+    auto it = controllers_.find({job_id, t.file_index});
+    if (it == controllers_.end()) continue;
+    std::uint64_t received = jobs_.at(job_id).files[t.file_index].bytes_transferred;
+    for (const auto tid : tids) received += unrecorded(tid, active_.at(tid));
+    if (it->second.target(now, received) > tids.size()) grow.emplace_back(job_id, t.file_index);
+  }
+  for (const auto& [job_id, index] : grow) {
+    jobs::job& j = jobs_.at(job_id);
+    if (connection_budget(j, index) == 0 || !add_connection(j, index)) continue;
+    controllers_.at({job_id, index})
+        .connections_changed(now, static_cast<std::uint32_t>(active_by_job_.at(job_id).size()), 0);
+  }
+}
+
+// One more connection for a file: a segment nobody fetches, or else the half of the segment with
+// the most bytes left (the first time, of the one transfer fetching the whole file).
+bool manager::add_connection(jobs::job& j, std::uint32_t index) {
+  auto& file = j.files[index];
+  const auto& tids = active_by_job_.at(j.id);
+  const active_transfer& first = active_.at(tids.front());
+  const std::string url = first.url;
+  const jobs::byte_source source = first.source;
+  const int fd = first.fd.get();
+  std::vector<std::optional<transfer::http::transfer_id>> fetcher(file.segments.size());
+  for (const auto tid : tids) {
+    const auto& t = active_.at(tid);
+    if (t.segment) fetcher[*t.segment] = tid;
+  }
+  for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
+    if (!fetcher[s] && !file.segments[s].complete())
+      return start_segment(j, index, s, fd, url, source);
+  }
+  const std::uint64_t min_size = config_.segments.min_segment_size;
+  const std::vector<jobs::segment> before = file.segments;
+  std::optional<std::size_t> split;
+  if (file.segments.empty()) {
+    const auto tid = tids.front();
+    auto segments = jobs::first_split(file.remote_size, file.bytes_transferred,
+                                      engine_.received(tid), min_size);
+    if (!segments) return false;
+    file.segments = std::move(*segments);
+    split = 0;
+    fetcher.assign(1, tid);
+  } else {
+    std::vector<std::uint64_t> live_next(file.segments.size());
+    for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
+      live_next[s] = fetcher[s] ? engine_.received(*fetcher[s]) : file.segments[s].next();
+    }
+    split = jobs::split_largest(file.segments, live_next, min_size);
+    if (!split) return false;
+  }
+  // Recorded before any byte lands beyond the cut: a restart must know the file is in pieces.
+  if (!save_segments(j, index)) {
+    file.segments = before;
+    return false;
+  }
+  if (const auto tid = fetcher[*split]) {
+    auto& t = active_.at(*tid);
+    t.segment = static_cast<std::uint32_t>(*split);
+    engine_.set_end(*tid, file.segments[*split].end);
+  }
+  spdlog::info("job {}: file {} now uses {} connections", j.id, index, tids.size() + 1);
+  return start_segment(j, index, static_cast<std::uint32_t>(file.segments.size() - 1), fd, url,
+                       source);
+}
+
+bool manager::save_segments(const jobs::job& j, std::uint32_t index) {
+  try {
+    store_.save_file_progress(j.id, index, j.files[index]);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("could not record the segments of job {}: {}", j.id, e.what());
+    return false;
+  }
+}
+
+// Room for one more connection to the file's host: the scheduler's caps, and the file's own.
+std::uint32_t manager::connection_budget(const jobs::job& j, std::uint32_t index) const {
+  const std::string host = jobs::host_key(j.files[index].remote_url);
+  std::uint32_t to_host = 0;
+  std::uint32_t of_file = 0;
+  for (const auto& [tid, t] : active_) {
+    const jobs::job& other = jobs_.at(t.job_id);
+    if (jobs::host_key(other.files[t.file_index].remote_url) == host) ++to_host;
+    if (t.job_id == j.id && t.file_index == index) ++of_file;
+  }
+  const auto room = [](std::uint32_t cap, std::size_t used) {
+    return used >= cap ? 0U : cap - static_cast<std::uint32_t>(used);
+  };
+  return std::min({room(config_.segments.max_connections, of_file),
+                   room(config_.scheduler.max_connections_per_host, to_host),
+                   room(config_.scheduler.max_connections, active_.size())});
+}
+
+void manager::make_room(const std::string& host) {
+  const auto full = [&] {
+    std::uint32_t to_host = 0;
+    for (const auto& [tid, t] : active_) {
+      if (jobs::host_key(jobs_.at(t.job_id).files[t.file_index].remote_url) == host) ++to_host;
+    }
+    return to_host >= config_.scheduler.max_connections_per_host ||
+           active_.size() >= config_.scheduler.max_connections;
+  };
+  while (full()) {
+    // The extra connection (not a job's first) with the most bytes left gives way.
+    std::optional<transfer::http::transfer_id> victim;
+    std::uint64_t most = 0;
+    for (const auto& [job_id, tids] : active_by_job_) {
+      for (std::size_t i = 1; i < tids.size(); ++i) {
+        const auto& t = active_.at(tids[i]);
+        const auto& s = jobs_.at(job_id).files[t.file_index].segments.at(*t.segment);
+        if (!victim || s.remaining() > most) {
+          victim = tids[i];
+          most = s.remaining();
+        }
+      }
+    }
+    if (!victim) return;
+    jobs::job& j = jobs_.at(active_.at(*victim).job_id);
+    const std::uint32_t index = active_.at(*victim).file_index;
+    stop_transfer(j, *victim, mono_now());
+    save_segments(j, index);
+    if (auto c = controllers_.find({j.id, index}); c != controllers_.end()) {
+      c->second.connections_changed(mono_now(),
+                                    static_cast<std::uint32_t>(active_by_job_.at(j.id).size()), 0);
+    }
+  }
 }
 
 // After a crash of the daemon (not of the machine: the boot is the same), the temporary file
@@ -1176,8 +1401,8 @@ void manager::start_file(jobs::job& j) {
 void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
   auto& file = j.files[index];
   struct stat info {};
-  if (file.layout != range_layout::concatenated || file.bytes_total == size_unknown ||
-      ::fstat(fd, &info) != 0) {
+  if (file.layout != range_layout::concatenated || !file.segments.empty() ||
+      file.bytes_total == size_unknown || ::fstat(fd, &info) != 0) {
     return;
   }
   const auto size = static_cast<std::uint64_t>(info.st_size);
@@ -1216,6 +1441,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
   if (expected && actual == expected->hex) return true;
   spdlog::warn("job {}: file {} does not have its expected digest", j.id, index);
   file.bytes_transferred = 0;  // the counters keep the bytes: they were fetched
+  file.segments.clear();
   if (::ftruncate(fd, 0) != 0) spdlog::warn("job {}: cannot truncate file {}", j.id, index);
   fail_job(j, value_of(hr::bg_e_validation_failed), error_context::remote_file, index,
            actual.empty() ? "the temporary file could not be read to check its digest"
@@ -1246,17 +1472,52 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
 void manager::stop_job(jobs::job& j) {
   auto it = active_by_job_.find(j.id);
   if (it == active_by_job_.end()) return;
-  const auto tid = it->second;
-  auto& t = active_.at(tid);
   const auto now = mono_now();
-  count_time(j.files[t.file_index], t, now);
-  if (auto durable = engine_.stop(tid)) {
-    record_progress(j, t.file_index, t.progress_at(*durable), t.source, now);
-  }
-  active_.erase(tid);
-  active_by_job_.erase(it);
+  const std::vector<transfer::http::transfer_id> tids = it->second;
+  for (const auto tid : tids) stop_transfer(j, tid, now);
   turns_.erase(j.id);
+  controllers_.erase(controllers_.lower_bound({j.id, 0}),
+                     controllers_.lower_bound({j.id + '\0', 0}));
   persist(j);
+}
+
+void manager::stop_transfer(jobs::job& j, transfer::http::transfer_id id, jobs::mono_time now) {
+  auto& t = active_.at(id);
+  if (id == active_by_job_.at(j.id).front()) count_time(j.files[t.file_index], t, now);
+  if (auto durable = engine_.stop(id)) record_transfer(j, t, *durable, now);
+  forget_transfer(id);
+}
+
+void manager::forget_transfer(transfer::http::transfer_id id) {
+  const std::string job_id = active_.at(id).job_id;
+  active_.erase(id);
+  auto& tids = active_by_job_.at(job_id);
+  const bool was_front = tids.front() == id;
+  std::erase(tids, id);
+  if (tids.empty()) {
+    active_by_job_.erase(job_id);
+  } else if (was_front) {
+    active_.at(tids.front()).clock_at = mono_now();  // the file's clock goes on from here
+  }
+}
+
+std::uint64_t manager::unrecorded(transfer::http::transfer_id id, const active_transfer& t) const {
+  const std::uint64_t live = engine_.received(id);
+  return live > t.recorded_local ? live - t.recorded_local : 0;
+}
+
+void manager::record_transfer(jobs::job& j, active_transfer& t, std::uint64_t durable_local,
+                              jobs::mono_time now) {
+  auto& file = j.files[t.file_index];
+  std::uint64_t progress = t.progress_at(durable_local);
+  if (t.segment) {
+    auto& s = file.segments[*t.segment];
+    const std::uint64_t upto = std::min(durable_local, s.end);
+    if (upto > s.first) s.done = std::max(s.done, upto - s.first);
+    progress = jobs::segments_done(file.segments);
+  }
+  t.recorded_local = std::max(t.recorded_local, durable_local);
+  if (progress != file.bytes_transferred) record_progress(j, t.file_index, progress, t.source, now);
 }
 
 void manager::record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
@@ -1295,23 +1556,17 @@ void manager::count_file_downloaded() {
 
 std::uint64_t manager::live_bytes_downloaded() const {
   std::uint64_t total = totals_.sources.bytes_downloaded();
-  for (const auto& [tid, t] : active_) {
-    const std::uint64_t recorded = jobs_.at(t.job_id).files[t.file_index].bytes_transferred;
-    const std::uint64_t live = t.progress_at(engine_.received(tid));
-    if (live > recorded) total += live - recorded;
-  }
+  for (const auto& [tid, t] : active_) total += unrecorded(tid, t);
   return total;
 }
 
-void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
+void manager::checkpoint(transfer::http::transfer_id tid, active_transfer& t, jobs::mono_time now) {
   t.last_checkpoint = now;
   jobs::job& j = jobs_.at(t.job_id);
-  auto tid = active_by_job_.at(t.job_id);
   auto durable = engine_.checkpoint(tid);
   if (!durable) return;  // a local write error; the transfer finishes with it
   auto& file = j.files[t.file_index];
-  const std::uint64_t progress = t.progress_at(*durable);
-  count_time(file, t, now);
+  if (tid == active_by_job_.at(t.job_id).front()) count_time(file, t, now);
   // The download time survives a restart up to the last checkpoint.
   jobs::checkpoint_download_time(j, now);
   try {
@@ -1319,7 +1574,7 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
   } catch (const std::exception& e) {
     spdlog::error("could not record the download time of job {}: {}", j.id, e.what());
   }
-  if (progress != file.bytes_transferred) record_progress(j, t.file_index, progress, t.source, now);
+  record_transfer(j, t, *durable, now);
   try {
     store::job_store::batch b(store_);
     store_.save_file_progress(j.id, t.file_index, file);
@@ -1334,18 +1589,16 @@ void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
 void manager::enforce_max_download_size() {
   // Only files of unknown size can grow past the limit after their response was accepted.
   std::vector<std::string> over;
-  for (const auto& [job_id, tid] : active_by_job_) {
+  for (const auto& [job_id, tids] : active_by_job_) {
     const jobs::job& j = jobs_.at(job_id);
     if (j.max_download_size == 0) continue;
-    const auto& file = j.files[active_.at(tid).file_index];
-    const std::uint64_t live = engine_.received(tid);
-    const std::uint64_t unrecorded =
-        live > file.bytes_transferred ? live - file.bytes_transferred : 0;
-    if (jobs::exceeds_max_download_size(j, unrecorded)) over.push_back(job_id);
+    std::uint64_t live = 0;
+    for (const auto tid : tids) live += unrecorded(tid, active_.at(tid));
+    if (jobs::exceeds_max_download_size(j, live)) over.push_back(job_id);
   }
   for (const auto& job_id : over) {
     jobs::job& j = jobs_.at(job_id);
-    const std::uint32_t index = active_.at(active_by_job_.at(job_id)).file_index;
+    const std::uint32_t index = active_.at(active_by_job_.at(job_id).front()).file_index;
     stop_job(j);
     fail_job(j, value_of(hr::bg_e_max_download_size_limit_reached), error_context::remote_file,
              index,
@@ -1357,7 +1610,7 @@ void manager::enforce_max_download_size() {
 
 void manager::checkpoint_all() {
   const auto now = mono_now();
-  for (auto& [tid, t] : active_) checkpoint(t, now);
+  for (auto& [tid, t] : active_) checkpoint(tid, t, now);
 }
 
 void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
@@ -1391,7 +1644,7 @@ std::optional<transfer::http::outcome> manager::on_response(
                  info.validators_changed ? "it changed on the server"
                                          : "the server ignored the range request");
     file.bytes_transferred = 0;
-    t.base_progress = t.base_local = 0;
+    t.base_progress = t.base_local = t.recorded_local = 0;
     if (!info.validators_changed && !info.accepts_ranges) {
       ++restarts_[{j.id, t.file_index}];
     }
@@ -1424,12 +1677,84 @@ std::optional<transfer::http::outcome> manager::on_response(
     return refused;
   }
   start_turn(j, t.file_index, info);
+  if (!t.segment && (info.accepts_ranges || info.status == 206) && file.ranges.empty() &&
+      !j.dynamic_content && file.remote_size != size_unknown &&
+      file.remote_size >= 2 * config_.segments.min_segment_size &&
+      config_.segments.max_connections > 1) {
+    // One connection now; its controller decides whether more pay (grow_segments).
+    t.splittable = true;
+    controllers_
+        .insert_or_assign({j.id, t.file_index}, jobs::connection_controller(config_.segments))
+        .first->second.connections_changed(mono_now(), 1, file.bytes_transferred);
+  }
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
   persist(j);
   if (j.state != before) notify(j, job_event_kind::state);
   return std::nullopt;
+}
+
+void manager::restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why) {
+  spdlog::info("job {}: file {}: {}", j.id, index, why);
+  auto& file = j.files[index];
+  file.bytes_transferred = 0;
+  file.segments.clear();
+  file.remote_size = size_unknown;
+  file.bytes_total =
+      file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
+  file.etag.clear();
+  file.last_modified.clear();
+  jobs::on_requeued(j, mono_now(), wall_now());
+  persist(j);
+  dirty_schedule_ = true;
+}
+
+// A segment's transfer ended. Its bytes are recorded; when every segment is complete the file
+// is; otherwise the file keeps its number of connections. A failure stops the file's other
+// transfers too and the job fails as with one connection.
+void manager::on_segment_finished(transfer::http::transfer_id id,
+                                  const transfer::http::outcome& result) {
+  active_transfer& t = active_.at(id);
+  const std::string job_id = t.job_id;
+  const std::uint32_t index = t.file_index;
+  jobs::job& j = jobs_.at(job_id);
+  auto& file = j.files[index];
+  const auto now = mono_now();
+  if (id == active_by_job_.at(job_id).front()) count_time(file, t, now);
+  record_transfer(j, t, result.bytes, now);
+  const ipc::unique_fd fd = std::move(t.fd);  // for the digest check
+  forget_transfer(id);
+  if (result.response) j.last_response = to_http_response(*result.response);
+  if (result.remote_mtime >= 0) file.remote_mtime = result.remote_mtime;
+  if (result.ok) {
+    if (jobs::segments_complete(file.segments)) {
+      if (active_by_job_.count(job_id) != 0) stop_job(j);  // nothing is left to fetch
+      controllers_.erase({job_id, index});
+      file.bytes_total = file.remote_size;
+      if (!verify_digest(j, index, fd.get())) return;
+      on_finished_file(j, index);
+      return;
+    }
+    save_segments(j, index);
+    if (active_by_job_.count(job_id) == 0) {
+      // The last transfer ended with segments left (they waited for room): they go on now.
+      start_file(j);
+      return;
+    }
+    if (connection_budget(j, index) > 0) add_connection(j, index);
+    if (auto c = controllers_.find({job_id, index}); c != controllers_.end()) {
+      c->second.connections_changed(
+          now, static_cast<std::uint32_t>(active_by_job_.at(job_id).size()), 0);
+    }
+    return;
+  }
+  stop_job(j);
+  if (result.restart_file) {
+    restart_changed_file(j, index, result.message);
+    return;
+  }
+  fail_job(j, result.code, result.context, index, result.message, result.transient);
 }
 
 // The job's slice starts with its first response: time spent connecting is no turn used. It may
@@ -1450,6 +1775,10 @@ void manager::start_turn(const jobs::job& j, std::uint32_t index,
 void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {
   auto it = active_.find(id);
   if (it == active_.end()) return;
+  if (it->second.segment) {
+    on_segment_finished(id, result);
+    return;
+  }
   const std::string job_id = it->second.job_id;
   const std::uint32_t index = it->second.file_index;
   const std::uint64_t progress = it->second.progress_at(result.bytes);
@@ -1459,8 +1788,8 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   const auto now = mono_now();
   count_time(file, it->second, now);
   const ipc::unique_fd fd = std::move(it->second.fd);  // for the digest check
-  active_.erase(it);
-  active_by_job_.erase(job_id);
+  forget_transfer(id);
+  controllers_.erase({job_id, index});
   if (result.response) j.last_response = to_http_response(*result.response);
 
   if (result.ok) {
@@ -1486,16 +1815,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
 
   if (progress > file.bytes_transferred) record_progress(j, index, progress, source, now);
   if (result.restart_file) {
-    spdlog::info("job {}: file {}: {}", j.id, index, result.message);
-    file.bytes_transferred = 0;
-    file.remote_size = size_unknown;
-    file.bytes_total =
-        file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
-    file.etag.clear();
-    file.last_modified.clear();
-    jobs::on_requeued(j, now, wall_now());
-    persist(j);
-    dirty_schedule_ = true;
+    restart_changed_file(j, index, result.message);
     return;
   }
   // Whole files only: a ranged file always asks for ranges, and a server without them is an error.

@@ -19,6 +19,7 @@
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
 #include "jobs/job.hpp"
+#include "jobs/segments.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
 
@@ -131,7 +132,15 @@ class manager final : public transfer::http::listener {
     std::uint64_t base_local = 0;
     // Where this request fetches from, and since when its time is not yet counted.
     jobs::byte_source source = jobs::byte_source::origin;
+    std::string url;
     jobs::mono_time clock_at;
+    // Its bytes below this offset of the local file are recorded; what it received beyond is not
+    // yet (the live figures add it).
+    std::uint64_t recorded_local = 0;
+    // A segmented file: the segment this transfer fetches (see jobs/segments.hpp).
+    std::optional<std::uint32_t> segment;
+    // A whole file of known size from a server that takes ranges: it may be split.
+    bool splittable = false;
     std::uint64_t progress_at(std::uint64_t local) const {
       return base_progress + local - base_local;
     }
@@ -162,6 +171,31 @@ class manager final : public transfer::http::listener {
                   const transfer::http::response_info& info);
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  // The fields of a request that come from the job (proxy, credentials, headers).
+  transfer::http::request base_request(const jobs::job& j) const;
+  // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
+  // file's connection controller asks for it), within the connection caps.
+  void start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd);
+  bool start_segment(jobs::job& j, std::uint32_t index, std::uint32_t segment, int fd,
+                     const std::string& url, jobs::byte_source source);
+  void grow_segments(jobs::mono_time now);
+  bool add_connection(jobs::job& j, std::uint32_t index);
+  bool save_segments(const jobs::job& j, std::uint32_t index);
+  std::uint32_t connection_budget(const jobs::job& j, std::uint32_t index) const;
+  // Stops segment transfers of other jobs (their bytes kept, their segments resumed later) until
+  // a job for `host` fits within the connection caps.
+  void make_room(const std::string& host);
+  void on_segment_finished(transfer::http::transfer_id id, const transfer::http::outcome& result);
+  // What a transfer received beyond what is recorded.
+  std::uint64_t unrecorded(transfer::http::transfer_id id, const active_transfer& t) const;
+  // Records the bytes a transfer has durably written up to `durable_local` in its file.
+  void record_transfer(jobs::job& j, active_transfer& t, std::uint64_t durable_local,
+                       jobs::mono_time now);
+  // Stops one transfer, recording its durable bytes, and forgets it.
+  void stop_transfer(jobs::job& j, transfer::http::transfer_id id, jobs::mono_time now);
+  void forget_transfer(transfer::http::transfer_id id);
+  // The file changed on the server: its bytes are dropped and the job queues to fetch it again.
+  void restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why);
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
@@ -172,7 +206,7 @@ class manager final : public transfer::http::listener {
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);
-  void checkpoint(active_transfer& t, jobs::mono_time now);
+  void checkpoint(transfer::http::transfer_id id, active_transfer& t, jobs::mono_time now);
   // Fails running jobs whose files of unknown size grew past their maximum download size.
   void enforce_max_download_size();
   void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
@@ -198,7 +232,10 @@ class manager final : public transfer::http::listener {
   std::map<std::string, jobs::job> retired_;
   std::deque<std::string> retired_order_;
   std::map<transfer::http::transfer_id, active_transfer> active_;
-  std::map<std::string, transfer::http::transfer_id> active_by_job_;
+  // Each running job's transfers: one, or one per running segment of a segmented file.
+  std::map<std::string, std::vector<transfer::http::transfer_id>> active_by_job_;
+  // How many connections each running segmentable file should use; not persisted.
+  std::map<std::pair<std::string, std::uint32_t>, jobs::connection_controller> controllers_;
   // Files of a server without range support restarted from 0; too many -> ERROR.
   std::map<std::pair<std::string, std::uint32_t>, int> restarts_;
   std::map<std::uint64_t, watch_entry> watchers_;

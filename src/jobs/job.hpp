@@ -15,6 +15,18 @@ namespace opendo::jobs {
 using mono_clock = std::chrono::steady_clock;
 using mono_time = mono_clock::time_point;
 
+// Bytes [first, end) of a whole file fetched by a connection of its own (jobs/segments.hpp);
+// `done` of them, from first on, are durably on disk and recorded.
+struct segment {
+  std::uint64_t first = 0;
+  std::uint64_t end = 0;
+  std::uint64_t done = 0;
+  std::uint64_t next() const { return first + done; }
+  std::uint64_t remaining() const { return end - next(); }
+  bool complete() const { return next() >= end; }
+  bool operator==(const segment&) const = default;
+};
+
 struct file_record {
   std::string remote_url;
   std::string local_name;  // absolute path of the final file
@@ -29,6 +41,9 @@ struct file_record {
   std::uint64_t bytes_total = size_unknown;
   std::uint64_t bytes_transferred = 0;  // bytes durably on disk and recorded
   bool completed = false;
+  // A whole file fetched over several connections: its segments, whose done bytes add up to
+  // bytes_transferred. Empty: one connection from byte 0 (bytes_transferred is where it is).
+  std::vector<segment> segments;
   // Bytes and requests by source, time transferring (see source_stats and jobs/accounting.hpp).
   source_stats sources;
   // Validators of the response the bytes came from; a change restarts the file.

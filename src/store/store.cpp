@@ -20,6 +20,7 @@
 
 #include "jobs/accounting.hpp"
 #include "jobs/headers.hpp"
+#include "jobs/segments.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::store {
@@ -286,6 +287,7 @@ CREATE TABLE files (
   lan_peer_connections INTEGER NOT NULL DEFAULT 0,
   group_peer_connections INTEGER NOT NULL DEFAULT 0,
   download_duration_ms INTEGER NOT NULL DEFAULT 0,
+  segments TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -370,9 +372,19 @@ constexpr const char* kMigrateFrom5 = R"sql(
 ALTER TABLE jobs ADD COLUMN dynamic_content INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-// Version 6 had no BITS_JOB_PROPERTY_HIGH_PERFORMANCE.
+// Version 6 had no BITS_JOB_PROPERTY_HIGH_PERFORMANCE and no segmented downloads.
 constexpr const char* kMigrateFrom6 = R"sql(
 ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
+)sql";
+
+// A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
+// their own, like the limits', so that those of the older columns stay as they were.
+constexpr const char* kUpdateSegments = R"sql(
+UPDATE files SET segments = ?3 WHERE job_id = ?1 AND idx = ?2
+)sql";
+constexpr const char* kLoadSegments = R"sql(
+SELECT job_id, idx, segments FROM files WHERE segments != ''
 )sql";
 
 // The machine's totals (`opendo perfsnap`): one row per counter, named as in
@@ -599,6 +611,8 @@ struct job_store::statements {
         update_download_time(db, "UPDATE jobs download time",
                              "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
         load_limits(db, "SELECT jobs limits", kLoadLimits),
+        update_segments(db, "UPDATE files segments", kUpdateSegments),
+        load_segments(db, "SELECT files segments", kLoadSegments),
         delete_http_options(db, "DELETE http_options",
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
@@ -623,6 +637,8 @@ struct job_store::statements {
   statement update_limits;
   statement update_download_time;
   statement load_limits;
+  statement update_segments;
+  statement load_segments;
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
@@ -739,6 +755,7 @@ void job_store::save_job(const jobs::job& j) {
         .bind(17, f.digest);
     bind_sources(r, 18, f.sources);
     r.execute();
+    save_segments(j.id, static_cast<std::uint32_t>(i), f);
   }
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
   run(stmts_->delete_credentials).bind(1, j.id).execute();
@@ -827,6 +844,13 @@ void job_store::save_file_progress(const std::string& job_id, std::uint32_t inde
     fail(db_path(db_), "UPDATE files",
          "job " + job_id + " has no stored file " + std::to_string(index));
   }
+  save_segments(job_id, index, file);
+}
+
+void job_store::save_segments(const std::string& job_id, std::uint32_t index,
+                              const jobs::file_record& file) {
+  const std::string text = jobs::encode_segments(file.segments);  // bound without a copy
+  run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
 }
 
 void job_store::save_download_time(const std::string& job_id, std::chrono::milliseconds spent) {
@@ -978,6 +1002,23 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       j.minimum_notification_interval_ms = limits.u32(5);
       j.dynamic_content = limits.boolean(6);
       j.high_performance = limits.boolean(7);
+    }
+  }
+  {
+    run segments(stmts_->load_segments);
+    while (segments.step()) {
+      auto it = by_id.find(segments.text(0));
+      const std::int64_t index = segments.integer(1);
+      if (it == by_id.end() || index < 0 ||
+          index >= static_cast<std::int64_t>(it->second->files.size())) {
+        continue;
+      }
+      auto decoded = jobs::decode_segments(segments.text(2));
+      if (!decoded) {
+        fail(db_path(db_), "SELECT files segments",
+             "the segments of a file do not parse: \"" + std::string(segments.text(2)) + "\"");
+      }
+      it->second->files[static_cast<std::size_t>(index)].segments = std::move(*decoded);
     }
   }
   run r(stmts_->load_credentials);

@@ -28,7 +28,7 @@ class job_store {
   // Inserts or replaces the job row, all its file rows and its credential rows.
   void save_job(const jobs::job& j);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
-  // the source counters, etag, last_modified, remote_mtime, delivered).
+  // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
@@ -71,6 +71,8 @@ class job_store {
   };
 
  private:
+  void save_segments(const std::string& job_id, std::uint32_t index,
+                     const jobs::file_record& file);
   struct statements;
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;

@@ -101,6 +101,8 @@ void daemon_process::launch() {
   if (!options_.log_level.empty()) {
     argv.insert(argv.end(), {"--log-level", options_.log_level});
   }
+  argv.insert(argv.end(),
+              {"--max-connections-per-file", std::to_string(options_.max_connections_per_file)});
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   if (options_.run_as) {
     // Drop to another user before opendod starts; it must own the dirs it makes private.

@@ -25,6 +25,9 @@ struct daemon_options {
   std::vector<std::string> extra_args;
   // Extra "NAME=value" entries for the daemon's environment.
   std::vector<std::string> env;
+  // Passed as --max-connections-per-file. One connection per file unless a test asks for more:
+  // most tests count the requests a file takes, which segmented downloads would multiply.
+  std::uint32_t max_connections_per_file = 1;
   // Passed as --log-level; empty passes none.
   std::string log_level = "debug";
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);

@@ -66,6 +66,7 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.temp_name, b.temp_name);
   EXPECT_EQ(a.bytes_total, b.bytes_total);
   EXPECT_EQ(a.bytes_transferred, b.bytes_transferred);
+  EXPECT_EQ(a.segments, b.segments);
   EXPECT_EQ(a.completed, b.completed);
   EXPECT_EQ(a.sources, b.sources);
   EXPECT_EQ(a.etag, b.etag);
@@ -847,6 +848,24 @@ TEST_F(JobStore, LimitsRoundTrip) {
   EXPECT_EQ(loaded[1].minimum_notification_interval_ms, 500U);
 }
 
+// A segmented file's segments come back from a save of the job and from a progress save.
+TEST_F(JobStore, SegmentsRoundTrip) {
+  job j = make_job("{B0000000-0000-0000-0000-000000000007}", 1700000000, 2);
+  j.files[1].segments = {{0, 100, 60}, {100, 300, 0}};
+  {
+    job_store store(path_);
+    store.save_job(j);
+    j.files[1].segments = {{0, 100, 100}, {100, 200, 50}, {200, 300, 7}};
+    store.save_file_progress(j.id, 1, j.files[1]);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_TRUE(loaded[0].files[0].segments.empty());
+  raw_db(path_).exec("UPDATE files SET segments = '5-1:0' WHERE idx = 1");
+  EXPECT_THROW(job_store(path_).load_all(), opendo::error);
+}
+
 TEST_F(JobStore, SaveDownloadTimeUpdatesOnlyTheDownloadTime) {
   job j = make_job("{B0000000-0000-0000-0000-000000000006}", 1700000000, 1);
   j.max_download_time = 30;
@@ -1129,6 +1148,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
+    old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
@@ -1149,6 +1169,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
   {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
+    old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();

@@ -25,7 +25,10 @@ struct engine::transfer {
   std::uint64_t written = 0;         // end of the bytes pwritten to the file
   std::uint64_t end = size_unknown;  // where the body must end in the file, once known
   std::uint64_t synced = 0;          // bytes known to be on disk (fdatasync'd)
-  std::vector<char> buffer;          // bytes received and not yet written
+  // set_end: the body is cut here; reached_limit once it was (a success, not a failure).
+  std::uint64_t limit = size_unknown;
+  bool reached_limit = false;
+  std::vector<char> buffer;  // bytes received and not yet written
   bool response_seen = false;
   bool fresh_retry = false;  // sent again on a new connection after a reused one failed
   // When the last body byte (or the start) was: a transfer silent for the stall timeout fails.
@@ -293,6 +296,12 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   if (t.end != size_unknown && t.received() + bytes > t.end) {
     fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
                   "the server sent more bytes than it announced");
+    return CURL_WRITEFUNC_ERROR;
+  }
+  if (t.limit != size_unknown && t.received() + bytes >= t.limit) {
+    // The rest of the body belongs to another connection: keep what is ours and hang up.
+    t.buffer.insert(t.buffer.end(), data, data + (t.limit - t.received()));
+    t.reached_limit = true;
     return CURL_WRITEFUNC_ERROR;
   }
   if (t.buffer.size() + bytes > t.buffer.capacity() && !t.buffer.empty() && !flush(t)) {
@@ -579,6 +588,20 @@ std::optional<std::uint64_t> engine::stop(transfer_id id) {
   return durable;
 }
 
+void engine::set_end(transfer_id id, std::uint64_t local_end) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  transfer& t = *it->second;
+  const std::uint64_t natural_end =
+      t.end != size_unknown ? t.end
+      : t.req.range && t.req.range->last != size_unknown
+          ? t.req.offset + (t.req.range->last - t.req.range->first + 1)
+          : size_unknown;
+  if (local_end <= t.received() || (natural_end != size_unknown && local_end >= natural_end))
+    return;
+  t.limit = local_end;
+}
+
 void engine::set_rate_limit(transfer_id id, std::uint64_t bytes_per_second) {
   auto it = transfers_.find(id);
   if (it == transfers_.end() || it->second->pace.rate() == bytes_per_second) return;
@@ -688,6 +711,13 @@ void engine::process_done() {
     outcome result;
     if (t->aborted_by_us) {
       result = t->failure;
+    } else if (t->reached_limit) {
+      // The body was cut where set_end said: every byte of it is here.
+      if (sync(*t)) {
+        result.ok = true;
+      } else {
+        result = t->failure;
+      }
     } else if (code != CURLE_OK) {
       result = classify(code, *t);
     } else if (!t->response_seen && !begin_body(*t, events_)) {

@@ -124,6 +124,11 @@ class engine {
   // Stops a transfer without calling on_finished; returns the durable size like checkpoint().
   std::optional<std::uint64_t> stop(transfer_id id);
   bool running(transfer_id id) const { return transfers_.count(id) != 0; }
+  // Makes a running transfer end at byte `local_end` of its file, before what it asked for (a
+  // segmented download gave the rest to another connection): when its bytes reach it, it
+  // finishes with success and its connection is closed. Ignored unless it cuts the transfer short
+  // and lies beyond what was received.
+  void set_end(transfer_id id, std::uint64_t local_end);
   // Paces a running transfer's body to bytes_per_second (0: unlimited), from now on.
   void set_rate_limit(transfer_id id, std::uint64_t bytes_per_second);
   std::uint64_t rate_limit(transfer_id id) const;

@@ -1,0 +1,135 @@
+// Segments of a file and the connection controller (see segments.hpp).
+#include "jobs/segments.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace opendo::jobs {
+
+namespace {
+
+bool take_number(std::string_view& text, std::uint64_t& value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end == text.data()) return false;
+  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+  return true;
+}
+
+bool take_char(std::string_view& text, char c) {
+  if (text.empty() || text.front() != c) return false;
+  text.remove_prefix(1);
+  return true;
+}
+
+}  // namespace
+
+std::string encode_segments(const std::vector<segment>& segments) {
+  std::string text;
+  for (const auto& s : segments) {
+    if (!text.empty()) text += ',';
+    text += std::to_string(s.first) + '-' + std::to_string(s.end) + ':' + std::to_string(s.done);
+  }
+  return text;
+}
+
+std::optional<std::vector<segment>> decode_segments(std::string_view text) {
+  std::vector<segment> out;
+  while (!text.empty()) {
+    segment s;
+    if (!out.empty() && !take_char(text, ',')) return std::nullopt;
+    if (!take_number(text, s.first) || !take_char(text, '-') || !take_number(text, s.end) ||
+        !take_char(text, ':') || !take_number(text, s.done) || s.first >= s.end ||
+        s.done > s.end - s.first) {
+      return std::nullopt;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::uint64_t segments_done(const std::vector<segment>& segments) {
+  std::uint64_t done = 0;
+  for (const auto& s : segments) done += s.done;
+  return done;
+}
+
+bool segments_complete(const std::vector<segment>& segments) {
+  return std::all_of(segments.begin(), segments.end(),
+                     [](const segment& s) { return s.complete(); });
+}
+
+std::optional<std::vector<segment>> first_split(std::uint64_t size, std::uint64_t recorded,
+                                                std::uint64_t live, std::uint64_t min_size) {
+  if (live > size || size - live < 2 * min_size || recorded > live) return std::nullopt;
+  const std::uint64_t cut = live + (size - live) / 2;
+  return std::vector<segment>{{0, cut, recorded}, {cut, size, 0}};
+}
+
+std::optional<std::size_t> split_largest(std::vector<segment>& segments,
+                                         const std::vector<std::uint64_t>& live_next,
+                                         std::uint64_t min_size) {
+  std::optional<std::size_t> best;
+  std::uint64_t best_left = 0;
+  for (std::size_t i = 0; i < segments.size() && i < live_next.size(); ++i) {
+    const std::uint64_t at = std::max(live_next[i], segments[i].next());
+    const std::uint64_t left = at < segments[i].end ? segments[i].end - at : 0;
+    if (left > best_left) {
+      best_left = left;
+      best = i;
+    }
+  }
+  if (!best || best_left < 2 * min_size) return std::nullopt;
+  const std::uint64_t at = std::max(live_next[*best], segments[*best].next());
+  const segment second{at + best_left / 2, segments[*best].end, 0};
+  segments[*best].end = second.first;
+  segments.push_back(second);  // after the change: push_back may move the vector
+  return best;
+}
+
+void connection_controller::connections_changed(mono_time now, std::uint32_t running,
+                                                std::uint64_t /*received*/) {
+  running_ = running;
+  changed_at_ = now;
+  window_start_.reset();
+}
+
+void connection_controller::resume_with(std::uint32_t connections) {
+  target_ = std::clamp<std::uint32_t>(connections, 1, std::max(policy_.max_connections, 1U));
+  settled_ = target_ > 1;  // what was learned before still holds for this server
+}
+
+std::uint32_t connection_controller::target(mono_time now, std::uint64_t received) {
+  if (settled_ || running_ == 0) return target_;
+  if (!window_start_) {
+    if (now - changed_at_ >= policy_.settle) {
+      window_start_ = now;
+      window_bytes_ = received;
+    }
+    return target_;
+  }
+  const auto elapsed = now - *window_start_;
+  if (elapsed < policy_.window) return target_;
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  const double rate = static_cast<double>(received - window_bytes_) / seconds;
+  window_start_.reset();
+  changed_at_ = now;
+  if (previous_rate_ && running_ > previous_connections_) {
+    const double per_connection = *previous_rate_ / previous_connections_;
+    if (rate - *previous_rate_ < policy_.min_gain * per_connection) {
+      settled_ = true;  // the last connection did not pay: keep what runs, add no more
+      target_ = running_;
+      return target_;
+    }
+  }
+  previous_rate_ = rate;
+  previous_connections_ = running_;
+  if (running_ >= policy_.max_connections) {
+    settled_ = true;
+    target_ = running_;
+    return target_;
+  }
+  target_ = running_ + 1;
+  return target_;
+}
+
+}  // namespace opendo::jobs

@@ -1,0 +1,84 @@
+// Segmented downloads: a large file fetched over several connections at once, each asking for
+// its own byte range (like aria2's -x/-s). Pure logic: the segments of a file and how they are
+// split and persisted, and the controller that decides how many connections help. The manager
+// starts and stops the transfers; see "Segmented downloads" in docs/architecture.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobs/job.hpp"
+
+namespace opendo::jobs {
+
+struct segment_policy {
+  // Connections one file may use at most (each also counts against the per-host and total caps
+  // of the scheduler). 1: no segmentation.
+  std::uint32_t max_connections = 8;
+  // A segment is split only when each half keeps at least this many bytes; a file smaller than
+  // twice this is never segmented.
+  std::uint64_t min_segment_size = std::uint64_t{4} << 20;
+  // How long the download rate is measured after the number of connections changed, and how
+  // long after the change the measurement starts (a new connection needs its handshake first).
+  std::chrono::milliseconds settle{300};
+  std::chrono::milliseconds window{1000};
+  // One more connection is kept adding while the last one raised the file's rate by at least
+  // this share of what one connection brought before: a server that caps each connection gains
+  // a whole connection's worth each time, a link already full gains nothing.
+  double min_gain = 0.5;
+};
+
+// "first-end:done" for each segment, joined by ','; "" for no segments. The store keeps this.
+std::string encode_segments(const std::vector<segment>& segments);
+// nullopt for text that is not a list of valid segments (first < end, done <= end - first).
+std::optional<std::vector<segment>> decode_segments(std::string_view text);
+
+std::uint64_t segments_done(const std::vector<segment>& segments);
+bool segments_complete(const std::vector<segment>& segments);
+
+// The first split of a whole file being fetched from byte 0 by one transfer that has recorded
+// `recorded` bytes and received `live` so far: segment 0 keeps [0, cut) and the new segment 1
+// takes [cut, size). nullopt when the rest is too small to share.
+std::optional<std::vector<segment>> first_split(std::uint64_t size, std::uint64_t recorded,
+                                                std::uint64_t live, std::uint64_t min_size);
+
+// Splits the segment with the most bytes left at the middle of what is left beyond `live_next`
+// (where its transfer has got to, recorded or not; its `next()` for a segment without one) and
+// appends the second half; returns the index of the one split, or nullopt when no segment has
+// 2 x min_size bytes left. `live_next[i]` is given for each segment.
+std::optional<std::size_t> split_largest(std::vector<segment>& segments,
+                                         const std::vector<std::uint64_t>& live_next,
+                                         std::uint64_t min_size);
+
+// How many connections a file should use, learned from its download rate: one, then one more
+// while each addition pays (segment_policy::min_gain), and no further once one did not.
+class connection_controller {
+ public:
+  explicit connection_controller(segment_policy policy = {}) : policy_(policy) {}
+  // The number of connections running changed (a transfer started or ended): measure afresh.
+  void connections_changed(mono_time now, std::uint32_t running, std::uint64_t received);
+  // Called on every loop turn with the bytes the file's transfers received in all (recorded or
+  // not). Returns the number of connections the file should have now.
+  std::uint32_t target(mono_time now, std::uint64_t received);
+  bool settled() const { return settled_; }
+  // Starts from a number learned before (a resumed file).
+  void resume_with(std::uint32_t connections);
+
+ private:
+  segment_policy policy_;
+  std::uint32_t running_ = 0;
+  std::uint32_t target_ = 1;
+  bool settled_ = false;
+  std::optional<mono_time> window_start_;
+  std::uint64_t window_bytes_ = 0;
+  mono_time changed_at_{};
+  // The rate measured with one connection fewer than now (bytes per second), and how many that was.
+  std::optional<double> previous_rate_;
+  std::uint32_t previous_connections_ = 0;
+};
+
+}  // namespace opendo::jobs
