@@ -18,6 +18,7 @@
 #include "daemon/notifier.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
+#include "jobs/cache_hosts.hpp"
 #include "jobs/job.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
@@ -112,6 +113,8 @@ class manager final : public transfer::http::listener {
   void checkpoint_all();
   // A new bandwidth policy (configuration reloaded): running transfers are paced to it at once.
   void set_bandwidth_policy(const jobs::bandwidth_policy& policy);
+  // New cache hosts, fallback delay or ban time (configuration reloaded): for the next requests.
+  void set_cache_host_policy(const jobs::cache_host_policy& policy);
 
   // transfer::http::listener
   std::optional<transfer::http::outcome> on_response(
@@ -130,6 +133,7 @@ class manager final : public transfer::http::listener {
     std::uint64_t base_local = 0;
     // Where this request fetches from, and since when its time is not yet counted.
     jobs::byte_source source = jobs::byte_source::origin;
+    std::string cache_host;  // the cache host asked, when source is cache_host
     jobs::mono_time clock_at;
     std::uint64_t progress_at(std::uint64_t local) const {
       return base_progress + local - base_local;
@@ -161,6 +165,23 @@ class manager final : public transfer::http::listener {
                   const transfer::http::response_info& info);
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  // Cache hosts (jobs/cache_hosts.hpp): where a file's request goes, and what a failed request
+  // to a cache host does.
+  struct request_source {
+    jobs::byte_source source = jobs::byte_source::origin;
+    std::string url;
+    std::string cache_host;
+  };
+  bool may_use_cache_hosts(const jobs::job& j, std::uint32_t index) const;
+  // nullopt: no cache host is usable and the fallback delay holds the origin back; the job is
+  // in TRANSIENT_ERROR.
+  std::optional<request_source> choose_request_source(jobs::job& j, std::uint32_t index);
+  void wait_for_origin(jobs::job& j, std::uint32_t index, jobs::mono_time origin_from);
+  // Bans the host and goes on at once with the next source; false when the failure is not the
+  // cache host's (a local file error, a job limit), which then fails the job as usual.
+  bool on_cache_host_failure(jobs::job& j, std::uint32_t index, const std::string& host,
+                             const transfer::http::outcome& result);
+  void forget_cache_host_attempts(const std::string& job_id);
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
@@ -220,6 +241,9 @@ class manager final : public transfer::http::listener {
   bool rate_sample_capped_ = false;
   bool rate_sample_valid_ = false;
   jobs::class_caps logged_caps_{};
+  // Cache hosts that failed, for every file, and each file's use of cache hosts; not persisted.
+  jobs::cache_host_bans cache_host_bans_;
+  std::map<std::pair<std::string, std::uint32_t>, jobs::cache_host_attempt> cache_attempts_;
   // What the scheduler's time slices need, not persisted. A running job's turn starts when its
   // first response arrives (connecting uses no slice) and lasts over its files until it stops.
   struct turn {

@@ -124,6 +124,11 @@ const cache_host_ban* cache_host_bans::find(const std::string& host, mono_time n
   return it != bans_.end() && now < it->second.until ? &it->second : nullptr;
 }
 
+const cache_host_ban* cache_host_bans::last(const std::string& host) const {
+  const auto it = bans_.find(host);
+  return it != bans_.end() ? &it->second : nullptr;
+}
+
 source_choice choose_source(const cache_host_policy& policy, const cache_host_bans& bans,
                             cache_host_attempt& attempt, mono_time now) {
   if (policy.hosts.empty()) return {source_choice::kind::origin, {}, {}};

@@ -54,6 +54,8 @@ class cache_host_bans {
   void ban(const std::string& host, mono_time until, std::uint32_t code, std::string reason);
   // The host's ban when it holds at `now`; nullptr otherwise.
   const cache_host_ban* find(const std::string& host, mono_time now) const;
+  // The host's last ban, over or not (why it failed); nullptr when it never failed.
+  const cache_host_ban* last(const std::string& host) const;
 
  private:
   std::map<std::string, cache_host_ban> bans_;
@@ -67,9 +69,6 @@ struct cache_host_attempt {
   // Cache hosts that failed this file since its job last started (a host whose ban ran out is
   // not asked again within one start, so that a chain of failures always ends).
   std::vector<std::string> failed;
-  // The last failure of a cache host for this file, for the job's error while it waits.
-  std::uint32_t last_code = 0;
-  std::string last_failure;
   bool fell_back_logged = false;  // the fallback to the origin was logged
 };
 
