@@ -1221,8 +1221,8 @@ void manager::wait_for_origin(jobs::job& j, std::uint32_t index, jobs::mono_time
   }
   const auto wait = std::chrono::ceil<std::chrono::seconds>(origin_from - mono_now());
   fail_job(j, code, error_context::general_transport, index,
-           "no cache host can serve the file (" + failures + "); the origin serves it in " +
-               std::to_string(wait.count()) + " s, when the cache host fallback delay of " +
+           "no cache host can serve the file (" + failures + "); the origin may be used in " +
+               std::to_string(wait.count()) + " s, once the cache host fallback delay of " +
                std::to_string(config_.cache_hosts.fallback_delay.count()) + " s has passed",
            true);
 }

@@ -5,6 +5,7 @@
 // transient error, the fallback delay holds the origin back, and a resume asks the cache for a
 // range.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -66,6 +67,18 @@ std::size_t count_of(const std::string& text, const std::string& part) {
   std::size_t n = 0;
   for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
   return n;
+}
+
+// Sends SIGHUP and waits until the daemon says it reloaded its configuration once more.
+void reload(daemon_process& daemon) {
+  const std::string marker = "SIGHUP: configuration reloaded";
+  const std::size_t before = count_of(daemon.log(), marker);
+  ASSERT_EQ(::kill(daemon.pid(), SIGHUP), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count_of(daemon.log(), marker) == before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GT(count_of(daemon.log(), marker), before) << daemon.log();
 }
 
 }  // namespace
@@ -251,4 +264,26 @@ TEST(CacheHosts, ResumeAfterSuspendAsksTheCacheForTheRestWithARange) {
   EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, 0U);
   EXPECT_GE(done.files.at(0).sources.bytes_from_cache_hosts, kSize);
   EXPECT_EQ(done.files.at(0).sources.cache_host_connections, 2U);
+}
+
+TEST(CacheHosts, ConfigurationFileListIsAppliedOnSighup) {
+  nginx_server origin;
+  origin.make_random_file("h.bin", kSize, 14);
+  nginx_server cache(caching_proxy());
+  temp_dir config_dir("opendo-conf");
+  const auto config = config_dir / "opendod.conf";
+  write_file(config, "[cache_hosts]\n");
+  daemon_options options;
+  options.extra_args = {"--config", config.string()};
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  const job_info before = download(c, origin.url("h.bin"), (out / "1.bin").string());
+  EXPECT_EQ(before.files.at(0).sources.bytes_from_origin, kSize);
+
+  write_file(config, "[cache_hosts]\nhosts = " + host_of(cache.port()) + "\nban_time = 60\n");
+  reload(daemon);
+  const job_info after = download(c, origin.url("h.bin"), (out / "2.bin").string());
+  EXPECT_EQ(after.files.at(0).sources.bytes_from_cache_hosts, kSize);
+  EXPECT_EQ(after.files.at(0).sources.origin_connections, 0U);
 }
