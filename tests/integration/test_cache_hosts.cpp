@@ -18,6 +18,7 @@
 #include "support/files.hpp"
 #include "support/net.hpp"
 #include "support/nginx.hpp"
+#include "support/process.hpp"
 
 using namespace opendo;
 using namespace opendo::test;
@@ -87,7 +88,8 @@ TEST(CacheHosts, SecondClientGetsEveryByteFromTheCache) {
   nginx_server origin;
   const std::string sha = origin.make_random_file("big.bin", kSize, 7);
   nginx_server cache(caching_proxy());
-  daemon_process daemon(with_cache_hosts(host_of(cache.port())));
+  const std::string metrics = host_of(find_free_port());
+  daemon_process daemon(with_cache_hosts(host_of(cache.port()), {"--metrics-listen", metrics}));
   temp_dir out("opendo-out");
   client c = connect(daemon);
 
@@ -117,6 +119,12 @@ TEST(CacheHosts, SecondClientGetsEveryByteFromTheCache) {
   EXPECT_EQ(totals.at("bytes_from_cache_hosts"), 2 * kSize);
   EXPECT_EQ(totals.at("bytes_from_origin"), 0U);
   EXPECT_EQ(totals.at("cache_host_connections"), 2U);
+  const auto scraped = run({"curl", "-sS", "--noproxy", "*", "http://" + metrics + "/metrics"});
+  ASSERT_EQ(scraped.exit_code, 0) << scraped.err;
+  EXPECT_NE(scraped.out.find("opendo_downloaded_bytes_total{source=\"cache_host\"} " +
+                             std::to_string(2 * kSize) + "\n"),
+            std::string::npos)
+      << scraped.out;
 }
 
 TEST(CacheHosts, StatusShowsTheFileCameFromTheCache) {
@@ -286,4 +294,28 @@ TEST(CacheHosts, ConfigurationFileListIsAppliedOnSighup) {
   const job_info after = download(c, origin.url("h.bin"), (out / "2.bin").string());
   EXPECT_EQ(after.files.at(0).sources.bytes_from_cache_hosts, kSize);
   EXPECT_EQ(after.files.at(0).sources.origin_connections, 0U);
+}
+
+TEST(CacheHosts, CacheHostThatBreaksMidFileLeavesTheRestToTheOriginFromTheByteReached) {
+  // The same file with the same validators at the cache and at the origin, as a cache that
+  // passes the origin's ETag on serves it; the cache resets its connection after 2 MiB.
+  fault_origin origin;
+  const std::string sha = origin.serve_random("/m.bin", kSize, 15);
+  fault_origin cache;
+  cache.serve_random("/m.bin", kSize, 15);
+  cache.set_fault("/m.bin", fault::reset_after(2U << 20));
+  daemon_process daemon(with_cache_hosts(host_of(cache.port())));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  const job_info done = download(c, origin.url("m.bin"), (out / "m.bin").string());
+  EXPECT_EQ(sha256_file(out / "m.bin"), sha);
+  EXPECT_EQ(done.error_count, 0U);
+
+  const source_stats& s = done.files.at(0).sources;
+  EXPECT_GT(s.bytes_from_cache_hosts, 0U);
+  EXPECT_EQ(s.bytes_from_cache_hosts + s.bytes_from_origin, kSize);  // nothing fetched twice
+  const auto asked = origin.requests_for("/m.bin");
+  ASSERT_EQ(asked.size(), 1U);
+  EXPECT_EQ(asked[0].range, "bytes=" + std::to_string(s.bytes_from_cache_hosts) + "-");
+  EXPECT_EQ(asked[0].status, 206);
 }
