@@ -53,11 +53,17 @@ daemon_options with_cache_hosts(const std::string& hosts, std::vector<std::strin
   return options;
 }
 
-// Downloads `url` to `path` in a job of its own and leaves it TRANSFERRED; returns its info.
-job_info download(client& c, const std::string& url, const std::string& path) {
+// A job of its own for `url`, resumed.
+job start_download(client& c, const std::string& url, const std::filesystem::path& path) {
   job j = c.create_job("cache host test");
-  j.add_file(url, path);
+  j.add_file(url, path.string());
   j.resume();
+  return j;
+}
+
+// Downloads `url` to `path` in a job of its own and completes it; returns its last info.
+job_info download(client& c, const std::string& url, const std::filesystem::path& path) {
+  job j = start_download(c, url, path);
   const job_info done = wait_for_state(j, job_state::transferred);
   EXPECT_EQ(done.state, job_state::transferred) << (done.error ? done.error->message : "");
   EXPECT_EQ(j.complete(), hr::ok);
@@ -93,8 +99,8 @@ TEST(CacheHosts, SecondClientGetsEveryByteFromTheCache) {
   temp_dir out("opendo-out");
   client c = connect(daemon);
 
-  const job_info first = download(c, origin.url("big.bin"), (out / "first.bin").string());
-  const job_info second = download(c, origin.url("big.bin"), (out / "second.bin").string());
+  const job_info first = download(c, origin.url("big.bin"), out / "first.bin");
+  const job_info second = download(c, origin.url("big.bin"), out / "second.bin");
   EXPECT_EQ(sha256_file(out / "first.bin"), sha);
   EXPECT_EQ(sha256_file(out / "second.bin"), sha);
 
@@ -134,9 +140,7 @@ TEST(CacheHosts, StatusShowsTheFileCameFromTheCache) {
   daemon_process daemon(with_cache_hosts(host_of(cache.port())));
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  job j = c.create_job("status");
-  j.add_file(origin.url("s.bin"), (out / "s.bin").string());
-  j.resume();
+  job j = start_download(c, origin.url("s.bin"), out / "s.bin");
   ASSERT_EQ(wait_for_state(j, job_state::transferred).state, job_state::transferred);
 
   const auto status = daemon.cli({"--json", "status"});
@@ -157,13 +161,13 @@ TEST(CacheHosts, DeadCacheHostIsBannedAndSkippedWithoutATransientError) {
   temp_dir out("opendo-out");
   client c = connect(daemon);
 
-  const job_info first = download(c, origin.url("d.bin"), (out / "1.bin").string());
+  const job_info first = download(c, origin.url("d.bin"), out / "1.bin");
   EXPECT_EQ(first.error_count, 0U);
   EXPECT_EQ(first.files.at(0).sources.cache_host_connections, 2U);  // the dead one, the live one
   EXPECT_EQ(first.files.at(0).sources.bytes_from_cache_hosts, kSize);
   EXPECT_EQ(first.files.at(0).sources.origin_connections, 0U);
   // Within the ban time the dead host is not asked again.
-  const job_info second = download(c, origin.url("d.bin"), (out / "2.bin").string());
+  const job_info second = download(c, origin.url("d.bin"), out / "2.bin");
   EXPECT_EQ(second.files.at(0).sources.cache_host_connections, 1U);
   EXPECT_EQ(second.files.at(0).sources.bytes_from_cache_hosts, kSize);
   EXPECT_EQ(sha256_file(out / "1.bin"), sha);
@@ -181,7 +185,7 @@ TEST(CacheHosts, DeadCacheHostFallsBackToTheOrigin) {
   daemon_process daemon(with_cache_hosts(dead));
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  const job_info done = download(c, origin.url("o.bin"), (out / "o.bin").string());
+  const job_info done = download(c, origin.url("o.bin"), out / "o.bin");
   EXPECT_EQ(done.error_count, 0U);
   EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
   EXPECT_EQ(done.files.at(0).sources.bytes_from_cache_hosts, 0U);
@@ -202,7 +206,7 @@ TEST(CacheHosts, ErrorStatusFromTheCacheHostFallsBackToTheOrigin) {
     temp_dir out("opendo-out");
     client c = connect(daemon);
     for (const char* name : {"1.bin", "2.bin"}) {
-      const job_info done = download(c, origin.url("e.bin"), (out / name).string());
+      const job_info done = download(c, origin.url("e.bin"), out / name);
       EXPECT_EQ(done.error_count, 0U);
       EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
       EXPECT_EQ(sha256_file(out / name), sha);
@@ -221,7 +225,7 @@ TEST(CacheHosts, FallbackDelayKeepsTheJobInTransientErrorUntilItPasses) {
   temp_dir out("opendo-out");
   client c = connect(daemon);
   job j = c.create_job("fallback delay");
-  j.add_file(origin.url("w.bin"), (out / "w.bin").string());
+  j.add_file(origin.url("w.bin"), out / "w.bin");
   j.set_minimum_retry_delay(1s);
   const auto started = std::chrono::steady_clock::now();
   j.resume();
@@ -249,9 +253,7 @@ TEST(CacheHosts, ResumeAfterSuspendAsksTheCacheForTheRestWithARange) {
   daemon_process daemon(with_cache_hosts(host_of(cache.port())));
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  job j = c.create_job("resume through the cache");
-  j.add_file(origin.url("r.bin"), (out / "r.bin").string());
-  j.resume();
+  job j = start_download(c, origin.url("r.bin"), out / "r.bin");
   const job_info partway =
       wait_until(j, [](const job_info& info) { return info.bytes_transferred >= 1U << 20; });
   ASSERT_LT(partway.bytes_transferred, kSize);
@@ -286,12 +288,12 @@ TEST(CacheHosts, ConfigurationFileListIsAppliedOnSighup) {
   daemon_process daemon(options);
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  const job_info before = download(c, origin.url("h.bin"), (out / "1.bin").string());
+  const job_info before = download(c, origin.url("h.bin"), out / "1.bin");
   EXPECT_EQ(before.files.at(0).sources.bytes_from_origin, kSize);
 
   write_file(config, "[cache_hosts]\nhosts = " + host_of(cache.port()) + "\nban_time = 60\n");
   reload(daemon);
-  const job_info after = download(c, origin.url("h.bin"), (out / "2.bin").string());
+  const job_info after = download(c, origin.url("h.bin"), out / "2.bin");
   EXPECT_EQ(after.files.at(0).sources.bytes_from_cache_hosts, kSize);
   EXPECT_EQ(after.files.at(0).sources.origin_connections, 0U);
 }
@@ -307,7 +309,7 @@ TEST(CacheHosts, CacheHostThatBreaksMidFileLeavesTheRestToTheOriginFromTheByteRe
   daemon_process daemon(with_cache_hosts(host_of(cache.port())));
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  const job_info done = download(c, origin.url("m.bin"), (out / "m.bin").string());
+  const job_info done = download(c, origin.url("m.bin"), out / "m.bin");
   EXPECT_EQ(sha256_file(out / "m.bin"), sha);
   EXPECT_EQ(done.error_count, 0U);
 
