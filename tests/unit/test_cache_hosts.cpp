@@ -97,6 +97,9 @@ TEST(ChooseSource, ABannedHostIsSkippedUntilItsBanEnds) {
   ASSERT_NE(bans.find("a", t0 + seconds(299)), nullptr);
   EXPECT_EQ(bans.find("a", t0 + seconds(299))->reason, "refused");
   EXPECT_EQ(bans.find("a", t0 + seconds(300)), nullptr);
+  ASSERT_NE(bans.last("a"), nullptr);  // why it failed is kept after the ban
+  EXPECT_EQ(bans.last("a")->reason, "refused");
+  EXPECT_EQ(bans.last("b"), nullptr);
   cache_host_attempt later;
   EXPECT_EQ(choose_source(p, bans, later, t0 + seconds(300)).host, "a");
 }
