@@ -5,6 +5,7 @@
 #include <string>
 
 #include "jobs/bandwidth.hpp"
+#include "jobs/cache_hosts.hpp"
 #include "jobs/job.hpp"
 #include "jobs/scheduler.hpp"
 #include "jobs/segments.hpp"
@@ -55,6 +56,8 @@ struct config {
   bool config_file_required = false;
   // Download caps by class; applied at run time (SIGHUP).
   jobs::bandwidth_policy bandwidth;
+  // Cache hosts, their fallback delay and ban time ([cache_hosts]); applied at run time (SIGHUP).
+  jobs::cache_host_policy cache_hosts;
 };
 
 // Fills the defaults that depend on the environment (paths).

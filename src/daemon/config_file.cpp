@@ -67,12 +67,13 @@ setter whole_number_setter(std::uint32_t low, std::uint32_t high,
   };
 }
 
-template <typename Duration>
-setter seconds_setter(Duration config::*field, std::int64_t low, std::int64_t high) {
+// Whole seconds from low to high, handed to `store`.
+setter seconds_setter(std::int64_t low, std::int64_t high,
+                      std::function<void(config&, std::chrono::seconds)> store) {
   return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
     const auto n = number_in<std::int64_t>(value, low, high);
     if (!n) return "whole seconds from " + std::to_string(low) + " to " + std::to_string(high);
-    cfg.*field = std::chrono::duration_cast<Duration>(std::chrono::seconds(*n));
+    store(cfg, std::chrono::seconds(*n));
     return std::nullopt;
   };
 }
@@ -148,7 +149,9 @@ const std::vector<key_spec>& keys() {
       {"daemon", "max_connections_total",
        whole_number_setter(1, 10000,
                            [](config& c, std::uint32_t n) { c.scheduler.max_connections = n; })},
-      {"daemon", "retry_delay_floor", seconds_setter(&config::retry_delay_floor, 1, 86400)},
+      {"daemon", "retry_delay_floor",
+       seconds_setter(1, 86400,
+                      [](config& c, std::chrono::seconds s) { c.retry_delay_floor = s; })},
       {"daemon", "stall_timeout",
        [](const std::string& value, config& cfg) -> std::optional<std::string> {
          const auto n = number_in<long>(value, 1, 86400);
@@ -208,6 +211,22 @@ const std::vector<key_spec>& keys() {
        cap_setter([](config& c, const jobs::bandwidth_cap& cap) {
          c.bandwidth.business_background = cap;
        })},
+      {"cache_hosts", "hosts",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         auto hosts = jobs::parse_cache_host_list(value);
+         if (!hosts) {
+           return "cache hosts separated by commas, each HOST or HOST:PORT (an IPv6 address in "
+                  "brackets), such as cache1.lan, 10.0.0.9:8080";
+         }
+         cfg.cache_hosts.hosts = std::move(*hosts);
+         return std::nullopt;
+       }},
+      {"cache_hosts", "fallback_delay",
+       seconds_setter(0, 86400,
+                      [](config& c, std::chrono::seconds s) { c.cache_hosts.fallback_delay = s; })},
+      {"cache_hosts", "ban_time",
+       seconds_setter(1, 86400,
+                      [](config& c, std::chrono::seconds s) { c.cache_hosts.ban_time = s; })},
   };
   return table;
 }
@@ -265,7 +284,8 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       section = std::string(trim(line.substr(1, line.size() - 2)));
       if (!known_section(section)) {
         fail(name, number,
-             "unknown section [" + section + "] (known: [daemon], [bandwidth], [business_hours])");
+             "unknown section [" + section +
+                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts])");
       }
       business_hours_given = business_hours_given || section == "business_hours";
       continue;
@@ -281,7 +301,7 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       fail(name, number,
            "\"" + key +
                "\" is outside a section; put it under [daemon], "
-               "[bandwidth] or [business_hours]");
+               "[bandwidth], [business_hours] or [cache_hosts]");
     }
     const key_spec* spec = find_key(section, key);
     if (spec == nullptr) fail(name, number, "unknown key \"" + key + "\" in [" + section + "]");

@@ -110,6 +110,8 @@ void reload(const command_line& cl, daemon::config& running, daemon::manager& jo
   spdlog::set_level(spdlog::level::from_str(running.log_level));
   running.bandwidth = fresh.bandwidth;
   jobs.set_bandwidth_policy(running.bandwidth);
+  running.cache_hosts = fresh.cache_hosts;
+  jobs.set_cache_host_policy(running.cache_hosts);
   spdlog::info("SIGHUP: configuration reloaded from {}", fresh.config_file);
 }
 
@@ -289,6 +291,26 @@ int main(int argc, char** argv) {
                  "http://HOST:PORT/metrics; HOST must be a loopback address (127.0.0.1, ::1, "
                  "localhost). Default: no endpoint")
       ->type_name("HOST:PORT");
+  std::string cache_hosts;
+  app.add_option("--cache-hosts", cache_hosts,
+                 "Cache hosts (HTTP caching proxies, Delivery Optimization's DOCacheHost) tried "
+                 "in order before the origin for http URLs, comma separated: HOST or HOST:PORT. "
+                 "Each is asked http://HOST/PATH?cacheHostOrigin=ORIGIN (default: none)")
+      ->type_name("HOST[:PORT],...")
+      ->check(CLI::Validator(
+          [](const std::string& value) -> std::string {
+            if (jobs::parse_cache_host_list(value)) return {};
+            return "expected cache hosts separated by commas, each HOST or HOST:PORT";
+          },
+          ""));
+  app.add_option("--cache-host-fallback-delay", cfg.cache_hosts.fallback_delay,
+                 "Seconds after a file first went to a cache host before the origin may serve "
+                 "it; meanwhile, with no usable cache host, the job waits in TRANSIENT_ERROR "
+                 "(default 0: the origin right after the cache hosts failed)")
+      ->check(CLI::Range(0, 86400));
+  app.add_option("--cache-host-ban-time", cfg.cache_hosts.ban_time,
+                 "Seconds a cache host that failed is not asked again (default 300)")
+      ->check(CLI::Range(1, 86400));
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   // ---- configuration file flag ----
@@ -300,6 +322,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "opendod 0.1.0");
   CLI11_PARSE(app, argc, argv);
   cfg.scheduler.time_slice = std::chrono::milliseconds(std::llround(time_slice_s * 1000));
+  cfg.cache_hosts.hosts = jobs::parse_cache_host_list(cache_hosts).value_or(cfg.cache_hosts.hosts);
 
   // ---- configuration file: the flags given override it ----
   command_line cl{cfg, {}};
@@ -341,6 +364,15 @@ int main(int argc, char** argv) {
   });
   cl.note_given(app, "--stall-timeout", [](const daemon::config& f, daemon::config& t) {
     t.http.low_speed_time_s = f.http.low_speed_time_s;
+  });
+  cl.note_given(app, "--cache-hosts", [](const daemon::config& f, daemon::config& t) {
+    t.cache_hosts.hosts = f.cache_hosts.hosts;
+  });
+  cl.note_given(app, "--cache-host-fallback-delay", [](const daemon::config& f, daemon::config& t) {
+    t.cache_hosts.fallback_delay = f.cache_hosts.fallback_delay;
+  });
+  cl.note_given(app, "--cache-host-ban-time", [](const daemon::config& f, daemon::config& t) {
+    t.cache_hosts.ban_time = f.cache_hosts.ban_time;
   });
   cl.note_given(app, "--log-level",
                 [](const daemon::config& f, daemon::config& t) { t.log_level = f.log_level; });

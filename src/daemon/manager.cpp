@@ -366,6 +366,7 @@ void manager::retire(jobs::job& j) {
   notify(j, job_event_kind::state);
   notifier_.on_final(j.id);
   const std::string id = j.id;
+  forget_cache_host_attempts(id);
   retired_.insert_or_assign(id, std::move(j));
   jobs_.erase(id);
   retired_order_.push_back(id);
@@ -1069,6 +1070,11 @@ void manager::forget_stale_turns() {
 }
 
 void manager::start_job(jobs::job& j) {
+  // A new start may ask again the cache hosts that failed its files before, once unbanned.
+  for (auto it = cache_attempts_.lower_bound({j.id, 0});
+       it != cache_attempts_.end() && it->first.first == j.id; ++it) {
+    it->second.failed.clear();
+  }
   jobs::on_connecting(j, mono_now(), wall_now());
   notify(j, job_event_kind::state);
   start_file(j);
@@ -1147,7 +1153,9 @@ void manager::start_file(jobs::job& j) {
              opened.code == value_of(hr::disk_full));
     return;
   }
-  req.url = file.remote_url;
+  const auto source = choose_request_source(j, index);
+  if (!source) return;
+  req.url = source->url;
   req.fd = fd.get();
   req.offset = local_offset;
   req.expected_total = file.remote_size;
@@ -1164,6 +1172,8 @@ void manager::start_file(jobs::job& j) {
   t.fd = std::move(fd);
   t.last_checkpoint = t.clock_at = mono_now();
   t.url = req.url;
+  t.source = source->source;
+  t.cache_host = source->cache_host;
   count_request(file, t.source);
   t.base_progress = file.bytes_transferred;
   t.base_local = t.recorded_local = local_offset;
@@ -1201,6 +1211,8 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
       return;
     }
   }
+  const auto source = choose_request_source(j, index);
+  if (!source) return;
   std::uint32_t left = 0;
   for (const auto& s : file.segments) left += s.complete() ? 0 : 1;
   auto& controller =
@@ -1212,14 +1224,14 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
     if (file.segments[s].complete()) continue;
     // The first one runs in any case: the scheduler gave the job its slot.
     if (started > 0 && connection_budget(j, index) == 0) break;
-    if (!start_segment(j, index, s, fd.get(), file.remote_url, jobs::byte_source::origin)) return;
+    if (!start_segment(j, index, s, fd.get(), *source)) return;
     ++started;
   }
   controller.connections_changed(mono_now(), started, file.bytes_transferred);
 }
 
 bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t segment, int fd,
-                            const std::string& url, jobs::byte_source source) {
+                            const request_source& from) {
   auto& file = j.files[index];
   const jobs::segment& s = file.segments[segment];
   ipc::unique_fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -1229,7 +1241,7 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
     return false;
   }
   transfer::http::request req = base_request(j);
-  req.url = url;
+  req.url = from.url;
   req.fd = own.get();
   req.offset = s.next();
   req.range = transfer::http::remote_range{s.next(), s.end - 1};
@@ -1242,17 +1254,18 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
   t.file_index = index;
   t.fd = std::move(own);
   t.last_checkpoint = t.clock_at = mono_now();
-  t.source = source;
-  t.url = url;
+  t.source = from.source;
+  t.url = from.url;
+  t.cache_host = from.cache_host;
   t.segment = segment;
   t.splittable = true;
   t.base_local = t.recorded_local = s.next();
   t.base_progress = file.bytes_transferred;
-  count_request(file, source);
+  count_request(file, t.source);
   active_.emplace(tid, std::move(t));
   active_by_job_[j.id].push_back(tid);
   spdlog::debug("job {}: file {} segment {} starts at byte {} ({})", j.id, index, segment,
-                req.offset, url);
+                req.offset, from.url);
   return true;
 }
 
@@ -1284,8 +1297,8 @@ bool manager::add_connection(jobs::job& j, std::uint32_t index) {
   auto& file = j.files[index];
   const auto& tids = active_by_job_.at(j.id);
   const active_transfer& first = active_.at(tids.front());
-  const std::string url = first.url;
-  const jobs::byte_source source = first.source;
+  // The new connection asks where the file's first one does.
+  const request_source from{first.source, first.url, first.cache_host};
   const int fd = first.fd.get();
   std::vector<std::optional<transfer::http::transfer_id>> fetcher(file.segments.size());
   for (const auto tid : tids) {
@@ -1293,8 +1306,7 @@ bool manager::add_connection(jobs::job& j, std::uint32_t index) {
     if (t.segment) fetcher[*t.segment] = tid;
   }
   for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
-    if (!fetcher[s] && !file.segments[s].complete())
-      return start_segment(j, index, s, fd, url, source);
+    if (!fetcher[s] && !file.segments[s].complete()) return start_segment(j, index, s, fd, from);
   }
   const std::uint64_t min_size = config_.segments.min_segment_size;
   const std::vector<jobs::segment> before = file.segments;
@@ -1326,8 +1338,7 @@ bool manager::add_connection(jobs::job& j, std::uint32_t index) {
     engine_.set_end(*tid, file.segments[*split].end);
   }
   spdlog::info("job {}: file {} now uses {} connections", j.id, index, tids.size() + 1);
-  return start_segment(j, index, static_cast<std::uint32_t>(file.segments.size() - 1), fd, url,
-                       source);
+  return start_segment(j, index, static_cast<std::uint32_t>(file.segments.size() - 1), fd, from);
 }
 
 bool manager::save_segments(const jobs::job& j, std::uint32_t index) {
@@ -1393,6 +1404,95 @@ void manager::make_room(const std::string& host) {
   }
 }
 
+// ---- cache hosts
+// --------------------------------------------------------------------------------
+
+// A cache host serves plain http to whoever asks, and keeps what it fetched: a file goes through
+// one only when the job sends no secret to its server and wants no fresh copy per request.
+bool manager::may_use_cache_hosts(const jobs::job& j, std::uint32_t index) const {
+  if (config_.cache_hosts.hosts.empty() || j.dynamic_content || !j.custom_auth_headers.empty()) {
+    return false;
+  }
+  const bool server_credentials =
+      std::any_of(j.credentials.begin(), j.credentials.end(),
+                  [](const jobs::credential_record& c) { return c.target == auth_target::server; });
+  return !server_credentials && jobs::cache_host_url(j.files[index].remote_url, "cache");
+}
+
+std::optional<manager::request_source> manager::choose_request_source(jobs::job& j,
+                                                                      std::uint32_t index) {
+  const std::string& url = j.files[index].remote_url;
+  const request_source origin{jobs::byte_source::origin, url, {}};
+  if (!may_use_cache_hosts(j, index)) return origin;
+  auto& attempt = cache_attempts_[{j.id, index}];
+  const auto choice =
+      jobs::choose_source(config_.cache_hosts, cache_host_bans_, attempt, mono_now());
+  switch (choice.what) {
+    case jobs::source_choice::kind::cache_host:
+      return request_source{jobs::byte_source::cache_host, *jobs::cache_host_url(url, choice.host),
+                            choice.host};
+    case jobs::source_choice::kind::wait:
+      wait_for_origin(j, index, choice.origin_from);
+      return std::nullopt;
+    case jobs::source_choice::kind::origin:
+      break;
+  }
+  if (!std::exchange(attempt.fell_back_logged, true)) {
+    spdlog::info("job {}: file {}: no cache host left to try; it falls back to the origin", j.id,
+                 index);
+  }
+  return origin;
+}
+
+// Every cache host failed or is banned and the fallback delay holds the origin back: the job
+// takes the ordinary transient-error path, its error naming the hosts and why they failed.
+void manager::wait_for_origin(jobs::job& j, std::uint32_t index, jobs::mono_time origin_from) {
+  std::uint32_t code = value_of(hr::winhttp_cannot_connect);
+  std::string failures;
+  for (const std::string& host : config_.cache_hosts.hosts) {
+    const jobs::cache_host_ban* ban = cache_host_bans_.last(host);
+    if (ban == nullptr) continue;
+    if (failures.empty()) code = ban->code;
+    failures += (failures.empty() ? "" : "; ") + host + ": " + ban->reason;
+  }
+  const auto wait = std::chrono::ceil<std::chrono::seconds>(origin_from - mono_now());
+  fail_job(j, code, error_context::general_transport, index,
+           "no cache host can serve the file (" + failures + "); the origin may be used in " +
+               std::to_string(wait.count()) + " s, once the cache host fallback delay of " +
+               std::to_string(config_.cache_hosts.fallback_delay.count()) + " s has passed",
+           true);
+}
+
+bool manager::on_cache_host_failure(jobs::job& j, std::uint32_t index, const std::string& host,
+                                    const transfer::http::outcome& result) {
+  if (result.context == error_context::local_file ||
+      result.code == value_of(hr::bg_e_max_download_size_limit_reached)) {
+    return false;
+  }
+  const auto now = mono_now();
+  char code[16];
+  std::snprintf(code, sizeof code, "0x%08X", result.code);
+  const std::string reason = std::string(code) + " " + result.message;
+  if (cache_host_bans_.find(host, now) == nullptr) {  // each ban is logged once
+    spdlog::info("cache host {} is banned for {} s: {}", host, config_.cache_hosts.ban_time.count(),
+                 reason);
+  }
+  cache_host_bans_.ban(host, now + config_.cache_hosts.ban_time, result.code, reason);
+  cache_attempts_[{j.id, index}].failed.push_back(host);
+  persist(j);     // the bytes that did arrive are kept for the next source
+  start_file(j);  // the next cache host, or the origin, at once: no transient error
+  return true;
+}
+
+void manager::forget_cache_host_attempts(const std::string& job_id) {
+  cache_attempts_.erase(cache_attempts_.lower_bound({job_id, 0}),
+                        cache_attempts_.lower_bound({job_id + '\0', 0}));
+}
+
+void manager::set_cache_host_policy(const jobs::cache_host_policy& policy) {
+  config_.cache_hosts = policy;
+}
+
 // After a crash of the daemon (not of the machine: the boot is the same), the temporary file
 // holds every byte the engine wrote, recorded or not: the page cache outlives the process, and
 // the engine writes body bytes in order, so the file's length says how many arrived. They are
@@ -1409,7 +1509,7 @@ void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
   if (size <= file.bytes_transferred || size > file.bytes_total || ::fdatasync(fd) != 0) return;
   spdlog::info("job {}: file {}: {} bytes written before the daemon stopped are kept", j.id, index,
                size - file.bytes_transferred);
-  // Only the origin was a source when they were written: there is nothing else to count them to.
+  // Which source wrote them is not recorded: they count to the origin.
   record_progress(j, index, size, jobs::byte_source::origin, mono_now());
   try {
     store::job_store::batch b(store_);
@@ -1453,6 +1553,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   count_file_downloaded();
+  cache_attempts_.erase({j.id, index});
   const bool job_done = jobs::on_file_completed(j, index, wall_now());
   notifier_.on_file_transferred(j, index);
   persist(j);
@@ -1718,6 +1819,8 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
   active_transfer& t = active_.at(id);
   const std::string job_id = t.job_id;
   const std::uint32_t index = t.file_index;
+  const jobs::byte_source source = t.source;
+  const std::string cache_host = t.cache_host;
   jobs::job& j = jobs_.at(job_id);
   auto& file = j.files[index];
   const auto now = mono_now();
@@ -1750,6 +1853,11 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
     return;
   }
   stop_job(j);
+  // A cache host that fails a segment is banned and the file goes on from the next source.
+  if (source == jobs::byte_source::cache_host &&
+      on_cache_host_failure(j, index, cache_host, result)) {
+    return;
+  }
   if (result.restart_file) {
     restart_changed_file(j, index, result.message);
     return;
@@ -1783,6 +1891,7 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   const std::uint32_t index = it->second.file_index;
   const std::uint64_t progress = it->second.progress_at(result.bytes);
   const jobs::byte_source source = it->second.source;
+  const std::string cache_host = it->second.cache_host;
   jobs::job& j = jobs_.at(job_id);
   auto& file = j.files[index];
   const auto now = mono_now();
@@ -1814,6 +1923,10 @@ void manager::on_finished(transfer::http::transfer_id id, const transfer::http::
   }
 
   if (progress > file.bytes_transferred) record_progress(j, index, progress, source, now);
+  if (source == jobs::byte_source::cache_host &&
+      on_cache_host_failure(j, index, cache_host, result)) {
+    return;
+  }
   if (result.restart_file) {
     restart_changed_file(j, index, result.message);
     return;

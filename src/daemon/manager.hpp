@@ -18,6 +18,7 @@
 #include "daemon/notifier.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
+#include "jobs/cache_hosts.hpp"
 #include "jobs/job.hpp"
 #include "jobs/segments.hpp"
 #include "store/store.hpp"
@@ -114,6 +115,8 @@ class manager final : public transfer::http::listener {
   void checkpoint_all();
   // A new bandwidth policy (configuration reloaded): running transfers are paced to it at once.
   void set_bandwidth_policy(const jobs::bandwidth_policy& policy);
+  // New cache hosts, fallback delay or ban time (configuration reloaded): for the next requests.
+  void set_cache_host_policy(const jobs::cache_host_policy& policy);
 
   // transfer::http::listener
   std::optional<transfer::http::outcome> on_response(
@@ -133,6 +136,7 @@ class manager final : public transfer::http::listener {
     // Where this request fetches from, and since when its time is not yet counted.
     jobs::byte_source source = jobs::byte_source::origin;
     std::string url;
+    std::string cache_host;  // the cache host asked, when source is cache_host
     jobs::mono_time clock_at;
     // Its bytes below this offset of the local file are recorded; what it received beyond is not
     // yet (the live figures add it).
@@ -171,13 +175,30 @@ class manager final : public transfer::http::listener {
                   const transfer::http::response_info& info);
   void start_job(jobs::job& j);
   void start_file(jobs::job& j);
+  // Cache hosts (jobs/cache_hosts.hpp): where a file's request goes, and what a failed request
+  // to a cache host does.
+  struct request_source {
+    jobs::byte_source source = jobs::byte_source::origin;
+    std::string url;
+    std::string cache_host;
+  };
+  bool may_use_cache_hosts(const jobs::job& j, std::uint32_t index) const;
+  // nullopt: no cache host is usable and the fallback delay holds the origin back; the job is
+  // in TRANSIENT_ERROR.
+  std::optional<request_source> choose_request_source(jobs::job& j, std::uint32_t index);
+  void wait_for_origin(jobs::job& j, std::uint32_t index, jobs::mono_time origin_from);
+  // Bans the host and goes on at once with the next source; false when the failure is not the
+  // cache host's (a local file error, a job limit), which then fails the job as usual.
+  bool on_cache_host_failure(jobs::job& j, std::uint32_t index, const std::string& host,
+                             const transfer::http::outcome& result);
+  void forget_cache_host_attempts(const std::string& job_id);
   // The fields of a request that come from the job (proxy, credentials, headers).
   transfer::http::request base_request(const jobs::job& j) const;
   // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
   // file's connection controller asks for it), within the connection caps.
   void start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd);
   bool start_segment(jobs::job& j, std::uint32_t index, std::uint32_t segment, int fd,
-                     const std::string& url, jobs::byte_source source);
+                     const request_source& from);
   void grow_segments(jobs::mono_time now);
   bool add_connection(jobs::job& j, std::uint32_t index);
   bool save_segments(const jobs::job& j, std::uint32_t index);
@@ -258,6 +279,9 @@ class manager final : public transfer::http::listener {
   bool rate_sample_capped_ = false;
   bool rate_sample_valid_ = false;
   jobs::class_caps logged_caps_{};
+  // Cache hosts that failed, for every file, and each file's use of cache hosts; not persisted.
+  jobs::cache_host_bans cache_host_bans_;
+  std::map<std::pair<std::string, std::uint32_t>, jobs::cache_host_attempt> cache_attempts_;
   // What the scheduler's time slices need, not persisted. A running job's turn starts when its
   // first response arrives (connecting uses no slice) and lasts over its files until it stops.
   struct turn {

@@ -15,8 +15,8 @@
 
 namespace opendo::jobs {
 
-// Where the bytes of one request come from. Only origin is fed today; cache hosts and peers
-// add to their own counters when they arrive.
+// Where the bytes of one request come from. The origin and cache hosts are fed today; peers add
+// to their own counters when they arrive.
 enum class byte_source : std::uint8_t { origin, cache_host, lan_peer, group_peer };
 
 // `bytes` more were received from `source` and recorded.

@@ -169,7 +169,7 @@ std::vector<access_log_entry> nginx_server::access_log() const {
   for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
     const std::string_view line(text.data() + start, end - start);
     const auto fields = split_tabs(line);
-    if (fields.size() != 8) {
+    if (fields.size() != 9) {
       throw std::runtime_error("nginx access log: unexpected line: " + std::string(line));
     }
     access_log_entry e;
@@ -189,6 +189,7 @@ std::vector<access_log_entry> nginx_server::access_log() const {
     e.connection = std::stoull(std::string(fields[5]));
     e.x_opendo_test = unescape(fields[6]);
     e.authorization = unescape(fields[7]);
+    e.cache_status = unescape(fields[8]);
     entries.push_back(std::move(e));
   }
   return entries;
@@ -253,11 +254,12 @@ void nginx_server::write_config() const {
     << "  server_tokens off;\n"
     << "  log_format opendo_test "
        "'$request\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_if_range\\t$connection"
-       "\\t$http_x_opendo_test\\t$http_authorization';\n"
+       "\\t$http_x_opendo_test\\t$http_authorization\\t$upstream_cache_status';\n"
     << "  access_log \"" << d << "/logs/access.log\" opendo_test;\n";
   for (const char* kind : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
     c << "  " << kind << "_temp_path \"" << d << "/temp/" << kind << "\";\n";
   }
+  for (const auto& line : options_.http_config) c << "  " << line << "\n";
   c << "  server {\n"
     << "    listen 127.0.0.1:" << port_ << (options_.tls ? " ssl" : "") << ";\n"
     << "    server_name 127.0.0.1 localhost;\n"

@@ -24,6 +24,8 @@ struct nginx_options {
   bool tls = false;
   // Raw lines added to the server block, e.g. "location /gone { return 404; }".
   std::vector<std::string> extra_config;
+  // Raw lines added to the http block, e.g. a proxy_cache_path (relative paths are under dir()).
+  std::vector<std::string> http_config;
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
 };
 
@@ -39,6 +41,7 @@ struct access_log_entry {
   std::uint64_t connection = 0;       // nginx's connection serial number: equal = reused
   std::string x_opendo_test;          // the X-Opendo-Test header (custom header tests)
   std::string authorization;          // the Authorization header
+  std::string cache_status;  // $upstream_cache_status (HIT, MISS...), empty when not proxied
 };
 
 class nginx_server {

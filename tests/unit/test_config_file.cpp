@@ -72,7 +72,11 @@ TEST(ConfigFile, EveryKeyLandsInItsSetting) {
       "hours = 8-17\n"
       "days = mon-fri\n"
       "foreground_cap = 0\n"
-      "background_cap=500k\r\n",
+      "background_cap=500k\r\n"
+      "[cache_hosts]\n"
+      "hosts = cache1.lan, 10.0.0.9:8080\n"
+      "fallback_delay = 90\n"
+      "ban_time = 600\n",
       true);
   EXPECT_EQ(cfg.socket_path, "/run/x/opendod.sock");
   EXPECT_EQ(cfg.state_dir, "/var/lib/x");
@@ -94,6 +98,9 @@ TEST(ConfigFile, EveryKeyLandsInItsSetting) {
   EXPECT_EQ(*cfg.bandwidth.business_hours, (jobs::hours_window{8, 17, 0b0111110}));
   EXPECT_EQ(cfg.bandwidth.business_foreground, bandwidth_cap{});
   EXPECT_EQ(cfg.bandwidth.business_background, bandwidth_cap::bytes(500'000));
+  EXPECT_EQ(cfg.cache_hosts.hosts, (std::vector<std::string>{"cache1.lan", "10.0.0.9:8080"}));
+  EXPECT_EQ(cfg.cache_hosts.fallback_delay, std::chrono::seconds(90));
+  EXPECT_EQ(cfg.cache_hosts.ban_time, std::chrono::seconds(600));
 }
 
 TEST(ConfigFile, DaysBeforeHoursAndLinkCapacityAuto) {
@@ -116,10 +123,11 @@ TEST(ConfigFile, ErrorsNameTheFileTheLineAndWhatWasExpected) {
   EXPECT_EQ(error_of("[daemon]\nforeground_cap = 1M\n"),
             f + ":2: unknown key \"foreground_cap\" in [daemon]");
   EXPECT_EQ(error_of("[network]\n"),
-            f + ":1: unknown section [network] (known: [daemon], [bandwidth], [business_hours])");
+            f + ":1: unknown section [network] (known: [daemon], [bandwidth], [business_hours], "
+                "[cache_hosts])");
   EXPECT_EQ(error_of("background_cap = 1M\n"),
             f + ":1: \"background_cap\" is outside a section; put it under [daemon], "
-                "[bandwidth] or [business_hours]");
+                "[bandwidth], [business_hours] or [cache_hosts]");
   EXPECT_EQ(error_of("[bandwidth]\njust words\n"),
             f + ":2: expected `key = value`, a [section], or a # comment");
   EXPECT_EQ(error_of("[bandwidth\n"), f + ":1: a section line must be [NAME]");
@@ -146,6 +154,14 @@ TEST(ConfigFile, ErrorsNameTheFileTheLineAndWhatWasExpected) {
   EXPECT_EQ(error_of("[daemon]\nadmin_group = wheel\n"),
             f + ":2: bad value \"wheel\" for admin_group: expected nothing: admin_group applies "
                 "to a --system daemon only");
+  EXPECT_EQ(error_of("[cache_hosts]\n# the caches\nhosts = cache1, http://cache2/\n"),
+            f + ":3: bad value \"cache1, http://cache2/\" for hosts: expected cache hosts "
+                "separated by commas, each HOST or HOST:PORT (an IPv6 address in brackets), such "
+                "as cache1.lan, 10.0.0.9:8080");
+  EXPECT_EQ(error_of("[cache_hosts]\nban_time = 0\n"),
+            f + ":2: bad value \"0\" for ban_time: expected whole seconds from 1 to 86400");
+  EXPECT_EQ(error_of("[cache_hosts]\nfallback_delay = -1\n"),
+            f + ":2: bad value \"-1\" for fallback_delay: expected whole seconds from 0 to 86400");
 }
 
 TEST(ConfigFile, ARefusedFileChangesNothing) {
@@ -227,7 +243,7 @@ TEST(ConfigFile, RestartOnlyKeysThatChangedAreNamed) {
   const config running = parse("[daemon]\nmax_active_jobs = 4\nlog_level = info\n");
   const config reloaded = parse(
       "[daemon]\nmax_active_jobs = 5\nlog_level = debug\nstall_timeout = 30\n"
-      "[bandwidth]\nbackground_cap = 1M\n");
+      "[bandwidth]\nbackground_cap = 1M\n[cache_hosts]\nhosts = cache1\n");
   EXPECT_EQ(restart_only_changes(running, reloaded),
             (std::vector<std::string>{"[daemon] max_active_jobs", "[daemon] stall_timeout"}));
   EXPECT_TRUE(restart_only_changes(running, running).empty());
@@ -255,6 +271,7 @@ TEST(ConfigFile, EveryKeyIsDocumentedAndTheShippedExampleParsesToTheDefaults) {
   cfg.system_mode = true;
   apply_config_text(example, "packaging/opendod.conf", cfg);
   EXPECT_EQ(cfg.bandwidth, config{}.bandwidth);
+  EXPECT_EQ(cfg.cache_hosts, config{}.cache_hosts);
 }
 
 }  // namespace
