@@ -154,12 +154,14 @@ int run(daemon::config cfg, const command_line& cl) {
   jobs.load();
   // Before the socket: a daemon that cannot serve its metrics as asked exits before any client
   // could think it runs.
-  std::optional<daemon::metrics_endpoint> metrics;
+  std::optional<daemon::http_endpoint> metrics;
   if (!cfg.metrics_listen.empty()) {
-    ipc::unique_fd metrics_fd = daemon::listen_loopback(cfg.metrics_listen);
+    ipc::unique_fd metrics_fd = daemon::listen_loopback(cfg.metrics_listen, "metrics");
     spdlog::info("metrics on http://{}/metrics (port {})", cfg.metrics_listen,
                  daemon::bound_port(metrics_fd.get()));
-    metrics.emplace(std::move(metrics_fd), [&jobs] { return jobs.statistics(); });
+    metrics.emplace(std::move(metrics_fd), [&jobs](const daemon::http_request& request) {
+      return daemon::metrics_reply(request, jobs.statistics());
+    });
   }
   // Socket activation: systemd made and owns the socket (its unit sets the mode). Otherwise any
   // user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
