@@ -922,7 +922,8 @@ int manager::run_once() {
   }
   enforce_max_download_size();
   pace_transfers(now);
-  download_rate_.sample(now, live_bytes_downloaded());
+  download_rate_.sample(now, live_totals().bytes_downloaded());
+  sample_job_rates(now);
   if (!active_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
@@ -1283,14 +1284,33 @@ void manager::count_file_downloaded() {
   totals_dirty_ = true;
 }
 
-std::uint64_t manager::live_bytes_downloaded() const {
-  std::uint64_t total = totals_.sources.bytes_downloaded();
+source_stats manager::live_totals() const {
+  source_stats totals = totals_.sources;
   for (const auto& [tid, t] : active_) {
     const std::uint64_t recorded = jobs_.at(t.job_id).files[t.file_index].bytes_transferred;
     const std::uint64_t live = t.progress_at(engine_.received(tid));
-    if (live > recorded) total += live - recorded;
+    if (live > recorded) jobs::add_received(totals, t.source, live - recorded);
   }
-  return total;
+  return totals;
+}
+
+std::uint64_t manager::job_rate(const std::string& id) const {
+  const auto it = job_rates_.find(id);
+  return it == job_rates_.end() ? 0 : it->second.per_second();
+}
+
+void manager::sample_job_rates(jobs::mono_time now) {
+  std::erase_if(job_rates_, [&](const auto& e) { return active_by_job_.count(e.first) == 0; });
+  for (const auto& [tid, t] : active_) {
+    // The job's bytes as view() counts them: recorded, plus what its transfer received since.
+    const jobs::job& j = jobs_.at(t.job_id);
+    std::uint64_t bytes = 0;
+    for (const auto& file : j.files) bytes += file.bytes_transferred;
+    const std::uint64_t live = engine_.received(tid);
+    const std::uint64_t recorded = j.files[t.file_index].bytes_transferred;
+    if (live > recorded) bytes += live - recorded;
+    job_rates_[t.job_id].sample(now, bytes);
+  }
 }
 
 void manager::checkpoint(active_transfer& t, jobs::mono_time now) {
