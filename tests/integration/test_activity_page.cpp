@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/cli_json.hpp"
 #include "integration/helpers.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
@@ -36,12 +37,13 @@ daemon_process activity_daemon(daemon_options options = {}) {
   return daemon_process(options);
 }
 
-json cli_json(const daemon_process& daemon, const std::vector<std::string>& args) {
-  std::vector<std::string> with_json = {"--json"};
-  with_json.insert(with_json.end(), args.begin(), args.end());
-  const auto result = daemon.cli(with_json);
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  return json::parse(result.out);
+// A job of one file from `origin`, resumed.
+job start_download(client& c, const nginx_server& origin, const temp_dir& out,
+                   const std::string& display_name, const std::string& file) {
+  job j = c.create_job(display_name);
+  j.add_file(origin.url(file), (out / file).string());
+  j.resume();
+  return j;
 }
 
 // "http://127.0.0.1:PORT/?token=T" -> "http://127.0.0.1:PORT/"
@@ -116,9 +118,7 @@ TEST(ActivityPage, FiguresAreThoseOfStatusAndPerfsnap) {
   daemon_process daemon = activity_daemon();
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  job j = c.create_job("figures");
-  j.add_file(origin.url("figures.bin"), (out / "figures.bin").string());
-  j.resume();
+  job j = start_download(c, origin, out, "figures", "figures.bin");
   ASSERT_EQ(wait_for_state(j, job_state::transferred).state, job_state::transferred);
 
   const json data = activity_json(c.activity_page());
@@ -292,9 +292,7 @@ TEST(ActivityPage, ChromiumShowsARunningDownload) {
   daemon_process daemon = activity_daemon();
   temp_dir out("opendo-out");
   client c = connect(daemon);
-  job j = c.create_job("Debian netinst (big.iso)");
-  j.add_file(origin.url("big.iso"), (out / "big.iso").string());
-  j.resume();
+  job j = start_download(c, origin, out, "Debian netinst (big.iso)", "big.iso");
   // Three seconds of transfer give the chart's history samples that grew.
   const job_info running = wait_until(j, [](const job_info& info) {
     return info.state == job_state::transferring && info.bytes_transferred > 0;
