@@ -126,7 +126,9 @@ http_reply activity_page::answer(const http_request& request) {
   const std::optional<caller> who = tokens_.find(token);
   if (!who) return refusal("403 Forbidden");
   if (page) return {"200 OK", "text/html; charset=utf-8", activity_html, page_headers()};
-  return {"200 OK", "application/json", snapshot(*who).dump(), {{"Cache-Control", "no-store"}}};
+  // Names are the users' own text: bytes that are not UTF-8 are replaced rather than refused.
+  const std::string body = snapshot(*who).dump(-1, ' ', false, json::error_handler_t::replace);
+  return {"200 OK", "application/json", body, {{"Cache-Control", "no-store"}}};
 }
 
 json activity_page::snapshot(const caller& who) {

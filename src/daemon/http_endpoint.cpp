@@ -13,6 +13,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 namespace opendo::daemon {
 namespace {
 
@@ -172,7 +174,14 @@ std::string http_endpoint::answer(const std::string& text) {
   if (!parse_http_request(text, request)) {
     return to_wire({"400 Bad Request", "text/plain; charset=utf-8", "bad request\n", {}});
   }
-  return to_wire(handler_(request));
+  // A request must never end the daemon's loop: whatever the handler throws is this request's 500.
+  try {
+    return to_wire(handler_(request));
+  } catch (const std::exception& e) {
+    spdlog::error("HTTP {} {}: {}", request.method, request.path, e.what());
+    return to_wire(
+        {"500 Internal Server Error", "text/plain; charset=utf-8", "internal error\n", {}});
+  }
 }
 
 std::string http_request::query_parameter(const std::string& name) const {
@@ -209,6 +218,7 @@ bool parse_http_request(const std::string& text, http_request& out) {
     const std::size_t start = line_end + 2;
     line_end = text.find("\r\n", start);
     const std::string header = text.substr(start, line_end - start);
+    if (header.empty()) break;  // the end of the header; what follows is not ours to read
     const std::size_t colon = header.find(':');
     if (colon == std::string::npos) continue;
     out.headers[lower(header.substr(0, colon))] = trimmed(header.substr(colon + 1));

@@ -53,7 +53,7 @@ TEST(HttpEndpoint, RequestLineHeadersAndQueryAreParsed) {
   http_request r;
   ASSERT_TRUE(
       parse_http_request("GET /activity.json?a=1&token=abc&b= HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         "Authorization:  Bearer xyz \r\n\r\n",
+                         "Authorization:  Bearer xyz \r\n\r\nX-After-The-End: 1\r\n\r\n",
                          r));
   EXPECT_EQ(r.method, "GET");
   EXPECT_EQ(r.path, "/activity.json");
@@ -63,6 +63,7 @@ TEST(HttpEndpoint, RequestLineHeadersAndQueryAreParsed) {
   EXPECT_EQ(r.query_parameter("missing"), "");
   EXPECT_EQ(r.header("authorization"), "Bearer xyz");
   EXPECT_EQ(r.header("host"), "127.0.0.1");
+  EXPECT_EQ(r.header("x-after-the-end"), "");
   http_request bad;
   EXPECT_FALSE(parse_http_request("GARBAGE\r\n\r\n", bad));
 }
