@@ -283,11 +283,12 @@ png_facts screenshot(const std::string& url, const fs::path& file) {
 }  // namespace
 
 TEST(ActivityPage, ChromiumShowsARunningDownload) {
-  // 24 MiB at 2 MiB/s: still running while the browser looks, some seconds into it.
+  // 64 MiB at 2 MiB/s: still running while the browser looks, some seconds into it, even on a
+  // busy machine; the job is cancelled at the end.
   nginx_options slow;
   slow.limit_rate = 2U << 20;
   nginx_server origin(slow);
-  constexpr std::uint64_t kSize = 24U << 20;
+  constexpr std::uint64_t kSize = 64U << 20;
   origin.make_random_file("big.iso", kSize, 71);
   daemon_process daemon = activity_daemon();
   temp_dir out("opendo-out");
