@@ -57,6 +57,10 @@ class client {
   // created, current rates, running jobs, the daemon's CPU time and memory. Any caller may read
   // them; they name no job. Each file's own figures are in job_info::files[i].sources.
   machine_statistics statistics();
+  // The activity page of opendod (GetActivityPage): its address with a fresh token that lets a
+  // browser on this machine read your jobs and the machine's totals. Throws with E_NOTIMPL when
+  // opendod serves no page (it needs --activity-listen).
+  activity_page_link activity_page();
 
   const std::string& socket_path() const;
 

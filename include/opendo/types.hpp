@@ -301,6 +301,13 @@ struct machine_statistics {
   std::uint64_t daemon_uptime_s = 0;
 };
 
+// The address of opendod's activity page with a token in its query, and the token alone (for a
+// program that sends it as "Authorization: Bearer TOKEN").
+struct activity_page_link {
+  std::string url;
+  std::string token;
+};
+
 // The Linux counterpart of the owner's SID: "S-1-22-1-<uid>", the SID Samba and Windows use for
 // Unix users (the "Unix User" authority).
 std::string owner_sid(std::uint32_t uid);

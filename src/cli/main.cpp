@@ -541,6 +541,18 @@ int run_perfsnap(const settings& global) {
   return 0;
 }
 
+// The activity page's address with a fresh token, to open in a browser on this machine.
+int run_activity(const settings& global) {
+  opendo::client client = connect(global);
+  const opendo::activity_page_link link = client.activity_page();
+  if (global.json) {
+    print_json({{"url", link.url}, {"token", link.token}});
+  } else {
+    std::puts(link.url.c_str());
+  }
+  return 0;
+}
+
 // `monitor` and `get` stop watching a job here: nothing more will happen without someone acting.
 bool watch_is_over(job_state state) {
   return state == job_state::transferred || state == job_state::error || opendo::is_final(state);
@@ -883,8 +895,8 @@ int run_command_line(int argc, char** argv) {
       ->type_name("PATH");
   app.add_flag(
       "--json", global.json,
-      "Print machine-readable JSON (info, list, status, perfsnap, monitor, get, create, cancel, "
-      "complete)");
+      "Print machine-readable JSON (info, list, status, perfsnap, activity, monitor, get, create, "
+      "cancel, complete)");
   app.add_flag("--no-autostart", global.no_autostart,
                "Do not start a user opendod when none answers on the default socket");
 
@@ -1058,6 +1070,11 @@ int run_command_line(int argc, char** argv) {
            "Show machine-wide figures of opendod: files and bytes down and up by source since its "
            "store was created, current rates, running jobs, its CPU time and memory",
            [&] { return run_perfsnap(global); });
+  add_verb("activity",
+           "Print the address of opendod's activity page (your jobs with progress bars and "
+           "rates, bytes by source over time) with the token it needs; open it in a browser on "
+           "this machine. The daemon needs --activity-listen",
+           [&] { return run_activity(global); });
 
   std::vector<std::string> monitor_ids;
   add_verb("monitor",

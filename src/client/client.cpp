@@ -132,6 +132,16 @@ machine_statistics client::statistics() {
   }
 }
 
+activity_page_link client::activity_page() {
+  json reply = use(connection_).call("GetActivityPage", json::object());
+  try {
+    return {result(reply, "url", "GetActivityPage").get<std::string>(),
+            result(reply, "token", "GetActivityPage").get<std::string>()};
+  } catch (const json::exception& e) {
+    malformed("GetActivityPage", e.what());
+  }
+}
+
 // ---- job ----
 
 void job::add_file(const std::string& remote_url, const std::string& local_path) {

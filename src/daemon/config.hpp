@@ -29,6 +29,9 @@ struct config {
   // --metrics-listen: the Prometheus endpoint's loopback HOST:PORT; empty (the default, in user
   // and system mode): no endpoint.
   std::string metrics_listen;
+  // --activity-listen: the activity page's loopback HOST:PORT; empty (the default, in user and
+  // system mode): no page.
+  std::string activity_listen;
   jobs::limits limits;
   // --max-active-jobs, --time-slice, --max-connections-per-host, --max-connections-total: see
   // jobs/scheduler.hpp for what each means and its default.

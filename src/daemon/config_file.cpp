@@ -159,6 +159,13 @@ const std::vector<key_spec>& keys() {
          cfg.http.low_speed_time_s = *n;
          return std::nullopt;
        }},
+      {"daemon", "activity_listen",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         // Checked when the daemon starts: only a loopback address is served.
+         if (value.find(':') == std::string::npos) return "HOST:PORT on a loopback address";
+         cfg.activity_listen = value;
+         return std::nullopt;
+       }},
       {"daemon", "log_level",
        [](const std::string& value, config& cfg) -> std::optional<std::string> {
          for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
@@ -390,6 +397,7 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
   note(running.segments.min_segment_size != reloaded.segments.min_segment_size, "min_segment_size");
   note(running.retry_delay_floor != reloaded.retry_delay_floor, "retry_delay_floor");
   note(running.http.low_speed_time_s != reloaded.http.low_speed_time_s, "stall_timeout");
+  note(running.activity_listen != reloaded.activity_listen, "activity_listen");
   return changed;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/paths.hpp"
+#include "daemon/activity.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/file_ops.hpp"
@@ -154,14 +155,28 @@ int run(daemon::config cfg, const command_line& cl) {
   }
   daemon::manager jobs(cfg, store, *files);
   jobs.load();
-  // Before the socket: a daemon that cannot serve its metrics as asked exits before any client
-  // could think it runs.
-  std::optional<daemon::metrics_endpoint> metrics;
+  // Before the socket: a daemon that cannot serve its metrics or activity page as asked exits
+  // before any client could think it runs.
+  std::optional<daemon::http_endpoint> metrics;
   if (!cfg.metrics_listen.empty()) {
-    ipc::unique_fd metrics_fd = daemon::listen_loopback(cfg.metrics_listen);
+    ipc::unique_fd metrics_fd = daemon::listen_loopback(cfg.metrics_listen, "metrics");
     spdlog::info("metrics on http://{}/metrics (port {})", cfg.metrics_listen,
                  daemon::bound_port(metrics_fd.get()));
-    metrics.emplace(std::move(metrics_fd), [&jobs] { return jobs.statistics(); });
+    metrics.emplace(std::move(metrics_fd), [&jobs](const daemon::http_request& request) {
+      return daemon::metrics_reply(request, jobs.statistics());
+    });
+  }
+  std::optional<daemon::activity_page> activity;
+  std::optional<daemon::http_endpoint> activity_http;
+  if (!cfg.activity_listen.empty()) {
+    ipc::unique_fd activity_fd = daemon::listen_loopback(cfg.activity_listen, "activity page");
+    activity.emplace(
+        jobs, daemon::base_url_of(cfg.activity_listen, daemon::bound_port(activity_fd.get())));
+    spdlog::info("activity page on {} (opendo activity prints its address with a token)",
+                 activity->base_url());
+    activity_http.emplace(std::move(activity_fd), [&activity](const daemon::http_request& r) {
+      return activity->answer(r);
+    });
   }
   // Socket activation: systemd made and owns the socket (its unit sets the mode). Otherwise any
   // user may connect to a system daemon: SO_PEERCRED, not the socket's mode, decides.
@@ -170,7 +185,7 @@ int run(daemon::config cfg, const command_line& cl) {
   if (!socket_activated) {
     listener = ipc::listen_unix(cfg.socket_path, cfg.system_mode ? 0666 : 0600);
   }
-  daemon::server ipc_server(cfg, jobs, std::move(listener));
+  daemon::server ipc_server(cfg, jobs, std::move(listener), activity ? &*activity : nullptr);
   spdlog::info("opendod {} serving {} (state in {}{}{})", "0.1.0", cfg.socket_path, cfg.state_dir,
                cfg.system_mode ? ", system mode" : "",
                socket_activated ? ", socket from systemd" : "");
@@ -182,9 +197,12 @@ int run(daemon::config cfg, const command_line& cl) {
     const std::size_t signal_index = fds.size();
     fds.push_back({signals.get(), CURL_WAIT_POLLIN, 0});
     const std::size_t metrics_index = metrics ? metrics->add_fds(fds) : fds.size();
+    const std::size_t activity_index = activity_http ? activity_http->add_fds(fds) : fds.size();
     jobs.poll(fds, timeout_ms);
     const bool signalled = (fds[signal_index].revents & CURL_WAIT_POLLIN) != 0;
     if (metrics) metrics->dispatch(fds, metrics_index);
+    if (activity_http) activity_http->dispatch(fds, activity_index);
+    if (activity) activity->tick();
     fds.resize(signal_index);
     ipc_server.dispatch();
     if (signalled) {
@@ -311,6 +329,11 @@ int main(int argc, char** argv) {
   app.add_option("--cache-host-ban-time", cfg.cache_hosts.ban_time,
                  "Seconds a cache host that failed is not asked again (default 300)")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--activity-listen", cfg.activity_listen,
+                 "Serve the activity page (your jobs with progress and rates, bytes by source) "
+                 "at http://HOST:PORT/; HOST must be a loopback address. 'opendo activity' "
+                 "prints its address with the token it needs. Default: no page")
+      ->type_name("HOST:PORT");
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   // ---- configuration file flag ----
@@ -373,6 +396,9 @@ int main(int argc, char** argv) {
   });
   cl.note_given(app, "--cache-host-ban-time", [](const daemon::config& f, daemon::config& t) {
     t.cache_hosts.ban_time = f.cache_hosts.ban_time;
+  });
+  cl.note_given(app, "--activity-listen", [](const daemon::config& f, daemon::config& t) {
+    t.activity_listen = f.activity_listen;
   });
   cl.note_given(app, "--log-level",
                 [](const daemon::config& f, daemon::config& t) { t.log_level = f.log_level; });

@@ -937,7 +937,8 @@ int manager::run_once() {
   grow_segments(now);
   enforce_max_download_size();
   pace_transfers(now);
-  download_rate_.sample(now, live_bytes_downloaded());
+  download_rate_.sample(now, live_totals().bytes_downloaded());
+  sample_job_rates(now);
   if (!active_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
@@ -1655,10 +1656,27 @@ void manager::count_file_downloaded() {
   totals_dirty_ = true;
 }
 
-std::uint64_t manager::live_bytes_downloaded() const {
-  std::uint64_t total = totals_.sources.bytes_downloaded();
-  for (const auto& [tid, t] : active_) total += unrecorded(tid, t);
-  return total;
+source_stats manager::live_totals() const {
+  source_stats totals = totals_.sources;
+  for (const auto& [tid, t] : active_) jobs::add_received(totals, t.source, unrecorded(tid, t));
+  return totals;
+}
+
+std::uint64_t manager::job_rate(const std::string& id) const {
+  const auto it = job_rates_.find(id);
+  return it == job_rates_.end() ? 0 : it->second.per_second();
+}
+
+void manager::sample_job_rates(jobs::mono_time now) {
+  std::erase_if(job_rates_, [&](const auto& e) { return active_by_job_.count(e.first) == 0; });
+  for (const auto& [job_id, tids] : active_by_job_) {
+    // The job's bytes as view() counts them: recorded, plus what its transfers received since.
+    const jobs::job& j = jobs_.at(job_id);
+    std::uint64_t bytes = 0;
+    for (const auto& file : j.files) bytes += file.bytes_transferred;
+    for (const auto tid : tids) bytes += unrecorded(tid, active_.at(tid));
+    job_rates_[job_id].sample(now, bytes);
+  }
 }
 
 void manager::checkpoint(transfer::http::transfer_id tid, active_transfer& t, jobs::mono_time now) {

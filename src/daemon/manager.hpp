@@ -74,6 +74,11 @@ class manager final : public transfer::http::listener {
   std::vector<job_info> list_jobs(const caller& who, bool all_users);
   // Machine-wide figures (perfsnap): for every caller, they name no job.
   machine_statistics statistics() const;
+  // The machine's totals by source with the bytes received since the last checkpoint, recorded
+  // or not: what rates are measured from.
+  source_stats live_totals() const;
+  // A running job's download rate, bytes/s over the last 5 s (0 for a job not transferring).
+  std::uint64_t job_rate(const std::string& id) const;
   // AddFile / AddFileSet / AddFileWithRanges: every file or none.
   void add_files(const caller& who, const std::string& id, const std::vector<file_spec>& files);
   void set_properties(const caller& who, const std::string& id, const property_changes& changes);
@@ -236,9 +241,9 @@ class manager final : public transfer::http::listener {
   void count_request(jobs::file_record& file, jobs::byte_source source);
   void count_time(jobs::file_record& file, active_transfer& t, jobs::mono_time now);
   void count_file_downloaded();
-  // Every byte received so far, recorded or not, for the current rate.
-  std::uint64_t live_bytes_downloaded() const;
   std::uint32_t count_jobs(std::optional<uid_t> owner) const;
+  // Samples the rate of every running job; forgets the jobs that stopped.
+  void sample_job_rates(jobs::mono_time now);
   // Bandwidth policy: divides each class's cap among its running transfers, and samples the
   // total download rate for the link capacity estimate.
   void pace_transfers(jobs::mono_time now);
@@ -268,6 +273,7 @@ class manager final : public transfer::http::listener {
   jobs::machine_totals totals_;
   bool totals_dirty_ = false;
   jobs::rate_window download_rate_;
+  std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp

@@ -80,8 +80,8 @@ property_changes parse_properties(const json& params) {
 
 }  // namespace
 
-server::server(const config& cfg, manager& jobs, ipc::unique_fd listener)
-    : config_(cfg), jobs_(jobs), listener_(std::move(listener)) {
+server::server(const config& cfg, manager& jobs, ipc::unique_fd listener, activity_page* activity)
+    : config_(cfg), jobs_(jobs), activity_(activity), listener_(std::move(listener)) {
   if (!config_.admin_group.empty()) {
     admin_gid_ = lookup_group(config_.admin_group);
     if (!admin_gid_) {
@@ -333,6 +333,15 @@ json server::handle_call(connection& c, const ipc::call& call) {
   }
   if (name == "GetStatistics") {
     return {{"statistics", ipc::to_json(jobs_.statistics())}};
+  }
+  if (name == "GetActivityPage") {
+    if (activity_ == nullptr) {
+      throw request_error{value_of(hr::e_notimpl),
+                          "the activity page is off: start opendod with --activity-listen "
+                          "HOST:PORT (or activity_listen in its configuration file)"};
+    }
+    const activity_link link = activity_->issue_link(who);
+    return {{"url", link.url}, {"token", link.token}};
   }
   if (name == "AddFile") {
     jobs_.add_files(who, ipc::required_string(p, "id", kMaxId),

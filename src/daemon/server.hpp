@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/activity.hpp"
 #include "daemon/config.hpp"
 #include "daemon/manager.hpp"
 #include "ipc/codec.hpp"
@@ -24,8 +25,10 @@ namespace opendo::daemon {
 
 class server {
  public:
-  // Throws std::runtime_error when cfg.admin_group names no group.
-  server(const config& cfg, manager& jobs, ipc::unique_fd listener);
+  // Throws std::runtime_error when cfg.admin_group names no group. `activity` (may be null: no
+  // page) issues the tokens of GetActivityPage.
+  server(const config& cfg, manager& jobs, ipc::unique_fd listener,
+         activity_page* activity = nullptr);
   ~server();
 
   // Descriptors to wait on (the listener and every connection), for manager::poll().
@@ -60,6 +63,7 @@ class server {
 
   config config_;
   manager& jobs_;
+  activity_page* activity_;
   ipc::unique_fd listener_;
   std::optional<gid_t> admin_gid_;  // from config_.admin_group
   // By id: watchers refer to their connection by id, never by address, so a connection that

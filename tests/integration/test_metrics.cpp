@@ -10,6 +10,7 @@
 
 #include "integration/helpers.hpp"
 #include "support/files.hpp"
+#include "support/http_client.hpp"
 #include "support/net.hpp"
 #include "support/nginx.hpp"
 
@@ -17,36 +18,6 @@ using namespace opendo;
 using namespace opendo::test;
 
 namespace {
-
-struct http_reply {
-  long status = 0;
-  std::string content_type;
-  std::string body;
-  CURLcode code = CURLE_OK;
-};
-
-std::size_t append_body(char* data, std::size_t size, std::size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-http_reply http_get(const std::string& url) {
-  http_reply r;
-  CURL* curl = curl_easy_init();
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  r.code = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  char* type = nullptr;
-  curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
-  if (type != nullptr) r.content_type = type;
-  curl_easy_cleanup(curl);
-  return r;
-}
 
 // "name{labels}" -> value, from the exposition text; HELP and TYPE lines are checked apart.
 std::map<std::string, std::string> samples(const std::string& text) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "integration/cli_json.hpp"
 #include "integration/helpers.hpp"
 #include "support/files.hpp"
 #include "support/nginx.hpp"
@@ -20,14 +21,6 @@ namespace {
 
 // 3 MiB and a bit: not a round number, so that a size read from the wrong place shows.
 constexpr std::uint64_t kSize = (3U << 20) + 12345;
-
-json cli_json(const daemon_process& daemon, const std::vector<std::string>& args) {
-  std::vector<std::string> with_json = {"--json"};
-  with_json.insert(with_json.end(), args.begin(), args.end());
-  const auto result = daemon.cli(with_json);
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  return json::parse(result.out);
-}
 
 // The row of `opendo status --json` for file `index` of job `id`.
 json status_row(const daemon_process& daemon, const std::string& id, std::uint32_t index) {

@@ -189,11 +189,11 @@ TEST(Prometheus, CountersAndGaugesByConvention) {
 }
 
 TEST(Prometheus, OnlyLoopbackAddressesAreServed) {
-  EXPECT_THROW(opendo::daemon::listen_loopback("0.0.0.0:0"), std::runtime_error);
-  EXPECT_THROW(opendo::daemon::listen_loopback("192.0.2.1:0"), std::runtime_error);
-  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1"), std::runtime_error);
-  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1:http"), std::runtime_error);
-  const auto fd = opendo::daemon::listen_loopback("127.0.0.1:0");
+  EXPECT_THROW(opendo::daemon::listen_loopback("0.0.0.0:0", "metrics"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("192.0.2.1:0", "metrics"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1", "metrics"), std::runtime_error);
+  EXPECT_THROW(opendo::daemon::listen_loopback("127.0.0.1:http", "metrics"), std::runtime_error);
+  const auto fd = opendo::daemon::listen_loopback("127.0.0.1:0", "metrics");
   EXPECT_GT(opendo::daemon::bound_port(fd.get()), 0);
 }
 
