@@ -121,6 +121,47 @@ TEST_F(Transfers, ConnectionsAreReusedAcrossJobs) {
   EXPECT_EQ(connections.size(), 1U);
 }
 
+// An https server that speaks HTTP/2: jobs that run at the same time share one connection, their
+// requests multiplexed on it, and every file arrives intact.
+TEST(TransfersOverHttp2, JobsAtOnceShareOneMultiplexedConnection) {
+  nginx_options h2;
+  h2.tls = true;
+  h2.http2 = true;
+  nginx_server origin(h2);
+  daemon_options options;
+  options.extra_args = {"--ca-file", origin.ca_file().string()};
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  std::vector<job> jobs;
+  std::vector<std::string> digests;
+  for (int i = 0; i < 4; ++i) {
+    jobs.push_back(c.create_job("h2 " + std::to_string(i)));
+    for (int f = 0; f < 5; ++f) {
+      const std::string name = "h2-" + std::to_string(i) + "-" + std::to_string(f);
+      digests.push_back(origin.make_random_file(name, 64 << 10, 200 + i * 10 + f));
+      jobs.back().add_file(origin.url(name), (out / name).string());
+    }
+  }
+  for (auto& j : jobs) j.resume();
+  for (auto& j : jobs) {
+    ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+    EXPECT_EQ(j.complete(), hr::ok);
+  }
+  for (int i = 0; i < 4; ++i) {
+    for (int f = 0; f < 5; ++f) {
+      const std::string name = "h2-" + std::to_string(i) + "-" + std::to_string(f);
+      EXPECT_EQ(sha256_file(out / name), digests[static_cast<std::size_t>(i * 5 + f)]) << name;
+    }
+  }
+  std::set<std::uint64_t> connections;
+  for (const auto& entry : origin.wait_for_requests(20)) {
+    EXPECT_NE(entry.request.find("HTTP/2.0"), std::string::npos) << entry.request;
+    connections.insert(entry.connection);
+  }
+  EXPECT_EQ(connections.size(), 1U);
+}
+
 TEST_F(Transfers, UnknownSizeFromAChunkedResponseArrivesIntact) {
   // sub_filter drops Content-Length: nginx answers with chunked encoding and no size.
   nginx_options chunked;

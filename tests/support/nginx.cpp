@@ -261,7 +261,8 @@ void nginx_server::write_config() const {
   }
   for (const auto& line : options_.http_config) c << "  " << line << "\n";
   c << "  server {\n"
-    << "    listen 127.0.0.1:" << port_ << (options_.tls ? " ssl" : "") << ";\n"
+    << "    listen 127.0.0.1:" << port_ << (options_.tls ? " ssl" : "")
+    << (options_.tls && options_.http2 ? " http2" : "") << ";\n"
     << "    server_name 127.0.0.1 localhost;\n"
     << "    root \"" << d << "/docroot\";\n";
   if (options_.tls) {

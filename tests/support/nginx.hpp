@@ -22,6 +22,8 @@ struct nginx_options {
   // Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 and localhost; ca_file() is
   // the certificate to trust (opendod --ca-file, CURLOPT_CAINFO).
   bool tls = false;
+  // With tls: offer HTTP/2 (ALPN h2) as well as HTTP/1.1.
+  bool http2 = false;
   // Raw lines added to the server block, e.g. "location /gone { return 404; }".
   std::vector<std::string> extra_config;
   // Raw lines added to the http block, e.g. a proxy_cache_path (relative paths are under dir()).
