@@ -503,9 +503,10 @@ transfer_id engine::start(const request& req) {
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  // Transfers that start together wait for a connection being set up to say whether it
-  // multiplexes (HTTP/2 over TLS) instead of each opening one of its own.
-  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  // https transfers that start together wait for a connection being set up to say (ALPN, in
+  // its TLS handshake) whether it multiplexes, instead of each opening one of its own. Not for
+  // plain http: it would know only from a response, and transfers would wait for each other.
+  if (https) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_text);
   t->stall_timeout = std::chrono::seconds(options_.low_speed_time_s);
