@@ -86,14 +86,24 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd && errno == EEXIST) {
     // Ours from an earlier attempt or run: reuse it only if it is a plain file of the owner.
+    // Looked at before it is opened, since opening a device node can act on the device; and
+    // again after, in case the name changed in between.
+    const auto ours = [owner](const struct stat& info) {
+      return S_ISREG(info.st_mode) && info.st_uid == owner && info.st_nlink == 1;
+    };
+    const file_result not_ours{
+        value_of(hr::e_accessdenied),
+        shown + " is not a temporary file of this job (not a plain file of its owner)"};
+    struct stat named {};
+    if (::fstatat(dir.get(), temp_name.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno_result(errno, "cannot inspect " + shown);
+    }
+    if (!ours(named)) return not_ours;
     fd.reset(::openat(dir.get(), temp_name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return errno_result(errno, "cannot reopen the temporary file " + shown);
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) return errno_result(errno, "cannot inspect " + shown);
-    if (!S_ISREG(info.st_mode) || info.st_uid != owner || info.st_nlink != 1) {
-      return {value_of(hr::e_accessdenied),
-              shown + " is not a temporary file of this job (not a plain file of its owner)"};
-    }
+    if (!ours(info) || info.st_ino != named.st_ino || info.st_dev != named.st_dev) return not_ours;
     ::fcntl(fd.get(), F_SETFL, 0);
   }
   if (!fd) return errno_result(errno, "cannot create the temporary file " + shown);
@@ -143,14 +153,27 @@ file_result direct_file_ops::deliver(uid_t owner, const std::string& local_name,
   return {};
 }
 
-file_result direct_file_ops::remove_temp(uid_t, const std::string& local_name,
+file_result direct_file_ops::remove_temp(uid_t owner, const std::string& local_name,
                                          const std::string& temp_name) {
   ipc::unique_fd dir;
   if (auto result = open_parent(local_name, dir); !result.ok()) {
     return result.code == value_of(hr::path_not_found) ? file_result{} : result;
   }
+  const std::string shown = split_path(local_name).first + "/" + temp_name;
+  // Only what the service could have made: a plain file of the owner. A link, a FIFO or a device
+  // node at that name is somebody else's doing and stays (the job's own file was not deleted).
+  struct stat info {};
+  if (::fstatat(dir.get(), temp_name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? file_result{} : errno_result(errno, "cannot inspect " + shown);
+  }
+  if (!S_ISREG(info.st_mode) || info.st_uid != owner) {
+    return {value_of(hr::e_accessdenied),
+            shown +
+                " is not a temporary file of this job (not a plain file of its owner); it "
+                "is left as it is"};
+  }
   if (::unlinkat(dir.get(), temp_name.c_str(), 0) != 0 && errno != ENOENT) {
-    return errno_result(errno, "cannot delete " + split_path(local_name).first + "/" + temp_name);
+    return errno_result(errno, "cannot delete " + shown);
   }
   return {};
 }

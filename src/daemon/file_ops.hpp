@@ -47,7 +47,8 @@ class file_ops {
                               const std::string& temp_name, std::int64_t mtime,
                               bool may_be_delivered) = 0;
 
-  // Deletes the temporary file; a missing file is success.
+  // Deletes the temporary file: only a plain file of the owner (a link, FIFO or device node at its
+  // name is not the service's and stays); a missing file is success.
   virtual file_result remove_temp(uid_t owner, const std::string& local_name,
                                   const std::string& temp_name) = 0;
 };

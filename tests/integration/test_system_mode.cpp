@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -940,6 +942,69 @@ TEST_F(SystemMode, FifosNeverHangTheDaemon) {
 
   EXPECT_LT(std::chrono::steady_clock::now() - started, 60s);
   EXPECT_EQ(outcome(cli(b, {"list"})), "ok");  // and the daemon still answers
+}
+
+// Device nodes and symbolic links where the files go: a device is never opened, written or
+// deleted, and a link is replaced by the rename on Complete, never followed.
+TEST_F(SystemMode, DevicesAndSymlinksAtTheDestinationAreNeverFollowed) {
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("n.bin", 5000, 7);
+  // A names /dev/null itself: the temporary file would go in /dev, which A may not write.
+  const std::string id = create_job(a, "dev null");
+  const run_result added = cli(a, {"addfile", id, origin.url("n.bin"), "/dev/null"});
+  EXPECT_EQ(outcome(added), "0x80070005") << added.err;
+  struct stat null_info {};
+  ASSERT_EQ(::stat("/dev/null", &null_info), 0);
+  EXPECT_TRUE(S_ISCHR(null_info.st_mode));
+
+  // A device node (made by root, a copy of /dev/null) at the temporary file's name: refused.
+  const std::string id2 = create_job(a, "device temp");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id2, origin.url("n.bin"), (home(a) / "t.bin").string()})),
+            "ok");
+  const fs::path node = home(a) / temp_name(id2, 0);
+  ASSERT_EQ(::mknod(node.c_str(), S_IFCHR | 0666, null_info.st_rdev), 0) << std::strerror(errno);
+  ASSERT_EQ(outcome(cli(a, {"resume", id2})), "ok");
+  const json failed = wait_for_state(a, id2, "ERROR", 30s);
+  ASSERT_EQ(failed.value("state", ""), "ERROR") << failed;
+  EXPECT_EQ(failed["error"].value("context", ""), "LOCAL_FILE") << failed;
+  struct stat node_info {};
+  ASSERT_EQ(::lstat(node.c_str(), &node_info), 0);
+  EXPECT_TRUE(S_ISCHR(node_info.st_mode));  // still there: not the service's to delete
+  ASSERT_EQ(outcome(cli(a, {"cancel", id2})), "ok");
+  ASSERT_EQ(::lstat(node.c_str(), &node_info), 0);
+  EXPECT_TRUE(S_ISCHR(node_info.st_mode));
+
+  // A device node and a symlink to root's file as destinations: Complete replaces each entry.
+  const fs::path secret_dir = top->path() / "root-only";
+  fs::create_directory(secret_dir);
+  fs::permissions(secret_dir, fs::perms(0755));
+  write_file(secret_dir / "secret", "root's file\n");
+  const file_state before = state_of(secret_dir / "secret");
+  const fs::path device_destination = home(a) / "device.bin";
+  ASSERT_EQ(::mknod(device_destination.c_str(), S_IFCHR | 0666, null_info.st_rdev), 0);
+  const fs::path link_destination = home(a) / "link.bin";
+  ASSERT_EQ(shell(a, "ln -s '" + (secret_dir / "secret").string() + "' '" +
+                         link_destination.string() + "'")
+                .exit_code,
+            0);
+  const std::string id3 = create_job(a, "replaced");
+  for (const fs::path& destination : {device_destination, link_destination}) {
+    ASSERT_EQ(outcome(cli(a, {"addfile", id3, origin.url("n.bin"), destination.string()})), "ok");
+  }
+  ASSERT_EQ(outcome(cli(a, {"resume", id3})), "ok");
+  ASSERT_EQ(wait_for_state(a, id3, "TRANSFERRED", 30s).value("state", ""), "TRANSFERRED");
+  const run_result completed = cli(a, {"complete", id3}, 20s);
+  EXPECT_EQ(outcome(completed), "ok") << completed.err;
+  for (const fs::path& destination : {device_destination, link_destination}) {
+    struct stat info {};
+    ASSERT_EQ(::lstat(destination.c_str(), &info), 0);
+    EXPECT_TRUE(S_ISREG(info.st_mode)) << destination;
+    EXPECT_EQ(info.st_uid, a.uid) << destination;
+    EXPECT_EQ(sha256_file(destination), digest) << destination;
+  }
+  EXPECT_EQ(state_of(secret_dir / "secret"), before);
+  ASSERT_EQ(::stat("/dev/null", &null_info), 0);
+  EXPECT_TRUE(S_ISCHR(null_info.st_mode));
 }
 
 // ---- the notify command -------------------------------------------------------------------------
