@@ -133,13 +133,17 @@ bool no_service(const opendo::error& e) {
   return e.hresult() == value_of(hr::do_e_no_service);
 }
 
+// Each job's id and the destinations of its files.
+using job_destinations = std::map<std::string, std::vector<fs::path>>;
+
 // Completes jobs as they reach TRANSFERRED, as an application would, on its own client and across
 // the daemon's restarts. A Complete the daemon died under is "interrupted": after the restart the
-// job must be TRANSFERRED (and is completed again) or finished (ACKNOWLEDGED, or already gone
-// from the store); the test's end checks that every file of every job is in place.
+// job must be TRANSFERRED with none of its files moved (and is completed again) or finished with
+// all of them in place (ACKNOWLEDGED, or already gone from the store), never half of it; the
+// test's end checks every file's bytes.
 class completer {
  public:
-  completer(const daemon_process& daemon, std::set<std::string> created)
+  completer(const daemon_process& daemon, job_destinations created)
       : daemon_(daemon), created_(std::move(created)) {}
 
   void run(const std::stop_token& stop) {
@@ -177,7 +181,7 @@ class completer {
       EXPECT_TRUE(created_.count(id)) << where << ": unknown job " << id;
       EXPECT_FALSE(done_.count(id)) << where << ": finished job " << id << " came back";
     }
-    for (const auto& id : created_) {
+    for (const auto& [id, destinations] : created_) {
       if (done_.count(id) || interrupted_.count(id)) continue;
       EXPECT_TRUE(unique.count(id)) << where << ": job " << id << " was lost";
     }
@@ -237,8 +241,10 @@ class completer {
       const auto found = std::find_if(listed.begin(), listed.end(), same);
       if (found != listed.end()) {
         EXPECT_EQ(found->state, job_state::transferred) << "after an interrupted Complete";
+        expect_destinations(*it, false);
         it = interrupted_.erase(it);
       } else if (finished_elsewhere(c, *it)) {
+        expect_destinations(*it, true);
         done_.insert(*it);
         it = interrupted_.erase(it);
       } else {
@@ -262,13 +268,22 @@ class completer {
     }
   }
 
+  // The test's destinations are new paths: each exists only once Complete moved its file there.
+  void expect_destinations(const std::string& id, bool in_place) const {
+    for (const auto& path : created_.at(id)) {
+      EXPECT_EQ(fs::exists(path), in_place)
+          << path << " after an interrupted Complete of job " << id << " that "
+          << (in_place ? "finished" : "did not happen");
+    }
+  }
+
   void note_failure(const std::string& what) {
     std::lock_guard lock(mutex_);
     if (failures_.size() < 20) failures_.push_back(what);
   }
 
   const daemon_process& daemon_;
-  const std::set<std::string> created_;
+  const job_destinations created_;
   mutable std::mutex mutex_;  // held over each Complete and its bookkeeping
   std::set<std::string> done_;
   std::set<std::string> interrupted_;
@@ -301,6 +316,15 @@ std::vector<std::string> create_jobs(const daemon_process& daemon, const nginx_s
     ids.push_back(j.id());
   }
   return ids;
+}
+
+job_destinations destinations(const std::vector<std::string>& ids,
+                              const std::vector<planned_job>& plan, const fs::path& out) {
+  job_destinations all;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    for (const auto& f : plan[i].files) all[ids[i]].push_back(out / f.name);
+  }
+  return all;
 }
 
 std::vector<std::string> listed_ids(const daemon_process& daemon) {
@@ -493,7 +517,7 @@ TEST(Chaos, TwoHundredJobsSurviveTwentyKillNinesWithoutLossOrRefetch) {
 
   const auto started = clock_type::now();
   const std::vector<std::string> ids = create_jobs(daemon, origin, out.path(), plan);
-  completer finisher(daemon, std::set<std::string>(ids.begin(), ids.end()));
+  completer finisher(daemon, destinations(ids, plan, out.path()));
   std::jthread completing([&](const std::stop_token& stop) { finisher.run(stop); });
   result.kills_aimed_at_complete = kill_and_restart(daemon, finisher, kills, ids.size());
   wait_for_every_job(finisher, ids.size());
