@@ -52,9 +52,11 @@ struct planned_file {
   std::string sha256;
 };
 
-// What a job exercises. Segmented downloads (one file fetched over several connections at once)
-// are being built separately: when they land, add `segmented` here, give it a share in
-// plan_jobs() and create such jobs in create_jobs(); the checks need no change.
+// What a job exercises. SEGMENTED JOBS GO HERE: segmented downloads (one file over several
+// connections, src/jobs/segments.*) are not in the mix yet; every file here is under twice
+// --min-segment-size, so each uses one connection. To add them: a `segmented` kind, a share of
+// large files for it in plan_jobs(), and a smaller --min-segment-size in chaos_daemon(); the
+// checks need no change.
 enum class job_kind { single_file, multi_file };
 
 struct planned_job {
