@@ -54,9 +54,10 @@ struct planned_file {
 
 // What a job exercises. SEGMENTED JOBS GO HERE: segmented downloads (one file over several
 // connections, src/jobs/segments.*) are not in the mix yet; every file here is under twice
-// --min-segment-size, so each uses one connection. To add them: a `segmented` kind, a share of
-// large files for it in plan_jobs(), and a smaller --min-segment-size in chaos_daemon(); the
-// checks need no change.
+// --min-segment-size and the fixture's max_connections_per_file is 1. To add them: a `segmented`
+// kind with files of 8 MiB or more in plan_jobs(), and in chaos_daemon() max_connections_per_file
+// above 1 and --max-connections-per-host above --max-active-jobs (else the eight jobs hold every
+// connection to the host and no file gets a second one); the checks need no change.
 enum class job_kind { single_file, multi_file };
 
 struct planned_job {
