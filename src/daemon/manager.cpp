@@ -1120,6 +1120,13 @@ void manager::start_file(jobs::job& j) {
       return;
     }
     adopt_written_bytes(j, index, fd.get());
+    if (file.bytes_total != size_unknown && file.bytes_total > 0 &&
+        file.bytes_transferred == file.bytes_total) {
+      // Its last byte was written before the kill: asking for bytes past the end would get a
+      // 416 and fetch the file again. The loop above delivers it as a file recorded whole.
+      start_file(j);
+      return;
+    }
   }
   if (!file.segments.empty()) {
     start_segments(j, index, std::move(fd));

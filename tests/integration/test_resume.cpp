@@ -205,6 +205,40 @@ TEST(Resume, BytesWrittenAfterTheLastRecordAreKeptInTheSameBootOnly) {
   }
 }
 
+// A kill after a file's last byte was written but before it was recorded (the engine's last
+// write and the record are one loop turn apart): the restarted daemon adopts the whole file and
+// delivers it without a request, where asking for the bytes after its end would get a 416 and
+// fetch it again. The test writes the rest of the file into the temporary file itself, as the
+// page cache would hold it.
+TEST(Resume, FileWrittenWholeBeforeAKillIsNotFetchedAgain) {
+  nginx_server origin(rate_limited(1 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 4ULL << 20;
+  constexpr std::uint64_t kSeed = 45;
+  const std::string digest = origin.make_random_file("whole.bin", kSize, kSeed);
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("whole before the kill");
+    id = j.id();
+    j.add_file(origin.url("whole.bin"), (out / "whole.bin").string());
+    j.resume();
+    wait_until(j, [](const job_info& i) { return i.bytes_transferred > (1 << 20); });
+  }
+  daemon.kill9();
+  write_file(temp_file(out.path()), random_bytes(kSeed, 0, kSize));
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "whole.bin"), digest);
+  origin.wait_for_requests(1);
+  EXPECT_EQ(requests_for(origin, "/whole.bin").size(), 1U) << "the file was asked for again";
+  EXPECT_LT(origin.total_body_bytes_sent("whole.bin"), kSize);
+}
+
 // BITS_JOB_PROPERTY_HIGH_PERFORMANCE: no sync and record once a second while the job runs; a
 // stop (here Suspend) records the bytes on disk, and after a crash of the machine (another boot
 // id) the file continues from that record, not from what was written since.

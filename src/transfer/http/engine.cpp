@@ -29,6 +29,9 @@ struct engine::transfer {
   std::uint64_t limit = size_unknown;
   bool reached_limit = false;
   std::vector<char> buffer;  // bytes received and not yet written
+  // When the buffer's first byte arrived; it is written write_delay later at the latest.
+  std::chrono::steady_clock::time_point buffered_since;
+  std::chrono::milliseconds write_delay{100};
   bool response_seen = false;
   bool fresh_retry = false;  // sent again on a new connection after a reused one failed
   // When the last body byte (or the start) was: a transfer silent for the stall timeout fails.
@@ -312,7 +315,9 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     t.buffer.assign(data, data + bytes);
     return flush(t) ? bytes : CURL_WRITEFUNC_ERROR;
   }
+  if (t.buffer.empty()) t.buffered_since = now;
   t.buffer.insert(t.buffer.end(), data, data + bytes);
+  if (now - t.buffered_since >= t.write_delay && !flush(t)) return CURL_WRITEFUNC_ERROR;
   return bytes;
 }
 
@@ -482,6 +487,7 @@ transfer_id engine::start(const request& req) {
   t->written = req.offset;
   t->synced = req.offset;
   t->buffer.reserve(options_.write_buffer);
+  t->write_delay = options_.write_delay;
   t->max_response_headers = options_.max_response_headers;
   t->total_received = &total_received_;
   CURL* easy = curl_easy_init();
@@ -636,13 +642,33 @@ int engine::resume_paced(int timeout_ms) {
   return timeout_ms;
 }
 
+// A transfer whose server pauses (a rate limit, a slow link) would otherwise keep its last bytes
+// in memory until the buffer fills or the next checkpoint: those are lost to a kill -9.
+int engine::write_waiting_buffers(int timeout_ms) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [id, t] : transfers_) {
+    if (t->buffer.empty() || t->aborted_by_us) continue;
+    const auto due = t->buffered_since + t->write_delay;
+    if (due <= now) {
+      // Outside libcurl's callbacks: a failed write ends the transfer in this poll().
+      if (!flush(*t)) t->failed_outside_callback = true;
+    } else {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
+      timeout_ms = std::min(timeout_ms, static_cast<int>(wait.count()));
+    }
+  }
+  return timeout_ms;
+}
+
 void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
   timeout_ms = resume_paced(timeout_ms);
+  timeout_ms = write_waiting_buffers(timeout_ms);
   curl_multi_poll(multi_, extra.data(), static_cast<unsigned>(extra.size()), timeout_ms, nullptr);
   resume_paced(0);
   int running = 0;
   curl_multi_perform(multi_, &running);
   process_done();
+  write_waiting_buffers(0);
   finish_failed_checkpoints();
 }
 

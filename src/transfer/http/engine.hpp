@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -103,7 +104,12 @@ struct engine_options {
   std::string user_agent = "opendo/0.1";
   long connect_timeout_s = 30;
   long low_speed_time_s = 60;  // a transfer below 1 byte/s for this long is a transient failure
+  // Bodies are gathered up to write_buffer bytes and written in one pwrite (throughput), or
+  // sooner once their first byte has waited write_delay: a kill -9 of the daemon keeps what was
+  // written (the page cache outlives it) and loses what was still in memory, so a slow transfer
+  // must not hold seconds of bytes there.
   std::size_t write_buffer = std::size_t{4} * 1024 * 1024;
+  std::chrono::milliseconds write_delay{100};
   long max_redirects = 10;
   std::size_t max_response_headers = std::size_t{16} * 1024;
 };
@@ -147,6 +153,9 @@ class engine {
  private:
   void process_done();
   void finish_failed_checkpoints();
+  // Writes the buffers whose bytes have waited write_delay; returns how long poll() may wait
+  // before the next one is due (at most timeout_ms).
+  int write_waiting_buffers(int timeout_ms);
   void finish(transfer& t, outcome result);
   bool retry_on_fresh_connection(transfer& t, CURLcode code);
   int resume_paced(int timeout_ms);
