@@ -1094,10 +1094,7 @@ void manager::start_file(jobs::job& j) {
       ipc::unique_fd fd;
       const file_result opened = files_.open_temp(j.owner_uid, file.local_name, file.temp_name,
                                                   file.bytes_transferred, fd);
-      if (!opened.ok()) {
-        fail_job(j, opened.code, error_context::local_file, j.current_file, opened.message, false);
-        return;
-      }
+      if (!opened_or_failed(j, j.current_file, opened)) return;
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
     if (!file.completed) count_file_downloaded();  // its last byte came before a restart
@@ -1114,11 +1111,7 @@ void manager::start_file(jobs::job& j) {
   if (std::exchange(file.adopt_written_bytes, false)) {
     const file_result opened =
         files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, fd);
-    if (!opened.ok()) {
-      fail_job(j, opened.code, error_context::local_file, index, opened.message,
-               opened.code == value_of(hr::disk_full));
-      return;
-    }
+    if (!opened_or_failed(j, index, opened)) return;
     adopt_written_bytes(j, index, fd.get());
     if (file.bytes_total != size_unknown && file.bytes_total > 0 &&
         file.bytes_transferred == file.bytes_total) {
@@ -1156,11 +1149,7 @@ void manager::start_file(jobs::job& j) {
   const file_result opened =
       fd ? truncate_temp(fd.get(), local_offset)
          : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
-  if (!opened.ok()) {
-    fail_job(j, opened.code, error_context::local_file, index, opened.message,
-             opened.code == value_of(hr::disk_full));
-    return;
-  }
+  if (!opened_or_failed(j, index, opened)) return;
   const auto source = choose_request_source(j, index);
   if (!source) return;
   req.url = source->url;
@@ -1190,6 +1179,15 @@ void manager::start_file(jobs::job& j) {
   spdlog::debug("job {}: file {} starts at byte {} ({})", j.id, index, req.offset, req.url);
 }
 
+// A file operation for the job's file failed: the job fails with LOCAL_FILE, transiently when the
+// disk is full (it goes on by itself once there is room), for good otherwise.
+bool manager::opened_or_failed(jobs::job& j, std::uint32_t index, const file_result& opened) {
+  if (opened.ok()) return true;
+  fail_job(j, opened.code, error_context::local_file, index, opened.message,
+           opened.code == value_of(hr::disk_full));
+  return false;
+}
+
 transfer::http::request manager::base_request(const jobs::job& j) const {
   transfer::http::request req;
   req.proxy = j.proxy;
@@ -1213,11 +1211,7 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
   if (!fd) {
     const file_result opened =
         files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, fd);
-    if (!opened.ok()) {
-      fail_job(j, opened.code, error_context::local_file, index, opened.message,
-               opened.code == value_of(hr::disk_full));
-      return;
-    }
+    if (!opened_or_failed(j, index, opened)) return;
   }
   const auto source = choose_request_source(j, index);
   if (!source) return;

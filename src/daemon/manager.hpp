@@ -197,6 +197,8 @@ class manager final : public transfer::http::listener {
   bool on_cache_host_failure(jobs::job& j, std::uint32_t index, const std::string& host,
                              const transfer::http::outcome& result);
   void forget_cache_host_attempts(const std::string& job_id);
+  // True when `opened` succeeded; otherwise fails the job (LOCAL_FILE; transient on a full disk).
+  bool opened_or_failed(jobs::job& j, std::uint32_t index, const file_result& opened);
   // The fields of a request that come from the job (proxy, credentials, headers).
   transfer::http::request base_request(const jobs::job& j) const;
   // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
