@@ -898,8 +898,10 @@ int manager::run_once() {
   // The loop sleeps no later than the earliest timer.
   auto wake_by = [&](std::optional<jobs::mono_time> deadline) {
     if (!deadline) return;
+    // In 64 bits: a deadline 90 days away (the default maximum download time) overflows an int
+    // of milliseconds, and a negative wait made the loop spin at 100% CPU while jobs ran.
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
-    timeout_ms = std::clamp(static_cast<int>(wait.count()) + 1, 0, timeout_ms);
+    timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, timeout_ms));
   };
 
   for (auto& [id, j] : jobs_) {

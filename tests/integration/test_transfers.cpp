@@ -2,9 +2,14 @@
 // jobs with many files and several jobs at once complete, and HTTP failures end as BITS says.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -160,6 +165,49 @@ TEST(TransfersOverHttp2, JobsAtOnceShareOneMultiplexedConnection) {
     connections.insert(entry.connection);
   }
   EXPECT_EQ(connections.size(), 1U);
+}
+
+namespace {
+
+// CPU time (user + system) a process has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+  std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                             std::istream_iterator<std::string>());
+  // Fields 14 and 15 of the line are utime and stime; f[0] is field 3.
+  return (std::stod(f.at(11)) + std::stod(f.at(12))) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+// A daemon that waits for a slow server sleeps in poll(). The loop's timeout once overflowed on
+// the 90-day maximum download time of every running job, and opendod spun at 100% of a core
+// for as long as any job transferred.
+TEST(TransfersIdle, ADaemonWaitingForASlowServerUsesLittleCpu) {
+  nginx_options slow;
+  slow.limit_rate = 1 << 20;
+  nginx_server origin(slow);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("slow.bin", 4 << 20, 5);
+  client c = connect(daemon);
+  job j = c.create_job("slow");
+  j.add_file(origin.url("slow.bin"), (out / "slow.bin").string());
+  const double cpu_before = cpu_seconds(daemon.pid());
+  const auto started = std::chrono::steady_clock::now();
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double cpu = cpu_seconds(daemon.pid()) - cpu_before;
+  std::cout << "daemon CPU " << cpu << " s over " << wall << " s of a 1 MiB/s download"
+            << std::endl;
+  EXPECT_GT(wall, 1.5);  // it really waited for the server
+  EXPECT_LT(cpu, 0.25 * wall);
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "slow.bin"), digest);
 }
 
 TEST_F(Transfers, UnknownSizeFromAChunkedResponseArrivesIntact) {
