@@ -1274,10 +1274,10 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
 }
 
 // On every loop turn: a file whose controller wants another connection gets one when the caps
-// leave room.
+// leave room, and one whose last connection did not pay gives it back.
 void manager::grow_segments(jobs::mono_time now) {
   if (config_.segments.max_connections <= 1) return;
-  std::vector<std::pair<std::string, std::uint32_t>> grow;
+  std::vector<std::tuple<std::string, std::uint32_t, std::uint32_t>> changes;
   for (const auto& [job_id, tids] : active_by_job_) {
     const active_transfer& t = active_.at(tids.front());
     if (!t.splittable) continue;
@@ -1285,13 +1285,43 @@ void manager::grow_segments(jobs::mono_time now) {
     if (it == controllers_.end()) continue;
     std::uint64_t received = jobs_.at(job_id).files[t.file_index].bytes_transferred;
     for (const auto tid : tids) received += unrecorded(tid, active_.at(tid));
-    if (it->second.target(now, received) > tids.size()) grow.emplace_back(job_id, t.file_index);
+    const std::uint32_t target = it->second.target(now, received);
+    if (target != tids.size()) changes.emplace_back(job_id, t.file_index, target);
   }
-  for (const auto& [job_id, index] : grow) {
+  for (const auto& [job_id, index, target] : changes) {
     jobs::job& j = jobs_.at(job_id);
-    if (connection_budget(j, index) == 0 || !add_connection(j, index)) continue;
+    const std::size_t running = active_by_job_.at(job_id).size();
+    if (target < running) {
+      give_back_connections(j, running - target);
+    } else if (connection_budget(j, index) == 0 || !add_connection(j, index)) {
+      continue;
+    }
     controllers_.at({job_id, index})
         .connections_changed(now, static_cast<std::uint32_t>(active_by_job_.at(job_id).size()), 0);
+  }
+}
+
+// Stops `count` of a job's extra connections (never its first), those with the most bytes left
+// first; their bytes are recorded and their segments wait for a connection that finishes its own.
+void manager::give_back_connections(jobs::job& j, std::size_t count) {
+  const auto now = mono_now();
+  for (; count > 0; --count) {
+    const auto& tids = active_by_job_.at(j.id);
+    if (tids.size() <= 1) return;
+    std::size_t victim = 1;
+    for (std::size_t i = 2; i < tids.size(); ++i) {
+      const auto& t = active_.at(tids[i]);
+      const auto& v = active_.at(tids[victim]);
+      if (j.files[t.file_index].segments.at(*t.segment).remaining() >
+          j.files[v.file_index].segments.at(*v.segment).remaining()) {
+        victim = i;
+      }
+    }
+    const std::uint32_t index = active_.at(tids[victim]).file_index;
+    stop_transfer(j, tids[victim], now);
+    save_segments(j, index);
+    spdlog::info("job {}: file {} goes back to {} connection(s): the last one did not pay", j.id,
+                 index, active_by_job_.at(j.id).size());
   }
 }
 
@@ -1866,8 +1896,14 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
       start_file(j);
       return;
     }
-    if (connection_budget(j, index) > 0) add_connection(j, index);
-    if (auto c = controllers_.find({job_id, index}); c != controllers_.end()) {
+    // The file keeps as many connections as its controller decided on.
+    auto c = controllers_.find({job_id, index});
+    const std::size_t running = active_by_job_.at(job_id).size();
+    if (c != controllers_.end() && c->second.wanted() > running &&
+        connection_budget(j, index) > 0) {
+      add_connection(j, index);
+    }
+    if (c != controllers_.end()) {
       c->second.connections_changed(
           now, static_cast<std::uint32_t>(active_by_job_.at(job_id).size()), 0);
     }

@@ -207,6 +207,7 @@ class manager final : public transfer::http::listener {
   bool start_segment(jobs::job& j, std::uint32_t index, std::uint32_t segment, int fd,
                      const request_source& from);
   void grow_segments(jobs::mono_time now);
+  void give_back_connections(jobs::job& j, std::size_t count);
   bool add_connection(jobs::job& j, std::uint32_t index);
   bool save_segments(const jobs::job& j, std::uint32_t index);
   std::uint32_t connection_budget(const jobs::job& j, std::uint32_t index) const;

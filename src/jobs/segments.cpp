@@ -116,8 +116,9 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
   if (previous_rate_ && running_ > previous_connections_) {
     const double per_connection = *previous_rate_ / previous_connections_;
     if (rate - *previous_rate_ < policy_.min_gain * per_connection) {
-      settled_ = true;  // the last connection did not pay: keep what runs, add no more
-      target_ = running_;
+      // The last connection did not pay: back to as many as did as well, and no more tries.
+      settled_ = true;
+      target_ = previous_connections_;
       return target_;
     }
   }

@@ -55,7 +55,8 @@ std::optional<std::size_t> split_largest(std::vector<segment>& segments,
                                          std::uint64_t min_size);
 
 // How many connections a file should use, learned from its download rate: one, then one more
-// while each addition pays (segment_policy::min_gain), and no further once one did not.
+// while each addition pays (segment_policy::min_gain); the first one that does not is given
+// back, and no more are tried. A link that one connection fills so ends with one.
 class connection_controller {
  public:
   explicit connection_controller(segment_policy policy = {}) : policy_(policy) {}
@@ -65,6 +66,8 @@ class connection_controller {
   // not). Returns the number of connections the file should have now.
   std::uint32_t target(mono_time now, std::uint64_t received);
   bool settled() const { return settled_; }
+  // The number decided last, without measuring.
+  std::uint32_t wanted() const { return target_; }
   // Starts from a number learned before (a resumed file).
   void resume_with(std::uint32_t connections);
 
