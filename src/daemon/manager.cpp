@@ -1217,17 +1217,22 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
   }
   const auto source = choose_request_source(j, index);
   if (!source) return;
-  std::uint32_t left = 0;
-  for (const auto& s : file.segments) left += s.complete() ? 0 : 1;
-  auto& controller =
-      controllers_.insert_or_assign({j.id, index}, jobs::connection_controller(config_.segments))
-          .first->second;
-  controller.resume_with(left);
+  // A file that goes on in the same run keeps what its controller learned; a resumed one (after
+  // a stop or a restart) starts with as many connections as it has segments left.
+  auto [it, fresh] = controllers_.try_emplace({j.id, index}, config_.segments);
+  jobs::connection_controller& controller = it->second;
+  if (fresh) {
+    std::uint32_t left = 0;
+    for (const auto& s : file.segments) left += s.complete() ? 0 : 1;
+    controller.resume_with(left);
+  }
   std::uint32_t started = 0;
   for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
     if (file.segments[s].complete()) continue;
     // The first one runs in any case: the scheduler gave the job its slot.
-    if (started > 0 && connection_budget(j, index) == 0) break;
+    if (started > 0 && (started >= controller.wanted() || connection_budget(j, index) == 0)) {
+      break;
+    }
     if (!start_segment(j, index, s, fd.get(), *source)) return;
     ++started;
   }
