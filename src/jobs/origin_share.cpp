@@ -1,0 +1,128 @@
+#include "jobs/origin_share.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace opendo::jobs {
+
+namespace {
+
+constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
+
+std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+// SplitMix64's finaliser: FNV alone leaves nearby group numbers with nearby weights.
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// `groups` sorted by `host`'s weight, highest first, cut to `max`.
+std::vector<std::uint32_t> best_for(std::string_view key, std::string_view host,
+                                    std::vector<std::uint32_t> groups, std::size_t max) {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ranked;
+  ranked.reserve(groups.size());
+  for (const auto g : groups) ranked.emplace_back(rendezvous_weight(key, host, g), g);
+  std::sort(ranked.begin(), ranked.end(), std::greater<>());
+  if (ranked.size() > max) ranked.resize(max);
+  std::vector<std::uint32_t> out;
+  out.reserve(ranked.size());
+  for (const auto& [weight, g] : ranked) out.push_back(g);
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t rendezvous_weight(std::string_view content_key, std::string_view host,
+                                std::uint32_t group) {
+  std::uint64_t h = fnv1a(kFnvOffset, content_key);
+  h = fnv1a(h, std::string_view("\0", 1));
+  h = fnv1a(h, host);
+  h = fnv1a(h, std::string_view("\0", 1));
+  for (int shift = 0; shift < 32; shift += 8) {
+    h ^= (group >> shift) & 0xffU;
+    h *= kFnvPrime;
+  }
+  return mix(h);
+}
+
+std::size_t owner_of(std::string_view content_key, const std::vector<std::string>& hosts,
+                     std::uint32_t group) {
+  std::size_t best = 0;
+  std::uint64_t best_weight = 0;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const std::uint64_t w = rendezvous_weight(content_key, hosts[i], group);
+    if (i == 0 || w > best_weight) {
+      best = i;
+      best_weight = w;
+    }
+  }
+  return best;
+}
+
+origin_share::origin_share(std::string content_key, mono_time started, origin_share_policy policy)
+    : key_(std::move(content_key)), started_(started), policy_(policy) {}
+
+std::chrono::milliseconds origin_share::takeover_grace() const {
+  if (requests_ == 0) return policy_.min_takeover_grace;
+  const auto mean = total_request_time_ / requests_;
+  const auto scaled = std::chrono::milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(mean.count()) * policy_.takeover_factor));
+  return std::max(policy_.min_takeover_grace, scaled);
+}
+
+void origin_share::request_took(std::chrono::milliseconds took) {
+  total_request_time_ += took;
+  ++requests_;
+}
+
+std::vector<std::uint32_t> origin_share::choose(const std::string& self,
+                                                const std::vector<std::string>& others,
+                                                const share_view& view, mono_time now,
+                                                std::size_t max) {
+  next_decision_.reset();
+  if (now < started_ + policy_.start_grace) {
+    next_decision_ = started_ + policy_.start_grace;
+    return {};
+  }
+  std::vector<std::string> hosts;
+  hosts.reserve(others.size() + 1);
+  hosts.push_back(self);
+  hosts.insert(hosts.end(), others.begin(), others.end());
+
+  std::vector<std::uint32_t> own_free;
+  std::vector<std::uint32_t> others_free;
+  bool own_in_flight = false;
+  const auto groups = static_cast<std::uint32_t>(view.needs_origin.size());
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    if (!view.needs_origin[g]) continue;
+    const bool flying = g < view.in_flight.size() && view.in_flight[g];
+    const bool mine = owner_of(key_, hosts, g) == 0;
+    if (mine && flying) own_in_flight = true;
+    if (flying) continue;
+    (mine ? own_free : others_free).push_back(g);
+  }
+  if (!own_free.empty() || own_in_flight) {
+    idle_since_.reset();
+    return best_for(key_, self, std::move(own_free), max);
+  }
+  if (others_free.empty()) return {};
+  if (!idle_since_) idle_since_ = now;
+  const mono_time take_over_at = *idle_since_ + takeover_grace();
+  if (now < take_over_at) {
+    next_decision_ = take_over_at;
+    return {};
+  }
+  // Taken over in this host's own order of preference: two idle hosts start on different groups.
+  return best_for(key_, self, std::move(others_free), max);
+}
+
+}  // namespace opendo::jobs
