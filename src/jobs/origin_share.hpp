@@ -37,7 +37,7 @@ std::size_t owner_of(std::string_view content_key, const std::vector<std::string
 struct origin_share_policy {
   // Before the first request, so that local discovery can find the other hosts first (while it
   // is alone a host owns every group).
-  std::chrono::milliseconds start_grace{1000};
+  std::chrono::milliseconds start_grace{2000};
   // A group owned by another host is taken over after this host had no work of its own for
   // max(min_takeover_grace, takeover_factor x its mean request time).
   std::chrono::milliseconds min_takeover_grace{1500};

@@ -1,0 +1,373 @@
+#include "transfer/peer/swarm.hpp"
+
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/fingerprint.hpp>
+#include <libtorrent/peer_info.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+namespace opendo::transfer::peer {
+
+namespace lt = libtorrent;
+
+namespace {
+
+// What opendo hosts call themselves in the peer id: "-OD0100-", then the host's name among the
+// hosts sharing the origin's work (kHostNameLength characters, chosen at random when the daemon
+// starts), then libtorrent's random bytes. Names by address would not do: a host's outgoing
+// connections may leave from another address than the one it listens on.
+constexpr std::string_view kFingerprintPrefix = "-OD";
+constexpr std::size_t kClientTagLength = 8;  // "-OD0100-"
+constexpr std::size_t kHostNameLength = 8;
+
+std::string random_host_name() {
+  static constexpr std::string_view kAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::random_device device;
+  std::uniform_int_distribution<std::size_t> pick(0, kAlphabet.size() - 1);
+  std::string name;
+  for (std::size_t i = 0; i < kHostNameLength; ++i) name += kAlphabet[pick(device)];
+  return name;
+}
+
+// The host name an opendo peer's id carries; empty for other clients.
+std::string host_name_of(const lt::peer_id& pid) {
+  const std::string_view id(reinterpret_cast<const char*>(pid.data()), pid.size());
+  if (!id.starts_with(kFingerprintPrefix)) return {};
+  return std::string(id.substr(kClientTagLength, kHostNameLength));
+}
+
+std::string hex_of(const lt::sha256_hash& h) {
+  std::ostringstream out;
+  out << h;
+  return out.str();
+}
+
+std::string endpoint_text(const lt::tcp::endpoint& e) {
+  std::ostringstream out;
+  out << e;
+  return out.str();
+}
+
+// "ADDRESS:PORT" -> endpoint; "[v6]:PORT" too. nullopt when it is not one.
+std::optional<lt::tcp::endpoint> parse_endpoint(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  lt::error_code ec;
+  const auto address = lt::make_address(host, ec);
+  if (ec) return std::nullopt;
+  int port = 0;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (port <= 0 || port > 65535) return std::nullopt;
+  return lt::tcp::endpoint(address, static_cast<std::uint16_t>(port));
+}
+
+bool is_checking(const lt::torrent_status& st) {
+  return st.state == lt::torrent_status::checking_files ||
+         st.state == lt::torrent_status::checking_resume_data;
+}
+
+}  // namespace
+
+struct swarm::session_holder {
+  explicit session_holder(lt::session_params params) : session(std::move(params)) {}
+  lt::session session;
+};
+
+struct swarm::content {
+  std::string key;
+  lt::torrent_handle handle;
+  std::shared_ptr<const lt::torrent_info> info;
+  std::filesystem::path dir;
+  std::uint64_t size = 0;
+  std::uint32_t piece_length = 0;
+  std::uint32_t pieces = 0;
+  std::uint32_t pieces_per_group = 1;
+  std::uint32_t groups = 0;
+  jobs::origin_share share;
+  std::set<std::uint32_t> fetching;  // groups with an origin request running
+  // Pieces handed to libtorrent and not yet verified (or refused): their groups count as in
+  // flight, or the next look would see them missing and fetch them again.
+  std::set<std::uint32_t> unverified;
+
+  content(std::string k, jobs::mono_time now, jobs::origin_share_policy policy)
+      : key(k), share(std::move(k), now, policy) {}
+  std::uint32_t group_of(std::uint32_t piece) const { return piece / pieces_per_group; }
+};
+
+swarm::swarm(swarm_settings settings, std::function<void()> wake)
+    : settings_(std::move(settings)), wake_(std::move(wake)), host_name_(random_host_name()) {
+  lt::settings_pack pack;
+  pack.set_str(lt::settings_pack::listen_interfaces, settings_.listen_interfaces);
+  pack.set_str(lt::settings_pack::peer_fingerprint,
+               lt::generate_fingerprint("OD", 0, 1, 0) + host_name_);
+  pack.set_str(lt::settings_pack::user_agent, "opendo/0.1");
+  pack.set_bool(lt::settings_pack::enable_lsd, settings_.local_discovery);
+  // No public DHT, no port mapping on the router: a LAN service, not an Internet client.
+  pack.set_bool(lt::settings_pack::enable_dht, false);
+  pack.set_bool(lt::settings_pack::enable_upnp, false);
+  pack.set_bool(lt::settings_pack::enable_natpmp, false);
+  // TCP only: uTP backs off to other traffic (LEDBAT), which a LAN copy does not need.
+  pack.set_bool(lt::settings_pack::enable_outgoing_utp, false);
+  pack.set_bool(lt::settings_pack::enable_incoming_utp, false);
+  pack.set_int(lt::settings_pack::upload_rate_limit,
+               static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
+  pack.set_int(lt::settings_pack::alert_mask,
+               static_cast<int>(static_cast<std::uint32_t>(
+                   lt::alert_category::error | lt::alert_category::status |
+                   lt::alert_category::peer | lt::alert_category::piece_progress)));
+  session_ = std::make_unique<session_holder>(lt::session_params(std::move(pack)));
+  session_->session.set_alert_notify([this] {
+    if (wake_) wake_();
+  });
+}
+
+swarm::~swarm() {
+  // No callback into a half-destroyed object while libtorrent shuts down.
+  session_->session.set_alert_notify([] {});
+}
+
+std::string swarm::add(std::string_view metainfo, const std::filesystem::path& dir,
+                       jobs::mono_time now) {
+  lt::error_code ec;
+  auto info = std::make_shared<lt::torrent_info>(
+      lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
+      lt::from_span);
+  if (ec) throw std::runtime_error("the metainfo cannot be read: " + ec.message());
+  if (!info->info_hashes().has_v2()) {
+    throw std::runtime_error("the metainfo has no BitTorrent v2 hashes");
+  }
+  const std::string key = hex_of(info->info_hashes().v2);
+  if (contents_.count(key) != 0) return key;
+  // The origin is fetched by opendod's HTTP engine, never by libtorrent on its own.
+  info->set_web_seeds({});
+
+  auto c = std::make_unique<content>(key, now, settings_.origin_policy);
+  c->info = info;
+  c->dir = dir;
+  c->size = static_cast<std::uint64_t>(info->total_size());
+  c->piece_length = static_cast<std::uint32_t>(info->piece_length());
+  c->pieces = static_cast<std::uint32_t>(info->num_pieces());
+  c->pieces_per_group = static_cast<std::uint32_t>(
+      std::max<std::uint64_t>(1, settings_.origin_request_bytes / c->piece_length));
+  c->groups = (c->pieces + c->pieces_per_group - 1) / c->pieces_per_group;
+
+  lt::add_torrent_params params;
+  params.ti = std::const_pointer_cast<lt::torrent_info>(info);
+  params.save_path = dir.string();
+  params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
+  for (const auto& text : settings_.static_peers) {
+    if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
+  }
+  c->handle = session_->session.add_torrent(std::move(params), ec);
+  if (ec) throw std::runtime_error("libtorrent refused the content: " + ec.message());
+  contents_.emplace(key, std::move(c));
+  return key;
+}
+
+void swarm::remove(const std::string& key) {
+  const auto it = contents_.find(key);
+  if (it == contents_.end()) return;
+  session_->session.remove_torrent(it->second->handle);
+  contents_.erase(it);
+}
+
+std::filesystem::path swarm::file_path(const std::string& key) const {
+  const content& c = *contents_.at(key);
+  const auto& files = c.info->files();
+  for (const auto f : files.file_range()) {
+    if (!files.pad_file_at(f)) return c.dir / files.file_path(f);
+  }
+  throw std::runtime_error("the content has no file");
+}
+
+content_progress swarm::progress(const std::string& key) const {
+  const content& c = *contents_.at(key);
+  const lt::torrent_status st = c.handle.status({});
+  content_progress p;
+  p.size = c.size;
+  p.verified = static_cast<std::uint64_t>(std::max<std::int64_t>(0, st.total_wanted_done));
+  p.from_peers = static_cast<std::uint64_t>(std::max<std::int64_t>(0, st.total_payload_download));
+  p.to_peers = static_cast<std::uint64_t>(std::max<std::int64_t>(0, st.total_payload_upload));
+  p.peers = static_cast<std::uint32_t>(std::max(0, st.num_peers));
+  p.checking = is_checking(st);
+  p.complete = st.is_seeding;
+  return p;
+}
+
+std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_time now,
+                                           std::size_t max) {
+  content& c = *contents_.at(key);
+  const lt::torrent_status st = c.handle.status(lt::torrent_handle::query_pieces);
+  if (is_checking(st) || st.is_seeding || max == 0) return {};
+  std::vector<int> availability;
+  c.handle.piece_availability(availability);
+  std::vector<lt::peer_info> peers;
+  c.handle.get_peer_info(peers);
+
+  jobs::share_view view{std::vector<bool>(c.groups, false), std::vector<bool>(c.groups, false)};
+  for (std::uint32_t p = 0; p < c.pieces; ++p) {
+    const lt::piece_index_t index(static_cast<int>(p));
+    const bool here = st.pieces.size() > static_cast<int>(p) && st.pieces[index];
+    const bool held = availability.size() > p && availability[p] > 0;
+    if (!here && !held) view.needs_origin[c.group_of(p)] = true;
+  }
+  for (const auto g : c.fetching) view.in_flight[g] = true;
+  for (const auto p : c.unverified) view.in_flight[c.group_of(p)] = true;
+
+  std::vector<std::string> others;
+  for (const auto& peer : peers) {
+    // A seed fetches nothing more, and a client that is not opendo never asks the origin.
+    std::string name = host_name_of(peer.pid);
+    if (name.empty() || (peer.flags & lt::peer_info::seed)) continue;
+    others.push_back(std::move(name));
+  }
+  const auto groups = c.share.choose(host_name_, others, view, now, max);
+
+  std::vector<piece_span> spans;
+  for (const auto g : groups) {
+    piece_span s;
+    s.group = g;
+    s.first_piece = g * c.pieces_per_group;
+    s.pieces = std::min(c.pieces_per_group, c.pieces - s.first_piece);
+    s.offset = std::uint64_t{s.first_piece} * c.piece_length;
+    s.length =
+        std::min(c.size, std::uint64_t{s.first_piece + s.pieces} * c.piece_length) - s.offset;
+    c.fetching.insert(g);
+    spans.push_back(s);
+  }
+  return spans;
+}
+
+void swarm::origin_done(const std::string& key, const piece_span& span, std::string_view bytes,
+                        std::chrono::milliseconds took) {
+  const auto it = contents_.find(key);
+  if (it == contents_.end()) return;
+  content& c = *it->second;
+  c.fetching.erase(span.group);
+  c.share.request_took(took);
+  for (std::uint32_t i = 0; i < span.pieces; ++i) {
+    const std::uint32_t piece = span.first_piece + i;
+    const std::uint64_t begin = std::uint64_t{i} * c.piece_length;
+    if (begin >= bytes.size()) break;
+    const std::uint64_t length = std::min<std::uint64_t>(c.piece_length, bytes.size() - begin);
+    const lt::piece_index_t index(static_cast<int>(piece));
+    if (c.handle.have_piece(index)) continue;
+    c.handle.add_piece(
+        index, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 bytes.begin() + static_cast<std::ptrdiff_t>(begin + length)));
+    c.unverified.insert(piece);
+  }
+}
+
+void swarm::origin_failed(const std::string& key, const piece_span& span) {
+  if (const auto it = contents_.find(key); it != contents_.end()) {
+    it->second->fetching.erase(span.group);
+  }
+}
+
+std::optional<jobs::mono_time> swarm::next_decision() const {
+  std::optional<jobs::mono_time> earliest;
+  for (const auto& [key, c] : contents_) {
+    if (const auto at = c->share.next_decision(); at && (!earliest || *at < *earliest)) {
+      earliest = at;
+    }
+  }
+  return earliest;
+}
+
+std::vector<swarm_event> swarm::take_events() {
+  std::vector<lt::alert*> alerts;
+  session_->session.pop_alerts(&alerts);
+  std::vector<swarm_event> events;
+  auto key_of = [&](const lt::torrent_handle& h) -> content* {
+    for (auto& [key, c] : contents_) {
+      if (c->handle == h) return c.get();
+    }
+    return nullptr;
+  };
+  for (const lt::alert* a : alerts) {
+    if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
+      if (content* c = key_of(done->handle)) {
+        c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(done->piece_index)));
+      }
+    } else if (const auto* bad = lt::alert_cast<lt::hash_failed_alert>(a)) {
+      if (content* c = key_of(bad->handle)) {
+        c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(bad->piece_index)));
+        events.push_back({swarm_event::kind::bad_piece, c->key,
+                          "piece " + std::to_string(static_cast<int>(bad->piece_index)) +
+                              " failed its hash check and is fetched again"});
+      }
+    } else if (const auto* finished = lt::alert_cast<lt::torrent_finished_alert>(a)) {
+      if (content* c = key_of(finished->handle)) {
+        events.push_back({swarm_event::kind::completed, c->key, {}});
+      }
+    } else if (const auto* ban = lt::alert_cast<lt::peer_ban_alert>(a)) {
+      content* c = key_of(ban->handle);
+      events.push_back({swarm_event::kind::peer_banned, c ? c->key : std::string(),
+                        "peer " + endpoint_text(ban->endpoint) + " banned: it sent bad data"});
+    } else if (const auto* file_error = lt::alert_cast<lt::file_error_alert>(a)) {
+      content* c = key_of(file_error->handle);
+      events.push_back(
+          {swarm_event::kind::failed, c ? c->key : std::string(), file_error->message()});
+    } else if (const auto* error = lt::alert_cast<lt::torrent_error_alert>(a)) {
+      content* c = key_of(error->handle);
+      events.push_back({swarm_event::kind::failed, c ? c->key : std::string(), error->message()});
+    } else if (const auto* listen = lt::alert_cast<lt::listen_failed_alert>(a)) {
+      events.push_back({swarm_event::kind::failed, {}, listen->message()});
+    }
+  }
+  return events;
+}
+
+std::vector<peer_view> swarm::peers() const {
+  std::vector<peer_view> out;
+  for (const auto& [key, c] : contents_) {
+    std::vector<lt::peer_info> peers;
+    c->handle.get_peer_info(peers);
+    for (const auto& p : peers) {
+      peer_view v;
+      v.key = key;
+      v.address = endpoint_text(p.ip);
+      v.client = p.client;
+      v.host_name = host_name_of(p.pid);
+      v.opendo = !v.host_name.empty();
+      v.seed = static_cast<bool>(p.flags & lt::peer_info::seed);
+      v.bytes_down = static_cast<std::uint64_t>(std::max<std::int64_t>(0, p.total_download));
+      v.bytes_up = static_cast<std::uint64_t>(std::max<std::int64_t>(0, p.total_upload));
+      v.rate_down = static_cast<std::uint64_t>(std::max(0, p.payload_down_speed));
+      v.rate_up = static_cast<std::uint64_t>(std::max(0, p.payload_up_speed));
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
+
+std::uint16_t swarm::listen_port() const {
+  return session_->session.listen_port();
+}
+
+std::vector<std::string> swarm::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [key, c] : contents_) out.push_back(key);
+  return out;
+}
+
+}  // namespace opendo::transfer::peer

@@ -1,0 +1,127 @@
+// Peer-to-peer delivery: one libtorrent session inside opendod that shares content with the
+// other hosts of the LAN (BitTorrent v2, verified piece by piece against the trusted metainfo the
+// job's owner gave). The origin is not a libtorrent web seed: opendod's own HTTP engine fetches
+// the pieces this host owns (jobs/origin_share.hpp) and hands them in with add_piece, which
+// verifies them like any piece. Everything else comes from peers.
+//
+// libtorrent runs its own threads; this class is used from the daemon's one thread, and `wake`
+// (called from libtorrent's thread when alerts wait) makes the daemon's loop come round.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobs/job.hpp"
+#include "jobs/origin_share.hpp"
+
+namespace opendo::transfer::peer {
+
+struct swarm_settings {
+  // Where peers connect: libtorrent's syntax, "ADDRESS:PORT" (several joined by ',').
+  std::string listen_interfaces = "0.0.0.0:7680";
+  bool local_discovery = true;            // BEP 14 local service discovery (multicast)
+  std::vector<std::string> static_peers;  // "ADDRESS:PORT", connected to for every content
+  std::uint64_t upload_rate_limit = 0;    // bytes/s to peers outside the LAN; 0: none
+  jobs::origin_share_policy origin_policy;
+  // Bytes of consecutive pieces one origin request asks for (at least one piece).
+  std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
+};
+
+// A run of whole pieces fetched from the origin in one request.
+struct piece_span {
+  std::uint32_t group = 0;
+  std::uint32_t first_piece = 0;
+  std::uint32_t pieces = 0;
+  std::uint64_t offset = 0;  // byte offset in the file
+  std::uint64_t length = 0;
+};
+
+struct content_progress {
+  std::uint64_t size = 0;
+  std::uint64_t verified = 0;    // bytes of the pieces that are here and verified
+  std::uint64_t from_peers = 0;  // payload received from peers since the content was added
+  std::uint64_t to_peers = 0;    // payload sent to peers since the content was added
+  std::uint32_t peers = 0;
+  bool checking = false;  // libtorrent is checking what the cache holds
+  bool complete = false;
+};
+
+struct swarm_event {
+  enum class kind { completed, bad_piece, peer_banned, failed };
+  kind what = kind::failed;
+  std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
+  std::string message;
+};
+
+struct peer_view {
+  std::string key;        // content
+  std::string address;    // "ADDRESS:PORT"
+  std::string client;     // what the peer calls itself
+  bool opendo = false;    // an opendo host (it shares the origin's work)
+  std::string host_name;  // its name among them (empty for other clients)
+  bool seed = false;
+  std::uint64_t bytes_down = 0;  // payload from it
+  std::uint64_t bytes_up = 0;    // payload to it
+  std::uint64_t rate_down = 0;   // bytes/s
+  std::uint64_t rate_up = 0;
+};
+
+class swarm {
+ public:
+  swarm(swarm_settings settings, std::function<void()> wake);
+  ~swarm();
+  swarm(const swarm&) = delete;
+  swarm& operator=(const swarm&) = delete;
+
+  // Starts sharing the content of `metainfo` (trusted, see transfer/peer/metainfo.hpp) stored in
+  // `dir`; what the directory already holds is checked and kept. Returns the content's key (its
+  // v2 info hash in hex). Adding a content that is here already only returns its key. Throws
+  // std::runtime_error when libtorrent refuses it.
+  std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now);
+  // Stops sharing; the files stay.
+  void remove(const std::string& key);
+  bool has(const std::string& key) const { return contents_.count(key) != 0; }
+  // The complete file of a content (valid once progress says complete).
+  std::filesystem::path file_path(const std::string& key) const;
+  content_progress progress(const std::string& key) const;
+
+  // The spans this host should fetch from the origin now, at most `max` (jobs/origin_share.hpp);
+  // each is in flight until origin_done or origin_failed.
+  std::vector<piece_span> origin_work(const std::string& key, jobs::mono_time now, std::size_t max);
+  // The span's bytes arrived: each piece not yet here is handed to libtorrent, which verifies it
+  // (a bad one comes back as a bad_piece event and is fetched again).
+  void origin_done(const std::string& key, const piece_span& span, std::string_view bytes,
+                   std::chrono::milliseconds took);
+  void origin_failed(const std::string& key, const piece_span& span);
+  // When origin_work may give more with nothing else changing.
+  std::optional<jobs::mono_time> next_decision() const;
+
+  // What happened since the last call (libtorrent's alerts, translated).
+  std::vector<swarm_event> take_events();
+  std::vector<peer_view> peers() const;
+  std::vector<std::string> keys() const;
+  // The port peers connect to (the one the system chose when the settings said 0).
+  std::uint16_t listen_port() const;
+  const std::string& host_name() const { return host_name_; }
+
+ private:
+  struct content;
+
+  swarm_settings settings_;
+  std::function<void()> wake_;
+  // This host's name among the opendo hosts of a content (see the peer id in swarm.cpp).
+  std::string host_name_;
+  struct session_holder;
+  std::unique_ptr<session_holder> session_;
+  std::map<std::string, std::unique_ptr<content>> contents_;
+};
+
+}  // namespace opendo::transfer::peer

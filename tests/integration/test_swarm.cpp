@@ -1,0 +1,165 @@
+// The daemon's swarm (transfer/peer/swarm.hpp) with real libtorrent sessions talking over
+// loopback addresses: one host gets a file from another, hosts share out the origin's work, and a
+// bad piece from the origin is refused. The test plays the origin itself (it reads the file), so
+// what is measured is the swarm's choice of what to fetch, not HTTP.
+#include "transfer/peer/swarm.hpp"
+
+#include <gtest/gtest.h>
+#include <libtorrent/create_torrent.hpp>
+#include <libtorrent/file_storage.hpp>
+
+#include <filesystem>
+#include <thread>
+
+#include "support/files.hpp"
+
+namespace opendo::transfer::peer {
+namespace {
+
+namespace fs = std::filesystem;
+namespace lt = libtorrent;
+using namespace std::chrono_literals;
+
+// A hybrid v1+v2 metainfo of `file` (one file) with pieces of `piece_length`.
+std::string metainfo_of(const fs::path& file, int piece_length) {
+  lt::file_storage fsto;
+  lt::add_files(fsto, file.string());
+  lt::create_torrent t(fsto, piece_length);
+  lt::set_piece_hashes(t, file.parent_path().string());
+  std::vector<char> out;
+  lt::bencode(std::back_inserter(out), t.generate());
+  return {out.begin(), out.end()};
+}
+
+swarm_settings on(const std::string& address) {
+  swarm_settings s;
+  s.listen_interfaces = address + ":0";
+  s.local_discovery = false;  // loopback has no multicast: static peers instead
+  s.origin_policy.start_grace = 1500ms;
+  s.origin_policy.min_takeover_grace = 1500ms;
+  s.origin_request_bytes = 64 * 1024;  // one piece: about a hundred groups to share out
+  return s;
+}
+
+struct host {
+  std::unique_ptr<swarm> s;
+  fs::path dir;
+  std::string key;
+  bool complete = false;
+  std::uint64_t origin_bytes = 0;
+  std::vector<swarm_event> events;
+};
+
+// Runs the hosts until each is complete (or the deadline), serving their origin requests from
+// `source`, corrupting the first one when `corrupt_first`.
+void run_until_complete(std::vector<host*> hosts, const std::string& source,
+                        std::chrono::seconds deadline, bool corrupt_first = false) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  bool corrupted = false;
+  while (std::chrono::steady_clock::now() < until) {
+    bool all = true;
+    for (host* h : hosts) {
+      for (auto& e : h->s->take_events()) {
+        if (e.what == swarm_event::kind::completed) h->complete = true;
+        h->events.push_back(std::move(e));
+      }
+      if (!h->complete) {
+        all = false;
+        for (const auto& span : h->s->origin_work(h->key, std::chrono::steady_clock::now(), 2)) {
+          std::string bytes = source.substr(span.offset, span.length);
+          if (corrupt_first && !corrupted) {
+            bytes[bytes.size() / 2] ^= 0x5a;
+            corrupted = true;
+          }
+          h->origin_bytes += bytes.size();
+          h->s->origin_done(h->key, span, bytes, 20ms);
+        }
+      }
+    }
+    if (all) return;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+class SwarmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = test::make_temp_dir("swarm");
+    source_ = test::random_bytes(7, 0, 6 * 1024 * 1024 + 12345);
+    fs::create_directories(root_ / "publisher");
+    test::write_file(root_ / "publisher" / "payload.bin", source_);
+    metainfo_ = metainfo_of(root_ / "publisher" / "payload.bin", 64 * 1024);
+  }
+  void TearDown() override { test::remove_temp_dir(root_); }
+
+  std::unique_ptr<host> make_host(const std::string& address, std::vector<std::string> peers,
+                                  const fs::path& dir) {
+    auto h = std::make_unique<host>();
+    auto settings = on(address);
+    settings.static_peers = std::move(peers);
+    h->s = std::make_unique<swarm>(settings, [] {});
+    h->dir = dir;
+    fs::create_directories(dir);
+    h->key = h->s->add(metainfo_, dir, std::chrono::steady_clock::now());
+    return h;
+  }
+  std::string content_of(const host& h) const { return test::read_file(h.s->file_path(h.key)); }
+
+  fs::path root_;
+  std::string source_;
+  std::string metainfo_;
+};
+
+TEST_F(SwarmTest, AHostGetsTheWholeFileFromASeedAndNothingFromTheOrigin) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "publisher");
+  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  auto leecher = make_host("127.0.0.3", {seed_at}, root_ / "leecher");
+  run_until_complete({seed.get(), leecher.get()}, source_, 30s);
+  ASSERT_TRUE(leecher->complete);
+  EXPECT_EQ(content_of(*leecher), source_);
+  EXPECT_EQ(leecher->origin_bytes, 0U) << "a seed had every piece";
+  const auto p = leecher->s->progress(leecher->key);
+  EXPECT_EQ(p.verified, source_.size());
+  EXPECT_GE(p.from_peers, source_.size());
+  EXPECT_GE(seed->s->progress(seed->key).to_peers, source_.size());
+}
+
+TEST_F(SwarmTest, ThreeHostsShareOutTheOriginsWork) {
+  auto a = make_host("127.0.0.2", {}, root_ / "a");
+  const std::string a_at = "127.0.0.2:" + std::to_string(a->s->listen_port());
+  auto b = make_host("127.0.0.3", {a_at}, root_ / "b");
+  const std::string b_at = "127.0.0.3:" + std::to_string(b->s->listen_port());
+  auto c = make_host("127.0.0.4", {a_at, b_at}, root_ / "c");
+  run_until_complete({a.get(), b.get(), c.get()}, source_, 60s);
+  for (const host* h : {a.get(), b.get(), c.get()}) {
+    ASSERT_TRUE(h->complete);
+    EXPECT_EQ(content_of(*h), source_);
+    // Each host fetched some of it: the work was shared, not done by one.
+    EXPECT_GT(h->origin_bytes, 0U);
+  }
+  const std::uint64_t origin = a->origin_bytes + b->origin_bytes + c->origin_bytes;
+  std::printf("origin served %.2f x the file to three hosts\n",
+              static_cast<double>(origin) / static_cast<double>(source_.size()));
+  EXPECT_LT(origin, source_.size() * 13 / 10);
+}
+
+TEST_F(SwarmTest, ACorruptPieceFromTheOriginIsRefusedAndFetchedAgain) {
+  auto h = make_host("127.0.0.2", {}, root_ / "alone");
+  run_until_complete({h.get()}, source_, 30s, /*corrupt_first=*/true);
+  ASSERT_TRUE(h->complete);
+  EXPECT_EQ(content_of(*h), source_);
+  const bool refused = std::any_of(h->events.begin(), h->events.end(), [](const auto& e) {
+    return e.what == swarm_event::kind::bad_piece;
+  });
+  EXPECT_TRUE(refused);
+  EXPECT_GT(h->origin_bytes, source_.size()) << "the bad piece was fetched twice";
+}
+
+TEST_F(SwarmTest, MetainfoWithoutV2HashesIsRefused) {
+  swarm s(on("127.0.0.2"), [] {});
+  EXPECT_THROW(s.add("d4:infod4:name1:xee", root_ / "x", std::chrono::steady_clock::now()),
+               std::runtime_error);
+}
+
+}  // namespace
+}  // namespace opendo::transfer::peer
