@@ -9,16 +9,19 @@
 #include <string>
 #include <string_view>
 
+#include "opendo/types.hpp"
+
 namespace opendo::transfer::peer {
 
-// The largest metainfo accepted. It travels base64-encoded (4/3 of its size) inside one AddFile
-// request, and a Varlink message is at most 1 MiB (ipc::max_message_size): 512 KiB becomes
-// 683 KiB, which leaves room for the rest of the request. A hybrid metainfo spends 52 bytes per
-// piece (a SHA-1 and a SHA-256), so 512 KiB describes about 10,000 pieces: 160 GiB with 16 MiB
-// pieces. publish_file chooses a piece length that keeps under it.
-inline constexpr std::size_t max_metainfo_bytes = std::size_t{512} * 1024;
+// The largest metainfo accepted (opendo::max_metainfo_size). It travels base64-encoded (4/3 of
+// its size) inside one AddFile request, and a Varlink message is at most 1 MiB
+// (ipc::max_message_size): 512 KiB becomes 683 KiB, which leaves room for the rest of the
+// request. A hybrid metainfo spends 52 bytes per piece (a SHA-1 and a SHA-256), so 512 KiB
+// describes about 10,000 pieces: 160 GiB with 16 MiB pieces. publish_file chooses a piece length
+// that keeps under it.
+inline constexpr std::size_t max_metainfo_bytes = opendo::max_metainfo_size;
 // The longest magnet URI accepted.
-inline constexpr std::size_t max_magnet_bytes = 4096;
+inline constexpr std::size_t max_magnet_bytes = opendo::max_magnet_size;
 // Piece lengths publish_file accepts: powers of two from 16 KiB (BitTorrent v2's merkle block)
 // to 64 MiB.
 inline constexpr std::uint32_t min_piece_length = 16 * 1024;
