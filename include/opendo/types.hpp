@@ -2,6 +2,7 @@
 // They are also the payloads of the wire protocol (see src/ipc/org.opendo.Transfer.varlink).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -200,7 +201,23 @@ struct file_spec {
   // the ranges for a ranged file); empty: not checked. A mismatch puts the job in ERROR with
   // BG_E_VALIDATION_FAILED and the file is never delivered.
   std::string digest;
+  // Trusted content metadata, which lets opendod fetch the file from peers and verify every
+  // piece (docs/architecture.md, "Content metadata"): at most one of the two, for a whole file
+  // only (no ranges). metainfo is the raw bytes of a BitTorrent v2 or hybrid .torrent file of
+  // this one file (at most max_metainfo_size bytes; `opendo publish` makes one); magnet a
+  // "magnet:?xt=urn:btmh:1220..." URI with the v2 info hash (at most max_magnet_size bytes).
+  // The daemon refuses anything else with E_INVALIDARG. (Initialized here so that existing
+  // aggregate initializations of file_spec without them stay warning-free.)
+  std::string metainfo = {};
+  std::string magnet = {};
 };
+
+// Limits of file_spec::metainfo and file_spec::magnet. A metainfo travels base64-encoded in one
+// request, and a request is at most 1 MiB: 512 KiB of metainfo takes 683 KiB of it. Adding
+// several files with metainfo at once (add_files) needs them to fit one request together; add
+// them one by one otherwise.
+inline constexpr std::size_t max_metainfo_size = std::size_t{512} * 1024;
+inline constexpr std::size_t max_magnet_size = 4096;
 
 struct file_info {
   std::string remote_url;
@@ -215,6 +232,10 @@ struct file_info {
   file_progress progress;
   // Where the file's bytes came from and went (see source_stats).
   source_stats sources;
+  // "urn:btmh:1220" and the 64 hex digits of the v2 info hash when the file was added with
+  // trusted content metadata (a metainfo or a magnet); empty otherwise. The metainfo itself is
+  // not sent back.
+  std::string content_id = {};
 };
 
 struct job_error {

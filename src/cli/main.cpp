@@ -26,6 +26,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/content.hpp"
 #include "cli/progress.hpp"
 #include "cli/status.hpp"
 #include "ipc/codec.hpp"
@@ -220,6 +221,9 @@ void print_job(const job_info& job) {
                 cli::printable(file.remote_url).c_str(), cli::printable(file.local_name).c_str(),
                 bytes_summary(file.progress.bytes_transferred, file.progress.bytes_total).c_str(),
                 file.progress.completed ? ", complete" : "");
+    if (!file.content_id.empty()) {
+      std::printf("       content %s\n", file.content_id.c_str());
+    }
     if (!file.ranges.empty()) {
       std::string list;
       for (const auto& r : file.ranges) {
@@ -314,6 +318,21 @@ std::string monitor_line(const job_info& job, const cli::rate_meter& rate, bool 
 
 // ---- verbs ----
 
+// --metainfo PATH | --magnet URI of addfile and get.
+void add_content_options(CLI::App* verb, cli::content_options& content) {
+  CLI::Option* metainfo =
+      verb->add_option("--metainfo", content.metainfo_path,
+                       "A BitTorrent v2 or hybrid metainfo of the file (.torrent, at most 512 "
+                       "KiB; opendo publish makes one): trusted hashes that let opendod fetch "
+                       "it from peers and check every piece. Whole files only, not with --ranges")
+          ->type_name("PATH");
+  verb->add_option("--magnet", content.magnet,
+                   "As --metainfo, a magnet URI with the file's v2 info hash "
+                   "(magnet:?xt=urn:btmh:1220...)")
+      ->type_name("URI")
+      ->excludes(metainfo);
+}
+
 int run_create(const settings& global, const std::string& name) {
   opendo::client client = connect(global);
   opendo::job job = client.create_job(name);
@@ -358,6 +377,7 @@ struct addfile_args {
   bool in_place = false;
   std::string sha256;
   std::string sha512;
+  cli::content_options content;
 };
 
 int run_addfile(const settings& global, const std::string& id, const addfile_args& args) {
@@ -369,6 +389,7 @@ int run_addfile(const settings& global, const std::string& id, const addfile_arg
   if (!args.sha512.empty()) file.digest = "sha512:" + args.sha512;
   if (!ranges.empty()) file.ranges = parse_ranges(ranges);
   if (in_place) file.layout = opendo::range_layout::in_place;
+  cli::apply_content_options(args.content, file);
   opendo::client client = connect(global);
   open_job(client, id).add_file(file);
   return 0;
@@ -674,7 +695,8 @@ struct get_args {
   std::string name;
   std::string priority = "FOREGROUND";
   bool keep = false;
-  std::string sha256;  // of the (single) URL's file
+  std::string sha256;            // of the (single) URL's file
+  cli::content_options content;  // of the (single) URL's file
 };
 
 // What the Ctrl-C thread of `get` needs to know about the job.
@@ -722,6 +744,13 @@ int run_get(const settings& global, const get_args& args) {
     invalid("--sha256 is the digest of a single file, but " + std::to_string(args.urls.size()) +
             " URLs were given");
   }
+  const bool has_content = !args.content.metainfo_path.empty() || !args.content.magnet.empty();
+  if (has_content && args.urls.size() > 1) {
+    invalid("--metainfo and --magnet describe a single file, but " +
+            std::to_string(args.urls.size()) + " URLs were given");
+  }
+  opendo::file_spec content_only;  // read now: a metainfo that cannot be read makes no job
+  cli::apply_content_options(args.content, content_only);
   if (!args.output.empty() && args.urls.size() > 1) {
     invalid("-o names a single file but " + std::to_string(args.urls.size()) +
             " URLs were given; use -d DIR");
@@ -764,6 +793,8 @@ int run_get(const settings& global, const get_args& args) {
       opendo::file_spec file{
           args.urls[i], destinations[i], {}, opendo::range_layout::concatenated, {}};
       if (!args.sha256.empty()) file.digest = "sha256:" + args.sha256;
+      file.metainfo = content_only.metainfo;
+      file.magnet = content_only.magnet;
       job.add_file(file);
     }
     job.resume();
@@ -896,7 +927,7 @@ int run_command_line(int argc, char** argv) {
   app.add_flag(
       "--json", global.json,
       "Print machine-readable JSON (info, list, status, perfsnap, activity, monitor, get, create, "
-      "cancel, complete)");
+      "cancel, complete, publish)");
   app.add_flag("--no-autostart", global.no_autostart,
                "Do not start a user opendod when none answers on the default socket");
 
@@ -952,6 +983,7 @@ int run_command_line(int argc, char** argv) {
   addfile->add_option("--sha512", added.sha512, "The SHA-512 the file must have (hex)")
       ->type_name("HEX")
       ->excludes(sha256);
+  add_content_options(addfile, added.content);
 
   add_verb("resume", "Start or restart transferring a job (after an error, too)",
            [&] { return run_simple(global, job_id, [](opendo::job& job) { job.resume(); }); })
@@ -1111,8 +1143,36 @@ int run_command_line(int argc, char** argv) {
                    "The SHA-256 the (single) file must have (hex): on a mismatch nothing is "
                    "saved and the exit status is 1 (BG_E_VALIDATION_FAILED)")
       ->type_name("HEX");
+  add_content_options(get_verb, get.content);
   get_verb->add_flag("--keep", get.keep,
                      "On error, keep the job (in ERROR) for inspection instead of cancelling it");
+
+  cli::publish_args publish;
+  CLI::App* publish_verb =
+      add_verb("publish",
+               "Make a BitTorrent hybrid (v1+v2) metainfo of FILE with URL as its web seed, write "
+               "it beside FILE (FILE.torrent) and print its magnet; give either to addfile or get "
+               "(--metainfo, --magnet) so that opendod may fetch the file from peers, every piece "
+               "checked against its hashes. Needs no daemon",
+               [&] { return cli::run_publish(publish, global.json); });
+  publish_verb->add_option("FILE", publish.file, "The file to publish")->required()->type_name("");
+  publish_verb
+      ->add_option("--web-seed", publish.web_seed,
+                   "The http(s) URL the file is served at (the origin; peers and opendod fetch "
+                   "from it what no peer has)")
+      ->required()
+      ->type_name("URL");
+  publish_verb
+      ->add_option("-o,--output", publish.output,
+                   "Where to write the metainfo (default: FILE.torrent); an existing file is "
+                   "refused without --force")
+      ->type_name("PATH");
+  publish_verb
+      ->add_option("--piece-length", publish.piece_length,
+                   "Bytes per piece, a power of two from 16384 to 67108864 (default: chosen "
+                   "from the size, so that the metainfo stays under 512 KiB)")
+      ->type_name("N");
+  publish_verb->add_flag("--force", publish.force, "Replace the metainfo file if it exists");
 
   try {
     app.parse(argc, argv);

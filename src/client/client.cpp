@@ -148,7 +148,29 @@ void job::add_file(const std::string& remote_url, const std::string& local_path)
   add_file(file_spec{remote_url, local_path, {}, range_layout::concatenated, {}});
 }
 
+namespace {
+
+// The wire's limits of content metadata, told in words before a request is sent (opendod would
+// answer only "invalid parameter").
+void check_content_limits(const file_spec& file) {
+  if (file.metainfo.size() > max_metainfo_size) {
+    throw error(value_of(hr::e_invalidarg),
+                "the metainfo of " + file.remote_url + " is " +
+                    std::to_string(file.metainfo.size()) + " bytes; at most " +
+                    std::to_string(max_metainfo_size) + " are accepted");
+  }
+  if (file.magnet.size() > max_magnet_size) {
+    throw error(value_of(hr::e_invalidarg), "the magnet URI of " + file.remote_url + " is " +
+                                                std::to_string(file.magnet.size()) +
+                                                " bytes; at most " +
+                                                std::to_string(max_magnet_size) + " are accepted");
+  }
+}
+
+}  // namespace
+
 void job::add_file(const file_spec& file) {
+  check_content_limits(file);
   json parameters = ipc::to_json(file);
   parameters["id"] = id_;
   use(connection_).call("AddFile", parameters);
@@ -281,7 +303,10 @@ void job::add_files(const std::vector<std::pair<std::string, std::string>>& file
 
 void job::add_files(std::span<const file_spec> files) {
   json list = json::array();
-  for (const auto& file : files) list.push_back(ipc::to_json(file));
+  for (const auto& file : files) {
+    check_content_limits(file);
+    list.push_back(ipc::to_json(file));
+  }
   use(connection_).call("AddFiles", {{"id", id_}, {"files", std::move(list)}});
 }
 

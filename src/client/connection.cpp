@@ -234,6 +234,14 @@ void connection::send_locked(const std::string& method, const json& params, bool
                   {"parameters", params.is_null() ? json::object() : params}};
   if (more) message["more"] = true;
   const std::string text = dump_for_wire(message);
+  // opendod hangs up on a longer message; say why instead (several files with metainfo in one
+  // AddFiles can add up to this).
+  if (text.size() >= ipc::max_message_size) {
+    throw error(value_of(hr::e_invalidarg),
+                method + " would be a message of " + std::to_string(text.size() + 1) +
+                    " bytes; opendod accepts at most " + std::to_string(ipc::max_message_size) +
+                    " (add files with metainfo one at a time)");
+  }
   try {
     ipc::send_message(fd_.get(), text);
   } catch (const std::system_error& e) {

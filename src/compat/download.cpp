@@ -5,11 +5,13 @@
 // blocking mode, correlation vector) live in a process-wide table keyed by job id, so every
 // IDODownload object for a download in this process sees the same values.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compat/convert.hpp"
@@ -37,6 +39,10 @@ struct download_settings {
   // IntegrityCheckMandatory: Start refuses a download without it.
   std::string integrity;
   bool integrity_mandatory = false;
+  // ContentId as set (a magnet URI, or "urn:btmh:1220" and 64 hex digits), and the magnet given
+  // to the file at Start as its trusted content metadata.
+  std::string content_id;
+  std::string content_magnet;
   // What OnStatusChange last reported, for the CallbackFreq* throttle.
   std::optional<DODownloadState> reported_state;
   steady::time_point reported_at{};
@@ -200,8 +206,9 @@ class download_object final : public com_object<download_object, IDODownload> {
         const std::string& id = handle_.id();
         settings().update(id, [](download_settings& d) { d.starting = true; });
         try {
-          handle_.add_file(
-              file_spec{*s.uri, *s.local_path, wanted, range_layout::in_place, s.integrity});
+          file_spec file{*s.uri, *s.local_path, wanted, range_layout::in_place, s.integrity};
+          file.magnet = s.content_magnet;
+          handle_.add_file(file);
           handle_.resume();
         } catch (...) {
           settings().update(id, [](download_settings& d) { d.starting = false; });
@@ -344,8 +351,14 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_IntegrityCheckInfo:
       case DODownloadProperty_HttpCustomAuthHeaders:  // secrets: they never leave the daemon
         fail(DO_E_WRITE_ONLY_PROPERTY, "the property is write-only");
-      case DODownloadProperty_ContentId:
-        not_supported("ContentId", "opendo has no content service that resolves content ids");
+      case DODownloadProperty_ContentId: {
+        // As set; in another process than the one that set it, the started file's content id
+        // (a form SetProperty accepts too); empty when the download has none.
+        const job_info info = handle_.info();
+        const std::string set = settings().get(handle_.id()).content_id;
+        if (!set.empty() || info.files.empty()) return put_string(out, set);
+        return put_string(out, info.files[0].content_id);
+      }
       case DODownloadProperty_StreamInterface:
         not_supported("StreamInterface", "opendo downloads to files only");
     }
@@ -368,6 +381,32 @@ class download_object final : public com_object<download_object, IDODownload> {
     settings().update(handle_.id(), [&](download_settings& s) { s.integrity = digest->text(); });
   }
 
+  // ContentId: the file's trusted content metadata, as a magnet URI with a BitTorrent v2 info
+  // hash, or that hash as "urn:btmh:1220<64 hex>" (made a magnet of). Given to the file at
+  // Start, which opendod refuses (E_INVALIDARG) when the magnet does not hold; a started
+  // download keeps the one it had.
+  void set_content_id(const job_info& info, const std::string& text) {
+    if (text.size() > max_magnet_size) {
+      fail(E_INVALIDARG, "ContentId is " + std::to_string(text.size()) + " bytes; at most " +
+                             std::to_string(max_magnet_size) + " are accepted");
+    }
+    const auto content_id = content_id_of(text);
+    if (!content_id) {
+      fail(E_INVALIDARG,
+           "ContentId must be a magnet URI with a BitTorrent v2 info hash "
+           "(magnet:?xt=urn:btmh:1220 and 64 hex digits) or urn:btmh:1220 and 64 hex digits");
+    }
+    if (!info.files.empty()) {
+      if (info.files[0].content_id == *content_id) return;
+      fail(DO_E_INVALID_STATE, "the ContentId of a started download cannot change");
+    }
+    std::string magnet = text.starts_with("magnet:?") ? text : "magnet:?xt=" + text;
+    settings().update(handle_.id(), [&](download_settings& s) {
+      s.content_id = text;
+      s.content_magnet = std::move(magnet);
+    });
+  }
+
   void set_property(std::uint32_t id, const VARIANT* value) {
     switch (id) {
       case DODownloadProperty_Id:
@@ -377,8 +416,6 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_HttpServerIPAddress:
       case DODownloadProperty_HttpStatusCode:
         fail(DO_E_READ_ONLY_PROPERTY, "the property is read-only");
-      case DODownloadProperty_ContentId:
-        not_supported("ContentId", "opendo has no content service that resolves content ids");
       case DODownloadProperty_StreamInterface:
         not_supported("StreamInterface", "opendo downloads to files only");
       case DODownloadProperty_SecurityContext:
@@ -398,6 +435,7 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_CallbackInterface:
       case DODownloadProperty_NetworkToken:
       case DODownloadProperty_CorrelationVector:
+      case DODownloadProperty_ContentId:
       case DODownloadProperty_IntegrityCheckInfo:
       case DODownloadProperty_IntegrityCheckMandatory:
       case DODownloadProperty_DisallowOnCellular:
@@ -477,6 +515,8 @@ class download_object final : public com_object<download_object, IDODownload> {
         // Every job already runs with its owner's identity (the caller's uid); nothing to capture.
         variant_bool(value, "NetworkToken");
         return;
+      case DODownloadProperty_ContentId:
+        return set_content_id(info, variant_string(value, "ContentId"));
       case DODownloadProperty_CorrelationVector: {
         std::string vector = variant_string(value, "CorrelationVector");
         settings().update(job_id,
@@ -640,6 +680,30 @@ DO_DOWNLOAD_STATUS download_status(const job_info& info) {
                      : S_OK;
   status.ExtendedError = S_OK;
   return status;
+}
+
+// Reads only the magnet's xt=urn:btmh parameter: opendod checks the magnet as a whole when the
+// file is added at Start.
+std::optional<std::string> content_id_of(std::string_view text) {
+  constexpr std::string_view urn = "urn:btmh:1220";
+  std::string_view hash;
+  if (text.starts_with(urn)) {
+    hash = text.substr(urn.size());
+  } else if (text.starts_with("magnet:?")) {
+    std::string_view rest = text.substr(8);
+    while (!rest.empty()) {
+      const std::string_view parameter = rest.substr(0, rest.find('&'));
+      rest.remove_prefix(std::min(rest.size(), parameter.size() + 1));
+      if (parameter.starts_with("xt=urn:btmh:1220")) hash = parameter.substr(3 + urn.size());
+    }
+  }
+  if (hash.size() != 64) return std::nullopt;
+  std::string id(urn);
+  for (const char c : hash) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    id.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return id;
 }
 
 std::string download_uri(const job_info& info) {

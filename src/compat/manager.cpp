@@ -111,8 +111,9 @@ class manager_object final : public com_object<manager_object, IBackgroundCopyMa
   }
 
   // The caller's downloads: its jobs of at most one file that have not ended, optionally those
-  // whose Id (any case), Uri, DisplayName or LocalPath equals category->Value. No download has a
-  // ContentId, so that category lists none.
+  // whose Id (any case), Uri, DisplayName or LocalPath equals category->Value, or whose
+  // ContentId names the same content (a magnet or urn:btmh with the same v2 info hash; known once
+  // the download started).
   HRESULT STDMETHODCALLTYPE EnumDownloads(const DO_DOWNLOAD_ENUM_CATEGORY* category,
                                           IEnumUnknown** ppEnum) override {
     if (ppEnum == nullptr) return E_POINTER;
@@ -156,6 +157,10 @@ class manager_object final : public com_object<manager_object, IBackgroundCopyMa
         return info.display_name == wanted;
       case DODownloadProperty_LocalPath:
         return download_local_path(info) == wanted;
+      case DODownloadProperty_ContentId: {
+        const auto id = content_id_of(wanted);
+        return id && info.files.size() == 1 && info.files[0].content_id == *id;
+      }
       default:
         return false;
     }

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "opendo/opendo.hpp"
@@ -44,6 +47,10 @@ DO_DOWNLOAD_STATUS download_status(const job_info& info);
 // stored in this process; empty when neither.
 std::string download_uri(const job_info& info);
 std::string download_local_path(const job_info& info);
+// The content id ("urn:btmh:1220" and 64 lower-case hex digits) a DO ContentId names: the v2 info
+// hash of a magnet URI (its xt=urn:btmh:1220... parameter), or that urn itself; nullopt when it
+// names none.
+std::optional<std::string> content_id_of(std::string_view text);
 
 // The HRESULT a DO caller sees for a BITS one: where DO documents its own code for the same
 // condition (job not found, invalid state, empty job, no file, no error information, ranges),

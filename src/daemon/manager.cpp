@@ -30,6 +30,7 @@
 #include "jobs/ranges.hpp"
 #include "jobs/scheduler.hpp"
 #include "opendo/hresult.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::daemon {
 namespace {
@@ -445,6 +446,35 @@ std::vector<job_info> manager::list_jobs(const caller& who, bool all_users) {
   return out;
 }
 
+namespace {
+
+// A file's trusted content metadata (metainfo or magnet, docs/architecture.md): checked here,
+// once, so that everything stored is something the peer engine can trust.
+void set_content_metadata(jobs::file_record& file, const file_spec& spec) {
+  if (spec.metainfo.empty() && spec.magnet.empty()) return;
+  const std::string what = "cannot add " + spec.remote_url + " with ";
+  if (!spec.metainfo.empty() && !spec.magnet.empty()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        what + "both a metainfo and a magnet: give one of them"};
+  }
+  const char* kind = spec.metainfo.empty() ? "a magnet" : "a metainfo";
+  if (!spec.ranges.empty()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        what + kind + " and ranges: content metadata describes a whole file"};
+  }
+  try {
+    const auto meta = spec.metainfo.empty() ? transfer::peer::read_magnet(spec.magnet)
+                                            : transfer::peer::read_metainfo(spec.metainfo);
+    file.content_id = transfer::peer::content_id(meta);
+  } catch (const transfer::peer::content_error& e) {
+    throw request_error{value_of(hr::e_invalidarg), what + kind + ": " + e.what()};
+  }
+  file.metainfo = spec.metainfo;
+  file.magnet = spec.magnet;
+}
+
+}  // namespace
+
 void manager::add_files(const caller& who, const std::string& id,
                         const std::vector<file_spec>& files) {
   jobs::job& j = mutable_job(who, id);
@@ -495,6 +525,7 @@ void manager::add_files(const caller& who, const std::string& id,
       check(ranges.code, "cannot add " + remote_url + " with ranges: " + ranges.message);
       file.bytes_total = jobs::ranges_total(file.ranges, size_unknown);
     }
+    set_content_metadata(file, spec);
     file.temp_name = temp_name_for(copy.id, copy.files.size());
     check(jobs::add_file(copy, std::move(file), config_.limits, wall),
           "cannot add a file to job " + id);

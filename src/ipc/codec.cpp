@@ -1,5 +1,7 @@
 #include "ipc/codec.hpp"
 
+#include <openssl/evp.h>
+
 #include <array>
 #include <cstdint>
 
@@ -97,6 +99,44 @@ range_layout layout_from_json(const json& value) {
   throw bad_parameter("layout");
 }
 
+// FileSpec's metainfo is raw bytes: it travels as base64 (RFC 4648, with padding), by OpenSSL.
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                                      static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+// The bytes of base64 `text` (a multiple of 4 characters of the base64 alphabet, '=' padding
+// at the end only); nullopt when it is not that.
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '/';
+    const bool padding =
+        c == '=' && i + 2 >= text.size() && (i + 1 == text.size() || text[i + 1] == '=');
+    if (!alphabet && !padding) return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(text.data()),
+                                      static_cast<int>(text.size()));
+  if (written < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  std::size_t size = static_cast<std::size_t>(written);
+  if (text.ends_with("==")) {
+    size -= 2;
+  } else if (text.ends_with("=")) {
+    size -= 1;
+  }
+  out.resize(size);
+  return out;
+}
+
 constexpr std::array<std::string_view, 4> kEventKinds{"snapshot", "state", "progress", "modified"};
 
 }  // namespace
@@ -120,6 +160,8 @@ json to_json(const file_spec& file) {
     out["layout"] = std::string(to_string(file.layout));
   }
   if (!file.digest.empty()) out["digest"] = file.digest;
+  if (!file.metainfo.empty()) out["metainfo"] = base64_encode(file.metainfo);
+  if (!file.magnet.empty()) out["magnet"] = file.magnet;
   return out;
 }
 
@@ -135,6 +177,16 @@ file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_
     file.layout = layout_from_json(*it);
   }
   if (auto digest = optional_string(value, "digest", 7 + 128)) file.digest = std::move(*digest);
+  // The limits of the content metadata are checked here, on the wire, so that nothing larger is
+  // ever decoded or kept; what the bytes mean is checked by the daemon.
+  if (auto metainfo = optional_string(value, "metainfo", 4 * ((max_metainfo_size + 2) / 3))) {
+    auto bytes = base64_decode(*metainfo);
+    if (!bytes || bytes->size() > max_metainfo_size) throw bad_parameter("metainfo");
+    file.metainfo = std::move(*bytes);
+  }
+  if (auto magnet = optional_string(value, "magnet", max_magnet_size)) {
+    file.magnet = std::move(*magnet);
+  }
   return file;
 }
 
@@ -198,6 +250,7 @@ json to_json(const job_info& job) {
                      {"ranges", ranges_to_json(file.ranges)},
                      {"layout", std::string(to_string(file.layout))},
                      {"digest", file.digest},
+                     {"content_id", file.content_id},
                      {"progress",
                       {{"bytes_total", size_to_json(file.progress.bytes_total)},
                        {"bytes_transferred", file.progress.bytes_transferred},
@@ -346,6 +399,8 @@ job_info job_from_json(const json& value) {
     file.ranges = ranges_from_json(field(entry, "ranges"));
     file.layout = layout_from_json(field(entry, "layout"));
     file.digest = string_field(entry, "digest");
+    // Absent from an opendod older than content metadata: no content id.
+    if (auto id = optional_string(entry, "content_id", 13 + 64)) file.content_id = std::move(*id);
     const json& progress = field(entry, "progress");
     file.progress.bytes_total = size_from_json(field(progress, "bytes_total"), "bytes_total");
     file.progress.bytes_transferred = uint_field(progress, "bytes_transferred");

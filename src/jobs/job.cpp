@@ -66,6 +66,7 @@ job_info to_info(const job& j) {
     fi.ranges = f.ranges;
     fi.layout = f.layout;
     fi.digest = f.digest;
+    fi.content_id = f.content_id;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
     fi.sources = f.sources;
     info.files.push_back(std::move(fi));

@@ -35,6 +35,12 @@ struct file_record {
   std::vector<byte_range> ranges;
   range_layout layout = range_layout::concatenated;
   std::string digest;  // "sha256:HEX" / "sha512:HEX" the file must have; empty: not checked
+  // Trusted content metadata as the owner gave it (at most one of metainfo, the raw bencoded
+  // bytes, and magnet), checked when the file was added, and the content id derived from it
+  // ("urn:btmh:1220" + v2 info hash; empty without metadata). They never change afterwards.
+  std::string metainfo;
+  std::string magnet;
+  std::string content_id;
   // Size of the remote file, when a response told it. For a whole file it equals bytes_total.
   std::uint64_t remote_size = size_unknown;
   // For a ranged file these count range bytes: the sum of the ranges, and what of it arrived.

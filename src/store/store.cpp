@@ -27,7 +27,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 7;
+constexpr std::int64_t kSchemaVersion = 8;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -143,6 +143,11 @@ class run {
                             SQLITE_STATIC));
     return *this;
   }
+  run& bind_blob(int index, std::string_view bytes) {
+    check(sqlite3_bind_blob(s_.get(), index, bytes.data(), static_cast<int>(bytes.size()),
+                            SQLITE_STATIC));
+    return *this;
+  }
   run& bind_null(int index) {
     check(sqlite3_bind_null(s_.get(), index));
     return *this;
@@ -165,6 +170,11 @@ class run {
   std::uint32_t u32(int column) const { return static_cast<std::uint32_t>(integer(column)); }
   std::uint64_t u64(int column) const { return from_db(integer(column)); }
   bool boolean(int column) const { return integer(column) != 0; }
+  std::string blob(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(s_.get(), column));
+    const int size = sqlite3_column_bytes(s_.get(), column);
+    return data != nullptr ? std::string(data, static_cast<std::size_t>(size)) : std::string();
+  }
   std::string text(int column) const {
     const auto* data = sqlite3_column_text(s_.get(), column);
     int size = sqlite3_column_bytes(s_.get(), column);
@@ -378,6 +388,32 @@ ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 )sql";
 
+// A file's trusted content metadata (version 8): the metainfo (raw bencoded bytes, up to 512
+// KiB) or magnet its owner gave, and the content id derived from them. A row exists only for a
+// file that has them. A table of its own, not columns of files: files rows are rewritten with
+// every save of the job, and these never change once the file is added, so save_job writes a row
+// only when it is missing. Not WITHOUT ROWID: its rows may be large. Created with the schema and
+// by every migration.
+constexpr const char* kCreateFileContent = R"sql(
+CREATE TABLE file_content (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  metainfo BLOB NOT NULL,
+  magnet TEXT NOT NULL,
+  content_id TEXT NOT NULL,
+  PRIMARY KEY (job_id, idx)
+);
+)sql";
+constexpr const char* kHasFileContent = R"sql(
+SELECT 1 FROM file_content WHERE job_id = ?1 AND idx = ?2
+)sql";
+constexpr const char* kInsertFileContent = R"sql(
+INSERT INTO file_content (job_id, idx, metainfo, magnet, content_id) VALUES (?1, ?2, ?3, ?4, ?5)
+)sql";
+constexpr const char* kLoadFileContent = R"sql(
+SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
+)sql";
+
 // A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
 // their own, like the limits', so that those of the older columns stay as they were.
 constexpr const char* kUpdateSegments = R"sql(
@@ -547,7 +583,7 @@ void prepare_schema(sqlite3* db) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
       if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6") {
+          *version == "5" || *version == "6" || *version == "7") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
@@ -559,13 +595,15 @@ void prepare_schema(sqlite3* db) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6") {
+        if (*version != "5" && *version != "6" && *version != "7") {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6") exec_sql(db, kMigrateFrom5, operation.c_str());
-        exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (*version != "6" && *version != "7") exec_sql(db, kMigrateFrom5, operation.c_str());
+        if (*version != "7") exec_sql(db, kMigrateFrom6, operation.c_str());
+        // Version 7 had no content metadata.
+        exec_sql(db, kCreateFileContent, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -581,6 +619,7 @@ void prepare_schema(sqlite3* db) {
       exec_sql(db, kCreateCredentials, "create schema");
       exec_sql(db, kCreateHttpOptions, "create schema");
       exec_sql(db, kCreateTotals, "create schema");
+      exec_sql(db, kCreateFileContent, "create schema");
       statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
       run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
     }
@@ -617,6 +656,11 @@ struct job_store::statements {
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
         load_http_options(db, "SELECT http_options", kLoadHttpOptions),
+        trim_file_content(db, "DELETE file_content",
+                          "DELETE FROM file_content WHERE job_id = ?1 AND idx >= ?2"),
+        has_file_content(db, "SELECT file_content", kHasFileContent),
+        insert_file_content(db, "INSERT file_content", kInsertFileContent),
+        load_file_content(db, "SELECT file_content", kLoadFileContent),
         load_totals(db, "SELECT totals", "SELECT name, value FROM totals"),
         save_total(db, "INSERT totals",
                    "INSERT INTO totals (name, value) VALUES (?1, ?2) "
@@ -642,6 +686,10 @@ struct job_store::statements {
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
+  statement trim_file_content;
+  statement has_file_content;
+  statement insert_file_content;
+  statement load_file_content;
   statement load_totals;
   statement save_total;
 };
@@ -731,6 +779,10 @@ void job_store::save_job(const jobs::job& j) {
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
       .execute();
+  run(stmts_->trim_file_content)
+      .bind(1, j.id)
+      .bind(2, static_cast<std::int64_t>(j.files.size()))
+      .execute();
   for (std::size_t i = 0; i < j.files.size(); ++i) {
     const auto& f = j.files[i];
     // Bound without a copy (SQLITE_STATIC): it must live until the statement ran.
@@ -756,6 +808,7 @@ void job_store::save_job(const jobs::job& j) {
     bind_sources(r, 18, f.sources);
     r.execute();
     save_segments(j.id, static_cast<std::uint32_t>(i), f);
+    save_file_content(j.id, static_cast<std::uint32_t>(i), f);
   }
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
   run(stmts_->delete_credentials).bind(1, j.id).execute();
@@ -851,6 +904,23 @@ void job_store::save_segments(const std::string& job_id, std::uint32_t index,
                               const jobs::file_record& file) {
   const std::string text = jobs::encode_segments(file.segments);  // bound without a copy
   run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
+}
+
+void job_store::save_file_content(const std::string& job_id, std::uint32_t index,
+                                  const jobs::file_record& file) {
+  if (file.content_id.empty()) return;
+  {
+    run existing(stmts_->has_file_content);
+    existing.bind(1, job_id).bind(2, index);
+    if (existing.step()) return;  // written when the file was added; it never changes
+  }
+  run(stmts_->insert_file_content)
+      .bind(1, job_id)
+      .bind(2, index)
+      .bind_blob(3, file.metainfo)
+      .bind(4, file.magnet)
+      .bind(5, file.content_id)
+      .execute();
 }
 
 void job_store::save_download_time(const std::string& job_id, std::chrono::milliseconds spent) {
@@ -1019,6 +1089,23 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
              "the segments of a file do not parse: \"" + std::string(segments.text(2)) + "\"");
       }
       it->second->files[static_cast<std::size_t>(index)].segments = std::move(*decoded);
+    }
+  }
+  {
+    run content(stmts_->load_file_content);
+    while (content.step()) {
+      auto it = by_id.find(content.text(0));
+      if (it == by_id.end()) continue;
+      const std::int64_t index = content.integer(1);
+      if (index < 0 || index >= static_cast<std::int64_t>(it->second->files.size())) {
+        fail(db_path(db_), "SELECT file_content",
+             "job " + it->second->id + " has content metadata for file " + std::to_string(index) +
+                 ", which it does not have");
+      }
+      auto& f = it->second->files[static_cast<std::size_t>(index)];
+      f.metainfo = content.blob(2);
+      f.magnet = content.text(3);
+      f.content_id = content.text(4);
     }
   }
   run r(stmts_->load_credentials);

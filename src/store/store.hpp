@@ -72,6 +72,8 @@ class job_store {
 
  private:
   void save_segments(const std::string& job_id, std::uint32_t index, const jobs::file_record& file);
+  void save_file_content(const std::string& job_id, std::uint32_t index,
+                         const jobs::file_record& file);
   struct statements;
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;

@@ -238,7 +238,7 @@ TEST_F(CompatDo, PropertiesFollowTheirRules) {
             S_OK);
   EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_NoRoaming)),
             E_NOTIMPL);
-  EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_NOTIMPL);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_INVALIDARG);
   EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags, ui4(0)), S_OK);
   EXPECT_EQ(set(download.get(), DODownloadProperty_CorrelationVector, bstr("cv.1")), S_OK);
   EXPECT_EQ(get_string(download.get(), DODownloadProperty_CorrelationVector), "cv.1");
@@ -606,6 +606,19 @@ TEST_F(CompatDo, EnumDownloadsListsTheCallersDownloadsByCategory) {
   EXPECT_EQ(names(&category), (std::vector<std::string>{"first"}));
   category = {DODownloadProperty_ContentId, L"anything"};
   EXPECT_TRUE(names(&category).empty());
+  // A started download with a ContentId is found by it, in either form and any case of its hex.
+  const std::string hash(64, 'c');
+  origin.make_random_file("content.bin", 1000, 4);
+  ASSERT_EQ(set(second.get(), DODownloadProperty_Uri, bstr(origin.url("content.bin"))), S_OK);
+  ASSERT_EQ(set(second.get(), DODownloadProperty_LocalPath, bstr(path("content.bin"))), S_OK);
+  ASSERT_EQ(set(second.get(), DODownloadProperty_ContentId,
+                bstr("magnet:?xt=urn:btmh:1220" + hash + "&dn=content.bin")),
+            S_OK);
+  ASSERT_EQ(second->Start(nullptr), S_OK);
+  const std::wstring by_urn = wide("urn:btmh:1220" + std::string(64, 'C'));
+  category = {DODownloadProperty_ContentId, by_urn.c_str()};
+  EXPECT_EQ(names(&category), (std::vector<std::string>{"second"}));
+  EXPECT_EQ(second->Abort(), S_OK);
 
   IEnumUnknown* downloads = nullptr;
   category = {DODownloadProperty_CostPolicy, L"0"};
@@ -614,4 +627,69 @@ TEST_F(CompatDo, EnumDownloadsListsTheCallersDownloadsByCategory) {
   EXPECT_EQ(manager->EnumDownloads(&category, &downloads), E_INVALIDARG);
   EXPECT_EQ(manager->EnumDownloads(nullptr, nullptr), E_POINTER);
   EXPECT_EQ(manager->CreateDownload(nullptr), E_POINTER);
+}
+
+// ContentId: a magnet with the file's BitTorrent v2 info hash (or that hash as urn:btmh), kept
+// until Start and given to the file then as its trusted content metadata; GetProperty returns it.
+TEST_F(CompatDo, ContentIdGivesTheFileItsContentMetadata) {
+  const std::string hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  origin.make_random_file("cid.bin", 200000, 11);
+  for (const std::string& content_id :
+       {"magnet:?xt=urn:btmh:1220" + hash + "&dn=cid.bin", "urn:btmh:1220" + hash}) {
+    SCOPED_TRACE(content_id);
+    com_ptr<IDODownload> download = create();
+    EXPECT_EQ(get_string(download.get(), DODownloadProperty_ContentId), "");
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("cid.bin"))), S_OK);
+    const std::string local = path("cid-" + std::to_string(content_id.size()) + ".bin");
+    ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(local)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr(content_id)), S_OK);
+    EXPECT_EQ(get_string(download.get(), DODownloadProperty_ContentId), content_id);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+    // The file still comes over HTTP: nothing else uses the metadata yet.
+    ASSERT_EQ(download->Start(nullptr), S_OK);
+    const std::string id = get_string(download.get(), DODownloadProperty_Id);
+    EXPECT_EQ(modern().open_job(id).info().files.at(0).content_id, "urn:btmh:1220" + hash);
+    EXPECT_EQ(get_string(download.get(), DODownloadProperty_ContentId), content_id);
+    // Fixed once started: the same content is accepted, another is not.
+    EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("urn:btmh:1220" + hash)),
+              S_OK);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId,
+                  bstr("urn:btmh:1220" + std::string(64, 'd'))),
+              DO_E_INVALID_STATE);
+    EXPECT_EQ(download->Finalize(), S_OK);
+    EXPECT_EQ(opendo::test::sha256_file(local),
+              opendo::test::sha256_file(origin.docroot() / "cid.bin"));
+  }
+}
+
+TEST_F(CompatDo, ContentIdRefusesWhatNamesNoV2Content) {
+  com_ptr<IDODownload> download = create();
+  for (const std::string& bad : std::vector<std::string>{
+           "", "content", "magnet:?xt=urn:btih:" + std::string(40, 'a'),
+           "urn:btmh:1220" + std::string(63, 'a'), "urn:btmh:1220" + std::string(64, 'g'),
+           "magnet:?xt=urn:btmh:1220" + std::string(65, 'a'),
+           "magnet:?xt=urn:btmh:1220" + std::string(64, 'a') + "&dn=" + std::string(4096, 'n')}) {
+    SCOPED_TRACE(bad.substr(0, 80));
+    EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr(bad)), E_INVALIDARG);
+  }
+  EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, ui4(2)), E_INVALIDARG);
+  EXPECT_EQ(get_string(download.get(), DODownloadProperty_ContentId), "");
+  // A magnet opendod refuses as a whole is refused at Start, which leaves the download as it was;
+  // so is a ContentId with ranges (content metadata describes a whole file).
+  origin.make_random_file("cid2.bin", 1000, 12);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("cid2.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("cid2.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_ContentId,
+                bstr("magnet:?xt=urn:btmh:1220" + std::string(64, 'a') + "&xt=urn:btih:abc")),
+            S_OK);
+  EXPECT_EQ(download->Start(nullptr), E_INVALIDARG);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_ContentId,
+                bstr("urn:btmh:1220" + std::string(64, 'a'))),
+            S_OK);
+  DO_DOWNLOAD_RANGES_INFO ranges{1, {{0, 10}}};
+  EXPECT_EQ(download->Start(&ranges), E_INVALIDARG);
+  EXPECT_EQ(status_of(download.get()).State, DODownloadState_Created);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  EXPECT_EQ(download->Abort(), S_OK);
 }

@@ -207,7 +207,7 @@ TEST(Cli, EveryVerbHasHelp) {
   const auto top = run({opendo, "--help"});
   EXPECT_EQ(top.exit_code, 0);
   for (const char* verb : {"create", "addfile", "resume", "suspend", "cancel", "complete", "info",
-                           "list", "monitor", "get", "setprop"}) {
+                           "list", "monitor", "get", "setprop", "publish"}) {
     EXPECT_NE(top.out.find(verb), std::string::npos) << verb << " missing from --help";
     const auto help = run({opendo, verb, "--help"});
     EXPECT_EQ(help.exit_code, 0) << verb;

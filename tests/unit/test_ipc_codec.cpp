@@ -134,6 +134,87 @@ TEST(Codec, JobRoundTripsExactly) {
   EXPECT_EQ(ipc::to_json(job)["files"][1]["ranges"][1]["length"], -1);
   EXPECT_EQ(back.files[0].sources, job.files[0].sources);
   EXPECT_EQ(ipc::to_json(job)["files"][0]["sources"]["bytes_from_cache_hosts"], 20);
+  EXPECT_EQ(ipc::to_json(job)["files"][0]["content_id"], "");
+}
+
+TEST(Codec, FileContentIdRoundTripsAndMayBeAbsent) {
+  job_info job;
+  job.id = "{00000000-0000-4000-8000-000000000002}";
+  file_info file;
+  file.remote_url = "http://h/a";
+  file.local_name = "/tmp/a";
+  file.content_id = "urn:btmh:1220" + std::string(64, 'e');
+  job.files.push_back(file);
+  ipc::json wire = ipc::to_json(job);
+  EXPECT_EQ(wire["files"][0]["content_id"], file.content_id);
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].content_id, file.content_id);
+  // An opendod older than content metadata sends none: no content id.
+  wire["files"][0].erase("content_id");
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].content_id, "");
+  wire["files"][0]["content_id"] = 7;
+  EXPECT_THROW(ipc::job_from_json(wire), ipc::bad_parameter);
+}
+
+// The metainfo is raw bytes (NULs and all 256 values) and travels as base64; the magnet as is.
+TEST(Codec, FileSpecMetainfoTravelsAsBase64AndMagnetAsIs) {
+  file_spec spec;
+  spec.remote_url = "http://h/a";
+  spec.local_name = "/tmp/a";
+  for (int length : {0, 1, 2, 3, 4, 5, 300}) {
+    SCOPED_TRACE(length);
+    spec.metainfo.clear();
+    for (int i = 0; i < length; ++i) spec.metainfo.push_back(static_cast<char>((i * 37) & 0xFF));
+    const ipc::json wire = ipc::to_json(spec);
+    EXPECT_EQ(wire.contains("metainfo"), length > 0);
+    EXPECT_EQ(ipc::file_spec_from_json(wire, 100, 100).metainfo, spec.metainfo);
+  }
+  spec.metainfo = "d4:infoe";
+  EXPECT_EQ(ipc::to_json(spec)["metainfo"], "ZDQ6aW5mb2U=");
+  spec.metainfo = std::string("\0\xff", 2);
+  EXPECT_EQ(ipc::to_json(spec)["metainfo"], "AP8=");
+  spec.metainfo.clear();
+  spec.magnet = "magnet:?xt=urn:btmh:1220" + std::string(64, 'a');
+  EXPECT_EQ(ipc::to_json(spec)["magnet"], spec.magnet);
+  EXPECT_FALSE(ipc::to_json(spec).contains("metainfo"));
+  EXPECT_EQ(ipc::file_spec_from_json(ipc::to_json(spec), 100, 100).magnet, spec.magnet);
+}
+
+TEST(Codec, FileSpecContentMetadataOverItsLimitOrNotBase64IsRefused) {
+  const ipc::json base{{"remote_url", "http://h/a"}, {"local_name", "/tmp/a"}};
+  auto refused = [&](const char* name, ipc::json value) {
+    ipc::json wire = base;
+    wire[name] = std::move(value);
+    try {
+      ipc::file_spec_from_json(wire, 100, 100);
+      return std::string("accepted");
+    } catch (const ipc::bad_parameter& e) {
+      return e.parameter;
+    }
+  };
+  for (const char* text : {"abc", "ab=c", "=abc", "a===", "ab\ncd==", "ab-_", "YWJj!"}) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(refused("metainfo", text), "metainfo");
+  }
+  EXPECT_EQ(refused("metainfo", 12), "metainfo");
+  // The largest metainfo fits; one byte more does not.
+  file_spec largest;
+  largest.remote_url = "http://h/a";
+  largest.local_name = "/tmp/a";
+  largest.metainfo.assign(opendo::max_metainfo_size, 'x');
+  EXPECT_EQ(ipc::file_spec_from_json(ipc::to_json(largest), 100, 100).metainfo.size(),
+            opendo::max_metainfo_size);
+  largest.metainfo.push_back('x');
+  EXPECT_THROW(ipc::file_spec_from_json(ipc::to_json(largest), 100, 100), ipc::bad_parameter);
+  // And with a whole AddFile around it, it fits one Varlink message.
+  largest.metainfo.pop_back();
+  ipc::json call{{"method", "org.opendo.Transfer.AddFile"}, {"parameters", ipc::to_json(largest)}};
+  call["parameters"]["remote_url"] = std::string(2200, 'u');
+  call["parameters"]["local_name"] = std::string(4096, 'l');
+  call["parameters"]["magnet"] = std::string(4096, 'm');
+  call["parameters"]["id"] = "{00000000-0000-4000-8000-000000000002}";
+  EXPECT_LT(call.dump().size() + 1, ipc::max_message_size);
+  EXPECT_EQ(refused("magnet", std::string(opendo::max_magnet_size + 1, 'm')), "magnet");
+  EXPECT_EQ(refused("magnet", true), "magnet");
 }
 
 TEST(Codec, FileWithoutSourcesIsRefused) {

@@ -77,6 +77,9 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.layout, b.layout);
   EXPECT_EQ(a.remote_size, b.remote_size);
   EXPECT_EQ(a.digest, b.digest);
+  EXPECT_EQ(a.metainfo, b.metainfo);
+  EXPECT_EQ(a.magnet, b.magnet);
+  EXPECT_EQ(a.content_id, b.content_id);
 }
 
 void expect_same_job(const job& a, const job& b) {
@@ -816,9 +819,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion7) {
+TEST_F(JobStore, NewStoreHasSchemaVersion8) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -890,7 +893,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "7");
+  EXPECT_EQ(store.meta("schema_version"), "8");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -958,7 +961,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1000,7 +1003,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"8", "0"}) {
+  for (const char* version : {"9", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1028,7 +1031,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1048,7 +1051,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1065,7 +1068,7 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   raw_db migrated(path_);
   raw_db from3(from3_path);
   for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
+       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1116,7 +1119,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1132,7 +1135,7 @@ TEST_F(JobStore, MigratedFromVersion3LayoutIsTheNewLayout) {
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
   for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
+       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1150,12 +1153,13 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
+    old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1170,13 +1174,14 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
+    old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1189,7 +1194,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 7");
+  expect_open_fails("migrate schema version 1 to 8");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1323,7 +1328,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1344,7 +1349,7 @@ TEST_F(JobStore, MigratedFromVersion4LayoutIsTheNewLayout) {
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
   for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals"}) {
+       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1352,4 +1357,88 @@ TEST_F(JobStore, MigratedFromVersion4LayoutIsTheNewLayout) {
   }
   // An empty version-4 store starts its totals at 0.
   EXPECT_EQ(job_store(path_).load_totals(), opendo::jobs::machine_totals{});
+}
+
+namespace {
+
+// A file with content metadata as the manager records it: the metainfo holds NUL bytes and
+// every other byte value, as a real one does.
+file_record with_metainfo(file_record f) {
+  for (int i = 0; i < 3 * 256; ++i) f.metainfo.push_back(static_cast<char>(i & 0xFF));
+  f.content_id = "urn:btmh:1220" + std::string(64, 'a');
+  return f;
+}
+
+}  // namespace
+
+TEST_F(JobStore, ContentMetadataRoundTrips) {
+  job j = make_job("{00000000-0000-0000-0000-000000000081}", 1, 0);
+  file_record plain = make_file("plain", 10, 0);
+  file_record magnet = make_file("magnet", 20, 0);
+  magnet.magnet = "magnet:?xt=urn:btmh:1220" + std::string(64, 'b') + "&dn=magnet";
+  magnet.content_id = "urn:btmh:1220" + std::string(64, 'b');
+  j.files = {with_metainfo(make_file("torrent", 30, 0)), plain, magnet};
+  { job_store(path_).save_job(j); }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(loaded[0].files[0].metainfo.size(), 3U * 256);
+  EXPECT_TRUE(loaded[0].files[1].content_id.empty());
+  // One row per file with metadata; the plain file has none.
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "2");
+}
+
+TEST_F(JobStore, ContentMetadataOutlivesProgressAndResavesAndGoesWithItsFile) {
+  job j = make_job("{00000000-0000-0000-0000-000000000082}", 1, 0);
+  j.files = {make_file("a", 10, 0), with_metainfo(make_file("b", 20, 0))};
+  job_store store(path_);
+  store.save_job(j);
+  // Progress and later saves of the job keep the metadata as it was.
+  j.files[1].bytes_transferred = 5;
+  store.save_file_progress(j.id, 1, j.files[1]);
+  j.state = job_state::queued;
+  store.save_job(j);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  // A job saved with fewer files (a refused AddFiles rolled back) drops the file's metadata,
+  // and a different file at the same index gets its own.
+  j.files.pop_back();
+  store.save_job(j);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "0");
+  file_record other = make_file("c", 30, 0);
+  other.magnet = "magnet:?xt=urn:btmh:1220" + std::string(64, 'c');
+  other.content_id = "urn:btmh:1220" + std::string(64, 'c');
+  j.files.push_back(other);
+  store.save_job(j);
+  loaded = store.load_all();
+  expect_same_job(j, loaded[0]);
+  EXPECT_TRUE(loaded[0].files[1].metainfo.empty());
+  // Removing the job removes its metadata (the foreign key cascades).
+  store.remove_job(j.id);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "0");
+}
+
+// Version 7 had no file_content table: made here from a new store by dropping it.
+TEST_F(JobStore, Version7StoreGainsContentMetadata) {
+  job j = make_job("{00000000-0000-0000-0000-000000000071}", 1, 1);
+  j.high_performance = true;
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("DROP TABLE file_content");
+    old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
+  EXPECT_TRUE(loaded[0].files[0].content_id.empty());
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  const std::string keys =
+      "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
+      "', ') FROM pragma_foreign_key_list('file_content')";
+  EXPECT_EQ(raw_db(path_).text(keys), "jobs job_id id CASCADE");
+  loaded[0].files.push_back(with_metainfo(make_file("added", 40, 0)));
+  { job_store(path_).save_job(loaded[0]); }
+  expect_same_job(loaded[0], job_store(path_).load_all()[0]);
 }

@@ -1,0 +1,79 @@
+// Trusted content metadata of a file: BitTorrent v2 (or hybrid) metainfo and magnet URIs, read
+// and made with libtorrent. Pure functions; the peer engine trusts only what these accept.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "opendo/types.hpp"
+
+namespace opendo::transfer::peer {
+
+// The largest metainfo accepted (opendo::max_metainfo_size). It travels base64-encoded (4/3 of
+// its size) inside one AddFile request, and a Varlink message is at most 1 MiB
+// (ipc::max_message_size): 512 KiB becomes 683 KiB, which leaves room for the rest of the
+// request. A hybrid metainfo spends 52 bytes per piece (a SHA-1 and a SHA-256), so 512 KiB
+// describes about 10,000 pieces: 160 GiB with 16 MiB pieces. publish_file chooses a piece length
+// that keeps under it.
+inline constexpr std::size_t max_metainfo_bytes = opendo::max_metainfo_size;
+// The longest magnet URI accepted.
+inline constexpr std::size_t max_magnet_bytes = opendo::max_magnet_size;
+// Piece lengths publish_file accepts: powers of two from 16 KiB (BitTorrent v2's merkle block)
+// to 64 MiB.
+inline constexpr std::uint32_t min_piece_length = 16 * 1024;
+inline constexpr std::uint32_t max_piece_length = 64 * 1024 * 1024;
+
+// Metainfo or a magnet that opendo refuses, or a file it cannot publish; what() says what is
+// wrong in words.
+class content_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What identifies one file's content. Size and piece fields are 0 for a magnet, which carries
+// none of them.
+struct content_metadata {
+  std::string info_hash_v2;  // 64 lower-case hex digits (SHA-256 of the v2 info dictionary)
+  std::string info_hash_v1;  // 40 lower-case hex digits; empty for v2-only content
+  std::string name;          // the metainfo's name, or the magnet's dn (may be empty)
+  std::uint64_t size = 0;
+  std::uint32_t piece_length = 0;
+  std::uint32_t piece_count = 0;
+  friend bool operator==(const content_metadata&, const content_metadata&) = default;
+};
+
+// The file's content id as the API shows it: "urn:btmh:1220" + info_hash_v2 (the multihash of
+// a SHA-256, as in a v2 magnet's xt).
+std::string content_id(const content_metadata& meta);
+
+// A BitTorrent v2 or hybrid metainfo (a .torrent file's bytes) of exactly one non-empty file,
+// with its piece layers, not private, at most max_metainfo_bytes. A hybrid's v1 part may add
+// tail padding after the file, nothing else. v1-only metainfo is refused: only v2's merkle trees
+// verify every 16 KiB block a peer sends. Throws content_error.
+content_metadata read_metainfo(std::string_view bencoded);
+
+// A magnet URI ("magnet:?xt=urn:btmh:1220<64 hex>..."), at most max_magnet_bytes, that carries
+// a v2 info hash; it may also carry a v1 one (btih). Its trackers (tr), peers (x.pe) and web
+// seeds (ws) are ignored: the job's URL is the web seed, and peers come from the daemon's own
+// discovery. Throws content_error.
+content_metadata read_magnet(std::string_view uri);
+
+struct published {
+  std::string metainfo;  // bencoded, ready to be written as FILE.torrent
+  std::string magnet;    // btih, btmh, dn and ws, as libtorrent makes them
+  content_metadata meta;
+};
+
+// Hashes `file` into a hybrid v1+v2 metainfo (so that v1-only clients can fetch it too): one
+// file named as `file`, `web_seed_url` (http or https) in url-list, no trackers, not private.
+// piece_length 0 chooses one (libtorrent's choice, raised until the metainfo fits
+// max_metainfo_bytes). Throws content_error when the file cannot be read or is empty, the URL or
+// piece length is refused, or the metainfo would be too large.
+published publish_file(const std::filesystem::path& file, const std::string& web_seed_url,
+                       std::uint32_t piece_length = 0);
+
+}  // namespace opendo::transfer::peer

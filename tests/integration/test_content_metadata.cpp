@@ -1,0 +1,317 @@
+// Trusted content metadata end to end, against a real opendod and nginx: `opendo publish` writes
+// a metainfo and prints its magnet; a file added with it (or the magnet) shows its content id in
+// GetJob and `opendo info --json`, keeps it across a restart of the daemon, and still downloads
+// over HTTP; what opendod refuses comes back as E_INVALIDARG with the reason.
+#include <gtest/gtest.h>
+
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/create_torrent.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "integration/cli_json.hpp"
+#include "integration/helpers.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+#include "transfer/peer/metainfo.hpp"
+
+namespace fs = std::filesystem;
+namespace lt = libtorrent;
+using namespace opendo;
+using namespace opendo::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::uint32_t kInvalidArg = 0x80070057;
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+void write(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The HRESULT and message of adding `file` to a new job, or 0 and "" when it is accepted.
+std::pair<std::uint32_t, std::string> add_refusal(client& c, const file_spec& file) {
+  job j = c.create_job("refused");
+  try {
+    j.add_file(file);
+    return {0, ""};
+  } catch (const opendo::error& e) {
+    EXPECT_TRUE(j.info().files.empty());  // nothing was added
+    return {e.hresult(), e.what()};
+  }
+}
+
+class ContentMetadata : public ::testing::Test {
+ protected:
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out{"opendo-content"};
+};
+
+TEST_F(ContentMetadata, PublishWritesTheMetainfoBesideTheFileAndPrintsTheMagnet) {
+  origin.make_random_file("pub.bin", 300000, 21);
+  const fs::path file = origin.docroot() / "pub.bin";
+  const auto printed = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin")});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  const fs::path torrent = file.string() + ".torrent";
+  const std::string magnet = trim(printed.out);
+  EXPECT_EQ(magnet.rfind("magnet:?xt=urn:btih:", 0), 0U) << magnet;
+  const auto meta = transfer::peer::read_metainfo(read_file(torrent));
+  EXPECT_EQ(meta.size, 300000U);
+  EXPECT_NE(magnet.find("xt=urn:btmh:1220" + meta.info_hash_v2), std::string::npos) << magnet;
+  EXPECT_NE(magnet.find("dn=pub.bin"), std::string::npos) << magnet;
+  EXPECT_NE(magnet.find("&ws=http"), std::string::npos) << magnet;
+
+  // An existing metainfo is kept unless --force; --json tells everything about what was written.
+  const auto again = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin")});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("opendo: error 0x80070057: " + torrent.string() +
+                           " exists; give --force to replace it"),
+            std::string::npos)
+      << again.err;
+  const json described =
+      cli_json(daemon, {"publish", file.string(), "--web-seed", origin.url("pub.bin"), "--force",
+                        "--piece-length", "16384"});
+  EXPECT_EQ(described["metainfo"], torrent.string());
+  EXPECT_EQ(described["size"], 300000);
+  EXPECT_EQ(described["piece_length"], 16384);
+  EXPECT_EQ(described["piece_count"], 19);  // ceil(300000 / 16384)
+  EXPECT_EQ(described["info_hash_v2"].get<std::string>().size(), 64U);
+  EXPECT_EQ(described["info_hash_v1"].get<std::string>().size(), 40U);
+  EXPECT_EQ(described["content_id"],
+            "urn:btmh:1220" + described["info_hash_v2"].get<std::string>());
+  EXPECT_EQ(described["web_seed"], origin.url("pub.bin"));
+  EXPECT_EQ(transfer::peer::read_metainfo(read_file(torrent)).piece_length, 16384U);
+  // --output elsewhere.
+  const auto elsewhere = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin"),
+                                     "-o", (out / "x.torrent").string()});
+  EXPECT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  EXPECT_TRUE(fs::exists(out / "x.torrent"));
+
+  // What cannot be published says why, with E_INVALIDARG.
+  const auto bad_seed = daemon.cli({"publish", file.string(), "--web-seed", "ftp://h/pub.bin", "-o",
+                                    (out / "y.torrent").string()});
+  EXPECT_EQ(bad_seed.exit_code, 1);
+  EXPECT_NE(bad_seed.err.find("0x80070057: the web seed must be an http:// or https:// URL"),
+            std::string::npos)
+      << bad_seed.err;
+  const auto bad_piece = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin"),
+                                     "--piece-length", "1000", "-o", (out / "y.torrent").string()});
+  EXPECT_EQ(bad_piece.exit_code, 1);
+  EXPECT_NE(bad_piece.err.find("the piece length must be a power of two"), std::string::npos)
+      << bad_piece.err;
+  const auto missing =
+      daemon.cli({"publish", (out / "none.bin").string(), "--web-seed", origin.url("pub.bin")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot publish " + (out / "none.bin").string()), std::string::npos)
+      << missing.err;
+  EXPECT_FALSE(fs::exists(out / "y.torrent"));
+}
+
+TEST_F(ContentMetadata, FileAddedWithMetainfoShowsItsContentIdKeepsItAcrossRestartAndDownloads) {
+  const std::string digest = origin.make_random_file("m.bin", 400000, 22);
+  const fs::path torrent = out / "m.bin.torrent";
+  const json published =
+      cli_json(daemon, {"publish", (origin.docroot() / "m.bin").string(), "--web-seed",
+                        origin.url("m.bin"), "-o", torrent.string()});
+  const std::string content_id = published["content_id"];
+  const std::string id = trim(daemon.cli({"create", "with metainfo"}).out);
+  const auto added = daemon.cli({"addfile", id, origin.url("m.bin"), (out / "m.bin").string(),
+                                 "--metainfo", torrent.string()});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  // A second file without metadata has no content id.
+  origin.make_random_file("plain.bin", 1000, 23);
+  ASSERT_EQ(
+      daemon.cli({"addfile", id, origin.url("plain.bin"), (out / "plain.bin").string()}).exit_code,
+      0);
+  client c = connect(daemon);
+  EXPECT_EQ(c.open_job(id).info().files.at(0).content_id, content_id);
+  json info = cli_json(daemon, {"info", id});
+  EXPECT_EQ(info["files"][0]["content_id"], content_id);
+  EXPECT_EQ(info["files"][1]["content_id"], "");
+  EXPECT_FALSE(info["files"][0].contains("metainfo"));  // never echoed back
+  const auto human = daemon.cli({"info", id});
+  EXPECT_NE(human.out.find("content " + content_id), std::string::npos) << human.out;
+
+  daemon.restart();
+  info = cli_json(daemon, {"info", id});
+  EXPECT_EQ(info["files"][0]["content_id"], content_id);
+  EXPECT_EQ(info["files"][1]["content_id"], "");
+
+  // Nothing else changes yet: the files come over HTTP as before.
+  client after = connect(daemon);
+  job j = after.open_job(id);
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.info().files.at(0).sources.bytes_from_origin, 400000U);
+  ASSERT_EQ(j.complete(), hr::s_ok);
+  EXPECT_EQ(sha256_file(out / "m.bin"), digest);
+}
+
+TEST_F(ContentMetadata, FileAddedWithMagnetShowsItsContentId) {
+  origin.make_random_file("g.bin", 50000, 24);
+  const json published =
+      cli_json(daemon, {"publish", (origin.docroot() / "g.bin").string(), "--web-seed",
+                        origin.url("g.bin"), "-o", (out / "g.torrent").string()});
+  const std::string magnet = published["magnet"];
+  const auto got = daemon.cli({"--json", "get", origin.url("g.bin"), "-o", (out / "g.bin").string(),
+                               "--magnet", magnet, "--keep"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(read_file(out / "g.bin"), read_file(origin.docroot() / "g.bin"));
+  // The API: the magnet alone, v2 hash only.
+  client c = connect(daemon);
+  job j = c.create_job("magnet");
+  file_spec file;
+  file.remote_url = origin.url("g.bin");
+  file.local_name = (out / "g2.bin").string();
+  file.magnet = "magnet:?xt=urn:btmh:1220" + published["info_hash_v2"].get<std::string>();
+  j.add_file(file);
+  EXPECT_EQ(j.info().files.at(0).content_id, published["content_id"]);
+}
+
+TEST_F(ContentMetadata, GetWithMetainfoDownloadsAndItsFileProblemsAreClearErrors) {
+  const std::string digest = origin.make_random_file("t.bin", 100000, 25);
+  const fs::path torrent = out / "t.torrent";
+  ASSERT_EQ(daemon
+                .cli({"publish", (origin.docroot() / "t.bin").string(), "--web-seed",
+                      origin.url("t.bin"), "-o", torrent.string()})
+                .exit_code,
+            0);
+  const auto got = daemon.cli(
+      {"get", origin.url("t.bin"), "-o", (out / "t.bin").string(), "--metainfo", torrent.string()});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(sha256_file(out / "t.bin"), digest);
+
+  const auto missing = daemon.cli({"get", origin.url("t.bin"), "-o", (out / "u.bin").string(),
+                                   "--metainfo", (out / "none.torrent").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("0x80070057: cannot read the metainfo " +
+                             (out / "none.torrent").string() + ": No such file or directory"),
+            std::string::npos)
+      << missing.err;
+  write(out / "big.torrent", std::string(max_metainfo_size + 1, 'x'));
+  const auto big = daemon.cli({"get", origin.url("t.bin"), "-o", (out / "u.bin").string(),
+                               "--metainfo", (out / "big.torrent").string()});
+  EXPECT_EQ(big.exit_code, 1);
+  EXPECT_NE(big.err.find("is 524289 bytes; at most 524288 are accepted"), std::string::npos)
+      << big.err;
+  const auto both = daemon.cli({"get", origin.url("t.bin"), "--metainfo", torrent.string(),
+                                "--magnet", "magnet:?xt=urn:btmh:1220"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
+  // The daemon's refusal of a bad metainfo reaches the CLI with its reason; no job is left.
+  write(out / "bad.torrent", "not a torrent");
+  const auto bad = daemon.cli({"get", origin.url("t.bin"), "-o", (out / "u.bin").string(),
+                               "--metainfo", (out / "bad.torrent").string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("0x80070057: cannot add " + origin.url("t.bin") +
+                         " with a metainfo: the metainfo is not a valid torrent file"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_TRUE(connect(daemon).list_jobs().empty());
+  EXPECT_FALSE(fs::exists(out / "u.bin"));
+}
+
+TEST_F(ContentMetadata, DaemonRefusesBadMetadataWithInvalidArgAndTheReason) {
+  origin.make_random_file("r.bin", 60000, 26);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "r.bin", origin.url("r.bin"));
+  client c = connect(daemon);
+  file_spec file;
+  file.remote_url = origin.url("r.bin");
+  file.local_name = (out / "r.bin").string();
+  const std::string prefix = "cannot add " + origin.url("r.bin") + " with ";
+
+  file_spec ranged = file;
+  ranged.metainfo = published.metainfo;
+  ranged.ranges = {{0, 100}};
+  EXPECT_EQ(add_refusal(c, ranged),
+            std::make_pair(kInvalidArg, prefix + "a metainfo and ranges: content metadata "
+                                                 "describes a whole file"));
+  ranged.metainfo.clear();
+  ranged.magnet = published.magnet;
+  EXPECT_EQ(
+      add_refusal(c, ranged),
+      std::make_pair(kInvalidArg,
+                     prefix + "a magnet and ranges: content metadata describes a whole file"));
+
+  file_spec both = file;
+  both.metainfo = published.metainfo;
+  both.magnet = published.magnet;
+  EXPECT_EQ(add_refusal(c, both),
+            std::make_pair(kInvalidArg, prefix + "both a metainfo and a magnet: give one of them"));
+
+  file_spec garbage = file;
+  garbage.metainfo = "d4:spam4:eggse";
+  const auto refused = add_refusal(c, garbage);
+  EXPECT_EQ(refused.first, kInvalidArg);
+  EXPECT_EQ(
+      refused.second.rfind(prefix + "a metainfo: the metainfo is not a valid torrent file: ", 0),
+      0U)
+      << refused.second;
+
+  // v1-only metainfo, made with libtorrent: no merkle hashes to verify blocks with.
+  lt::file_storage storage;
+  storage.add_file("r.bin", 60000);
+  lt::create_torrent v1(storage, 16384, lt::create_torrent::v1_only);
+  lt::set_piece_hashes(v1, origin.docroot().string());
+  file_spec old = file;
+  lt::bencode(std::back_inserter(old.metainfo), v1.generate());
+  EXPECT_EQ(add_refusal(c, old),
+            std::make_pair(kInvalidArg,
+                           prefix + "a metainfo: the metainfo is BitTorrent v1 only (no v2 file "
+                                    "tree); opendo needs v2 or hybrid metainfo, whose merkle "
+                                    "hashes verify every 16 KiB block a peer sends"));
+
+  file_spec v1_magnet = file;
+  v1_magnet.magnet = "magnet:?xt=urn:btih:" + published.meta.info_hash_v1;
+  EXPECT_EQ(add_refusal(c, v1_magnet).second,
+            prefix +
+                "a magnet: the magnet URI has no BitTorrent v2 info hash (xt=urn:btmh:1220 "
+                "and 64 hex digits); opendo needs v2 hashes, whose merkle trees verify every "
+                "16 KiB block a peer sends");
+
+  // Over the limits: the library says so before sending (the daemon would refuse the
+  // parameter before decoding it, see Codec.FileSpecContentMetadataOverItsLimitOrNotBase64IsRefused).
+  file_spec huge = file;
+  huge.metainfo.assign(max_metainfo_size + 1, 'd');
+  EXPECT_EQ(add_refusal(c, huge),
+            std::make_pair(kInvalidArg, "the metainfo of " + origin.url("r.bin") +
+                                            " is 524289 bytes; at most 524288 are accepted"));
+  file_spec long_magnet = file;
+  long_magnet.magnet.assign(max_magnet_size + 1, 'm');
+  EXPECT_EQ(add_refusal(c, long_magnet),
+            std::make_pair(kInvalidArg, "the magnet URI of " + origin.url("r.bin") +
+                                            " is 4097 bytes; at most 4096 are accepted"));
+
+  // Several metainfos in one AddFiles that cannot fit one message: the library says so.
+  job many = c.create_job("many");
+  std::vector<file_spec> files(3, file);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    files[i].local_name = (out / ("many" + std::to_string(i))).string();
+    files[i].metainfo.assign(max_metainfo_size, 'x');
+  }
+  try {
+    many.add_files(files);
+    ADD_FAILURE() << "three 512 KiB metainfos fit one message";
+  } catch (const opendo::error& e) {
+    EXPECT_EQ(e.hresult(), kInvalidArg);
+    EXPECT_NE(std::string(e.what()).find("(add files with metainfo one at a time)"),
+              std::string::npos)
+        << e.what();
+  }
+  // And the daemon is still there.
+  EXPECT_TRUE(many.info().files.empty());
+}
+
+}  // namespace

@@ -1,0 +1,258 @@
+// Content metadata: what publish_file makes, read_metainfo and read_magnet read back, and every
+// kind of metainfo or magnet they refuse, with the message that says why.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/create_torrent.hpp>
+#include <libtorrent/entry.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include "transfer/peer/metainfo.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace lt = libtorrent;
+using opendo::transfer::peer::content_error;
+using opendo::transfer::peer::content_metadata;
+using opendo::transfer::peer::max_magnet_bytes;
+using opendo::transfer::peer::max_metainfo_bytes;
+using opendo::transfer::peer::publish_file;
+using opendo::transfer::peer::published;
+using opendo::transfer::peer::read_magnet;
+using opendo::transfer::peer::read_metainfo;
+
+// The content_error message of `call`, or "accepted" when it throws none.
+template <class Call>
+std::string refusal_of(Call call) {
+  try {
+    call();
+    return "accepted";
+  } catch (const content_error& e) {
+    return e.what();
+  }
+}
+
+class Metainfo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("opendo-metainfo-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A file of `size` pseudo-random bytes (fixed seed) in the test's directory.
+  fs::path make_file(const std::string& name, std::size_t size, unsigned seed = 7) {
+    std::mt19937 random(seed);
+    std::string bytes(size, '\0');
+    for (char& c : bytes) c = static_cast<char>(random() & 0xFF);
+    const fs::path path = dir_ / name;
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(size));
+    return path;
+  }
+
+  // A torrent made directly with libtorrent (for the kinds publish_file never makes).
+  std::string make_torrent(const std::vector<std::pair<std::string, std::size_t>>& files,
+                           lt::create_flags_t flags, bool make_private = false) {
+    lt::file_storage storage;
+    const fs::path root = dir_ / "tree";
+    for (const auto& [name, size] : files) {
+      const fs::path path = root / name;
+      fs::create_directories(path.parent_path());
+      fs::copy_file(make_file("source", size), path, fs::copy_options::overwrite_existing);
+      storage.add_file((files.size() == 1 ? fs::path(name) : fs::path("tree") / name).string(),
+                       static_cast<std::int64_t>(size));
+    }
+    lt::create_torrent creator(storage, 16 * 1024, flags);
+    creator.set_priv(make_private);
+    lt::set_piece_hashes(creator, (files.size() == 1 ? root : dir_).string());
+    std::string out;
+    lt::bencode(std::back_inserter(out), creator.generate());
+    return out;
+  }
+
+  // read_metainfo's and read_magnet's messages, or "accepted".
+  static std::string refusal(const std::string& metainfo) {
+    return refusal_of([&] { read_metainfo(metainfo); });
+  }
+  static std::string magnet_refusal(const std::string& uri) {
+    return refusal_of([&] { read_magnet(uri); });
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Metainfo, PublishedHybridReadsBackWithTheSameHashesAndSize) {
+  const fs::path file = make_file("payload.bin", 1000000);
+  const published out = publish_file(file, "http://127.0.0.1:8080/payload.bin", 64 * 1024);
+  EXPECT_EQ(out.meta.info_hash_v2.size(), 64u);
+  EXPECT_EQ(out.meta.info_hash_v1.size(), 40u);  // hybrid: v1 clients can fetch it too
+  EXPECT_EQ(out.meta.name, "payload.bin");
+  EXPECT_EQ(out.meta.size, 1000000u);
+  EXPECT_EQ(out.meta.piece_length, 64u * 1024);
+  EXPECT_EQ(out.meta.piece_count, 16u);  // ceil(1000000 / 65536)
+
+  const content_metadata again = read_metainfo(out.metainfo);
+  EXPECT_EQ(again, out.meta);
+  EXPECT_EQ(opendo::transfer::peer::content_id(again), "urn:btmh:1220" + again.info_hash_v2);
+
+  // The web seed in url-list, no announce (no trackers), nothing private.
+  EXPECT_NE(out.metainfo.find("8:url-list33:http://127.0.0.1:8080/payload.bin"), std::string::npos);
+  EXPECT_EQ(out.metainfo.find("8:announce"), std::string::npos);
+  EXPECT_EQ(out.metainfo.find("7:private"), std::string::npos);
+
+  // The magnet names both hashes, the name and the web seed, and reads back to the same hashes.
+  EXPECT_NE(out.magnet.find("xt=urn:btmh:1220" + out.meta.info_hash_v2), std::string::npos);
+  EXPECT_NE(out.magnet.find("xt=urn:btih:" + out.meta.info_hash_v1), std::string::npos);
+  EXPECT_NE(out.magnet.find("dn=payload.bin"), std::string::npos);
+  EXPECT_NE(out.magnet.find("ws=http%3a%2f%2f127.0.0.1%3a8080%2fpayload.bin"), std::string::npos)
+      << out.magnet;
+  const content_metadata from_magnet = read_magnet(out.magnet);
+  EXPECT_EQ(from_magnet.info_hash_v2, out.meta.info_hash_v2);
+  EXPECT_EQ(from_magnet.info_hash_v1, out.meta.info_hash_v1);
+  EXPECT_EQ(from_magnet.name, "payload.bin");
+  EXPECT_EQ(from_magnet.size, 0u);  // a magnet carries no size
+  EXPECT_EQ(from_magnet.piece_length, 0u);
+}
+
+TEST_F(Metainfo, SameFileSamePieceLengthSameInfoHashes) {
+  const fs::path file = make_file("same.bin", 300000);
+  const published a = publish_file(file, "http://a.example/same.bin", 16 * 1024);
+  const published b = publish_file(file, "https://b.example/other/same.bin", 16 * 1024);
+  EXPECT_EQ(a.meta, b.meta);  // the web seed is outside the info dictionary
+  const fs::path changed = make_file("same.bin", 300000, 8);
+  EXPECT_NE(publish_file(changed, "http://a.example/same.bin", 16 * 1024).meta.info_hash_v2,
+            a.meta.info_hash_v2);
+}
+
+TEST_F(Metainfo, ChosenPieceLengthIsAPowerOfTwoThatFitsTheLimit) {
+  const published out = publish_file(make_file("auto.bin", 3 * 1024 * 1024 + 5), "http://h/a");
+  EXPECT_GE(out.meta.piece_length, 16u * 1024);
+  EXPECT_EQ(out.meta.piece_length & (out.meta.piece_length - 1), 0u);
+  EXPECT_EQ(out.meta.piece_count,
+            (out.meta.size + out.meta.piece_length - 1) / out.meta.piece_length);
+  EXPECT_LE(out.metainfo.size(), max_metainfo_bytes);
+}
+
+TEST_F(Metainfo, SmallFileOfOnePieceHasNoPieceLayerAndIsAccepted) {
+  const published out = publish_file(make_file("tiny.txt", 100), "http://h/tiny.txt");
+  EXPECT_EQ(out.meta.size, 100u);
+  EXPECT_EQ(out.meta.piece_count, 1u);
+  EXPECT_EQ(read_metainfo(out.metainfo), out.meta);
+}
+
+TEST_F(Metainfo, V1OnlyIsRefused) {
+  const std::string v1 = make_torrent({{"old.bin", 100000}}, lt::create_torrent::v1_only);
+  EXPECT_EQ(refusal(v1),
+            "the metainfo is BitTorrent v1 only (no v2 file tree); opendo needs v2 or hybrid "
+            "metainfo, whose merkle hashes verify every 16 KiB block a peer sends");
+}
+
+TEST_F(Metainfo, V2OnlyIsAccepted) {
+  const std::string v2 = make_torrent({{"new.bin", 100000}}, lt::create_torrent::v2_only);
+  const content_metadata meta = read_metainfo(v2);
+  EXPECT_EQ(meta.info_hash_v2.size(), 64u);
+  EXPECT_TRUE(meta.info_hash_v1.empty());
+  EXPECT_EQ(meta.size, 100000u);
+  EXPECT_EQ(meta.piece_count, 7u);  // ceil(100000 / 16384)
+}
+
+TEST_F(Metainfo, MultiFileIsRefused) {
+  const std::string two = make_torrent({{"a.bin", 40000}, {"b.bin", 50000}}, {});
+  EXPECT_EQ(refusal(two).rfind("the metainfo has more than one file", 0), 0u) << refusal(two);
+}
+
+TEST_F(Metainfo, PrivateIsRefused) {
+  const std::string priv = make_torrent({{"p.bin", 40000}}, {}, /*make_private=*/true);
+  EXPECT_EQ(refusal(priv).rfind("the metainfo is private (BEP 27)", 0), 0u) << refusal(priv);
+}
+
+TEST_F(Metainfo, GarbageEmptyAndTooLargeAreRefused) {
+  EXPECT_EQ(refusal(""), "the metainfo is empty");
+  EXPECT_EQ(refusal("this is not bencode").rfind("the metainfo is not a valid torrent file: ", 0),
+            0u)
+      << refusal("this is not bencode");
+  EXPECT_EQ(refusal("d4:infod4:name1:xee").rfind("the metainfo is not a valid torrent file: ", 0),
+            0u);
+  const std::string big(max_metainfo_bytes + 1, 'd');
+  EXPECT_EQ(refusal(big), "the metainfo is " + std::to_string(max_metainfo_bytes + 1) +
+                              " bytes; at most " + std::to_string(max_metainfo_bytes) +
+                              " are accepted (publish it with a larger piece length)");
+}
+
+TEST_F(Metainfo, AlteredPieceLayerOrMissingPieceLayersAreRefused) {
+  const published out = publish_file(make_file("layers.bin", 200000), "http://h/l", 16 * 1024);
+  const std::string key = "12:piece layers";
+  const std::size_t at = out.metainfo.find(key);
+  ASSERT_NE(at, std::string::npos);
+  // A piece hash that does not add up to the pieces root.
+  // "12:piece layersd32:<pieces root>416:<13 piece hashes>": flip a bit of the first hash.
+  const std::size_t first_hash = at + key.size() + 1 + 3 + 32 + 4;
+  ASSERT_EQ(out.metainfo.substr(first_hash - 4, 4), "416:");
+  std::string altered = out.metainfo;
+  altered[first_hash] = static_cast<char>(altered[first_hash] ^ 0x01);
+  EXPECT_EQ(refusal(altered),
+            "the metainfo's piece layer does not hash to its file's pieces root: the metainfo is "
+            "corrupt");
+  // The same metainfo with its piece layers renamed away: nothing to verify pieces with.
+  std::string stripped = out.metainfo;
+  stripped.replace(at, key.size(), "12:piece_layerz");
+  EXPECT_EQ(refusal(stripped),
+            "the metainfo has no piece layer for its file (BEP 52 'piece layers'): it cannot "
+            "verify pieces on its own");
+}
+
+TEST_F(Metainfo, MagnetWithV2HashAloneIsAcceptedAndTrackersIgnored) {
+  const std::string hash(64, 'a');
+  const content_metadata meta =
+      read_magnet("magnet:?xt=urn:btmh:1220" + hash +
+                  "&dn=file.iso&tr=http%3a%2f%2ftracker.example%2fannounce&x.pe=10.0.0.1:6881");
+  EXPECT_EQ(meta.info_hash_v2, hash);
+  EXPECT_TRUE(meta.info_hash_v1.empty());
+  EXPECT_EQ(meta.name, "file.iso");
+  EXPECT_EQ(meta.size, 0u);
+  EXPECT_EQ(meta.piece_count, 0u);
+}
+
+TEST_F(Metainfo, MagnetsWithoutV2HashOrMalformedAreRefused) {
+  EXPECT_EQ(magnet_refusal("magnet:?xt=urn:btih:" + std::string(40, 'b') + "&dn=x"),
+            "the magnet URI has no BitTorrent v2 info hash (xt=urn:btmh:1220 and 64 hex "
+            "digits); opendo needs v2 hashes, whose merkle trees verify every 16 KiB block a "
+            "peer sends");
+  EXPECT_EQ(magnet_refusal(""), "the magnet URI is empty");
+  EXPECT_EQ(magnet_refusal("http://example.org/file"), "a magnet URI starts with \"magnet:?\"");
+  EXPECT_EQ(magnet_refusal("magnet:?dn=nothing").rfind("the magnet URI does not parse: ", 0), 0u)
+      << magnet_refusal("magnet:?dn=nothing");
+  EXPECT_EQ(magnet_refusal("magnet:?xt=urn:btmh:1220abc").rfind("the magnet URI", 0), 0u);
+  const std::string longest =
+      "magnet:?xt=urn:btmh:1220" + std::string(64, 'c') + "&dn=" + std::string(5000, 'n');
+  EXPECT_EQ(magnet_refusal(longest), "the magnet URI is " + std::to_string(longest.size()) +
+                                         " bytes; at most " + std::to_string(max_magnet_bytes) +
+                                         " are accepted");
+}
+
+TEST_F(Metainfo, PublishRefusesBadInput) {
+  const fs::path file = make_file("in.bin", 50000);
+  auto refused = [](auto call) { return refusal_of(call); };
+  EXPECT_EQ(refused([&] { publish_file(file, "ftp://h/in.bin"); }),
+            "the web seed must be an http:// or https:// URL, not \"ftp://h/in.bin\"");
+  EXPECT_EQ(refused([&] { publish_file(file, "http://h/in.bin", 3000); }),
+            "the piece length must be a power of two from 16384 to 67108864 bytes, not 3000");
+  EXPECT_EQ(refused([&] { publish_file(file, "http://h/in.bin", 8192); }),
+            "the piece length must be a power of two from 16384 to 67108864 bytes, not 8192");
+  EXPECT_EQ(refused([&] { publish_file(dir_ / "missing.bin", "http://h/m"); }),
+            "cannot publish " + (dir_ / "missing.bin").string() + ": No such file or directory");
+  EXPECT_EQ(refused([&] { publish_file(dir_, "http://h/m"); }),
+            "cannot publish " + dir_.string() + ": not a regular file");
+  EXPECT_EQ(refused([&] { publish_file(make_file("empty.bin", 0), "http://h/e"); }),
+            "cannot publish " + (dir_ / "empty.bin").string() + ": the file is empty");
+}
+
+}  // namespace
