@@ -13,6 +13,8 @@ void apply_defaults(config& c) {
   if (c.state_dir.empty()) {
     c.state_dir = c.system_mode ? paths::system_state_dir() : paths::user_state_dir();
   }
+  // The daemon's own directory: in system mode no user can reach into it (see docs/peers.md).
+  if (c.peers.cache_dir.empty()) c.peers.cache_dir = c.state_dir + "/content";
 }
 
 std::string default_config_path(bool system_mode) {

@@ -13,6 +13,28 @@
 
 namespace opendo::daemon {
 
+// Peer-to-peer delivery (transfer/peer/swarm.hpp, docs/peers.md).
+struct peer_config {
+  // Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN (the default), 99 Simple (no
+  // peers). 2 (Group) is refused until groups are keyed (issue 7).
+  std::uint32_t download_mode = 1;
+  // --peer-listen: where peers connect (libtorrent's "ADDRESS:PORT"; DO's port is 7680).
+  std::string listen = "0.0.0.0:7680";
+  // --peer: "ADDRESS:PORT" of hosts connected to for every shared file, beside local discovery.
+  std::vector<std::string> static_peers;
+  bool local_discovery = true;  // BEP 14 multicast on the LAN
+  // A file smaller than this is fetched over HTTP only (DO's default minimum: 50 MB).
+  std::uint64_t min_file_size = 50'000'000;
+  // Where shared content is kept and served from; default: <state dir>/content.
+  std::string cache_dir;
+  std::uint64_t upload_limit = 0;  // bytes/s to peers outside the LAN; 0: none
+  // Bytes of the file one origin request asks for (jobs/origin_share.hpp).
+  std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
+  // Before a shared file's first origin request, so that local discovery finds the other hosts.
+  std::chrono::milliseconds start_grace{2000};
+  bool sharing() const { return download_mode == 1; }
+};
+
 struct config {
   // --system: one root daemon serves every user of the machine (see docs/security.md).
   bool system_mode = false;
@@ -61,6 +83,7 @@ struct config {
   jobs::bandwidth_policy bandwidth;
   // Cache hosts, their fallback delay and ban time ([cache_hosts]); applied at run time (SIGHUP).
   jobs::cache_host_policy cache_hosts;
+  peer_config peers;
 };
 
 // Fills the defaults that depend on the environment (paths).

@@ -334,6 +334,35 @@ int main(int argc, char** argv) {
                  "at http://HOST:PORT/; HOST must be a loopback address. 'opendo activity' "
                  "prints its address with the token it needs. Default: no page")
       ->type_name("HOST:PORT");
+  // ---- peer-to-peer delivery (docs/peers.md) ----
+  app.add_option("--download-mode", cfg.peers.download_mode,
+                 "Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN peers (default), 99 "
+                 "Simple (no peers). Only files with trusted metadata (a metainfo or magnet) of "
+                 "at least --peer-min-file-size bytes are shared")
+      ->check(CLI::IsMember({0U, 1U, 99U}));
+  app.add_option("--peer-listen", cfg.peers.listen,
+                 "Where peers connect, ADDRESS:PORT (default 0.0.0.0:7680)")
+      ->type_name("ADDRESS:PORT");
+  app.add_option("--peer", cfg.peers.static_peers,
+                 "A peer connected to for every shared file, ADDRESS:PORT; repeat for more "
+                 "(beside local service discovery)")
+      ->type_name("ADDRESS:PORT");
+  app.add_flag("!--no-local-discovery", cfg.peers.local_discovery,
+               "Do not find peers by local service discovery (BEP 14 multicast)");
+  app.add_option("--peer-min-file-size", cfg.peers.min_file_size,
+                 "Smallest file shared with peers, in bytes (default 50000000); smaller files "
+                 "come over HTTP only");
+  app.add_option("--content-cache-dir", cfg.peers.cache_dir,
+                 "Where shared content is kept and served to peers from (default: "
+                 "STATE_DIR/content)")
+      ->type_name("DIR");
+  app.add_option("--peer-upload-limit", cfg.peers.upload_limit,
+                 "Bytes/s uploaded to peers outside the local network at most (default 0: no "
+                 "limit; LAN peers are never throttled)");
+  app.add_option("--peer-start-grace", cfg.peers.start_grace,
+                 "Milliseconds a shared file waits for peers before its first origin request "
+                 "(default 2000)")
+      ->check(CLI::Range(0, 60000));
   app.add_option("--log-level", cfg.log_level, "Log level: debug, info, warn, error (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   // ---- configuration file flag ----

@@ -196,13 +196,12 @@ int test_exit_after_renames() {
   return value != nullptr ? std::atoi(value) : 0;
 }
 
-// The engine's record of a response as the API reports it (DO's Http* properties).
+}  // namespace
+
 http_response to_http_response(const transfer::http::response_record& r) {
   return http_response{static_cast<std::uint32_t>(r.status), r.headers, r.server_ip,
                        r.redirection_target};
 }
-
-}  // namespace
 
 manager::manager(const config& cfg, store::job_store& store, file_ops& files)
     : config_(cfg),
@@ -317,6 +316,14 @@ job_info manager::view(const jobs::job& j) const {
       jobs::add_received(file.sources, t.source, live);  // likewise for their source
     }
   }
+  if (const auto shared = shared_.find(j.id); shared != shared_.end()) {
+    auto& file = info.files.at(shared->second.index);
+    const std::uint64_t live = shared->second.verified;
+    if (live > file.progress.bytes_transferred) {
+      info.bytes_transferred += live - file.progress.bytes_transferred;
+      file.progress.bytes_transferred = live;
+    }
+  }
   return info;
 }
 
@@ -413,7 +420,7 @@ machine_statistics manager::statistics() const {
   s.download_rate = download_rate_.per_second();
   // No peers and no content cache exist yet: upload_rate, cache_size and peers_connected stay 0.
   for (const auto& [id, j] : jobs_) {
-    if (active_by_job_.count(id) != 0) {
+    if (running(id)) {
       ++(j.priority == job_priority::foreground ? s.foreground_downloads : s.background_downloads);
     } else if (j.state == job_state::queued || j.state == job_state::transient_error) {
       ++s.queued_jobs;
@@ -968,15 +975,24 @@ int manager::run_once() {
     checkpoint(tid, t, now);
   }
   grow_segments(now);
+  run_shared_files(now);
+  if (!shared_.empty()) {
+    // The swarm's progress and the origin's share are looked at every kSwarmTurn.
+    timeout_ms = std::min(timeout_ms, 100);
+    wake_by(swarm_->next_decision());
+  }
   enforce_max_download_size();
   pace_transfers(now);
   download_rate_.sample(now, live_totals().bytes_downloaded());
   sample_job_rates(now);
-  if (!active_.empty()) {
+  if (!active_.empty() || !shared_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {
       last_progress_notice_ = now;
       for (const auto& [job_id, tid] : active_by_job_)
         notify(jobs_.at(job_id), job_event_kind::progress);
+      for (const auto& [job_id, shared] : shared_) {
+        if (active_by_job_.count(job_id) == 0) notify(jobs_.at(job_id), job_event_kind::progress);
+      }
     }
     timeout_ms = std::min(timeout_ms, static_cast<int>(config_.progress_interval.count()));
   }
@@ -991,7 +1007,7 @@ void manager::schedule() {
   for (const auto& [id, j] : jobs_) {
     jobs::schedule_input in;
     in.j = &j;
-    in.running = active_by_job_.count(id) != 0;
+    in.running = running(id);
     if (const auto t = turns_.find(id); in.running && t != turns_.end()) {
       in.turn_started = t->second.started;
       in.resumable = t->second.resumable;
@@ -1004,8 +1020,8 @@ void manager::schedule() {
   next_schedule_at_ = plan.next_decision;
   // Pre-empt or rotate out running jobs that lost their slot; they resume where they stopped.
   std::vector<std::string> preempted;
-  for (const auto& [job_id, tid] : active_by_job_) {
-    if (std::find(plan.run.begin(), plan.run.end(), job_id) == plan.run.end())
+  for (const auto& [job_id, j] : jobs_) {
+    if (running(job_id) && std::find(plan.run.begin(), plan.run.end(), job_id) == plan.run.end())
       preempted.push_back(job_id);
   }
   for (const auto& job_id : preempted) {
@@ -1020,7 +1036,7 @@ void manager::schedule() {
   }
   for (const auto& job_id : plan.run) {
     jobs::job& j = jobs_.at(job_id);
-    if (active_by_job_.count(job_id) == 0 && j.state == job_state::queued) {
+    if (!running(job_id) && j.state == job_state::queued) {
       waiting_since_.erase(job_id);
       if (j.current_file < j.files.size()) {
         make_room(jobs::host_key(j.files[j.current_file].remote_url));
@@ -1095,11 +1111,10 @@ void manager::sample_link_rate(jobs::mono_time now, bool capped) {
 // Turns of jobs that stopped running and wait times of jobs that no longer wait (suspended,
 // failed, finished, removed): a job that waits again waits from then on.
 void manager::forget_stale_turns() {
-  std::erase_if(turns_, [&](const auto& entry) { return active_by_job_.count(entry.first) == 0; });
+  std::erase_if(turns_, [&](const auto& entry) { return !running(entry.first); });
   std::erase_if(waiting_since_, [&](const auto& entry) {
     const auto j = jobs_.find(entry.first);
-    return j == jobs_.end() || j->second.state != job_state::queued ||
-           active_by_job_.count(entry.first) != 0;
+    return j == jobs_.end() || j->second.state != job_state::queued || running(entry.first);
   });
 }
 
@@ -1153,6 +1168,10 @@ void manager::start_file(jobs::job& j) {
       start_file(j);
       return;
     }
+  }
+  if (may_share(j, index)) {
+    start_shared_file(j, index);
+    return;
   }
   if (!file.segments.empty()) {
     start_segments(j, index, std::move(fd));
@@ -1641,6 +1660,7 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
 }
 
 void manager::stop_job(jobs::job& j) {
+  stop_shared_file(j);
   auto it = active_by_job_.find(j.id);
   if (it == active_by_job_.end()) return;
   const auto now = mono_now();
@@ -1822,6 +1842,7 @@ void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, 
 
 std::optional<transfer::http::outcome> manager::on_response(
     transfer::http::transfer_id id, const transfer::http::response_info& info) {
+  if (auto fetch = on_origin_fetch_response(id, info)) return *fetch;
   auto it = active_.find(id);
   if (it == active_.end()) return std::nullopt;
   active_transfer& t = it->second;
@@ -1974,6 +1995,7 @@ void manager::start_turn(const jobs::job& j, std::uint32_t index,
 }
 
 void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {
+  if (on_origin_fetch_finished(id, result)) return;
   auto it = active_.find(id);
   if (it == active_.end()) return;
   if (it->second.segment) {

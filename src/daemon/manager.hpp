@@ -23,6 +23,7 @@
 #include "jobs/segments.hpp"
 #include "store/store.hpp"
 #include "transfer/http/engine.hpp"
+#include "transfer/peer/swarm.hpp"
 
 namespace opendo::daemon {
 
@@ -31,6 +32,9 @@ struct request_error {
   std::uint32_t code;
   std::string message;
 };
+
+// The engine's record of a response as the API reports it (DO's Http* properties).
+http_response to_http_response(const transfer::http::response_record& r);
 
 // Who is calling: the kernel's record of the peer (SO_PEERCRED).
 struct caller {
@@ -252,6 +256,43 @@ class manager final : public transfer::http::listener {
   void pace_transfers(jobs::mono_time now);
   void sample_link_rate(jobs::mono_time now, bool capped);
 
+  // ---- peer-to-peer delivery (manager_peers.cpp, docs/peers.md) ----
+  // A file with trusted metadata goes through the swarm: its pieces come from peers and, for the
+  // share this host owns, from the origin through the HTTP engine (origin fetches); once complete
+  // in the content cache it is copied into the owner's temporary file like downloaded bytes.
+  struct shared_file {
+    std::uint32_t index = 0;
+    std::string key;                    // the content in the swarm
+    std::uint64_t peer_bytes_seen = 0;  // the swarm's from_peers already counted
+    std::uint64_t verified = 0;         // last seen, for status
+    jobs::mono_time clock_at;
+  };
+  struct origin_fetch {
+    std::string job_id;
+    std::string key;
+    transfer::peer::piece_span span;
+    ipc::unique_fd fd;  // a memfd the span's bytes are written to
+    jobs::mono_time started;
+  };
+  // True while the job has transfers or a shared file being fetched.
+  bool running(const std::string& job_id) const {
+    return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
+  }
+  bool may_share(const jobs::job& j, std::uint32_t index) const;
+  transfer::peer::swarm& the_swarm();
+  void start_shared_file(jobs::job& j, std::uint32_t index);
+  void run_shared_files(jobs::mono_time now);
+  void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
+  void count_peer_traffic(jobs::mono_time now);
+  void deliver_shared_file(jobs::job& j);
+  void stop_shared_file(jobs::job& j);
+  // Fails every job that shares the content.
+  void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
+                           const std::string& message, bool transient);
+  bool on_origin_fetch_finished(transfer::http::transfer_id id,
+                                const transfer::http::outcome& result);
+  std::optional<std::optional<transfer::http::outcome>> on_origin_fetch_response(
+      transfer::http::transfer_id id, const transfer::http::response_info& info);
   config config_;
   store::job_store& store_;
   file_ops& files_;
@@ -300,6 +341,13 @@ class manager final : public transfer::http::listener {
   std::map<std::string, turn> turns_;
   std::map<std::string, jobs::mono_time> waiting_since_;  // QUEUED jobs without a transfer
   std::optional<jobs::mono_time> next_schedule_at_;       // a slice ends while a job waits
+  // Last, so destroyed first: libtorrent's threads wake the engine until the swarm is gone.
+  std::unique_ptr<transfer::peer::swarm> swarm_;  // made when a file is first shared
+  std::map<std::string, shared_file> shared_;     // by job id
+  std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
+  std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
+  std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
+  jobs::mono_time swarm_turn_at_{};
 };
 
 }  // namespace opendo::daemon

@@ -39,7 +39,37 @@ std::vector<std::uint32_t> best_for(std::string_view key, std::string_view host,
   return out;
 }
 
+// The highest weight among the hosts after hosts[0]: that of the host that would own `group`
+// if hosts[0] were not there.
+std::uint64_t runner_up_weight(std::string_view key, const std::vector<std::string>& hosts,
+                               std::uint32_t group) {
+  std::uint64_t best = 0;
+  for (std::size_t i = 1; i < hosts.size(); ++i) {
+    best = std::max(best, rendezvous_weight(key, hosts[i], group));
+  }
+  return best;
+}
+
 }  // namespace
+
+std::vector<std::uint32_t> origin_share::own_first(const std::vector<std::string>& hosts,
+                                                   std::vector<std::uint32_t> groups,
+                                                   std::size_t max) const {
+  if (hosts.size() == 1) return best_for(key_, hosts[0], std::move(groups), max);
+  // Hosts that met later disagree for a moment about who owns what, and a host fetches its own
+  // groups in its order of preference. So this host begins with the groups that the host next in
+  // line would have fetched last: if that one started before this host was known to it, those
+  // are the ones it has most likely not reached.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ranked;
+  ranked.reserve(groups.size());
+  for (const auto g : groups) ranked.emplace_back(runner_up_weight(key_, hosts, g), g);
+  std::sort(ranked.begin(), ranked.end());
+  if (ranked.size() > max) ranked.resize(max);
+  std::vector<std::uint32_t> out;
+  out.reserve(ranked.size());
+  for (const auto& [weight, g] : ranked) out.push_back(g);
+  return out;
+}
 
 std::uint64_t rendezvous_weight(std::string_view content_key, std::string_view host,
                                 std::uint32_t group) {
@@ -112,7 +142,7 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
   }
   if (!own_free.empty() || own_in_flight) {
     idle_since_.reset();
-    return best_for(key_, self, std::move(own_free), max);
+    return own_first(hosts, std::move(own_free), max);
   }
   if (others_free.empty()) return {};
   if (!idle_since_) idle_since_ = now;

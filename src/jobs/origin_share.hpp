@@ -40,8 +40,8 @@ struct origin_share_policy {
   std::chrono::milliseconds start_grace{2000};
   // A group owned by another host is taken over after this host had no work of its own for
   // max(min_takeover_grace, takeover_factor x its mean request time).
-  std::chrono::milliseconds min_takeover_grace{1500};
-  double takeover_factor = 3.0;
+  std::chrono::milliseconds min_takeover_grace{5000};
+  double takeover_factor = 4.0;
 };
 
 // What this host sees of one content, group by group.
@@ -68,6 +68,9 @@ class origin_share {
   std::chrono::milliseconds takeover_grace() const;
 
  private:
+  std::vector<std::uint32_t> own_first(const std::vector<std::string>& hosts,
+                                       std::vector<std::uint32_t> groups, std::size_t max) const;
+
   std::string key_;
   mono_time started_;
   origin_share_policy policy_;

@@ -154,7 +154,7 @@ TEST_F(ContentMetadata, FileAddedWithMetainfoShowsItsContentIdKeepsItAcrossResta
   j.resume();
   ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
   EXPECT_EQ(j.info().files.at(0).sources.bytes_from_origin, 400000U);
-  ASSERT_EQ(j.complete(), hr::s_ok);
+  ASSERT_EQ(j.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "m.bin"), digest);
 }
 

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/file_storage.hpp>
+#include <libtorrent/torrent_info.hpp>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "support/files.hpp"
@@ -92,15 +94,23 @@ class SwarmTest : public ::testing::Test {
   }
   void TearDown() override { test::remove_temp_dir(root_); }
 
+  // A host whose content cache is `cache`; a seed's cache holds the file already.
   std::unique_ptr<host> make_host(const std::string& address, std::vector<std::string> peers,
-                                  const fs::path& dir) {
+                                  const fs::path& cache, bool seed = false) {
+    if (seed) {
+      lt::error_code ec;
+      const lt::torrent_info info(metainfo_, ec, lt::from_span);
+      std::ostringstream key;
+      key << info.info_hashes().v2;
+      fs::create_directories(cache / key.str());
+      test::write_file(cache / key.str() / "payload.bin", source_);
+    }
     auto h = std::make_unique<host>();
     auto settings = on(address);
     settings.static_peers = std::move(peers);
     h->s = std::make_unique<swarm>(settings, [] {});
-    h->dir = dir;
-    fs::create_directories(dir);
-    h->key = h->s->add(metainfo_, dir, std::chrono::steady_clock::now());
+    h->dir = cache;
+    h->key = h->s->add(metainfo_, cache, std::chrono::steady_clock::now());
     return h;
   }
   std::string content_of(const host& h) const { return test::read_file(h.s->file_path(h.key)); }
@@ -111,7 +121,7 @@ class SwarmTest : public ::testing::Test {
 };
 
 TEST_F(SwarmTest, AHostGetsTheWholeFileFromASeedAndNothingFromTheOrigin) {
-  auto seed = make_host("127.0.0.2", {}, root_ / "publisher");
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
   const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
   auto leecher = make_host("127.0.0.3", {seed_at}, root_ / "leecher");
   run_until_complete({seed.get(), leecher.get()}, source_, 30s);

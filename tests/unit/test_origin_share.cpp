@@ -68,6 +68,19 @@ TEST(OriginShare, AHostThatLeavesMovesOnlyItsOwnGroups) {
   EXPECT_GT(moved, 50);
 }
 
+TEST(OriginShare, AHostBeginsWithTheGroupsTheNextInLineWouldFetchLast) {
+  // b started alone and fetches its groups in its own order of preference; when a arrives it
+  // takes some of them over, and begins with those b would have reached last.
+  const mono_time t0{};
+  origin_share a(kKey, t0, {.start_grace = 0ms});
+  const auto first = a.choose("a", {"b"}, all_needed(200), t0, 200);
+  ASSERT_GT(first.size(), 20U);
+  for (std::size_t i = 1; i < first.size(); ++i) {
+    EXPECT_LE(rendezvous_weight(kKey, "b", first[i - 1]), rendezvous_weight(kKey, "b", first[i]))
+        << "position " << i;
+  }
+}
+
 TEST(OriginShare, NothingIsFetchedDuringTheStartGrace) {
   const mono_time t0{};
   origin_share share(kKey, t0, {.start_grace = 1000ms});

@@ -127,6 +127,9 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   // TCP only: uTP backs off to other traffic (LEDBAT), which a LAN copy does not need.
   pack.set_bool(lt::settings_pack::enable_outgoing_utp, false);
   pack.set_bool(lt::settings_pack::enable_incoming_utp, false);
+  // Hosts behind one address (NAT, or tests on loopback, whose connections all leave from
+  // 127.0.0.1) are still different hosts: one connection per address would drop all but one.
+  pack.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
   pack.set_int(lt::settings_pack::alert_mask,
@@ -144,7 +147,16 @@ swarm::~swarm() {
   session_->session.set_alert_notify([] {});
 }
 
-std::string swarm::add(std::string_view metainfo, const std::filesystem::path& dir,
+std::optional<std::uint64_t> swarm::content_size(std::string_view metainfo) {
+  lt::error_code ec;
+  const lt::torrent_info info(
+      lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
+      lt::from_span);
+  if (ec) return std::nullopt;
+  return static_cast<std::uint64_t>(info.total_size());
+}
+
+std::string swarm::add(std::string_view metainfo, const std::filesystem::path& cache_dir,
                        jobs::mono_time now) {
   lt::error_code ec;
   auto info = std::make_shared<lt::torrent_info>(
@@ -156,6 +168,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& d
   }
   const std::string key = hex_of(info->info_hashes().v2);
   if (contents_.count(key) != 0) return key;
+  const std::filesystem::path dir = cache_dir / key;
   // The origin is fetched by opendod's HTTP engine, never by libtorrent on its own.
   info->set_web_seeds({});
 

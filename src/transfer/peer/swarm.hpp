@@ -81,11 +81,13 @@ class swarm {
   swarm(const swarm&) = delete;
   swarm& operator=(const swarm&) = delete;
 
-  // Starts sharing the content of `metainfo` (trusted, see transfer/peer/metainfo.hpp) stored in
-  // `dir`; what the directory already holds is checked and kept. Returns the content's key (its
-  // v2 info hash in hex). Adding a content that is here already only returns its key. Throws
-  // std::runtime_error when libtorrent refuses it.
+  // Starts sharing the content of `metainfo` (trusted, see transfer/peer/metainfo.hpp), stored
+  // in cache_dir/KEY; what that directory already holds is checked and kept. Returns the content's
+  // key (its v2 info hash in hex). Adding a content that is here already only returns its key.
+  // Throws std::runtime_error when libtorrent refuses it.
   std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now);
+  // The size of the content a metainfo describes; nullopt when it cannot be read.
+  static std::optional<std::uint64_t> content_size(std::string_view metainfo);
   // Stops sharing; the files stay.
   void remove(const std::string& key);
   bool has(const std::string& key) const { return contents_.count(key) != 0; }

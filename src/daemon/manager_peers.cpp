@@ -1,0 +1,393 @@
+// The manager's side of peer-to-peer delivery: files with trusted metadata fetched through the
+// swarm (transfer/peer/swarm.hpp), the origin fetches that supply this host's share of their
+// pieces, and the copy of a complete content into the owner's temporary file. See docs/peers.md.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "daemon/manager.hpp"
+#include "jobs/accounting.hpp"
+#include "jobs/lifecycle.hpp"
+#include "opendo/hresult.hpp"
+
+namespace opendo::daemon {
+
+namespace {
+
+// Origin requests running at once for one content: two hide a request's latency, more would
+// take the origin's bandwidth from the other hosts of the LAN.
+constexpr std::size_t kOriginFetchesPerContent = 2;
+// How often the swarm's figures are read while files are shared (each read is a round trip to
+// libtorrent's thread).
+constexpr std::chrono::milliseconds kSwarmTurn{100};
+// A content whose pieces fail their hash check this often is not what its metainfo says (the
+// origin changed the file, or serves another): the job fails instead of fetching forever.
+constexpr std::uint32_t kMaxBadPieces = 8;
+
+jobs::mono_time mono_now() {
+  return jobs::mono_clock::now();
+}
+
+// Copies `size` bytes from `from` to `to` (both from offset 0): in the kernel when it can.
+bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
+  loff_t in = 0;
+  loff_t out = 0;
+  while (static_cast<std::uint64_t>(in) < size) {
+    const auto left = static_cast<std::size_t>(size - static_cast<std::uint64_t>(in));
+    const ssize_t n = ::copy_file_range(from, &in, to, &out, left, 0);
+    if (n > 0) continue;
+    if (n == 0) {
+      error = "the content cache's file is shorter than the content";
+      return false;
+    }
+    if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL) break;
+    error = std::strerror(errno);
+    return false;
+  }
+  std::vector<char> buffer(std::size_t{1} << 20);
+  while (static_cast<std::uint64_t>(in) < size) {
+    const std::size_t want = std::min<std::uint64_t>(buffer.size(), size - in);
+    const ssize_t n = ::pread(from, buffer.data(), want, in);
+    if (n <= 0) {
+      error =
+          n == 0 ? "the content cache's file is shorter than the content" : std::strerror(errno);
+      return false;
+    }
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w =
+          ::pwrite(to, buffer.data() + done, static_cast<std::size_t>(n - done), out + done);
+      if (w < 0) {
+        error = std::strerror(errno);
+        return false;
+      }
+      done += w;
+    }
+    in += n;
+    out += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
+  const auto& file = j.files[index];
+  if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
+      j.dynamic_content) {
+    return false;
+  }
+  const auto size = transfer::peer::swarm::content_size(file.metainfo);
+  return size && *size >= config_.peers.min_file_size;
+}
+
+transfer::peer::swarm& manager::the_swarm() {
+  if (!swarm_) {
+    transfer::peer::swarm_settings s;
+    s.listen_interfaces = config_.peers.listen;
+    s.local_discovery = config_.peers.local_discovery;
+    s.static_peers = config_.peers.static_peers;
+    s.upload_rate_limit = config_.peers.upload_limit;
+    s.origin_request_bytes = config_.peers.origin_request_bytes;
+    s.origin_policy.start_grace = config_.peers.start_grace;
+    swarm_ = std::make_unique<transfer::peer::swarm>(s, [this] { engine_.wakeup(); });
+    spdlog::info("peers: sharing on {} as host {}", config_.peers.listen, swarm_->host_name());
+  }
+  return *swarm_;
+}
+
+void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
+  auto& file = j.files[index];
+  const auto now = mono_now();
+  std::string key;
+  try {
+    std::filesystem::create_directories(config_.peers.cache_dir);
+    std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
+    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now);
+  } catch (const std::exception& e) {
+    fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
+             std::string("the file cannot be shared: ") + e.what(), true);
+    return;
+  }
+  const auto progress = swarm_->progress(key);
+  file.bytes_total = file.remote_size = progress.size;
+  shared_file shared;
+  shared.index = index;
+  shared.key = key;
+  shared.peer_bytes_seen = progress.from_peers;
+  shared.verified = progress.verified;
+  shared.clock_at = now;
+  shared_.insert_or_assign(j.id, shared);
+  // Its bytes wait in the content cache: stopping it loses none.
+  turns_[j.id] = turn{now, true};
+  dirty_schedule_ = true;
+  spdlog::info("job {}: file {} comes through peers as content {} ({} bytes)", j.id, index, key,
+               progress.size);
+}
+
+void manager::run_shared_files(jobs::mono_time now) {
+  if (!swarm_ || now - swarm_turn_at_ < kSwarmTurn) return;
+  swarm_turn_at_ = now;
+  for (auto& e : swarm_->take_events()) {
+    using kind = transfer::peer::swarm_event::kind;
+    switch (e.what) {
+      case kind::completed:
+        break;  // seen below in its progress
+      case kind::bad_piece:
+        spdlog::warn("peers: content {}: {}", e.key, e.message);
+        if (++bad_pieces_[e.key] > kMaxBadPieces) {
+          fail_shared_content(e.key, value_of(hr::do_e_bad_piece_hash), error_context::remote_file,
+                              "more than " + std::to_string(kMaxBadPieces) +
+                                  " pieces failed their hash check: the origin's file is not "
+                                  "the one the metainfo describes",
+                              false);
+        }
+        break;
+      case kind::peer_banned:
+        spdlog::warn("peers: content {}: {}", e.key, e.message);
+        break;
+      case kind::failed:
+        if (e.key.empty()) {
+          spdlog::warn("peers: {}", e.message);
+        } else {
+          fail_shared_content(e.key, value_of(hr::e_fail), error_context::local_file,
+                              "the content cache failed: " + e.message, true);
+        }
+        break;
+    }
+  }
+  count_peer_traffic(now);
+  std::vector<std::string> complete;
+  for (auto& [job_id, shared] : shared_) {
+    const auto progress = swarm_->progress(shared.key);
+    shared.verified = progress.verified;
+    if (progress.complete) {
+      complete.push_back(job_id);
+      continue;
+    }
+    start_origin_fetches(jobs_.at(job_id), shared, now);
+  }
+  for (const auto& job_id : complete) {
+    if (shared_.count(job_id) != 0) deliver_shared_file(jobs_.at(job_id));
+  }
+}
+
+void manager::count_peer_traffic(jobs::mono_time now) {
+  (void)now;
+  for (auto& [job_id, shared] : shared_) {
+    const auto progress = swarm_->progress(shared.key);
+    if (progress.from_peers > shared.peer_bytes_seen) {
+      const std::uint64_t bytes = progress.from_peers - shared.peer_bytes_seen;
+      jobs::add_received(jobs_.at(job_id).files[shared.index].sources, jobs::byte_source::lan_peer,
+                         bytes);
+      jobs::add_received(totals_.sources, jobs::byte_source::lan_peer, bytes);
+      totals_dirty_ = true;
+    }
+    shared.peer_bytes_seen = progress.from_peers;
+  }
+  // Uploads go on after the files are delivered, while the cache serves them.
+  for (const auto& key : swarm_->keys()) {
+    const std::uint64_t sent = swarm_->progress(key).to_peers;
+    std::uint64_t& seen = uploads_seen_[key];
+    if (sent <= seen) continue;
+    const std::uint64_t bytes = sent - seen;
+    seen = sent;
+    totals_.sources.bytes_to_lan_peers += bytes;
+    totals_dirty_ = true;
+    for (auto& [job_id, shared] : shared_) {
+      if (shared.key == key) {
+        jobs_.at(job_id).files[shared.index].sources.bytes_to_lan_peers += bytes;
+        break;
+      }
+    }
+  }
+}
+
+void manager::start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now) {
+  std::size_t running_fetches = 0;
+  for (const auto& [tid, f] : origin_fetches_) running_fetches += f.key == shared.key ? 1 : 0;
+  if (running_fetches >= kOriginFetchesPerContent) return;
+  auto& file = j.files[shared.index];
+  for (const auto& span :
+       swarm_->origin_work(shared.key, now, kOriginFetchesPerContent - running_fetches)) {
+    ipc::unique_fd memory(::memfd_create("opendo-origin-piece", MFD_CLOEXEC));
+    if (!memory) {
+      swarm_->origin_failed(shared.key, span);
+      const std::string why = std::strerror(errno);
+      stop_shared_file(j);
+      fail_job(j, value_of(hr::e_outofmemory), error_context::local_file, shared.index,
+               "no memory for the pieces fetched from the origin: " + why, true);
+      return;
+    }
+    transfer::http::request req = base_request(j);
+    req.url = file.remote_url;
+    req.fd = memory.get();
+    req.offset = 0;
+    req.range = transfer::http::remote_range{span.offset, span.offset + span.length - 1};
+    req.expected_total = file.remote_size;
+    const auto tid = engine_.start(req);
+    count_request(file, jobs::byte_source::origin);
+    origin_fetches_.emplace(tid, origin_fetch{j.id, shared.key, span, std::move(memory), now});
+    spdlog::debug("job {}: content {}: pieces {}..{} from the origin", j.id, shared.key,
+                  span.first_piece, span.first_piece + span.pieces - 1);
+  }
+}
+
+std::optional<std::optional<transfer::http::outcome>> manager::on_origin_fetch_response(
+    transfer::http::transfer_id id, const transfer::http::response_info& info) {
+  const auto it = origin_fetches_.find(id);
+  if (it == origin_fetches_.end()) return std::nullopt;
+  const auto job = jobs_.find(it->second.job_id);
+  if (job == jobs_.end()) return std::optional<transfer::http::outcome>{};
+  const auto shared = shared_.find(job->first);
+  if (shared == shared_.end()) return std::optional<transfer::http::outcome>{};
+  const std::uint64_t size = job->second.files[shared->second.index].remote_size;
+  if (info.total == size_unknown || info.total == size) {
+    return std::optional<transfer::http::outcome>{};
+  }
+  transfer::http::outcome refused;
+  refused.code = value_of(hr::bg_e_validation_failed);
+  refused.context = error_context::remote_file;
+  refused.message = "the origin's file has " + std::to_string(info.total) +
+                    " bytes, but its metainfo describes " + std::to_string(size);
+  return std::optional<transfer::http::outcome>{refused};
+}
+
+bool manager::on_origin_fetch_finished(transfer::http::transfer_id id,
+                                       const transfer::http::outcome& result) {
+  const auto it = origin_fetches_.find(id);
+  if (it == origin_fetches_.end()) return false;
+  origin_fetch fetch = std::move(it->second);
+  origin_fetches_.erase(it);
+  if (!swarm_) return true;
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(mono_now() - fetch.started);
+  const auto job = jobs_.find(fetch.job_id);
+  const auto shared = shared_.find(fetch.job_id);
+  const bool still_shared =
+      job != jobs_.end() && shared != shared_.end() && shared->second.key == fetch.key;
+  if (result.ok) {
+    std::string bytes(fetch.span.length, '\0');
+    const ssize_t n = ::pread(fetch.fd.get(), bytes.data(), bytes.size(), 0);
+    if (n == static_cast<ssize_t>(bytes.size())) {
+      swarm_->origin_done(fetch.key, fetch.span, bytes, took);
+      if (still_shared) {
+        auto& file = job->second.files[shared->second.index];
+        jobs::add_received(file.sources, jobs::byte_source::origin, bytes.size());
+        jobs::add_received(totals_.sources, jobs::byte_source::origin, bytes.size());
+        totals_dirty_ = true;
+      }
+      return true;
+    }
+    swarm_->origin_failed(fetch.key, fetch.span);
+    if (still_shared) {
+      const std::uint32_t index = shared->second.index;
+      stop_shared_file(job->second);
+      fail_job(job->second, value_of(hr::e_fail), error_context::local_file, index,
+               "the pieces fetched from the origin could not be read back", true);
+    }
+    return true;
+  }
+  swarm_->origin_failed(fetch.key, fetch.span);
+  if (still_shared) {
+    const std::uint32_t index = shared->second.index;
+    if (result.response) job->second.last_response = to_http_response(*result.response);
+    stop_shared_file(job->second);
+    fail_job(job->second, result.code, result.context, index, result.message, result.transient);
+  }
+  return true;
+}
+
+void manager::deliver_shared_file(jobs::job& j) {
+  const shared_file shared = shared_.at(j.id);
+  const std::uint32_t index = shared.index;
+  auto& file = j.files[index];
+  const auto now = mono_now();
+  const std::uint64_t size = file.remote_size;
+  // The cache is the daemon's own directory, never a path a user chose.
+  const auto path = swarm_->file_path(shared.key);
+  ipc::unique_fd from(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!from) {
+    const std::string why = std::strerror(errno);
+    stop_shared_file(j);
+    fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
+             "the content cache's file " + path.string() + " cannot be opened: " + why, true);
+    return;
+  }
+  ipc::unique_fd to;
+  const file_result opened = files_.open_temp(j.owner_uid, file.local_name, file.temp_name, 0, to);
+  if (!opened.ok()) {
+    stop_shared_file(j);
+    opened_or_failed(j, index, opened);
+    return;
+  }
+  std::string error;
+  if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
+    if (error.empty()) error = std::strerror(errno);
+    const bool full = errno == ENOSPC;
+    stop_shared_file(j);
+    fail_job(j, value_of(full ? hr::disk_full : hr::e_fail), error_context::local_file, index,
+             "copying the file from the content cache failed: " + error, full);
+    return;
+  }
+  // Its time: from the start of sharing to now.
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(now - shared.clock_at);
+  file.sources.download_duration_ms +=
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
+  totals_.sources.download_duration_ms +=
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
+  stop_shared_file(j);
+  file.bytes_total = size;
+  jobs::on_progress(j, index, size, now);
+  spdlog::info(
+      "job {}: file {} delivered from the content cache ({} bytes: {} from peers, {} "
+      "from the origin)",
+      j.id, index, size, file.sources.bytes_from_peers(), file.sources.bytes_from_origin);
+  if (!verify_digest(j, index, to.get())) return;
+  on_finished_file(j, index);
+}
+
+void manager::stop_shared_file(jobs::job& j) {
+  const auto it = shared_.find(j.id);
+  if (it == shared_.end()) return;
+  const std::string key = it->second.key;
+  for (auto f = origin_fetches_.begin(); f != origin_fetches_.end();) {
+    if (f->second.job_id != j.id) {
+      ++f;
+      continue;
+    }
+    engine_.stop(f->first);
+    if (swarm_) swarm_->origin_failed(f->second.key, f->second.span);
+    f = origin_fetches_.erase(f);
+  }
+  shared_.erase(it);
+  turns_.erase(j.id);
+  dirty_schedule_ = true;
+  // An unfinished content nobody wants any more stops downloading; a complete one stays shared.
+  const bool wanted = std::any_of(shared_.begin(), shared_.end(),
+                                  [&](const auto& entry) { return entry.second.key == key; });
+  if (swarm_ && !wanted && !swarm_->progress(key).complete) swarm_->remove(key);
+}
+
+void manager::fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
+                                  const std::string& message, bool transient) {
+  std::vector<std::string> failing;
+  for (const auto& [job_id, shared] : shared_) {
+    if (shared.key == key) failing.push_back(job_id);
+  }
+  for (const auto& job_id : failing) {
+    jobs::job& j = jobs_.at(job_id);
+    const std::uint32_t index = shared_.at(job_id).index;
+    stop_shared_file(j);
+    fail_job(j, code, context, index, message, transient);
+  }
+  bad_pieces_.erase(key);
+}
+
+}  // namespace opendo::daemon

@@ -1,0 +1,227 @@
+// Peer-to-peer delivery end to end on loopback: real nginx as the origin, real opendod daemons
+// that find each other as static peers (each listening on its own 127.0.0.N address), and files
+// added with a trusted metainfo made by opendo's own publish code. A second host gets the file
+// from the first instead of the origin; hosts that start together share out the origin's work;
+// files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
+// while sharing resumes from its content cache. The multi-host test in network namespaces with
+// local discovery and link caps is test_lan_peers.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "integration/helpers.hpp"
+#include "support/files.hpp"
+#include "support/net.hpp"
+#include "support/nginx.hpp"
+#include "transfer/peer/metainfo.hpp"
+
+using namespace opendo;
+using namespace opendo::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// 12 MiB and a bit: a dozen origin requests of 1 MiB, and a last piece that is not whole.
+constexpr std::uint64_t kSize = (12U << 20) + 4321;
+
+struct peer_host {
+  std::string address;  // 127.0.0.N
+  std::uint16_t port = 0;
+  std::string endpoint() const { return address + ":" + std::to_string(port); }
+};
+
+peer_host make_host(int n) {
+  return {"127.0.0." + std::to_string(n), find_free_port()};
+}
+
+// A daemon that shares files of any size as `self`, connecting to `peers`.
+daemon_options sharing(const peer_host& self, const std::vector<peer_host>& peers,
+                       std::vector<std::string> more = {}) {
+  daemon_options options;
+  options.extra_args = {"--peer-listen",
+                        self.endpoint(),
+                        "--no-local-discovery",
+                        "--peer-min-file-size",
+                        "0",
+                        "--peer-start-grace",
+                        "1500",
+                        "--retry-delay-floor",
+                        "1"};
+  for (const auto& p : peers) {
+    options.extra_args.push_back("--peer");
+    options.extra_args.push_back(p.endpoint());
+  }
+  options.extra_args.insert(options.extra_args.end(), more.begin(), more.end());
+  return options;
+}
+
+// The published metainfo of the origin's file (what `opendo publish` writes).
+std::string publish(const nginx_server& origin, const std::string& name) {
+  return transfer::peer::publish_file(origin.docroot() / name, origin.url(name)).metainfo;
+}
+
+job start_shared(client& c, const std::string& url, const std::string& metainfo,
+                 const std::filesystem::path& path) {
+  job j = c.create_job("peer test");
+  file_spec spec;
+  spec.remote_url = url;
+  spec.local_name = path.string();
+  spec.metainfo = metainfo;
+  j.add_file(spec);
+  j.resume();
+  return j;
+}
+
+job_info finish(job& j) {
+  const job_info done = wait_for_state(j, job_state::transferred, 120s);
+  EXPECT_EQ(done.state, job_state::transferred) << (done.error ? done.error->message : "");
+  EXPECT_EQ(j.complete(), hr::ok);
+  return done;
+}
+
+}  // namespace
+
+TEST(Peers, ASecondHostGetsTheFileFromTheFirstNotTheOrigin) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 11);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  const job_info da = finish(ja);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize) << "alone, it fetched everything";
+  const std::uint64_t origin_after_first = origin.total_body_bytes_sent("big.bin");
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const source_stats& s = db.files.at(0).sources;
+  EXPECT_EQ(s.bytes_from_origin, 0U);
+  EXPECT_EQ(s.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(s.percent_from_peers(), 10000U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_after_first)
+      << "the origin served nothing more";
+  // The first host's daemon counts what it uploaded (machine-wide, the job is done there).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::uint64_t uploaded = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    uploaded = ca.statistics().totals.bytes_to_lan_peers;
+    if (uploaded >= kSize) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(uploaded, kSize);
+}
+
+TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
+  // Twice the size: a group fetched twice while the hosts are still meeting weighs less.
+  constexpr std::uint64_t kSize = (24U << 20) + 4321;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 12);
+  const std::string metainfo = publish(origin, "big.bin");
+  const std::vector<peer_host> hosts = {make_host(2), make_host(3), make_host(4)};
+  std::vector<std::unique_ptr<daemon_process>> daemons;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::vector<peer_host> before(hosts.begin(), hosts.begin() + static_cast<std::ptrdiff_t>(i));
+    daemons.push_back(std::make_unique<daemon_process>(sharing(hosts[i], before)));
+  }
+  temp_dir out("opendo-out");
+  std::vector<client> clients;
+  std::vector<job> jobs;
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    clients.push_back(connect(*daemons[i]));
+    jobs.push_back(start_shared(clients.back(), origin.url("big.bin"), metainfo,
+                                out / ("host" + std::to_string(i) + ".bin")));
+  }
+  std::uint64_t from_origin = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const job_info done = finish(jobs[i]);
+    EXPECT_EQ(sha256_file(out / ("host" + std::to_string(i) + ".bin")), sha);
+    const source_stats& s = done.files.at(0).sources;
+    EXPECT_GT(s.bytes_from_origin, 0U) << "host " << i << " took a share of the origin's work";
+    EXPECT_GT(s.bytes_from_lan_peers, 0U) << "host " << i << " got the other shares from peers";
+    from_origin += s.bytes_from_origin;
+  }
+  const std::uint64_t served = origin.total_body_bytes_sent("big.bin");
+  std::printf("origin served %.2f x the file to three hosts\n",
+              static_cast<double>(served) / static_cast<double>(kSize));
+  EXPECT_EQ(served, from_origin) << "the jobs count every byte the origin sent";
+  EXPECT_LT(served, kSize * 13 / 10);
+}
+
+TEST(Peers, SmallFilesFilesWithoutMetadataAndHttpOnlyModeNeverUseTheSwarm) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 13);
+  const std::string metainfo = publish(origin, "big.bin");
+  temp_dir out("opendo-out");
+  struct variant {
+    std::vector<std::string> args;
+    bool with_metainfo;
+  };
+  const peer_host self = make_host(2);
+  const std::vector<variant> variants = {
+      // Default minimum size (50 MB) is above the file's size.
+      {{"--peer-listen", self.endpoint(), "--no-local-discovery"}, true},
+      {{"--peer-listen", self.endpoint(), "--peer-min-file-size", "0", "--no-local-discovery",
+        "--download-mode", "0"},
+       true},
+      {{"--peer-listen", self.endpoint(), "--peer-min-file-size", "0", "--no-local-discovery",
+        "--download-mode", "99"},
+       true},
+      {{"--peer-listen", self.endpoint(), "--peer-min-file-size", "0", "--no-local-discovery"},
+       false},
+  };
+  int n = 0;
+  for (const auto& v : variants) {
+    daemon_options options;
+    options.extra_args = v.args;
+    daemon_process daemon(options);
+    client c = connect(daemon);
+    const auto path = out / ("v" + std::to_string(n++) + ".bin");
+    job j = start_shared(c, origin.url("big.bin"), v.with_metainfo ? metainfo : "", path);
+    const job_info done = finish(j);
+    EXPECT_EQ(sha256_file(path), sha);
+    EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
+    EXPECT_EQ(done.files.at(0).sources.origin_connections, 1U) << "one plain request, no pieces";
+    EXPECT_EQ(daemon.log().find("comes through peers"), std::string::npos) << daemon.log();
+  }
+}
+
+TEST(Peers, AHostKilledWhileSharingResumesFromItsContentCache) {
+  nginx_options slow;
+  slow.limit_rate = 2U << 20;  // 2 MiB/s per connection: the kill lands mid-way
+  nginx_server origin(slow);
+  const std::string sha = origin.make_random_file("big.bin", kSize, 14);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host self = make_host(2);
+  daemon_process daemon(sharing(self, {}));
+  temp_dir out("opendo-out");
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = start_shared(c, origin.url("big.bin"), metainfo, out / "k.bin");
+    id = j.id();
+    wait_until(
+        j, [](const job_info& info) { return info.bytes_transferred >= kSize / 3; }, 60s);
+  }
+  daemon.kill9();
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "k.bin"), sha);
+  const std::uint64_t served = origin.total_body_bytes_sent("big.bin");
+  std::printf("origin served %.2f x the file across the kill\n",
+              static_cast<double>(served) / static_cast<double>(kSize));
+  EXPECT_LT(served, kSize * 13 / 10) << "the cache kept the verified pieces";
+  (void)done;
+}
