@@ -68,7 +68,8 @@ struct published {
   content_metadata meta;
 };
 
-// Hashes `file` into a hybrid v1+v2 metainfo (so that v1-only clients can fetch it too): one
+// Hashes `file` into a hybrid v1+v2 metainfo (so that v1-only clients can fetch it too; see
+// docs/architecture.md for the Debian 12 clients that cannot read hybrids): one
 // file named as `file`, `web_seed_url` (http or https) in url-list, no trackers, not private.
 // piece_length 0 chooses one (libtorrent's choice, raised until the metainfo fits
 // max_metainfo_bytes). Throws content_error when the file cannot be read or is empty, the URL or
