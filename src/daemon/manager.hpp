@@ -3,6 +3,7 @@
 // Single-threaded: the daemon's event loop calls it.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -228,6 +229,9 @@ class manager final : public transfer::http::listener {
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
+  void adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd, const struct stat& info);
+  void save_adopted_progress(const jobs::job& j, std::uint32_t index);
+  static bool punch_hole(int fd, std::uint64_t offset, std::uint64_t length);
   static file_result truncate_temp(int fd, std::uint64_t size);
   bool verify_digest(jobs::job& j, std::uint32_t index, int fd);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.
