@@ -68,6 +68,11 @@ class manager final : public transfer::http::listener {
 
   // Loads the stored jobs; jobs that were running are queued again.
   void load();
+  // Held while a client's request is handled: the changes it makes are on disk before its reply
+  // goes out, so that a power loss never takes back what a client was told (docs/durability.md).
+  store::job_store::durable_commits durable_commits() {
+    return store::job_store::durable_commits(store_);
+  }
 
   // Requests. Each throws request_error when refused.
   std::string create_job(const caller& who, const std::string& display_name);
