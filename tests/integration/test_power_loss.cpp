@@ -122,6 +122,24 @@ std::uint64_t pick(std::mt19937_64& rng, std::uint64_t low, std::uint64_t high) 
   return std::uniform_int_distribution<std::uint64_t>(low, high)(rng);
 }
 
+// The model's tree holds opendod's state dir and the download dir, empty and synced before the
+// daemon first starts; the boot id file, outside it, says which boot the daemon runs in.
+fs::path prepare_disk(const power_loss_model& model, const fs::path& boot_id) {
+  fs::create_directories(model.root() / "state");
+  fs::create_directories(model.root() / "out");
+  model.sync_everything();
+  write_file(boot_id, "00000000-0000-4000-8000-000000000000\n");
+  return model.root() / "out";
+}
+
+daemon_options on_model(const power_loss_model& model, const fs::path& boot_id) {
+  daemon_options options;
+  options.state_dir = model.root() / "state";
+  options.env = model.environment();
+  options.env.push_back("OPENDO_TEST_BOOT_ID_FILE=" + boot_id.string());
+  return options;
+}
+
 struct planned_file {
   std::string name;
   std::uint64_t size = 0;
@@ -148,11 +166,10 @@ struct figures {
 class power_loss_run {
  public:
   power_loss_run(std::uint64_t seed, const fs::path& base)
-      : rng_(seed), model_(base / "disk"), boot_id_(base / "boot_id"), out_(model_.root() / "out") {
-    fs::create_directories(model_.root() / "state");
-    fs::create_directories(out_);
-    model_.sync_everything();  // the empty dirs are on disk before opendod first starts
-    write_file(boot_id_, boot_name());
+      : rng_(seed),
+        model_(base / "disk"),
+        boot_id_(base / "boot_id"),
+        out_(prepare_disk(model_, boot_id_)) {
     nginx_options origin;
     origin.limit_rate = kRate;
     origin_.emplace(origin);
@@ -205,10 +222,7 @@ class power_loss_run {
 
  private:
   daemon_options daemon_settings() const {
-    daemon_options options;
-    options.state_dir = model_.root() / "state";
-    options.env = model_.environment();
-    options.env.push_back("OPENDO_TEST_BOOT_ID_FILE=" + boot_id_.string());
+    daemon_options options = on_model(model_, boot_id_);
     options.max_connections_per_file = 4;
     options.extra_args = {"--max-active-jobs",          "4",
                           "--max-connections-per-host", "16",
@@ -355,4 +369,73 @@ TEST(PowerLoss, NoAcknowledgedJobIsLostAndNoDeliveredFileIsCorrupt) {
       std::chrono::duration<double>(clock_type::now() - started).count(),
       static_cast<unsigned long long>(seed));
   EXPECT_GE(f.fetched, f.payload);
+}
+
+// The first power-loss hole the model found, made certain: a temporary file whose bytes were
+// synced and recorded, and the record made durable by a later client request, but whose name
+// was never synced (no Complete synced its directory since). After the power off the store says
+// the file has bytes; the file must still be there with them, or the daemon would go on after a
+// hole of zeros. (Fails without the directory fsync in open_temp.)
+TEST(PowerLoss, ATemporaryFileWithRecordedBytesSurvivesAPowerOff) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_options paced;
+  paced.limit_rate = kRate;
+  nginx_server origin(paced);
+  const std::string digest = origin.make_random_file("named.bin", 8 << 20, 71);
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("named");
+    id = j.id();
+    j.add_file(origin.url("named.bin"), (out / "named.bin").string());
+    j.resume();
+    // Past a checkpoint (once a second) that recorded at least 1 MiB: nginx sends the first
+    // second's worth at once, then 1 MiB a second.
+    wait_until(j, [](const job_info& i) { return i.bytes_transferred >= (5 << 19); });
+    c.create_job("syncs the store");  // its commit syncs the WAL, with the progress record
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(71);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "named.bin"), digest);
+  // The restarted daemon resumed from its record, so the bytes before it came from the file.
+  const auto requests = origin.wait_for_requests(2);
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range.rfind("bytes=", 0), 0U) << "the progress record did not survive";
+}
+
+// The second hole, made certain: a job whose creation, file and Resume were answered, and the
+// power going right after. The store committed client requests with synchronous = NORMAL, so
+// the WAL holding them was not synced yet and the job was gone after the reboot.
+TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("answered");
+    id = j.id();
+    j.add_file("http://127.0.0.1:9/answered.bin", (out / "answered.bin").string());
+    j.resume();
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(72);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  const job_info info = c.open_job(id).info();
+  EXPECT_EQ(info.files_total, 1U);
+  EXPECT_NE(info.state, job_state::suspended) << "its Resume was lost";
 }
