@@ -28,13 +28,14 @@ struct model_paths {
   std::string shadow;
 };
 
+// Never destroyed: a program may sync from its own static destructors, after ours would run.
 const model_paths& paths() {
-  static const model_paths p = [] {
+  static const model_paths* const p = [] {
     const char* root = std::getenv("OPENDO_POWER_LOSS_ROOT");
     const char* shadow = std::getenv("OPENDO_POWER_LOSS_SHADOW");
-    return model_paths{root != nullptr ? root : "", shadow != nullptr ? shadow : ""};
+    return new model_paths{root != nullptr ? root : "", shadow != nullptr ? shadow : ""};
   }();
-  return p;
+  return *p;
 }
 
 bool under_root(const std::string& path) {
