@@ -84,6 +84,7 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
   const std::string shown = split_path(local_name).first + "/" + temp_name;
   ipc::unique_fd fd(::openat(dir.get(), temp_name.c_str(),
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  const bool created = static_cast<bool>(fd);
   if (!fd && errno == EEXIST) {
     // Ours from an earlier attempt or run: reuse it only if it is a plain file of the owner.
     // Looked at before it is opened, since opening a device node can act on the device; and
@@ -107,6 +108,11 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
     ::fcntl(fd.get(), F_SETFL, 0);
   }
   if (!fd) return errno_result(errno, "cannot create the temporary file " + shown);
+  if (created) {
+    // The new name is made durable before any byte of the file is recorded: after a power loss
+    // a recorded byte must not be found in a file that is gone (it would come back as a hole).
+    ::fsync(dir.get());  // fails harmlessly on an O_PATH descriptor
+  }
   if (keep_bytes != keep_all_bytes && ::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
     return errno_result(errno, "cannot truncate " + shown);
   }

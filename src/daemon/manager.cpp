@@ -100,9 +100,12 @@ std::string digest_of(int fd, const std::string& algorithm) {
   return hex;
 }
 
-// The kernel's id of this boot; empty when it cannot be read.
+// The kernel's id of this boot; empty when it cannot be read. The test-only environment
+// variable OPENDO_TEST_BOOT_ID_FILE names a file read instead, so that a power-loss test can
+// "reboot" between two runs of the daemon by changing it; outside tests it is not set.
 std::string current_boot_id() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  const char* simulated = std::getenv("OPENDO_TEST_BOOT_ID_FILE");
+  std::ifstream in(simulated != nullptr ? simulated : "/proc/sys/kernel/random/boot_id");
   std::string id;
   std::getline(in, id);
   return id;
@@ -1265,6 +1268,11 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
         files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, fd);
     if (!opened_or_failed(j, index, opened)) return;
   }
+  // What no segment recorded (or adopted) goes: a later adoption must find only bytes written
+  // from the recorded points on (adopt_segment_bytes), never older ones, e.g. of a boot before.
+  for (const auto& s : file.segments) {
+    if (!s.complete()) punch_hole(fd.get(), s.next(), s.remaining());
+  }
   const auto source = choose_request_source(j, index);
   if (!source) return;
   // A file that goes on in the same run keeps what its controller learned; a resumed one (after
@@ -1590,25 +1598,76 @@ void manager::set_cache_host_policy(const jobs::cache_host_policy& policy) {
 void manager::adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd) {
   auto& file = j.files[index];
   struct stat info {};
-  if (file.layout != range_layout::concatenated || !file.segments.empty() ||
-      file.bytes_total == size_unknown || ::fstat(fd, &info) != 0) {
+  if (file.layout != range_layout::concatenated || ::fstat(fd, &info) != 0) return;
+  if (!file.segments.empty()) {
+    adopt_segment_bytes(j, index, fd, info);
     return;
   }
+  if (file.bytes_total == size_unknown) return;
   const auto size = static_cast<std::uint64_t>(info.st_size);
   if (size <= file.bytes_transferred || size > file.bytes_total || ::fdatasync(fd) != 0) return;
   spdlog::info("job {}: file {}: {} bytes written before the daemon stopped are kept", j.id, index,
                size - file.bytes_transferred);
   // Which source wrote them is not recorded: they count to the origin.
   record_progress(j, index, size, jobs::byte_source::origin, mono_now());
+  save_adopted_progress(j, index);
+}
+
+// A segmented file's length says nothing about each segment: its segments write their own parts
+// of a sparse file, each in order from where it stopped. What a segment wrote after its last
+// record is the data that follows that point up to the first hole, less the block the writing
+// stopped in (the file system counts a block as data once any byte of it is written): every
+// block before that one was written whole by the same transfer. Only blocks wholly inside the
+// segment count, since the block that holds its end may be data written by the next segment.
+// This needs a file system that keeps holes; one that does not (where punching a hole fails)
+// reports everything as data and adopts nothing. start_segments() punches out every segment's
+// unrecorded part each time the file starts, so the data found here was written in this boot,
+// by this segment.
+void manager::adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd,
+                                  const struct stat& info) {
+  auto& file = j.files[index];
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  const std::uint64_t block =
+      info.st_blksize > 0 ? static_cast<std::uint64_t>(info.st_blksize) : std::uint64_t{4096};
+  if (!punch_hole(fd, (size + block - 1) / block * block, block)) return;  // no holes here
+  std::vector<jobs::segment> adopted = file.segments;
+  for (auto& s : adopted) {
+    const std::uint64_t from = s.next();
+    if (s.complete() || from >= size) continue;
+    const off_t hole = ::lseek(fd, static_cast<off_t>(from), SEEK_HOLE);
+    if (hole < 0) continue;
+    const std::uint64_t data_end =
+        std::min(static_cast<std::uint64_t>(hole), s.end / block * block);
+    if (data_end <= from) continue;
+    const std::uint64_t upto = (data_end - 1) / block * block;
+    if (upto > from) s.done = upto - s.first;
+  }
+  const std::uint64_t done = jobs::segments_done(adopted);
+  if (done <= file.bytes_transferred || ::fdatasync(fd) != 0) return;
+  spdlog::info("job {}: file {}: {} bytes its segments wrote before the daemon stopped are kept",
+               j.id, index, done - file.bytes_transferred);
+  file.segments = std::move(adopted);
+  record_progress(j, index, done, jobs::byte_source::origin, mono_now());
+  save_adopted_progress(j, index);
+}
+
+void manager::save_adopted_progress(const jobs::job& j, std::uint32_t index) {
   try {
     store::job_store::batch b(store_);
-    store_.save_file_progress(j.id, index, file);
+    store_.save_file_progress(j.id, index, j.files[index]);
     store_.save_totals(totals_);
     b.commit();
     totals_dirty_ = false;
   } catch (const std::exception& e) {
     spdlog::error("could not record progress of job {}: {}", j.id, e.what());
   }
+}
+
+// Deallocates bytes [offset, offset + length) of a file, keeping its size; false where the file
+// system cannot.
+bool manager::punch_hole(int fd, std::uint64_t offset, std::uint64_t length) {
+  return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                     static_cast<off_t>(length)) == 0;
 }
 
 file_result manager::truncate_temp(int fd, std::uint64_t size) {

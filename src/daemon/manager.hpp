@@ -3,6 +3,7 @@
 // Single-threaded: the daemon's event loop calls it.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -71,6 +72,11 @@ class manager final : public transfer::http::listener {
 
   // Loads the stored jobs; jobs that were running are queued again.
   void load();
+  // Held while a client's request is handled: the changes it makes are on disk before its reply
+  // goes out, so that a power loss never takes back what a client was told (docs/durability.md).
+  store::job_store::durable_commits durable_commits() {
+    return store::job_store::durable_commits(store_);
+  }
 
   // Requests. Each throws request_error when refused.
   std::string create_job(const caller& who, const std::string& display_name);
@@ -232,6 +238,9 @@ class manager final : public transfer::http::listener {
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
+  void adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd, const struct stat& info);
+  void save_adopted_progress(const jobs::job& j, std::uint32_t index);
+  static bool punch_hole(int fd, std::uint64_t offset, std::uint64_t length);
   static file_result truncate_temp(int fd, std::uint64_t size);
   bool verify_digest(jobs::job& j, std::uint32_t index, int fd);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.

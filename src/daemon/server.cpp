@@ -270,6 +270,7 @@ void server::handle(connection& c, const std::string& message) {
   try {
     // A stream answers more than once, which a oneway call (no reply at all) cannot be.
     if (call.more && call.oneway) throw ipc::bad_parameter("oneway");
+    const auto durable = jobs_.durable_commits();
     json result = handle_call(c, call);
     if (!call.oneway && !result.is_null()) queue(c, ipc::reply(result));
   } catch (const varlink_error& e) {

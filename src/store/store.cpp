@@ -710,7 +710,8 @@ job_store::job_store(const std::string& path) {
       fail(path, "PRAGMA journal_mode = WAL",
            "the journal mode stayed " + mode.value_or("unknown"));
     // In WAL mode NORMAL loses no committed transaction when the process dies, only on power
-    // loss, and saves an fsync per commit.
+    // loss, and saves an fsync per commit; a client's requests commit with FULL
+    // (durable_commits).
     exec(
         "PRAGMA synchronous = NORMAL;"
         "PRAGMA foreign_keys = ON");
@@ -1132,6 +1133,20 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
     j.allow_https_to_http_redirect = options.boolean(3);
   }
   return result;
+}
+
+job_store::durable_commits::durable_commits(job_store& store) : store_(&store) {
+  if (store_->durable_depth_ == 0) store_->exec("PRAGMA synchronous = FULL");
+  ++store_->durable_depth_;
+}
+
+job_store::durable_commits::~durable_commits() {
+  if (--store_->durable_depth_ != 0) return;
+  try {
+    store_->exec("PRAGMA synchronous = NORMAL");
+  } catch (const std::exception&) {
+    // Commits then stay synced one by one: slower, never less safe.
+  }
 }
 
 job_store::batch::batch(job_store& store)

@@ -52,6 +52,22 @@ class job_store {
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 
+  // While one lives, each commit is synced before it returns (synchronous = FULL), so that what
+  // a client is told was done survives a power loss; otherwise a commit reaches the disk at the
+  // next WAL checkpoint (synchronous = NORMAL: a crash of the daemon loses nothing, a power loss
+  // the last commits). Made outside any batch (SQLite refuses the change inside a transaction);
+  // they nest.
+  class durable_commits {
+   public:
+    explicit durable_commits(job_store& store);
+    ~durable_commits();
+    durable_commits(const durable_commits&) = delete;
+    durable_commits& operator=(const durable_commits&) = delete;
+
+   private:
+    job_store* store_;
+  };
+
   // Groups the writes made while it lives into one transaction (committed by commit() or the
   // destructor; rolled back if the destructor runs during stack unwinding). Batches nest: only
   // the outermost one commits.
@@ -78,6 +94,7 @@ class job_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;
   int batch_depth_ = 0;
+  int durable_depth_ = 0;
   void exec(const char* sql);
   std::vector<jobs::job> load_all_in_transaction();
 };

@@ -1,6 +1,7 @@
 // Crash safety under chaos (the reliability issue's chaos test): 200 jobs of mixed sizes, some of
-// several files, while opendod is killed with SIGKILL at 20 moments a seeded PRNG picks (some of
-// them while a Complete runs) and restarted each time. No job may be lost or doubled, every file
+// several files, some of one large file fetched over several connections (segments), while
+// opendod is killed with SIGKILL at 20 moments a seeded PRNG picks (some of them while a Complete
+// runs) and restarted each time. No job may be lost or doubled, every file
 // must arrive bit for bit, and nginx may send less than 1.1 x the payload in all.
 #include <curl/curl.h>
 #include <gtest/gtest.h>
@@ -38,6 +39,13 @@ constexpr int kKills = 20;
 // between the 20 kills (1.4 s on average).
 constexpr int kActiveJobs = 8;
 constexpr std::uint64_t kRate = 512 << 10;
+// Segmented files: 6 to 12 MiB, split into segments of at least 1 MiB over up to four
+// connections each. Most of them are among the first jobs, so that they run while the kills come.
+constexpr std::uint32_t kConnectionsPerFile = 4;
+constexpr std::uint64_t kMinSegmentSize = 1 << 20;
+constexpr int kSegmentedAmong = 120;  // one in eight of the first 120 jobs
+// Connections to the host: room for the eight jobs and the extra connections of their segments.
+constexpr int kConnectionsPerHost = 3 * kActiveJobs;
 constexpr std::uint64_t kDefaultSeed = 20261204;
 constexpr double kMaxFetchedRatio = 1.1;
 
@@ -52,13 +60,11 @@ struct planned_file {
   std::string sha256;
 };
 
-// What a job exercises. SEGMENTED JOBS GO HERE: segmented downloads (one file over several
-// connections, src/jobs/segments.*) are not in the mix yet; every file here is under twice
-// --min-segment-size and the fixture's max_connections_per_file is 1. To add them: a `segmented`
-// kind with files of 8 MiB or more in plan_jobs(), and in chaos_daemon() max_connections_per_file
-// above 1 and --max-connections-per-host above --max-active-jobs (else the eight jobs hold every
-// connection to the host and no file gets a second one); the checks need no change.
-enum class job_kind { single_file, multi_file };
+// What a job exercises. A segmented job has one file of several MiB that the daemon splits among
+// up to kConnectionsPerFile connections (src/jobs/segments.*): nginx caps each connection, so
+// every connection added pays and the file soon runs on several, each segment resumed on its own
+// after a kill.
+enum class job_kind { single_file, multi_file, segmented };
 
 struct planned_job {
   job_kind kind = job_kind::single_file;
@@ -86,17 +92,34 @@ std::uint64_t single_file_size(std::mt19937_64& rng) {
   }
 }
 
-// A quarter of the jobs have 2 to 5 files of up to 1 MiB.
+job_kind pick_kind(std::mt19937_64& rng, int index) {
+  if (index < kSegmentedAmong && pick(rng, 0, 7) == 0) return job_kind::segmented;
+  return pick(rng, 0, 3) == 0 ? job_kind::multi_file : job_kind::single_file;
+}
+
+std::uint64_t file_size(std::mt19937_64& rng, job_kind kind) {
+  switch (kind) {
+    case job_kind::segmented:
+      return pick(rng, 6 << 20, 12 << 20);
+    case job_kind::multi_file:
+      return pick(rng, 4 << 10, 1 << 20);
+    case job_kind::single_file:
+      break;
+  }
+  return single_file_size(rng);
+}
+
+// A quarter of the other jobs have 2 to 5 files of up to 1 MiB.
 std::vector<planned_job> plan_jobs(std::mt19937_64& rng) {
   std::vector<planned_job> jobs(kJobs);
   for (int i = 0; i < kJobs; ++i) {
     planned_job& j = jobs[static_cast<std::size_t>(i)];
-    j.kind = pick(rng, 0, 3) == 0 ? job_kind::multi_file : job_kind::single_file;
+    j.kind = pick_kind(rng, i);
     const std::uint64_t files = j.kind == job_kind::multi_file ? pick(rng, 2, 5) : 1;
     for (std::uint64_t f = 0; f < files; ++f) {
-      const std::uint64_t size =
-          j.kind == job_kind::multi_file ? pick(rng, 4 << 10, 1 << 20) : single_file_size(rng);
-      j.files.push_back({"j" + std::to_string(i) + "-f" + std::to_string(f) + ".bin", size, {}});
+      j.files.push_back({"j" + std::to_string(i) + "-f" + std::to_string(f) + ".bin",
+                         file_size(rng, j.kind),
+                         {}});
     }
   }
   return jobs;
@@ -310,7 +333,7 @@ std::vector<std::string> create_jobs(const daemon_process& daemon, const nginx_s
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& f : plan[i].files)
       files.emplace_back(origin.url(f.name), (out / f.name).string());
-    if (plan[i].kind == job_kind::single_file) {
+    if (plan[i].kind != job_kind::multi_file) {
       j.add_file(files[0].first, files[0].second);
     } else {
       j.add_files(files);
@@ -424,8 +447,10 @@ void expect_every_file_in_place(const fs::path& out, const std::vector<planned_j
 
 daemon_options chaos_daemon() {
   daemon_options options;
+  options.max_connections_per_file = kConnectionsPerFile;
   options.extra_args = {"--max-active-jobs",          std::to_string(kActiveJobs),
-                        "--max-connections-per-host", std::to_string(kActiveJobs),
+                        "--max-connections-per-host", std::to_string(kConnectionsPerHost),
+                        "--min-segment-size",         std::to_string(kMinSegmentSize),
                         "--max-jobs-per-user",        std::to_string(kJobs + 50),
                         "--retry-delay-floor",        "1"};
   return options;
@@ -451,16 +476,24 @@ void make_payload(nginx_server& origin, std::vector<planned_job>& plan, std::uin
 // The kills, each followed by a restart, on the test's thread (it owns the daemon process). After
 // each, the store (read while the daemon is dead) and ListJobs must hold exactly the unfinished
 // jobs. Returns how many kills were timed to a Complete call.
-int kill_and_restart(daemon_process& daemon, completer& finisher,
-                     const std::vector<planned_kill>& kills, std::size_t jobs) {
-  int aimed = 0;
+struct kill_figures {
+  int aimed_at_complete = 0;
+  // Kills while nginx sent on more connections than jobs run: segments were in flight.
+  int amid_segments = 0;
+};
+
+kill_figures kill_and_restart(daemon_process& daemon, const nginx_server& origin,
+                              completer& finisher, const std::vector<planned_kill>& kills,
+                              std::size_t jobs) {
+  kill_figures result;
   for (std::size_t k = 0; k < kills.size(); ++k) {
     const std::string after = " after kill " + std::to_string(k + 1);
     std::this_thread::sleep_for(kills[k].after_restart);
     if (kills[k].during_complete && finisher.wait_for_complete_start(std::chrono::seconds(3))) {
       std::this_thread::sleep_for(kills[k].complete_delay);
-      ++aimed;
+      ++result.aimed_at_complete;
     }
+    if (requests_in_progress(origin) > kActiveJobs) ++result.amid_segments;
     daemon.kill9();
     EXPECT_LT(finisher.finished(), jobs) << "no job was left to interrupt" << after;
     // A Complete the kill interrupted holds the completer's lock until its call has failed.
@@ -470,7 +503,7 @@ int kill_and_restart(daemon_process& daemon, completer& finisher,
     finisher.expect_holds_exactly_the_unfinished([&] { return listed_ids(daemon); },
                                                  "ListJobs" + after);
   }
-  return aimed;
+  return result;
 }
 
 void wait_for_every_job(const completer& finisher, std::size_t jobs) {
@@ -482,8 +515,9 @@ void wait_for_every_job(const completer& finisher, std::size_t jobs) {
 }
 
 struct figures {
-  int kills_aimed_at_complete = 0;
+  kill_figures kills;
   std::size_t files = 0;
+  std::size_t segmented_files = 0;
   std::uint64_t payload = 0;
   std::uint64_t fetched = 0;
   double seconds = 0;
@@ -494,13 +528,14 @@ struct figures {
 // One line, for CI logs and the closing note.
 void print_figures(const figures& f, const completer& finisher) {
   std::printf(
-      "chaos: %d kills (%d timed to a Complete; %d Completes interrupted, finished %d by the "
-      "restart and %d before the kill), %d jobs, %zu files, payload %llu bytes, fetched %llu "
-      "bytes, ratio %.3f, %.1f s, seed %llu\n",
-      kKills, f.kills_aimed_at_complete, finisher.interrupted_completes(),
+      "chaos: %d kills (%d amid segments, %d timed to a Complete; %d Completes interrupted, "
+      "finished %d by the restart and %d before the kill), %d jobs, %zu files (%zu segmented), "
+      "payload %llu bytes, fetched %llu bytes, ratio %.3f, %.1f s, seed %llu\n",
+      kKills, f.kills.amid_segments, f.kills.aimed_at_complete, finisher.interrupted_completes(),
       finisher.finished_by_restart(), finisher.finished_before_kill(), kJobs, f.files,
-      static_cast<unsigned long long>(f.payload), static_cast<unsigned long long>(f.fetched),
-      f.ratio(), f.seconds, static_cast<unsigned long long>(f.seed));
+      f.segmented_files, static_cast<unsigned long long>(f.payload),
+      static_cast<unsigned long long>(f.fetched), f.ratio(), f.seconds,
+      static_cast<unsigned long long>(f.seed));
 }
 
 }  // namespace
@@ -522,7 +557,7 @@ TEST(Chaos, TwoHundredJobsSurviveTwentyKillNinesWithoutLossOrRefetch) {
   const std::vector<std::string> ids = create_jobs(daemon, origin, out.path(), plan);
   completer finisher(daemon, destinations(ids, plan, out.path()));
   std::jthread completing([&](const std::stop_token& stop) { finisher.run(stop); });
-  result.kills_aimed_at_complete = kill_and_restart(daemon, finisher, kills, ids.size());
+  result.kills = kill_and_restart(daemon, origin, finisher, kills, ids.size());
   wait_for_every_job(finisher, ids.size());
   completing.request_stop();
   completing.join();
@@ -536,10 +571,16 @@ TEST(Chaos, TwoHundredJobsSurviveTwentyKillNinesWithoutLossOrRefetch) {
   wait_until_nginx_is_idle(origin);
   std::string refetched;
   result.files = file_count(plan);
+  result.segmented_files =
+      static_cast<std::size_t>(std::count_if(plan.begin(), plan.end(), [](const planned_job& j) {
+        return j.kind == job_kind::segmented;
+      }));
   result.payload = payload_bytes(plan);
   result.fetched = bytes_fetched(origin, plan, refetched);
   print_figures(result, finisher);
   RecordProperty("fetched_ratio", std::to_string(result.ratio()));
   EXPECT_GE(result.fetched, result.payload);
   EXPECT_LT(result.ratio(), kMaxFetchedRatio) << "fetched more than once:\n" << refetched;
+  // The kills must find segmented files running on several connections, or they test nothing.
+  EXPECT_GE(result.kills.amid_segments, kKills / 4);
 }

@@ -2,15 +2,20 @@
 // them, a link that is already full does not, and a kill -9 resumes every segment where the
 // store says it stopped. nginx's access log (its connection serial numbers and Range headers)
 // proves what was asked for.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "integration/helpers.hpp"
@@ -72,6 +77,69 @@ std::string recorded_segments(const fs::path& state_dir, const std::string& job_
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   return text;
+}
+
+// A segmenting daemon that reads its boot id from `boot_id` (OPENDO_TEST_BOOT_ID_FILE), so that
+// a test can "reboot" between two runs by writing another one there.
+daemon_options booting(const fs::path& boot_id) {
+  write_file(boot_id, "11111111-1111-1111-1111-111111111111\n");
+  daemon_options options = segmenting();
+  options.env.push_back("OPENDO_TEST_BOOT_ID_FILE=" + boot_id.string());
+  return options;
+}
+
+// The job's temporary file in `dir` (the only .part file there).
+fs::path temp_file(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".part") return entry.path();
+  }
+  ADD_FAILURE() << "no temporary file in " << dir;
+  return dir / "missing.part";
+}
+
+void write_at(const fs::path& path, std::uint64_t offset, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << path;
+  EXPECT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)),
+            static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+// A segmented download of `size` bytes, run until the store knows at least three segments with
+// recorded bytes in each, then killed; returns the job's id and its segments as recorded.
+std::pair<std::string, std::vector<jobs::segment>> kill_amid_segments(daemon_process& daemon,
+                                                                      const std::string& url,
+                                                                      const fs::path& local) {
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("segmented crash");
+    id = j.id();
+    j.add_file(url, local.string());
+    j.resume();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto segments = jobs::decode_segments(recorded_segments(daemon.state_dir(), id));
+      if (segments && segments->size() >= 3 && (*segments)[2].done > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(j.info().state, job_state::transferring) << daemon.log();
+  }
+  daemon.kill9();
+  auto segments = jobs::decode_segments(recorded_segments(daemon.state_dir(), id));
+  EXPECT_TRUE(segments && segments->size() >= 3) << daemon.log();
+  return {id, segments.value_or(std::vector<jobs::segment>{})};
+}
+
+// The job runs to TRANSFERRED on the (restarted) daemon, and Complete delivers `local` with the
+// right bytes.
+void expect_delivered(const daemon_process& daemon, const std::string& id, const fs::path& local,
+                      const std::string& digest) {
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(local), digest);
 }
 
 }  // namespace
@@ -153,55 +221,119 @@ TEST(Segments, ALinkThatOneConnectionFillsGetsNoMore) {
 }
 
 // kill -9 while several segments run: the store holds each segment's recorded bytes, and after
-// the restart each unfinished segment is asked for from exactly there.
+// the restart each unfinished segment is asked for from exactly there. The restart comes in a
+// new boot (the machine crashed), where only recorded bytes count; in the same boot a segment
+// also keeps what it wrote after its record (the next test).
 TEST(Segments, KillNineResumesEachSegmentWhereTheStoreSays) {
   nginx_server origin(capped_per_connection(2 * MiB));
-  daemon_process daemon(segmenting());
+  temp_dir boot("opendo-boot");
+  daemon_process daemon(booting(boot.path() / "boot_id"));
   temp_dir out("opendo-out");
   constexpr std::uint64_t kSize = 48 * MiB;
   const std::string digest = origin.make_random_file("crash.bin", kSize, 63);
-  std::string id;
-  {
-    client c = connect(daemon);
-    job j = c.create_job("segmented crash");
-    id = j.id();
-    j.add_file(origin.url("crash.bin"), (out / "crash.bin").string());
-    j.resume();
-    // Until the store knows at least three segments and some bytes of each are recorded.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const auto segments = jobs::decode_segments(recorded_segments(daemon.state_dir(), id));
-      if (segments && segments->size() >= 3 && (*segments)[2].done > 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_EQ(j.info().state, job_state::transferring) << daemon.log();
-  }
-  daemon.kill9();
-  const auto segments = jobs::decode_segments(recorded_segments(daemon.state_dir(), id));
-  ASSERT_TRUE(segments);
-  ASSERT_GE(segments->size(), 3U) << daemon.log();
+  const auto [id, recorded] =
+      kill_amid_segments(daemon, origin.url("crash.bin"), out.path() / "crash.bin");
+  ASSERT_GE(recorded.size(), 3U);
   const std::size_t before = requests_for(origin, "/crash.bin").size();
 
+  write_file(boot.path() / "boot_id", "22222222-2222-2222-2222-222222222222\n");
   daemon.restart();
-  client c = connect(daemon);
-  job j = c.open_job(id);
-  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
-  EXPECT_EQ(j.complete(), hr::ok);
-  EXPECT_EQ(sha256_file(out / "crash.bin"), digest);
+  expect_delivered(daemon, id, out / "crash.bin", digest);
 
   // Every unfinished segment was asked for again from its recorded byte.
   std::set<std::string> asked;
   const auto after = requests_for(origin, "/crash.bin");
   for (std::size_t i = before; i < after.size(); ++i) asked.insert(after[i].range);
-  for (const auto& s : *segments) {
+  for (const auto& s : recorded) {
     if (s.complete()) continue;
     const std::string range = "bytes=" + std::to_string(s.next()) + "-" + std::to_string(s.end - 1);
     EXPECT_EQ(asked.count(range), 1U) << range << " was not asked for; the log:\n" << daemon.log();
   }
   std::uint64_t sent = 0;
   for (const auto& r : after) sent += r.body_bytes_sent;
-  std::cout << "segmented crash: " << segments->size() << " segments at the kill, "
+  std::cout << "segmented crash: " << recorded.size() << " segments at the kill, "
             << after.size() - before << " requests after it, " << sent << " body bytes sent for "
             << kSize << std::endl;
   EXPECT_LT(sent, kSize + kSize / 4);  // what was in flight or in memory at the kill, no more
+}
+
+// What each segment wrote after its last record is still in the page cache after a kill -9 (the
+// same boot): the restarted daemon keeps it and asks each segment for the rest only. The test
+// writes the next MiB of each unfinished segment into the temporary file itself, as the killed
+// daemon's writes would have left it, so that every segment has bytes to keep; each is then
+// asked for from the end of them at the latest (less the block they end in, which the file
+// system cannot tell from a partly written one).
+TEST(Segments, KillNineKeepsWhatEachSegmentWroteAfterItsLastRecord) {
+  nginx_server origin(capped_per_connection(2 * MiB));
+  daemon_process daemon(segmenting());
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 48 * MiB;
+  constexpr std::uint64_t kSeed = 64;
+  constexpr std::uint64_t kBlock = 4096;
+  const std::string digest = origin.make_random_file("kept.bin", kSize, kSeed);
+  const auto [id, segments] =
+      kill_amid_segments(daemon, origin.url("kept.bin"), out.path() / "kept.bin");
+  ASSERT_GE(segments.size(), 3U);
+  std::map<std::uint64_t, std::uint64_t> written_to;  // a segment's end -> bytes written up to
+  for (const auto& s : segments) {
+    if (s.remaining() < 2 * MiB) continue;
+    write_at(temp_file(out.path()), s.next(), random_bytes(kSeed, s.next(), MiB));
+    written_to[s.end] = s.next() + MiB;
+  }
+  ASSERT_GE(written_to.size(), 2U) << "the segments were too near their ends";
+
+  daemon.restart();
+  expect_delivered(daemon, id, out.path() / "kept.bin", digest);
+  EXPECT_NE(daemon.log().find("bytes its segments wrote before the daemon stopped are kept"),
+            std::string::npos)
+      << daemon.log();
+  // A segment's last request (its range ends where the segment does; nginx logs the killed
+  // daemon's requests when it notices them, after the kill) starts where it was resumed.
+  std::map<std::uint64_t, std::uint64_t> resumed_at;  // a segment's end -> the last first byte
+  for (const auto& r : requests_for(origin, "/kept.bin")) {
+    const auto dash = r.range.find('-');
+    if (r.range.rfind("bytes=", 0) != 0 || dash == std::string::npos) continue;  // the whole file
+    const std::uint64_t first = std::stoull(r.range.substr(6, dash - 6));
+    const std::uint64_t end = std::stoull(r.range.substr(dash + 1)) + 1;
+    resumed_at[end] = std::max(resumed_at[end], first);
+  }
+  for (const auto& [end, written] : written_to) {
+    EXPECT_GE(resumed_at[end], written - kBlock)
+        << "the segment ending at " << end << " fetched bytes written before the kill again\n"
+        << daemon.log();
+  }
+}
+
+// A power loss can leave anything in the parts of a temporary file that were not synced: stale
+// blocks, zeros. The daemon after the reboot must never adopt them, even after a later kill -9 in
+// the new boot (when bytes written but not recorded are adopted again): each time the file starts
+// it punches out what no segment recorded. The test fills every unfinished segment's rest with
+// junk, "reboots" (another boot id), lets the segments run a moment, kills the daemon, and
+// restarts it in the same boot: the file must still arrive bit for bit.
+TEST(Segments, JunkLeftByAPowerLossIsNeverAdopted) {
+  nginx_server origin(capped_per_connection(2 * MiB));
+  temp_dir boot("opendo-boot");
+  const fs::path boot_id = boot.path() / "boot_id";
+  daemon_process daemon(booting(boot_id));
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 48 * MiB;
+  const std::string digest = origin.make_random_file("junk.bin", kSize, 65);
+  const auto [id, segments] =
+      kill_amid_segments(daemon, origin.url("junk.bin"), out.path() / "junk.bin");
+  ASSERT_GE(segments.size(), 3U);
+  for (const auto& s : segments) {
+    if (!s.complete()) write_at(temp_file(out.path()), s.next(), std::string(s.remaining(), 'J'));
+  }
+
+  write_file(boot_id, "22222222-2222-2222-2222-222222222222\n");
+  daemon.restart();
+  {
+    client c = connect(daemon);
+    job j = c.open_job(id);
+    const std::uint64_t recorded = j.info().bytes_transferred;
+    wait_until(j, [&](const job_info& i) { return i.bytes_transferred > recorded; });
+  }
+  daemon.kill9();
+  daemon.restart();
+  expect_delivered(daemon, id, out.path() / "junk.bin", digest);
 }

@@ -1,0 +1,441 @@
+// Power loss (the reliability issue's power-loss model): opendod's state dir and download dir
+// live in a tree whose unsynced writes a "power off" drops (support/power_loss.hpp), and the
+// power goes at moments a seeded PRNG picks while jobs are created, run, and completed. After
+// each power off the daemon starts in a new boot (another boot id), so it may trust only what was
+// synced. No job a client was told exists may be lost, no file Complete delivered may be lost or
+// corrupt, and every job must finish with the right bytes. The model itself is proved first.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "integration/helpers.hpp"
+#include "support/files.hpp"
+#include "support/nginx.hpp"
+#include "support/power_loss.hpp"
+#include "support/process.hpp"
+
+namespace fs = std::filesystem;
+using namespace opendo;
+using namespace opendo::test;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// Runs a shell command line with the model's library preloaded, as opendod runs.
+void shell(const power_loss_model& model, const std::string& command) {
+  const run_result r =
+      run({"/bin/sh", "-c", command}, std::chrono::seconds(30), model.environment());
+  ASSERT_EQ(r.exit_code, 0) << command << ": " << r.err;
+}
+
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
+
+}  // namespace
+
+// The model drops what was not synced and keeps what was: a new file whose directory was never
+// synced is gone, even if its bytes were; a synced file keeps its synced bytes over later
+// unsynced writes; a rename counts once its directory is synced; sync(2) keeps everything.
+// coreutils make the calls: dd conv=fsync (fsync of the file), sync DIR (fsync of the directory),
+// plain sync (sync(2)).
+TEST(PowerLossModel, UnsyncedWritesAreDroppedAndSyncedOnesKept) {
+  temp_dir base("opendo-model");
+  power_loss_model model(base / "disk");
+  const fs::path root = model.root();
+  fs::create_directory(root / "sub");
+  write_file(root / "sub" / "old.txt", "old bytes\n");
+  model.sync_everything();
+  std::mt19937_64 rng(1);
+
+  // Unsynced: a new file, and new bytes in a synced one; its directory synced, but not its data.
+  shell(model, "printf new > " + quoted(root / "sub" / "new.txt") + " && printf changed > " +
+                   quoted(root / "sub" / "old.txt") + " && printf data > " +
+                   quoted(root / "nameless.txt") + " && dd if=/dev/zero of=" +
+                   quoted(root / "zeros.bin") + " bs=4096 count=2 conv=fsync status=none");
+  model.power_off(rng);
+  EXPECT_FALSE(fs::exists(root / "sub" / "new.txt"));
+  EXPECT_EQ(read_file(root / "sub" / "old.txt"), "old bytes\n");
+  EXPECT_FALSE(fs::exists(root / "nameless.txt"));
+  EXPECT_FALSE(fs::exists(root / "zeros.bin")) << "its bytes were synced, its name was not";
+
+  // Synced: the file's bytes, then its directory's names.
+  shell(model, "printf 'kept\\n' | dd of=" + quoted(root / "sub" / "kept.txt") +
+                   " conv=fsync status=none && sync " + quoted(root / "sub") +
+                   " && printf 'not synced' >> " + quoted(root / "sub" / "kept.txt"));
+  model.power_off(rng);
+  EXPECT_EQ(read_file(root / "sub" / "kept.txt"), "kept\n");
+
+  // A name that appeared in a synced directory before its bytes were synced: there, empty.
+  shell(model,
+        "printf lost > " + quoted(root / "sub" / "empty.txt") + " && sync " + quoted(root / "sub"));
+  model.power_off(rng);
+  ASSERT_TRUE(fs::exists(root / "sub" / "empty.txt"));
+  EXPECT_EQ(fs::file_size(root / "sub" / "empty.txt"), 0U);
+
+  // A rename: undone until its directory is synced.
+  shell(model, "mv " + quoted(root / "sub" / "kept.txt") + " " + quoted(root / "sub" / "a.txt"));
+  model.power_off(rng);
+  EXPECT_TRUE(fs::exists(root / "sub" / "kept.txt"));
+  EXPECT_FALSE(fs::exists(root / "sub" / "a.txt"));
+  shell(model, "mv " + quoted(root / "sub" / "kept.txt") + " " + quoted(root / "sub" / "a.txt") +
+                   " && sync " + quoted(root / "sub"));
+  model.power_off(rng);
+  EXPECT_FALSE(fs::exists(root / "sub" / "kept.txt"));
+  EXPECT_EQ(read_file(root / "sub" / "a.txt"), "kept\n");
+
+  // sync(2): everything.
+  shell(model, "printf all > " + quoted(root / "sub" / "all.txt") + " && sync");
+  model.power_off(rng);
+  EXPECT_EQ(read_file(root / "sub" / "all.txt"), "all");
+
+  // Written back before the power went (the kernel's choice): the current bytes stay.
+  shell(model, "printf 'written back' > " + quoted(root / "sub" / "a.txt"));
+  model.power_off(rng, 1.0);
+  EXPECT_EQ(read_file(root / "sub" / "a.txt"), "written back");
+}
+
+namespace {
+
+constexpr int kPowerOffs = 12;
+constexpr int kJobsPerRound = 3;
+constexpr std::uint64_t kRate = 1 << 20;  // per connection, so that power offs find files half done
+constexpr double kWrittenBackChance = 0.3;
+constexpr std::uint64_t kDefaultSeed = 20261205;
+
+std::uint64_t power_loss_seed() {
+  const char* text = std::getenv("OPENDO_POWER_LOSS_SEED");
+  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : kDefaultSeed;
+}
+
+std::uint64_t pick(std::mt19937_64& rng, std::uint64_t low, std::uint64_t high) {
+  return std::uniform_int_distribution<std::uint64_t>(low, high)(rng);
+}
+
+// The model's tree holds opendod's state dir and the download dir, empty and synced before the
+// daemon first starts; the boot id file, outside it, says which boot the daemon runs in.
+fs::path prepare_disk(const power_loss_model& model, const fs::path& boot_id) {
+  fs::create_directories(model.root() / "state");
+  fs::create_directories(model.root() / "out");
+  model.sync_everything();
+  write_file(boot_id, "00000000-0000-4000-8000-000000000000\n");
+  return model.root() / "out";
+}
+
+daemon_options on_model(const power_loss_model& model, const fs::path& boot_id) {
+  daemon_options options;
+  options.state_dir = model.root() / "state";
+  options.env = model.environment();
+  options.env.push_back("OPENDO_TEST_BOOT_ID_FILE=" + boot_id.string());
+  return options;
+}
+
+struct planned_file {
+  std::string name;
+  std::uint64_t size = 0;
+  std::string sha256;
+};
+
+// A job a client was told exists (its Resume returned), and whether Complete delivered it.
+struct acknowledged_job {
+  std::string id;
+  std::vector<planned_file> files;
+  bool delivered = false;
+};
+
+struct figures {
+  int power_offs = 0;
+  int jobs = 0;
+  int files = 0;
+  int delivered_before_a_power_off = 0;  // checked again after each later power off
+  int came_back_after_complete = 0;
+  std::uint64_t payload = 0;
+  std::uint64_t fetched = 0;
+};
+
+class power_loss_run {
+ public:
+  power_loss_run(std::uint64_t seed, const fs::path& base)
+      : rng_(seed),
+        model_(base / "disk"),
+        boot_id_(base / "boot_id"),
+        out_(prepare_disk(model_, boot_id_)) {
+    nginx_options origin;
+    origin.limit_rate = kRate;
+    origin_.emplace(origin);
+    daemon_.emplace(daemon_settings());
+  }
+
+  // One round: new jobs are acknowledged, jobs run and are completed for a random time, and
+  // the power goes.
+  void round() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(rng_, 0, 800)));
+    client c = connect(*daemon_);
+    for (int i = 0; i < kJobsPerRound; ++i) create_job(c);
+    const auto until = clock_type::now() + std::chrono::milliseconds(pick(rng_, 0, 2500));
+    do {
+      complete_transferred(c);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (clock_type::now() < until);
+    power_off();
+  }
+
+  // After the last power off: every job runs to the end and is completed.
+  void finish() {
+    const auto deadline = clock_type::now() + std::chrono::minutes(3);
+    client c = connect(*daemon_);
+    while (undelivered() > 0 && clock_type::now() < deadline && !::testing::Test::HasFailure()) {
+      complete_transferred(c);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(undelivered(), 0U) << daemon_->log();
+    EXPECT_TRUE(c.list_jobs().empty());
+    expect_delivered_files_intact("at the end");
+  }
+
+  figures result() {
+    figures f = figures_;
+    std::set<std::string> names;
+    for (const auto& j : jobs_) {
+      for (const auto& file : j.files) {
+        f.payload += file.size;
+        ++f.files;
+        names.insert("/" + file.name);
+      }
+    }
+    f.jobs = static_cast<int>(jobs_.size());
+    for (const auto& e : origin_->access_log()) {
+      if (names.count(e.path)) f.fetched += e.body_bytes_sent;
+    }
+    return f;
+  }
+
+ private:
+  daemon_options daemon_settings() const {
+    daemon_options options = on_model(model_, boot_id_);
+    options.max_connections_per_file = 4;
+    options.extra_args = {"--max-active-jobs",          "4",
+                          "--max-connections-per-host", "16",
+                          "--min-segment-size",         std::to_string(1 << 20),
+                          "--retry-delay-floor",        "1"};
+    return options;
+  }
+
+  std::string boot_name() const {
+    char id[64];
+    std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d\n", figures_.power_offs);
+    return id;
+  }
+
+  // A job of one file (a few hundred KiB to 3 MiB), of one file fetched in segments (6 to
+  // 10 MiB), or of two or three small files.
+  void create_job(client& c) {
+    acknowledged_job planned;
+    const std::uint64_t kind = pick(rng_, 0, 9);
+    const std::uint64_t files = kind < 2 ? pick(rng_, 2, 3) : 1;
+    for (std::uint64_t f = 0; f < files; ++f) {
+      const std::uint64_t size = kind < 2   ? pick(rng_, 16 << 10, 512 << 10)
+                                 : kind < 5 ? pick(rng_, 6 << 20, 10 << 20)
+                                            : pick(rng_, 256 << 10, 3 << 20);
+      const std::string name =
+          "p" + std::to_string(jobs_.size()) + "-f" + std::to_string(f) + ".bin";
+      planned.files.push_back({name, size, origin_->make_random_file(name, size, ++seed_)});
+    }
+    job j = c.create_job("power loss " + std::to_string(jobs_.size()));
+    j.set_minimum_retry_delay(std::chrono::seconds(1));
+    std::vector<std::pair<std::string, std::string>> specs;
+    for (const auto& f : planned.files) {
+      specs.emplace_back(origin_->url(f.name), (out_ / f.name).string());
+    }
+    j.add_files(specs);
+    j.resume();
+    planned.id = j.id();
+    jobs_.push_back(planned);  // acknowledged: the daemon answered every call
+  }
+
+  void complete_transferred(client& c) {
+    for (const auto& info : c.list_jobs()) {
+      acknowledged_job* tracked = find(info.id);
+      ASSERT_NE(tracked, nullptr) << "a job nobody created: " << info.id;
+      if (info.state == job_state::error) {
+        ADD_FAILURE() << "job " << info.id
+                      << " is in ERROR: " << (info.error ? info.error->message : std::string())
+                      << "\n"
+                      << daemon_->log();
+        return;
+      }
+      if (info.state != job_state::transferred) continue;
+      ASSERT_EQ(c.open_job(info.id).complete(), hr::ok) << daemon_->log();
+      if (tracked->delivered) ++figures_.came_back_after_complete;
+      tracked->delivered = true;
+      for (const auto& f : tracked->files) {
+        EXPECT_EQ(sha256_file(out_ / f.name), f.sha256) << f.name << " as Complete delivered it";
+      }
+    }
+  }
+
+  // The power goes while the daemon runs; the machine comes back in a new boot with what was
+  // synced, and the daemon starts again.
+  void power_off() {
+    daemon_->kill9();
+    model_.power_off(rng_, kWrittenBackChance);
+    ++figures_.power_offs;
+    write_file(boot_id_, boot_name());
+    daemon_->restart();
+    const std::string after = " after power off " + std::to_string(figures_.power_offs);
+    expect_delivered_files_intact(after);
+    client c = connect(*daemon_);
+    std::map<std::string, job_info> listed;
+    for (const auto& info : c.list_jobs()) listed[info.id] = info;
+    for (const auto& j : jobs_) {
+      if (j.delivered) continue;
+      const auto it = listed.find(j.id);
+      if (it == listed.end()) {
+        ADD_FAILURE() << "job " << j.id << " was lost" << after << "\n" << daemon_->log();
+        continue;
+      }
+      EXPECT_EQ(it->second.files_total, j.files.size()) << j.id << after;
+      EXPECT_NE(it->second.state, job_state::suspended) << j.id << " lost its Resume" << after;
+    }
+  }
+
+  void expect_delivered_files_intact(const std::string& when) {
+    int delivered = 0;
+    for (const auto& j : jobs_) {
+      if (!j.delivered) continue;
+      ++delivered;
+      for (const auto& f : j.files) {
+        EXPECT_EQ(sha256_file(out_ / f.name), f.sha256) << f.name << " delivered, " << when;
+      }
+    }
+    figures_.delivered_before_a_power_off =
+        std::max(figures_.delivered_before_a_power_off, delivered);
+  }
+
+  acknowledged_job* find(const std::string& id) {
+    for (auto& j : jobs_) {
+      if (j.id == id) return &j;
+    }
+    return nullptr;
+  }
+
+  std::size_t undelivered() const {
+    std::size_t n = 0;
+    for (const auto& j : jobs_) n += j.delivered ? 0 : 1;
+    return n;
+  }
+
+  std::mt19937_64 rng_;
+  std::uint64_t seed_ = 500;
+  power_loss_model model_;
+  fs::path boot_id_;
+  fs::path out_;
+  std::optional<nginx_server> origin_;
+  std::optional<daemon_process> daemon_;
+  std::vector<acknowledged_job> jobs_;
+  figures figures_;
+};
+
+}  // namespace
+
+TEST(PowerLoss, NoAcknowledgedJobIsLostAndNoDeliveredFileIsCorrupt) {
+  const std::uint64_t seed = power_loss_seed();
+  std::printf("power loss: seed %llu (OPENDO_POWER_LOSS_SEED replays a run)\n",
+              static_cast<unsigned long long>(seed));
+  temp_dir base("opendo-power");
+  power_loss_run run(seed, base.path());
+  const auto started = clock_type::now();
+  for (int i = 0; i < kPowerOffs && !HasFailure(); ++i) run.round();
+  run.finish();
+  const figures f = run.result();
+  std::printf(
+      "power loss: %d power offs, %d jobs, %d files, payload %llu bytes, fetched %llu bytes "
+      "(ratio %.3f), up to %d delivered jobs checked after each power off, %d came back after "
+      "their Complete, %.1f s, seed %llu\n",
+      f.power_offs, f.jobs, f.files, static_cast<unsigned long long>(f.payload),
+      static_cast<unsigned long long>(f.fetched),
+      static_cast<double>(f.fetched) / static_cast<double>(f.payload),
+      f.delivered_before_a_power_off, f.came_back_after_complete,
+      std::chrono::duration<double>(clock_type::now() - started).count(),
+      static_cast<unsigned long long>(seed));
+  EXPECT_GE(f.fetched, f.payload);
+}
+
+// The first power-loss hole the model found, made certain: a temporary file whose bytes were
+// synced and recorded, and the record made durable by a later client request, but whose name
+// was never synced (no Complete synced its directory since). After the power off the store says
+// the file has bytes; the file must still be there with them, or the daemon would go on after a
+// hole of zeros. (Fails without the directory fsync in open_temp.)
+TEST(PowerLoss, ATemporaryFileWithRecordedBytesSurvivesAPowerOff) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_options paced;
+  paced.limit_rate = kRate;
+  nginx_server origin(paced);
+  const std::string digest = origin.make_random_file("named.bin", 8 << 20, 71);
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("named");
+    id = j.id();
+    j.add_file(origin.url("named.bin"), (out / "named.bin").string());
+    j.resume();
+    // Past a checkpoint (once a second) that recorded at least 1 MiB: nginx sends the first
+    // second's worth at once, then 1 MiB a second.
+    wait_until(j, [](const job_info& i) { return i.bytes_transferred >= (5 << 19); });
+    c.create_job("syncs the store");  // its commit syncs the WAL, with the progress record
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(71);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "named.bin"), digest);
+  // The restarted daemon resumed from its record, so the bytes before it came from the file.
+  const auto requests = origin.wait_for_requests(2);
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range.rfind("bytes=", 0), 0U) << "the progress record did not survive";
+}
+
+// The second hole, made certain: a job whose creation, file and Resume were answered, and the
+// power going right after. The store committed client requests with synchronous = NORMAL, so
+// the WAL holding them was not synced yet and the job was gone after the reboot.
+TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("answered");
+    id = j.id();
+    j.add_file("http://127.0.0.1:9/answered.bin", (out / "answered.bin").string());
+    j.resume();
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(72);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  const job_info info = c.open_job(id).info();
+  EXPECT_EQ(info.files_total, 1U);
+  EXPECT_NE(info.state, job_state::suspended) << "its Resume was lost";
+}

@@ -1,0 +1,63 @@
+// A power-loss model for a directory tree: what a program fsync'd there survives a "power off",
+// what it did not is dropped. The program runs with libopendo_power_loss.so preloaded, which,
+// whenever an fsync or fdatasync of a file under the tree succeeds, keeps a copy of the file's
+// content as of that moment (its "disk" copy), and whenever one of a directory succeeds, keeps
+// its list of names; sync() and syncfs() keep everything. power_off(), called once every process
+// that wrote the tree is dead, rebuilds the tree from those copies alone: a directory holds the
+// names it held at its last fsync, a file the bytes it held at its last fsync (or none, if it
+// never had one); renames, creations and deletions not made durable by a directory fsync are
+// undone. A file's unsynced writes may also have reached the disk before the power went (the
+// kernel writes dirty pages back when it likes): with a `written_back_chance`, power_off keeps a
+// file's current bytes instead. The model keeps names, bytes and permission bits, not owners,
+// times or hard links. See "The power-loss model" in docs/durability.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/files.hpp"
+
+namespace opendo::test {
+
+// The disk side, shared with the preloaded library (no test framework in it).
+namespace power_loss_disk {
+// Makes `path` (a regular file, or a directory: its list of names) durable in `shadow`.
+void sync_file(const std::filesystem::path& shadow, int fd);
+void sync_directory(const std::filesystem::path& shadow, int fd);
+// Makes everything under `root` durable.
+void sync_tree(const std::filesystem::path& root, const std::filesystem::path& shadow);
+// Rebuilds `root` from `shadow` (see power_off); then everything in it counts as durable.
+void restore(const std::filesystem::path& root, const std::filesystem::path& shadow,
+             double written_back_chance, std::mt19937_64& rng);
+}  // namespace power_loss_disk
+
+class power_loss_model {
+ public:
+  // Makes `root` (created if missing) and its shadow in a new temp dir; what `root` holds now
+  // counts as durable.
+  explicit power_loss_model(std::filesystem::path root);
+
+  const std::filesystem::path& root() const { return root_; }
+  // "NAME=value" entries for a process that writes under root(): LD_PRELOAD and the model's paths
+  // (and, under AddressSanitizer, leave to preload a library before its runtime).
+  std::vector<std::string> environment() const;
+  // Everything under root() now counts as durable, as after `sync`.
+  void sync_everything() const;
+  // The power goes: root() keeps only what was durable (see above). Every process that wrote
+  // under root() must be dead.
+  void power_off(std::mt19937_64& rng, double written_back_chance = 0);
+
+ private:
+  std::filesystem::path shadow() const { return dir_.path() / "shadow"; }
+
+  std::filesystem::path root_;
+  temp_dir dir_;
+};
+
+// The path of libopendo_power_loss.so: beside the test executables ($OPENDO_BIN_DIR).
+std::filesystem::path power_loss_library();
+
+}  // namespace opendo::test
