@@ -65,14 +65,25 @@ std::optional<std::uint64_t> start_time(pid_t pid) {
   return std::nullopt;
 }
 
+// The pid namespace's inode: pids and start times mean something only within one, so a lan made
+// in another (a container sharing /run/netns) is never judged by ours.
+std::uint64_t pid_namespace() {
+  struct stat ns {};
+  if (::stat("/proc/self/ns/pid", &ns) != 0) {
+    throw std::system_error(errno, std::generic_category(), "lan: stat /proc/self/ns/pid");
+  }
+  return ns.st_ino;
+}
+
 template <typename Number>
 bool parse_number(std::string_view text, Number& out) {
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
   return error == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
-// The creator of a lan namespace, from its name "opendo-lan-PID-START-SERIAL-ROLE".
+// The creator of a lan namespace, from its name "opendo-lan-PIDNS-PID-START-SERIAL-ROLE".
 struct creator {
+  std::uint64_t pid_namespace = 0;
   pid_t pid = 0;
   std::uint64_t start = 0;
 };
@@ -88,8 +99,9 @@ std::optional<creator> creator_of(std::string_view name) {
   parts.push_back(name);
   creator c;
   std::uint64_t serial = 0;
-  if (parts.size() != 4 || !parse_number(parts[0], c.pid) || !parse_number(parts[1], c.start) ||
-      !parse_number(parts[2], serial)) {
+  if (parts.size() != 5 || !parse_number(parts[0], c.pid_namespace) ||
+      !parse_number(parts[1], c.pid) || !parse_number(parts[2], c.start) ||
+      !parse_number(parts[3], serial)) {
     return std::nullopt;
   }
   return c;
@@ -240,8 +252,8 @@ lan::lan(lan_options options) {
   const pid_t self = ::getpid();
   const auto started = start_time(self);
   if (!started) throw std::runtime_error("lan: cannot read /proc/self/stat");
-  prefix_ = std::string(name_root) + std::to_string(self) + "-" + std::to_string(*started) + "-" +
-            std::to_string(process_serial()) + "-";
+  prefix_ = std::string(name_root) + std::to_string(pid_namespace()) + "-" + std::to_string(self) +
+            "-" + std::to_string(*started) + "-" + std::to_string(process_serial()) + "-";
   remove_stale_lans();
   try {
     build(options);
@@ -316,7 +328,7 @@ std::vector<std::string> remove_stale_lans() {
   std::vector<std::string> removed;
   for (const auto& name : network_namespaces()) {
     const auto c = creator_of(name);
-    if (!c) continue;
+    if (!c || c->pid_namespace != pid_namespace()) continue;
     if (start_time(c->pid) == c->start) continue;  // its test still runs
     if (remove_namespace(name)) removed.push_back(name);
   }

@@ -96,9 +96,10 @@ struct lan_options {
 
 // N hosts on one switch, for one test: a switch namespace holding the bridge br0, with multicast
 // snooping off (a snooping bridge drops BitTorrent local service discovery, 239.192.152.143:6771),
-// and one namespace per host. Names are "opendo-lan-PID-START-SERIAL-ROLE" (the creating
-// process, its start time in /proc/PID/stat, a serial within the process, "sw" or "hN"), so lans
-// of parallel tests never collide and one whose creator is gone is recognised as stale. Needs
+// and one namespace per host. Names are "opendo-lan-PIDNS-PID-START-SERIAL-ROLE" (the creating
+// process: its pid namespace's inode, pid and start time in /proc/PID/stat; a serial within the
+// process; "sw" or "hN"), so lans of parallel tests never collide and one whose creator is gone
+// is recognised as stale. Needs
 // root (CAP_SYS_ADMIN and CAP_NET_ADMIN); throws, saying so, when a namespace cannot be made.
 // Declare a lan before the fixtures that run in it, so that they stop before it goes.
 class lan {
@@ -116,7 +117,7 @@ class lan {
   const std::string& switch_netns() const { return switch_netns_; }
   // Every namespace of this lan, the switch's first.
   std::vector<std::string> namespaces() const;
-  // What all of them start with: "opendo-lan-PID-START-SERIAL-".
+  // What all of them start with: "opendo-lan-PIDNS-PID-START-SERIAL-".
   const std::string& name_prefix() const { return prefix_; }
 
  private:
@@ -130,8 +131,8 @@ class lan {
 };
 
 // Deletes the namespaces of lans whose creating process is gone (a test killed before its lan's
-// destructor ran), killing what still runs in them; returns their names. Another process
-// cleaning up at the same moment is harmless.
+// destructor ran), killing what still runs in them; returns their names. Only lans made in this
+// pid namespace are judged. Another process cleaning up at the same moment is harmless.
 std::vector<std::string> remove_stale_lans();
 
 // The names in /run/netns, as `ip netns list` shows them.
