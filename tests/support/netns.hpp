@@ -94,13 +94,14 @@ struct lan_options {
   std::uint8_t subnet = 0;
 };
 
-// N hosts on one switch, for one test: a switch namespace holding the bridge br0, with multicast
-// snooping off (a snooping bridge drops BitTorrent local service discovery, 239.192.152.143:6771),
-// and one namespace per host. Names are "opendo-lan-PIDNS-PID-START-SERIAL-ROLE" (the creating
-// process: its pid namespace's inode, pid and start time in /proc/PID/stat; a serial within the
-// process; "sw" or "hN"), so lans of parallel tests never collide and one whose creator is gone
-// is recognised as stale. Needs
-// root (CAP_SYS_ADMIN and CAP_NET_ADMIN); throws, saying so, when a namespace cannot be made.
+// N hosts on one switch, for one test: a switch namespace holding the bridge br0 and one
+// namespace per host. The bridge's multicast snooping is off: a snooping bridge forwards a group
+// only to ports whose membership it has seen and not yet let lapse (no querier refreshes them
+// here), so BitTorrent local service discovery, 239.192.152.143:6771, could go missing. Names are
+// "opendo-lan-PIDNS-PID-START-SERIAL-ROLE" (the creating process: its pid namespace's inode, pid
+// and start time in /proc/PID/stat; a serial within the process; "sw" or "hN"), so lans of
+// parallel tests never collide and one whose creator is gone is recognised as stale. Needs root
+// (CAP_SYS_ADMIN and CAP_NET_ADMIN); throws, saying so, when a namespace cannot be made.
 // Declare a lan before the fixtures that run in it, so that they stop before it goes.
 class lan {
  public:
