@@ -47,9 +47,11 @@ std::string must(const std::vector<std::string>& argv) {
   return r.out;
 }
 
-// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. With the pid
-// it names a process for good, as a pid alone is reused.
-std::optional<std::uint64_t> start_time(pid_t pid) {
+// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; with the pid
+// it names a process for good, as a pid alone is reused. nullopt when there is no such process or
+// it has died and not been reaped yet (a zombie, state Z or X, keeps its stat file: a test killed
+// a moment ago, not yet reaped by its parent, is gone all the same).
+std::optional<std::uint64_t> alive_since(pid_t pid) {
   std::string stat;
   try {
     stat = read_file("/proc/" + std::to_string(pid) + "/stat");
@@ -60,6 +62,7 @@ std::optional<std::uint64_t> start_time(pid_t pid) {
   std::istringstream rest(stat.substr(stat.rfind(')') + 1));
   std::string field;
   for (int i = 3; i <= 22 && (rest >> field); ++i) {
+    if (i == 3 && (field == "Z" || field == "X")) return std::nullopt;
     if (i == 22) return std::stoull(field);
   }
   return std::nullopt;
@@ -250,7 +253,7 @@ lan::lan(lan_options options) {
                                 std::to_string(options.hosts));
   }
   const pid_t self = ::getpid();
-  const auto started = start_time(self);
+  const auto started = alive_since(self);
   if (!started) throw std::runtime_error("lan: cannot read /proc/self/stat");
   prefix_ = std::string(name_root) + std::to_string(pid_namespace()) + "-" + std::to_string(self) +
             "-" + std::to_string(*started) + "-" + std::to_string(process_serial()) + "-";
@@ -329,7 +332,7 @@ std::vector<std::string> remove_stale_lans() {
   for (const auto& name : network_namespaces()) {
     const auto c = creator_of(name);
     if (!c || c->pid_namespace != pid_namespace()) continue;
-    if (start_time(c->pid) == c->start) continue;  // its test still runs
+    if (alive_since(c->pid) == c->start) continue;  // its test still runs
     if (remove_namespace(name)) removed.push_back(name);
   }
   return removed;
