@@ -374,14 +374,18 @@ TEST(Lan, AnOpendodInAHostDownloadsFromTheOriginOnAnother) {
   EXPECT_EQ(listed.exit_code, 0) << listed.err << daemon.log();
 
   const auto origin_before = net.host(0).counters();
+  const auto peer_before = net.host(1).counters();
   const run_result got =
       daemon.cli({"get", origin.url("f.bin"), "-o", (out / "f.bin").string()}, 120s);
   ASSERT_EQ(got.exit_code, 0) << got.out << got.err << daemon.log();
   const auto origin_after = net.host(0).counters();
+  const auto peer_after = net.host(1).counters();
 
   EXPECT_EQ(opendo::test::sha256_file(out / "f.bin"), sha);
   EXPECT_EQ(origin.total_body_bytes_sent("f.bin"), size);
+  // The bytes went from host 0's link to host 1's: the daemon's traffic leaves through its host.
   EXPECT_GE(origin_after.tx_bytes - origin_before.tx_bytes, size);
+  EXPECT_GE(peer_after.rx_bytes - peer_before.rx_bytes, size);
   EXPECT_TRUE(net.host(1).holds(daemon.pid()));
 }
 
