@@ -11,6 +11,7 @@
 
 #include "support/files.hpp"
 #include "support/net.hpp"
+#include "support/netns.hpp"
 
 namespace opendo::test {
 
@@ -111,6 +112,7 @@ void daemon_process::launch() {
     argv.insert(argv.begin(), {"setpriv", "--reuid=" + std::to_string(uid),
                                "--regid=" + std::to_string(gid), "--clear-groups"});
   }
+  argv = in_netns(options_.netns, std::move(argv));
 
   ++runs_;
   {

@@ -41,6 +41,10 @@ struct daemon_options {
   std::optional<std::filesystem::path> state_dir;
   // How long stop() and the destructor wait after SIGTERM before SIGKILL.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(30);
+  // Run opendod inside this network namespace (e.g. a host of support/netns.hpp's lan), so its
+  // HTTP traffic leaves through that host; its socket is a file, which the test and cli() reach
+  // from anywhere. Empty: the test's own namespace.
+  std::string netns;
 };
 
 class daemon_process {

@@ -54,9 +54,12 @@ std::uint16_t find_free_port() {
   return ntohs(addr.sin_port);
 }
 
-bool tcp_port_accepts(std::uint16_t port) {
+bool tcp_port_accepts(std::uint16_t port, const std::string& address) {
   socket_fd s(AF_INET);
   sockaddr_in addr = loopback(port);
+  if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    throw std::invalid_argument("tcp_port_accepts: not an IPv4 address: " + address);
+  }
   return ::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace opendo::test {
 
@@ -11,7 +12,9 @@ namespace opendo::test {
 // process may take it before the caller binds it; the nginx fixture retries on that.
 std::uint16_t find_free_port();
 
-bool tcp_port_accepts(std::uint16_t port);
+// Whether a TCP connection to the port on address (an IPv4 address; 127.0.0.1 by default) is
+// accepted, from the calling thread's network namespace.
+bool tcp_port_accepts(std::uint16_t port, const std::string& address = "127.0.0.1");
 
 bool unix_socket_accepts(const std::filesystem::path& path);
 

@@ -15,6 +15,7 @@
 
 #include "support/files.hpp"
 #include "support/net.hpp"
+#include "support/netns.hpp"
 #include "support/process.hpp"
 
 namespace opendo::test {
@@ -106,13 +107,13 @@ nginx_server::nginx_server(nginx_options options) : options_(std::move(options))
       ca_file_ = dir_ / "tls" / "cert.pem";
     }
     for (int attempt = 0;; ++attempt) {
-      port_ = find_free_port();
+      port_ = options_.port.value_or(find_free_port());
       write_config();
       try {
         launch();
         return;
       } catch (const port_taken&) {
-        if (attempt == 4) throw;
+        if (attempt == 4 || options_.port) throw;
       }
     }
   } catch (...) {
@@ -133,8 +134,8 @@ nginx_server::~nginx_server() {
 
 std::string nginx_server::url(std::string_view path) const {
   while (path.starts_with('/')) path.remove_prefix(1);
-  return std::string(options_.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
-         "/" + std::string(path);
+  return std::string(options_.tls ? "https" : "http") + "://" + options_.listen_address + ":" +
+         std::to_string(port_) + "/" + std::string(path);
 }
 
 std::filesystem::path nginx_server::write_file(std::string_view relative_path,
@@ -261,7 +262,7 @@ void nginx_server::write_config() const {
   }
   for (const auto& line : options_.http_config) c << "  " << line << "\n";
   c << "  server {\n"
-    << "    listen 127.0.0.1:" << port_ << (options_.tls ? " ssl" : "")
+    << "    listen " << options_.listen_address << ":" << port_ << (options_.tls ? " ssl" : "")
     << (options_.tls && options_.http2 ? " http2" : "") << ";\n"
     << "    server_name 127.0.0.1 localhost;\n"
     << "    root \"" << d << "/docroot\";\n";
@@ -280,7 +281,10 @@ void nginx_server::make_certificate() const {
   const auto tls = dir_ / "tls";
   std::filesystem::create_directories(tls);
   // Our own openssl config, so the system's cannot add or clash with extensions. The cert is
-  // its own CA (so clients can trust it with --ca-file) and names both loopback spellings.
+  // its own CA (so clients can trust it with --ca-file) and names both loopback spellings, and
+  // the listen address when it is another.
+  std::string names = "IP:127.0.0.1, DNS:localhost";
+  if (options_.listen_address != "127.0.0.1") names += ", IP:" + options_.listen_address;
   opendo::test::write_file(tls / "openssl.cnf",
                            "[req]\n"
                            "distinguished_name = dn\n"
@@ -293,7 +297,8 @@ void nginx_server::make_certificate() const {
                            "keyUsage = critical, digitalSignature, keyCertSign\n"
                            "extendedKeyUsage = serverAuth\n"
                            "subjectKeyIdentifier = hash\n"
-                           "subjectAltName = IP:127.0.0.1, DNS:localhost\n");
+                           "subjectAltName = " +
+                               names + "\n");
   const auto result =
       run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
            "-nodes", "-days", "7", "-config", (tls / "openssl.cnf").string(), "-keyout",
@@ -315,13 +320,21 @@ void nginx_server::launch() {
   std::error_code ignored;
   std::filesystem::remove(pid_file, ignored);
   const auto error_file = dir_ / "logs" / "error.log";
-  pid_ = spawn({binary, "-p", dir_.string() + "/", "-c", (dir_ / "nginx.conf").string(), "-e",
-                error_file.string()},
-               {.output = dir_ / "logs" / "nginx.out", .env = {}});
+  const auto config = dir_ / "nginx.conf";
+  const std::vector<std::string> argv = {binary,          "-p", dir_.string() + "/", "-c",
+                                         config.string(), "-e", error_file.string()};
+  pid_ = spawn(in_netns(options_.netns, argv), {.output = dir_ / "logs" / "nginx.out", .env = {}});
 
   // Ready when nginx has written its pid file (it does so only after binding the port, so a
   // connection is ours and not a stranger's on a stolen port) and the port accepts.
   const std::string want_pid = std::to_string(pid_);
+  // Probed from nginx's namespace: the address may exist nowhere else.
+  const auto accepts = [this] {
+    if (options_.netns.empty()) return tcp_port_accepts(port_, options_.listen_address);
+    bool yes = false;
+    call_in_netns(options_.netns, [&] { yes = tcp_port_accepts(port_, options_.listen_address); });
+    return yes;
+  };
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   for (;;) {
     if (const auto status = try_reap(pid_)) {
@@ -336,7 +349,7 @@ void nginx_server::launch() {
     while (!pid_text.empty() && (pid_text.back() == '\n' || pid_text.back() == ' ')) {
       pid_text.pop_back();
     }
-    if (pid_text == want_pid && tcp_port_accepts(port_)) return;
+    if (pid_text == want_pid && accepts()) return;
     if (std::chrono::steady_clock::now() >= deadline) {
       stop();
       throw std::runtime_error(start_failure("nginx did not accept connections in time"));
@@ -346,8 +359,8 @@ void nginx_server::launch() {
 }
 
 std::string nginx_server::start_failure(const std::string& why) const {
-  return "nginx_server: " + why + " on 127.0.0.1:" + std::to_string(port_) + " (" + dir_.string() +
-         "). Error log:\n" + error_log();
+  return "nginx_server: " + why + " on " + options_.listen_address + ":" + std::to_string(port_) +
+         " (" + dir_.string() + "). Error log:\n" + error_log();
 }
 
 }  // namespace opendo::test

@@ -1,5 +1,6 @@
 // A real nginx for integration tests: its own temp dir (config, docroot, logs, pid, temp paths),
-// a free loopback port, optional TLS and rate limit, and an access log the test can read back.
+// a free loopback port (or an address in a network namespace), optional TLS and rate limit, and
+// an access log the test can read back.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +30,14 @@ struct nginx_options {
   // Raw lines added to the http block, e.g. a proxy_cache_path (relative paths are under dir()).
   std::vector<std::string> http_config;
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  // Run nginx inside this network namespace (e.g. a host of support/netns.hpp's lan) and
+  // listen there; empty: the test's own namespace.
+  std::string netns;
+  // The IPv4 address nginx listens on and url() names, e.g. a lan host's address(). With TLS
+  // the certificate names it too.
+  std::string listen_address = "127.0.0.1";
+  // A fixed port (80 for an origin alone in its namespace); default: one that is free.
+  std::optional<std::uint16_t> port;
 };
 
 // One line of the access log, logged when nginx finishes (or abandons) a request.
@@ -56,7 +65,7 @@ class nginx_server {
   nginx_server& operator=(const nginx_server&) = delete;
 
   std::uint16_t port() const { return port_; }
-  // "http://127.0.0.1:PORT/path" (https with TLS); path may start with '/' or not.
+  // "http://ADDRESS:PORT/path" (https with TLS); path may start with '/' or not.
   std::string url(std::string_view path = "") const;
   const std::filesystem::path& dir() const { return dir_; }
   const std::filesystem::path& docroot() const { return docroot_; }
