@@ -130,29 +130,48 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
 
   std::vector<std::uint32_t> own_free;
   std::vector<std::uint32_t> others_free;
+  std::vector<std::uint32_t> stalled;
   bool own_in_flight = false;
+  std::size_t missing = 0;
   const auto groups = static_cast<std::uint32_t>(view.needs_origin.size());
   for (std::uint32_t g = 0; g < groups; ++g) {
-    if (!view.needs_origin[g]) continue;
     const bool flying = g < view.in_flight.size() && view.in_flight[g];
+    const bool absent = view.needs_origin[g] || (g < view.missing.size() && view.missing[g]);
+    missing += absent ? 1 : 0;
+    if (!view.needs_origin[g]) {
+      if (absent && !flying) stalled.push_back(g);
+      continue;
+    }
     const bool mine = owner_of(key_, hosts, g) == 0;
     if (mine && flying) own_in_flight = true;
     if (flying) continue;
     (mine ? own_free : others_free).push_back(g);
   }
+  if (!last_missing_ || missing < *last_missing_) progress_at_ = now;
+  last_missing_ = missing;
   if (!own_free.empty() || own_in_flight) {
     idle_since_.reset();
     return own_first(hosts, std::move(own_free), max);
   }
-  if (others_free.empty()) return {};
+  if (others_free.empty() && stalled.empty()) return {};
   if (!idle_since_) idle_since_ = now;
-  const mono_time take_over_at = *idle_since_ + takeover_grace();
-  if (now < take_over_at) {
-    next_decision_ = take_over_at;
-    return {};
-  }
+  const auto grace = takeover_grace();
+  const mono_time take_over_at = *idle_since_ + grace;
+  // A peer may announce pieces and never send them: when nothing arrived for twice the grace,
+  // what peers hold is fetched from the origin too.
+  const mono_time unstall_at = std::max(take_over_at, progress_at_ + 2 * grace);
+  std::vector<std::uint32_t> out;
   // Taken over in this host's own order of preference: two idle hosts start on different groups.
-  return best_for(key_, self, std::move(others_free), max);
+  if (now >= take_over_at) out = best_for(key_, self, std::move(others_free), max);
+  if (out.size() < max && now >= unstall_at) {
+    for (const auto g : best_for(key_, self, std::move(stalled), max - out.size())) {
+      out.push_back(g);
+    }
+  }
+  if (out.empty()) {
+    next_decision_ = !others_free.empty() && now < take_over_at ? take_over_at : unstall_at;
+  }
+  return out;
 }
 
 }  // namespace opendo::jobs

@@ -50,6 +50,9 @@ struct share_view {
   // peer; a group this host is fetching is in flight.
   std::vector<bool> needs_origin;
   std::vector<bool> in_flight;
+  // Groups with a piece that is not here, held by a peer or not (empty: as needs_origin). One
+  // that peers hold but do not deliver is fetched from the origin once nothing arrived for a while.
+  std::vector<bool> missing = {};
 };
 
 class origin_share {
@@ -75,6 +78,9 @@ class origin_share {
   mono_time started_;
   origin_share_policy policy_;
   std::optional<mono_time> idle_since_;
+  // When the number of missing groups last went down, and that number.
+  mono_time progress_at_{};
+  std::optional<std::size_t> last_missing_;
   std::optional<mono_time> next_decision_;
   std::chrono::milliseconds total_request_time_{0};
   std::uint32_t requests_ = 0;

@@ -137,6 +137,22 @@ TEST(OriginShare, OwnWorkInFlightIsNotIdleness) {
   EXPECT_FALSE(share.next_decision());
 }
 
+TEST(OriginShare, GroupsAPeerHoldsButNeverSendsComeFromTheOriginOnceNothingArrives) {
+  const mono_time t0{};
+  origin_share share(kKey, t0, {.start_grace = 0ms, .min_takeover_grace = 1000ms});
+  // A peer announced every group and sends nothing.
+  share_view view{std::vector<bool>(10, false), std::vector<bool>(10, false),
+                  std::vector<bool>(10, true)};
+  EXPECT_TRUE(share.choose("a", {}, view, t0, 4).empty());
+  ASSERT_TRUE(share.next_decision());
+  EXPECT_EQ(*share.next_decision(), t0 + 2000ms) << "twice the grace without progress";
+  // A group arrives at 1.5 s: the clock starts again.
+  view.missing[0] = false;
+  EXPECT_TRUE(share.choose("a", {}, view, t0 + 1500ms, 4).empty());
+  EXPECT_TRUE(share.choose("a", {}, view, t0 + 3499ms, 4).empty());
+  EXPECT_EQ(share.choose("a", {}, view, t0 + 3500ms, 4).size(), 4U);
+}
+
 TEST(OriginShare, TheTakeoverGraceFollowsTheMeanRequestTime) {
   origin_share share(kKey, mono_time{}, {.min_takeover_grace = 1000ms, .takeover_factor = 3.0});
   EXPECT_EQ(share.takeover_grace(), 1000ms);

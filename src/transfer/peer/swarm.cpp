@@ -235,11 +235,13 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   std::vector<lt::peer_info> peers;
   c.handle.get_peer_info(peers);
 
-  jobs::share_view view{std::vector<bool>(c.groups, false), std::vector<bool>(c.groups, false)};
+  jobs::share_view view{std::vector<bool>(c.groups, false), std::vector<bool>(c.groups, false),
+                        std::vector<bool>(c.groups, false)};
   for (std::uint32_t p = 0; p < c.pieces; ++p) {
     const lt::piece_index_t index(static_cast<int>(p));
     const bool here = st.pieces.size() > static_cast<int>(p) && st.pieces[index];
     const bool held = availability.size() > p && availability[p] > 0;
+    if (!here) view.missing[c.group_of(p)] = true;
     if (!here && !held) view.needs_origin[c.group_of(p)] = true;
   }
   for (const auto g : c.fetching) view.in_flight[g] = true;
