@@ -61,6 +61,8 @@ class client {
   // browser on this machine read your jobs and the machine's totals. Throws with E_NOTIMPL when
   // opendod serves no page (it needs --activity-listen).
   activity_page_link activity_page();
+  // The peers connected for the files of your jobs (an administrator's: every shared file).
+  std::vector<peer_connection> peers();
 
   const std::string& socket_path() const;
 

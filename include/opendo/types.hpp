@@ -302,24 +302,38 @@ struct machine_statistics {
   // migration to schema version 5, plus the bytes of the files it held then). Persisted with the
   // files' progress, so they survive restarts of opendod, crashes included.
   std::uint64_t files_downloaded = 0;  // files whose last byte arrived
-  std::uint64_t files_uploaded = 0;    // files served to peers: 0 until opendo has peers
+  std::uint64_t files_uploaded = 0;    // shared files that sent bytes to peers
   source_stats totals;                 // bytes by source, requests, time transferring
   // Now.
   std::uint64_t download_rate = 0;  // bytes/s received over the last few seconds, all sources
-  std::uint64_t upload_rate = 0;    // bytes/s sent to peers: 0 until opendo has peers
-  // Bytes of the content cache that serves peers: 0, opendo has no content cache yet.
+  std::uint64_t upload_rate = 0;    // bytes/s sent to peers
+  // Verified bytes of the content the daemon shares now (its content cache, docs/peers.md).
   std::uint64_t cache_size = 0;
-  std::uint32_t peers_connected = 0;       // 0 until opendo has peers
+  std::uint32_t peers_connected = 0;       // distinct peer addresses connected now
   std::uint32_t foreground_downloads = 0;  // running jobs of priority FOREGROUND
   std::uint32_t background_downloads = 0;  // running jobs of priority HIGH, NORMAL or LOW
   std::uint32_t queued_jobs = 0;           // jobs waiting for a slot (QUEUED, TRANSIENT_ERROR)
-  // DO's DownloadMode name: "HttpOnly" while the origin (and later cache hosts) are the only
-  // sources.
+  // DO's DownloadMode name: "HttpOnly" (0), "Lan" (1) or "Simple" (99); see opendod
+  // --download-mode.
   std::string download_mode;
   // opendod itself, read by it from /proc/self/stat and /proc/self/statm.
   std::uint64_t daemon_cpu_time_ms = 0;  // user + system time since it started
   std::uint64_t daemon_rss_bytes = 0;    // resident set size
   std::uint64_t daemon_uptime_s = 0;
+};
+
+// A peer connected for a shared file (`opendo status --peers`, GetPeers): who it is and what
+// went each way. Rates are over the last few seconds.
+struct peer_connection {
+  std::string content_id;  // the file's content ("urn:btmh:1220" + v2 info hash)
+  std::string address;     // "ADDRESS:PORT" as connected
+  std::string client;      // what the peer calls itself (e.g. "opendo 0.1.0.0")
+  bool opendo = false;     // an opendo host, which shares the origin's work
+  bool seed = false;       // it has the whole file
+  std::uint64_t bytes_from = 0;  // payload received from it
+  std::uint64_t bytes_to = 0;    // payload sent to it
+  std::uint64_t rate_from = 0;   // bytes/s
+  std::uint64_t rate_to = 0;
 };
 
 // The address of opendod's activity page with a token in its query, and the token alone (for a

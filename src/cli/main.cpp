@@ -536,8 +536,19 @@ int run_list(const settings& global, bool all_users) {
 }
 
 // Get-DeliveryOptimizationStatus: every file of the caller's jobs (every user's with all_users).
-int run_status(const settings& global, bool all_users) {
+int run_status(const settings& global, bool all_users, bool peers) {
   opendo::client client = connect(global);
+  if (peers) {
+    const auto connected = client.peers();
+    if (global.json) {
+      json out = json::array();
+      for (const auto& p : connected) out.push_back(cli::to_json(p));
+      print_json(out);
+    } else {
+      for (const auto& line : cli::peer_table(connected)) std::puts(line.c_str());
+    }
+    return 0;
+  }
   const std::vector<job_info> jobs = client.list_jobs(all_users);
   const auto rows = cli::file_statuses(jobs, client.statistics().download_mode);
   if (global.json) {
@@ -1092,12 +1103,17 @@ int run_command_line(int argc, char** argv) {
   })->add_flag("--all-users", all_users, "List the jobs of every user (administrators only)");
 
   bool status_all_users = false;
-  add_verb("status",
-           "Show every file of your jobs: size, bytes by source (origin, cache hosts, LAN and "
-           "group peers), percent from peers and caches, status, priority, time transferring",
-           [&] { return run_status(global, status_all_users); })
-      ->add_flag("--all-users", status_all_users,
-                 "Show the files of every user's jobs (administrators only)");
+  bool status_peers = false;
+  auto* status =
+      add_verb("status",
+               "Show every file of your jobs: size, bytes by source (origin, cache hosts, LAN and "
+               "group peers), percent from peers and caches, status, priority, time transferring",
+               [&] { return run_status(global, status_all_users, status_peers); });
+  status->add_flag("--all-users", status_all_users,
+                   "Show the files of every user's jobs (administrators only)");
+  status->add_flag("--peers", status_peers,
+                   "Show the peers connected for your shared files instead: address, client, "
+                   "bytes and rates each way (an administrator sees every shared file's)");
   add_verb("perfsnap",
            "Show machine-wide figures of opendod: files and bytes down and up by source since its "
            "store was created, current rates, running jobs, its CPU time and memory",

@@ -37,7 +37,8 @@ struct file_status {
 // TRANSIENT_ERROR "Retrying", CANCELLED "Cancelled".
 std::string_view file_status_name(job_state state, bool completed, bool is_current_file);
 
-// Every file of every job, in the order given.
+// Every file of every job, in the order given. download_mode is the daemon's (GetStatistics);
+// a file without content metadata is "HttpOnly" whatever it is.
 std::vector<file_status> file_statuses(const std::vector<job_info>& jobs,
                                        std::string_view download_mode);
 
@@ -49,6 +50,11 @@ std::string format_duration_ms(std::uint64_t ms);
 // The table of `opendo status`: a header line and one line per file ("no files" when empty).
 std::vector<std::string> status_table(const std::vector<file_status>& files, bool with_owner);
 nlohmann::json to_json(const file_status& file);
+
+// The table of `opendo status --peers` (Get-DeliveryOptimizationStatus's peer view): a header line
+// and one line per connected peer ("no peers" when empty).
+std::vector<std::string> peer_table(const std::vector<peer_connection>& peers);
+nlohmann::json to_json(const peer_connection& peer);
 
 // The lines of `opendo perfsnap`: "label: value" pairs, aligned.
 std::vector<std::string> perfsnap_lines(const machine_statistics& stats);

@@ -142,6 +142,19 @@ activity_page_link client::activity_page() {
   }
 }
 
+std::vector<peer_connection> client::peers() {
+  json reply = use(connection_).call("GetPeers", json::object());
+  try {
+    std::vector<peer_connection> out;
+    for (const auto& p : result(reply, "peers", "GetPeers")) out.push_back(ipc::peer_from_json(p));
+    return out;
+  } catch (const json::exception& e) {
+    malformed("GetPeers", e.what());
+  } catch (const std::exception& e) {
+    malformed("GetPeers", e.what());
+  }
+}
+
 // ---- job ----
 
 void job::add_file(const std::string& remote_url, const std::string& local_path) {

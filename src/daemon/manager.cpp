@@ -421,7 +421,8 @@ machine_statistics manager::statistics() const {
   s.files_uploaded = totals_.files_uploaded;
   s.totals = totals_.sources;
   s.download_rate = download_rate_.per_second();
-  // No peers and no content cache exist yet: upload_rate, cache_size and peers_connected stay 0.
+  s.upload_rate = upload_rate_.per_second();
+  add_swarm_figures(s);
   for (const auto& [id, j] : jobs_) {
     if (running(id)) {
       ++(j.priority == job_priority::foreground ? s.foreground_downloads : s.background_downloads);
@@ -429,7 +430,6 @@ machine_statistics manager::statistics() const {
       ++s.queued_jobs;
     }
   }
-  s.download_mode = "HttpOnly";  // the origin is the only source
   const self_usage usage = read_self_usage();
   s.daemon_cpu_time_ms = usage.cpu_time_ms;
   s.daemon_rss_bytes = usage.rss_bytes;
@@ -987,6 +987,7 @@ int manager::run_once() {
   enforce_max_download_size();
   pace_transfers(now);
   download_rate_.sample(now, live_totals().bytes_downloaded());
+  upload_rate_.sample(now, totals_.sources.bytes_uploaded());
   sample_job_rates(now);
   if (!active_.empty() || !shared_.empty()) {
     if (now - last_progress_notice_ >= config_.progress_interval) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,8 @@ class manager final : public transfer::http::listener {
   std::vector<job_info> list_jobs(const caller& who, bool all_users);
   // Machine-wide figures (perfsnap): for every caller, they name no job.
   machine_statistics statistics() const;
+  // The peers connected for the content of the caller's jobs (an administrator's: every one).
+  std::vector<peer_connection> peers(const caller& who) const;
   // The machine's totals by source with the bytes received since the last checkpoint, recorded
   // or not: what rates are measured from.
   source_stats live_totals() const;
@@ -288,6 +291,8 @@ class manager final : public transfer::http::listener {
     return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
   }
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // download_mode, cache_size and peers_connected of the statistics.
+  void add_swarm_figures(machine_statistics& s) const;
   transfer::peer::swarm& the_swarm();
   void start_shared_file(jobs::job& j, std::uint32_t index);
   void run_shared_files(jobs::mono_time now);
@@ -326,6 +331,7 @@ class manager final : public transfer::http::listener {
   jobs::machine_totals totals_;
   bool totals_dirty_ = false;
   jobs::rate_window download_rate_;
+  jobs::rate_window upload_rate_;
   std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   bool dirty_schedule_ = true;
@@ -356,6 +362,7 @@ class manager final : public transfer::http::listener {
   std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
+  std::set<std::string> uploaded_contents_;             // contents that sent bytes to peers
   jobs::mono_time swarm_turn_at_{};
 };
 

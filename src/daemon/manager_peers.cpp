@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <vector>
 
 #include "daemon/manager.hpp"
@@ -100,6 +101,54 @@ transfer::peer::swarm& manager::the_swarm() {
     spdlog::info("peers: sharing on {} as host {}", config_.peers.listen, swarm_->host_name());
   }
   return *swarm_;
+}
+
+void manager::add_swarm_figures(machine_statistics& s) const {
+  switch (config_.peers.download_mode) {
+    case 0:
+      s.download_mode = "HttpOnly";
+      break;
+    case 99:
+      s.download_mode = "Simple";
+      break;
+    default:
+      s.download_mode = "Lan";
+      break;
+  }
+  if (!swarm_) return;
+  for (const auto& key : swarm_->keys()) s.cache_size += swarm_->progress(key).verified;
+  std::set<std::string> addresses;
+  for (const auto& peer : swarm_->peers()) addresses.insert(peer.address);
+  s.peers_connected = static_cast<std::uint32_t>(addresses.size());
+}
+
+std::vector<peer_connection> manager::peers(const caller& who) const {
+  std::vector<peer_connection> out;
+  if (!swarm_) return out;
+  // A content id tells what was downloaded: a user sees the peers of their own files only.
+  std::set<std::string> visible;
+  for (const auto& [id, j] : jobs_) {
+    if (!who.admin && j.owner_uid != who.uid) continue;
+    for (const auto& file : j.files) {
+      if (!file.content_id.empty()) visible.insert(file.content_id);
+    }
+  }
+  for (const auto& p : swarm_->peers()) {
+    const std::string content_id = "urn:btmh:1220" + p.key;
+    if (!who.admin && visible.count(content_id) == 0) continue;
+    peer_connection c;
+    c.content_id = content_id;
+    c.address = p.address;
+    c.client = p.client;
+    c.opendo = p.opendo;
+    c.seed = p.seed;
+    c.bytes_from = p.bytes_down;
+    c.bytes_to = p.bytes_up;
+    c.rate_from = p.rate_down;
+    c.rate_to = p.rate_up;
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
@@ -198,6 +247,7 @@ void manager::count_peer_traffic(jobs::mono_time now) {
     if (sent <= seen) continue;
     const std::uint64_t bytes = sent - seen;
     seen = sent;
+    if (uploaded_contents_.insert(key).second) ++totals_.files_uploaded;
     totals_.sources.bytes_to_lan_peers += bytes;
     totals_dirty_ = true;
     for (auto& [job_id, shared] : shared_) {

@@ -38,7 +38,7 @@ std::string prometheus_text(const machine_statistics& s) {
   out.family("opendo_files_downloaded_total", "counter",
              "Files whose last byte arrived, since the store was created.");
   out.sample(s.files_downloaded);
-  out.family("opendo_files_uploaded_total", "counter", "Files served to peers (no peers yet).");
+  out.family("opendo_files_uploaded_total", "counter", "Shared files that sent bytes to peers.");
   out.sample(s.files_uploaded);
   out.family("opendo_downloaded_bytes_total", "counter",
              "Bytes received and recorded, by source; bytes fetched again count again.");

@@ -335,6 +335,11 @@ json server::handle_call(connection& c, const ipc::call& call) {
   if (name == "GetStatistics") {
     return {{"statistics", ipc::to_json(jobs_.statistics())}};
   }
+  if (name == "GetPeers") {
+    json list = json::array();
+    for (const auto& peer : jobs_.peers(who)) list.push_back(ipc::to_json(peer));
+    return {{"peers", std::move(list)}};
+  }
   if (name == "GetActivityPage") {
     if (activity_ == nullptr) {
       throw request_error{value_of(hr::e_notimpl),

@@ -242,6 +242,27 @@ machine_statistics statistics_from_json(const json& value) {
   return s;
 }
 
+json to_json(const peer_connection& p) {
+  return {{"content_id", p.content_id}, {"address", p.address},     {"client", p.client},
+          {"opendo", p.opendo},         {"seed", p.seed},           {"bytes_from", p.bytes_from},
+          {"bytes_to", p.bytes_to},     {"rate_from", p.rate_from}, {"rate_to", p.rate_to}};
+}
+
+peer_connection peer_from_json(const json& value) {
+  if (!value.is_object()) throw bad_parameter("peer");
+  peer_connection p;
+  p.content_id = string_field(value, "content_id");
+  p.address = string_field(value, "address");
+  p.client = string_field(value, "client");
+  p.opendo = bool_field(value, "opendo");
+  p.seed = bool_field(value, "seed");
+  p.bytes_from = uint_field(value, "bytes_from");
+  p.bytes_to = uint_field(value, "bytes_to");
+  p.rate_from = uint_field(value, "rate_from");
+  p.rate_to = uint_field(value, "rate_to");
+  return p;
+}
+
 json to_json(const job_info& job) {
   json files = json::array();
   for (const auto& file : job.files) {

@@ -35,6 +35,8 @@ json to_json(const source_stats& stats);
 source_stats source_stats_from_json(const json& value);
 json to_json(const machine_statistics& statistics);
 machine_statistics statistics_from_json(const json& value);
+json to_json(const peer_connection& peer);
+peer_connection peer_from_json(const json& value);
 notification notification_from_json(const json& value);
 
 std::string_view to_string(job_event_kind kind);

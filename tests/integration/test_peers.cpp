@@ -142,6 +142,25 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
     jobs.push_back(start_shared(clients.back(), origin.url("big.bin"), metainfo,
                                 out / ("host" + std::to_string(i) + ".bin")));
   }
+  // While they wait for each other (the start grace), each sees the other two as opendo peers,
+  // in the API and in `opendo status --peers --json`.
+  std::vector<peer_connection> seen;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < until) {
+    seen = clients[0].peers();
+    if (seen.size() >= 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(seen.size(), 2U) << daemons[0]->log();
+  for (const auto& p : seen) {
+    EXPECT_TRUE(p.opendo) << p.client;
+    EXPECT_EQ(p.content_id, jobs[0].info().files.at(0).content_id);
+    EXPECT_EQ(p.address.rfind("127.0.0.", 0), 0U) << p.address;
+  }
+  const run_result listed = daemons[1]->cli({"status", "--peers", "--json"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"opendo\": true"), std::string::npos) << listed.out;
+
   std::uint64_t from_origin = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const job_info done = finish(jobs[i]);
@@ -156,6 +175,9 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
               static_cast<double>(served) / static_cast<double>(kSize));
   EXPECT_EQ(served, from_origin) << "the jobs count every byte the origin sent";
   EXPECT_LT(served, kSize * 13 / 10);
+  const machine_statistics stats = clients[0].statistics();
+  EXPECT_EQ(stats.download_mode, "Lan");
+  EXPECT_GE(stats.cache_size, kSize) << "the content stays shared from the cache";
 }
 
 TEST(Peers, SmallFilesFilesWithoutMetadataAndHttpOnlyModeNeverUseTheSwarm) {

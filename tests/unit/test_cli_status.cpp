@@ -130,7 +130,7 @@ TEST(StatusJson, FieldsOfGetDeliveryOptimizationStatus) {
   EXPECT_EQ(opendo::cli::to_json(rows[1]).at("file_size"), 2000U);
 }
 
-TEST(Perfsnap, LinesSayWhatDoesNotExistYet) {
+TEST(Perfsnap, LinesGiveEachFigure) {
   opendo::machine_statistics stats;
   stats.files_downloaded = 3;
   stats.totals.bytes_from_origin = 3 * 1048576;
@@ -148,10 +148,28 @@ TEST(Perfsnap, LinesSayWhatDoesNotExistYet) {
   EXPECT_EQ(line_with("files downloaded:"), "files downloaded:         3");
   EXPECT_EQ(line_with("  from origin:"), "  from origin:            3.00 MiB");
   EXPECT_EQ(line_with("download rate:"), "download rate:            2.00 KiB/s");
-  EXPECT_EQ(line_with("cache size:"), "cache size:               0 B (no content cache yet)");
-  EXPECT_EQ(line_with("peers connected:"), "peers connected:          0 (no peers yet)");
+  EXPECT_EQ(line_with("cache size:"), "cache size:               0 B");
+  EXPECT_EQ(line_with("peers connected:"), "peers connected:          0");
   EXPECT_EQ(line_with("foreground downloads:"), "foreground downloads:     1");
   EXPECT_EQ(line_with("opendod memory (RSS):"), "opendod memory (RSS):     10.0 MiB");
+}
+
+TEST(PeerTable, ShortContentIdAndBothDirections) {
+  opendo::peer_connection p;
+  p.content_id = "urn:btmh:1220" + std::string(64, 'a');
+  p.address = "10.213.0.3:7680";
+  p.client = "opendo 0.1.0.0";
+  p.opendo = true;
+  p.bytes_from = 3 * 1048576;
+  p.bytes_to = 2048;
+  const auto lines = opendo::cli::peer_table({p});
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(lines[0].rfind("CONTENT", 0), 0U);
+  EXPECT_EQ(lines[1].rfind("aaaaaaaaaaaa   10.213.0.3:7680", 0), 0U) << lines[1];
+  EXPECT_NE(lines[1].find("3.00 MiB"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("2.00 KiB"), std::string::npos) << lines[1];
+  EXPECT_EQ(opendo::cli::peer_table({}), std::vector<std::string>{"no peers"});
+  EXPECT_EQ(opendo::cli::to_json(p)["address"], "10.213.0.3:7680");
 }
 
 TEST(Perfsnap, JsonHasTotalsBySource) {

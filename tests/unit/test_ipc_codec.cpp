@@ -257,6 +257,16 @@ TEST(Codec, StatisticsRoundTripExactly) {
   EXPECT_THROW(ipc::statistics_from_json(wire), ipc::bad_parameter);
 }
 
+TEST(Codec, PeerRoundTripsExactly) {
+  peer_connection p{
+      "urn:btmh:1220ab", "127.0.0.2:7680", "opendo 0.1.0.0", true, false, 1ULL << 40, 2, 3, 4};
+  const peer_connection back = ipc::peer_from_json(ipc::to_json(p));
+  EXPECT_EQ(ipc::to_json(back), ipc::to_json(p));
+  ipc::json wire = ipc::to_json(p);
+  wire["seed"] = "yes";
+  EXPECT_THROW(ipc::peer_from_json(wire), ipc::bad_parameter);
+}
+
 TEST(Codec, HttpOptionsAndLastResponseRoundTrip) {
   job_info job;
   job.id = "{00000000-0000-4000-8000-000000000002}";
