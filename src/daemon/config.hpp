@@ -28,6 +28,12 @@ struct peer_config {
   // Where shared content is kept and served from; default: <state dir>/content.
   std::string cache_dir;
   std::uint64_t upload_limit = 0;  // bytes/s to peers outside the LAN; 0: none
+  // A complete content is shared from the cache for this long after its download (DO's
+  // MaxCacheAge), then deleted.
+  std::chrono::seconds cache_max_age{3 * 24 * 3600};
+  // The cache's complete content is kept under this many bytes, the oldest deleted first; 0:
+  // 20% of the cache's file system (DO's MaxCacheSize default).
+  std::uint64_t cache_max_size = 0;
   // Bytes of the file one origin request asks for (jobs/origin_share.hpp).
   std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
   // Before a shared file's first origin request, so that local discovery finds the other hosts.

@@ -359,6 +359,13 @@ int main(int argc, char** argv) {
   app.add_option("--peer-upload-limit", cfg.peers.upload_limit,
                  "Bytes/s uploaded to peers outside the local network at most (default 0: no "
                  "limit; LAN peers are never throttled)");
+  app.add_option("--content-cache-max-age", cfg.peers.cache_max_age,
+                 "Seconds a complete shared file stays in the content cache after its download, "
+                 "served to peers, before it is deleted (default 259200: 3 days)")
+      ->check(CLI::Range(0, 365 * 24 * 3600));
+  app.add_option("--content-cache-max-size", cfg.peers.cache_max_size,
+                 "Bytes the content cache keeps at most, the oldest deleted first (default 0: "
+                 "20% of its file system)");
   app.add_option("--peer-start-grace", cfg.peers.start_grace,
                  "Milliseconds a shared file waits for peers before its first origin request "
                  "(default 2000)")

@@ -258,6 +258,7 @@ void manager::load() {
     jobs_.emplace(j.id, std::move(j));
   }
   finish_interrupted_completes();
+  restore_content_cache();
   dirty_schedule_ = true;
 }
 
@@ -979,6 +980,7 @@ int manager::run_once() {
   }
   grow_segments(now);
   run_shared_files(now);
+  expire_content_cache(now);
   if (!shared_.empty()) {
     // The swarm's progress and the origin's share are looked at every kSwarmTurn.
     timeout_ms = std::min(timeout_ms, 100);

@@ -301,6 +301,12 @@ class manager final : public transfer::http::listener {
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
+  // The content cache (docs/peers.md): complete content is marked, shared again after a
+  // restart while young enough, and deleted once too old or when the cache is over its size.
+  void remember_content(const std::string& key, const std::string& metainfo);
+  void mark_content_complete(const std::string& key);
+  void restore_content_cache();
+  void expire_content_cache(jobs::mono_time now);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
                            const std::string& message, bool transient);
   bool on_origin_fetch_finished(transfer::http::transfer_id id,
@@ -364,6 +370,7 @@ class manager final : public transfer::http::listener {
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;             // contents that sent bytes to peers
   jobs::mono_time swarm_turn_at_{};
+  jobs::mono_time cache_checked_at_{};
 };
 
 }  // namespace opendo::daemon

@@ -7,9 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <vector>
 
@@ -159,6 +162,7 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
     std::filesystem::create_directories(config_.peers.cache_dir);
     std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
     key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now);
+    remember_content(key, file.metainfo);
   } catch (const std::exception& e) {
     fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
              std::string("the file cannot be shared: ") + e.what(), true);
@@ -392,6 +396,7 @@ void manager::deliver_shared_file(jobs::job& j) {
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
   totals_.sources.download_duration_ms +=
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
+  mark_content_complete(shared.key);
   stop_shared_file(j);
   file.bytes_total = size;
   jobs::on_progress(j, index, size, now);
@@ -438,6 +443,140 @@ void manager::fail_shared_content(const std::string& key, std::uint32_t code, er
     fail_job(j, code, context, index, message, transient);
   }
   bad_pieces_.erase(key);
+}
+
+// ---- the content cache -----------------------------------------------------------------------
+// Beside each content's directory (KEY/, libtorrent's save path) the cache holds KEY.torrent, its
+// metainfo, and once it is complete KEY.complete, whose modification time is when it was last
+// delivered: what its age counts from. All of it is the daemon's own directory (mode 0700).
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::chrono::seconds kCacheCheckInterval{60};
+
+std::uint64_t bytes_under(const fs::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+void forget_content_files(const fs::path& cache, const std::string& key) {
+  std::error_code ec;
+  fs::remove_all(cache / key, ec);
+  fs::remove(cache / (key + ".torrent"), ec);
+  fs::remove(cache / (key + ".complete"), ec);
+}
+
+}  // namespace
+
+void manager::remember_content(const std::string& key, const std::string& metainfo) {
+  const fs::path cache(config_.peers.cache_dir);
+  const fs::path target = cache / (key + ".torrent");
+  std::error_code ec;
+  if (fs::exists(target, ec)) return;
+  const fs::path temp = cache / (key + ".torrent.tmp");
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(metainfo.data(), static_cast<std::streamsize>(metainfo.size()));
+    if (!out) {
+      spdlog::warn("peers: cannot keep the metainfo of {} in the cache", key);
+      return;
+    }
+  }
+  fs::rename(temp, target, ec);
+}
+
+void manager::mark_content_complete(const std::string& key) {
+  const fs::path marker = fs::path(config_.peers.cache_dir) / (key + ".complete");
+  std::ofstream(marker, std::ios::trunc).flush();
+  std::error_code ec;
+  fs::last_write_time(marker, fs::file_time_type::clock::now(), ec);
+  cache_checked_at_ = {};  // the size cap is checked at once
+}
+
+void manager::restore_content_cache() {
+  if (!config_.peers.sharing()) return;
+  const fs::path cache(config_.peers.cache_dir);
+  std::error_code ec;
+  if (!fs::is_directory(cache, ec)) return;
+  const auto now = fs::file_time_type::clock::now();
+  std::size_t restored = 0;
+  for (const auto& entry : fs::directory_iterator(cache, ec)) {
+    if (entry.path().extension() != ".complete") continue;
+    const std::string key = entry.path().stem().string();
+    const auto age = now - fs::last_write_time(entry.path(), ec);
+    if (ec || age > config_.peers.cache_max_age) continue;  // expire_content_cache deletes it
+    std::ifstream in(cache / (key + ".torrent"), std::ios::binary);
+    const std::string metainfo{std::istreambuf_iterator<char>(in), {}};
+    try {
+      if (the_swarm().add(metainfo, cache, mono_now()) == key) ++restored;
+    } catch (const std::exception& e) {
+      spdlog::warn("peers: cached content {} cannot be shared again ({}); deleting it", key,
+                   e.what());
+      forget_content_files(cache, key);
+    }
+  }
+  if (restored > 0) spdlog::info("peers: sharing {} cached contents again", restored);
+}
+
+void manager::expire_content_cache(jobs::mono_time now) {
+  if (now - cache_checked_at_ < kCacheCheckInterval && cache_checked_at_ != jobs::mono_time{}) {
+    return;
+  }
+  cache_checked_at_ = now;
+  const fs::path cache(config_.peers.cache_dir);
+  std::error_code ec;
+  if (!fs::is_directory(cache, ec)) return;
+  std::set<std::string> wanted;
+  for (const auto& [job_id, shared] : shared_) wanted.insert(shared.key);
+  struct cached {
+    std::string key;
+    fs::file_time_type delivered;
+    std::uint64_t bytes;
+  };
+  std::vector<cached> complete;
+  const auto wall = fs::file_time_type::clock::now();
+  auto drop = [&](const std::string& key, const char* why) {
+    if (swarm_ && swarm_->has(key)) swarm_->remove(key);
+    forget_content_files(cache, key);
+    spdlog::info("peers: cached content {} deleted ({})", key, why);
+  };
+  for (const auto& entry : fs::directory_iterator(cache, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".complete") {
+      const std::string key = entry.path().stem().string();
+      if (wanted.count(key) != 0) continue;
+      const auto delivered = fs::last_write_time(entry.path(), ec);
+      if (wall - delivered > config_.peers.cache_max_age) {
+        drop(key, "older than the maximum cache age");
+      } else {
+        complete.push_back({key, delivered, bytes_under(cache / key)});
+      }
+    } else if (entry.is_directory(ec) && !fs::exists(cache / (name + ".complete"), ec) &&
+               wanted.count(name) == 0 && !(swarm_ && swarm_->has(name)) &&
+               wall - fs::last_write_time(entry.path(), ec) > config_.peers.cache_max_age) {
+      drop(name, "an unfinished download nobody resumed");
+    }
+  }
+  std::uint64_t cap = config_.peers.cache_max_size;
+  if (cap == 0) {
+    const auto space = fs::space(cache, ec);
+    cap = ec ? std::uint64_t{10} << 30 : space.capacity / 5;
+  }
+  std::uint64_t total = 0;
+  for (const auto& c : complete) total += c.bytes;
+  std::sort(complete.begin(), complete.end(),
+            [](const cached& a, const cached& b) { return a.delivered < b.delivered; });
+  for (const auto& c : complete) {
+    if (total <= cap) break;
+    drop(c.key, "the cache is over its maximum size");
+    total -= c.bytes;
+  }
 }
 
 }  // namespace opendo::daemon

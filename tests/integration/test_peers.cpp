@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -246,4 +248,86 @@ TEST(Peers, AHostKilledWhileSharingResumesFromItsContentCache) {
               static_cast<double>(served) / static_cast<double>(kSize));
   EXPECT_LT(served, kSize * 13 / 10) << "the cache kept the verified pieces";
   (void)done;
+}
+
+namespace {
+
+// The contents the daemon's cache holds complete (their KEY.complete markers).
+std::size_t complete_contents(const std::filesystem::path& state_dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(state_dir / "content", ec)) {
+    n += e.path().extension() == ".complete" ? 1 : 0;
+  }
+  return n;
+}
+
+bool eventually(const std::function<bool()>& holds, std::chrono::milliseconds timeout = 10s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (holds()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return holds();
+}
+
+}  // namespace
+
+TEST(Peers, CachedContentIsSharedAgainAfterARestartUntilItsAgeOrTheSizeCapEndsIt) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 15);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  temp_dir out("opendo-out");
+  // The state dir outlives the first daemon, whose own temp dir goes with it.
+  temp_dir state_root("opendo-state");
+  const std::filesystem::path state = state_root / "state";
+  daemon_options first_options = sharing(a, {});
+  first_options.state_dir = state;
+  auto first = std::make_unique<daemon_process>(first_options);
+  {
+    client c = connect(*first);
+    job j = start_shared(c, origin.url("big.bin"), metainfo, out / "a.bin");
+    finish(j);
+  }
+  EXPECT_EQ(complete_contents(state), 1U);
+  // A restart shares the cached content again, before any job asks for it.
+  first->restart();
+  EXPECT_TRUE(eventually([&] {
+    return first->log().find("sharing 1 cached contents again") != std::string::npos;
+  })) << first->log();
+  {
+    const peer_host b = make_host(3);
+    daemon_process second(sharing(b, {a}));
+    client c = connect(second);
+    job j = start_shared(c, origin.url("big.bin"), metainfo, out / "b.bin");
+    const job_info done = finish(j);
+    EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+    EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, 0U);
+    EXPECT_EQ(done.files.at(0).sources.bytes_from_lan_peers, kSize);
+  }
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), kSize) << "the origin served it once";
+
+  // Past its maximum age, the content is deleted when the daemon starts.
+  first->stop();
+  first.reset();
+  std::this_thread::sleep_for(2100ms);
+  daemon_options aged = sharing(a, {}, {"--content-cache-max-age", "2"});
+  aged.state_dir = state;
+  {
+    daemon_process restarted(aged);
+    EXPECT_TRUE(eventually([&] { return complete_contents(state) == 0; })) << restarted.log();
+    EXPECT_TRUE(std::filesystem::is_empty(state / "content")) << "its pieces and metainfo too";
+  }
+
+  // Over the size cap, a content is deleted as soon as its job no longer needs it.
+  const peer_host c_host = make_host(4);
+  daemon_process capped(sharing(c_host, {}, {"--content-cache-max-size", "1"}));
+  client c = connect(capped);
+  job j = start_shared(c, origin.url("big.bin"), metainfo, out / "c.bin");
+  finish(j);
+  EXPECT_EQ(sha256_file(out / "c.bin"), sha);
+  EXPECT_TRUE(eventually([&] { return complete_contents(capped.state_dir()) == 0; }))
+      << capped.log();
+  EXPECT_NE(capped.log().find("over its maximum size"), std::string::npos) << capped.log();
 }
