@@ -39,6 +39,7 @@ struct peer_config {
   // Before a shared file's first origin request, so that local discovery finds the other hosts.
   std::chrono::milliseconds start_grace{2000};
   bool sharing() const { return download_mode == 1; }
+  friend bool operator==(const peer_config&, const peer_config&) = default;
 };
 
 struct config {

@@ -78,6 +78,16 @@ setter seconds_setter(std::int64_t low, std::int64_t high,
   };
 }
 
+// A number of bytes (or bytes per second), 0 to 2^50, handed to `store`.
+setter bytes_setter(std::function<void(config&, std::uint64_t)> store) {
+  return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
+    const auto n = number_in<std::uint64_t>(value, 0, std::uint64_t{1} << 50);
+    if (!n) return "a whole number of bytes from 0 to 1125899906842624";
+    store(cfg, *n);
+    return std::nullopt;
+  };
+}
+
 constexpr const char* kCapForm =
     "bytes per second such as 2000000, 2M, 500k or 4MiB, 0 for no cap, or a percentage of the "
     "link capacity such as 50%";
@@ -234,6 +244,62 @@ const std::vector<key_spec>& keys() {
       {"cache_hosts", "ban_time",
        seconds_setter(1, 86400,
                       [](config& c, std::chrono::seconds s) { c.cache_hosts.ban_time = s; })},
+      {"peers", "download_mode",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         const auto n = number_in<std::uint32_t>(value, 0, 99);
+         if (!n || (*n != 0 && *n != 1 && *n != 99)) return "0 (HTTP only), 1 (LAN) or 99 (Simple)";
+         cfg.peers.download_mode = *n;
+         return std::nullopt;
+       }},
+      {"peers", "listen",
+       [](const std::string& value,
+          config& cfg) -> std::
+                           optional<std::string> {
+                             if (value.find(':') == std::string::npos)
+                               return "ADDRESS:PORT, such as 0.0.0.0:7680";
+                             cfg.peers.listen = value;
+                             return std::nullopt;
+                           }},
+      {"peers", "peers",
+       [](const std::string& value, config& cfg)
+           -> std::
+               optional<std::string> {
+                 std::vector<std::string> peers;
+                 std::string_view rest = value;
+                 while (!rest.empty()) {
+                   const auto comma = rest.find(',');
+                   const std::string_view one = trim(rest.substr(0, comma));
+                   if (one.find(':') == std::string_view::npos) {
+                     return "ADDRESS:PORT entries separated by commas, such as 10.0.0.7:7680";
+                   }
+                   peers.emplace_back(one);
+                   rest = comma == std::string_view::npos ? std::string_view()
+                                                          : rest.substr(comma + 1);
+                 }
+                 cfg.peers.static_peers = std::move(peers);
+                 return std::nullopt;
+               }},
+      {"peers", "local_discovery",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (value != "true" && value != "false") return "true or false";
+         cfg.peers.local_discovery = value == "true";
+         return std::nullopt;
+       }},
+      {"peers", "min_file_size",
+       bytes_setter([](config& c, std::uint64_t n) { c.peers.min_file_size = n; })},
+      {"peers", "cache_dir",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (value.empty() || value.front() != '/') return "an absolute path";
+         cfg.peers.cache_dir = value;
+         return std::nullopt;
+       }},
+      {"peers", "cache_max_age",
+       seconds_setter(0, 365 * 24 * 3600,
+                      [](config& c, std::chrono::seconds s) { c.peers.cache_max_age = s; })},
+      {"peers", "cache_max_size",
+       bytes_setter([](config& c, std::uint64_t n) { c.peers.cache_max_size = n; })},
+      {"peers", "upload_limit",
+       bytes_setter([](config& c, std::uint64_t n) { c.peers.upload_limit = n; })},
   };
   return table;
 }
@@ -292,7 +358,7 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       if (!known_section(section)) {
         fail(name, number,
              "unknown section [" + section +
-                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts])");
+                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts], [peers])");
       }
       business_hours_given = business_hours_given || section == "business_hours";
       continue;
@@ -308,7 +374,7 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       fail(name, number,
            "\"" + key +
                "\" is outside a section; put it under [daemon], "
-               "[bandwidth], [business_hours] or [cache_hosts]");
+               "[bandwidth], [business_hours], [cache_hosts] or [peers]");
     }
     const key_spec* spec = find_key(section, key);
     if (spec == nullptr) fail(name, number, "unknown key \"" + key + "\" in [" + section + "]");
@@ -398,6 +464,18 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
   note(running.retry_delay_floor != reloaded.retry_delay_floor, "retry_delay_floor");
   note(running.http.low_speed_time_s != reloaded.http.low_speed_time_s, "stall_timeout");
   note(running.activity_listen != reloaded.activity_listen, "activity_listen");
+  const auto peer = [&](bool differs, const char* key) {
+    if (differs) changed.emplace_back(std::string("[peers] ") + key);
+  };
+  peer(running.peers.download_mode != reloaded.peers.download_mode, "download_mode");
+  peer(running.peers.listen != reloaded.peers.listen, "listen");
+  peer(running.peers.static_peers != reloaded.peers.static_peers, "peers");
+  peer(running.peers.local_discovery != reloaded.peers.local_discovery, "local_discovery");
+  peer(running.peers.min_file_size != reloaded.peers.min_file_size, "min_file_size");
+  peer(running.peers.cache_dir != reloaded.peers.cache_dir, "cache_dir");
+  peer(running.peers.cache_max_age != reloaded.peers.cache_max_age, "cache_max_age");
+  peer(running.peers.cache_max_size != reloaded.peers.cache_max_size, "cache_max_size");
+  peer(running.peers.upload_limit != reloaded.peers.upload_limit, "upload_limit");
   return changed;
 }
 

@@ -424,6 +424,34 @@ int main(int argc, char** argv) {
   cl.note_given(app, "--stall-timeout", [](const daemon::config& f, daemon::config& t) {
     t.http.low_speed_time_s = f.http.low_speed_time_s;
   });
+  // Peer-to-peer delivery: each flag over its [peers] key.
+  cl.note_given(app, "--download-mode", [](const daemon::config& f, daemon::config& t) {
+    t.peers.download_mode = f.peers.download_mode;
+  });
+  cl.note_given(app, "--peer-listen", [](const daemon::config& f, daemon::config& t) {
+    t.peers.listen = f.peers.listen;
+  });
+  cl.note_given(app, "--peer", [](const daemon::config& f, daemon::config& t) {
+    t.peers.static_peers = f.peers.static_peers;
+  });
+  cl.note_given(app, "--no-local-discovery", [](const daemon::config& f, daemon::config& t) {
+    t.peers.local_discovery = f.peers.local_discovery;
+  });
+  cl.note_given(app, "--peer-min-file-size", [](const daemon::config& f, daemon::config& t) {
+    t.peers.min_file_size = f.peers.min_file_size;
+  });
+  cl.note_given(app, "--content-cache-dir", [](const daemon::config& f, daemon::config& t) {
+    t.peers.cache_dir = f.peers.cache_dir;
+  });
+  cl.note_given(app, "--content-cache-max-age", [](const daemon::config& f, daemon::config& t) {
+    t.peers.cache_max_age = f.peers.cache_max_age;
+  });
+  cl.note_given(app, "--content-cache-max-size", [](const daemon::config& f, daemon::config& t) {
+    t.peers.cache_max_size = f.peers.cache_max_size;
+  });
+  cl.note_given(app, "--peer-upload-limit", [](const daemon::config& f, daemon::config& t) {
+    t.peers.upload_limit = f.peers.upload_limit;
+  });
   cl.note_given(app, "--cache-hosts", [](const daemon::config& f, daemon::config& t) {
     t.cache_hosts.hosts = f.cache_hosts.hosts;
   });

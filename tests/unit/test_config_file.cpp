@@ -124,10 +124,10 @@ TEST(ConfigFile, ErrorsNameTheFileTheLineAndWhatWasExpected) {
             f + ":2: unknown key \"foreground_cap\" in [daemon]");
   EXPECT_EQ(error_of("[network]\n"),
             f + ":1: unknown section [network] (known: [daemon], [bandwidth], [business_hours], "
-                "[cache_hosts])");
+                "[cache_hosts], [peers])");
   EXPECT_EQ(error_of("background_cap = 1M\n"),
             f + ":1: \"background_cap\" is outside a section; put it under [daemon], "
-                "[bandwidth], [business_hours] or [cache_hosts]");
+                "[bandwidth], [business_hours], [cache_hosts] or [peers]");
   EXPECT_EQ(error_of("[bandwidth]\njust words\n"),
             f + ":2: expected `key = value`, a [section], or a # comment");
   EXPECT_EQ(error_of("[bandwidth\n"), f + ":1: a section line must be [NAME]");
@@ -272,6 +272,33 @@ TEST(ConfigFile, EveryKeyIsDocumentedAndTheShippedExampleParsesToTheDefaults) {
   apply_config_text(example, "packaging/opendod.conf", cfg);
   EXPECT_EQ(cfg.bandwidth, config{}.bandwidth);
   EXPECT_EQ(cfg.cache_hosts, config{}.cache_hosts);
+  EXPECT_EQ(cfg.peers, config{}.peers);
+}
+
+TEST(ConfigFile, PeersSectionSetsPeerDeliveryAndRefusesBadValues) {
+  config cfg;
+  apply_config_text(
+      "[peers]\ndownload_mode = 99\nlisten = 10.0.0.2:7681\npeers = 10.0.0.7:7680, "
+      "10.0.0.8:7680\nlocal_discovery = false\nmin_file_size = 0\ncache_dir = /srv/cache\n"
+      "cache_max_age = 60\ncache_max_size = 1000\nupload_limit = 5\n",
+      "/etc/opendo/opendod.conf", cfg);
+  EXPECT_EQ(cfg.peers.download_mode, 99U);
+  EXPECT_EQ(cfg.peers.listen, "10.0.0.2:7681");
+  EXPECT_EQ(cfg.peers.static_peers, (std::vector<std::string>{"10.0.0.7:7680", "10.0.0.8:7680"}));
+  EXPECT_FALSE(cfg.peers.local_discovery);
+  EXPECT_EQ(cfg.peers.min_file_size, 0U);
+  EXPECT_EQ(cfg.peers.cache_dir, "/srv/cache");
+  EXPECT_EQ(cfg.peers.cache_max_age, std::chrono::seconds(60));
+  EXPECT_EQ(cfg.peers.cache_max_size, 1000U);
+  EXPECT_EQ(cfg.peers.upload_limit, 5U);
+  EXPECT_EQ(error_of("[peers]\ndownload_mode = 2\n"),
+            "/etc/opendo/opendod.conf:2: bad value \"2\" for download_mode: expected 0 (HTTP "
+            "only), 1 (LAN) or 99 (Simple)");
+  config running;
+  config reloaded = running;
+  reloaded.peers.download_mode = 0;
+  EXPECT_EQ(restart_only_changes(running, reloaded),
+            (std::vector<std::string>{"[peers] download_mode"}));
 }
 
 }  // namespace
