@@ -1,7 +1,7 @@
 // Peer-to-peer delivery on hosts of their own (support/netns.hpp): six opendod hosts that find
 // each other by local service discovery alone pull a 256 MiB file from an origin whose uplink is
-// capped at 100 Mbit/s, and the origin serves it about once. The loopback peer tests are
-// test_peers.
+// capped at 100 Mbit/s, and the origin serves it about once; and a peer that sends corrupt pieces
+// is banned without changing a byte of the file. The loopback peer tests are test_peers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "integration/helpers.hpp"
+#include "support/bad_peer.hpp"
 #include "support/files.hpp"
+#include "support/net.hpp"
 #include "support/netns.hpp"
 #include "support/nginx.hpp"
 #include "transfer/peer/metainfo.hpp"
@@ -165,4 +167,67 @@ TEST(LanPeers, SixHostsPullA256MiBFileFromTheOriginAboutOnce) {
   // content completes (at most two per host: their bytes count nowhere).
   EXPECT_LE(from_origin, egress);
   EXPECT_LE(egress - std::min(egress, from_origin), kSize / 100 + 2 * kHosts * kMiB) << logs;
+}
+
+// Issue 7's trust: a peer that claims every piece and sends garbage. The hashes of the metainfo
+// catch every bad block, libtorrent bans the peer, and the pieces come from the origin instead.
+TEST(LanPeers, APeerThatSendsCorruptPiecesIsBannedAndChangesNoByte) {
+  constexpr std::uint64_t kSize = 16 * kMiB + 4321;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 72);
+  // Pieces of one 16 KiB block: every block the liar sends fails a piece of its own, many more
+  // than the 8 bad pieces that fail a job whose origin serves another file. Those must not count.
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"), 16 * 1024);
+  ASSERT_FALSE(published.meta.info_hash_v1.empty()) << "a hybrid metainfo";
+  bad_peer liar(published.meta.piece_count, "127.0.0.3");
+
+  daemon_options d;
+  const std::string listen = "127.0.0.2:" + std::to_string(find_free_port());
+  d.extra_args = {"--peer-listen",
+                  listen,
+                  "--no-local-discovery",
+                  "--peer-min-file-size",
+                  "0",
+                  "--peer",
+                  liar.endpoint(),
+                  "--peer-start-grace",
+                  "500",
+                  "--retry-delay-floor",
+                  "1"};
+  daemon_process daemon(d);
+  client c = connect(daemon);
+  temp_dir out("opendo-lan-peers");
+  job j = create_shared_job(c, origin.url("big.bin"), published.metainfo, (out / "f.bin").string());
+  const auto start = std::chrono::steady_clock::now();
+  j.resume();
+  const job_info info = wait_until(
+      j,
+      [](const job_info& i) {
+        return i.state == job_state::transferred || i.state == job_state::error;
+      },
+      120s);
+  const double took = seconds_since(start);
+  const std::string log = daemon.log();
+  ASSERT_EQ(info.state, job_state::transferred) << (info.error ? info.error->message : "") << "\n"
+                                                << log;
+  EXPECT_EQ(j.complete(), hr::ok);
+
+  EXPECT_EQ(sha256_file(out / "f.bin"), sha);
+  EXPECT_GE(liar.blocks_sent(), 1U) << "the bad peer was asked for blocks and sent them";
+  ASSERT_GE(liar.handshakes(), 1U);
+  EXPECT_EQ(liar.info_hashes().front(), published.meta.info_hash_v1)
+      << "a plain v1 peer is greeted with the v1 info hash";
+  EXPECT_NE(log.find("peer " + liar.endpoint() + " banned"), std::string::npos) << log;
+  EXPECT_NE(log.find("failed its hash check"), std::string::npos) << log;
+  // The pieces the banned peer had claimed came from the origin: the file is not left waiting.
+  EXPECT_LT(took, 30.0) << log;
+  const source_stats& s = info.files.at(0).sources;
+  EXPECT_GE(s.bytes_from_origin, kSize);
+  std::printf(
+      "lan peers: the bad peer sent %llu corrupt blocks over %llu connection(s) and was banned; "
+      "the file came in %.1f s, %llu bytes from the origin\n",
+      static_cast<unsigned long long>(liar.blocks_sent()),
+      static_cast<unsigned long long>(liar.handshakes()), took,
+      static_cast<unsigned long long>(s.bytes_from_origin));
 }
