@@ -202,6 +202,7 @@ void manager::run_shared_files(jobs::mono_time now) {
                               false);
         }
         break;
+      case kind::bad_peer_piece:  // its senders' fault, not the origin's: libtorrent bans them
       case kind::peer_banned:
         spdlog::warn("peers: content {}: {}", e.key, e.message);
         break;

@@ -20,6 +20,19 @@ inline client connect(const daemon_process& daemon) {
   return client(options);
 }
 
+// A suspended job with one file whose trusted metainfo (transfer::peer::publish_file) makes it
+// shareable through the peers; resume() starts it.
+inline job create_shared_job(client& c, const std::string& url, const std::string& metainfo,
+                             const std::string& path) {
+  job j = c.create_job("peer test");
+  file_spec spec;
+  spec.remote_url = url;
+  spec.local_name = path;
+  spec.metainfo = metainfo;
+  j.add_file(spec);
+  return j;
+}
+
 // Polls the job until `done` holds or the timeout passes; returns the last info.
 inline job_info wait_until(job& j, const std::function<bool(const job_info&)>& done,
                            std::chrono::milliseconds timeout = std::chrono::seconds(60)) {

@@ -67,12 +67,7 @@ std::string publish(const nginx_server& origin, const std::string& name) {
 
 job start_shared(client& c, const std::string& url, const std::string& metainfo,
                  const std::filesystem::path& path) {
-  job j = c.create_job("peer test");
-  file_spec spec;
-  spec.remote_url = url;
-  spec.local_name = path.string();
-  spec.metainfo = metainfo;
-  j.add_file(spec);
+  job j = create_shared_job(c, url, metainfo, path.string());
   j.resume();
   return j;
 }

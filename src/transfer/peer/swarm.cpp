@@ -325,10 +325,14 @@ std::vector<swarm_event> swarm::take_events() {
       }
     } else if (const auto* bad = lt::alert_cast<lt::hash_failed_alert>(a)) {
       if (content* c = key_of(bad->handle)) {
-        c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(bad->piece_index)));
-        events.push_back({swarm_event::kind::bad_piece, c->key,
-                          "piece " + std::to_string(static_cast<int>(bad->piece_index)) +
-                              " failed its hash check and is fetched again"});
+        // Only a piece handed in from the origin says something about the origin's file.
+        const bool from_origin =
+            c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(bad->piece_index))) !=
+            0;
+        events.push_back(
+            {from_origin ? swarm_event::kind::bad_piece : swarm_event::kind::bad_peer_piece, c->key,
+             "piece " + std::to_string(static_cast<int>(bad->piece_index)) +
+                 " failed its hash check and is fetched again"});
       }
     } else if (const auto* finished = lt::alert_cast<lt::torrent_finished_alert>(a)) {
       if (content* c = key_of(finished->handle)) {

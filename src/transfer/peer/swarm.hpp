@@ -55,7 +55,9 @@ struct content_progress {
 };
 
 struct swarm_event {
-  enum class kind { completed, bad_piece, peer_banned, failed };
+  // bad_piece: a piece the origin's bytes made failed its check (the origin serves another
+  // file); bad_peer_piece: one from peers did, whose senders libtorrent bans.
+  enum class kind { completed, bad_piece, bad_peer_piece, peer_banned, failed };
   kind what = kind::failed;
   std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
   std::string message;
