@@ -152,6 +152,13 @@ void manager::run_shared_files(jobs::mono_time now) {
       case kind::peer_banned:
         spdlog::warn("peers: content {}: {}", e.key, e.message);
         break;
+      case kind::legacy_shared:
+        spdlog::info("peers: content {}: {}", e.key, e.message);
+        break;
+      case kind::legacy_failed:
+        // Only legacy clients lose: the content and its jobs are not affected.
+        spdlog::warn("peers: content {}: no v1 twin for legacy clients: {}", e.key, e.message);
+        break;
       case kind::failed:
         if (e.key.empty()) {
           spdlog::warn("peers: {}", e.message);
@@ -168,6 +175,9 @@ void manager::run_shared_files(jobs::mono_time now) {
     const auto progress = swarm_->progress(shared.key);
     shared.verified = progress.verified;
     if (progress.complete) {
+      // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
+      // the file's URL as its web seed.
+      swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
       complete.push_back(job_id);
       continue;
     }
