@@ -143,8 +143,10 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   pack.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
   // A LAN peer that dropped the connection (a client that pauses once it has the metadata, as
   // Transmission does; a host that restarted) is tried again after 5 s, not the Internet's 60 s
-  // (times its failures).
+  // (times its failures), and up to 10 failures rather than 3: on loopback a legacy client's
+  // pause costs one or two failed attempts, and a LAN host may take a minute to come back.
   pack.set_int(lt::settings_pack::min_reconnect_time, 5);
+  pack.set_int(lt::settings_pack::max_failcount, 10);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
   pack.set_int(lt::settings_pack::alert_mask,
