@@ -293,10 +293,12 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
       << legacy.address << R"(", "peer-port": )" << legacy.port << "}\n";
   spawn_options logged;
   logged.output = config / "transmission.log";
-  const pid_t client_pid =
-      spawn({"transmission-cli", "-g", config.path().string(), "-w", fetched.path().string(), "-p",
-             std::to_string(legacy.port), "-M", magnet},
-            logged);
+  auto launch = [&](const std::string& what) {
+    return spawn({"transmission-cli", "-g", config.path().string(), "-w", fetched.path().string(),
+                  "-p", std::to_string(legacy.port), "-M", what},
+                 logged);
+  };
+  pid_t client_pid = launch(magnet);
   const auto listening_by = std::chrono::steady_clock::now() + 10s;
   while (!tcp_port_accepts(legacy.port, legacy.address) &&
          std::chrono::steady_clock::now() < listening_by) {
@@ -316,8 +318,22 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
 
   // Transmission writes big.bin.part and renames it to big.bin once every piece is verified.
   const auto target = fetched / "big.bin";
+  const auto saved = config / "torrents" / (published.legacy.info_hash + ".torrent");
+  int launches = 1;
   while (!(std::filesystem::exists(target) && std::filesystem::file_size(target) == kSize) &&
          std::chrono::steady_clock::now() < seeded_at + 60s) {
+    if (try_reap(client_pid) && launches < 3) {
+      // transmission-cli 3.00 quits when its status poll finds the torrent stopped, which a
+      // magnet's torrent is for a moment once the metadata has arrived (it pauses to check its
+      // files). Started again, as a user would, it goes on from the metadata it saved, which it
+      // got from opendod through the magnet (no web seed in it: the magnet had none).
+      const bool have_metadata = std::filesystem::exists(saved);
+      if (have_metadata) {
+        EXPECT_EQ(read_file(saved).find("url-list"), std::string::npos);
+      }
+      client_pid = launch(have_metadata ? saved.string() : magnet);
+      ++launches;
+    }
     std::this_thread::sleep_for(100ms);
   }
   const double seconds =
@@ -333,8 +349,10 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
       << "transmission-cli did not finish in 60 s:\n"
       << without_progress(read_file(config / "transmission.log")) << "\nopendod:\n"
       << daemon.log();
-  std::printf("transmission-cli fetched %llu bytes from opendod in %.1f s after the seed's job\n",
-              static_cast<unsigned long long>(kSize), seconds);
+  std::printf(
+      "transmission-cli fetched %llu bytes from opendod in %.1f s after the seed's job (%d "
+      "launch%s)\n",
+      static_cast<unsigned long long>(kSize), seconds, launches, launches == 1 ? "" : "es");
   EXPECT_EQ(sha256_file(target), sha);
 
   // Every byte came from opendod: the origin saw no request since, and opendod counted at least
