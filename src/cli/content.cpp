@@ -132,10 +132,14 @@ int run_publish(const publish_args& args, bool json) {
                                   {"piece_length", out.meta.piece_length},
                                   {"piece_count", out.meta.piece_count},
                                   {"web_seed", args.web_seed},
-                                  {"metainfo", std::filesystem::absolute(output).string()}};
+                                  {"metainfo", std::filesystem::absolute(output).string()},
+                                  {"legacy_magnet", out.legacy.magnet},
+                                  {"legacy_info_hash", out.legacy.info_hash}};
     std::puts(value.dump(2).c_str());
   } else {
+    // The magnet first (scripts take the first line), then the v1 twin's for legacy clients.
     std::puts(out.magnet.c_str());
+    std::puts(out.legacy.magnet.c_str());
   }
   std::fflush(stdout);
   return 0;

@@ -28,8 +28,9 @@ struct publish_args {
   bool force = false;
 };
 
-// Writes the metainfo of args.file and prints its magnet (with json: the magnet, the info hashes,
-// size, piece length and where the metainfo went). Throws opendo::error.
+// Writes the metainfo of args.file and prints its magnet, then on a second line the legacy
+// magnet of its v1 twin (with json: the magnets, the info hashes, size, piece length and where
+// the metainfo went). Throws opendo::error.
 int run_publish(const publish_args& args, bool json);
 
 }  // namespace opendo::cli

@@ -1169,7 +1169,11 @@ int run_command_line(int argc, char** argv) {
                "Make a BitTorrent hybrid (v1+v2) metainfo of FILE with URL as its web seed, write "
                "it beside FILE (FILE.torrent) and print its magnet; give either to addfile or get "
                "(--metainfo, --magnet) so that opendod may fetch the file from peers, every piece "
-               "checked against its hashes. Needs no daemon",
+               "checked against its hashes. A second line is the legacy magnet: a v1-only "
+               "torrent of the same file (same name and piece length), which every opendod that "
+               "holds the file also seeds, for BitTorrent clients that cannot read hybrid "
+               "metainfo (Debian 12's transmission-cli, aria2c). --json gives both "
+               "(magnet, legacy_magnet). Needs no daemon",
                [&] { return cli::run_publish(publish, global.json); });
   publish_verb->add_option("FILE", publish.file, "The file to publish")->required()->type_name("");
   publish_verb

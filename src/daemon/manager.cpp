@@ -981,10 +981,11 @@ int manager::run_once() {
   grow_segments(now);
   run_shared_files(now);
   expire_content_cache(now);
-  if (!shared_.empty()) {
-    // The swarm's progress and the origin's share are looked at every kSwarmTurn.
+  if (!shared_.empty() || (swarm_ && swarm_->hashing_twins())) {
+    // The swarm's progress and the origin's share are looked at every kSwarmTurn; a v1 twin
+    // whose hashing is done is added at the next look.
     timeout_ms = std::min(timeout_ms, 100);
-    wake_by(swarm_->next_decision());
+    if (swarm_) wake_by(swarm_->next_decision());
   }
   enforce_max_download_size();
   pace_transfers(now);

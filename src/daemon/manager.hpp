@@ -304,7 +304,7 @@ class manager final : public transfer::http::listener {
   // The content cache (docs/peers.md): complete content is marked, shared again after a
   // restart while young enough, and deleted once too old or when the cache is over its size.
   void remember_content(const std::string& key, const std::string& metainfo);
-  void mark_content_complete(const std::string& key);
+  void mark_content_complete(const std::string& key, const std::string& url);
   void restore_content_cache();
   void expire_content_cache(jobs::mono_time now);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
@@ -368,9 +368,12 @@ class manager final : public transfer::http::listener {
   std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
-  std::set<std::string> uploaded_contents_;             // contents that sent bytes to peers
+  std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers
   jobs::mono_time swarm_turn_at_{};
   jobs::mono_time cache_checked_at_{};
+  // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the
+  // file's URL (the twin's web seed).
+  std::map<std::string, std::string> restored_twins_;
 };
 
 }  // namespace opendo::daemon

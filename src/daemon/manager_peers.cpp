@@ -206,6 +206,13 @@ void manager::run_shared_files(jobs::mono_time now) {
       case kind::peer_banned:
         spdlog::warn("peers: content {}: {}", e.key, e.message);
         break;
+      case kind::legacy_shared:
+        spdlog::info("peers: content {}: {}", e.key, e.message);
+        break;
+      case kind::legacy_failed:
+        // Only legacy clients lose: the content and its jobs are not affected.
+        spdlog::warn("peers: content {}: no v1 twin for legacy clients: {}", e.key, e.message);
+        break;
       case kind::failed:
         if (e.key.empty()) {
           spdlog::warn("peers: {}", e.message);
@@ -217,11 +224,24 @@ void manager::run_shared_files(jobs::mono_time now) {
     }
   }
   count_peer_traffic(now);
+  for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
+    if (!swarm_->has(it->first)) {
+      it = restored_twins_.erase(it);
+    } else if (swarm_->progress(it->first).complete) {
+      swarm_->share_v1_twin(it->first, it->second);
+      it = restored_twins_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::vector<std::string> complete;
   for (auto& [job_id, shared] : shared_) {
     const auto progress = swarm_->progress(shared.key);
     shared.verified = progress.verified;
     if (progress.complete) {
+      // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
+      // the file's URL as its web seed.
+      swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
       complete.push_back(job_id);
       continue;
     }
@@ -397,7 +417,7 @@ void manager::deliver_shared_file(jobs::job& j) {
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
   totals_.sources.download_duration_ms +=
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
-  mark_content_complete(shared.key);
+  mark_content_complete(shared.key, file.remote_url);
   stop_shared_file(j);
   file.bytes_total = size;
   jobs::on_progress(j, index, size, now);
@@ -492,9 +512,10 @@ void manager::remember_content(const std::string& key, const std::string& metain
   fs::rename(temp, target, ec);
 }
 
-void manager::mark_content_complete(const std::string& key) {
+void manager::mark_content_complete(const std::string& key, const std::string& url) {
   const fs::path marker = fs::path(config_.peers.cache_dir) / (key + ".complete");
-  std::ofstream(marker, std::ios::trunc).flush();
+  // It holds the file's URL: the web seed of the v1 twin shared again after a restart.
+  std::ofstream(marker, std::ios::trunc) << url;
   std::error_code ec;
   fs::last_write_time(marker, fs::file_time_type::clock::now(), ec);
   cache_checked_at_ = {};  // the size cap is checked at once
@@ -514,8 +535,15 @@ void manager::restore_content_cache() {
     if (ec || age > config_.peers.cache_max_age) continue;  // expire_content_cache deletes it
     std::ifstream in(cache / (key + ".torrent"), std::ios::binary);
     const std::string metainfo{std::istreambuf_iterator<char>(in), {}};
+    std::ifstream marker(entry.path());
+    std::string url;
+    std::getline(marker, url);
     try {
-      if (the_swarm().add(metainfo, cache, mono_now()) == key) ++restored;
+      if (the_swarm().add(metainfo, cache, mono_now()) == key) {
+        ++restored;
+        // Its v1 twin once libtorrent has checked the files (run_shared_files).
+        if (!url.empty()) restored_twins_[key] = url;
+      }
     } catch (const std::exception& e) {
       spdlog::warn("peers: cached content {} cannot be shared again ({}); deleting it", key,
                    e.what());

@@ -68,13 +68,24 @@ TEST_F(ContentMetadata, PublishWritesTheMetainfoBesideTheFileAndPrintsTheMagnet)
   const auto printed = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin")});
   ASSERT_EQ(printed.exit_code, 0) << printed.err;
   const fs::path torrent = file.string() + ".torrent";
-  const std::string magnet = trim(printed.out);
+  // Two lines: the magnet, then the legacy magnet (the v1 twin's, docs/peers.md).
+  const std::string lines = trim(printed.out);
+  const auto newline = lines.find('\n');
+  ASSERT_NE(newline, std::string::npos) << lines;
+  const std::string magnet = lines.substr(0, newline);
+  const std::string legacy = lines.substr(newline + 1);
   EXPECT_EQ(magnet.rfind("magnet:?xt=urn:btih:", 0), 0U) << magnet;
   const auto meta = transfer::peer::read_metainfo(read_file(torrent));
   EXPECT_EQ(meta.size, 300000U);
   EXPECT_NE(magnet.find("xt=urn:btmh:1220" + meta.info_hash_v2), std::string::npos) << magnet;
   EXPECT_NE(magnet.find("dn=pub.bin"), std::string::npos) << magnet;
   EXPECT_NE(magnet.find("&ws=http"), std::string::npos) << magnet;
+  const auto twin =
+      transfer::peer::make_v1_twin(file, "pub.bin", meta.piece_length, origin.url("pub.bin"));
+  EXPECT_EQ(legacy, twin.magnet);
+  EXPECT_EQ(legacy.rfind("magnet:?xt=urn:btih:" + twin.info_hash + "&dn=pub.bin&ws=http", 0), 0U)
+      << legacy;
+  EXPECT_EQ(legacy.find("btmh"), std::string::npos) << "v1 only";
 
   // An existing metainfo is kept unless --force; --json tells everything about what was written.
   const auto again = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin")});
@@ -95,6 +106,11 @@ TEST_F(ContentMetadata, PublishWritesTheMetainfoBesideTheFileAndPrintsTheMagnet)
   EXPECT_EQ(described["content_id"],
             "urn:btmh:1220" + described["info_hash_v2"].get<std::string>());
   EXPECT_EQ(described["web_seed"], origin.url("pub.bin"));
+  EXPECT_EQ(described["legacy_info_hash"],
+            transfer::peer::make_v1_twin(file, "pub.bin", 16384, origin.url("pub.bin")).info_hash);
+  EXPECT_EQ(described["legacy_magnet"].get<std::string>().rfind(
+                "magnet:?xt=urn:btih:" + described["legacy_info_hash"].get<std::string>(), 0),
+            0U);
   EXPECT_EQ(transfer::peer::read_metainfo(read_file(torrent)).piece_length, 16384U);
   // --output elsewhere.
   const auto elsewhere = daemon.cli({"publish", file.string(), "--web-seed", origin.url("pub.bin"),

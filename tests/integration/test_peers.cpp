@@ -3,12 +3,16 @@
 // added with a trusted metainfo made by opendo's own publish code. A second host gets the file
 // from the first instead of the origin; hosts that start together share out the origin's work;
 // files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
-// while sharing resumes from its content cache. The multi-host test in network namespaces with
-// local discovery and link caps is test_lan_peers.
+// while sharing resumes from its content cache; a standard BitTorrent client (Debian's
+// transmission-cli) fetches a file from an opendod seed through its v1 twin. The multi-host test
+// in network namespaces with local discovery and link caps is test_lan_peers.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -18,6 +22,7 @@
 #include "support/files.hpp"
 #include "support/net.hpp"
 #include "support/nginx.hpp"
+#include "support/process.hpp"
 #include "transfer/peer/metainfo.hpp"
 
 using namespace opendo;
@@ -266,6 +271,33 @@ bool eventually(const std::function<bool()>& holds, std::chrono::milliseconds ti
   return holds();
 }
 
+// The machine-wide bytes `c`'s daemon has sent to peers, once they reach `at_least` (or what
+// they are after `timeout`).
+std::uint64_t uploaded_reaching(client& c, std::uint64_t at_least,
+                                std::chrono::seconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::uint64_t uploaded = c.statistics().totals.bytes_to_lan_peers;
+  while (uploaded < at_least && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    uploaded = c.statistics().totals.bytes_to_lan_peers;
+  }
+  return uploaded;
+}
+
+// transmission-cli's log without its progress line, which it redraws every 200 ms.
+std::string without_progress(const std::string& log) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < log.size()) {
+    std::size_t end = log.find_first_of("\r\n", at);
+    if (end == std::string::npos) end = log.size();
+    const std::string line = log.substr(at, end - at);
+    if (!line.empty() && line.find("Progress:") == std::string::npos) out += line + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST(Peers, CachedContentIsSharedAgainAfterARestartUntilItsAgeOrTheSizeCapEndsIt) {
@@ -325,4 +357,103 @@ TEST(Peers, CachedContentIsSharedAgainAfterARestartUntilItsAgeOrTheSizeCapEndsIt
   EXPECT_TRUE(eventually([&] { return complete_contents(capped.state_dir()) == 0; }))
       << capped.log();
   EXPECT_NE(capped.log().find("over its maximum size"), std::string::npos) << capped.log();
+}
+
+// Issue 7's interoperability: Debian 12's transmission-cli 3.00 cannot read opendo's hybrid
+// metainfo, so opendod also seeds each complete content's v1 twin, whose magnet `opendo publish`
+// prints as the legacy magnet. Given that magnet without its web seed, transmission gets the
+// metadata and every byte from opendod: the origin sees no request from it. Transmission 3.00
+// takes no peer address in a magnet (x.pe) or on its command line, and drops loopback peers a
+// tracker names; it does accept them connecting in, so opendod is told of it with --peer (as
+// for a LAN without multicast) and connects to it when the twin is seeded.
+TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 15);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  ASSERT_EQ(published.legacy.magnet.rfind("magnet:?xt=urn:btih:" + published.legacy.info_hash, 0),
+            0U)
+      << published.legacy.magnet;
+  const std::string magnet =
+      "magnet:?xt=urn:btih:" + published.legacy.info_hash + "&dn=big.bin";  // no ws, no tr
+
+  // transmission-cli reads its settings from its config directory: no DHT, PEX, local discovery,
+  // port mapping or RPC, TCP only, on its own loopback address.
+  const peer_host seed = make_host(2);
+  const peer_host legacy = make_host(5);
+  temp_dir config("opendo-transmission");
+  temp_dir fetched("opendo-legacy");
+  std::ofstream(config / "settings.json")
+      << R"({"dht-enabled": false, "pex-enabled": false, "lpd-enabled": false,
+             "utp-enabled": false, "port-forwarding-enabled": false, "blocklist-enabled": false,
+             "rpc-enabled": false, "message-level": 3, "bind-address-ipv4": ")"
+      << legacy.address << R"(", "peer-port": )" << legacy.port << "}\n";
+  spawn_options logged;
+  logged.output = config / "transmission.log";
+  auto launch = [&](const std::string& what) {
+    return spawn({"transmission-cli", "-g", config.path().string(), "-w", fetched.path().string(),
+                  "-p", std::to_string(legacy.port), "-M", what},
+                 logged);
+  };
+  pid_t client_pid = launch(magnet);
+  const auto listening_by = std::chrono::steady_clock::now() + 10s;
+  while (!tcp_port_accepts(legacy.port, legacy.address) &&
+         std::chrono::steady_clock::now() < listening_by) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(tcp_port_accepts(legacy.port, legacy.address))
+      << read_file(config / "transmission.log");
+
+  daemon_process daemon(sharing(seed, {legacy}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = start_shared(c, origin.url("big.bin"), published.metainfo, out / "seed.bin");
+  finish(j);
+  ASSERT_EQ(sha256_file(out / "seed.bin"), sha);
+  const std::size_t origin_requests = origin.access_log().size();
+  const auto seeded_at = std::chrono::steady_clock::now();
+
+  // Transmission writes big.bin.part and renames it to big.bin once every piece is verified.
+  const auto target = fetched / "big.bin";
+  const auto saved = config / "torrents" / (published.legacy.info_hash + ".torrent");
+  int launches = 1;
+  while (!(std::filesystem::exists(target) && std::filesystem::file_size(target) == kSize) &&
+         std::chrono::steady_clock::now() < seeded_at + 60s) {
+    if (try_reap(client_pid) && launches < 3) {
+      // transmission-cli 3.00 quits when its status poll finds the torrent stopped, which a
+      // magnet's torrent is for a moment once the metadata has arrived (it pauses to check its
+      // files). Started again, as a user would, it goes on from the metadata it saved, which it
+      // got from opendod through the magnet (no web seed in it: the magnet had none).
+      const bool have_metadata = std::filesystem::exists(saved);
+      if (have_metadata) {
+        EXPECT_EQ(read_file(saved).find("url-list"), std::string::npos);
+      }
+      client_pid = launch(have_metadata ? saved.string() : magnet);
+      ++launches;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - seeded_at).count();
+  terminate(client_pid, SIGTERM, 5s);
+  // The daemon hashed the twin on a worker thread and seeds it under the very info hash that
+  // publish printed.
+  EXPECT_NE(daemon.log().find("v1 twin for legacy clients is seeded: magnet:?xt=urn:btih:" +
+                              published.legacy.info_hash),
+            std::string::npos)
+      << daemon.log();
+  ASSERT_TRUE(std::filesystem::exists(target))
+      << "transmission-cli did not finish in 60 s:\n"
+      << without_progress(read_file(config / "transmission.log")) << "\nopendod:\n"
+      << daemon.log();
+  std::printf(
+      "transmission-cli fetched %llu bytes from opendod in %.1f s after the seed's job (%d "
+      "launch%s)\n",
+      static_cast<unsigned long long>(kSize), seconds, launches, launches == 1 ? "" : "es");
+  EXPECT_EQ(sha256_file(target), sha);
+
+  // Every byte came from opendod: the origin saw no request since, and opendod counted at least
+  // the file as uploaded to peers (it had uploaded nothing before: it was the only opendo host).
+  EXPECT_EQ(origin.access_log().size(), origin_requests);
+  EXPECT_GE(uploaded_reaching(c, kSize), kSize);
 }

@@ -7,13 +7,18 @@
 #include <gtest/gtest.h>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/file_storage.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
 
 #include <filesystem>
 #include <sstream>
 #include <thread>
 
 #include "support/files.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::transfer::peer {
 namespace {
@@ -169,6 +174,64 @@ TEST_F(SwarmTest, MetainfoWithoutV2HashesIsRefused) {
   swarm s(on("127.0.0.2"), [] {});
   EXPECT_THROW(s.add("d4:infod4:name1:xee", root_ / "x", std::chrono::steady_clock::now()),
                std::runtime_error);
+}
+
+// A complete content is also seeded as its v1 twin (docs/peers.md, "Legacy clients"): a plain
+// v1-only libtorrent session, given the twin that make_v1_twin builds from the publisher's copy,
+// gets the whole file from the seed, and the seed counts the upload as the content's.
+TEST_F(SwarmTest, ACompleteContentIsAlsoSeededAsItsV1Twin) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+  const auto complete_by = std::chrono::steady_clock::now() + 20s;
+  seed->s->share_v1_twin(seed->key, "http://127.0.0.1:1/payload.bin");
+  EXPECT_FALSE(seed->s->hashing_twins()) << "not before the content is complete";
+  while (!seed->s->progress(seed->key).complete && std::chrono::steady_clock::now() < complete_by) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(seed->s->progress(seed->key).complete);
+  seed->s->share_v1_twin(seed->key, "http://127.0.0.1:1/payload.bin");
+  std::vector<swarm_event> events;
+  const auto seeded_by = std::chrono::steady_clock::now() + 20s;
+  auto seeded = [&] {
+    return std::any_of(events.begin(), events.end(), [](const swarm_event& e) {
+      return e.what == swarm_event::kind::legacy_shared;
+    });
+  };
+  while (!seeded() && std::chrono::steady_clock::now() < seeded_by) {
+    for (auto& e : seed->s->take_events()) events.push_back(std::move(e));
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(seeded());
+  EXPECT_FALSE(seed->s->hashing_twins());
+
+  const v1_twin twin =
+      make_v1_twin(root_ / "publisher" / "payload.bin", "payload.bin", 64 * 1024, "http://h/p");
+  lt::settings_pack pack;
+  pack.set_str(lt::settings_pack::listen_interfaces, "127.0.0.4:0");
+  pack.set_bool(lt::settings_pack::enable_lsd, false);
+  pack.set_bool(lt::settings_pack::enable_dht, false);
+  pack.set_bool(lt::settings_pack::enable_upnp, false);
+  pack.set_bool(lt::settings_pack::enable_natpmp, false);
+  pack.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+  lt::session legacy(lt::session_params(std::move(pack)));
+  lt::add_torrent_params params;
+  params.ti = std::make_shared<lt::torrent_info>(twin.metainfo, lt::from_span);
+  params.ti->set_web_seeds({});  // only the seed can give it
+  params.save_path = (root_ / "legacy").string();
+  params.peers.emplace_back(lt::make_address("127.0.0.2"), seed->s->listen_port());
+  const lt::torrent_handle handle = legacy.add_torrent(std::move(params));
+  const auto fetched_by = std::chrono::steady_clock::now() + 30s;
+  while (!handle.status({}).is_seeding && std::chrono::steady_clock::now() < fetched_by) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(handle.status({}).is_seeding);
+  EXPECT_EQ(test::read_file(root_ / "legacy" / "payload.bin"), source_);
+  std::uint64_t uploaded = 0;
+  const auto counted_by = std::chrono::steady_clock::now() + 10s;
+  while ((uploaded = seed->s->progress(seed->key).to_peers) < source_.size() &&
+         std::chrono::steady_clock::now() < counted_by) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(uploaded, source_.size()) << "the twin's uploads are the content's";
 }
 
 }  // namespace

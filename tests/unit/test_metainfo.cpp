@@ -6,8 +6,12 @@
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/entry.hpp>
+#include <libtorrent/hasher.hpp>
+#include <libtorrent/torrent_info.hpp>
 
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,12 +26,14 @@ namespace fs = std::filesystem;
 namespace lt = libtorrent;
 using opendo::transfer::peer::content_error;
 using opendo::transfer::peer::content_metadata;
+using opendo::transfer::peer::make_v1_twin;
 using opendo::transfer::peer::max_magnet_bytes;
 using opendo::transfer::peer::max_metainfo_bytes;
 using opendo::transfer::peer::publish_file;
 using opendo::transfer::peer::published;
 using opendo::transfer::peer::read_magnet;
 using opendo::transfer::peer::read_metainfo;
+using opendo::transfer::peer::v1_twin;
 
 // The content_error message of `call`, or "accepted" when it throws none.
 template <class Call>
@@ -38,6 +44,33 @@ std::string refusal_of(Call call) {
   } catch (const content_error& e) {
     return e.what();
   }
+}
+
+// What `command` prints on stdout, and its exit status.
+struct run_result {
+  std::string out;
+  int status = -1;
+};
+run_result run(const std::string& command) {
+  run_result r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) {
+    r.out.append(buffer.data(), n);
+  }
+  r.status = ::pclose(pipe);
+  return r;
+}
+
+std::string hex(const lt::sha1_hash& h) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : h) {
+    out.push_back(kDigits[static_cast<unsigned char>(c) >> 4]);
+    out.push_back(kDigits[static_cast<unsigned char>(c) & 0xF]);
+  }
+  return out;
 }
 
 class Metainfo : public ::testing::Test {
@@ -253,6 +286,116 @@ TEST_F(Metainfo, PublishRefusesBadInput) {
             "cannot publish " + dir_.string() + ": not a regular file");
   EXPECT_EQ(refused([&] { publish_file(make_file("empty.bin", 0), "http://h/e"); }),
             "cannot publish " + (dir_ / "empty.bin").string() + ": the file is empty");
+}
+
+// The v1 twin (docs/peers.md, "Legacy clients"): opendod rebuilds it from the file, the hybrid's
+// name and piece length, and must get the info hash `opendo publish` printed in the legacy magnet.
+TEST_F(Metainfo, V1TwinOfTheSameFileHasTheSameInfoHashWhoeverMakesIt) {
+  const fs::path file = make_file("twin.bin", 1000000);
+  const published out = publish_file(file, "http://127.0.0.1:8080/twin.bin", 64 * 1024);
+  ASSERT_EQ(out.legacy.info_hash.size(), 40u);
+  EXPECT_NE(out.legacy.info_hash, out.meta.info_hash_v1) << "another info dictionary";
+
+  // A daemon's copy of the file lives elsewhere under another file name, and its URL may differ.
+  const fs::path cached = dir_ / "cache-copy";
+  fs::copy_file(file, cached);
+  const v1_twin rebuilt =
+      make_v1_twin(cached, out.meta.name, out.meta.piece_length, "https://mirror.example/t.bin");
+  EXPECT_EQ(rebuilt.info_hash, out.legacy.info_hash);
+  EXPECT_EQ(make_v1_twin(file, "twin.bin", 64 * 1024, "http://127.0.0.1:8080/twin.bin").metainfo,
+            out.legacy.metainfo)
+      << "byte for byte: no creation date, nothing that changes between runs";
+
+  // Other bytes, name or piece length: another torrent.
+  EXPECT_NE(make_v1_twin(make_file("other.bin", 1000000, 8), "twin.bin", 64 * 1024, "http://h/t")
+                .info_hash,
+            out.legacy.info_hash);
+  EXPECT_NE(make_v1_twin(file, "renamed.bin", 64 * 1024, "http://h/t").info_hash,
+            out.legacy.info_hash);
+  EXPECT_NE(make_v1_twin(file, "twin.bin", 32 * 1024, "http://h/t").info_hash,
+            out.legacy.info_hash);
+}
+
+TEST_F(Metainfo, V1TwinIsAPlainV1TorrentOfTheFile) {
+  const fs::path file = make_file("plain.bin", 300000);
+  const v1_twin twin = make_v1_twin(file, "plain.bin", 16 * 1024, "http://h/plain.bin");
+  const lt::torrent_info info(twin.metainfo, lt::from_span);
+  EXPECT_FALSE(info.v2());
+  EXPECT_TRUE(info.v1());
+  EXPECT_EQ(info.num_files(), 1);  // no tail padding
+  EXPECT_EQ(info.total_size(), 300000);
+  EXPECT_EQ(info.piece_length(), 16 * 1024);
+  EXPECT_EQ(info.num_pieces(), 19);  // ceil(300000 / 16384)
+  EXPECT_EQ(info.name(), "plain.bin");
+  // Its hash is the SHA-1 of its info dictionary, and each piece's SHA-1 is the file's.
+  const auto section = info.info_section();
+  EXPECT_EQ(twin.info_hash,
+            hex(lt::hasher(section.data(), static_cast<int>(section.size())).final()));
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const lt::piece_index_t p : info.piece_range()) {
+    const auto at = static_cast<std::size_t>(static_cast<int>(p)) * 16 * 1024;
+    const auto piece = bytes.substr(at, 16 * 1024);
+    EXPECT_EQ(info.hash_for_piece(p),
+              lt::hasher(piece.data(), static_cast<int>(piece.size())).final());
+  }
+  // Nothing that a second maker would not write the same.
+  EXPECT_EQ(twin.metainfo.find("13:creation date"), std::string::npos);
+  EXPECT_EQ(twin.metainfo.find("10:created by"), std::string::npos);
+  EXPECT_EQ(twin.metainfo.find("7:comment"), std::string::npos);
+  EXPECT_EQ(twin.metainfo.find("9:file tree"), std::string::npos);
+  EXPECT_NE(twin.metainfo.find("8:url-list18:http://h/plain.bin"), std::string::npos);
+  EXPECT_EQ(twin.magnet, "magnet:?xt=urn:btih:" + twin.info_hash +
+                             "&dn=plain.bin&ws=http%3a%2f%2fh%2fplain.bin");
+  // opendo itself refuses it as a job's metainfo: it has no merkle hashes.
+  EXPECT_NE(refusal(twin.metainfo).find("BitTorrent v1 only"), std::string::npos);
+}
+
+// What the twin is for: Debian 12's own BitTorrent clients read it and see the same info hash
+// (they cannot read the hybrid; docs/architecture.md).
+TEST_F(Metainfo, V1TwinIsReadByTransmissionAndAria2WithTheSameInfoHash) {
+  const fs::path file = make_file("legacy.bin", 700000);
+  const published out = publish_file(file, "http://127.0.0.1:8080/legacy.bin", 16 * 1024);
+  const fs::path twin = dir_ / "legacy.v1.torrent";
+  std::ofstream(twin, std::ios::binary) << out.legacy.metainfo;
+  const fs::path hybrid = dir_ / "legacy.torrent";
+  std::ofstream(hybrid, std::ios::binary) << out.metainfo;
+
+  const run_result shown = run("transmission-show " + twin.string() + " 2>&1");
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_NE(shown.out.find("Hash: " + out.legacy.info_hash), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("legacy.bin"), std::string::npos) << shown.out;
+  const run_result refused = run("transmission-show " + hybrid.string() + " 2>&1");
+  EXPECT_NE(refused.out.find("Error parsing .torrent file"), std::string::npos)
+      << "transmission 3.00 reads hybrids now; the twin may no longer be needed:\n"
+      << refused.out;
+
+  const run_result listed = run("aria2c -S " + twin.string() + " 2>&1");
+  ASSERT_EQ(listed.status, 0) << listed.out;
+  EXPECT_NE(listed.out.find("Info Hash: " + out.legacy.info_hash), std::string::npos) << listed.out;
+}
+
+TEST_F(Metainfo, V1TwinRefusesBadInputAndStops) {
+  const fs::path file = make_file("in.bin", 50000);
+  auto refused = [](auto call) { return refusal_of(call); };
+  EXPECT_EQ(refused([&] { make_v1_twin(file, "in.bin", 3000, "http://h/in.bin"); }),
+            "the piece length must be a power of two from 16384 to 67108864 bytes, not 3000");
+  EXPECT_EQ(refused([&] { make_v1_twin(file, "in.bin", 16384, "file:///in.bin"); }),
+            "the web seed must be an http:// or https:// URL, not \"file:///in.bin\"");
+  EXPECT_EQ(refused([&] { make_v1_twin(file, "a/b", 16384, "http://h/in.bin"); }),
+            "the v1 twin's name must be a file name, not \"a/b\"");
+  EXPECT_EQ(refused([&] { make_v1_twin(file, "", 16384, "http://h/in.bin"); }),
+            "the v1 twin's name must be a file name, not \"\"");
+  EXPECT_EQ(refused([&] { make_v1_twin(dir_ / "none.bin", "in.bin", 16384, "http://h/i"); }),
+            "cannot hash " + (dir_ / "none.bin").string() +
+                " for its v1 twin: No such file or directory");
+  EXPECT_EQ(refused([&] { make_v1_twin(make_file("e.bin", 0), "e.bin", 16384, "http://h/e"); }),
+            "cannot hash " + (dir_ / "e.bin").string() + " for its v1 twin: the file is empty");
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_EQ(
+      refused([&] { make_v1_twin(file, "in.bin", 16384, "http://h/in.bin", stop.get_token()); }),
+      "cannot hash " + file.string() + " for its v1 twin: stopped");
 }
 
 }  // namespace

@@ -9,7 +9,13 @@
 #include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/torrent_info.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <bit>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <iterator>
 #include <memory>
@@ -42,6 +48,34 @@ std::string hex(const Digest& digest) {
 bool is_web_url(const std::string& url) {
   return url.starts_with("http://") || url.starts_with("https://");
 }
+
+void check_web_seed(const std::string& url) {
+  if (!is_web_url(url)) {
+    throw content_error("the web seed must be an http:// or https:// URL, not \"" +
+                        url.substr(0, 200) + "\"");
+  }
+  if (url.size() > 2200) {
+    throw content_error("the web seed URL is " + std::to_string(url.size()) +
+                        " characters; at most 2200 are accepted");
+  }
+}
+
+void check_piece_length(std::uint32_t piece_length) {
+  if (!std::has_single_bit(piece_length) || piece_length < min_piece_length ||
+      piece_length > max_piece_length) {
+    throw content_error(
+        "the piece length must be a power of two from " + std::to_string(min_piece_length) +
+        " to " + std::to_string(max_piece_length) + " bytes, not " + std::to_string(piece_length));
+  }
+}
+
+// Closes the descriptor it holds.
+struct fd_closer {
+  int fd;
+  ~fd_closer() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 // The one file of a metainfo, after checking that there is one; tail padding of a hybrid's v1
 // part is allowed after it.
@@ -180,20 +214,8 @@ content_metadata read_magnet(std::string_view uri) {
 
 published publish_file(const std::filesystem::path& file, const std::string& web_seed_url,
                        std::uint32_t piece_length) {
-  if (!is_web_url(web_seed_url)) {
-    throw content_error("the web seed must be an http:// or https:// URL, not \"" +
-                        web_seed_url.substr(0, 200) + "\"");
-  }
-  if (web_seed_url.size() > 2200) {
-    throw content_error("the web seed URL is " + std::to_string(web_seed_url.size()) +
-                        " characters; at most 2200 are accepted");
-  }
-  if (piece_length != 0 && (!std::has_single_bit(piece_length) || piece_length < min_piece_length ||
-                            piece_length > max_piece_length)) {
-    throw content_error(
-        "the piece length must be a power of two from " + std::to_string(min_piece_length) +
-        " to " + std::to_string(max_piece_length) + " bytes, not " + std::to_string(piece_length));
-  }
+  check_web_seed(web_seed_url);
+  if (piece_length != 0) check_piece_length(piece_length);
   std::error_code fs_error;
   const auto status = std::filesystem::status(file, fs_error);
   if (fs_error) throw content_error("cannot publish " + file.string() + ": " + fs_error.message());
@@ -240,6 +262,69 @@ published publish_file(const std::filesystem::path& file, const std::string& web
   const lt::torrent_info info(
       lt::span<const char>(out.metainfo.data(), static_cast<std::ptrdiff_t>(out.metainfo.size())),
       lt::from_span);
+  out.magnet = lt::make_magnet_uri(info);
+  // The hybrid's own name (as libtorrent read it back) and piece length: what a daemon that has
+  // only the hybrid metainfo and the file rebuilds the twin from.
+  out.legacy = make_v1_twin(file, out.meta.name, out.meta.piece_length, web_seed_url);
+  return out;
+}
+
+v1_twin make_v1_twin(const std::filesystem::path& file, const std::string& name,
+                     std::uint32_t piece_length, const std::string& web_seed_url,
+                     std::stop_token stop) {
+  check_web_seed(web_seed_url);
+  check_piece_length(piece_length);
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    throw content_error("the v1 twin's name must be a file name, not \"" + name.substr(0, 200) +
+                        "\"");
+  }
+  const auto cannot = [&](const std::string& why) {
+    return content_error("cannot hash " + file.string() + " for its v1 twin: " + why);
+  };
+  const fd_closer fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) throw cannot(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0) throw cannot(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw cannot("not a regular file");
+  if (st.st_size <= 0) throw cannot("the file is empty");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+
+  lt::file_storage storage;
+  storage.add_file(name, static_cast<std::int64_t>(size));
+  // v1_only: no file tree (whose empty key Debian 12's clients cannot parse), no piece layers,
+  // no padding after the one file.
+  lt::create_torrent creator(storage, static_cast<int>(piece_length), lt::create_torrent::v1_only);
+  // Nothing that differs between two makers of the same file: no date, creator or comment.
+  creator.set_creation_date(0);
+  creator.add_url_seed(web_seed_url);
+  std::vector<char> buffer(piece_length);
+  for (const lt::piece_index_t piece : creator.piece_range()) {
+    if (stop.stop_requested()) throw cannot("stopped");
+    const std::uint64_t offset =
+        std::uint64_t{static_cast<std::uint32_t>(static_cast<int>(piece))} * piece_length;
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(piece_length, size - offset));
+    std::size_t got = 0;
+    while (got < want) {
+      const ssize_t n =
+          ::pread(fd.fd, buffer.data() + got, want - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw cannot(std::strerror(errno));
+      if (n == 0) throw cannot("the file became shorter while it was hashed");
+      got += static_cast<std::size_t>(n);
+    }
+    creator.set_hash(piece, lt::hasher(buffer.data(), static_cast<int>(want)).final());
+  }
+  v1_twin out;
+  try {
+    lt::bencode(std::back_inserter(out.metainfo), creator.generate());
+  } catch (const std::exception& e) {
+    throw cannot(e.what());
+  }
+  const lt::torrent_info info(
+      lt::span<const char>(out.metainfo.data(), static_cast<std::ptrdiff_t>(out.metainfo.size())),
+      lt::from_span);
+  out.info_hash = hex(info.info_hashes().v1);
   out.magnet = lt::make_magnet_uri(info);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -62,18 +63,42 @@ content_metadata read_metainfo(std::string_view bencoded);
 // discovery. Throws content_error.
 content_metadata read_magnet(std::string_view uri);
 
+// A v1-only torrent of the same file as a hybrid metainfo: its "v1 twin", for BitTorrent clients
+// that cannot read hybrid metainfo (docs/peers.md, "Legacy clients"). Its info dictionary is
+// fully determined by the file's bytes, its name and the piece length (no creation date, no
+// creator, no comment; the web seed lies outside the info dictionary), so that `opendo publish`
+// and every opendod that holds the file make the same one and announce the same info hash.
+struct v1_twin {
+  std::string metainfo;   // bencoded v1-only torrent: name, length, piece length, pieces; url-list
+  std::string info_hash;  // 40 lower-case hex digits: SHA-1 of its info dictionary
+  std::string magnet;     // btih, dn and ws, as libtorrent makes them
+};
+
+// Hashes `file` (SHA-1 per piece) into its v1 twin named `name` with pieces of `piece_length`
+// bytes (the hybrid's) and `web_seed_url` (http or https) in url-list. Checks `stop` between
+// pieces, so that a daemon that shuts down does not wait for a large file. Throws content_error
+// when the file cannot be read or is empty, the name, URL or piece length is refused, or `stop`
+// was requested.
+v1_twin make_v1_twin(const std::filesystem::path& file, const std::string& name,
+                     std::uint32_t piece_length, const std::string& web_seed_url,
+                     std::stop_token stop = {});
+
 struct published {
   std::string metainfo;  // bencoded, ready to be written as FILE.torrent
   std::string magnet;    // btih, btmh, dn and ws, as libtorrent makes them
   content_metadata meta;
+  // The v1 twin of the same file (same name and piece length): what opendod seeds to clients
+  // that cannot read the hybrid. Only its magnet is printed; opendod rebuilds its metainfo.
+  v1_twin legacy;
 };
 
 // Hashes `file` into a hybrid v1+v2 metainfo (so that v1-only clients can fetch it too; see
-// docs/architecture.md for the Debian 12 clients that cannot read hybrids): one
-// file named as `file`, `web_seed_url` (http or https) in url-list, no trackers, not private.
-// piece_length 0 chooses one (libtorrent's choice, raised until the metainfo fits
-// max_metainfo_bytes). Throws content_error when the file cannot be read or is empty, the URL or
-// piece length is refused, or the metainfo would be too large.
+// docs/architecture.md for the Debian 12 clients that cannot read hybrids, and `legacy` for
+// them): one file named as `file`, `web_seed_url` (http or https) in url-list, no trackers, not
+// private. piece_length 0 chooses one (libtorrent's choice, raised until the metainfo fits
+// max_metainfo_bytes). Makes its v1 twin too (make_v1_twin). Throws content_error when the file
+// cannot be read or is empty, the URL or piece length is refused, or the metainfo would be too
+// large.
 published publish_file(const std::filesystem::path& file, const std::string& web_seed_url,
                        std::uint32_t piece_length = 0);
 

@@ -10,11 +10,16 @@
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
+#include <exception>
+#include <future>
 #include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
+
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::transfer::peer {
 
@@ -106,6 +111,12 @@ struct swarm::content {
   // Pieces handed to libtorrent and not yet verified (or refused): their groups count as in
   // flight, or the next look would see them missing and fetch them again.
   std::set<std::uint32_t> unverified;
+  // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
+  // (declared after the result, so that it is stopped and joined first), then its torrent.
+  bool twin_started = false;
+  std::future<v1_twin> twin_hashed;
+  std::jthread twin_worker;
+  lt::torrent_handle twin;
 
   content(std::string k, jobs::mono_time now, jobs::origin_share_policy policy)
       : key(k), share(std::move(k), now, policy) {}
@@ -130,6 +141,12 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   // Hosts behind one address (NAT, or tests on loopback, whose connections all leave from
   // 127.0.0.1) are still different hosts: one connection per address would drop all but one.
   pack.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+  // A LAN peer that dropped the connection (a client that pauses once it has the metadata, as
+  // Transmission does; a host that restarted) is tried again after 5 s, not the Internet's 60 s
+  // (times its failures), and up to 10 failures rather than 3: on loopback a legacy client's
+  // pause costs one or two failed attempts, and a LAN host may take a minute to come back.
+  pack.set_int(lt::settings_pack::min_reconnect_time, 5);
+  pack.set_int(lt::settings_pack::max_failcount, 10);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
   pack.set_int(lt::settings_pack::alert_mask,
@@ -199,7 +216,82 @@ void swarm::remove(const std::string& key) {
   const auto it = contents_.find(key);
   if (it == contents_.end()) return;
   session_->session.remove_torrent(it->second->handle);
-  contents_.erase(it);
+  if (it->second->twin.is_valid()) session_->session.remove_torrent(it->second->twin);
+  contents_.erase(it);  // a twin still being hashed stops at its next piece
+}
+
+void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
+  const auto it = contents_.find(key);
+  if (it == contents_.end() || it->second->twin_started || !progress(key).complete) return;
+  content& c = *it->second;
+  c.twin_started = true;
+  std::promise<v1_twin> promise;
+  c.twin_hashed = promise.get_future();
+  // Hashing a large file takes seconds: not on the daemon's thread. The worker touches nothing
+  // of the swarm; it hands the twin back through the future, and take_events (on the daemon's
+  // thread) adds it.
+  c.twin_worker = std::jthread([promise = std::move(promise), file = file_path(key),
+                                name = c.info->name(), piece_length = c.piece_length, web_seed,
+                                wake = wake_](std::stop_token stop) mutable {
+    try {
+      promise.set_value(make_v1_twin(file, name, piece_length, web_seed, stop));
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+    }
+    if (!stop.stop_requested() && wake) wake();
+  });
+}
+
+bool swarm::hashing_twins() const {
+  return std::any_of(contents_.begin(), contents_.end(),
+                     [](const auto& entry) { return entry.second->twin_hashed.valid(); });
+}
+
+// Adds the twins whose hashing is done to the session (on the daemon's thread).
+void swarm::add_hashed_twins(std::vector<swarm_event>& events) {
+  for (auto& [key, c] : contents_) {
+    if (!c->twin_hashed.valid() ||
+        c->twin_hashed.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      continue;
+    }
+    v1_twin twin;
+    try {
+      twin = c->twin_hashed.get();
+    } catch (const std::exception& e) {
+      events.push_back({swarm_event::kind::legacy_failed, key, e.what()});
+      continue;
+    }
+    lt::error_code ec;
+    lt::add_torrent_params params;
+    params.ti = std::make_shared<lt::torrent_info>(
+        lt::span<const char>(twin.metainfo.data(),
+                             static_cast<std::ptrdiff_t>(twin.metainfo.size())),
+        ec, lt::from_span);
+    if (ec) {
+      events.push_back({swarm_event::kind::legacy_failed, key,
+                        "its v1 twin cannot be read back: " + ec.message()});
+      continue;
+    }
+    // The same directory as the content: libtorrent reads the very file the v2 hashes verified.
+    params.save_path = c->dir.string();
+    // seed_mode skips libtorrent's check of the whole file: its SHA-1 pieces were just hashed
+    // from these bytes, which had been verified against the trusted v2 merkle hashes, and the
+    // cache is the daemon's own directory. libtorrent still hashes each piece before it first
+    // serves it, and leaves seed mode to recheck everything should one not match.
+    params.flags |= lt::torrent_flags::seed_mode;
+    params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
+    for (const auto& text : settings_.static_peers) {
+      if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
+    }
+    c->twin = session_->session.add_torrent(std::move(params), ec);
+    if (ec) {
+      events.push_back({swarm_event::kind::legacy_failed, key,
+                        "libtorrent refused its v1 twin: " + ec.message()});
+      continue;
+    }
+    events.push_back({swarm_event::kind::legacy_shared, key,
+                      "its v1 twin for legacy clients is seeded: " + twin.magnet});
+  }
 }
 
 std::filesystem::path swarm::file_path(const std::string& key) const {
@@ -222,6 +314,12 @@ content_progress swarm::progress(const std::string& key) const {
   p.peers = static_cast<std::uint32_t>(std::max(0, st.num_peers));
   p.checking = is_checking(st);
   p.complete = st.is_seeding;
+  if (c.twin.is_valid()) {
+    // The same bytes served to legacy clients: uploads to peers like any other.
+    const lt::torrent_status twin = c.twin.status({});
+    p.to_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, twin.total_payload_upload));
+    p.peers += static_cast<std::uint32_t>(std::max(0, twin.num_peers));
+  }
   return p;
 }
 
@@ -312,13 +410,34 @@ std::vector<swarm_event> swarm::take_events() {
   std::vector<lt::alert*> alerts;
   session_->session.pop_alerts(&alerts);
   std::vector<swarm_event> events;
+  add_hashed_twins(events);
   auto key_of = [&](const lt::torrent_handle& h) -> content* {
     for (auto& [key, c] : contents_) {
       if (c->handle == h) return c.get();
     }
     return nullptr;
   };
+  // A v1 twin's troubles are news about the twin only: the content and its jobs go on.
+  auto twin_of = [&](const lt::torrent_handle& h) -> content* {
+    for (auto& [key, c] : contents_) {
+      if (c->twin.is_valid() && c->twin == h) return c.get();
+    }
+    return nullptr;
+  };
   for (const lt::alert* a : alerts) {
+    if (const auto* torrent = dynamic_cast<const lt::torrent_alert*>(a)) {
+      if (content* c = twin_of(torrent->handle)) {
+        if (const auto* ban = lt::alert_cast<lt::peer_ban_alert>(a)) {
+          events.push_back({swarm_event::kind::peer_banned, c->key,
+                            "peer " + endpoint_text(ban->endpoint) + " of the v1 twin banned"});
+        } else if (lt::alert_cast<lt::hash_failed_alert>(a) ||
+                   lt::alert_cast<lt::file_error_alert>(a) ||
+                   lt::alert_cast<lt::torrent_error_alert>(a)) {
+          events.push_back({swarm_event::kind::legacy_failed, c->key, "v1 twin: " + a->message()});
+        }
+        continue;
+      }
+    }
     if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
       if (content* c = key_of(done->handle)) {
         c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(done->piece_index)));
@@ -361,6 +480,11 @@ std::vector<peer_view> swarm::peers() const {
   for (const auto& [key, c] : contents_) {
     std::vector<lt::peer_info> peers;
     c->handle.get_peer_info(peers);
+    if (c->twin.is_valid()) {
+      std::vector<lt::peer_info> legacy;
+      c->twin.get_peer_info(legacy);
+      peers.insert(peers.end(), legacy.begin(), legacy.end());
+    }
     for (const auto& p : peers) {
       peer_view v;
       v.key = key;

@@ -56,8 +56,18 @@ struct content_progress {
 
 struct swarm_event {
   // bad_piece: a piece the origin's bytes made failed its check (the origin serves another
-  // file); bad_peer_piece: one from peers did, whose senders libtorrent bans.
-  enum class kind { completed, bad_piece, bad_peer_piece, peer_banned, failed };
+  // file); bad_peer_piece: one from peers did, whose senders libtorrent bans. legacy_*: the
+  // content's v1 twin (share_v1_twin) is seeded now, or cannot be; either way only news, the
+  // content itself is not affected.
+  enum class kind {
+    completed,
+    bad_piece,
+    bad_peer_piece,
+    peer_banned,
+    failed,
+    legacy_shared,
+    legacy_failed
+  };
   kind what = kind::failed;
   std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
   std::string message;
@@ -97,6 +107,16 @@ class swarm {
   std::filesystem::path file_path(const std::string& key) const;
   content_progress progress(const std::string& key) const;
 
+  // Once a content is complete: also seeds its v1 twin (transfer/peer/metainfo.hpp, docs/peers.md
+  // "Legacy clients"), a v1-only torrent of the same file for BitTorrent clients that cannot read
+  // hybrid metainfo, with `web_seed` (the file's URL) in its url-list. Its SHA-1 pieces are
+  // hashed on a worker thread; take_events adds the torrent once they are done and reports
+  // legacy_shared (or legacy_failed). Does nothing for an incomplete content or one whose twin was
+  // started already. Its uploads count in the content's progress like any other.
+  void share_v1_twin(const std::string& key, const std::string& web_seed);
+  // Whether a twin is being hashed (the daemon's loop should come round to add it).
+  bool hashing_twins() const;
+
   // The spans this host should fetch from the origin now, at most `max` (jobs/origin_share.hpp);
   // each is in flight until origin_done or origin_failed.
   std::vector<piece_span> origin_work(const std::string& key, jobs::mono_time now, std::size_t max);
@@ -118,6 +138,7 @@ class swarm {
 
  private:
   struct content;
+  void add_hashed_twins(std::vector<swarm_event>& events);
 
   swarm_settings settings_;
   std::function<void()> wake_;
