@@ -323,6 +323,10 @@ job_info manager::view(const jobs::job& j) const {
   if (const auto shared = shared_.find(j.id); shared != shared_.end()) {
     auto& file = info.files.at(shared->second.index);
     const std::uint64_t live = shared->second.verified;
+    file.sources.download_duration_ms += static_cast<std::uint64_t>(std::max<std::int64_t>(
+        0,
+        std::chrono::duration_cast<std::chrono::milliseconds>(mono_now() - shared->second.clock_at)
+            .count()));
     if (live > file.progress.bytes_transferred) {
       info.bytes_transferred += live - file.progress.bytes_transferred;
       file.progress.bytes_transferred = live;

@@ -265,6 +265,17 @@ void manager::count_peer_traffic(jobs::mono_time now) {
     }
     shared.peer_bytes_seen = progress.from_peers;
   }
+  // The peers that delivered blocks of a file count as its LAN peer connections (DO's connection
+  // counts per source); libtorrent names each block's sender.
+  for (auto& [job_id, shared] : shared_) {
+    auto& file = jobs_.at(job_id).files[shared.index];
+    const std::uint64_t connected = swarm_->senders(shared.key);
+    if (connected > file.sources.lan_peer_connections) {
+      totals_.sources.lan_peer_connections += connected - file.sources.lan_peer_connections;
+      file.sources.lan_peer_connections = connected;
+      totals_dirty_ = true;
+    }
+  }
   // Uploads go on after the files are delivered, while the cache serves them.
   for (const auto& key : swarm_->keys()) {
     const std::uint64_t sent = swarm_->progress(key).to_peers;

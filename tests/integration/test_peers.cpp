@@ -111,6 +111,9 @@ TEST(Peers, ASecondHostGetsTheFileFromTheFirstNotTheOrigin) {
   EXPECT_EQ(s.bytes_from_origin, 0U);
   EXPECT_EQ(s.bytes_from_lan_peers, kSize);
   EXPECT_EQ(s.percent_from_peers(), 10000U);
+  EXPECT_EQ(s.lan_peer_connections, 1U) << "one peer sent it";
+  EXPECT_EQ(s.origin_connections, 0U);
+  EXPECT_GT(s.download_duration_ms, 0U);
   EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_after_first)
       << "the origin served nothing more";
   // The first host's daemon counts what it uploaded (machine-wide, the job is done there).
@@ -170,6 +173,7 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
     const source_stats& s = done.files.at(0).sources;
     EXPECT_GT(s.bytes_from_origin, 0U) << "host " << i << " took a share of the origin's work";
     EXPECT_GT(s.bytes_from_lan_peers, 0U) << "host " << i << " got the other shares from peers";
+    EXPECT_GE(s.lan_peer_connections, 1U) << "host " << i;
     from_origin += s.bytes_from_origin;
   }
   const std::uint64_t served = origin.total_body_bytes_sent("big.bin");

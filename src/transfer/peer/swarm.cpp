@@ -84,6 +84,9 @@ std::optional<lt::tcp::endpoint> parse_endpoint(const std::string& text) {
   return lt::tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
+// How long a piece handed in from the origin may wait for its check's result.
+constexpr std::chrono::seconds kCheckTimeout{30};
+
 bool is_checking(const lt::torrent_status& st) {
   return st.state == lt::torrent_status::checking_files ||
          st.state == lt::torrent_status::checking_resume_data;
@@ -108,9 +111,11 @@ struct swarm::content {
   std::uint32_t groups = 0;
   jobs::origin_share share;
   std::set<std::uint32_t> fetching;  // groups with an origin request running
-  // Pieces handed to libtorrent and not yet verified (or refused): their groups count as in
-  // flight, or the next look would see them missing and fetch them again.
-  std::set<std::uint32_t> unverified;
+  // Pieces handed to libtorrent and not yet verified (or refused), and when: their groups count
+  // as in flight, or the next look would see them missing and fetch them again.
+  std::map<std::uint32_t, jobs::mono_time> unverified;
+  // The peers ("ADDRESS:PORT") that delivered a block of it.
+  std::set<std::string> senders;
   // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
   // (declared after the result, so that it is stopped and joined first), then its torrent.
   bool twin_started = false;
@@ -149,10 +154,11 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   pack.set_int(lt::settings_pack::max_failcount, 10);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
-  pack.set_int(lt::settings_pack::alert_mask,
-               static_cast<int>(static_cast<std::uint32_t>(
-                   lt::alert_category::error | lt::alert_category::status |
-                   lt::alert_category::peer | lt::alert_category::piece_progress)));
+  pack.set_int(
+      lt::settings_pack::alert_mask,
+      static_cast<int>(static_cast<std::uint32_t>(
+          lt::alert_category::error | lt::alert_category::status | lt::alert_category::peer |
+          lt::alert_category::piece_progress | lt::alert_category::block_progress)));
   session_ = std::make_unique<session_holder>(lt::session_params(std::move(pack)));
   session_->session.set_alert_notify([this] {
     if (wake_) wake_();
@@ -343,7 +349,11 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
     if (!here && !held) view.needs_origin[c.group_of(p)] = true;
   }
   for (const auto g : c.fetching) view.in_flight[g] = true;
-  for (const auto p : c.unverified) view.in_flight[c.group_of(p)] = true;
+  // A check whose result never came (libtorrent dropped the piece) must not hold its group in
+  // flight for ever: after kCheckTimeout it is fetched again like any missing piece.
+  std::erase_if(c.unverified,
+                [&](const auto& entry) { return now - entry.second > kCheckTimeout; });
+  for (const auto& [p, since] : c.unverified) view.in_flight[c.group_of(p)] = true;
 
   std::vector<std::string> others;
   for (const auto& peer : peers) {
@@ -386,7 +396,7 @@ void swarm::origin_done(const std::string& key, const piece_span& span, std::str
     c.handle.add_piece(
         index, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(begin),
                                  bytes.begin() + static_cast<std::ptrdiff_t>(begin + length)));
-    c.unverified.insert(piece);
+    c.unverified.insert_or_assign(piece, jobs::mono_clock::now());
   }
 }
 
@@ -438,7 +448,9 @@ std::vector<swarm_event> swarm::take_events() {
         continue;
       }
     }
-    if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
+    if (const auto* block = lt::alert_cast<lt::block_finished_alert>(a)) {
+      if (content* c = key_of(block->handle)) c->senders.insert(endpoint_text(block->endpoint));
+    } else if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
       if (content* c = key_of(done->handle)) {
         c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(done->piece_index)));
       }
@@ -501,6 +513,11 @@ std::vector<peer_view> swarm::peers() const {
     }
   }
   return out;
+}
+
+std::uint32_t swarm::senders(const std::string& key) const {
+  const auto it = contents_.find(key);
+  return it == contents_.end() ? 0 : static_cast<std::uint32_t>(it->second->senders.size());
 }
 
 std::uint16_t swarm::listen_port() const {
