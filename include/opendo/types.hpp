@@ -325,11 +325,11 @@ struct machine_statistics {
 // A peer connected for a shared file (`opendo status --peers`, GetPeers): who it is and what
 // went each way. Rates are over the last few seconds.
 struct peer_connection {
-  std::string content_id;  // the file's content ("urn:btmh:1220" + v2 info hash)
-  std::string address;     // "ADDRESS:PORT" as connected
-  std::string client;      // what the peer calls itself (e.g. "opendo 0.1.0.0")
-  bool opendo = false;     // an opendo host, which shares the origin's work
-  bool seed = false;       // it has the whole file
+  std::string content_id;        // the file's content ("urn:btmh:1220" + v2 info hash)
+  std::string address;           // "ADDRESS:PORT" as connected
+  std::string client;            // what the peer calls itself (e.g. "opendo 0.1.0.0")
+  bool opendo = false;           // an opendo host, which shares the origin's work
+  bool seed = false;             // it has the whole file
   std::uint64_t bytes_from = 0;  // payload received from it
   std::uint64_t bytes_to = 0;    // payload sent to it
   std::uint64_t rate_from = 0;   // bytes/s

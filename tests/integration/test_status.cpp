@@ -164,9 +164,7 @@ TEST(Perfsnap, TotalsGrowByTheDownloadAndSurviveAKill) {
   ASSERT_EQ(human.exit_code, 0) << human.err;
   EXPECT_NE(human.out.find("files downloaded:         2\n"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("  from origin:            6.02 MiB\n"), std::string::npos) << human.out;
-  EXPECT_NE(human.out.find("cache size:               0 B\n"),
-            std::string::npos)
-      << human.out;
+  EXPECT_NE(human.out.find("cache size:               0 B\n"), std::string::npos) << human.out;
   std::cerr << "opendo perfsnap:\n" << human.out;
 }
 
