@@ -62,9 +62,10 @@ std::string prometheus_text(const machine_statistics& s) {
   out.sample(s.download_rate);
   out.family("opendo_upload_bytes_per_second", "gauge", "Bytes sent to peers per second.");
   out.sample(s.upload_rate);
-  out.family("opendo_cache_size_bytes", "gauge", "Content cache for peers (none yet).");
+  out.family("opendo_cache_size_bytes", "gauge",
+             "Verified bytes of the content shared from the content cache.");
   out.sample(s.cache_size);
-  out.family("opendo_peers_connected", "gauge", "Peers connected now (none yet).");
+  out.family("opendo_peers_connected", "gauge", "Distinct peers connected now.");
   out.sample(s.peers_connected);
   out.family("opendo_running_jobs", "gauge", "Jobs transferring now, by priority class.");
   out.sample(s.foreground_downloads, "priority=\"foreground\"");
