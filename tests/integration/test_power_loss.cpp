@@ -103,6 +103,14 @@ TEST(PowerLossModel, UnsyncedWritesAreDroppedAndSyncedOnesKept) {
   shell(model, "printf 'written back' > " + quoted(root / "sub" / "a.txt"));
   model.power_off(rng, 1.0);
   EXPECT_EQ(read_file(root / "sub" / "a.txt"), "written back");
+
+  // Its new size reached the disk, its new bytes did not: zeros past the synced ones.
+  shell(model, "printf 'kept\\n' | dd of=" + quoted(root / "sub" / "sized.txt") +
+                   " conv=fsync status=none && sync " + quoted(root / "sub") +
+                   " && printf lost >> " + quoted(root / "sub" / "sized.txt"));
+  EXPECT_EQ(model.synced_size(root / "sub" / "sized.txt"), 5U);  // "kept\n"
+  model.power_off(rng, power_off_chances{0, 1.0});
+  EXPECT_EQ(read_file(root / "sub" / "sized.txt"), std::string("kept\n") + std::string(4, '\0'));
 }
 
 namespace {
