@@ -13,9 +13,11 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "jobs/accounting.hpp"
@@ -952,10 +954,55 @@ bool job_store::completing(const std::string& job_id) {
   return meta(completing_key(job_id)).has_value();
 }
 
+// "tail cut JOB INDEX" = the boot id. The job id is what lies between the prefix and the last
+// space, so that the marks of one job are the keys that start with "tail cut JOB ".
+namespace {
+constexpr std::string_view kTailCutPrefix = "tail cut ";
+
+std::string tail_cut_key_prefix(const std::string& job_id) {
+  return std::string(kTailCutPrefix) + job_id + " ";
+}
+}  // namespace
+
+void job_store::mark_tail_cut(const std::string& job_id, std::uint32_t index,
+                              const std::string& boot_id) {
+  set_meta(tail_cut_key_prefix(job_id) + std::to_string(index), boot_id);
+}
+
+std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
+    const std::string& boot_id) {
+  statement select(db_, "SELECT tail cut marks",
+                   "SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1 AND value = ?2");
+  run r(select);
+  r.bind(1, kTailCutPrefix).bind(2, boot_id);
+  std::set<std::pair<std::string, std::uint32_t>> marked;
+  while (r.step()) {
+    const std::string key = r.text(0);
+    const auto space = key.rfind(' ');
+    std::uint32_t index = 0;
+    const char* digits = key.data() + space + 1;
+    const auto [end, error] = std::from_chars(digits, key.data() + key.size(), index);
+    if (space < kTailCutPrefix.size() || error != std::errc() || end != key.data() + key.size()) {
+      continue;  // not a mark of ours: ignored, never adopted
+    }
+    marked.emplace(key.substr(kTailCutPrefix.size(), space - kTailCutPrefix.size()), index);
+  }
+  return marked;
+}
+
+void job_store::forget_tail_cuts() {
+  statement remove(db_, "DELETE tail cut marks",
+                   "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
+  run(remove).bind(1, kTailCutPrefix).execute();
+}
+
 void job_store::remove_job(const std::string& job_id) {
-  batch together(*this);  // the job and its mark go at once
+  batch together(*this);  // the job and its marks go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
   clear_completing(job_id);
+  statement remove_tail_cuts(db_, "DELETE tail cut marks",
+                             "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
+  run(remove_tail_cuts).bind(1, tail_cut_key_prefix(job_id)).execute();
   together.commit();
 }
 

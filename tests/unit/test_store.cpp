@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jobs/job.hpp"
@@ -733,6 +735,33 @@ TEST_F(JobStore, CompletingMarkIsKeptUntilClearedOrTheJobIsRemoved) {
   store.remove_job(first.id);
   EXPECT_FALSE(store.completing(first.id));
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM meta WHERE key LIKE 'completing %'"), "0");
+}
+
+// Tail-cut marks (docs/durability.md): per file and boot, kept over a reopen, gone with their job
+// or all at once when the daemon starts in a boot the store has not seen.
+TEST_F(JobStore, TailCutMarksArePerFileAndBootAndLeaveWithTheirJob) {
+  job first = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job second = make_job("{00000000-0000-0000-0000-000000000002}", 1, 1);
+  using marks = std::set<std::pair<std::string, std::uint32_t>>;
+  {
+    job_store store(path_);
+    store.save_job(first);
+    store.save_job(second);
+    EXPECT_TRUE(store.tails_cut_in("boot-a").empty());
+    store.mark_tail_cut(first.id, 1, "boot-a");
+    store.mark_tail_cut(second.id, 0, "boot-b");
+    store.mark_tail_cut(second.id, 0, "boot-a");  // a later boot's mark replaces the earlier one
+    store.set_meta("boot_id", "boot-a");
+  }
+  job_store store(path_);
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{first.id, 1}, {second.id, 0}}));
+  EXPECT_TRUE(store.tails_cut_in("boot-b").empty());
+  store.remove_job(first.id);
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{second.id, 0}}));
+  store.forget_tail_cuts();
+  EXPECT_TRUE(store.tails_cut_in("boot-a").empty());
+  EXPECT_EQ(store.meta("boot_id"), "boot-a");  // other meta rows stay
+  EXPECT_EQ(store.load_all().size(), 1U);
 }
 
 TEST_F(JobStore, BatchCommits) {
