@@ -18,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <tuple>
@@ -221,18 +222,7 @@ manager::~manager() = default;
 
 void manager::load() {
   const auto now = mono_now();
-  // The same boot as the store's last run: the page cache kept what that run wrote.
-  const std::string boot = current_boot_id();
-  const bool same_boot = !boot.empty() && store_.meta("boot_id") == boot;
-  if (!boot.empty()) {
-    try {
-      store_.set_meta("boot_id", boot);
-    } catch (const std::exception& e) {
-      // E.g. a full disk. The next start then counts only recorded bytes: safe, and the daemon
-      // still serves the jobs it has.
-      spdlog::error("could not record the boot id: {}", e.what());
-    }
-  }
+  load_boot();
   totals_ = store_.load_totals();
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
@@ -247,8 +237,8 @@ void manager::load() {
       j.state = job_state::queued;  // it was running when the daemon stopped
     }
     j.retry_delay_floor = config_.retry_delay_floor;
-    if (same_boot) {
-      for (auto& f : j.files) f.adopt_written_bytes = !f.completed;
+    for (std::uint32_t i = 0; i < j.files.size(); ++i) {
+      j.files[i].adopt_written_bytes = !j.files[i].completed && tails_cut_.count({j.id, i}) != 0;
     }
     if (j.state == job_state::transient_error) {
       j.retry_at = now + jobs::effective_retry_delay(j);
@@ -260,6 +250,51 @@ void manager::load() {
   finish_interrupted_completes();
   restore_content_cache();
   dirty_schedule_ = true;
+}
+
+// Written bytes past a file's record may be adopted only when they were written in this boot:
+// the page cache kept them through a kill of the daemon, while a power loss may have left zeros
+// or stale blocks there (docs/durability.md). So a file adopts only when, in this boot, its
+// temporary file was cut back to its record before it was written again: its tail-cut mark holds
+// this boot's id. Such marks come only from starts of the file (note_tail_cut), so a file that
+// no start reached since a power loss (suspended, in error, waiting for a slot, or a daemon
+// killed before it got there) is never adopted, whatever restarts follow in the same boot. No
+// file is opened here: the first start after a reboot costs one statement, with any number of
+// jobs, and a file whose owner cannot be reached just keeps no mark.
+void manager::load_boot() {
+  boot_id_ = current_boot_id();
+  if (boot_id_.empty()) return;  // no boot to tell: nothing is ever adopted
+  try {
+    if (store_.meta("boot_id") == boot_id_) {
+      tails_cut_ = store_.tails_cut_in(boot_id_);
+    } else {
+      // Marks count only while the store's boot id is this boot's: a store that has not seen
+      // this boot may hold marks that a power loss made false.
+      store::job_store::batch b(store_);
+      store_.forget_tail_cuts();
+      store_.set_meta("boot_id", boot_id_);
+      b.commit();
+    }
+  } catch (const std::exception& e) {
+    // E.g. a full disk. Without marks only recorded bytes count: safe, and the daemon still
+    // serves the jobs it has.
+    tails_cut_.clear();
+    spdlog::error("could not read or record the boot id and the tail-cut marks: {}", e.what());
+  }
+}
+
+// The file's temporary file was just cut back to its record (or less) in this boot: from now on
+// what it holds past its record was written in this boot. Recorded after the cut, so that a kill
+// in between leaves a file unmarked (never adopted) rather than marked and uncut.
+void manager::note_tail_cut(const jobs::job& j, std::uint32_t index) {
+  if (boot_id_.empty() || !tails_cut_.emplace(j.id, index).second) return;
+  try {
+    store_.mark_tail_cut(j.id, index, boot_id_);
+  } catch (const std::exception& e) {
+    tails_cut_.erase({j.id, index});  // the next start of the file tries again
+    spdlog::error("job {}: could not record that file {} was cut back to its record: {}", j.id,
+                  index, e.what());
+  }
 }
 
 // ---- lookups -----------------------------------------------------------------------------------
@@ -383,6 +418,8 @@ void manager::retire(jobs::job& j) {
   notifier_.on_final(j.id);
   const std::string id = j.id;
   forget_cache_host_attempts(id);
+  tails_cut_.erase(tails_cut_.lower_bound({id, 0}),
+                   tails_cut_.upper_bound({id, std::numeric_limits<std::uint32_t>::max()}));
   retired_.insert_or_assign(id, std::move(j));
   jobs_.erase(id);
   retired_order_.push_back(id);
@@ -1213,6 +1250,7 @@ void manager::start_file(jobs::job& j) {
       fd ? truncate_temp(fd.get(), local_offset)
          : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
   if (!opened_or_failed(j, index, opened)) return;
+  note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
   req.url = source->url;
@@ -1278,9 +1316,11 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
   }
   // What no segment recorded (or adopted) goes: a later adoption must find only bytes written
   // from the recorded points on (adopt_segment_bytes), never older ones, e.g. of a boot before.
+  bool cut = true;
   for (const auto& s : file.segments) {
-    if (!s.complete()) punch_hole(fd.get(), s.next(), s.remaining());
+    if (!s.complete()) cut = punch_hole(fd.get(), s.next(), s.remaining()) && cut;
   }
+  if (cut) note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
   // A file that goes on in the same run keeps what its controller learned; a resumed one (after

@@ -240,6 +240,10 @@ class manager final : public transfer::http::listener {
   void restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why);
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
+  // The boot this run is in, and which files were cut back to their records in it: only those
+  // may adopt written bytes (see load_boot).
+  void load_boot();
+  void note_tail_cut(const jobs::job& j, std::uint32_t index);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
   void adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd, const struct stat& info);
   void save_adopted_progress(const jobs::job& j, std::uint32_t index);
@@ -340,6 +344,8 @@ class manager final : public transfer::http::listener {
   jobs::rate_window upload_rate_;
   std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
   jobs::mono_time started_at_ = jobs::mono_clock::now();
+  std::string boot_id_;  // empty when the kernel's cannot be read
+  std::set<std::pair<std::string, std::uint32_t>> tails_cut_;  // (job id, file index)
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
   int renames_done_ = 0;

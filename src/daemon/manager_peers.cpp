@@ -413,6 +413,7 @@ void manager::deliver_shared_file(jobs::job& j) {
     opened_or_failed(j, index, opened);
     return;
   }
+  note_tail_cut(j, index);  // emptied: what it holds from now on is this boot's
   std::string error;
   if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
     if (error.empty()) error = std::strerror(errno);
