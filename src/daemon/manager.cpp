@@ -259,8 +259,8 @@ void manager::load() {
 // this boot's id. Such marks come only from starts of the file (note_tail_cut), so a file that
 // no start reached since a power loss (suspended, in error, waiting for a slot, or a daemon
 // killed before it got there) is never adopted, whatever restarts follow in the same boot. No
-// file is opened here: the first start after a reboot costs one statement, with any number of
-// jobs, and a file whose owner cannot be reached just keeps no mark.
+// file is opened here: the first start after a reboot costs one small transaction, with any
+// number of jobs, and a file whose owner cannot be reached just keeps no mark.
 void manager::load_boot() {
   boot_id_ = current_boot_id();
   if (boot_id_.empty()) return;  // no boot to tell: nothing is ever adopted
