@@ -39,6 +39,14 @@ jobs::mono_time mono_now() {
   return jobs::mono_clock::now();
 }
 
+// Every content's figures, read once.
+std::map<std::string, transfer::peer::content_progress> read_progress(
+    const transfer::peer::swarm& swarm) {
+  std::map<std::string, transfer::peer::content_progress> out;
+  for (const auto& key : swarm.keys()) out.emplace(key, swarm.progress(key));
+  return out;
+}
+
 // Copies `size` bytes from `from` to `to` (both from offset 0): in the kernel when it can.
 bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
   loff_t in = 0;
@@ -223,11 +231,14 @@ void manager::run_shared_files(jobs::mono_time now) {
         break;
     }
   }
-  count_peer_traffic(now);
+  // Each read is a round trip to libtorrent's thread: once per content per turn.
+  const progress_by_key progress = read_progress(*swarm_);
+  count_peer_traffic(now, progress);
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
-    if (!swarm_->has(it->first)) {
+    const auto read = progress.find(it->first);
+    if (read == progress.end()) {
       it = restored_twins_.erase(it);
-    } else if (swarm_->progress(it->first).complete) {
+    } else if (read->second.complete) {
       swarm_->share_v1_twin(it->first, it->second);
       it = restored_twins_.erase(it);
     } else {
@@ -236,9 +247,10 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
   std::vector<std::string> complete;
   for (auto& [job_id, shared] : shared_) {
-    const auto progress = swarm_->progress(shared.key);
-    shared.verified = progress.verified;
-    if (progress.complete) {
+    const auto read = progress.find(shared.key);
+    if (read == progress.end()) continue;
+    shared.verified = read->second.verified;
+    if (read->second.complete) {
       // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
       // the file's URL as its web seed.
       swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
@@ -252,18 +264,20 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
 }
 
-void manager::count_peer_traffic(jobs::mono_time now) {
+void manager::count_peer_traffic(jobs::mono_time now, const progress_by_key& progress) {
   (void)now;
   for (auto& [job_id, shared] : shared_) {
-    const auto progress = swarm_->progress(shared.key);
-    if (progress.from_peers > shared.peer_bytes_seen) {
-      const std::uint64_t bytes = progress.from_peers - shared.peer_bytes_seen;
+    const auto read = progress.find(shared.key);
+    if (read == progress.end()) continue;
+    const std::uint64_t from_peers = read->second.from_peers;
+    if (from_peers > shared.peer_bytes_seen) {
+      const std::uint64_t bytes = from_peers - shared.peer_bytes_seen;
       jobs::add_received(jobs_.at(job_id).files[shared.index].sources, jobs::byte_source::lan_peer,
                          bytes);
       jobs::add_received(totals_.sources, jobs::byte_source::lan_peer, bytes);
       totals_dirty_ = true;
     }
-    shared.peer_bytes_seen = progress.from_peers;
+    shared.peer_bytes_seen = from_peers;
   }
   // The peers that delivered blocks of a file count as its LAN peer connections (DO's connection
   // counts per source); libtorrent names each block's sender.
@@ -277,8 +291,8 @@ void manager::count_peer_traffic(jobs::mono_time now) {
     }
   }
   // Uploads go on after the files are delivered, while the cache serves them.
-  for (const auto& key : swarm_->keys()) {
-    const std::uint64_t sent = swarm_->progress(key).to_peers;
+  for (const auto& [key, read] : progress) {
+    const std::uint64_t sent = read.to_peers;
     std::uint64_t& seen = uploads_seen_[key];
     if (sent <= seen) continue;
     const std::uint64_t bytes = sent - seen;
