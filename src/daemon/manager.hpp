@@ -299,7 +299,7 @@ class manager final : public transfer::http::listener {
   void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
   // Each content's figures as read once in a turn of run_shared_files.
   using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
-  void count_peer_traffic(jobs::mono_time now, const progress_by_key& progress);
+  void count_peer_traffic(const progress_by_key& progress);
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.

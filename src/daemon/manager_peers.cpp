@@ -233,7 +233,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
   // Each read is a round trip to libtorrent's thread: once per content per turn.
   const progress_by_key progress = read_progress(*swarm_);
-  count_peer_traffic(now, progress);
+  count_peer_traffic(progress);
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
     const auto read = progress.find(it->first);
     if (read == progress.end()) {
@@ -264,8 +264,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
 }
 
-void manager::count_peer_traffic(jobs::mono_time now, const progress_by_key& progress) {
-  (void)now;
+void manager::count_peer_traffic(const progress_by_key& progress) {
   for (auto& [job_id, shared] : shared_) {
     const auto read = progress.find(shared.key);
     if (read == progress.end()) continue;
