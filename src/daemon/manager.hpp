@@ -291,6 +291,8 @@ class manager final : public transfer::http::listener {
     return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
   }
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
+  std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
   void add_swarm_figures(machine_statistics& s) const;
   transfer::peer::swarm& the_swarm();
@@ -371,6 +373,9 @@ class manager final : public transfer::http::listener {
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers
+  // By content id: the size its metainfo describes (content_size), which may_share reads at
+  // every start of a file.
+  mutable std::map<std::string, std::uint64_t> content_sizes_;
   jobs::mono_time swarm_turn_at_{};
   jobs::mono_time cache_checked_at_{};
   // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the

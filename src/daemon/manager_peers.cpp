@@ -95,8 +95,18 @@ bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
       j.dynamic_content) {
     return false;
   }
+  return content_size(file) >= config_.peers.min_file_size;
+}
+
+std::uint64_t manager::content_size(const jobs::file_record& file) const {
+  // The content id is the SHA-256 of the info dictionary, which holds the size: one parse per
+  // content serves every later start of every file with that content.
+  const auto known = content_sizes_.find(file.content_id);
+  if (known != content_sizes_.end()) return known->second;
   const auto size = transfer::peer::swarm::content_size(file.metainfo);
-  return size && *size >= config_.peers.min_file_size;
+  if (!size) return 0;
+  content_sizes_.emplace(file.content_id, *size);
+  return *size;
 }
 
 transfer::peer::swarm& manager::the_swarm() {
