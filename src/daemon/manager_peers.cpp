@@ -20,6 +20,7 @@
 #include "jobs/accounting.hpp"
 #include "jobs/lifecycle.hpp"
 #include "opendo/hresult.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::daemon {
 
@@ -155,7 +156,7 @@ std::vector<peer_connection> manager::peers(const caller& who) const {
     }
   }
   for (const auto& p : swarm_->peers()) {
-    const std::string content_id = "urn:btmh:1220" + p.key;
+    const std::string content_id = transfer::peer::content_id(p.key);
     if (!who.admin && visible.count(content_id) == 0) continue;
     peer_connection c;
     c.content_id = content_id;

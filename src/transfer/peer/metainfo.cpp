@@ -126,8 +126,13 @@ bool piece_layer_matches_root(lt::span<const char> layer, int piece_length,
 
 }  // namespace
 
+std::string content_id(std::string_view info_hash_v2) {
+  // The multihash of a SHA-256 (0x12, 32 bytes), as in a v2 magnet's xt.
+  return "urn:btmh:1220" + std::string(info_hash_v2);
+}
+
 std::string content_id(const content_metadata& meta) {
-  return "urn:btmh:1220" + meta.info_hash_v2;
+  return content_id(meta.info_hash_v2);
 }
 
 content_metadata read_metainfo(std::string_view bencoded) {

@@ -51,6 +51,9 @@ struct content_metadata {
 // a SHA-256, as in a v2 magnet's xt).
 std::string content_id(const content_metadata& meta);
 
+// The content id of the v2 info hash `info_hash_v2` (64 hex digits): what content_id(meta) is.
+std::string content_id(std::string_view info_hash_v2);
+
 // A BitTorrent v2 or hybrid metainfo (a .torrent file's bytes) of exactly one non-empty file,
 // with its piece layers, not private, at most max_metainfo_bytes. A hybrid's v1 part may add
 // tail padding after the file, nothing else. v1-only metainfo is refused: only v2's merkle trees
