@@ -102,6 +102,7 @@ TEST(Peers, ASecondHostGetsTheFileFromTheFirstNotTheOrigin) {
   const job_info da = finish(ja);
   EXPECT_EQ(sha256_file(out / "a.bin"), sha);
   EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize) << "alone, it fetched everything";
+  EXPECT_EQ(da.files.at(0).sources.lan_peer_connections, 0U) << "the origin's pieces are no peer";
   const std::uint64_t origin_after_first = origin.total_body_bytes_sent("big.bin");
 
   job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
@@ -174,6 +175,8 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
     EXPECT_GT(s.bytes_from_origin, 0U) << "host " << i << " took a share of the origin's work";
     EXPECT_GT(s.bytes_from_lan_peers, 0U) << "host " << i << " got the other shares from peers";
     EXPECT_GE(s.lan_peer_connections, 1U) << "host " << i;
+    EXPECT_LE(s.lan_peer_connections, 2U) << "host " << i << ": a host counts once, however "
+                                          << "many connections it holds";
     from_origin += s.bytes_from_origin;
   }
   const std::uint64_t served = origin.total_body_bytes_sent("big.bin");

@@ -84,6 +84,16 @@ std::optional<lt::tcp::endpoint> parse_endpoint(const std::string& text) {
   return lt::tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
+// Who sent a block: an opendo host by its name (one host may hold two connections, each side
+// having dialled the other, and libtorrent draws a new peer id for each), another client by its
+// address. nullopt for a block of a piece handed in with add_piece (the origin's bytes), which
+// libtorrent reports with no peer.
+std::optional<std::string> sender_of(const lt::block_finished_alert& block) {
+  if (block.endpoint.port() == 0) return std::nullopt;
+  if (std::string name = host_name_of(block.pid); !name.empty()) return "opendo host " + name;
+  return endpoint_text(block.endpoint);
+}
+
 // How long a piece handed in from the origin may wait for its check's result.
 constexpr std::chrono::seconds kCheckTimeout{30};
 
@@ -114,7 +124,7 @@ struct swarm::content {
   // Pieces handed to libtorrent and not yet verified (or refused), and when: their groups count
   // as in flight, or the next look would see them missing and fetch them again.
   std::map<std::uint32_t, jobs::mono_time> unverified;
-  // The peers ("ADDRESS:PORT") that delivered a block of it.
+  // The peers that delivered a block of it, by sender_of.
   std::set<std::string> senders;
   // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
   // (declared after the result, so that it is stopped and joined first), then its torrent.
@@ -449,7 +459,8 @@ std::vector<swarm_event> swarm::take_events() {
       }
     }
     if (const auto* block = lt::alert_cast<lt::block_finished_alert>(a)) {
-      if (content* c = key_of(block->handle)) c->senders.insert(endpoint_text(block->endpoint));
+      content* c = key_of(block->handle);
+      if (const auto sender = sender_of(*block); c && sender) c->senders.insert(*sender);
     } else if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
       if (content* c = key_of(done->handle)) {
         c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(done->piece_index)));

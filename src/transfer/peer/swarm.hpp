@@ -132,7 +132,8 @@ class swarm {
   std::vector<swarm_event> take_events();
   std::vector<peer_view> peers() const;
   std::vector<std::string> keys() const;
-  // How many peers delivered blocks of the content since it was added.
+  // How many peers (opendo hosts by name) delivered blocks of the content since it was added; the
+  // origin's pieces (add_piece) count none.
   std::uint32_t senders(const std::string& key) const;
   // The port peers connect to (the one the system chose when the settings said 0).
   std::uint16_t listen_port() const;
