@@ -119,8 +119,11 @@ transfer::peer::swarm& manager::the_swarm() {
     s.upload_rate_limit = config_.peers.upload_limit;
     s.origin_request_bytes = config_.peers.origin_request_bytes;
     s.origin_policy.start_grace = config_.peers.start_grace;
+    if (config_.peers.group_mode()) s.group_id = config_.peers.group_id;
     swarm_ = std::make_unique<transfer::peer::swarm>(s, [this] { engine_.wakeup(); });
-    spdlog::info("peers: sharing on {} as host {}", config_.peers.listen, swarm_->host_name());
+    // The group id itself is not logged: it is what lets a host into the group's swarms.
+    spdlog::info("peers: sharing on {} as host {}{}", config_.peers.listen, swarm_->host_name(),
+                 config_.peers.group_mode() ? " with the hosts of its group only" : "");
   }
   return *swarm_;
 }
@@ -129,6 +132,9 @@ void manager::add_swarm_figures(machine_statistics& s) const {
   switch (config_.peers.download_mode) {
     case 0:
       s.download_mode = "HttpOnly";
+      break;
+    case 2:
+      s.download_mode = "Group";
       break;
     case 99:
       s.download_mode = "Simple";
@@ -276,27 +282,35 @@ void manager::run_shared_files(jobs::mono_time now) {
 }
 
 void manager::count_peer_traffic(const progress_by_key& progress) {
+  // In group mode every peer of a swarm is a host of the group (only they can find or join it):
+  // its bytes are group-peer bytes (DO's BytesFromGroupPeers and its kin), not LAN ones.
+  const bool group = config_.peers.group_mode();
+  const jobs::byte_source source =
+      group ? jobs::byte_source::group_peer : jobs::byte_source::lan_peer;
+  std::uint64_t source_stats::*const connections =
+      group ? &source_stats::group_peer_connections : &source_stats::lan_peer_connections;
+  std::uint64_t source_stats::*const uploaded =
+      group ? &source_stats::bytes_to_group_peers : &source_stats::bytes_to_lan_peers;
   for (auto& [job_id, shared] : shared_) {
     const auto read = progress.find(shared.key);
     if (read == progress.end()) continue;
     const std::uint64_t from_peers = read->second.from_peers;
     if (from_peers > shared.peer_bytes_seen) {
       const std::uint64_t bytes = from_peers - shared.peer_bytes_seen;
-      jobs::add_received(jobs_.at(job_id).files[shared.index].sources, jobs::byte_source::lan_peer,
-                         bytes);
-      jobs::add_received(totals_.sources, jobs::byte_source::lan_peer, bytes);
+      jobs::add_received(jobs_.at(job_id).files[shared.index].sources, source, bytes);
+      jobs::add_received(totals_.sources, source, bytes);
       totals_dirty_ = true;
     }
     shared.peer_bytes_seen = from_peers;
   }
-  // The peers that delivered blocks of a file count as its LAN peer connections (DO's connection
+  // The peers that delivered blocks of a file count as its peer connections (DO's connection
   // counts per source); libtorrent names each block's sender.
   for (auto& [job_id, shared] : shared_) {
     auto& file = jobs_.at(job_id).files[shared.index];
     const std::uint64_t connected = swarm_->senders(shared.key);
-    if (connected > file.sources.lan_peer_connections) {
-      totals_.sources.lan_peer_connections += connected - file.sources.lan_peer_connections;
-      file.sources.lan_peer_connections = connected;
+    if (connected > file.sources.*connections) {
+      totals_.sources.*connections += connected - file.sources.*connections;
+      file.sources.*connections = connected;
       totals_dirty_ = true;
     }
   }
@@ -308,11 +322,11 @@ void manager::count_peer_traffic(const progress_by_key& progress) {
     const std::uint64_t bytes = sent - seen;
     seen = sent;
     if (uploaded_contents_.insert(key).second) ++totals_.files_uploaded;
-    totals_.sources.bytes_to_lan_peers += bytes;
+    totals_.sources.*uploaded += bytes;
     totals_dirty_ = true;
     for (auto& [job_id, shared] : shared_) {
       if (shared.key == key) {
-        jobs_.at(job_id).files[shared.index].sources.bytes_to_lan_peers += bytes;
+        jobs_.at(job_id).files[shared.index].sources.*uploaded += bytes;
         break;
       }
     }

@@ -97,6 +97,24 @@ std::optional<std::string> sender_of(const lt::block_finished_alert& block) {
 // How long a piece handed in from the origin may wait for its check's result.
 constexpr std::chrono::seconds kCheckTimeout{30};
 
+// The torrent the hosts of group `group_id` share the content of `metainfo` as: the same file
+// tree and merkle roots under info hashes derived from the group id (group_metainfo).
+std::shared_ptr<lt::torrent_info> group_torrent(std::string_view metainfo,
+                                                const std::string& group_id) {
+  std::string keyed;
+  try {
+    keyed = group_metainfo(metainfo, group_id);
+  } catch (const content_error& e) {
+    throw std::runtime_error(std::string("the group's metainfo cannot be made: ") + e.what());
+  }
+  lt::error_code ec;
+  auto info = std::make_shared<lt::torrent_info>(
+      lt::span<const char>(keyed.data(), static_cast<std::ptrdiff_t>(keyed.size())), ec,
+      lt::from_span);
+  if (ec) throw std::runtime_error("the group's metainfo cannot be read: " + ec.message());
+  return info;
+}
+
 bool is_checking(const lt::torrent_status& st) {
   return st.state == lt::torrent_status::checking_files ||
          st.state == lt::torrent_status::checking_resume_data;
@@ -201,6 +219,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   }
   const std::string key = hex_of(info->info_hashes().v2);
   if (contents_.count(key) != 0) return key;
+  if (!settings_.group_id.empty()) info = group_torrent(metainfo, settings_.group_id);
   const std::filesystem::path dir = cache_dir / key;
   // The origin is fetched by opendod's HTTP engine, never by libtorrent on its own.
   info->set_web_seeds({});
@@ -238,6 +257,7 @@ void swarm::remove(const std::string& key) {
 
 void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
   const auto it = contents_.find(key);
+  if (!settings_.group_id.empty()) return;  // legacy clients cannot know the group's swarm
   if (it == contents_.end() || it->second->twin_started || !progress(key).complete) return;
   content& c = *it->second;
   c.twin_started = true;
