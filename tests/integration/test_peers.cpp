@@ -317,6 +317,58 @@ TEST(Peers, GroupModeSharesOnlyWithTheHostsOfTheSameGroup) {
       static_cast<double>(files[1].bytes_from_origin) / static_cast<double>(kSize), seconds);
 }
 
+// The content cache across a change of group: a host that fetched a file in group A and is
+// restarted in group B (its configuration file's group_id changed) shares its cached copy with
+// group B at once, and no longer with group A.
+TEST(Peers, AHostThatChangesItsGroupSharesItsCacheWithTheNewGroupOnly) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 16);
+  const std::string metainfo = publish(origin, "big.bin");
+  temp_dir conf("opendo-group-conf");
+  const auto in_group = [&](const std::string& group) {
+    write_file(conf / "opendod.conf", "[peers]\ndownload_mode = 2\ngroup_id = " + group + "\n");
+  };
+  const peer_host mover = make_host(2);
+  in_group("group-a");
+  daemon_process moving(sharing(mover, {}, {"--config", (conf / "opendod.conf").string()}));
+  temp_dir out("opendo-out");
+  {
+    client c = connect(moving);
+    job j = start_shared(c, origin.url("big.bin"), metainfo, out / "first.bin");
+    finish(j);
+  }
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+  EXPECT_EQ(origin_before, kSize);
+  in_group("group-b");
+  moving.restart();
+  EXPECT_NE(moving.log().find("sharing 1 cached contents again"), std::string::npos)
+      << moving.log();
+
+  // Its old group gets nothing from it: the A host fetches the whole file from the origin.
+  const peer_host a = make_host(3);
+  daemon_process old_group(sharing(a, {mover}, {"--download-mode", "2", "--group-id", "group-a"}));
+  client ca = connect(old_group);
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  const source_stats from_a = finish(ja).files.at(0).sources;
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(from_a.bytes_from_origin, kSize);
+  EXPECT_EQ(peer_traffic(from_a), 0U);
+  // Its new group gets everything from its cache, and nothing from the origin.
+  const peer_host b = make_host(4);
+  daemon_process new_group(sharing(b, {mover}, {"--download-mode", "2", "--group-id", "group-b"}));
+  client cb = connect(new_group);
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  const source_stats from_b = finish(jb).files.at(0).sources;
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_EQ(from_b.bytes_from_origin, 0U);
+  EXPECT_EQ(from_b.bytes_from_group_peers, kSize);
+  EXPECT_EQ(from_b.group_peer_connections, 1U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before + kSize)
+      << "only the old group's host went to the origin";
+  client cm = connect(moving);
+  EXPECT_GE(group_uploads_reaching(cm, kSize), kSize);
+}
+
 // Mode 2 needs a group id, and a group id has a size limit: opendod says so and exits at start,
 // for the flags and for the configuration file alike.
 TEST(Peers, GroupModeWithoutAGroupIdOrWithABadOneStopsTheDaemonAtStart) {
