@@ -313,7 +313,7 @@ struct machine_statistics {
   std::uint32_t foreground_downloads = 0;  // running jobs of priority FOREGROUND
   std::uint32_t background_downloads = 0;  // running jobs of priority HIGH, NORMAL or LOW
   std::uint32_t queued_jobs = 0;           // jobs waiting for a slot (QUEUED, TRANSIENT_ERROR)
-  // DO's DownloadMode name: "HttpOnly" (0), "Lan" (1) or "Simple" (99); see opendod
+  // DO's DownloadMode name: "HttpOnly" (0), "Lan" (1), "Group" (2) or "Simple" (99); see opendod
   // --download-mode.
   std::string download_mode;
   // opendod itself, read by it from /proc/self/stat and /proc/self/statm.

@@ -295,13 +295,17 @@ class manager final : public transfer::http::listener {
     return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
   }
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
+  std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
   void add_swarm_figures(machine_statistics& s) const;
   transfer::peer::swarm& the_swarm();
   void start_shared_file(jobs::job& j, std::uint32_t index);
   void run_shared_files(jobs::mono_time now);
   void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
-  void count_peer_traffic(jobs::mono_time now);
+  // Each content's figures as read once in a turn of run_shared_files.
+  using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
+  void count_peer_traffic(const progress_by_key& progress);
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
@@ -375,6 +379,9 @@ class manager final : public transfer::http::listener {
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers
+  // By content id: the size its metainfo describes (content_size), which may_share reads at
+  // every start of a file.
+  mutable std::map<std::string, std::uint64_t> content_sizes_;
   jobs::mono_time swarm_turn_at_{};
   jobs::mono_time cache_checked_at_{};
   // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the
