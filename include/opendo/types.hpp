@@ -143,8 +143,7 @@ enum class range_layout : std::uint8_t {
 };
 
 // Per-file accounting by source, the figures of Delivery Optimization's DOSwarmStats and
-// Get-DeliveryOptimizationStatus. Today every byte comes from the origin; the cache-host and peer
-// counters exist so that those sources only add to them, and read 0 until they do.
+// Get-DeliveryOptimizationStatus (and IBackgroundCopyFile4::GetPeerDownloadStats).
 //
 // What a byte counts: each time a byte of the file is received from a source and recorded (at a
 // checkpoint, about once a second, or when a request ends), it is added to that source's counter.
@@ -236,6 +235,12 @@ struct file_info {
   // trusted content metadata (a metainfo or a magnet); empty otherwise. The metainfo itself is
   // not sent back.
   std::string content_id = {};
+  // The temporary file the bytes go to until Complete, an absolute path beside local_name
+  // (IBackgroundCopyFile3::GetTemporaryName). Empty from an opendod that does not say.
+  std::string temp_name = {};
+  // The owner's application said the file's content is valid (job::set_validation_state,
+  // IBackgroundCopyFile3::GetValidationState).
+  bool validated = false;
 };
 
 struct job_error {

@@ -370,6 +370,11 @@ void job::set_remote_name(std::uint32_t file_index, const std::string& remote_ur
       .call("SetRemoteName", {{"id", id_}, {"file_index", file_index}, {"remote_url", remote_url}});
 }
 
+void job::set_validation_state(std::uint32_t file_index, bool valid) {
+  use(connection_)
+      .call("SetValidationState", {{"id", id_}, {"file_index", file_index}, {"valid", valid}});
+}
+
 bool job::replace_remote_prefix(const std::string& old_prefix, const std::string& new_prefix) {
   const json reply =
       use(connection_)

@@ -348,6 +348,14 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+// The job and a file's validation flags in one transaction (save_job leaves those flags alone).
+void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
+  store::job_store::batch b(store_);
+  persist(j);
+  store_.save_validation(j.id, index, j.files[index]);
+  b.commit();
+}
+
 void manager::record_or_refuse(const jobs::job& j) {
   try {
     store_.save_job(j);
@@ -782,6 +790,45 @@ void manager::set_remote_name(const caller& who, const std::string& id, std::uin
                         "job " + id + " has no file " + std::to_string(index)};
   }
   change_remote_names(j, {{index, remote_url}});
+}
+
+// IBackgroundCopyFile3::SetValidationState. Only a transferred file can be judged (E_PENDING
+// before, as BITS says). A copy the application rejects is never delivered: the file starts again
+// (jobs::on_file_rejected). When peers sent any of it, BITS drops the file from its peer cache and
+// fetches it again from the origin by itself; opendo does the same with its content cache.
+void manager::set_validation_state(const caller& who, const std::string& id, std::uint32_t index,
+                                   bool valid) {
+  jobs::job& j = mutable_job(who, id);
+  if (index >= j.files.size()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        "job " + id + " has no file " + std::to_string(index)};
+  }
+  if (is_final(j.state)) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "job " + id + " is " + std::string(to_string(j.state))};
+  }
+  auto& file = j.files[index];
+  if (!file.completed) {
+    throw request_error{value_of(hr::e_pending), "file " + std::to_string(index) + " of job " + id +
+                                                     " is not transferred yet"};
+  }
+  if (valid) {
+    file.validated = true;
+    j.times.modification = wall_now();
+    save_with_validation(j, index);
+    notify(j, job_event_kind::modified);
+    return;
+  }
+  const bool from_peers = file.sources.bytes_from_peers() > 0;
+  if (from_peers) forget_rejected_content(file.content_id);
+  const job_state state = jobs::on_file_rejected(j, index, from_peers, mono_now(), wall_now());
+  spdlog::warn(
+      "job {}: file {}: the application says its content is not valid; it is fetched "
+      "again{} -> {}",
+      j.id, index, from_peers ? " from the origin only" : "", to_string(state));
+  save_with_validation(j, index);
+  notify(j, job_event_kind::state);
+  dirty_schedule_ = true;
 }
 
 bool manager::replace_remote_prefix(const caller& who, const std::string& id,
@@ -1973,14 +2020,7 @@ std::optional<transfer::http::outcome> manager::on_response(
 
 void manager::restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why) {
   spdlog::info("job {}: file {}: {}", j.id, index, why);
-  auto& file = j.files[index];
-  file.bytes_transferred = 0;
-  file.segments.clear();
-  file.remote_size = size_unknown;
-  file.bytes_total =
-      file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
-  file.etag.clear();
-  file.last_modified.clear();
+  jobs::restart_file(j.files[index]);
   jobs::on_requeued(j, mono_now(), wall_now());
   persist(j);
   dirty_schedule_ = true;

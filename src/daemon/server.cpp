@@ -394,6 +394,13 @@ json server::handle_call(connection& c, const ipc::call& call) {
                           ipc::required_string(p, "remote_url", lim.max_url * 4));
     return json::object();
   }
+  if (name == "SetValidationState") {
+    const auto valid = ipc::optional_bool(p, "valid");
+    if (!valid) throw ipc::bad_parameter("valid");
+    jobs_.set_validation_state(who, ipc::required_string(p, "id", kMaxId), as_u32("file_index"),
+                               *valid);
+    return json::object();
+  }
   if (name == "ReplaceRemotePrefix") {
     return {{"matched",
              jobs_.replace_remote_prefix(who, ipc::required_string(p, "id", kMaxId),

@@ -27,7 +27,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 8;
+constexpr std::int64_t kSchemaVersion = 9;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -298,6 +298,7 @@ CREATE TABLE files (
   group_peer_connections INTEGER NOT NULL DEFAULT 0,
   download_duration_ms INTEGER NOT NULL DEFAULT 0,
   segments TEXT NOT NULL DEFAULT '',
+  validation INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -412,6 +413,20 @@ INSERT INTO file_content (job_id, idx, metainfo, magnet, content_id) VALUES (?1,
 )sql";
 constexpr const char* kLoadFileContent = R"sql(
 SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
+)sql";
+
+// Version 8 had no IBackgroundCopyFile3::SetValidationState.
+constexpr const char* kMigrateFrom8 = R"sql(
+ALTER TABLE files ADD COLUMN validation INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// What the owner's application said of a file's content (jobs::encode_validation). A statement of
+// its own, like the segments', so that those of the older columns stay as they were.
+constexpr const char* kUpdateValidation = R"sql(
+UPDATE files SET validation = ?3 WHERE job_id = ?1 AND idx = ?2
+)sql";
+constexpr const char* kLoadValidation = R"sql(
+SELECT job_id, idx, validation FROM files WHERE validation != 0
 )sql";
 
 // A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
@@ -583,7 +598,7 @@ void prepare_schema(sqlite3* db) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
       if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6" || *version == "7") {
+          *version == "5" || *version == "6" || *version == "7" || *version == "8") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
@@ -595,15 +610,18 @@ void prepare_schema(sqlite3* db) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6" && *version != "7") {
+        if (*version != "5" && *version != "6" && *version != "7" && *version != "8") {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6" && *version != "7") exec_sql(db, kMigrateFrom5, operation.c_str());
-        if (*version != "7") exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (*version != "6" && *version != "7" && *version != "8") {
+          exec_sql(db, kMigrateFrom5, operation.c_str());
+        }
+        if (*version != "7" && *version != "8") exec_sql(db, kMigrateFrom6, operation.c_str());
         // Version 7 had no content metadata.
-        exec_sql(db, kCreateFileContent, operation.c_str());
+        if (*version != "8") exec_sql(db, kCreateFileContent, operation.c_str());
+        exec_sql(db, kMigrateFrom8, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -652,6 +670,8 @@ struct job_store::statements {
         load_limits(db, "SELECT jobs limits", kLoadLimits),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
+        update_validation(db, "UPDATE files validation", kUpdateValidation),
+        load_validation(db, "SELECT files validation", kLoadValidation),
         delete_http_options(db, "DELETE http_options",
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
@@ -683,6 +703,8 @@ struct job_store::statements {
   statement load_limits;
   statement update_segments;
   statement load_segments;
+  statement update_validation;
+  statement load_validation;
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
@@ -907,6 +929,15 @@ void job_store::save_segments(const std::string& job_id, std::uint32_t index,
   run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
 }
 
+void job_store::save_validation(const std::string& job_id, std::uint32_t index,
+                                const jobs::file_record& file) {
+  run(stmts_->update_validation)
+      .bind(1, job_id)
+      .bind(2, index)
+      .bind(3, std::int64_t{jobs::encode_validation(file)})
+      .execute();
+}
+
 void job_store::save_file_content(const std::string& job_id, std::uint32_t index,
                                   const jobs::file_record& file) {
   if (file.content_id.empty()) return;
@@ -1090,6 +1121,19 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
              "the segments of a file do not parse: \"" + std::string(segments.text(2)) + "\"");
       }
       it->second->files[static_cast<std::size_t>(index)].segments = std::move(*decoded);
+    }
+  }
+  {
+    run validation(stmts_->load_validation);
+    while (validation.step()) {
+      auto it = by_id.find(validation.text(0));
+      const std::int64_t index = validation.integer(1);
+      if (it == by_id.end() || index < 0 ||
+          index >= static_cast<std::int64_t>(it->second->files.size())) {
+        continue;
+      }
+      jobs::decode_validation(it->second->files[static_cast<std::size_t>(index)],
+                              validation.integer(2));
     }
   }
   {

@@ -126,8 +126,17 @@ bool piece_layer_matches_root(lt::span<const char> layer, int piece_length,
 
 }  // namespace
 
+namespace {
+constexpr std::string_view kContentIdPrefix = "urn:btmh:1220";
+}
+
 std::string content_id(const content_metadata& meta) {
-  return "urn:btmh:1220" + meta.info_hash_v2;
+  return std::string(kContentIdPrefix) + meta.info_hash_v2;
+}
+
+std::string content_key(std::string_view content_id) {
+  if (content_id.substr(0, kContentIdPrefix.size()) != kContentIdPrefix) return {};
+  return std::string(content_id.substr(kContentIdPrefix.size()));
 }
 
 content_metadata read_metainfo(std::string_view bencoded) {

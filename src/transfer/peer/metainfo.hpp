@@ -50,6 +50,8 @@ struct content_metadata {
 // The file's content id as the API shows it: "urn:btmh:1220" + info_hash_v2 (the multihash of
 // a SHA-256, as in a v2 magnet's xt).
 std::string content_id(const content_metadata& meta);
+// The other way: the info_hash_v2 a content id names (the swarm's key); empty when it names none.
+std::string content_key(std::string_view content_id);
 
 // A BitTorrent v2 or hybrid metainfo (a .torrent file's bytes) of exactly one non-empty file,
 // with its piece layers, not private, at most max_metainfo_bytes. A hybrid's v1 part may add
