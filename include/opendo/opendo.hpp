@@ -137,6 +137,9 @@ class job {
   // Whether an https URL may redirect to http (default false: such a redirect puts the job in
   // ERROR with ERROR_WINHTTP_REDIRECT_FAILED).
   void set_allow_https_to_http_redirect(bool allow);
+  // The certificate errors the job's HTTPS requests accept: tls_exemption bits (0: none, the
+  // default). Other bits E_INVALIDARG.
+  void set_tls_exemptions(std::uint32_t exemptions);
   // SetRemoteName of IBackgroundCopyFile2: in any state but a final one. A file being transferred
   // starts again from the new URL at the same byte; a transferred file keeps its bytes.
   void set_remote_name(std::uint32_t file_index, const std::string& remote_url);

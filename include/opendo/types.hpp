@@ -296,7 +296,22 @@ struct job_info {
   std::vector<std::string> custom_headers;
   bool has_custom_auth_headers = false;
   bool allow_https_to_http_redirect = false;
+  // Certificate errors the job's HTTPS requests accept (tls_exemption bits); 0 accepts none.
+  std::uint32_t tls_exemptions = 0;
   http_response last_response;
+};
+
+// Certificate errors a job may choose to accept on its HTTPS requests, as bits of
+// job_info::tls_exemptions (DO's SecurityFlags, WinHTTP's SECURITY_FLAG_IGNORE_*). Each accepts
+// that one error only: a certificate with two problems needs both. The job's connections are its
+// own (never shared with, or resumed by, another job), so no other job trusts a server because of
+// them. Certificates of cache hosts and proxies are always verified.
+struct tls_exemption {
+  static constexpr std::uint32_t unknown_ca = 0x1;     // not signed by a trusted authority
+  static constexpr std::uint32_t wrong_usage = 0x2;    // not meant for TLS servers
+  static constexpr std::uint32_t name_mismatch = 0x4;  // issued to another host name
+  static constexpr std::uint32_t date_invalid = 0x8;   // expired or not yet valid
+  static constexpr std::uint32_t all = 0xF;
 };
 
 // Machine-wide figures of opendod (DO's Get-DeliveryOptimizationPerfSnap): `opendo perfsnap`.

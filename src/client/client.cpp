@@ -331,6 +331,10 @@ void job::set_custom_auth_headers(const std::vector<std::string>& lines) {
   set_properties(connection_, id_, {{"custom_auth_headers", lines}});
 }
 
+void job::set_tls_exemptions(std::uint32_t exemptions) {
+  set_properties(connection_, id_, {{"tls_exemptions", exemptions}});
+}
+
 void job::set_allow_https_to_http_redirect(bool allow) {
   set_properties(connection_, id_, {{"allow_https_to_http_redirect", allow}});
 }

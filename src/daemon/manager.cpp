@@ -658,6 +658,13 @@ void manager::set_properties(const caller& who, const std::string& id,
     copy.allow_https_to_http_redirect = *changes.allow_https_to_http_redirect;
     copy.times.modification = wall;
   }
+  if (changes.tls_exemptions) {
+    if ((*changes.tls_exemptions & ~tls_exemption::all) != 0) {
+      throw request_error{value_of(hr::e_invalidarg), "unknown certificate error exemptions"};
+    }
+    copy.tls_exemptions = *changes.tls_exemptions;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -1262,7 +1269,7 @@ void manager::start_file(jobs::job& j) {
   if (!opened_or_failed(j, index, opened)) return;
   const auto source = choose_request_source(j, index);
   if (!source) return;
-  req.url = source->url;
+  request_to(req, *source);
   req.fd = fd.get();
   req.offset = local_offset;
   req.expected_total = file.remote_size;
@@ -1298,6 +1305,11 @@ bool manager::opened_or_failed(jobs::job& j, std::uint32_t index, const file_res
   return false;
 }
 
+void manager::request_to(transfer::http::request& req, const request_source& source) {
+  req.url = source.url;
+  if (source.source != jobs::byte_source::origin) req.tls_exemptions = 0;
+}
+
 transfer::http::request manager::base_request(const jobs::job& j) const {
   transfer::http::request req;
   req.proxy = j.proxy;
@@ -1308,6 +1320,9 @@ transfer::http::request manager::base_request(const jobs::job& j) const {
   req.headers = j.custom_headers;
   req.auth_headers = j.custom_auth_headers;
   req.allow_https_to_http = j.allow_https_to_http_redirect;
+  // The job's certificate exemptions are for its origin: a cache host (request_to) or proxy is
+  // always verified.
+  req.tls_exemptions = j.tls_exemptions;
   return req;
 }
 
@@ -1363,7 +1378,7 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
     return false;
   }
   transfer::http::request req = base_request(j);
-  req.url = from.url;
+  request_to(req, from);
   req.fd = own.get();
   req.offset = s.next();
   req.range = transfer::http::remote_range{s.next(), s.end - 1};

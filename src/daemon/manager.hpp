@@ -62,6 +62,7 @@ struct property_changes {
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
+  std::optional<std::uint32_t> tls_exemptions;
 };
 
 class manager final : public transfer::http::listener {
@@ -219,6 +220,8 @@ class manager final : public transfer::http::listener {
   bool opened_or_failed(jobs::job& j, std::uint32_t index, const file_result& opened);
   // The fields of a request that come from the job (proxy, credentials, headers).
   transfer::http::request base_request(const jobs::job& j) const;
+  // Aims a request at a source: its URL, and no certificate exemptions unless it is the origin.
+  static void request_to(transfer::http::request& req, const request_source& source);
   // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
   // file's connection controller asks for it), within the connection caps.
   void start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd);

@@ -75,6 +75,7 @@ property_changes parse_properties(const json& params) {
   out.custom_headers = header_lines(p, "custom_headers");
   out.custom_auth_headers = header_lines(p, "custom_auth_headers");
   out.allow_https_to_http_redirect = ipc::optional_bool(p, "allow_https_to_http_redirect");
+  out.tls_exemptions = ipc::optional_uint32(p, "tls_exemptions");
   return out;
 }
 

@@ -322,6 +322,7 @@ json to_json(const job_info& job) {
   out["custom_headers"] = job.custom_headers;
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
   out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
+  out["tls_exemptions"] = job.tls_exemptions;
   out["last_response"] = {{"status", job.last_response.status},
                           {"headers", job.last_response.headers},
                           {"server_ip", job.last_response.server_ip},
@@ -412,6 +413,8 @@ job_info job_from_json(const json& value) {
   }
   job.has_custom_auth_headers = bool_field(value, "has_custom_auth_headers");
   job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
+  // Absent from an opendod older than DO SecurityFlags: none.
+  if (value.contains("tls_exemptions")) job.tls_exemptions = uint32_field(value, "tls_exemptions");
   const json& response = field(value, "last_response");
   job.last_response = {uint32_field(response, "status"), string_field(response, "headers"),
                        string_field(response, "server_ip"),

@@ -92,6 +92,7 @@ job_info to_info(const job& j) {
   info.custom_headers = j.custom_headers;
   info.has_custom_auth_headers = !j.custom_auth_headers.empty();  // never their text
   info.allow_https_to_http_redirect = j.allow_https_to_http_redirect;
+  info.tls_exemptions = j.tls_exemptions;
   info.last_response = j.last_response;
   return info;
 }

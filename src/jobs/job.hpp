@@ -131,6 +131,7 @@ struct job {
   std::vector<std::string> custom_headers;
   std::vector<std::string> custom_auth_headers;
   bool allow_https_to_http_redirect = false;
+  std::uint32_t tls_exemptions = 0;  // opendo::tls_exemption bits
   http_response last_response;
 
   // IBackgroundCopyJob4::SetMaximumDownloadTime (seconds; 0 = no limit) and the time the job

@@ -328,7 +328,8 @@ ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
 
 // A job's HTTP options (version 4): its custom headers and custom auth headers, each a block of
 // CRLF-terminated lines (jobs/headers.hpp refuses CR and LF inside a line), and whether https may
-// redirect to http. A row exists only for a job that changed one of them. The auth headers are
+// redirect to http, and the certificate errors its requests accept (opendo::tls_exemption bits,
+// version 9). A row exists only for a job that changed one of them. The auth headers are
 // secrets, kept in this private file like the credentials. Created with the schema and by every
 // migration, so that a migrated store has the layout of a new one.
 constexpr const char* kCreateHttpOptions = R"sql(
@@ -336,7 +337,8 @@ CREATE TABLE http_options (
   job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
   custom_headers TEXT NOT NULL,
   custom_auth_headers TEXT NOT NULL,
-  allow_https_to_http_redirect INTEGER NOT NULL
+  allow_https_to_http_redirect INTEGER NOT NULL,
+  tls_exemptions INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql";
 
@@ -415,9 +417,13 @@ constexpr const char* kLoadFileContent = R"sql(
 SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
 )sql";
 
-// Version 8 had no IBackgroundCopyFile3::SetValidationState.
+// Version 8 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
+// only for stores whose http_options table predates this migration: versions 4 to 8).
 constexpr const char* kMigrateFrom8 = R"sql(
 ALTER TABLE files ADD COLUMN validation INTEGER NOT NULL DEFAULT 0;
+)sql";
+constexpr const char* kMigrateHttpOptionsFrom8 = R"sql(
+ALTER TABLE http_options ADD COLUMN tls_exemptions INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 // What the owner's application said of a file's content (jobs::encode_validation). A statement of
@@ -562,12 +568,12 @@ constexpr int kFileColumn = 23;
 
 constexpr const char* kInsertHttpOptions = R"sql(
 INSERT INTO http_options (job_id, custom_headers, custom_auth_headers,
-                          allow_https_to_http_redirect)
-VALUES (?1, ?2, ?3, ?4)
+                          allow_https_to_http_redirect, tls_exemptions)
+VALUES (?1, ?2, ?3, ?4, ?5)
 )sql";
 
 constexpr const char* kLoadHttpOptions = R"sql(
-SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect
+SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect, tls_exemptions
 FROM http_options
 )sql";
 
@@ -622,6 +628,9 @@ void prepare_schema(sqlite3* db) {
         // Version 7 had no content metadata.
         if (*version != "8") exec_sql(db, kCreateFileContent, operation.c_str());
         exec_sql(db, kMigrateFrom8, operation.c_str());
+        if (*version != "1" && *version != "2" && *version != "3") {
+          exec_sql(db, kMigrateHttpOptionsFrom8, operation.c_str());
+        }
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -846,12 +855,13 @@ void job_store::save_job(const jobs::job& j) {
   }
   run(stmts_->delete_http_options).bind(1, j.id).execute();
   if (!j.custom_headers.empty() || !j.custom_auth_headers.empty() ||
-      j.allow_https_to_http_redirect) {
+      j.allow_https_to_http_redirect || j.tls_exemptions != 0) {
     run(stmts_->insert_http_options)
         .bind(1, j.id)
         .bind(2, jobs::join_header_block(j.custom_headers))
         .bind(3, jobs::join_header_block(j.custom_auth_headers))
         .bind(4, j.allow_https_to_http_redirect)
+        .bind(5, std::int64_t{j.tls_exemptions})
         .execute();
   }
   b.commit();
@@ -1175,6 +1185,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       fail(db_path(db_), "SELECT http_options", "the headers of job " + j.id + " do not parse");
     }
     j.allow_https_to_http_redirect = options.boolean(3);
+    j.tls_exemptions = options.u32(4);
   }
   return result;
 }

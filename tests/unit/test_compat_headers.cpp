@@ -8,6 +8,7 @@
 #include <bits.h>
 #include <deliveryoptimization.h>
 #include <unknwn.h>
+#include <winhttp.h>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +43,11 @@ static_assert(std::is_same_v<REFIID, const GUID&> && std::is_same_v<REFCLSID, co
 static_assert(sizeof(FILETIME) == 8);
 
 static_assert(sizeof(BG_FILE_INFO) == 2 * sizeof(void*));
+// DO SecurityFlags values (winhttp.h).
+static_assert(SECURITY_FLAG_IGNORE_UNKNOWN_CA == 0x100 &&
+              SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE == 0x200 &&
+              SECURITY_FLAG_IGNORE_CERT_CN_INVALID == 0x1000 &&
+              SECURITY_FLAG_IGNORE_CERT_DATE_INVALID == 0x2000);
 static_assert(sizeof(BG_FILE_PROGRESS) == 24 && offsetof(BG_FILE_PROGRESS, Completed) == 16);
 static_assert(sizeof(BG_JOB_PROGRESS) == 24 && offsetof(BG_JOB_PROGRESS, FilesTotal) == 16 &&
               offsetof(BG_JOB_PROGRESS, FilesTransferred) == 20);

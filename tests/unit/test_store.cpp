@@ -1155,6 +1155,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
@@ -1178,6 +1179,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
@@ -1432,6 +1434,7 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
     raw_db old(path_);
     old.exec("DROP TABLE file_content");
     old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1481,6 +1484,7 @@ TEST_F(JobStore, Version8StoreGainsValidation) {
   {
     raw_db old(path_);
     old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
