@@ -383,6 +383,14 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+// The job and a file's validation flags in one transaction (save_job leaves those flags alone).
+void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
+  store::job_store::batch b(store_);
+  persist(j);
+  store_.save_validation(j.id, index, j.files[index]);
+  b.commit();
+}
+
 void manager::record_or_refuse(const jobs::job& j) {
   try {
     store_.save_job(j);
@@ -687,6 +695,13 @@ void manager::set_properties(const caller& who, const std::string& id,
     copy.allow_https_to_http_redirect = *changes.allow_https_to_http_redirect;
     copy.times.modification = wall;
   }
+  if (changes.tls_exemptions) {
+    if ((*changes.tls_exemptions & ~tls_exemption::all) != 0) {
+      throw request_error{value_of(hr::e_invalidarg), "unknown certificate error exemptions"};
+    }
+    copy.tls_exemptions = *changes.tls_exemptions;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -819,6 +834,45 @@ void manager::set_remote_name(const caller& who, const std::string& id, std::uin
                         "job " + id + " has no file " + std::to_string(index)};
   }
   change_remote_names(j, {{index, remote_url}});
+}
+
+// IBackgroundCopyFile3::SetValidationState. Only a transferred file can be judged (E_PENDING
+// before, as BITS says). A copy the application rejects is never delivered: the file starts again
+// (jobs::on_file_rejected). When peers sent any of it, BITS drops the file from its peer cache and
+// fetches it again from the origin by itself; opendo does the same with its content cache.
+void manager::set_validation_state(const caller& who, const std::string& id, std::uint32_t index,
+                                   bool valid) {
+  jobs::job& j = mutable_job(who, id);
+  if (index >= j.files.size()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        "job " + id + " has no file " + std::to_string(index)};
+  }
+  if (is_final(j.state)) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "job " + id + " is " + std::string(to_string(j.state))};
+  }
+  auto& file = j.files[index];
+  if (!file.completed) {
+    throw request_error{value_of(hr::e_pending), "file " + std::to_string(index) + " of job " + id +
+                                                     " is not transferred yet"};
+  }
+  if (valid) {
+    file.validated = true;
+    j.times.modification = wall_now();
+    save_with_validation(j, index);
+    notify(j, job_event_kind::modified);
+    return;
+  }
+  const bool from_peers = file.sources.bytes_from_peers() > 0;
+  if (from_peers) forget_rejected_content(file.content_id);
+  const job_state state = jobs::on_file_rejected(j, index, from_peers, mono_now(), wall_now());
+  spdlog::warn(
+      "job {}: file {}: the application says its content is not valid; it is fetched "
+      "again{} -> {}",
+      j.id, index, from_peers ? " from the origin only" : "", to_string(state));
+  save_with_validation(j, index);
+  notify(j, job_event_kind::state);
+  dirty_schedule_ = true;
 }
 
 bool manager::replace_remote_prefix(const caller& who, const std::string& id,
@@ -1253,7 +1307,7 @@ void manager::start_file(jobs::job& j) {
   note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
-  req.url = source->url;
+  request_to(req, *source);
   req.fd = fd.get();
   req.offset = local_offset;
   req.expected_total = file.remote_size;
@@ -1289,6 +1343,11 @@ bool manager::opened_or_failed(jobs::job& j, std::uint32_t index, const file_res
   return false;
 }
 
+void manager::request_to(transfer::http::request& req, const request_source& source) {
+  req.url = source.url;
+  if (source.source != jobs::byte_source::origin) req.tls_exemptions = 0;
+}
+
 transfer::http::request manager::base_request(const jobs::job& j) const {
   transfer::http::request req;
   req.proxy = j.proxy;
@@ -1299,6 +1358,9 @@ transfer::http::request manager::base_request(const jobs::job& j) const {
   req.headers = j.custom_headers;
   req.auth_headers = j.custom_auth_headers;
   req.allow_https_to_http = j.allow_https_to_http_redirect;
+  // The job's certificate exemptions are for its origin: a cache host (request_to) or proxy is
+  // always verified.
+  req.tls_exemptions = j.tls_exemptions;
   return req;
 }
 
@@ -1356,7 +1418,7 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
     return false;
   }
   transfer::http::request req = base_request(j);
-  req.url = from.url;
+  request_to(req, from);
   req.fd = own.get();
   req.offset = s.next();
   req.range = transfer::http::remote_range{s.next(), s.end - 1};
@@ -2013,14 +2075,7 @@ std::optional<transfer::http::outcome> manager::on_response(
 
 void manager::restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why) {
   spdlog::info("job {}: file {}: {}", j.id, index, why);
-  auto& file = j.files[index];
-  file.bytes_transferred = 0;
-  file.segments.clear();
-  file.remote_size = size_unknown;
-  file.bytes_total =
-      file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
-  file.etag.clear();
-  file.last_modified.clear();
+  jobs::restart_file(j.files[index]);
   jobs::on_requeued(j, mono_now(), wall_now());
   persist(j);
   dirty_schedule_ = true;

@@ -62,6 +62,7 @@ struct property_changes {
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
+  std::optional<std::uint32_t> tls_exemptions;
 };
 
 class manager final : public transfer::http::listener {
@@ -102,6 +103,9 @@ class manager final : public transfer::http::listener {
 
   void set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
                        const std::string& remote_url);
+  // IBackgroundCopyFile3::SetValidationState (see the Varlink interface).
+  void set_validation_state(const caller& who, const std::string& id, std::uint32_t index,
+                            bool valid);
   // ReplaceRemotePrefix: every file whose URL starts with old_prefix, all or none; false when no
   // file matched.
   bool replace_remote_prefix(const caller& who, const std::string& id,
@@ -176,6 +180,8 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // The job and file `index`'s validation flags in one transaction.
+  void save_with_validation(const jobs::job& j, std::uint32_t index);
   // For a request that adds to what the store holds (a job, files): a failed write refuses it,
   // so that the client never believes in a job a restart would not bring back.
   void record_or_refuse(const jobs::job& j);
@@ -214,6 +220,8 @@ class manager final : public transfer::http::listener {
   bool opened_or_failed(jobs::job& j, std::uint32_t index, const file_result& opened);
   // The fields of a request that come from the job (proxy, credentials, headers).
   transfer::http::request base_request(const jobs::job& j) const;
+  // Aims a request at a source: its URL, and no certificate exemptions unless it is the origin.
+  static void request_to(transfer::http::request& req, const request_source& source);
   // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
   // file's connection controller asks for it), within the connection caps.
   void start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd);
@@ -315,6 +323,10 @@ class manager final : public transfer::http::listener {
   void mark_content_complete(const std::string& key, const std::string& url);
   void restore_content_cache();
   void expire_content_cache(jobs::mono_time now);
+  // A content an application rejected (SetValidationState FALSE on a copy peers sent part of):
+  // it stops being shared and leaves the cache.
+  void forget_rejected_content(const std::string& content_id);
+  void drop_cached_content(const std::string& key, const char* why);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
                            const std::string& message, bool transient);
   bool on_origin_fetch_finished(transfer::http::transfer_id id,

@@ -93,7 +93,7 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
 bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
   if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
-      j.dynamic_content) {
+      j.dynamic_content || file.origin_only) {
     return false;
   }
   return content_size(file) >= config_.peers.min_file_size;
@@ -545,6 +545,29 @@ void forget_content_files(const fs::path& cache, const std::string& key) {
 
 }  // namespace
 
+void manager::drop_cached_content(const std::string& key, const char* why) {
+  if (swarm_ && swarm_->has(key)) swarm_->remove(key);
+  forget_content_files(config_.peers.cache_dir, key);
+  spdlog::info("peers: cached content {} deleted ({})", key, why);
+}
+
+void manager::forget_rejected_content(const std::string& content_id) {
+  const std::string key = transfer::peer::content_key(content_id);
+  if (key.empty()) return;
+  // Another job of this host may still be fetching the same content: it keeps the swarm's copy
+  // until it is done, and only then may the cache let it go.
+  const bool wanted = std::any_of(shared_.begin(), shared_.end(),
+                                  [&](const auto& entry) { return entry.second.key == key; });
+  if (wanted) {
+    spdlog::warn(
+        "peers: content {} was rejected by an application but another job still "
+        "fetches it; it stays until that job is done",
+        key);
+    return;
+  }
+  drop_cached_content(key, "an application found it not valid");
+}
+
 void manager::remember_content(const std::string& key, const std::string& metainfo) {
   const fs::path cache(config_.peers.cache_dir);
   const fs::path target = cache / (key + ".torrent");
@@ -620,11 +643,7 @@ void manager::expire_content_cache(jobs::mono_time now) {
   };
   std::vector<cached> complete;
   const auto wall = fs::file_time_type::clock::now();
-  auto drop = [&](const std::string& key, const char* why) {
-    if (swarm_ && swarm_->has(key)) swarm_->remove(key);
-    forget_content_files(cache, key);
-    spdlog::info("peers: cached content {} deleted ({})", key, why);
-  };
+  auto drop = [&](const std::string& key, const char* why) { drop_cached_content(key, why); };
   for (const auto& entry : fs::directory_iterator(cache, ec)) {
     const std::string name = entry.path().filename().string();
     if (entry.path().extension() == ".complete") {

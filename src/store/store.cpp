@@ -29,7 +29,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 8;
+constexpr std::int64_t kSchemaVersion = 9;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -300,6 +300,7 @@ CREATE TABLE files (
   group_peer_connections INTEGER NOT NULL DEFAULT 0,
   download_duration_ms INTEGER NOT NULL DEFAULT 0,
   segments TEXT NOT NULL DEFAULT '',
+  validation INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -329,7 +330,8 @@ ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
 
 // A job's HTTP options (version 4): its custom headers and custom auth headers, each a block of
 // CRLF-terminated lines (jobs/headers.hpp refuses CR and LF inside a line), and whether https may
-// redirect to http. A row exists only for a job that changed one of them. The auth headers are
+// redirect to http, and the certificate errors its requests accept (opendo::tls_exemption bits,
+// version 9). A row exists only for a job that changed one of them. The auth headers are
 // secrets, kept in this private file like the credentials. Created with the schema and by every
 // migration, so that a migrated store has the layout of a new one.
 constexpr const char* kCreateHttpOptions = R"sql(
@@ -337,7 +339,8 @@ CREATE TABLE http_options (
   job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
   custom_headers TEXT NOT NULL,
   custom_auth_headers TEXT NOT NULL,
-  allow_https_to_http_redirect INTEGER NOT NULL
+  allow_https_to_http_redirect INTEGER NOT NULL,
+  tls_exemptions INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql";
 
@@ -414,6 +417,24 @@ INSERT INTO file_content (job_id, idx, metainfo, magnet, content_id) VALUES (?1,
 )sql";
 constexpr const char* kLoadFileContent = R"sql(
 SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
+)sql";
+
+// Version 8 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
+// only for stores whose http_options table predates this migration: versions 4 to 8).
+constexpr const char* kMigrateFrom8 = R"sql(
+ALTER TABLE files ADD COLUMN validation INTEGER NOT NULL DEFAULT 0;
+)sql";
+constexpr const char* kMigrateHttpOptionsFrom8 = R"sql(
+ALTER TABLE http_options ADD COLUMN tls_exemptions INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// What the owner's application said of a file's content (jobs::encode_validation). A statement of
+// its own, like the segments', so that those of the older columns stay as they were.
+constexpr const char* kUpdateValidation = R"sql(
+UPDATE files SET validation = ?3 WHERE job_id = ?1 AND idx = ?2
+)sql";
+constexpr const char* kLoadValidation = R"sql(
+SELECT job_id, idx, validation FROM files WHERE validation != 0
 )sql";
 
 // A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
@@ -549,12 +570,12 @@ constexpr int kFileColumn = 23;
 
 constexpr const char* kInsertHttpOptions = R"sql(
 INSERT INTO http_options (job_id, custom_headers, custom_auth_headers,
-                          allow_https_to_http_redirect)
-VALUES (?1, ?2, ?3, ?4)
+                          allow_https_to_http_redirect, tls_exemptions)
+VALUES (?1, ?2, ?3, ?4, ?5)
 )sql";
 
 constexpr const char* kLoadHttpOptions = R"sql(
-SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect
+SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect, tls_exemptions
 FROM http_options
 )sql";
 
@@ -585,7 +606,7 @@ void prepare_schema(sqlite3* db) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
       if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6" || *version == "7") {
+          *version == "5" || *version == "6" || *version == "7" || *version == "8") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
@@ -597,15 +618,21 @@ void prepare_schema(sqlite3* db) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6" && *version != "7") {
+        if (*version != "5" && *version != "6" && *version != "7" && *version != "8") {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6" && *version != "7") exec_sql(db, kMigrateFrom5, operation.c_str());
-        if (*version != "7") exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (*version != "6" && *version != "7" && *version != "8") {
+          exec_sql(db, kMigrateFrom5, operation.c_str());
+        }
+        if (*version != "7" && *version != "8") exec_sql(db, kMigrateFrom6, operation.c_str());
         // Version 7 had no content metadata.
-        exec_sql(db, kCreateFileContent, operation.c_str());
+        if (*version != "8") exec_sql(db, kCreateFileContent, operation.c_str());
+        exec_sql(db, kMigrateFrom8, operation.c_str());
+        if (*version != "1" && *version != "2" && *version != "3") {
+          exec_sql(db, kMigrateHttpOptionsFrom8, operation.c_str());
+        }
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -654,6 +681,8 @@ struct job_store::statements {
         load_limits(db, "SELECT jobs limits", kLoadLimits),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
+        update_validation(db, "UPDATE files validation", kUpdateValidation),
+        load_validation(db, "SELECT files validation", kLoadValidation),
         delete_http_options(db, "DELETE http_options",
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
@@ -685,6 +714,8 @@ struct job_store::statements {
   statement load_limits;
   statement update_segments;
   statement load_segments;
+  statement update_validation;
+  statement load_validation;
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
@@ -826,12 +857,13 @@ void job_store::save_job(const jobs::job& j) {
   }
   run(stmts_->delete_http_options).bind(1, j.id).execute();
   if (!j.custom_headers.empty() || !j.custom_auth_headers.empty() ||
-      j.allow_https_to_http_redirect) {
+      j.allow_https_to_http_redirect || j.tls_exemptions != 0) {
     run(stmts_->insert_http_options)
         .bind(1, j.id)
         .bind(2, jobs::join_header_block(j.custom_headers))
         .bind(3, jobs::join_header_block(j.custom_auth_headers))
         .bind(4, j.allow_https_to_http_redirect)
+        .bind(5, std::int64_t{j.tls_exemptions})
         .execute();
   }
   b.commit();
@@ -907,6 +939,15 @@ void job_store::save_segments(const std::string& job_id, std::uint32_t index,
                               const jobs::file_record& file) {
   const std::string text = jobs::encode_segments(file.segments);  // bound without a copy
   run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
+}
+
+void job_store::save_validation(const std::string& job_id, std::uint32_t index,
+                                const jobs::file_record& file) {
+  run(stmts_->update_validation)
+      .bind(1, job_id)
+      .bind(2, index)
+      .bind(3, std::int64_t{jobs::encode_validation(file)})
+      .execute();
 }
 
 void job_store::save_file_content(const std::string& job_id, std::uint32_t index,
@@ -1140,6 +1181,19 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
     }
   }
   {
+    run validation(stmts_->load_validation);
+    while (validation.step()) {
+      auto it = by_id.find(validation.text(0));
+      const std::int64_t index = validation.integer(1);
+      if (it == by_id.end() || index < 0 ||
+          index >= static_cast<std::int64_t>(it->second->files.size())) {
+        continue;
+      }
+      jobs::decode_validation(it->second->files[static_cast<std::size_t>(index)],
+                              validation.integer(2));
+    }
+  }
+  {
     run content(stmts_->load_file_content);
     while (content.step()) {
       auto it = by_id.find(content.text(0));
@@ -1178,6 +1232,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       fail(db_path(db_), "SELECT http_options", "the headers of job " + j.id + " do not parse");
     }
     j.allow_https_to_http_redirect = options.boolean(3);
+    j.tls_exemptions = options.u32(4);
   }
   return result;
 }

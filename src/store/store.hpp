@@ -33,6 +33,10 @@ class job_store {
   // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
+  // IBackgroundCopyFile3::SetValidationState's flags of a file (validated, origin_only). Only that
+  // request changes them, so save_job leaves them as they are.
+  void save_validation(const std::string& job_id, std::uint32_t index,
+                       const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
   void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
   // Removes the job with its files, credentials, completing mark and tail-cut marks.

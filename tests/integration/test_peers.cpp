@@ -4,8 +4,9 @@
 // from the first instead of the origin; hosts that start together share out the origin's work;
 // files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
 // while sharing resumes from its content cache; a standard BitTorrent client (Debian's
-// transmission-cli) fetches a file from an opendod seed through its v1 twin. The multi-host test
-// in network namespaces with local discovery and link caps is test_lan_peers.
+// transmission-cli) fetches a file from an opendod seed through its v1 twin; a copy from peers an
+// application rejects (SetValidationState) leaves the cache and comes again from the origin. The
+// multi-host test in network namespaces with local discovery and link caps is test_lan_peers.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -679,4 +680,46 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
   // the file as uploaded to peers (it had uploaded nothing before: it was the only opendo host).
   EXPECT_EQ(origin.access_log().size(), origin_requests);
   EXPECT_GE(uploaded_reaching(c, kSize), kSize);
+}
+
+// IBackgroundCopyFile3::SetValidationState FALSE on a copy peers sent: as BITS does with its peer
+// cache, the content leaves the host's cache (no longer shared) and the file is fetched again from
+// the origin only, by itself, without an error. A later TRUE is kept (GetValidationState).
+TEST(Peers, ACopyFromPeersTheApplicationRejectsIsFetchedAgainFromTheOriginOnly) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 16);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  finish(ja);
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  job_info got = wait_for_state(jb, job_state::transferred, 120s);
+  ASSERT_EQ(got.state, job_state::transferred) << second.log();
+  ASSERT_EQ(got.files.at(0).sources.bytes_from_lan_peers, kSize);
+  ASSERT_EQ(complete_contents(second.state_dir()), 1U);
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+
+  jb.set_validation_state(0, false);
+  got = wait_for_state(jb, job_state::transferred, 120s);
+  ASSERT_EQ(got.state, job_state::transferred) << second.log();
+  EXPECT_FALSE(got.error);
+  const source_stats& s = got.files.at(0).sources;
+  EXPECT_EQ(s.bytes_from_origin, kSize) << "fetched again, from the origin";
+  EXPECT_EQ(s.bytes_from_lan_peers, kSize) << "the first copy still counts";
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before + kSize);
+  EXPECT_EQ(complete_contents(second.state_dir()), 0U) << "the rejected copy left the cache";
+  EXPECT_NE(second.log().find("an application found it not valid"), std::string::npos)
+      << second.log();
+  EXPECT_FALSE(got.files.at(0).validated);
+  jb.set_validation_state(0, true);
+  EXPECT_TRUE(jb.info().files.at(0).validated);
+  EXPECT_EQ(jb.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
 }

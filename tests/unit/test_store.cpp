@@ -75,6 +75,8 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.last_modified, b.last_modified);
   EXPECT_EQ(a.remote_mtime, b.remote_mtime);
   EXPECT_EQ(a.delivered, b.delivered);
+  EXPECT_EQ(a.validated, b.validated);
+  EXPECT_EQ(a.origin_only, b.origin_only);
   EXPECT_EQ(a.ranges, b.ranges);
   EXPECT_EQ(a.layout, b.layout);
   EXPECT_EQ(a.remote_size, b.remote_size);
@@ -848,9 +850,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion8) {
+TEST_F(JobStore, NewStoreHasSchemaVersion9) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -922,7 +924,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "8");
+  EXPECT_EQ(store.meta("schema_version"), "9");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -990,7 +992,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1032,7 +1034,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"9", "0"}) {
+  for (const char* version : {"10", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1060,7 +1062,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1080,7 +1082,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1148,7 +1150,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1181,6 +1183,8 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
@@ -1188,7 +1192,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1203,6 +1207,8 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
@@ -1210,7 +1216,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1223,7 +1229,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 8");
+  expect_open_fails("migrate schema version 1 to 9");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1357,7 +1363,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1456,13 +1462,15 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   {
     raw_db old(path_);
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1470,4 +1478,50 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   loaded[0].files.push_back(with_metainfo(make_file("added", 40, 0)));
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// IBackgroundCopyFile3::SetValidationState's flags: written by save_validation only, kept by
+// save_job (which rewrites the rest of the row) and by a reopened store.
+TEST_F(JobStore, ValidationFlagsRoundTripAndSurviveResaves) {
+  job j = make_job("{00000000-0000-0000-0000-000000000090}", 1, 3);
+  {
+    job_store store(path_);
+    store.save_job(j);
+    j.files[1].validated = true;
+    j.files[2].origin_only = true;
+    store.save_validation(j.id, 1, j.files[1]);
+    store.save_validation(j.id, 2, j.files[2]);
+    store.save_job(j);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_FALSE(loaded[0].files[0].validated || loaded[0].files[0].origin_only);
+  EXPECT_TRUE(loaded[0].files[1].validated);
+  EXPECT_FALSE(loaded[0].files[1].origin_only);
+  EXPECT_FALSE(loaded[0].files[2].validated);
+  EXPECT_TRUE(loaded[0].files[2].origin_only);
+  // Cleared flags are written too.
+  loaded[0].files[1].validated = false;
+  { job_store(path_).save_validation(j.id, 1, loaded[0].files[1]); }
+  EXPECT_FALSE(job_store(path_).load_all()[0].files[1].validated);
+}
+
+// Version 8 had no validation column: made here from a new store by dropping it.
+TEST_F(JobStore, Version8StoreGainsValidation) {
+  job j = make_job("{00000000-0000-0000-0000-000000000081}", 1, 1);
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
+    old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_FALSE(loaded[0].files[0].validated);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  loaded[0].files[0].validated = true;
+  { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
+  EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
 }

@@ -131,9 +131,18 @@ bool piece_layer_matches_root(lt::span<const char> layer, int piece_length,
 
 }  // namespace
 
+namespace {
+// The multihash of a SHA-256 (0x12, 32 bytes), as in a v2 magnet's xt.
+constexpr std::string_view kContentIdPrefix = "urn:btmh:1220";
+}  // namespace
+
 std::string content_id(std::string_view info_hash_v2) {
-  // The multihash of a SHA-256 (0x12, 32 bytes), as in a v2 magnet's xt.
-  return "urn:btmh:1220" + std::string(info_hash_v2);
+  return std::string(kContentIdPrefix) + std::string(info_hash_v2);
+}
+
+std::string content_key(std::string_view content_id) {
+  if (content_id.substr(0, kContentIdPrefix.size()) != kContentIdPrefix) return {};
+  return std::string(content_id.substr(kContentIdPrefix.size()));
 }
 
 std::string content_id(const content_metadata& meta) {

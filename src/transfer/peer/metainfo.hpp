@@ -51,6 +51,8 @@ struct content_metadata {
 // The file's content id as the API shows it: "urn:btmh:1220" + info_hash_v2 (the multihash of
 // a SHA-256, as in a v2 magnet's xt).
 std::string content_id(const content_metadata& meta);
+// The other way: the info_hash_v2 a content id names (the swarm's key); empty when it names none.
+std::string content_key(std::string_view content_id);
 
 // The content id of the v2 info hash `info_hash_v2` (64 hex digits): what content_id(meta) is.
 std::string content_id(std::string_view info_hash_v2);
