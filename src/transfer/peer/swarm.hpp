@@ -117,6 +117,14 @@ class swarm {
   // Whether a twin is being hashed (the daemon's loop should come round to add it).
   bool hashing_twins() const;
 
+  // Whether the content (and its v1 twin) may send bytes to peers: a job's peer caching flags
+  // and the network's cost decide (docs/peers.md). A content starts serving. While it does not,
+  // its peers' requests go unanswered and each peer is choked again within a second: libtorrent's
+  // choker has no "never" (an upload limit or unchoke slots of 0 mean unlimited), so a plugin of
+  // the content's does it. Fetching from peers goes on either way.
+  void set_serving(const std::string& key, bool serving);
+  bool serving(const std::string& key) const;
+
   // The spans this host should fetch from the origin now, at most `max` (jobs/origin_share.hpp);
   // each is in flight until origin_done or origin_failed.
   std::vector<piece_span> origin_work(const std::string& key, jobs::mono_time now, std::size_t max);
