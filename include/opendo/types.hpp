@@ -50,6 +50,15 @@ inline constexpr std::uint32_t file_ranges_transferred = 0x20;
 inline constexpr std::uint32_t all = 0x3F;
 }  // namespace notify
 
+// BG_JOB_ENABLE_PEERCACHING_* flags (SetPeerCachingFlags): what a job may do with peers.
+namespace peer_caching {
+inline constexpr std::uint32_t client = 0x1;  // its files may come from peers
+inline constexpr std::uint32_t server = 0x2;  // its content may be served to peers
+// BG_JOB_DISABLE_BRANCH_CACHE: about Windows BranchCache; accepted and kept, nothing to do.
+inline constexpr std::uint32_t disable_branch_cache = 0x4;
+inline constexpr std::uint32_t all = 0x7;
+}  // namespace peer_caching
+
 // Values are those of BG_JOB_PROXY_USAGE.
 enum class proxy_usage : std::uint32_t {
   preconfig = 0,
@@ -292,6 +301,9 @@ struct job_info {
   bool has_custom_auth_headers = false;
   bool allow_https_to_http_redirect = false;
   http_response last_response;
+  // BITS peer caching flags (peer_caching::*) as set; nullopt when never set: the job then
+  // follows the daemon's download mode (fetches from peers and serves them when it shares).
+  std::optional<std::uint32_t> peer_caching_flags = {};
 };
 
 // Machine-wide figures of opendod (DO's Get-DeliveryOptimizationPerfSnap): `opendo perfsnap`.

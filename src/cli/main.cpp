@@ -84,6 +84,44 @@ opendo::job_priority parse_priority(const std::string& text) {
   return *priority;
 }
 
+// "client,server" (any of client, server, disable-branch-cache; "none" for none) -> the BITS
+// peer caching flags.
+std::uint32_t parse_peer_caching(const std::string& text) {
+  if (text == "none") return 0;
+  std::uint32_t flags = 0;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = text.substr(start, comma - start);
+    if (name == "client") {
+      flags |= opendo::peer_caching::client;
+    } else if (name == "server") {
+      flags |= opendo::peer_caching::server;
+    } else if (name == "disable-branch-cache") {
+      flags |= opendo::peer_caching::disable_branch_cache;
+    } else {
+      invalid("unknown peer caching flag '" + name +
+              "' (use client, server and disable-branch-cache separated by commas, or none)");
+    }
+    start = comma + 1;
+  }
+  return flags;
+}
+
+std::string peer_caching_text(const std::optional<std::uint32_t>& flags) {
+  if (!flags) return "not set (the daemon's download mode decides)";
+  std::string out;
+  auto add = [&](std::uint32_t bit, const char* name) {
+    if ((*flags & bit) == 0) return;
+    if (!out.empty()) out += ", ";
+    out += name;
+  };
+  add(opendo::peer_caching::client, "client (fetches from peers)");
+  add(opendo::peer_caching::server, "server (serves peers)");
+  add(opendo::peer_caching::disable_branch_cache, "disable-branch-cache");
+  return out.empty() ? "none (no peers)" : out;
+}
+
 // ---- job ids ----
 
 // A whole GUID, with or without braces, in the registry format the daemon uses.
@@ -255,6 +293,7 @@ void print_job(const job_info& job) {
     field("dynamic content:", "yes (files are fetched whole, never resumed)");
   if (job.high_performance)
     field("high performance:", "yes (progress recorded when a transfer stops, not every second)");
+  field("peer caching:", peer_caching_text(job.peer_caching_flags));
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -453,6 +492,8 @@ struct setprop_args {
   bool clear_auth_headers = false;
   bool allow_https_to_http = false;
   CLI::Option* allow_https_to_http_option = nullptr;
+  std::string peer_caching;
+  CLI::Option* peer_caching_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
@@ -461,7 +502,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
           args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
           args.max_download_time_option->count() + args.max_download_size_option->count() +
           args.notification_interval_option->count() + args.dynamic_content_option->count() +
-          args.high_performance_option->count() >
+          args.high_performance_option->count() + args.peer_caching_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
@@ -469,7 +510,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
-        "--notification-interval, --dynamic-content, --high-performance, --header, "
+        "--notification-interval, --dynamic-content, --high-performance, --peer-caching, "
+        "--header, "
         "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
@@ -479,6 +521,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
   // Check everything before changing anything.
   std::optional<opendo::job_priority> priority;
   if (args.priority_option->count() > 0) priority = parse_priority(args.priority);
+  std::optional<std::uint32_t> peer_caching;
+  if (args.peer_caching_option->count() > 0) peer_caching = parse_peer_caching(args.peer_caching);
   opendo::client client = connect(global);
   opendo::job job = open_job(client, args.id);
   if (args.name_option->count() > 0) job.set_display_name(args.name);
@@ -498,6 +542,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
   }
   if (args.dynamic_content_option->count() > 0) job.set_dynamic_content(args.dynamic_content);
   if (args.high_performance_option->count() > 0) job.set_high_performance(args.high_performance);
+  if (peer_caching) job.set_peer_caching_flags(*peer_caching);
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
@@ -1066,6 +1111,14 @@ int run_command_line(int argc, char** argv) {
                        "recorded when they stop or finish, not every second, so a crash of the "
                        "machine may cost the bytes since (BITS_JOB_PROPERTY_HIGH_PERFORMANCE)")
           ->type_name("BOOL");
+  setprop.peer_caching_option =
+      setprop_verb
+          ->add_option("--peer-caching", setprop.peer_caching,
+                       "What the job may do with peers (SetPeerCachingFlags): client (its files "
+                       "may come from peers), server (its content may be served to them), "
+                       "disable-branch-cache (kept only), separated by commas; none for neither. "
+                       "Never set, a job follows the daemon's download mode")
+          ->type_name("FLAGS");
   setprop.notification_interval_option =
       setprop_verb
           ->add_option("--notification-interval", setprop.notification_interval,

@@ -523,16 +523,18 @@ class job_object final
   HRESULT STDMETHODCALLTYPE SetPeerCachingFlags(DWORD Flags) override {
     return guard([&] {
       if ((Flags & ~kKnownPeerCachingFlags) != 0) fail(E_INVALIDARG, "unknown peer caching flags");
-      if (Flags != 0) fail(E_NOTIMPL, "opendo does not serve or use peer caches for BITS jobs");
-      require_not_final();
+      handle_.set_peer_caching_flags(Flags);
       return S_OK;
     });
   }
 
+  // 0 while never set, as on Windows; the job then follows opendod's download mode.
   HRESULT STDMETHODCALLTYPE GetPeerCachingFlags(DWORD* pFlags) override {
     if (pFlags == nullptr) return E_POINTER;
-    *pFlags = 0;
-    return S_OK;
+    return guard([&] {
+      *pFlags = handle_.info().peer_caching_flags.value_or(0);
+      return S_OK;
+    });
   }
 
   HRESULT STDMETHODCALLTYPE GetOwnerIntegrityLevel(ULONG* pLevel) override {

@@ -27,6 +27,7 @@
 #include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
 #include "jobs/lifecycle.hpp"
+#include "jobs/peer_policy.hpp"
 #include "jobs/ranges.hpp"
 #include "jobs/scheduler.hpp"
 #include "opendo/hresult.hpp"
@@ -630,6 +631,10 @@ void manager::set_properties(const caller& who, const std::string& id,
     check(jobs::set_minimum_notification_interval(copy, *changes.minimum_notification_interval_ms,
                                                   wall),
           "minimum notification interval");
+  }
+  if (changes.peer_caching_flags) {
+    check(jobs::set_peer_caching_flags(copy, *changes.peer_caching_flags, wall),
+          "peer caching flags " + std::to_string(*changes.peer_caching_flags));
   }
   if (changes.custom_headers) {
     const jobs::header_check checked =

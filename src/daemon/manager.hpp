@@ -59,6 +59,7 @@ struct property_changes {
   std::optional<bool> dynamic_content;
   std::optional<bool> high_performance;
   std::optional<std::uint32_t> minimum_notification_interval_ms;
+  std::optional<std::uint32_t> peer_caching_flags;
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
@@ -298,6 +299,10 @@ class manager final : public transfer::http::listener {
   void run_shared_files(jobs::mono_time now);
   void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
   void count_peer_traffic(jobs::mono_time now);
+  // Opens or closes each shared content's uploads as its jobs' peer caching flags allow.
+  void gate_uploads();
+  // Whether a job that shares the content `key`, other than `except`, may serve it to peers.
+  bool others_may_serve(const std::string& key, const std::string& except) const;
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
@@ -305,6 +310,9 @@ class manager final : public transfer::http::listener {
   // restart while young enough, and deleted once too old or when the cache is over its size.
   void remember_content(const std::string& key, const std::string& metainfo);
   void mark_content_complete(const std::string& key, const std::string& url);
+  // A complete content its job may not serve, once no other job shares it: out of the swarm and
+  // the cache, so that neither this run nor the next one serves it.
+  void forget_unserved_content(const std::string& key);
   void restore_content_cache();
   void expire_content_cache(jobs::mono_time now);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,

@@ -13,12 +13,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <vector>
 
 #include "daemon/manager.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/lifecycle.hpp"
+#include "jobs/peer_policy.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::daemon {
@@ -83,8 +85,8 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
 
 bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
-  if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
-      j.dynamic_content) {
+  if (!config_.peers.sharing() || !jobs::may_fetch_from_peers(j) || file.metainfo.empty() ||
+      !file.ranges.empty() || j.dynamic_content) {
     return false;
   }
   const auto size = transfer::peer::swarm::content_size(file.metainfo);
@@ -224,6 +226,7 @@ void manager::run_shared_files(jobs::mono_time now) {
     }
   }
   count_peer_traffic(now);
+  gate_uploads();
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
     if (!swarm_->has(it->first)) {
       it = restored_twins_.erase(it);
@@ -241,7 +244,9 @@ void manager::run_shared_files(jobs::mono_time now) {
     if (progress.complete) {
       // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
       // the file's URL as its web seed.
-      swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
+      if (swarm_->serving(shared.key)) {
+        swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
+      }
       complete.push_back(job_id);
       continue;
     }
@@ -249,6 +254,32 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
   for (const auto& job_id : complete) {
     if (shared_.count(job_id) != 0) deliver_shared_file(jobs_.at(job_id));
+  }
+}
+
+bool manager::others_may_serve(const std::string& key, const std::string& except) const {
+  return std::any_of(shared_.begin(), shared_.end(), [&](const auto& entry) {
+    return entry.first != except && entry.second.key == key &&
+           jobs::may_serve_to_peers(jobs_.at(entry.first));
+  });
+}
+
+void manager::gate_uploads() {
+  // A content that several jobs fetch is served when one of them allows it: its bytes are the
+  // same for all, and the others' peers get them anyway. A content no job fetches any more
+  // keeps the gate its last job left (a complete one is only kept when that job allowed it).
+  std::map<std::string, bool> serving;
+  for (const auto& [job_id, shared] : shared_) {
+    serving[shared.key] = serving[shared.key] || jobs::may_serve_to_peers(jobs_.at(job_id));
+  }
+  for (auto& [key, allowed] : serving) {
+    // Complete and kept from before (another job shared it): served as it was.
+    allowed = allowed || std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
+                                                 (key + ".complete"));
+    if (swarm_->serving(key) == allowed) continue;
+    swarm_->set_serving(key, allowed);
+    spdlog::info("peers: content {} is {} served to peers (its jobs' peer caching flags)", key,
+                 allowed ? "now" : "no longer");
   }
 }
 
@@ -428,8 +459,14 @@ void manager::deliver_shared_file(jobs::job& j) {
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
   totals_.sources.download_duration_ms +=
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
-  mark_content_complete(shared.key, file.remote_url);
+  // A content no job may serve is not kept to be served later: it leaves the swarm and the cache
+  // unless another job shared it complete before (its marker says so).
+  const bool keep = jobs::may_serve_to_peers(j) || others_may_serve(shared.key, j.id) ||
+                    std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
+                                            (shared.key + ".complete"));
+  if (keep) mark_content_complete(shared.key, file.remote_url);
   stop_shared_file(j);
+  if (!keep) forget_unserved_content(shared.key);
   file.bytes_total = size;
   jobs::on_progress(j, index, size, now);
   spdlog::info(
@@ -530,6 +567,15 @@ void manager::mark_content_complete(const std::string& key, const std::string& u
   std::error_code ec;
   fs::last_write_time(marker, fs::file_time_type::clock::now(), ec);
   cache_checked_at_ = {};  // the size cap is checked at once
+}
+
+void manager::forget_unserved_content(const std::string& key) {
+  const bool wanted = std::any_of(shared_.begin(), shared_.end(),
+                                  [&](const auto& entry) { return entry.second.key == key; });
+  if (wanted) return;
+  if (swarm_ && swarm_->has(key)) swarm_->remove(key);
+  forget_content_files(config_.peers.cache_dir, key);
+  spdlog::info("peers: content {} is not kept: its job may not serve it to peers", key);
 }
 
 void manager::restore_content_cache() {

@@ -317,6 +317,7 @@ json to_json(const job_info& job) {
   out["custom_headers"] = job.custom_headers;
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
   out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
+  if (job.peer_caching_flags) out["peer_caching_flags"] = *job.peer_caching_flags;
   out["last_response"] = {{"status", job.last_response.status},
                           {"headers", job.last_response.headers},
                           {"server_ip", job.last_response.server_ip},
@@ -407,6 +408,10 @@ job_info job_from_json(const json& value) {
   }
   job.has_custom_auth_headers = bool_field(value, "has_custom_auth_headers");
   job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
+  // Absent: never set (and a daemon from before sends none).
+  if (auto it = value.find("peer_caching_flags"); it != value.end() && !it->is_null()) {
+    job.peer_caching_flags = uint32_field(value, "peer_caching_flags");
+  }
   const json& response = field(value, "last_response");
   job.last_response = {uint32_field(response, "status"), string_field(response, "headers"),
                        string_field(response, "server_ip"),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -27,7 +28,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 8;
+constexpr std::int64_t kSchemaVersion = 9;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -267,7 +268,8 @@ CREATE TABLE jobs (
   resumed INTEGER NOT NULL DEFAULT 0,
   notification_interval_ms INTEGER NOT NULL DEFAULT 500,
   dynamic_content INTEGER NOT NULL DEFAULT 0,
-  high_performance INTEGER NOT NULL DEFAULT 0
+  high_performance INTEGER NOT NULL DEFAULT 0,
+  peer_caching_flags INTEGER
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -388,6 +390,12 @@ ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 8 had no per-job peer policy: SetPeerCachingFlags (NULL: never set, the job follows
+// the daemon's download mode).
+constexpr const char* kMigrateFrom8 = R"sql(
+ALTER TABLE jobs ADD COLUMN peer_caching_flags INTEGER;
+)sql";
+
 // A file's trusted content metadata (version 8): the metainfo (raw bencoded bytes, up to 512
 // KiB) or magnet its owner gave, and the content id derived from them. A row exists only for a
 // file that has them. A table of its own, not columns of files: files rows are rewritten with
@@ -448,6 +456,13 @@ UPDATE jobs SET max_download_time = ?2, download_time_ms = ?3, max_download_size
                 resumed = ?5, notification_interval_ms = ?6, dynamic_content = ?7,
                 high_performance = ?8
 WHERE id = ?1
+)sql";
+// The per-job peer policy (version 9), likewise.
+constexpr const char* kUpdatePolicy = R"sql(
+UPDATE jobs SET peer_caching_flags = ?2 WHERE id = ?1
+)sql";
+constexpr const char* kLoadPolicy = R"sql(
+SELECT id, peer_caching_flags FROM jobs
 )sql";
 constexpr const char* kLoadLimits = R"sql(
 SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
@@ -582,28 +597,32 @@ void prepare_schema(sqlite3* db) {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6" || *version == "7") {
+      // Versions are small whole numbers: anything else is not one this opendo knows.
+      const int from =
+          version->size() == 1 && std::isdigit(static_cast<unsigned char>((*version)[0]))
+              ? (*version)[0] - '0'
+              : -1;
+      if (from >= 1 && from < kSchemaVersion) {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
-        if (*version == "1") {
+        if (from <= 1) {
           exec_sql(db, kMigrateFrom1, operation.c_str());
           exec_sql(db, kCreateCredentials, operation.c_str());
         }
-        if (*version == "1" || *version == "2") exec_sql(db, kMigrateFrom2, operation.c_str());
-        if (*version == "1" || *version == "2" || *version == "3") {
+        if (from <= 2) exec_sql(db, kMigrateFrom2, operation.c_str());
+        if (from <= 3) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6" && *version != "7") {
+        if (from <= 4) {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6" && *version != "7") exec_sql(db, kMigrateFrom5, operation.c_str());
-        if (*version != "7") exec_sql(db, kMigrateFrom6, operation.c_str());
-        // Version 7 had no content metadata.
-        exec_sql(db, kCreateFileContent, operation.c_str());
+        if (from <= 5) exec_sql(db, kMigrateFrom5, operation.c_str());
+        if (from <= 6) exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (from <= 7) exec_sql(db, kCreateFileContent, operation.c_str());  // no content metadata
+        if (from <= 8) exec_sql(db, kMigrateFrom8, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -650,6 +669,8 @@ struct job_store::statements {
         update_download_time(db, "UPDATE jobs download time",
                              "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
         load_limits(db, "SELECT jobs limits", kLoadLimits),
+        update_policy(db, "UPDATE jobs policy", kUpdatePolicy),
+        load_policy(db, "SELECT jobs policy", kLoadPolicy),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
         delete_http_options(db, "DELETE http_options",
@@ -681,6 +702,8 @@ struct job_store::statements {
   statement update_limits;
   statement update_download_time;
   statement load_limits;
+  statement update_policy;
+  statement load_policy;
   statement update_segments;
   statement load_segments;
   statement delete_http_options;
@@ -776,6 +799,12 @@ void job_store::save_job(const jobs::job& j) {
       .bind(8, j.high_performance)
       .bind(6, j.minimum_notification_interval_ms)
       .execute();
+  {
+    run policy(stmts_->update_policy);
+    policy.bind(1, j.id);
+    if (j.peer_caching_flags) policy.bind(2, *j.peer_caching_flags);  // unbound: NULL
+    policy.execute();
+  }
   run(stmts_->trim_files)
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
@@ -1073,6 +1102,14 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       j.minimum_notification_interval_ms = limits.u32(5);
       j.dynamic_content = limits.boolean(6);
       j.high_performance = limits.boolean(7);
+    }
+  }
+  {
+    run policy(stmts_->load_policy);
+    while (policy.step()) {
+      auto it = by_id.find(policy.text(0));
+      if (it == by_id.end()) continue;
+      if (!policy.is_null(1)) it->second->peer_caching_flags = policy.u32(1);
     }
   }
   {

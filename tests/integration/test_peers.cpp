@@ -461,3 +461,60 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
   EXPECT_EQ(origin.access_log().size(), origin_requests);
   EXPECT_GE(uploaded_reaching(c, kSize), kSize);
 }
+
+// SetPeerCachingFlags (docs/peers.md, "A job's own say"). On host A a job with CLIENT alone
+// fetches through the swarm but serves nothing, and its content is not kept: B, whose job never
+// set flags, finds nothing at A and takes it all from the origin, then keeps and serves it. Back
+// on A, a job whose flags are none (set with `opendo setprop --peer-caching none`) takes nothing
+// from B, even though B has it; a job with CLIENT takes everything from B.
+TEST(Peers, PeerCachingFlagsDecideWhatAJobTakesFromAndGivesToPeers) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 12);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {b}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job client_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a1").string());
+  client_only.set_peer_caching_flags(peer_caching::client);
+  client_only.resume();
+  const job_info a1 = finish(client_only);
+  EXPECT_EQ(a1.peer_caching_flags, peer_caching::client);
+  EXPECT_EQ(a1.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(sha256_file(out / "a1"), sha);
+  EXPECT_EQ(complete_contents(first.state_dir()), 0U) << "a content it may not serve is not kept";
+
+  job never_set = start_shared(cb, origin.url("big.bin"), metainfo, out / "b1");
+  const job_info b1 = finish(never_set);
+  EXPECT_FALSE(b1.peer_caching_flags.has_value());
+  EXPECT_EQ(b1.files.at(0).sources.bytes_from_lan_peers, 0U) << "A serves nothing";
+  EXPECT_EQ(b1.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(ca.statistics().totals.bytes_to_lan_peers, 0U);
+  EXPECT_EQ(complete_contents(second.state_dir()), 1U);
+
+  job none = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a2").string());
+  const run_result set = first.cli({"setprop", none.id(), "--peer-caching", "none"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const run_result shown = first.cli({"info", none.id()});
+  EXPECT_NE(shown.out.find("none (no peers)"), std::string::npos) << shown.out;
+  none.resume();
+  const job_info a2 = finish(none);
+  EXPECT_EQ(a2.peer_caching_flags, 0U);
+  EXPECT_EQ(a2.files.at(0).sources.bytes_from_lan_peers, 0U);
+  EXPECT_EQ(a2.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(sha256_file(out / "a2"), sha);
+
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+  job from_peers = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a3").string());
+  from_peers.set_peer_caching_flags(peer_caching::client | peer_caching::server);
+  from_peers.resume();
+  const job_info a3 = finish(from_peers);
+  EXPECT_EQ(a3.files.at(0).sources.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(a3.files.at(0).sources.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before);
+  EXPECT_EQ(sha256_file(out / "a3"), sha);
+}

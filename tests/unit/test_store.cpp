@@ -28,6 +28,7 @@ using opendo::error_context;
 using opendo::job_priority;
 using opendo::job_state;
 using opendo::proxy_usage;
+namespace peer_caching = opendo::peer_caching;
 using opendo::size_unknown;
 using opendo::jobs::credential_record;
 using opendo::jobs::error_record;
@@ -94,6 +95,7 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.minimum_retry_delay, b.minimum_retry_delay);
   EXPECT_EQ(a.no_progress_timeout, b.no_progress_timeout);
   EXPECT_EQ(a.error_count, b.error_count);
+  EXPECT_EQ(a.peer_caching_flags, b.peer_caching_flags);
   ASSERT_EQ(a.error.has_value(), b.error.has_value());
   if (a.error) {
     EXPECT_EQ(a.error->code, b.error->code);
@@ -819,9 +821,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion8) {
+TEST_F(JobStore, NewStoreHasSchemaVersion9) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -893,7 +895,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "8");
+  EXPECT_EQ(store.meta("schema_version"), "9");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -961,7 +963,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1003,7 +1005,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"9", "0"}) {
+  for (const char* version : {"10", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1031,7 +1033,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1051,7 +1053,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1119,7 +1121,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1154,12 +1156,13 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1175,13 +1178,14 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1194,7 +1198,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 8");
+  expect_open_fails("migrate schema version 1 to 9");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1328,7 +1332,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1427,18 +1431,66 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   {
     raw_db old(path_);
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
   EXPECT_EQ(raw_db(path_).text(keys), "jobs job_id id CASCADE");
   loaded[0].files.push_back(with_metainfo(make_file("added", 40, 0)));
+  { job_store(path_).save_job(loaded[0]); }
+  expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// SetPeerCachingFlags: never set (NULL) and 0 are different things, and both survive a reopen.
+TEST_F(JobStore, PeerCachingFlagsRoundTripAndNeverSetStaysNeverSet) {
+  job never = make_job("{00000000-0000-0000-0000-000000000091}", 1, 1);
+  job zero = make_job("{00000000-0000-0000-0000-000000000092}", 2, 1);
+  zero.peer_caching_flags = 0;
+  job both = make_job("{00000000-0000-0000-0000-000000000093}", 3, 1);
+  both.peer_caching_flags = peer_caching::client | peer_caching::server;
+  {
+    job_store store(path_);
+    store.save_job(never);
+    store.save_job(zero);
+    store.save_job(both);
+  }
+  const auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 3U);
+  expect_same_job(never, loaded[0]);
+  expect_same_job(zero, loaded[1]);
+  expect_same_job(both, loaded[2]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM jobs WHERE peer_caching_flags IS NULL"), "1");
+  // Set back: the row follows.
+  auto again = loaded[2];
+  again.peer_caching_flags = peer_caching::client;
+  { job_store(path_).save_job(again); }
+  EXPECT_EQ(job_store(path_).load_all()[2].peer_caching_flags, peer_caching::client);
+}
+
+// Version 8 lacked the jobs' peer_caching_flags column: made here from a new store by dropping it.
+// Its jobs come back as never set, and the column then holds what is set.
+TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
+  job j = make_job("{00000000-0000-0000-0000-000000000081}", 1, 1);
+  j.high_performance = true;
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_TRUE(loaded[0].high_performance);  // kept: version 8 had it
+  EXPECT_FALSE(loaded[0].peer_caching_flags.has_value());
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  loaded[0].peer_caching_flags = peer_caching::server;
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
 }
