@@ -988,8 +988,12 @@ int manager::run_once() {
     checkpoint(tid, t, now);
   }
   grow_segments(now);
+  if (network_.refresh(now)) dirty_schedule_ = true;
   run_shared_files(now);
   expire_content_cache(now);
+  // While content is shared, a change of network is noticed within network_monitor::kRefresh.
+  if (swarm_)
+    timeout_ms = std::min(timeout_ms, static_cast<int>(network_monitor::kRefresh.count() * 1000));
   if (!shared_.empty() || (swarm_ && swarm_->hashing_twins())) {
     // The swarm's progress and the origin's share are looked at every kSwarmTurn; a v1 twin
     // whose hashing is done is added at the next look.

@@ -17,6 +17,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
+#include "daemon/network.hpp"
 #include "daemon/notifier.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
@@ -322,6 +323,8 @@ class manager final : public transfer::http::listener {
   std::optional<std::optional<transfer::http::outcome>> on_origin_fetch_response(
       transfer::http::transfer_id id, const transfer::http::response_info& info);
   config config_;
+  // The cost of the network now ([network], jobs/network_cost.hpp); read in the loop.
+  network_monitor network_{config_.network};
   store::job_store& store_;
   file_ops& files_;
   transfer::http::engine engine_;

@@ -163,7 +163,9 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
   try {
     std::filesystem::create_directories(config_.peers.cache_dir);
     std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
-    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now);
+    const bool serving =
+        jobs::may_serve_to_peers(j) && (config_.peers.share_on_metered || !network_.metered());
+    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now, serving);
     remember_content(key, file.metainfo);
   } catch (const std::exception& e) {
     fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
@@ -265,21 +267,28 @@ bool manager::others_may_serve(const std::string& key, const std::string& except
 }
 
 void manager::gate_uploads() {
+  // Nothing is served on a metered or cellular network unless the configuration says so.
+  const bool network_allows = config_.peers.share_on_metered || !network_.metered();
   // A content that several jobs fetch is served when one of them allows it: its bytes are the
-  // same for all, and the others' peers get them anyway. A content no job fetches any more
-  // keeps the gate its last job left (a complete one is only kept when that job allowed it).
-  std::map<std::string, bool> serving;
+  // same for all, and the others' peers get them anyway. One complete and kept from before
+  // (another job shared it) is served as it was; one no job fetches any more was kept only if
+  // its job allowed it.
+  std::map<std::string, bool> jobs_allow;
   for (const auto& [job_id, shared] : shared_) {
-    serving[shared.key] = serving[shared.key] || jobs::may_serve_to_peers(jobs_.at(job_id));
+    jobs_allow[shared.key] = jobs_allow[shared.key] || jobs::may_serve_to_peers(jobs_.at(job_id));
   }
-  for (auto& [key, allowed] : serving) {
-    // Complete and kept from before (another job shared it): served as it was.
-    allowed = allowed || std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
-                                                 (key + ".complete"));
+  for (const auto& key : swarm_->keys()) {
+    const auto it = jobs_allow.find(key);
+    bool allowed = it == jobs_allow.end() || it->second ||
+                   std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
+                                           (key + ".complete"));
+    allowed = allowed && network_allows;
     if (swarm_->serving(key) == allowed) continue;
     swarm_->set_serving(key, allowed);
-    spdlog::info("peers: content {} is {} served to peers (its jobs' peer caching flags)", key,
-                 allowed ? "now" : "no longer");
+    spdlog::info("peers: content {} is {} served to peers ({})", key, allowed ? "now" : "no longer",
+                 network_allows ? "its jobs' peer caching flags"
+                                : std::string("the network is ") +
+                                      std::string(jobs::to_string(network_.cost())));
   }
 }
 
@@ -580,6 +589,8 @@ void manager::forget_unserved_content(const std::string& key) {
 
 void manager::restore_content_cache() {
   if (!config_.peers.sharing()) return;
+  network_.refresh(mono_now(), true);
+  const bool serving = config_.peers.share_on_metered || !network_.metered();
   const fs::path cache(config_.peers.cache_dir);
   std::error_code ec;
   if (!fs::is_directory(cache, ec)) return;
@@ -596,7 +607,7 @@ void manager::restore_content_cache() {
     std::string url;
     std::getline(marker, url);
     try {
-      if (the_swarm().add(metainfo, cache, mono_now()) == key) {
+      if (the_swarm().add(metainfo, cache, mono_now(), serving) == key) {
         ++restored;
         // Its v1 twin once libtorrent has checked the files (run_shared_files).
         if (!url.empty()) restored_twins_[key] = url;

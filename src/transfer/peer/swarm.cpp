@@ -239,7 +239,7 @@ std::optional<std::uint64_t> swarm::content_size(std::string_view metainfo) {
 }
 
 std::string swarm::add(std::string_view metainfo, const std::filesystem::path& cache_dir,
-                       jobs::mono_time now) {
+                       jobs::mono_time now, bool serving) {
   lt::error_code ec;
   auto info = std::make_shared<lt::torrent_info>(
       lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
@@ -271,6 +271,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   for (const auto& text : settings_.static_peers) {
     if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
   }
+  c->gate->open.store(serving);
   add_gate(params, c->gate);
   c->handle = session_->session.add_torrent(std::move(params), ec);
   if (ec) throw std::runtime_error("libtorrent refused the content: " + ec.message());

@@ -96,8 +96,10 @@ class swarm {
   // Starts sharing the content of `metainfo` (trusted, see transfer/peer/metainfo.hpp), stored
   // in cache_dir/KEY; what that directory already holds is checked and kept. Returns the content's
   // key (its v2 info hash in hex). Adding a content that is here already only returns its key.
-  // Throws std::runtime_error when libtorrent refuses it.
-  std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now);
+  // Throws std::runtime_error when libtorrent refuses it. A new content starts serving or not as
+  // `serving` says (set_serving); one already here keeps its state.
+  std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now,
+                  bool serving = true);
   // The size of the content a metainfo describes; nullopt when it cannot be read.
   static std::optional<std::uint64_t> content_size(std::string_view metainfo);
   // Stops sharing; the files stay.
