@@ -122,6 +122,30 @@ std::string peer_caching_text(const std::optional<std::uint32_t>& flags) {
   return out.empty() ? "none (no peers)" : out;
 }
 
+constexpr const char* kCostPolicies[] = {"always",     "unrestricted", "standard",
+                                         "no-roaming", "no-surcharge", "no-cellular"};
+
+opendo::do_cost_policy parse_cost_policy(const std::string& text) {
+  for (std::size_t i = 0; i < std::size(kCostPolicies); ++i) {
+    if (text == kCostPolicies[i]) return static_cast<opendo::do_cost_policy>(i);
+  }
+  invalid("unknown cost policy '" + text +
+          "' (use always, unrestricted, standard, no-roaming, no-surcharge or no-cellular)");
+}
+
+// BITS_COST_STATE_* flags as a number: decimal or 0x hexadecimal.
+std::uint32_t parse_cost_flags(const std::string& text) {
+  const bool hex = text.rfind("0x", 0) == 0 || text.rfind("0X", 0) == 0;
+  const std::string digits = hex ? text.substr(2) : text;
+  std::uint32_t value = 0;
+  const auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), value, hex ? 16 : 10);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
+    invalid("cost flags must be a number such as 0x800000FF (BITS_COST_STATE_* flags)");
+  }
+  return value;
+}
+
 // ---- job ids ----
 
 // A whole GUID, with or without braces, in the registry format the daemon uses.
@@ -294,6 +318,11 @@ void print_job(const job_info& job) {
   if (job.high_performance)
     field("high performance:", "yes (progress recorded when a transfer stops, not every second)");
   field("peer caching:", peer_caching_text(job.peer_caching_flags));
+  char cost_flags[16];
+  std::snprintf(cost_flags, sizeof cost_flags, "0x%08" PRIX32, job.cost_flags);
+  field("cost flags:", cost_flags);
+  field("cost policy:", kCostPolicies[static_cast<std::size_t>(job.cost_policy)]);
+  if (job.disallow_on_cellular) field("cellular:", "not allowed");
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -494,6 +523,12 @@ struct setprop_args {
   CLI::Option* allow_https_to_http_option = nullptr;
   std::string peer_caching;
   CLI::Option* peer_caching_option = nullptr;
+  std::string cost_flags;
+  CLI::Option* cost_flags_option = nullptr;
+  std::string cost_policy;
+  CLI::Option* cost_policy_option = nullptr;
+  bool disallow_on_cellular = false;
+  CLI::Option* disallow_on_cellular_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
@@ -502,7 +537,9 @@ int run_setprop(const settings& global, const setprop_args& args) {
           args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
           args.max_download_time_option->count() + args.max_download_size_option->count() +
           args.notification_interval_option->count() + args.dynamic_content_option->count() +
-          args.high_performance_option->count() + args.peer_caching_option->count() >
+          args.high_performance_option->count() + args.peer_caching_option->count() +
+          args.cost_flags_option->count() + args.cost_policy_option->count() +
+          args.disallow_on_cellular_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
@@ -511,6 +548,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
         "--notification-interval, --dynamic-content, --high-performance, --peer-caching, "
+        "--cost-flags, "
+        "--cost-policy, --disallow-on-cellular, "
         "--header, "
         "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect");
   }
@@ -523,6 +562,10 @@ int run_setprop(const settings& global, const setprop_args& args) {
   if (args.priority_option->count() > 0) priority = parse_priority(args.priority);
   std::optional<std::uint32_t> peer_caching;
   if (args.peer_caching_option->count() > 0) peer_caching = parse_peer_caching(args.peer_caching);
+  std::optional<std::uint32_t> cost_flags;
+  if (args.cost_flags_option->count() > 0) cost_flags = parse_cost_flags(args.cost_flags);
+  std::optional<opendo::do_cost_policy> cost_policy;
+  if (args.cost_policy_option->count() > 0) cost_policy = parse_cost_policy(args.cost_policy);
   opendo::client client = connect(global);
   opendo::job job = open_job(client, args.id);
   if (args.name_option->count() > 0) job.set_display_name(args.name);
@@ -543,6 +586,11 @@ int run_setprop(const settings& global, const setprop_args& args) {
   if (args.dynamic_content_option->count() > 0) job.set_dynamic_content(args.dynamic_content);
   if (args.high_performance_option->count() > 0) job.set_high_performance(args.high_performance);
   if (peer_caching) job.set_peer_caching_flags(*peer_caching);
+  if (cost_flags) job.set_cost_flags(*cost_flags);
+  if (cost_policy) job.set_cost_policy(*cost_policy);
+  if (args.disallow_on_cellular_option->count() > 0) {
+    job.set_disallow_on_cellular(args.disallow_on_cellular);
+  }
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
@@ -1119,6 +1167,23 @@ int run_command_line(int argc, char** argv) {
                        "disable-branch-cache (kept only), separated by commas; none for neither. "
                        "Never set, a job follows the daemon's download mode")
           ->type_name("FLAGS");
+  setprop.cost_flags_option =
+      setprop_verb
+          ->add_option("--cost-flags", setprop.cost_flags,
+                       "BITS_COST_STATE_* flags of the networks the job may transfer on, such as "
+                       "0x80000021 (TRANSFER_UNRESTRICTED); default 0x800000FF (any)")
+          ->type_name("FLAGS");
+  setprop.cost_policy_option =
+      setprop_verb
+          ->add_option("--cost-policy", setprop.cost_policy,
+                       "DO's cost policy: always, unrestricted, standard, no-roaming, "
+                       "no-surcharge or no-cellular (default always)")
+          ->type_name("POLICY");
+  setprop.disallow_on_cellular_option =
+      setprop_verb
+          ->add_option("--disallow-on-cellular", setprop.disallow_on_cellular,
+                       "true: the job waits while the network is cellular (DO DisallowOnCellular)")
+          ->type_name("BOOL");
   setprop.notification_interval_option =
       setprop_verb
           ->add_option("--notification-interval", setprop.notification_interval,

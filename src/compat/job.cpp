@@ -594,10 +594,11 @@ class job_object final
         handle_.set_minimum_notification_interval(std::chrono::milliseconds(PropertyValue.Dword));
         return S_OK;
       }
+      if (id == BITS_JOB_PROPERTY_ID_COST_FLAGS) {
+        handle_.set_cost_flags(PropertyValue.Dword);  // unknown bits: E_INVALIDARG
+        return S_OK;
+      }
       switch (id) {
-        case BITS_JOB_PROPERTY_ID_COST_FLAGS:
-          what_opendo_does = PropertyValue.Dword == BITS_COST_STATE_TRANSFER_ALWAYS;
-          break;
         case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
           break;
         case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
@@ -624,7 +625,7 @@ class job_object final
     BITS_JOB_PROPERTY_VALUE value{};
     switch (id) {
       case BITS_JOB_PROPERTY_ID_COST_FLAGS:
-        value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
+        value.Dword = handle_.info().cost_flags;
         break;
       case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
         value.ClsID = GUID_NULL;

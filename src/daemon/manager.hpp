@@ -22,6 +22,7 @@
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
 #include "jobs/cache_hosts.hpp"
+#include "jobs/cost_policy.hpp"
 #include "jobs/job.hpp"
 #include "jobs/segments.hpp"
 #include "store/store.hpp"
@@ -61,6 +62,9 @@ struct property_changes {
   std::optional<bool> high_performance;
   std::optional<std::uint32_t> minimum_notification_interval_ms;
   std::optional<std::uint32_t> peer_caching_flags;
+  std::optional<std::uint32_t> cost_flags;
+  std::optional<std::uint32_t> cost_policy;
+  std::optional<bool> disallow_on_cellular;
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
@@ -302,6 +306,10 @@ class manager final : public transfer::http::listener {
   void count_peer_traffic(jobs::mono_time now);
   // Opens or closes each shared content's uploads as its jobs' peer caching flags allow.
   void gate_uploads();
+  // A job the network's cost does not allow waits in TRANSIENT_ERROR with the blocking code.
+  void wait_for_network(jobs::job& j, const jobs::cost_block& block);
+  // Queues the jobs that were waiting for this network, stops those it does not allow.
+  void on_network_changed(jobs::mono_time now);
   // Whether a job that shares the content `key`, other than `except`, may serve it to peers.
   bool others_may_serve(const std::string& key, const std::string& except) const;
   void deliver_shared_file(jobs::job& j);

@@ -269,7 +269,10 @@ CREATE TABLE jobs (
   notification_interval_ms INTEGER NOT NULL DEFAULT 500,
   dynamic_content INTEGER NOT NULL DEFAULT 0,
   high_performance INTEGER NOT NULL DEFAULT 0,
-  peer_caching_flags INTEGER
+  peer_caching_flags INTEGER,
+  cost_flags INTEGER NOT NULL DEFAULT 2147483903,
+  cost_policy INTEGER NOT NULL DEFAULT 0,
+  disallow_on_cellular INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -390,10 +393,14 @@ ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 )sql";
 
-// Version 8 had no per-job peer policy: SetPeerCachingFlags (NULL: never set, the job follows
-// the daemon's download mode).
+// Version 8 had no per-job peer and network policy: SetPeerCachingFlags (NULL: never set, the
+// job follows the daemon's download mode), the BITS cost flags (default
+// BITS_COST_STATE_TRANSFER_ALWAYS, 0x800000FF), DO's CostPolicy and DisallowOnCellular.
 constexpr const char* kMigrateFrom8 = R"sql(
 ALTER TABLE jobs ADD COLUMN peer_caching_flags INTEGER;
+ALTER TABLE jobs ADD COLUMN cost_flags INTEGER NOT NULL DEFAULT 2147483903;
+ALTER TABLE jobs ADD COLUMN cost_policy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN disallow_on_cellular INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 // A file's trusted content metadata (version 8): the metainfo (raw bencoded bytes, up to 512
@@ -459,10 +466,12 @@ WHERE id = ?1
 )sql";
 // The per-job peer policy (version 9), likewise.
 constexpr const char* kUpdatePolicy = R"sql(
-UPDATE jobs SET peer_caching_flags = ?2 WHERE id = ?1
+UPDATE jobs SET peer_caching_flags = ?2, cost_flags = ?3, cost_policy = ?4,
+                disallow_on_cellular = ?5
+WHERE id = ?1
 )sql";
 constexpr const char* kLoadPolicy = R"sql(
-SELECT id, peer_caching_flags FROM jobs
+SELECT id, peer_caching_flags, cost_flags, cost_policy, disallow_on_cellular FROM jobs
 )sql";
 constexpr const char* kLoadLimits = R"sql(
 SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
@@ -803,7 +812,10 @@ void job_store::save_job(const jobs::job& j) {
     run policy(stmts_->update_policy);
     policy.bind(1, j.id);
     if (j.peer_caching_flags) policy.bind(2, *j.peer_caching_flags);  // unbound: NULL
-    policy.execute();
+    policy.bind(3, j.cost_flags)
+        .bind(4, static_cast<std::int64_t>(j.cost_policy))
+        .bind(5, j.disallow_on_cellular)
+        .execute();
   }
   run(stmts_->trim_files)
       .bind(1, j.id)
@@ -1110,6 +1122,14 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       auto it = by_id.find(policy.text(0));
       if (it == by_id.end()) continue;
       if (!policy.is_null(1)) it->second->peer_caching_flags = policy.u32(1);
+      it->second->cost_flags = policy.u32(2);
+      const std::uint32_t cost_policy = policy.u32(3);
+      if (cost_policy > static_cast<std::uint32_t>(do_cost_policy::no_cellular)) {
+        fail(db_path(db_), "SELECT jobs policy",
+             "a job's cost policy is not a DODownloadCostPolicy: " + std::to_string(cost_policy));
+      }
+      it->second->cost_policy = static_cast<do_cost_policy>(cost_policy);
+      it->second->disallow_on_cellular = policy.boolean(4);
     }
   }
   {

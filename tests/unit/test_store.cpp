@@ -96,6 +96,9 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.no_progress_timeout, b.no_progress_timeout);
   EXPECT_EQ(a.error_count, b.error_count);
   EXPECT_EQ(a.peer_caching_flags, b.peer_caching_flags);
+  EXPECT_EQ(a.cost_flags, b.cost_flags);
+  EXPECT_EQ(a.cost_policy, b.cost_policy);
+  EXPECT_EQ(a.disallow_on_cellular, b.disallow_on_cellular);
   ASSERT_EQ(a.error.has_value(), b.error.has_value());
   if (a.error) {
     EXPECT_EQ(a.error->code, b.error->code);
@@ -1157,6 +1160,9 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
     old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1179,6 +1185,9 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE files DROP COLUMN segments");
     old.exec("DROP TABLE file_content");
     old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1432,6 +1441,9 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
     raw_db old(path_);
     old.exec("DROP TABLE file_content");
     old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1455,6 +1467,9 @@ TEST_F(JobStore, PeerCachingFlagsRoundTripAndNeverSetStaysNeverSet) {
   zero.peer_caching_flags = 0;
   job both = make_job("{00000000-0000-0000-0000-000000000093}", 3, 1);
   both.peer_caching_flags = peer_caching::client | peer_caching::server;
+  both.cost_flags = opendo::cost_state::transfer_unrestricted;
+  both.cost_policy = opendo::do_cost_policy::no_cellular;
+  both.disallow_on_cellular = true;
   {
     job_store store(path_);
     store.save_job(never);
@@ -1483,12 +1498,18 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
   {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 8 had it
   EXPECT_FALSE(loaded[0].peer_caching_flags.has_value());
+  EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
+  EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
+  EXPECT_FALSE(loaded[0].disallow_on_cellular);
   EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].peer_caching_flags = peer_caching::server;
   { job_store(path_).save_job(loaded[0]); }
