@@ -52,6 +52,7 @@ enum class hr : std::uint32_t {
   bg_e_too_many_ranges_in_file = 0x80200052,
   bg_e_validation_failed = 0x80200053,
   bg_e_maxdownload_timeout = 0x80200054,
+  bg_e_blocked_by_cost_transfer_policy = 0x80200059,
   bg_e_read_only_property_after_resume = 0x80200062,
   bg_e_max_download_size_limit_reached = 0x80200064,
 
@@ -78,6 +79,8 @@ enum class hr : std::uint32_t {
   do_e_error_information_unavailable = 0x80D02014,
   do_e_write_only_property = 0x80D02015,
   do_e_download_no_uri = 0x80D02200,
+  do_e_blocked_by_cost_transfer_policy = 0x80D03801,
+  do_e_blocked_by_cellular_policy = 0x80D03803,
   do_e_blocked_by_no_network = 0x80D03805,
   do_e_http_blocksize_mismatch = 0x80D05001,
   do_e_http_cert_validation = 0x80D05002,

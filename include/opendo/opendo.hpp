@@ -119,6 +119,19 @@ class job {
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: modification notifications at most this
   // often (default 500 ms). At most UINT32_MAX ms (E_INVALIDARG otherwise).
   void set_minimum_notification_interval(std::chrono::milliseconds interval);
+  // SetPeerCachingFlags: peer_caching::client lets the job's files come from peers,
+  // peer_caching::server lets their content be served to peers (disable_branch_cache is kept and
+  // means nothing here). A job whose flags were never set follows the daemon's download mode;
+  // neither flag makes a daemon that does not share do so. Other bits E_INVALIDARG; any time
+  // before a final state. Fetching follows the flags when a file next starts, serving at once.
+  void set_peer_caching_flags(std::uint32_t flags);
+  // Where the job may transfer (job_info::cost_flags): BITS_COST_STATE_* flags (bits outside
+  // cost_state::known E_INVALIDARG), DO's CostPolicy and DisallowOnCellular. Any time before a
+  // final state, applied at once: a job the network does not allow waits in TRANSIENT_ERROR
+  // and goes on by itself when the network changes.
+  void set_cost_flags(std::uint32_t flags);
+  void set_cost_policy(do_cost_policy policy);
+  void set_disallow_on_cellular(bool disallow);
   void set_proxy_settings(const proxy_settings& proxy);
   // SetNotifyCmdLine: program must be an absolute path (or empty to remove the command).
   void set_notify_command(const std::string& program, const std::string& parameters);

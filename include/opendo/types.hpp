@@ -50,6 +50,50 @@ inline constexpr std::uint32_t file_ranges_transferred = 0x20;
 inline constexpr std::uint32_t all = 0x3F;
 }  // namespace notify
 
+// BG_JOB_ENABLE_PEERCACHING_* flags (SetPeerCachingFlags): what a job may do with peers.
+namespace peer_caching {
+inline constexpr std::uint32_t client = 0x1;  // its files may come from peers
+inline constexpr std::uint32_t server = 0x2;  // its content may be served to peers
+// BG_JOB_DISABLE_BRANCH_CACHE: about Windows BranchCache; accepted and kept, nothing to do.
+inline constexpr std::uint32_t disable_branch_cache = 0x4;
+inline constexpr std::uint32_t all = 0x7;
+}  // namespace peer_caching
+
+// BITS_COST_STATE_* (IBackgroundCopyJob5 BITS_JOB_PROPERTY_ID_COST_FLAGS): the network states a
+// job may transfer on. opendo tells three: unrestricted, metered (CAPPED_USAGE_UNKNOWN: the cap
+// is not known) and cellular (USAGE_BASED); it never sees a cap, roaming or congestion.
+namespace cost_state {
+inline constexpr std::uint32_t unrestricted = 0x1;
+inline constexpr std::uint32_t capped_usage_unknown = 0x2;
+inline constexpr std::uint32_t below_cap = 0x4;
+inline constexpr std::uint32_t near_cap = 0x8;
+inline constexpr std::uint32_t overcap_charged = 0x10;
+inline constexpr std::uint32_t overcap_throttled = 0x20;
+inline constexpr std::uint32_t usage_based = 0x40;
+inline constexpr std::uint32_t roaming = 0x80;
+inline constexpr std::uint32_t ignore_congestion = 0x80000000;  // BITS_COST_OPTION_*
+inline constexpr std::uint32_t known = 0x800000FF;
+// BITS_COST_STATE_TRANSFER_*: the documented combinations.
+inline constexpr std::uint32_t transfer_unrestricted =
+    ignore_congestion | overcap_throttled | unrestricted;
+inline constexpr std::uint32_t transfer_standard = ignore_congestion | usage_based |
+                                                   overcap_throttled | below_cap |
+                                                   capped_usage_unknown | unrestricted;
+inline constexpr std::uint32_t transfer_no_surcharge = transfer_standard | near_cap;
+inline constexpr std::uint32_t transfer_not_roaming = transfer_no_surcharge | overcap_charged;
+inline constexpr std::uint32_t transfer_always = transfer_not_roaming | roaming;
+}  // namespace cost_state
+
+// Values are those of DODownloadCostPolicy.
+enum class do_cost_policy : std::uint32_t {
+  always = 0,
+  unrestricted = 1,
+  standard = 2,
+  no_roaming = 3,
+  no_surcharge = 4,
+  no_cellular = 5,
+};
+
 // Values are those of BG_JOB_PROXY_USAGE.
 enum class proxy_usage : std::uint32_t {
   preconfig = 0,
@@ -299,6 +343,17 @@ struct job_info {
   // Certificate errors the job's HTTPS requests accept (tls_exemption bits); 0 accepts none.
   std::uint32_t tls_exemptions = 0;
   http_response last_response;
+  // BITS peer caching flags (peer_caching::*) as set; nullopt when never set: the job then
+  // follows the daemon's download mode (fetches from peers and serves them when it shares).
+  std::optional<std::uint32_t> peer_caching_flags = {};
+  // Where the job may transfer (docs/configuration.md, "The network's cost"): BITS cost flags
+  // (cost_state::*), DO's CostPolicy and DisallowOnCellular. A job the network does not allow
+  // waits in TRANSIENT_ERROR with BG_E_BLOCKED_BY_COST_TRANSFER_POLICY,
+  // DO_E_BLOCKED_BY_COST_TRANSFER_POLICY or DO_E_BLOCKED_BY_CELLULAR_POLICY and goes on by itself
+  // when the network changes.
+  std::uint32_t cost_flags = cost_state::transfer_always;
+  do_cost_policy cost_policy = do_cost_policy::always;
+  bool disallow_on_cellular = false;
 };
 
 // Certificate errors a job may choose to accept on its HTTPS requests, as bits of

@@ -84,6 +84,68 @@ opendo::job_priority parse_priority(const std::string& text) {
   return *priority;
 }
 
+// "client,server" (any of client, server, disable-branch-cache; "none" for none) -> the BITS
+// peer caching flags.
+std::uint32_t parse_peer_caching(const std::string& text) {
+  if (text == "none") return 0;
+  std::uint32_t flags = 0;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = text.substr(start, comma - start);
+    if (name == "client") {
+      flags |= opendo::peer_caching::client;
+    } else if (name == "server") {
+      flags |= opendo::peer_caching::server;
+    } else if (name == "disable-branch-cache") {
+      flags |= opendo::peer_caching::disable_branch_cache;
+    } else {
+      invalid("unknown peer caching flag '" + name +
+              "' (use client, server and disable-branch-cache separated by commas, or none)");
+    }
+    start = comma + 1;
+  }
+  return flags;
+}
+
+std::string peer_caching_text(const std::optional<std::uint32_t>& flags) {
+  if (!flags) return "not set (the daemon's download mode decides)";
+  std::string out;
+  auto add = [&](std::uint32_t bit, const char* name) {
+    if ((*flags & bit) == 0) return;
+    if (!out.empty()) out += ", ";
+    out += name;
+  };
+  add(opendo::peer_caching::client, "client (fetches from peers)");
+  add(opendo::peer_caching::server, "server (serves peers)");
+  add(opendo::peer_caching::disable_branch_cache, "disable-branch-cache");
+  return out.empty() ? "none (no peers)" : out;
+}
+
+constexpr const char* kCostPolicies[] = {"always",     "unrestricted", "standard",
+                                         "no-roaming", "no-surcharge", "no-cellular"};
+
+opendo::do_cost_policy parse_cost_policy(const std::string& text) {
+  for (std::size_t i = 0; i < std::size(kCostPolicies); ++i) {
+    if (text == kCostPolicies[i]) return static_cast<opendo::do_cost_policy>(i);
+  }
+  invalid("unknown cost policy '" + text +
+          "' (use always, unrestricted, standard, no-roaming, no-surcharge or no-cellular)");
+}
+
+// BITS_COST_STATE_* flags as a number: decimal or 0x hexadecimal.
+std::uint32_t parse_cost_flags(const std::string& text) {
+  const bool hex = text.rfind("0x", 0) == 0 || text.rfind("0X", 0) == 0;
+  const std::string digits = hex ? text.substr(2) : text;
+  std::uint32_t value = 0;
+  const auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), value, hex ? 16 : 10);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
+    invalid("cost flags must be a number such as 0x800000FF (BITS_COST_STATE_* flags)");
+  }
+  return value;
+}
+
 // ---- job ids ----
 
 // A whole GUID, with or without braces, in the registry format the daemon uses.
@@ -255,6 +317,12 @@ void print_job(const job_info& job) {
     field("dynamic content:", "yes (files are fetched whole, never resumed)");
   if (job.high_performance)
     field("high performance:", "yes (progress recorded when a transfer stops, not every second)");
+  field("peer caching:", peer_caching_text(job.peer_caching_flags));
+  char cost_flags[16];
+  std::snprintf(cost_flags, sizeof cost_flags, "0x%08" PRIX32, job.cost_flags);
+  field("cost flags:", cost_flags);
+  field("cost policy:", kCostPolicies[static_cast<std::size_t>(job.cost_policy)]);
+  if (job.disallow_on_cellular) field("cellular:", "not allowed");
   char flags[16];
   std::snprintf(flags, sizeof flags, "0x%02" PRIX32, job.notify_flags);
   field("notify flags:", flags);
@@ -458,6 +526,14 @@ struct setprop_args {
   CLI::Option* allow_https_to_http_option = nullptr;
   std::vector<std::string> accept_certificate_errors;
   CLI::Option* accept_certificate_errors_option = nullptr;
+  std::string peer_caching;
+  CLI::Option* peer_caching_option = nullptr;
+  std::string cost_flags;
+  CLI::Option* cost_flags_option = nullptr;
+  std::string cost_policy;
+  CLI::Option* cost_policy_option = nullptr;
+  bool disallow_on_cellular = false;
+  CLI::Option* disallow_on_cellular_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
@@ -466,7 +542,9 @@ int run_setprop(const settings& global, const setprop_args& args) {
           args.retry_delay_option->count() + args.no_progress_timeout_option->count() +
           args.max_download_time_option->count() + args.max_download_size_option->count() +
           args.notification_interval_option->count() + args.dynamic_content_option->count() +
-          args.high_performance_option->count() >
+          args.high_performance_option->count() + args.peer_caching_option->count() +
+          args.cost_flags_option->count() + args.cost_policy_option->count() +
+          args.disallow_on_cellular_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0 ||
@@ -475,8 +553,9 @@ int run_setprop(const settings& global, const setprop_args& args) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
-        "--notification-interval, --dynamic-content, --high-performance, --header, "
-        "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect, "
+        "--notification-interval, --dynamic-content, --high-performance, --peer-caching, "
+        "--cost-flags, --cost-policy, --disallow-on-cellular, --header, --clear-headers, "
+        "--auth-header, --clear-auth-headers, --allow-https-to-http-redirect, "
         "--accept-certificate-errors");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
@@ -493,6 +572,12 @@ int run_setprop(const settings& global, const setprop_args& args) {
       invalid("--accept-certificate-errors takes unknown-ca, wrong-usage, name, date or none");
     }
   }
+  std::optional<std::uint32_t> peer_caching;
+  if (args.peer_caching_option->count() > 0) peer_caching = parse_peer_caching(args.peer_caching);
+  std::optional<std::uint32_t> cost_flags;
+  if (args.cost_flags_option->count() > 0) cost_flags = parse_cost_flags(args.cost_flags);
+  std::optional<opendo::do_cost_policy> cost_policy;
+  if (args.cost_policy_option->count() > 0) cost_policy = parse_cost_policy(args.cost_policy);
   opendo::client client = connect(global);
   opendo::job job = open_job(client, args.id);
   if (args.name_option->count() > 0) job.set_display_name(args.name);
@@ -512,6 +597,12 @@ int run_setprop(const settings& global, const setprop_args& args) {
   }
   if (args.dynamic_content_option->count() > 0) job.set_dynamic_content(args.dynamic_content);
   if (args.high_performance_option->count() > 0) job.set_high_performance(args.high_performance);
+  if (peer_caching) job.set_peer_caching_flags(*peer_caching);
+  if (cost_flags) job.set_cost_flags(*cost_flags);
+  if (cost_policy) job.set_cost_policy(*cost_policy);
+  if (args.disallow_on_cellular_option->count() > 0) {
+    job.set_disallow_on_cellular(args.disallow_on_cellular);
+  }
   if (args.notification_interval_option->count() > 0) {
     job.set_minimum_notification_interval(std::chrono::milliseconds(args.notification_interval));
   }
@@ -1080,6 +1171,31 @@ int run_command_line(int argc, char** argv) {
                        "true: speed over crash safety; running transfers are synced and "
                        "recorded when they stop or finish, not every second, so a crash of the "
                        "machine may cost the bytes since (BITS_JOB_PROPERTY_HIGH_PERFORMANCE)")
+          ->type_name("BOOL");
+  setprop.peer_caching_option =
+      setprop_verb
+          ->add_option("--peer-caching", setprop.peer_caching,
+                       "What the job may do with peers (SetPeerCachingFlags): client (its files "
+                       "may come from peers), server (its content may be served to them), "
+                       "disable-branch-cache (kept only), separated by commas; none for neither. "
+                       "Never set, a job follows the daemon's download mode")
+          ->type_name("FLAGS");
+  setprop.cost_flags_option =
+      setprop_verb
+          ->add_option("--cost-flags", setprop.cost_flags,
+                       "BITS_COST_STATE_* flags of the networks the job may transfer on, such as "
+                       "0x80000021 (TRANSFER_UNRESTRICTED); default 0x800000FF (any)")
+          ->type_name("FLAGS");
+  setprop.cost_policy_option =
+      setprop_verb
+          ->add_option("--cost-policy", setprop.cost_policy,
+                       "DO's cost policy: always, unrestricted, standard, no-roaming, "
+                       "no-surcharge or no-cellular (default always)")
+          ->type_name("POLICY");
+  setprop.disallow_on_cellular_option =
+      setprop_verb
+          ->add_option("--disallow-on-cellular", setprop.disallow_on_cellular,
+                       "true: the job waits while the network is cellular (DO DisallowOnCellular)")
           ->type_name("BOOL");
   setprop.notification_interval_option =
       setprop_verb

@@ -253,6 +253,22 @@ void job::set_high_performance(bool high_performance) {
   set_properties(connection_, id_, {{"high_performance", high_performance}});
 }
 
+void job::set_cost_flags(std::uint32_t flags) {
+  set_properties(connection_, id_, {{"cost_flags", flags}});
+}
+
+void job::set_cost_policy(do_cost_policy policy) {
+  set_properties(connection_, id_, {{"cost_policy", static_cast<std::uint32_t>(policy)}});
+}
+
+void job::set_disallow_on_cellular(bool disallow) {
+  set_properties(connection_, id_, {{"disallow_on_cellular", disallow}});
+}
+
+void job::set_peer_caching_flags(std::uint32_t flags) {
+  set_properties(connection_, id_, {{"peer_caching_flags", flags}});
+}
+
 void job::set_minimum_notification_interval(std::chrono::milliseconds interval) {
   if (interval.count() < 0 || interval.count() > 0xFFFFFFFFLL) {
     throw error(value_of(hr::e_invalidarg),

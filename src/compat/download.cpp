@@ -323,7 +323,7 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_LocalPath:
         return put_string(out, download_local_path(handle_.info()));
       case DODownloadProperty_CostPolicy:
-        return put_ulong(out, DODownloadCostPolicy_Always);
+        return put_ulong(out, static_cast<ULONG>(handle_.info().cost_policy));
       case DODownloadProperty_CallbackFreqPercent:
         return put_ulong(out, settings().get(handle_.id()).callback_percent);
       case DODownloadProperty_CallbackFreqSeconds:
@@ -350,7 +350,7 @@ class download_object final : public com_object<download_object, IDODownload> {
         handle_.info();  // BG_E_NOT_FOUND for a download that is gone
         return put_bool(out, settings().get(handle_.id()).integrity_mandatory);
       case DODownloadProperty_DisallowOnCellular:
-        return put_bool(out, false);
+        return put_bool(out, handle_.info().disallow_on_cellular);
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
         return put_bool(out, handle_.info().allow_https_to_http_redirect);
       case DODownloadProperty_HttpCustomHeaders:
@@ -499,8 +499,7 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_CostPolicy: {
         const ULONG policy = variant_ulong(value, "CostPolicy");
         if (policy > DODownloadCostPolicy_NoCellular) fail(E_INVALIDARG, "unknown cost policy");
-        return require_default(policy == DODownloadCostPolicy_Always, "a cost policy",
-                               "opendo does not know what a network costs");
+        return handle_.set_cost_policy(static_cast<do_cost_policy>(policy));
       }
       case DODownloadProperty_SecurityFlags:
         return handle_.set_tls_exemptions(
@@ -555,8 +554,7 @@ class download_object final : public com_object<download_object, IDODownload> {
         return;
       }
       case DODownloadProperty_DisallowOnCellular:
-        return require_default(!variant_bool(value, "DisallowOnCellular"), "DisallowOnCellular",
-                               "opendo does not know the network type");
+        return handle_.set_disallow_on_cellular(variant_bool(value, "DisallowOnCellular"));
       case DODownloadProperty_HttpAllowSecureToNonSecureRedirect:
         return handle_.set_allow_https_to_http_redirect(
             variant_bool(value, "HttpAllowSecureToNonSecureRedirect"));

@@ -523,16 +523,18 @@ class job_object final
   HRESULT STDMETHODCALLTYPE SetPeerCachingFlags(DWORD Flags) override {
     return guard([&] {
       if ((Flags & ~kKnownPeerCachingFlags) != 0) fail(E_INVALIDARG, "unknown peer caching flags");
-      if (Flags != 0) fail(E_NOTIMPL, "opendo does not serve or use peer caches for BITS jobs");
-      require_not_final();
+      handle_.set_peer_caching_flags(Flags);
       return S_OK;
     });
   }
 
+  // 0 while never set, as on Windows; the job then follows opendod's download mode.
   HRESULT STDMETHODCALLTYPE GetPeerCachingFlags(DWORD* pFlags) override {
     if (pFlags == nullptr) return E_POINTER;
-    *pFlags = 0;
-    return S_OK;
+    return guard([&] {
+      *pFlags = handle_.info().peer_caching_flags.value_or(0);
+      return S_OK;
+    });
   }
 
   HRESULT STDMETHODCALLTYPE GetOwnerIntegrityLevel(ULONG* pLevel) override {
@@ -592,10 +594,11 @@ class job_object final
         handle_.set_minimum_notification_interval(std::chrono::milliseconds(PropertyValue.Dword));
         return S_OK;
       }
+      if (id == BITS_JOB_PROPERTY_ID_COST_FLAGS) {
+        handle_.set_cost_flags(PropertyValue.Dword);  // unknown bits: E_INVALIDARG
+        return S_OK;
+      }
       switch (id) {
-        case BITS_JOB_PROPERTY_ID_COST_FLAGS:
-          what_opendo_does = PropertyValue.Dword == BITS_COST_STATE_TRANSFER_ALWAYS;
-          break;
         case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
           break;
         case BITS_JOB_PROPERTY_ON_DEMAND_MODE:
@@ -622,7 +625,7 @@ class job_object final
     BITS_JOB_PROPERTY_VALUE value{};
     switch (id) {
       case BITS_JOB_PROPERTY_ID_COST_FLAGS:
-        value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
+        value.Dword = handle_.info().cost_flags;
         break;
       case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
         value.ClsID = GUID_NULL;

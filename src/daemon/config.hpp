@@ -8,6 +8,7 @@
 #include "jobs/bandwidth.hpp"
 #include "jobs/cache_hosts.hpp"
 #include "jobs/job.hpp"
+#include "jobs/network_cost.hpp"
 #include "jobs/scheduler.hpp"
 #include "jobs/segments.hpp"
 #include "transfer/http/engine.hpp"
@@ -43,6 +44,9 @@ struct peer_config {
   std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
   // Before a shared file's first origin request, so that local discovery finds the other hosts.
   std::chrono::milliseconds start_grace{2000};
+  // Whether content is served to peers while the network is metered or cellular
+  // (jobs/network_cost.hpp). Fetching from peers goes on either way.
+  bool share_on_metered = false;
   bool sharing() const { return download_mode == 1 || download_mode == 2; }
   bool group_mode() const { return download_mode == 2; }
   friend bool operator==(const peer_config&, const peer_config&) = default;
@@ -97,6 +101,9 @@ struct config {
   // Cache hosts, their fallback delay and ban time ([cache_hosts]); applied at run time (SIGHUP).
   jobs::cache_host_policy cache_hosts;
   peer_config peers;
+  // [network]: which interfaces are metered or cellular; the cost of the network is that of the
+  // default route's interface.
+  jobs::network_cost_rules network;
 };
 
 // Fills the defaults that depend on the environment (paths).

@@ -102,6 +102,10 @@ setter cap_setter(std::function<void(config&, const jobs::bandwidth_cap&)> store
   };
 }
 
+constexpr const char* kInterfaceGlobs =
+    "interface names or globs separated by commas, such as wwan0, usb*, enx?? (letters, digits, "
+    "_ . : @ - and the wildcards * and ?; at most 32, each at most 64 bytes); empty for none";
+
 const std::vector<key_spec>& keys() {
   static const std::vector<key_spec> table = {
       {"daemon", "socket", path_setter(&config::socket_path)},
@@ -312,6 +316,26 @@ const std::vector<key_spec>& keys() {
        bytes_setter([](config& c, std::uint64_t n) { c.peers.cache_max_size = n; })},
       {"peers", "upload_limit",
        bytes_setter([](config& c, std::uint64_t n) { c.peers.upload_limit = n; })},
+      {"peers", "share_on_metered",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (value != "true" && value != "false") return "true or false";
+         cfg.peers.share_on_metered = value == "true";
+         return std::nullopt;
+       }},
+      {"network", "metered_interfaces",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         auto globs = jobs::parse_interface_globs(value);
+         if (!globs) return kInterfaceGlobs;
+         cfg.network.metered_interfaces = std::move(*globs);
+         return std::nullopt;
+       }},
+      {"network", "cellular_interfaces",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         auto globs = jobs::parse_interface_globs(value);
+         if (!globs) return kInterfaceGlobs;
+         cfg.network.cellular_interfaces = std::move(*globs);
+         return std::nullopt;
+       }},
   };
   return table;
 }
@@ -370,7 +394,8 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       if (!known_section(section)) {
         fail(name, number,
              "unknown section [" + section +
-                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts], [peers])");
+                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts], [peers], "
+                 "[network])");
       }
       business_hours_given = business_hours_given || section == "business_hours";
       continue;
@@ -489,6 +514,13 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
   peer(running.peers.cache_max_age != reloaded.peers.cache_max_age, "cache_max_age");
   peer(running.peers.cache_max_size != reloaded.peers.cache_max_size, "cache_max_size");
   peer(running.peers.upload_limit != reloaded.peers.upload_limit, "upload_limit");
+  peer(running.peers.share_on_metered != reloaded.peers.share_on_metered, "share_on_metered");
+  if (running.network.metered_interfaces != reloaded.network.metered_interfaces) {
+    changed.emplace_back("[network] metered_interfaces");
+  }
+  if (running.network.cellular_interfaces != reloaded.network.cellular_interfaces) {
+    changed.emplace_back("[network] cellular_interfaces");
+  }
   return changed;
 }
 

@@ -311,6 +311,28 @@ int main(int argc, char** argv) {
                  "http://HOST:PORT/metrics; HOST must be a loopback address (127.0.0.1, ::1, "
                  "localhost). Default: no endpoint")
       ->type_name("HOST:PORT");
+  std::string metered_interfaces;
+  std::string cellular_interfaces;
+  const auto globs_check = CLI::Validator(
+      [](const std::string& value) -> std::string {
+        if (jobs::parse_interface_globs(value)) return {};
+        return "expected interface names or globs separated by commas, such as wwan0, usb*";
+      },
+      "");
+  app.add_option("--metered-interfaces", metered_interfaces,
+                 "Interfaces whose network is metered, comma separated, globs allowed: while the "
+                 "default route goes through one, content is not served to peers (unless "
+                 "--share-on-metered) and jobs whose cost policy refuses metered networks wait "
+                 "(default: none)")
+      ->type_name("GLOB,...")
+      ->check(globs_check);
+  app.add_option("--cellular-interfaces", cellular_interfaces,
+                 "Interfaces whose network is cellular (and so metered), comma separated, globs "
+                 "allowed (default ww*, systemd's names of WWAN interfaces; empty for none)")
+      ->type_name("GLOB,...")
+      ->check(globs_check);
+  app.add_flag("--share-on-metered", cfg.peers.share_on_metered,
+               "Serve content to peers on a metered or cellular network too (default: not)");
   std::string cache_hosts;
   app.add_option("--cache-hosts", cache_hosts,
                  "Cache hosts (HTTP caching proxies, Delivery Optimization's DOCacheHost) tried "
@@ -394,6 +416,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   cfg.scheduler.time_slice = std::chrono::milliseconds(std::llround(time_slice_s * 1000));
   cfg.cache_hosts.hosts = jobs::parse_cache_host_list(cache_hosts).value_or(cfg.cache_hosts.hosts);
+  if (app.count("--metered-interfaces") > 0) {
+    cfg.network.metered_interfaces = *jobs::parse_interface_globs(metered_interfaces);
+  }
+  if (app.count("--cellular-interfaces") > 0) {
+    cfg.network.cellular_interfaces = *jobs::parse_interface_globs(cellular_interfaces);
+  }
 
   // ---- configuration file: the flags given override it ----
   command_line cl{cfg, {}};
@@ -466,6 +494,15 @@ int main(int argc, char** argv) {
   });
   cl.note_given(app, "--peer-upload-limit", [](const daemon::config& f, daemon::config& t) {
     t.peers.upload_limit = f.peers.upload_limit;
+  });
+  cl.note_given(app, "--share-on-metered", [](const daemon::config& f, daemon::config& t) {
+    t.peers.share_on_metered = f.peers.share_on_metered;
+  });
+  cl.note_given(app, "--metered-interfaces", [](const daemon::config& f, daemon::config& t) {
+    t.network.metered_interfaces = f.network.metered_interfaces;
+  });
+  cl.note_given(app, "--cellular-interfaces", [](const daemon::config& f, daemon::config& t) {
+    t.network.cellular_interfaces = f.network.cellular_interfaces;
   });
   cl.note_given(app, "--cache-hosts", [](const daemon::config& f, daemon::config& t) {
     t.cache_hosts.hosts = f.cache_hosts.hosts;

@@ -25,9 +25,11 @@
 #include <vector>
 
 #include "daemon/self_usage.hpp"
+#include "jobs/cost_policy.hpp"
 #include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
 #include "jobs/lifecycle.hpp"
+#include "jobs/peer_policy.hpp"
 #include "jobs/ranges.hpp"
 #include "jobs/scheduler.hpp"
 #include "opendo/hresult.hpp"
@@ -676,6 +678,22 @@ void manager::set_properties(const caller& who, const std::string& id,
                                                   wall),
           "minimum notification interval");
   }
+  if (changes.peer_caching_flags) {
+    check(jobs::set_peer_caching_flags(copy, *changes.peer_caching_flags, wall),
+          "peer caching flags " + std::to_string(*changes.peer_caching_flags));
+  }
+  if (changes.cost_flags) {
+    check(jobs::set_cost_flags(copy, *changes.cost_flags, wall),
+          "cost flags " + std::to_string(*changes.cost_flags));
+  }
+  if (changes.cost_policy) {
+    check(jobs::set_cost_policy(copy, *changes.cost_policy, wall),
+          "cost policy " + std::to_string(*changes.cost_policy));
+  }
+  if (changes.disallow_on_cellular) {
+    check(jobs::set_disallow_on_cellular(copy, *changes.disallow_on_cellular, wall),
+          "disallow on cellular");
+  }
   if (changes.custom_headers) {
     const jobs::header_check checked =
         jobs::check_headers(*changes.custom_headers, jobs::header_kind::custom);
@@ -1041,6 +1059,8 @@ int manager::run_once() {
     timeout_ms = static_cast<int>(std::clamp<std::int64_t>(wait.count() + 1, 0, timeout_ms));
   };
 
+  // First, so that the scheduler below decides on the network the machine uses now.
+  if (network_.refresh(now)) on_network_changed(now);
   for (auto& [id, j] : jobs_) {
     const job_state before = j.state;
     const auto result = jobs::tick(j, now, wall);
@@ -1076,6 +1096,10 @@ int manager::run_once() {
   grow_segments(now);
   run_shared_files(now);
   expire_content_cache(now);
+  // While there are jobs or shared content, a change of network is noticed within
+  // network_monitor::kRefresh.
+  if (swarm_ || !jobs_.empty())
+    timeout_ms = std::min(timeout_ms, static_cast<int>(network_monitor::kRefresh.count() * 1000));
   if (!shared_.empty() || (swarm_ && swarm_->hashing_twins())) {
     // The swarm's progress and the origin's share are looked at every kSwarmTurn; a v1 twin
     // whose hashing is done is added at the next look.
@@ -1140,6 +1164,10 @@ void manager::schedule() {
     jobs::job& j = jobs_.at(job_id);
     if (!running(job_id) && j.state == job_state::queued) {
       waiting_since_.erase(job_id);
+      if (const auto block = jobs::blocked_by_cost(j, network_.cost())) {
+        wait_for_network(j, *block);
+        continue;
+      }
       if (j.current_file < j.files.size()) {
         make_room(jobs::host_key(j.files[j.current_file].remote_url));
       }
@@ -1988,6 +2016,33 @@ void manager::enforce_max_download_size() {
 void manager::checkpoint_all() {
   const auto now = mono_now();
   for (auto& [tid, t] : active_) checkpoint(tid, t, now);
+}
+
+void manager::wait_for_network(jobs::job& j, const jobs::cost_block& block) {
+  // TRANSIENT_ERROR with the blocking code: visible in status and GetError, looked at again after
+  // the retry delay like any transient error, and at once when the network changes.
+  const std::uint32_t file =
+      std::min<std::uint32_t>(j.current_file, static_cast<std::uint32_t>(j.files.size() - 1));
+  fail_job(j, block.code, error_context::general_queue_manager, file, block.message, true);
+}
+
+void manager::on_network_changed(jobs::mono_time now) {
+  dirty_schedule_ = true;
+  std::vector<std::string> stopped;
+  for (auto& [id, j] : jobs_) {
+    const auto block = jobs::blocked_by_cost(j, network_.cost());
+    if (j.state == job_state::transient_error && j.error && jobs::is_cost_block(j.error->code) &&
+        !block) {
+      j.retry_at = now;  // the next tick queues it again
+      continue;
+    }
+    if (block && running(id)) {
+      stop_job(j);  // keeps the bytes on disk and in the content cache
+      stopped.push_back(id);
+      wait_for_network(j, *block);
+    }
+  }
+  for (const auto& id : stopped) spdlog::info("job {}: stopped, the network does not allow it", id);
 }
 
 void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,

@@ -17,10 +17,12 @@
 
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
+#include "daemon/network.hpp"
 #include "daemon/notifier.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/bandwidth.hpp"
 #include "jobs/cache_hosts.hpp"
+#include "jobs/cost_policy.hpp"
 #include "jobs/job.hpp"
 #include "jobs/segments.hpp"
 #include "store/store.hpp"
@@ -59,6 +61,10 @@ struct property_changes {
   std::optional<bool> dynamic_content;
   std::optional<bool> high_performance;
   std::optional<std::uint32_t> minimum_notification_interval_ms;
+  std::optional<std::uint32_t> peer_caching_flags;
+  std::optional<std::uint32_t> cost_flags;
+  std::optional<std::uint32_t> cost_policy;
+  std::optional<bool> disallow_on_cellular;
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
@@ -314,6 +320,14 @@ class manager final : public transfer::http::listener {
   // Each content's figures as read once in a turn of run_shared_files.
   using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
   void count_peer_traffic(const progress_by_key& progress);
+  // Opens or closes each shared content's uploads as its jobs' peer caching flags allow.
+  void gate_uploads();
+  // A job the network's cost does not allow waits in TRANSIENT_ERROR with the blocking code.
+  void wait_for_network(jobs::job& j, const jobs::cost_block& block);
+  // Queues the jobs that were waiting for this network, stops those it does not allow.
+  void on_network_changed(jobs::mono_time now);
+  // Whether a job that shares the content `key`, other than `except`, may serve it to peers.
+  bool others_may_serve(const std::string& key, const std::string& except) const;
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
@@ -321,6 +335,9 @@ class manager final : public transfer::http::listener {
   // restart while young enough, and deleted once too old or when the cache is over its size.
   void remember_content(const std::string& key, const std::string& metainfo);
   void mark_content_complete(const std::string& key, const std::string& url);
+  // A complete content its job may not serve, once no other job shares it: out of the swarm and
+  // the cache, so that neither this run nor the next one serves it.
+  void forget_unserved_content(const std::string& key);
   void restore_content_cache();
   void expire_content_cache(jobs::mono_time now);
   // A content an application rejected (SetValidationState FALSE on a copy peers sent part of):
@@ -334,6 +351,8 @@ class manager final : public transfer::http::listener {
   std::optional<std::optional<transfer::http::outcome>> on_origin_fetch_response(
       transfer::http::transfer_id id, const transfer::http::response_info& info);
   config config_;
+  // The cost of the network now ([network], jobs/network_cost.hpp); read in the loop.
+  network_monitor network_{config_.network};
   store::job_store& store_;
   file_ops& files_;
   transfer::http::engine engine_;

@@ -13,12 +13,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <vector>
 
 #include "daemon/manager.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/lifecycle.hpp"
+#include "jobs/peer_policy.hpp"
 #include "opendo/hresult.hpp"
 #include "transfer/peer/metainfo.hpp"
 
@@ -92,8 +94,8 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
 
 bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
-  if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
-      j.dynamic_content || file.origin_only) {
+  if (!config_.peers.sharing() || !jobs::may_fetch_from_peers(j) || file.metainfo.empty() ||
+      !file.ranges.empty() || j.dynamic_content || file.origin_only) {
     return false;
   }
   return content_size(file) >= config_.peers.min_file_size;
@@ -186,7 +188,9 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
   try {
     std::filesystem::create_directories(config_.peers.cache_dir);
     std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
-    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now);
+    const bool serving =
+        jobs::may_serve_to_peers(j) && (config_.peers.share_on_metered || !network_.metered());
+    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now, serving);
     remember_content(key, file.metainfo);
   } catch (const std::exception& e) {
     fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
@@ -251,6 +255,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   // Each read is a round trip to libtorrent's thread: once per content per turn.
   const progress_by_key progress = read_progress(*swarm_);
   count_peer_traffic(progress);
+  gate_uploads();
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
     const auto read = progress.find(it->first);
     if (read == progress.end()) {
@@ -270,7 +275,9 @@ void manager::run_shared_files(jobs::mono_time now) {
     if (read->second.complete) {
       // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
       // the file's URL as its web seed.
-      swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
+      if (swarm_->serving(shared.key)) {
+        swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
+      }
       complete.push_back(job_id);
       continue;
     }
@@ -280,6 +287,40 @@ void manager::run_shared_files(jobs::mono_time now) {
     if (shared_.count(job_id) != 0) deliver_shared_file(jobs_.at(job_id));
   }
 }
+
+bool manager::others_may_serve(const std::string& key, const std::string& except) const {
+  return std::any_of(shared_.begin(), shared_.end(), [&](const auto& entry) {
+    return entry.first != except && entry.second.key == key &&
+           jobs::may_serve_to_peers(jobs_.at(entry.first));
+  });
+}
+
+void manager::gate_uploads() {
+  // Nothing is served on a metered or cellular network unless the configuration says so.
+  const bool network_allows = config_.peers.share_on_metered || !network_.metered();
+  // A content that several jobs fetch is served when one of them allows it: its bytes are the
+  // same for all, and the others' peers get them anyway. One complete and kept from before
+  // (another job shared it) is served as it was; one no job fetches any more was kept only if
+  // its job allowed it.
+  std::map<std::string, bool> jobs_allow;
+  for (const auto& [job_id, shared] : shared_) {
+    jobs_allow[shared.key] = jobs_allow[shared.key] || jobs::may_serve_to_peers(jobs_.at(job_id));
+  }
+  for (const auto& key : swarm_->keys()) {
+    const auto it = jobs_allow.find(key);
+    bool allowed = it == jobs_allow.end() || it->second ||
+                   std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
+                                           (key + ".complete"));
+    allowed = allowed && network_allows;
+    if (swarm_->serving(key) == allowed) continue;
+    swarm_->set_serving(key, allowed);
+    spdlog::info("peers: content {} is {} served to peers ({})", key, allowed ? "now" : "no longer",
+                 network_allows ? "its jobs' peer caching flags"
+                                : std::string("the network is ") +
+                                      std::string(jobs::to_string(network_.cost())));
+  }
+}
+
 
 void manager::count_peer_traffic(const progress_by_key& progress) {
   // In group mode every peer of a swarm is a host of the group (only they can find or join it):
@@ -467,8 +508,14 @@ void manager::deliver_shared_file(jobs::job& j) {
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
   totals_.sources.download_duration_ms +=
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, spent.count()));
-  mark_content_complete(shared.key, file.remote_url);
+  // A content no job may serve is not kept to be served later: it leaves the swarm and the cache
+  // unless another job shared it complete before (its marker says so).
+  const bool keep = jobs::may_serve_to_peers(j) || others_may_serve(shared.key, j.id) ||
+                    std::filesystem::exists(std::filesystem::path(config_.peers.cache_dir) /
+                                            (shared.key + ".complete"));
+  if (keep) mark_content_complete(shared.key, file.remote_url);
   stop_shared_file(j);
+  if (!keep) forget_unserved_content(shared.key);
   file.bytes_total = size;
   jobs::on_progress(j, index, size, now);
   spdlog::info(
@@ -594,8 +641,19 @@ void manager::mark_content_complete(const std::string& key, const std::string& u
   cache_checked_at_ = {};  // the size cap is checked at once
 }
 
+void manager::forget_unserved_content(const std::string& key) {
+  const bool wanted = std::any_of(shared_.begin(), shared_.end(),
+                                  [&](const auto& entry) { return entry.second.key == key; });
+  if (wanted) return;
+  if (swarm_ && swarm_->has(key)) swarm_->remove(key);
+  forget_content_files(config_.peers.cache_dir, key);
+  spdlog::info("peers: content {} is not kept: its job may not serve it to peers", key);
+}
+
 void manager::restore_content_cache() {
   if (!config_.peers.sharing()) return;
+  network_.refresh(mono_now(), true);
+  const bool serving = config_.peers.share_on_metered || !network_.metered();
   const fs::path cache(config_.peers.cache_dir);
   std::error_code ec;
   if (!fs::is_directory(cache, ec)) return;
@@ -612,7 +670,7 @@ void manager::restore_content_cache() {
     std::string url;
     std::getline(marker, url);
     try {
-      if (the_swarm().add(metainfo, cache, mono_now()) == key) {
+      if (the_swarm().add(metainfo, cache, mono_now(), serving) == key) {
         ++restored;
         // Its v1 twin once libtorrent has checked the files (run_shared_files).
         if (!url.empty()) restored_twins_[key] = url;

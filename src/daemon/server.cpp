@@ -72,6 +72,10 @@ property_changes parse_properties(const json& params) {
   out.high_performance = ipc::optional_bool(p, "high_performance");
   out.minimum_notification_interval_ms =
       ipc::optional_uint32(p, "minimum_notification_interval_ms");
+  out.peer_caching_flags = ipc::optional_uint32(p, "peer_caching_flags");
+  out.cost_flags = ipc::optional_uint32(p, "cost_flags");
+  out.cost_policy = ipc::optional_uint32(p, "cost_policy");
+  out.disallow_on_cellular = ipc::optional_bool(p, "disallow_on_cellular");
   out.custom_headers = header_lines(p, "custom_headers");
   out.custom_auth_headers = header_lines(p, "custom_auth_headers");
   out.allow_https_to_http_redirect = ipc::optional_bool(p, "allow_https_to_http_redirect");

@@ -323,6 +323,10 @@ json to_json(const job_info& job) {
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
   out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
   out["tls_exemptions"] = job.tls_exemptions;
+  if (job.peer_caching_flags) out["peer_caching_flags"] = *job.peer_caching_flags;
+  out["cost_flags"] = job.cost_flags;
+  out["cost_policy"] = static_cast<std::uint32_t>(job.cost_policy);
+  out["disallow_on_cellular"] = job.disallow_on_cellular;
   out["last_response"] = {{"status", job.last_response.status},
                           {"headers", job.last_response.headers},
                           {"server_ip", job.last_response.server_ip},
@@ -415,6 +419,22 @@ job_info job_from_json(const json& value) {
   job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
   // Absent from an opendod older than DO SecurityFlags: none.
   if (value.contains("tls_exemptions")) job.tls_exemptions = uint32_field(value, "tls_exemptions");
+  // Absent: never set (and a daemon from before sends none).
+  if (auto it = value.find("peer_caching_flags"); it != value.end() && !it->is_null()) {
+    job.peer_caching_flags = uint32_field(value, "peer_caching_flags");
+  }
+  // The network policy came with version 9 of the store: a daemon from before sends none.
+  if (value.contains("cost_flags")) job.cost_flags = uint32_field(value, "cost_flags");
+  if (value.contains("cost_policy")) {
+    const std::uint32_t policy = uint32_field(value, "cost_policy");
+    if (policy > static_cast<std::uint32_t>(do_cost_policy::no_cellular)) {
+      throw bad_parameter("cost_policy");
+    }
+    job.cost_policy = static_cast<do_cost_policy>(policy);
+  }
+  if (value.contains("disallow_on_cellular")) {
+    job.disallow_on_cellular = bool_field(value, "disallow_on_cellular");
+  }
   const json& response = field(value, "last_response");
   job.last_response = {uint32_field(response, "status"), string_field(response, "headers"),
                        string_field(response, "server_ip"),

@@ -94,6 +94,10 @@ job_info to_info(const job& j) {
   info.allow_https_to_http_redirect = j.allow_https_to_http_redirect;
   info.tls_exemptions = j.tls_exemptions;
   info.last_response = j.last_response;
+  info.peer_caching_flags = j.peer_caching_flags;
+  info.cost_flags = j.cost_flags;
+  info.cost_policy = j.cost_policy;
+  info.disallow_on_cellular = j.disallow_on_cellular;
   return info;
 }
 

@@ -154,6 +154,12 @@ struct job {
   bool high_performance = false;
   // BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS: JobModification at most this often.
   std::uint32_t minimum_notification_interval_ms = 500;  // Windows' default
+  // SetPeerCachingFlags (peer_caching::*); nullopt: never set (see jobs/peer_policy.hpp).
+  std::optional<std::uint32_t> peer_caching_flags;
+  // Where it may transfer (jobs/cost_policy.hpp).
+  std::uint32_t cost_flags = cost_state::transfer_always;
+  do_cost_policy cost_policy = do_cost_policy::always;
+  bool disallow_on_cellular = false;
 
   // The daemon's policy, not persisted: retry delays under this floor are raised to it. The
   // reference's 5 s; a test daemon lowers it (opendod --retry-delay-floor) to test retries fast.

@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -29,7 +31,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 9;
+constexpr std::int64_t kSchemaVersion = 10;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -269,7 +271,11 @@ CREATE TABLE jobs (
   resumed INTEGER NOT NULL DEFAULT 0,
   notification_interval_ms INTEGER NOT NULL DEFAULT 500,
   dynamic_content INTEGER NOT NULL DEFAULT 0,
-  high_performance INTEGER NOT NULL DEFAULT 0
+  high_performance INTEGER NOT NULL DEFAULT 0,
+  peer_caching_flags INTEGER,
+  cost_flags INTEGER NOT NULL DEFAULT 2147483903,
+  cost_policy INTEGER NOT NULL DEFAULT 0,
+  disallow_on_cellular INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -393,6 +399,16 @@ ALTER TABLE jobs ADD COLUMN high_performance INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 8 had no per-job peer and network policy: SetPeerCachingFlags (NULL: never set, the
+// job follows the daemon's download mode), the BITS cost flags (default
+// BITS_COST_STATE_TRANSFER_ALWAYS, 0x800000FF), DO's CostPolicy and DisallowOnCellular.
+constexpr const char* kMigrateFrom8 = R"sql(
+ALTER TABLE jobs ADD COLUMN peer_caching_flags INTEGER;
+ALTER TABLE jobs ADD COLUMN cost_flags INTEGER NOT NULL DEFAULT 2147483903;
+ALTER TABLE jobs ADD COLUMN cost_policy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN disallow_on_cellular INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // A file's trusted content metadata (version 8): the metainfo (raw bencoded bytes, up to 512
 // KiB) or magnet its owner gave, and the content id derived from them. A row exists only for a
 // file that has them. A table of its own, not columns of files: files rows are rewritten with
@@ -419,12 +435,12 @@ constexpr const char* kLoadFileContent = R"sql(
 SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
 )sql";
 
-// Version 8 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
-// only for stores whose http_options table predates this migration: versions 4 to 8).
-constexpr const char* kMigrateFrom8 = R"sql(
+// Version 9 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
+// only for stores whose http_options table predates this migration: versions 4 to 9).
+constexpr const char* kMigrateFrom9 = R"sql(
 ALTER TABLE files ADD COLUMN validation INTEGER NOT NULL DEFAULT 0;
 )sql";
-constexpr const char* kMigrateHttpOptionsFrom8 = R"sql(
+constexpr const char* kMigrateHttpOptionsFrom9 = R"sql(
 ALTER TABLE http_options ADD COLUMN tls_exemptions INTEGER NOT NULL DEFAULT 0;
 )sql";
 
@@ -471,6 +487,15 @@ UPDATE jobs SET max_download_time = ?2, download_time_ms = ?3, max_download_size
                 resumed = ?5, notification_interval_ms = ?6, dynamic_content = ?7,
                 high_performance = ?8
 WHERE id = ?1
+)sql";
+// The per-job peer policy (version 9), likewise.
+constexpr const char* kUpdatePolicy = R"sql(
+UPDATE jobs SET peer_caching_flags = ?2, cost_flags = ?3, cost_policy = ?4,
+                disallow_on_cellular = ?5
+WHERE id = ?1
+)sql";
+constexpr const char* kLoadPolicy = R"sql(
+SELECT id, peer_caching_flags, cost_flags, cost_policy, disallow_on_cellular FROM jobs
 )sql";
 constexpr const char* kLoadLimits = R"sql(
 SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
@@ -597,6 +622,17 @@ void create_private_file(const std::string& path) {
   fail(path, "create", std::strerror(errno));
 }
 
+// A stored schema version as a number: versions are small whole numbers, and anything else (-1)
+// is not one this opendo knows.
+int schema_version_number(const std::string& text) {
+  if (text.empty() || text.size() > 2 || !std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return -1;
+  }
+  return std::stoi(text);
+}
+
 // Checks the schema version of an existing store and migrates it from an older version, or
 // creates the schema in an empty one; in one transaction, so that a failure changes nothing.
 void prepare_schema(sqlite3* db) {
@@ -605,33 +641,32 @@ void prepare_schema(sqlite3* db) {
     if (query_text(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
-      if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6" || *version == "7" || *version == "8") {
+      const int from = schema_version_number(*version);
+      if (from >= 1 && from < kSchemaVersion) {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
-        if (*version == "1") {
+        if (from <= 1) {
           exec_sql(db, kMigrateFrom1, operation.c_str());
           exec_sql(db, kCreateCredentials, operation.c_str());
         }
-        if (*version == "1" || *version == "2") exec_sql(db, kMigrateFrom2, operation.c_str());
-        if (*version == "1" || *version == "2" || *version == "3") {
+        if (from <= 2) exec_sql(db, kMigrateFrom2, operation.c_str());
+        if (from <= 3) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6" && *version != "7" && *version != "8") {
+        if (from <= 4) {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6" && *version != "7" && *version != "8") {
-          exec_sql(db, kMigrateFrom5, operation.c_str());
-        }
-        if (*version != "7" && *version != "8") exec_sql(db, kMigrateFrom6, operation.c_str());
-        // Version 7 had no content metadata.
-        if (*version != "8") exec_sql(db, kCreateFileContent, operation.c_str());
-        exec_sql(db, kMigrateFrom8, operation.c_str());
-        if (*version != "1" && *version != "2" && *version != "3") {
-          exec_sql(db, kMigrateHttpOptionsFrom8, operation.c_str());
+        if (from <= 5) exec_sql(db, kMigrateFrom5, operation.c_str());
+        if (from <= 6) exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (from <= 7) exec_sql(db, kCreateFileContent, operation.c_str());  // no content metadata
+        if (from <= 8) exec_sql(db, kMigrateFrom8, operation.c_str());
+        if (from <= 9) {
+          exec_sql(db, kMigrateFrom9, operation.c_str());
+          // Versions 1 to 3 had no http_options: it was made above, with the column.
+          if (from >= 4) exec_sql(db, kMigrateHttpOptionsFrom9, operation.c_str());
         }
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
@@ -679,6 +714,8 @@ struct job_store::statements {
         update_download_time(db, "UPDATE jobs download time",
                              "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
         load_limits(db, "SELECT jobs limits", kLoadLimits),
+        update_policy(db, "UPDATE jobs policy", kUpdatePolicy),
+        load_policy(db, "SELECT jobs policy", kLoadPolicy),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
         update_validation(db, "UPDATE files validation", kUpdateValidation),
@@ -712,6 +749,8 @@ struct job_store::statements {
   statement update_limits;
   statement update_download_time;
   statement load_limits;
+  statement update_policy;
+  statement load_policy;
   statement update_segments;
   statement load_segments;
   statement update_validation;
@@ -809,6 +848,15 @@ void job_store::save_job(const jobs::job& j) {
       .bind(8, j.high_performance)
       .bind(6, j.minimum_notification_interval_ms)
       .execute();
+  {
+    run policy(stmts_->update_policy);
+    policy.bind(1, j.id);
+    if (j.peer_caching_flags) policy.bind(2, *j.peer_caching_flags);  // unbound: NULL
+    policy.bind(3, j.cost_flags)
+        .bind(4, static_cast<std::int64_t>(j.cost_policy))
+        .bind(5, j.disallow_on_cellular)
+        .execute();
+  }
   run(stmts_->trim_files)
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
@@ -1161,6 +1209,22 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       j.minimum_notification_interval_ms = limits.u32(5);
       j.dynamic_content = limits.boolean(6);
       j.high_performance = limits.boolean(7);
+    }
+  }
+  {
+    run policy(stmts_->load_policy);
+    while (policy.step()) {
+      auto it = by_id.find(policy.text(0));
+      if (it == by_id.end()) continue;
+      if (!policy.is_null(1)) it->second->peer_caching_flags = policy.u32(1);
+      it->second->cost_flags = policy.u32(2);
+      const std::uint32_t cost_policy = policy.u32(3);
+      if (cost_policy > static_cast<std::uint32_t>(do_cost_policy::no_cellular)) {
+        fail(db_path(db_), "SELECT jobs policy",
+             "a job's cost policy is not a DODownloadCostPolicy: " + std::to_string(cost_policy));
+      }
+      it->second->cost_policy = static_cast<do_cost_policy>(cost_policy);
+      it->second->disallow_on_cellular = policy.boolean(4);
     }
   }
   {

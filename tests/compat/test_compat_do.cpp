@@ -236,10 +236,27 @@ TEST_F(CompatDo, PropertiesFollowTheirRules) {
   EXPECT_EQ(set(download.get(), DODownloadProperty_ForegroundPriority, boolean(false)), S_OK);
   EXPECT_EQ(modern().open_job(id).info().priority, opendo::job_priority::normal);
 
+  // CostPolicy and DisallowOnCellular are the job's (docs/compat.md): every DODownloadCostPolicy
+  // value is kept and read back, by this process and through the modern API.
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_CostPolicy, &v), S_OK);
+  EXPECT_EQ(v.ulVal, static_cast<ULONG>(DODownloadCostPolicy_Always));
+  for (ULONG policy = DODownloadCostPolicy_Always; policy <= DODownloadCostPolicy_NoCellular;
+       ++policy) {
+    EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(policy)), S_OK);
+    ASSERT_EQ(download->GetProperty(DODownloadProperty_CostPolicy, &v), S_OK);
+    EXPECT_EQ(v.ulVal, policy);
+    EXPECT_EQ(static_cast<ULONG>(modern().open_job(id).info().cost_policy), policy);
+  }
+  EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(6)), E_INVALIDARG);
   EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_Always)),
             S_OK);
-  EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_NoRoaming)),
-            E_NOTIMPL);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_DisallowOnCellular, &v), S_OK);
+  EXPECT_EQ(v.boolVal, VARIANT_FALSE);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_DisallowOnCellular, boolean(true)), S_OK);
+  ASSERT_EQ(download->GetProperty(DODownloadProperty_DisallowOnCellular, &v), S_OK);
+  EXPECT_EQ(v.boolVal, VARIANT_TRUE);
+  EXPECT_TRUE(modern().open_job(id).info().disallow_on_cellular);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_DisallowOnCellular, boolean(false)), S_OK);
   EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_INVALIDARG);
   // SecurityFlags: WinHTTP's SECURITY_FLAG_IGNORE_* bits, each one certificate error accepted
   // (HttpOptions.ACertificateErrorFailsAJobUnlessItAcceptsThatVeryError proves them on the wire).

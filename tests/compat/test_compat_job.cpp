@@ -24,6 +24,13 @@ class CompatJob : public CompatTransferTest {
 
   std::wstring local(const std::string& name) { return wide((out / name).string()); }
 
+  // The job as the modern API sees it, through a connection of its own.
+  opendo::job_info modern_info() {
+    GUID id{};
+    EXPECT_EQ(job->GetId(&id), S_OK);
+    return modern().open_job(guid_text(id)).info();
+  }
+
   com_ptr<IBackgroundCopyManager> manager;
   com_ptr<IBackgroundCopyJob> job;
 };
@@ -486,13 +493,6 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   EXPECT_EQ(job5->GetFileACLFlags(&flags), S_OK);
   EXPECT_EQ(flags, 0U);
 
-  EXPECT_EQ(job5->SetPeerCachingFlags(0), S_OK);
-  EXPECT_EQ(job5->SetPeerCachingFlags(BG_JOB_ENABLE_PEERCACHING_CLIENT), E_NOTIMPL);
-  EXPECT_EQ(job5->SetPeerCachingFlags(0x80), E_INVALIDARG);
-  flags = 1;
-  EXPECT_EQ(job5->GetPeerCachingFlags(&flags), S_OK);
-  EXPECT_EQ(flags, 0U);
-
   ULONG level = 0;
   EXPECT_EQ(job5->GetOwnerIntegrityLevel(&level), S_OK);
   EXPECT_EQ(level, ::geteuid() == 0 ? 0x3000U : 0x2000U);
@@ -503,10 +503,27 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   BITS_JOB_PROPERTY_VALUE value{};
   value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), S_OK);
-  value.Dword = BITS_COST_STATE_TRANSFER_STANDARD;
-  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), E_NOTIMPL);
   ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, &value), S_OK);
   EXPECT_EQ(value.Dword, static_cast<DWORD>(BITS_COST_STATE_TRANSFER_ALWAYS));
+  // The cost flags are the job's (docs/compat.md): each documented policy is kept and read back;
+  // bits outside the BITS_COST_STATE_* and BITS_COST_OPTION_* flags are E_INVALIDARG.
+  for (const DWORD flags :
+       {static_cast<DWORD>(BITS_COST_STATE_TRANSFER_UNRESTRICTED),
+        static_cast<DWORD>(BITS_COST_STATE_TRANSFER_STANDARD),
+        static_cast<DWORD>(BITS_COST_STATE_TRANSFER_NO_SURCHARGE),
+        static_cast<DWORD>(BITS_COST_STATE_TRANSFER_NOT_ROAMING),
+        static_cast<DWORD>(BITS_COST_STATE_USAGE_BASED | BITS_COST_STATE_UNRESTRICTED)}) {
+    value.Dword = flags;
+    EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), S_OK);
+    value.Dword = 0;
+    ASSERT_EQ(job5->GetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, &value), S_OK);
+    EXPECT_EQ(value.Dword, flags);
+    EXPECT_EQ(modern_info().cost_flags, flags);
+  }
+  value.Dword = BITS_COST_STATE_RESERVED;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), E_INVALIDARG);
+  value.Dword = BITS_COST_STATE_TRANSFER_ALWAYS;
+  EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_ID_COST_FLAGS, value), S_OK);
   value.Enable = TRUE;
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_DYNAMIC_CONTENT, value), S_OK);
   value.Enable = FALSE;
@@ -529,6 +546,34 @@ TEST_F(CompatJob, WindowsOnlyFeaturesAcceptWhatOpendoDoes) {
   EXPECT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_NOTIFICATION_CLSID, value), E_NOTIMPL);
   EXPECT_EQ(job5->SetProperty(static_cast<BITS_JOB_PROPERTY_ID>(6), value), E_INVALIDARG);
   EXPECT_EQ(job5->GetProperty(static_cast<BITS_JOB_PROPERTY_ID>(99), &value), E_INVALIDARG);
+}
+
+// SetPeerCachingFlags / GetPeerCachingFlags (docs/peers.md): 0 until set, as on Windows; every
+// combination of the three flags is kept, by this process and as another client sees it; other
+// bits are E_INVALIDARG and change nothing.
+TEST_F(CompatJob, PeerCachingFlagsRoundTrip) {
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  ASSERT_TRUE(job5);
+  DWORD flags = 1;
+  ASSERT_EQ(job5->GetPeerCachingFlags(&flags), S_OK);
+  EXPECT_EQ(flags, 0U);
+  EXPECT_FALSE(modern_info().peer_caching_flags.has_value()) << "never set";
+  for (DWORD set = 0; set <= 7; ++set) {
+    SCOPED_TRACE(set);
+    ASSERT_EQ(job5->SetPeerCachingFlags(set), S_OK);
+    ASSERT_EQ(job5->GetPeerCachingFlags(&flags), S_OK);
+    EXPECT_EQ(flags, set);
+    EXPECT_EQ(modern_info().peer_caching_flags, set);
+  }
+  ASSERT_EQ(job5->SetPeerCachingFlags(BG_JOB_ENABLE_PEERCACHING_CLIENT |
+                                      BG_JOB_ENABLE_PEERCACHING_SERVER),
+            S_OK);
+  for (const DWORD bad : {0x8UL, 0x80UL, 0xFUL, 0x80000000UL}) {
+    EXPECT_EQ(job5->SetPeerCachingFlags(bad), E_INVALIDARG);
+  }
+  ASSERT_EQ(job5->GetPeerCachingFlags(&flags), S_OK);
+  EXPECT_EQ(flags, static_cast<DWORD>(BG_JOB_ENABLE_PEERCACHING_CLIENT |
+                                      BG_JOB_ENABLE_PEERCACHING_SERVER));
 }
 
 TEST_F(CompatJob, LimitsRoundTripWithTheDocumentedCodes) {

@@ -613,3 +613,128 @@ TEST(MinimumNotificationInterval, ModificationsComeNoMoreOftenThanTheJobSays) {
   EXPECT_GE(dense_times.size(), 5U);
   EXPECT_GT(dense_times.size(), sparse_times.size());
 }
+
+namespace {
+
+// A routing table as /proc/net/route shows it, whose default route goes through `interface`.
+void write_route_table(const std::filesystem::path& file, const std::string& interface) {
+  write_file(
+      file,
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+          interface + "\t00000000\t0100007F\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
+}
+
+}  // namespace
+
+// Cost policies (docs/configuration.md, "The network's cost"). The daemon's default route goes
+// through ww0, a cellular interface by default: a job whose BITS cost flags are
+// TRANSFER_UNRESTRICTED and one with DisallowOnCellular wait in TRANSIENT_ERROR with Windows'
+// codes and say why, while a job with the default policy transfers. When the route moves to eth0
+// they go on by themselves, long before their 600 s retry delay.
+TEST(CostPolicy, JobsWaitForANetworkTheirPolicyAllowsAndGoOnWhenItChanges) {
+  using namespace std::chrono_literals;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("f.bin", 256 * 1024, 21);
+  temp_dir out("opendo-out");
+  const auto table = out / "route";
+  write_route_table(table, "ww0");
+  daemon_options options;
+  options.env.push_back("OPENDO_TEST_ROUTE_FILE=" + table.string());
+  daemon_process daemon(options);
+  client c = connect(daemon);
+
+  job unrestricted = c.create_job("unrestricted only");
+  unrestricted.add_file(origin.url("f.bin"), (out / "a.bin").string());
+  unrestricted.set_cost_flags(cost_state::transfer_unrestricted);
+  job no_cellular = c.create_job("no cellular");
+  no_cellular.add_file(origin.url("f.bin"), (out / "b.bin").string());
+  const run_result set =
+      daemon.cli({"setprop", no_cellular.id(), "--disallow-on-cellular", "true"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_TRUE(no_cellular.info().disallow_on_cellular);
+  job any = c.create_job("any network");
+  any.add_file(origin.url("f.bin"), (out / "c.bin").string());
+  for (job* j : {&unrestricted, &no_cellular, &any}) j->resume();
+
+  EXPECT_EQ(wait_for_state(any, job_state::transferred, 30s).state, job_state::transferred);
+  const job_info a = wait_for_state(unrestricted, job_state::transient_error, 10s);
+  ASSERT_EQ(a.state, job_state::transient_error);
+  ASSERT_TRUE(a.error.has_value());
+  EXPECT_EQ(a.error->code, value_of(hr::bg_e_blocked_by_cost_transfer_policy));
+  EXPECT_EQ(a.error->context, error_context::general_queue_manager);
+  EXPECT_NE(a.error->message.find("cellular"), std::string::npos) << a.error->message;
+  EXPECT_EQ(a.bytes_transferred, 0U);
+  const job_info b = wait_for_state(no_cellular, job_state::transient_error, 10s);
+  ASSERT_TRUE(b.error.has_value());
+  EXPECT_EQ(b.error->code, value_of(hr::do_e_blocked_by_cellular_policy));
+  const run_result shown = daemon.cli({"info", unrestricted.id()});
+  EXPECT_NE(shown.out.find("0x80200059"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("0x80000021"), std::string::npos) << "its cost flags: " << shown.out;
+  EXPECT_EQ(origin.total_body_bytes_sent("f.bin"), 256U * 1024) << "only the allowed job asked";
+
+  const auto changed = std::chrono::steady_clock::now();
+  write_route_table(table, "eth0");
+  for (job* j : {&unrestricted, &no_cellular}) {
+    const job_info done = wait_for_state(*j, job_state::transferred, 30s);
+    EXPECT_EQ(done.state, job_state::transferred) << (done.error ? done.error->message : "");
+  }
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - changed).count();
+  std::printf("the waiting jobs were transferred %.1f s after the network changed\n", took);
+  EXPECT_LT(took, 20.0);
+  for (job* j : {&unrestricted, &no_cellular, &any}) EXPECT_EQ(j->complete(), hr::ok);
+  for (const char* name : {"a.bin", "b.bin", "c.bin"}) EXPECT_EQ(sha256_file(out / name), sha);
+}
+
+// A job transferring when the network becomes metered, whose cost policy is DO's Unrestricted,
+// stops within the monitor's 2 s with DO_E_BLOCKED_BY_COST_TRANSFER_POLICY and keeps its bytes; a
+// job with the default policy goes on. Back on an unrestricted network the stopped one resumes
+// from where it stopped and the file is whole.
+TEST(CostPolicy, ARunningJobStopsWhenTheNetworkBecomesMeteredAndResumesAfterwards) {
+  using namespace std::chrono_literals;
+  nginx_options slow;
+  slow.limit_rate = 512 * 1024;  // 4 MiB take 8 s
+  nginx_server origin(slow);
+  const std::uint64_t size = 4U << 20;
+  const std::string sha = origin.make_random_file("f.bin", size, 22);
+  temp_dir out("opendo-out");
+  const auto table = out / "route";
+  write_route_table(table, "eth0");
+  daemon_options options;
+  options.env.push_back("OPENDO_TEST_ROUTE_FILE=" + table.string());
+  options.extra_args = {"--metered-interfaces", "usb*"};
+  daemon_process daemon(options);
+  client c = connect(daemon);
+
+  job picky = c.create_job("unrestricted networks only");
+  picky.add_file(origin.url("f.bin"), (out / "a.bin").string());
+  picky.set_cost_policy(do_cost_policy::unrestricted);
+  job any = c.create_job("any network");
+  any.add_file(origin.url("f.bin"), (out / "b.bin").string());
+  picky.resume();
+  any.resume();
+  const job_info started = wait_until(
+      picky, [](const job_info& i) { return i.bytes_transferred > 0; }, 10s);
+  ASSERT_GT(started.bytes_transferred, 0U);
+
+  write_route_table(table, "usb0");
+  const job_info stopped = wait_for_state(picky, job_state::transient_error, 10s);
+  ASSERT_EQ(stopped.state, job_state::transient_error);
+  ASSERT_TRUE(stopped.error.has_value());
+  EXPECT_EQ(stopped.error->code, value_of(hr::do_e_blocked_by_cost_transfer_policy));
+  EXPECT_NE(stopped.error->message.find("metered"), std::string::npos) << stopped.error->message;
+  EXPECT_GT(stopped.bytes_transferred, 0U);
+  EXPECT_LT(stopped.bytes_transferred, size);
+  EXPECT_EQ(any.info().error, std::nullopt) << "the default policy goes on";
+
+  write_route_table(table, "eth0");
+  const job_info done = wait_for_state(picky, job_state::transferred, 30s);
+  EXPECT_EQ(done.state, job_state::transferred) << (done.error ? done.error->message : "");
+  EXPECT_EQ(wait_for_state(any, job_state::transferred, 30s).state, job_state::transferred);
+  EXPECT_EQ(picky.complete(), hr::ok);
+  EXPECT_EQ(any.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  // It resumed: the origin sent less than two whole files for it and the other job.
+  EXPECT_LT(origin.total_body_bytes_sent("f.bin"), 2 * size + size / 2);
+}

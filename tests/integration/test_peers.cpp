@@ -682,6 +682,127 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
   EXPECT_GE(uploaded_reaching(c, kSize), kSize);
 }
 
+// SetPeerCachingFlags (docs/peers.md, "A job's own say"). On host A a job with CLIENT alone
+// fetches through the swarm but serves nothing, and its content is not kept: B, whose job never
+// set flags, finds nothing at A and takes it all from the origin, then keeps and serves it. Back
+// on A, a job whose flags are none (set with `opendo setprop --peer-caching none`) takes nothing
+// from B, even though B has it; a job with CLIENT takes everything from B.
+TEST(Peers, PeerCachingFlagsDecideWhatAJobTakesFromAndGivesToPeers) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 12);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {b}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job client_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a1").string());
+  client_only.set_peer_caching_flags(peer_caching::client);
+  client_only.resume();
+  const job_info a1 = finish(client_only);
+  EXPECT_EQ(a1.peer_caching_flags, peer_caching::client);
+  EXPECT_EQ(a1.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(sha256_file(out / "a1"), sha);
+  EXPECT_EQ(complete_contents(first.state_dir()), 0U) << "a content it may not serve is not kept";
+
+  job never_set = start_shared(cb, origin.url("big.bin"), metainfo, out / "b1");
+  const job_info b1 = finish(never_set);
+  EXPECT_FALSE(b1.peer_caching_flags.has_value());
+  EXPECT_EQ(b1.files.at(0).sources.bytes_from_lan_peers, 0U) << "A serves nothing";
+  EXPECT_EQ(b1.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(ca.statistics().totals.bytes_to_lan_peers, 0U);
+  EXPECT_EQ(complete_contents(second.state_dir()), 1U);
+
+  job none = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a2").string());
+  const run_result set = first.cli({"setprop", none.id(), "--peer-caching", "none"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const run_result shown = first.cli({"info", none.id()});
+  EXPECT_NE(shown.out.find("none (no peers)"), std::string::npos) << shown.out;
+  none.resume();
+  const job_info a2 = finish(none);
+  EXPECT_EQ(a2.peer_caching_flags, 0U);
+  EXPECT_EQ(a2.files.at(0).sources.bytes_from_lan_peers, 0U);
+  EXPECT_EQ(a2.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(sha256_file(out / "a2"), sha);
+
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+  job from_peers = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a3").string());
+  from_peers.set_peer_caching_flags(peer_caching::client | peer_caching::server);
+  from_peers.resume();
+  const job_info a3 = finish(from_peers);
+  EXPECT_EQ(a3.files.at(0).sources.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(a3.files.at(0).sources.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before);
+  EXPECT_EQ(sha256_file(out / "a3"), sha);
+}
+
+namespace {
+
+// A routing table as /proc/net/route shows it, whose default route goes through `interface`.
+void write_route_table(const std::filesystem::path& file, const std::string& interface) {
+  write_file(
+      file,
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+          interface + "\t00000000\t0100007F\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
+}
+
+daemon_options on_network(daemon_options options, const std::filesystem::path& table) {
+  options.env.push_back("OPENDO_TEST_ROUTE_FILE=" + table.string());
+  return options;
+}
+
+}  // namespace
+
+// [peers] share_on_metered = false, the default (docs/peers.md, "Metered networks"). Host A's
+// default route goes through ww0, a cellular interface by the default [network]
+// cellular_interfaces (ww*): A fetches the file but serves none of it, so B takes it all from
+// the origin. Once A's default route moves to eth0, A serves again without a restart: C takes
+// the whole file from A.
+TEST(Peers, NothingIsServedOnAMeteredNetworkUntilTheNetworkChanges) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 13);
+  const std::string metainfo = publish(origin, "big.bin");
+  temp_dir out("opendo-out");
+  const auto a_table = out / "a.route";
+  const auto lan_table = out / "lan.route";
+  write_route_table(a_table, "ww0");
+  write_route_table(lan_table, "eth0");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  const peer_host c = make_host(4);
+  daemon_process first(on_network(sharing(a, {b, c}), a_table));
+  daemon_process second(on_network(sharing(b, {a}), lan_table));
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  EXPECT_EQ(finish(ja).files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(complete_contents(first.state_dir()), 1U) << "kept, for when the network allows";
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  const job_info db = finish(jb);
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_lan_peers, 0U) << "A is on a cellular network";
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_EQ(ca.statistics().totals.bytes_to_lan_peers, 0U);
+
+  write_route_table(a_table, "eth0");
+  std::this_thread::sleep_for(3s);  // A reads its table every 2 s
+  daemon_process third(on_network(sharing(c, {a}), lan_table));
+  client cc = connect(third);
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+  job jc = start_shared(cc, origin.url("big.bin"), metainfo, out / "c.bin");
+  const job_info dc = finish(jc);
+  EXPECT_EQ(dc.files.at(0).sources.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(dc.files.at(0).sources.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before);
+  EXPECT_EQ(sha256_file(out / "c.bin"), sha);
+  EXPECT_GE(uploaded_reaching(ca, kSize), kSize);
+}
+
 // IBackgroundCopyFile3::SetValidationState FALSE on a copy peers sent: as BITS does with its peer
 // cache, the content leaves the host's cache (no longer shared) and the file is fetched again from
 // the origin only, by itself, without an error. A later TRUE is kept (GetValidationState).

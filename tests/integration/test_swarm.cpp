@@ -58,7 +58,7 @@ struct host {
 };
 
 // Runs the hosts until each is complete (or the deadline), serving their origin requests from
-// `source`, corrupting the first one when `corrupt_first`.
+// `source` (none when it is empty: no origin), corrupting the first one when `corrupt_first`.
 void run_until_complete(std::vector<host*> hosts, const std::string& source,
                         std::chrono::seconds deadline, bool corrupt_first = false) {
   const auto until = std::chrono::steady_clock::now() + deadline;
@@ -72,6 +72,7 @@ void run_until_complete(std::vector<host*> hosts, const std::string& source,
       }
       if (!h->complete) {
         all = false;
+        if (source.empty()) continue;
         for (const auto& span : h->s->origin_work(h->key, std::chrono::steady_clock::now(), 2)) {
           std::string bytes = source.substr(span.offset, span.length);
           if (corrupt_first && !corrupted) {
@@ -101,7 +102,8 @@ class SwarmTest : public ::testing::Test {
 
   // A host whose content cache is `cache`; a seed's cache holds the file already.
   std::unique_ptr<host> make_host(const std::string& address, std::vector<std::string> peers,
-                                  const fs::path& cache, bool seed = false) {
+                                  const fs::path& cache, bool seed = false,
+                                  std::chrono::milliseconds takeover_grace = 1500ms) {
     if (seed) {
       lt::error_code ec;
       const lt::torrent_info info(metainfo_, ec, lt::from_span);
@@ -113,6 +115,7 @@ class SwarmTest : public ::testing::Test {
     auto h = std::make_unique<host>();
     auto settings = on(address);
     settings.static_peers = std::move(peers);
+    settings.origin_policy.min_takeover_grace = takeover_grace;
     h->s = std::make_unique<swarm>(settings, [] {});
     h->dir = cache;
     h->key = h->s->add(metainfo_, cache, std::chrono::steady_clock::now());
@@ -136,6 +139,47 @@ TEST_F(SwarmTest, AHostGetsTheWholeFileFromASeedAndNothingFromTheOrigin) {
   const auto p = leecher->s->progress(leecher->key);
   EXPECT_EQ(p.verified, source_.size());
   EXPECT_GE(p.from_peers, source_.size());
+  EXPECT_GE(seed->s->progress(seed->key).to_peers, source_.size());
+}
+
+// set_serving(false), as a job without BG_JOB_ENABLE_PEERCACHING_SERVER or a metered network asks
+// (docs/peers.md): the seed sends no byte, and the host that wanted them sees the seed choke it
+// and gets the file from the origin instead, at the origin's pace (not a group now and then, as
+// for a peer that claims pieces and never sends them).
+TEST_F(SwarmTest, AContentThatDoesNotServeSendsNothingToPeers) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+  seed->s->set_serving(seed->key, false);
+  EXPECT_FALSE(seed->s->serving(seed->key));
+  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  auto leecher = make_host("127.0.0.3", {seed_at}, root_ / "leecher");
+  EXPECT_TRUE(leecher->s->serving(leecher->key)) << "a content serves by default";
+  const auto started = std::chrono::steady_clock::now();
+  run_until_complete({seed.get(), leecher.get()}, source_, 30s);
+  ASSERT_TRUE(leecher->complete);
+  std::printf("the leecher had the file from the origin after %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  EXPECT_EQ(content_of(*leecher), source_);
+  EXPECT_EQ(seed->s->progress(seed->key).to_peers, 0U);
+  EXPECT_EQ(leecher->s->progress(leecher->key).from_peers, 0U);
+  EXPECT_EQ(leecher->origin_bytes, source_.size());
+}
+
+// A content that stopped serving serves again once allowed: its choked peer is unchoked and gets
+// every byte from it. There is no origin here: the seed is the only source.
+TEST_F(SwarmTest, AContentServesAgainOnceAllowed) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+  seed->s->set_serving(seed->key, false);
+  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  auto leecher = make_host("127.0.0.3", {seed_at}, root_ / "leecher");
+  run_until_complete({seed.get(), leecher.get()}, /*no origin*/ "", 4s);
+  EXPECT_FALSE(leecher->complete);
+  EXPECT_GE(leecher->s->progress(leecher->key).peers, 1U) << "connected, yet nothing came";
+  EXPECT_EQ(leecher->s->progress(leecher->key).from_peers, 0U);
+  EXPECT_EQ(seed->s->progress(seed->key).to_peers, 0U);
+  seed->s->set_serving(seed->key, true);
+  run_until_complete({seed.get(), leecher.get()}, "", 30s);
+  ASSERT_TRUE(leecher->complete);
+  EXPECT_EQ(content_of(*leecher), source_);
   EXPECT_GE(seed->s->progress(seed->key).to_peers, source_.size());
 }
 

@@ -122,9 +122,9 @@ TEST(ConfigFile, ErrorsNameTheFileTheLineAndWhatWasExpected) {
             f + ":3: unknown key \"speed\" in [bandwidth]");
   EXPECT_EQ(error_of("[daemon]\nforeground_cap = 1M\n"),
             f + ":2: unknown key \"foreground_cap\" in [daemon]");
-  EXPECT_EQ(error_of("[network]\n"),
-            f + ":1: unknown section [network] (known: [daemon], [bandwidth], [business_hours], "
-                "[cache_hosts], [peers])");
+  EXPECT_EQ(error_of("[networks]\n"),
+            f + ":1: unknown section [networks] (known: [daemon], [bandwidth], [business_hours], "
+                "[cache_hosts], [peers], [network])");
   EXPECT_EQ(error_of("background_cap = 1M\n"),
             f + ":1: \"background_cap\" is outside a section; put it under [daemon], "
                 "[bandwidth], [business_hours], [cache_hosts] or [peers]");
@@ -273,6 +273,7 @@ TEST(ConfigFile, EveryKeyIsDocumentedAndTheShippedExampleParsesToTheDefaults) {
   EXPECT_EQ(cfg.bandwidth, config{}.bandwidth);
   EXPECT_EQ(cfg.cache_hosts, config{}.cache_hosts);
   EXPECT_EQ(cfg.peers, config{}.peers);
+  EXPECT_EQ(cfg.network, config{}.network);
 }
 
 TEST(ConfigFile, PeersSectionSetsPeerDeliveryAndRefusesBadValues) {
@@ -329,6 +330,33 @@ TEST(ConfigFile, GroupModeTakesAGroupIdOfBoundedSizeAndNeedsOne) {
   config other = group;
   other.peers.group_id = "site-8";
   EXPECT_EQ(restart_only_changes(group, other), (std::vector<std::string>{"[peers] group_id"}));
+}
+
+// [network] and share_on_metered (docs/peers.md, "Metered networks"): the defaults are no metered
+// interface, cellular ww*, and no serving on either; empty lists are none; bad globs are refused
+// with what was expected; all of it needs a restart.
+TEST(ConfigFile, NetworkSectionNamesMeteredAndCellularInterfaces) {
+  const config defaults;
+  EXPECT_TRUE(defaults.network.metered_interfaces.empty());
+  EXPECT_EQ(defaults.network.cellular_interfaces, (std::vector<std::string>{"ww*"}));
+  EXPECT_FALSE(defaults.peers.share_on_metered);
+  config cfg;
+  apply_config_text(
+      "[network]\nmetered_interfaces = usb*, enx0a?b\ncellular_interfaces =\n"
+      "[peers]\nshare_on_metered = true\n",
+      "/etc/opendo/opendod.conf", cfg);
+  EXPECT_EQ(cfg.network.metered_interfaces, (std::vector<std::string>{"usb*", "enx0a?b"}));
+  EXPECT_TRUE(cfg.network.cellular_interfaces.empty());
+  EXPECT_TRUE(cfg.peers.share_on_metered);
+  EXPECT_NE(error_of("[network]\nmetered_interfaces = eth[0]\n")
+                .find("/etc/opendo/opendod.conf:2: bad value \"eth[0]\" for metered_interfaces: "
+                      "expected interface names or globs separated by commas"),
+            std::string::npos);
+  EXPECT_NE(error_of("[peers]\nshare_on_metered = yes\n").find("expected true or false"),
+            std::string::npos);
+  EXPECT_EQ(restart_only_changes(defaults, cfg),
+            (std::vector<std::string>{"[peers] share_on_metered", "[network] metered_interfaces",
+                                      "[network] cellular_interfaces"}));
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ using opendo::error_context;
 using opendo::job_priority;
 using opendo::job_state;
 using opendo::proxy_usage;
+namespace peer_caching = opendo::peer_caching;
 using opendo::size_unknown;
 using opendo::jobs::credential_record;
 using opendo::jobs::error_record;
@@ -98,6 +99,10 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.minimum_retry_delay, b.minimum_retry_delay);
   EXPECT_EQ(a.no_progress_timeout, b.no_progress_timeout);
   EXPECT_EQ(a.error_count, b.error_count);
+  EXPECT_EQ(a.peer_caching_flags, b.peer_caching_flags);
+  EXPECT_EQ(a.cost_flags, b.cost_flags);
+  EXPECT_EQ(a.cost_policy, b.cost_policy);
+  EXPECT_EQ(a.disallow_on_cellular, b.disallow_on_cellular);
   ASSERT_EQ(a.error.has_value(), b.error.has_value());
   if (a.error) {
     EXPECT_EQ(a.error->code, b.error->code);
@@ -850,9 +855,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion9) {
+TEST_F(JobStore, NewStoreHasSchemaVersion10) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -924,7 +929,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "9");
+  EXPECT_EQ(store.meta("schema_version"), "10");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -992,7 +997,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1062,7 +1067,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1082,7 +1087,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1150,7 +1155,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1187,12 +1192,16 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1210,13 +1219,17 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1229,7 +1242,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 9");
+  expect_open_fails("migrate schema version 1 to 10");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1363,7 +1376,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1464,13 +1477,17 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
     old.exec("DROP TABLE file_content");
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1506,22 +1523,80 @@ TEST_F(JobStore, ValidationFlagsRoundTripAndSurviveResaves) {
   EXPECT_FALSE(job_store(path_).load_all()[0].files[1].validated);
 }
 
-// Version 8 had no validation column: made here from a new store by dropping it.
-TEST_F(JobStore, Version8StoreGainsValidation) {
+// Version 9 had no validation column: made here from a new store by dropping it.
+TEST_F(JobStore, Version9StoreGainsValidation) {
   job j = make_job("{00000000-0000-0000-0000-000000000081}", 1, 1);
   { job_store(path_).save_job(j); }
   {
     raw_db old(path_);
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
-    old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+    old.exec("UPDATE meta SET value = 9 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
   EXPECT_FALSE(loaded[0].files[0].validated);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
   loaded[0].files[0].validated = true;
   { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
+}
+
+// SetPeerCachingFlags: never set (NULL) and 0 are different things, and both survive a reopen.
+TEST_F(JobStore, PeerCachingFlagsRoundTripAndNeverSetStaysNeverSet) {
+  job never = make_job("{00000000-0000-0000-0000-000000000091}", 1, 1);
+  job zero = make_job("{00000000-0000-0000-0000-000000000092}", 2, 1);
+  zero.peer_caching_flags = 0;
+  job both = make_job("{00000000-0000-0000-0000-000000000093}", 3, 1);
+  both.peer_caching_flags = peer_caching::client | peer_caching::server;
+  both.cost_flags = opendo::cost_state::transfer_unrestricted;
+  both.cost_policy = opendo::do_cost_policy::no_cellular;
+  both.disallow_on_cellular = true;
+  {
+    job_store store(path_);
+    store.save_job(never);
+    store.save_job(zero);
+    store.save_job(both);
+  }
+  const auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 3U);
+  expect_same_job(never, loaded[0]);
+  expect_same_job(zero, loaded[1]);
+  expect_same_job(both, loaded[2]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM jobs WHERE peer_caching_flags IS NULL"), "1");
+  // Set back: the row follows.
+  auto again = loaded[2];
+  again.peer_caching_flags = peer_caching::client;
+  { job_store(path_).save_job(again); }
+  EXPECT_EQ(job_store(path_).load_all()[2].peer_caching_flags, peer_caching::client);
+}
+
+// Version 8 lacked the jobs' peer_caching_flags column: made here from a new store by dropping it.
+// Its jobs come back as never set, and the column then holds what is set.
+TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
+  job j = make_job("{00000000-0000-0000-0000-000000000082}", 1, 1);
+  j.high_performance = true;
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
+    old.exec("ALTER TABLE jobs DROP COLUMN peer_caching_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
+    old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
+    old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
+    old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_TRUE(loaded[0].high_performance);  // kept: version 8 had it
+  EXPECT_FALSE(loaded[0].peer_caching_flags.has_value());
+  EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
+  EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
+  EXPECT_FALSE(loaded[0].disallow_on_cellular);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  loaded[0].peer_caching_flags = peer_caching::server;
+  { job_store(path_).save_job(loaded[0]); }
+  expect_same_job(loaded[0], job_store(path_).load_all()[0]);
 }

@@ -1,7 +1,9 @@
 #include "transfer/peer/swarm.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/extensions.hpp>
 #include <libtorrent/fingerprint.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
@@ -10,6 +12,7 @@
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <future>
 #include <random>
@@ -120,6 +123,57 @@ bool is_checking(const lt::torrent_status& st) {
          st.state == lt::torrent_status::checking_resume_data;
 }
 
+// Whether a content may upload, read on libtorrent's network thread by its plugins.
+struct upload_gate {
+  std::atomic<bool> open{true};
+};
+
+// A closed gate keeps the content's bytes from its peers. A peer libtorrent unchoked (at once for
+// a LAN peer, which ignores unchoke slots; or in the choker's rotation) is choked again on its
+// next request and on every tick, so its requests are rejected as any choked peer's are (the
+// session allows no "allowed fast" pieces, which a choked peer could still ask for). Only if the
+// choke did not take is a request swallowed unanswered. Opened again, a choked peer is offered
+// an unchoke.
+class gated_peer final : public lt::peer_plugin {
+ public:
+  gated_peer(lt::peer_connection_handle peer, std::shared_ptr<const upload_gate> gate)
+      : peer_(std::move(peer)), gate_(std::move(gate)) {}
+  lt::string_view type() const override { return "opendo-upload-gate"; }
+  bool on_request(const lt::peer_request&) override {
+    if (gate_->open.load()) return false;
+    if (!peer_.is_choked()) peer_.choke_this_peer();
+    return !peer_.is_choked();
+  }
+  void tick() override {
+    const bool open = gate_->open.load();
+    if (!open && !peer_.is_choked()) peer_.choke_this_peer();
+    if (open && was_closed_ && peer_.is_choked()) peer_.maybe_unchoke_this_peer();
+    was_closed_ = !open;
+  }
+
+ private:
+  lt::peer_connection_handle peer_;
+  std::shared_ptr<const upload_gate> gate_;
+  bool was_closed_ = false;
+};
+
+class gated_torrent final : public lt::torrent_plugin {
+ public:
+  explicit gated_torrent(std::shared_ptr<const upload_gate> gate) : gate_(std::move(gate)) {}
+  std::shared_ptr<lt::peer_plugin> new_connection(const lt::peer_connection_handle& peer) override {
+    return std::make_shared<gated_peer>(peer, gate_);
+  }
+
+ private:
+  std::shared_ptr<const upload_gate> gate_;
+};
+
+void add_gate(lt::add_torrent_params& params, const std::shared_ptr<upload_gate>& gate) {
+  params.extensions.push_back([gate](const lt::torrent_handle&, lt::client_data_t) {
+    return std::make_shared<gated_torrent>(gate);
+  });
+}
+
 }  // namespace
 
 struct swarm::session_holder {
@@ -144,6 +198,8 @@ struct swarm::content {
   std::map<std::uint32_t, jobs::mono_time> unverified;
   // The peers that delivered a block of it, by sender_of.
   std::set<std::string> senders;
+  // Whether it (and its twin) may upload: set_serving.
+  std::shared_ptr<upload_gate> gate = std::make_shared<upload_gate>();
   // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
   // (declared after the result, so that it is stopped and joined first), then its torrent.
   bool twin_started = false;
@@ -180,6 +236,9 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   // pause costs one or two failed attempts, and a LAN host may take a minute to come back.
   pack.set_int(lt::settings_pack::min_reconnect_time, 5);
   pack.set_int(lt::settings_pack::max_failcount, 10);
+  // No "allowed fast" pieces (BEP 6): a choked peer could ask for them, and a content that must
+  // not upload (set_serving) chokes its peers. LAN peers are unchoked at once anyway.
+  pack.set_int(lt::settings_pack::allowed_fast_set_size, 0);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
   pack.set_int(
@@ -208,7 +267,7 @@ std::optional<std::uint64_t> swarm::content_size(std::string_view metainfo) {
 }
 
 std::string swarm::add(std::string_view metainfo, const std::filesystem::path& cache_dir,
-                       jobs::mono_time now) {
+                       jobs::mono_time now, bool serving) {
   lt::error_code ec;
   auto info = std::make_shared<lt::torrent_info>(
       lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
@@ -241,6 +300,8 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   for (const auto& text : settings_.static_peers) {
     if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
   }
+  c->gate->open.store(serving);
+  add_gate(params, c->gate);
   c->handle = session_->session.add_torrent(std::move(params), ec);
   if (ec) throw std::runtime_error("libtorrent refused the content: " + ec.message());
   contents_.emplace(key, std::move(c));
@@ -276,6 +337,16 @@ void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
     }
     if (!stop.stop_requested() && wake) wake();
   });
+}
+
+void swarm::set_serving(const std::string& key, bool serving) {
+  const auto it = contents_.find(key);
+  if (it != contents_.end()) it->second->gate->open.store(serving);
+}
+
+bool swarm::serving(const std::string& key) const {
+  const auto it = contents_.find(key);
+  return it != contents_.end() && it->second->gate->open.load();
 }
 
 bool swarm::hashing_twins() const {
@@ -319,6 +390,7 @@ void swarm::add_hashed_twins(std::vector<swarm_event>& events) {
     for (const auto& text : settings_.static_peers) {
       if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
     }
+    add_gate(params, c->gate);
     c->twin = session_->session.add_torrent(std::move(params), ec);
     if (ec) {
       events.push_back({swarm_event::kind::legacy_failed, key,
@@ -364,19 +436,29 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   content& c = *contents_.at(key);
   const lt::torrent_status st = c.handle.status(lt::torrent_handle::query_pieces);
   if (is_checking(st) || st.is_seeding || max == 0) return {};
-  std::vector<int> availability;
-  c.handle.piece_availability(availability);
   std::vector<lt::peer_info> peers;
   c.handle.get_peer_info(peers);
+  // A peer that chokes this host while it wants the peer's pieces gives nothing (a content that
+  // does not serve, docs/peers.md): its pieces need the origin, and it takes no share of the
+  // origin's work. LAN peers unchoke at once, well within the start grace.
+  std::erase_if(peers, [](const lt::peer_info& peer) {
+    return (peer.flags & lt::peer_info::remote_choked) && (peer.flags & lt::peer_info::interesting);
+  });
+  std::vector<bool> held(c.pieces, false);
+  for (const auto& peer : peers) {
+    const auto& has = peer.pieces;
+    for (std::uint32_t p = 0; p < c.pieces && static_cast<int>(p) < has.size(); ++p) {
+      if (has[lt::piece_index_t(static_cast<int>(p))]) held[p] = true;
+    }
+  }
 
   jobs::share_view view{std::vector<bool>(c.groups, false), std::vector<bool>(c.groups, false),
                         std::vector<bool>(c.groups, false)};
   for (std::uint32_t p = 0; p < c.pieces; ++p) {
     const lt::piece_index_t index(static_cast<int>(p));
     const bool here = st.pieces.size() > static_cast<int>(p) && st.pieces[index];
-    const bool held = availability.size() > p && availability[p] > 0;
     if (!here) view.missing[c.group_of(p)] = true;
-    if (!here && !held) view.needs_origin[c.group_of(p)] = true;
+    if (!here && !held[p]) view.needs_origin[c.group_of(p)] = true;
   }
   for (const auto g : c.fetching) view.in_flight[g] = true;
   // A check whose result never came (libtorrent dropped the piece) must not hold its group in

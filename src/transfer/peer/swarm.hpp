@@ -101,8 +101,10 @@ class swarm {
   // in cache_dir/KEY; what that directory already holds is checked and kept. Returns the content's
   // key (its v2 info hash in hex, whatever the group: the cache holds the same bytes for every
   // group). Adding a content that is here already only returns its key. Throws
-  // std::runtime_error when libtorrent refuses it.
-  std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now);
+  // std::runtime_error when libtorrent refuses it. A new content starts serving or not as
+  // `serving` says (set_serving); one already here keeps its state.
+  std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now,
+                  bool serving = true);
   // The size of the content a metainfo describes; nullopt when it cannot be read.
   static std::optional<std::uint64_t> content_size(std::string_view metainfo);
   // Stops sharing; the files stay.
@@ -122,6 +124,14 @@ class swarm {
   void share_v1_twin(const std::string& key, const std::string& web_seed);
   // Whether a twin is being hashed (the daemon's loop should come round to add it).
   bool hashing_twins() const;
+
+  // Whether the content (and its v1 twin) may send bytes to peers: a job's peer caching flags
+  // and the network's cost decide (docs/peers.md). A content starts serving. While it does not,
+  // its peers' requests go unanswered and each peer is choked again within a second: libtorrent's
+  // choker has no "never" (an upload limit or unchoke slots of 0 mean unlimited), so a plugin of
+  // the content's does it. Fetching from peers goes on either way.
+  void set_serving(const std::string& key, bool serving);
+  bool serving(const std::string& key) const;
 
   // The spans this host should fetch from the origin now, at most `max` (jobs/origin_share.hpp);
   // each is in flight until origin_done or origin_failed.
