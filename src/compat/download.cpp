@@ -184,11 +184,6 @@ std::vector<std::string> variant_header_lines(const VARIANT* v, const char* what
   fail(E_NOTIMPL, std::string(property) + " is not supported: " + why);
 }
 
-// Accepts a value only when it is what opendo does anyway.
-void require_default(bool is_default, const char* property, const char* why) {
-  if (!is_default) not_supported(property, why);
-}
-
 class download_object final : public com_object<download_object, IDODownload> {
  public:
   explicit download_object(opendo::job handle) : handle_(std::move(handle)) {}

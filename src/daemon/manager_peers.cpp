@@ -321,7 +321,6 @@ void manager::gate_uploads() {
   }
 }
 
-
 void manager::count_peer_traffic(const progress_by_key& progress) {
   // In group mode every peer of a swarm is a host of the group (only they can find or join it):
   // its bytes are group-peer bytes (DO's BytesFromGroupPeers and its kin), not LAN ones.
