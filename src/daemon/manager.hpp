@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -73,11 +74,14 @@ class manager final : public transfer::http::listener {
 
   // Loads the stored jobs; jobs that were running are queued again.
   void load();
-  // Held while a client's request is handled: the changes it makes are on disk before its reply
-  // goes out, so that a power loss never takes back what a client was told (docs/durability.md).
-  store::job_store::durable_commits durable_commits() {
-    return store::job_store::durable_commits(store_);
+  // Held while one event-loop turn's client requests are handled: the changes they make reach
+  // the disk together, with one sync, before any of their replies goes out, so that a power
+  // loss never takes back what a client was told (docs/durability.md, "Group commit").
+  std::unique_ptr<store::job_store::group> group_requests() {
+    return std::make_unique<store::job_store::group>(store_);
   }
+  // The store's count of changed rows: whether a request wrote anything.
+  std::int64_t store_changes() const { return store_.changes(); }
 
   // Requests. Each throws request_error when refused.
   std::string create_job(const caller& who, const std::string& display_name);

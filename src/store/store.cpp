@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -637,6 +638,9 @@ struct job_store::statements {
       : begin(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
         begin_read(db, "BEGIN", "BEGIN"),
         commit(db, "COMMIT", "COMMIT"),
+        savepoint(db, "SAVEPOINT", "SAVEPOINT batch"),
+        release(db, "RELEASE", "RELEASE batch"),
+        rollback_to(db, "ROLLBACK TO", "ROLLBACK TO batch"),
         upsert_job(db, "INSERT jobs", kUpsertJob),
         trim_files(db, "DELETE files", "DELETE FROM files WHERE job_id = ?1 AND idx >= ?2"),
         upsert_file(db, "INSERT files", kUpsertFile),
@@ -669,6 +673,9 @@ struct job_store::statements {
   statement begin;
   statement begin_read;  // deferred: takes no write lock
   statement commit;
+  statement savepoint;  // a nested batch
+  statement release;
+  statement rollback_to;
   statement upsert_job;
   statement trim_files;
   statement upsert_file;
@@ -710,8 +717,7 @@ job_store::job_store(const std::string& path) {
       fail(path, "PRAGMA journal_mode = WAL",
            "the journal mode stayed " + mode.value_or("unknown"));
     // In WAL mode NORMAL loses no committed transaction when the process dies, only on power
-    // loss, and saves an fsync per commit; a client's requests commit with FULL
-    // (durable_commits).
+    // loss, and saves an fsync per commit; a turn's client requests commit with FULL (group).
     exec(
         "PRAGMA synchronous = NORMAL;"
         "PRAGMA foreign_keys = ON");
@@ -941,6 +947,7 @@ std::string completing_key(const std::string& job_id) {
 
 void job_store::mark_completing(const std::string& job_id) {
   set_meta(completing_key(job_id), "1");
+  commit_group_so_far();  // the renames that follow must find it recorded after a crash
 }
 
 void job_store::clear_completing(const std::string& job_id) {
@@ -1135,23 +1142,64 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
   return result;
 }
 
-job_store::durable_commits::durable_commits(job_store& store) : store_(&store) {
-  if (store_->durable_depth_ == 0) store_->exec("PRAGMA synchronous = FULL");
-  ++store_->durable_depth_;
+std::int64_t job_store::changes() const {
+  return sqlite3_total_changes64(db_);
 }
 
-job_store::durable_commits::~durable_commits() {
-  if (--store_->durable_depth_ != 0) return;
+job_store::group::group(job_store& store) : store_(&store) {
+  if (store_->batch_depth_ != 0 || store_->in_group_) {
+    throw std::logic_error("a group of requests opened inside a batch or another group");
+  }
+  store_->exec("PRAGMA synchronous = FULL");
+  try {
+    run(store_->stmts_->begin_read).execute();  // deferred: a turn of reads writes nothing
+  } catch (...) {
+    store_->exec("PRAGMA synchronous = NORMAL");
+    throw;
+  }
+  store_->in_group_ = true;
+  ++store_->batch_depth_;
+}
+
+std::optional<std::string> job_store::group::commit() {
+  if (done_) return std::nullopt;
+  done_ = true;
+  --store_->batch_depth_;
+  store_->in_group_ = false;
+  std::optional<std::string> failure;
+  if (sqlite3_get_autocommit(store_->db_) != 0) {
+    // An I/O error, a full disk or a failed commit_group_so_far ended the transaction early.
+    failure = "the store's transaction was rolled back by an earlier error";
+  } else {
+    try {
+      run(store_->stmts_->commit).execute();
+    } catch (const std::exception& e) {
+      rollback_quietly(store_->db_);
+      failure = e.what();
+    }
+  }
   try {
     store_->exec("PRAGMA synchronous = NORMAL");
   } catch (const std::exception&) {
     // Commits then stay synced one by one: slower, never less safe.
   }
+  return failure;
+}
+
+job_store::group::~group() {
+  if (!done_) commit();
+}
+
+void job_store::commit_group_so_far() {
+  if (!in_group_) return;
+  if (batch_depth_ != 1) throw std::logic_error("a group committed inside one of its batches");
+  run(stmts_->commit).execute();  // a failure leaves the transaction open: group::commit reports
+  run(stmts_->begin_read).execute();
 }
 
 job_store::batch::batch(job_store& store)
     : store_(&store), outermost_(store.batch_depth_ == 0), uncaught_(std::uncaught_exceptions()) {
-  if (outermost_) run(store_->stmts_->begin).execute();
+  run(outermost_ ? store_->stmts_->begin : store_->stmts_->savepoint).execute();
   ++store_->batch_depth_;
 }
 
@@ -1159,12 +1207,11 @@ void job_store::batch::commit() {
   if (done_) return;
   done_ = true;
   --store_->batch_depth_;
-  if (!outermost_) return;
   try {
-    run(store_->stmts_->commit).execute();
+    run(outermost_ ? store_->stmts_->commit : store_->stmts_->release).execute();
   } catch (...) {
     // A failed COMMIT can leave the transaction open; close it so the store stays usable.
-    rollback_quietly(store_->db_);
+    if (outermost_) rollback_quietly(store_->db_);
     throw;
   }
 }
@@ -1182,7 +1229,17 @@ job_store::batch::~batch() {
   done_ = true;
   --store_->batch_depth_;
   // SQLite may already have rolled back on the error that is unwinding the stack.
-  if (outermost_) rollback_quietly(store_->db_);
+  if (outermost_) {
+    rollback_quietly(store_->db_);
+  } else if (sqlite3_get_autocommit(store_->db_) == 0) {
+    // Only this batch's writes go; the enclosing transaction (another request's) stays.
+    try {
+      run(store_->stmts_->rollback_to).execute();
+      run(store_->stmts_->release).execute();
+    } catch (const std::exception&) {
+      // The enclosing transaction is failing too; its own end reports it.
+    }
+  }
 }
 
 }  // namespace opendo::store
