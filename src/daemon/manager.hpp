@@ -10,7 +10,6 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -74,12 +73,11 @@ class manager final : public transfer::http::listener {
 
   // Loads the stored jobs; jobs that were running are queued again.
   void load();
-  // Held while one event-loop turn's client requests are handled: the changes they make reach
-  // the disk together, with one sync, before any of their replies goes out, so that a power
-  // loss never takes back what a client was told (docs/durability.md, "Group commit").
-  std::unique_ptr<store::job_store::group> group_requests() {
-    return std::make_unique<store::job_store::group>(store_);
-  }
+  // Makes every change recorded so far survive a power loss (one sync of the store's WAL): the
+  // server calls it once per event-loop turn before answering the turn's requests, so that a
+  // power loss never takes back what a client was told (docs/durability.md, "Group commit").
+  // Throws opendo::error.
+  void sync_store() { store_.sync(); }
   // The store's count of changed rows: whether a request wrote anything.
   std::int64_t store_changes() const { return store_.changes(); }
 

@@ -228,7 +228,7 @@ void server::write_to(connection& c) {
 
 void server::queue(connection& c, const std::string& message) {
   if (c.dead) return;
-  if (group_) {
+  if (turn_started_at_) {
     held_.push_back({c.id, message, false});
     return;
   }
@@ -237,7 +237,7 @@ void server::queue(connection& c, const std::string& message) {
 
 void server::answer(connection& c, const std::string& message, bool wrote) {
   if (c.dead) return;
-  if (group_) {
+  if (turn_started_at_) {
     held_.push_back({c.id, message, wrote});
     return;
   }
@@ -256,10 +256,17 @@ void server::append(connection& c, const std::string& message) {
 }
 
 void server::commit_turn() {
-  if (!group_) return;
-  const auto failure = group_->commit();
-  group_.reset();
-  if (failure) spdlog::error("the requests of this turn could not be recorded: {}", *failure);
+  if (!turn_started_at_) return;
+  std::optional<std::string> failure;
+  if (jobs_.store_changes() != *turn_started_at_) {
+    try {
+      jobs_.sync_store();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      spdlog::error("the requests of this turn could not be made durable: {}", *failure);
+    }
+  }
+  turn_started_at_.reset();
   auto held = std::move(held_);
   held_.clear();
   for (auto& message : held) {
@@ -267,8 +274,8 @@ void server::commit_turn() {
     if (it == connections_.end() || it->second.dead) continue;
     if (failure && message.reply_that_wrote) {
       // Its change may be gone after a power loss: the client must not be told it was made.
-      message.text =
-          ipc::hresult_reply(value_of(hr::e_fail), "the change could not be recorded: " + *failure);
+      message.text = ipc::hresult_reply(value_of(hr::e_fail),
+                                        "the change could not be made durable: " + *failure);
     }
     append(it->second, message.text);
   }
@@ -296,17 +303,9 @@ struct varlink_error {
 }  // namespace
 
 void server::handle(connection& c, const std::string& message) {
-  // The turn's first request opens its group; commit_turn ends it after the last. Every reply
-  // of the turn waits for it, errors too, so that each connection's replies keep their order.
-  if (!group_) {
-    try {
-      group_ = jobs_.group_requests();
-    } catch (const std::exception& e) {
-      spdlog::error("cannot start recording requests: {}", e.what());
-      queue(c, ipc::hresult_reply(value_of(hr::e_fail), e.what()));
-      return;
-    }
-  }
+  // The turn's first request starts it; commit_turn ends it after the last. Every reply of the
+  // turn waits for the sync, errors too, so that each connection's replies keep their order.
+  if (!turn_started_at_) turn_started_at_ = jobs_.store_changes();
   ipc::call call;
   try {
     call = ipc::parse_call(message);

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <exception>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -638,9 +637,6 @@ struct job_store::statements {
       : begin(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
         begin_read(db, "BEGIN", "BEGIN"),
         commit(db, "COMMIT", "COMMIT"),
-        savepoint(db, "SAVEPOINT", "SAVEPOINT batch"),
-        release(db, "RELEASE", "RELEASE batch"),
-        rollback_to(db, "ROLLBACK TO", "ROLLBACK TO batch"),
         upsert_job(db, "INSERT jobs", kUpsertJob),
         trim_files(db, "DELETE files", "DELETE FROM files WHERE job_id = ?1 AND idx >= ?2"),
         upsert_file(db, "INSERT files", kUpsertFile),
@@ -673,9 +669,6 @@ struct job_store::statements {
   statement begin;
   statement begin_read;  // deferred: takes no write lock
   statement commit;
-  statement savepoint;  // a nested batch
-  statement release;
-  statement rollback_to;
   statement upsert_job;
   statement trim_files;
   statement upsert_file;
@@ -717,7 +710,8 @@ job_store::job_store(const std::string& path) {
       fail(path, "PRAGMA journal_mode = WAL",
            "the journal mode stayed " + mode.value_or("unknown"));
     // In WAL mode NORMAL loses no committed transaction when the process dies, only on power
-    // loss, and saves an fsync per commit; a turn's client requests commit with FULL (group).
+    // loss, and saves an fsync per commit; the WAL is synced once per turn of client requests
+    // (sync()).
     exec(
         "PRAGMA synchronous = NORMAL;"
         "PRAGMA foreign_keys = ON");
@@ -947,7 +941,7 @@ std::string completing_key(const std::string& job_id) {
 
 void job_store::mark_completing(const std::string& job_id) {
   set_meta(completing_key(job_id), "1");
-  commit_group_so_far();  // the renames that follow must find it recorded after a crash
+  sync();  // the renames that follow must find it after a power loss too
 }
 
 void job_store::clear_completing(const std::string& job_id) {
@@ -1142,64 +1136,25 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
   return result;
 }
 
+void job_store::sync() {
+  // The WAL holds every commit not yet checkpointed, in order; syncing it is what
+  // synchronous = FULL does at each commit, done here once for all of them.
+  sqlite3_file* wal = nullptr;
+  const int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+  if (rc != SQLITE_OK) fail(db_path(db_), "sync the WAL", sqlite3_errstr(rc));
+  // A WAL not open holds no commit: nothing to sync.
+  if (wal == nullptr || wal->pMethods == nullptr) return;
+  const int synced = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  if (synced != SQLITE_OK) fail(db_path(db_), "sync the WAL", sqlite3_errstr(synced));
+}
+
 std::int64_t job_store::changes() const {
   return sqlite3_total_changes64(db_);
 }
 
-job_store::group::group(job_store& store) : store_(&store) {
-  if (store_->batch_depth_ != 0 || store_->in_group_) {
-    throw std::logic_error("a group of requests opened inside a batch or another group");
-  }
-  store_->exec("PRAGMA synchronous = FULL");
-  try {
-    run(store_->stmts_->begin_read).execute();  // deferred: a turn of reads writes nothing
-  } catch (...) {
-    store_->exec("PRAGMA synchronous = NORMAL");
-    throw;
-  }
-  store_->in_group_ = true;
-  ++store_->batch_depth_;
-}
-
-std::optional<std::string> job_store::group::commit() {
-  if (done_) return std::nullopt;
-  done_ = true;
-  --store_->batch_depth_;
-  store_->in_group_ = false;
-  std::optional<std::string> failure;
-  if (sqlite3_get_autocommit(store_->db_) != 0) {
-    // An I/O error, a full disk or a failed commit_group_so_far ended the transaction early.
-    failure = "the store's transaction was rolled back by an earlier error";
-  } else {
-    try {
-      run(store_->stmts_->commit).execute();
-    } catch (const std::exception& e) {
-      rollback_quietly(store_->db_);
-      failure = e.what();
-    }
-  }
-  try {
-    store_->exec("PRAGMA synchronous = NORMAL");
-  } catch (const std::exception&) {
-    // Commits then stay synced one by one: slower, never less safe.
-  }
-  return failure;
-}
-
-job_store::group::~group() {
-  if (!done_) commit();
-}
-
-void job_store::commit_group_so_far() {
-  if (!in_group_) return;
-  if (batch_depth_ != 1) throw std::logic_error("a group committed inside one of its batches");
-  run(stmts_->commit).execute();  // a failure leaves the transaction open: group::commit reports
-  run(stmts_->begin_read).execute();
-}
-
 job_store::batch::batch(job_store& store)
     : store_(&store), outermost_(store.batch_depth_ == 0), uncaught_(std::uncaught_exceptions()) {
-  run(outermost_ ? store_->stmts_->begin : store_->stmts_->savepoint).execute();
+  if (outermost_) run(store_->stmts_->begin).execute();
   ++store_->batch_depth_;
 }
 
@@ -1207,11 +1162,12 @@ void job_store::batch::commit() {
   if (done_) return;
   done_ = true;
   --store_->batch_depth_;
+  if (!outermost_) return;
   try {
-    run(outermost_ ? store_->stmts_->commit : store_->stmts_->release).execute();
+    run(store_->stmts_->commit).execute();
   } catch (...) {
     // A failed COMMIT can leave the transaction open; close it so the store stays usable.
-    if (outermost_) rollback_quietly(store_->db_);
+    rollback_quietly(store_->db_);
     throw;
   }
 }
@@ -1229,17 +1185,7 @@ job_store::batch::~batch() {
   done_ = true;
   --store_->batch_depth_;
   // SQLite may already have rolled back on the error that is unwinding the stack.
-  if (outermost_) {
-    rollback_quietly(store_->db_);
-  } else if (sqlite3_get_autocommit(store_->db_) == 0) {
-    // Only this batch's writes go; the enclosing transaction (another request's) stays.
-    try {
-      run(store_->stmts_->rollback_to).execute();
-      run(store_->stmts_->release).execute();
-    } catch (const std::exception&) {
-      // The enclosing transaction is failing too; its own end reports it.
-    }
-  }
+  if (outermost_) rollback_quietly(store_->db_);
 }
 
 }  // namespace opendo::store

@@ -39,9 +39,9 @@ class job_store {
   // wrote; zeros in a new store.
   jobs::machine_totals load_totals();
   void save_totals(const jobs::machine_totals& totals);
-  // The mark of a Complete in progress, set before its first rename (docs/durability.md): a
-  // daemon restarted after a crash finishes such a job's Complete instead of leaving some files
-  // delivered and others not.
+  // The mark of a Complete in progress, set (and synced) before its first rename
+  // (docs/durability.md): a daemon restarted after a crash finishes such a job's Complete
+  // instead of leaving some files delivered and others not.
   void mark_completing(const std::string& job_id);
   void clear_completing(const std::string& job_id);
   bool completing(const std::string& job_id);
@@ -52,34 +52,17 @@ class job_store {
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 
-  // The client requests of one event-loop turn (docs/durability.md, "Group commit"): their
-  // writes go into one transaction, and commit() makes it durable with one sync
-  // (synchronous = FULL), so that what a client is told was done survives a power loss while
-  // the turn's requests share a single fsync. Outside a group a commit reaches the disk at the
-  // next WAL checkpoint (synchronous = NORMAL: a crash of the daemon loses nothing, a power loss
-  // the last commits). Batches made inside are savepoints: a request whose writes fail rolls
-  // back only its own. Made outside any batch; groups do not nest.
-  class group {
-   public:
-    explicit group(job_store& store);
-    ~group();  // commits, if commit() was not called
-    group(const group&) = delete;
-    group& operator=(const group&) = delete;
-    // nullopt once every write of the group is on disk; otherwise why it may not be (the
-    // transaction failed, or an error made SQLite roll it back).
-    std::optional<std::string> commit();
-
-   private:
-    job_store* store_;
-    bool done_ = false;
-  };
-
-  // The rows changed since the store was opened: a request that changed none wrote nothing.
+  // Commits are made with synchronous = NORMAL: a crash of the daemon loses none, a power loss
+  // the ones since the WAL was last synced. sync() syncs the WAL, which makes every committed
+  // transaction survive a power loss: the server calls it once per event-loop turn, before it
+  // answers the turn's requests (group commit, docs/durability.md). Throws opendo::error.
+  void sync();
+  // The rows changed since the store was opened: whether something was written since a count.
   std::int64_t changes() const;
 
   // Groups the writes made while it lives into one transaction (committed by commit() or the
   // destructor; rolled back if the destructor runs during stack unwinding). Batches nest: only
-  // the outermost one commits, and an inner one is a savepoint that rolls back alone.
+  // the outermost one commits.
   class batch {
    public:
     explicit batch(job_store& store);
@@ -90,7 +73,7 @@ class job_store {
 
    private:
     job_store* store_;
-    bool outermost_;  // a transaction; otherwise a savepoint in the enclosing one
+    bool outermost_;
     bool done_ = false;
     int uncaught_;
   };
@@ -103,12 +86,7 @@ class job_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;
   int batch_depth_ = 0;
-  bool in_group_ = false;
   void exec(const char* sql);
-  // Inside a group: commits what it holds so far (synced) and goes on in a new transaction, for
-  // a write that must be on disk before an effect outside the store. Elsewhere writes are
-  // already committed.
-  void commit_group_so_far();
   std::vector<jobs::job> load_all_in_transaction();
 };
 

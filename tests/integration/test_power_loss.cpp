@@ -441,9 +441,9 @@ TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
 }
 
 // Group commit, made certain: eight clients on their own connections call at once, so the daemon
-// answers many of their calls from one commit, and each also makes a call that fails (Resume of
+// answers many of their calls after one sync, and each also makes a call that fails (Resume of
 // a job with no file) among the others'. Every answered call must survive the power going right
-// after, each job as its client left it: one client's failed call rolls back no other's.
+// after, each job as its client left it: one client's failed call undoes no other's.
 TEST(PowerLoss, EveryConcurrentClientsAnsweredCallsSurvive) {
   constexpr int kClients = 8;
   constexpr int kJobsEach = 6;
