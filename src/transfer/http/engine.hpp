@@ -104,8 +104,7 @@ struct engine_options {
   std::string user_agent = "opendo/0.1";
   long connect_timeout_s = 30;
   long low_speed_time_s = 60;  // a transfer below 1 byte/s for this long is a transient failure
-  // Chunks of 64 KiB or more are written as libcurl hands them over. Smaller ones (a slow
-  // transfer's) are gathered up to write_buffer bytes and written in one pwrite, or
+  // Bodies are gathered up to write_buffer bytes and written in one pwrite (throughput), or
   // sooner once their first byte has waited write_delay: a kill -9 of the daemon keeps what was
   // written (the page cache outlives it) and loses what was still in memory, so a slow transfer
   // must not hold seconds of bytes there.
