@@ -19,6 +19,7 @@ enum class hr : std::uint32_t {
   e_nointerface = 0x80004002,
   e_pointer = 0x80004003,
   e_fail = 0x80004005,
+  e_pending = 0x8000000A,
   e_unexpected = 0x8000FFFF,
   e_accessdenied = 0x80070005,
   e_outofmemory = 0x8007000E,

@@ -137,9 +137,18 @@ class job {
   // Whether an https URL may redirect to http (default false: such a redirect puts the job in
   // ERROR with ERROR_WINHTTP_REDIRECT_FAILED).
   void set_allow_https_to_http_redirect(bool allow);
+  // The certificate errors the job's HTTPS requests accept: tls_exemption bits (0: none, the
+  // default). Other bits E_INVALIDARG.
+  void set_tls_exemptions(std::uint32_t exemptions);
   // SetRemoteName of IBackgroundCopyFile2: in any state but a final one. A file being transferred
   // starts again from the new URL at the same byte; a transferred file keeps its bytes.
   void set_remote_name(std::uint32_t file_index, const std::string& remote_url);
+  // SetValidationState of IBackgroundCopyFile3: what the application found checking a transferred
+  // file (E_PENDING before it is). Valid: file_info::validated becomes true. Not valid: the file
+  // starts again from byte 0; a copy that came partly from peers leaves the content cache and
+  // the file is fetched from the origin only, by itself; a copy from the origin alone puts the
+  // job in ERROR with BG_E_VALIDATION_FAILED, and resume() fetches it again.
+  void set_validation_state(std::uint32_t file_index, bool valid);
   // ReplaceRemotePrefix: every file whose URL starts with old_prefix, all or none. Returns false
   // when no file matched.
   bool replace_remote_prefix(const std::string& old_prefix, const std::string& new_prefix);

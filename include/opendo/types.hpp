@@ -143,8 +143,7 @@ enum class range_layout : std::uint8_t {
 };
 
 // Per-file accounting by source, the figures of Delivery Optimization's DOSwarmStats and
-// Get-DeliveryOptimizationStatus. Today every byte comes from the origin; the cache-host and peer
-// counters exist so that those sources only add to them, and read 0 until they do.
+// Get-DeliveryOptimizationStatus (and IBackgroundCopyFile4::GetPeerDownloadStats).
 //
 // What a byte counts: each time a byte of the file is received from a source and recorded (at a
 // checkpoint, about once a second, or when a request ends), it is added to that source's counter.
@@ -236,6 +235,12 @@ struct file_info {
   // trusted content metadata (a metainfo or a magnet); empty otherwise. The metainfo itself is
   // not sent back.
   std::string content_id = {};
+  // The temporary file the bytes go to until Complete, an absolute path beside local_name
+  // (IBackgroundCopyFile3::GetTemporaryName). Empty from an opendod that does not say.
+  std::string temp_name = {};
+  // The owner's application said the file's content is valid (job::set_validation_state,
+  // IBackgroundCopyFile3::GetValidationState).
+  bool validated = false;
 };
 
 struct job_error {
@@ -291,7 +296,22 @@ struct job_info {
   std::vector<std::string> custom_headers;
   bool has_custom_auth_headers = false;
   bool allow_https_to_http_redirect = false;
+  // Certificate errors the job's HTTPS requests accept (tls_exemption bits); 0 accepts none.
+  std::uint32_t tls_exemptions = 0;
   http_response last_response;
+};
+
+// Certificate errors a job may choose to accept on its HTTPS requests, as bits of
+// job_info::tls_exemptions (DO's SecurityFlags, WinHTTP's SECURITY_FLAG_IGNORE_*). Each accepts
+// that one error only: a certificate with two problems needs both. The job's connections are its
+// own (never shared with, or resumed by, another job), so no other job trusts a server because of
+// them. Certificates of cache hosts and proxies are always verified.
+struct tls_exemption {
+  static constexpr std::uint32_t unknown_ca = 0x1;     // not signed by a trusted authority
+  static constexpr std::uint32_t wrong_usage = 0x2;    // not meant for TLS servers
+  static constexpr std::uint32_t name_mismatch = 0x4;  // issued to another host name
+  static constexpr std::uint32_t date_invalid = 0x8;   // expired or not yet valid
+  static constexpr std::uint32_t all = 0xF;
 };
 
 // Machine-wide figures of opendod (DO's Get-DeliveryOptimizationPerfSnap): `opendo perfsnap`.
@@ -313,7 +333,7 @@ struct machine_statistics {
   std::uint32_t foreground_downloads = 0;  // running jobs of priority FOREGROUND
   std::uint32_t background_downloads = 0;  // running jobs of priority HIGH, NORMAL or LOW
   std::uint32_t queued_jobs = 0;           // jobs waiting for a slot (QUEUED, TRANSIENT_ERROR)
-  // DO's DownloadMode name: "HttpOnly" (0), "Lan" (1) or "Simple" (99); see opendod
+  // DO's DownloadMode name: "HttpOnly" (0), "Lan" (1), "Group" (2) or "Simple" (99); see opendod
   // --download-mode.
   std::string download_mode;
   // opendod itself, read by it from /proc/self/stat and /proc/self/statm.

@@ -266,6 +266,9 @@ void print_job(const job_info& job) {
   for (const auto& line : job.custom_headers) field("header:", cli::printable(line));
   if (job.has_custom_auth_headers) field("auth headers:", "set (write-only)");
   if (job.allow_https_to_http_redirect) field("https to http:", "redirects allowed");
+  if (job.tls_exemptions != 0) {
+    field("accepts:", cli::format_tls_exemptions(job.tls_exemptions) + " (certificate errors)");
+  }
   const auto& response = job.last_response;
   if (response.status != 0) {
     field("last response:", "HTTP " + std::to_string(response.status) + " from " +
@@ -453,6 +456,8 @@ struct setprop_args {
   bool clear_auth_headers = false;
   bool allow_https_to_http = false;
   CLI::Option* allow_https_to_http_option = nullptr;
+  std::vector<std::string> accept_certificate_errors;
+  CLI::Option* accept_certificate_errors_option = nullptr;
 };
 
 int run_setprop(const settings& global, const setprop_args& args) {
@@ -464,13 +469,15 @@ int run_setprop(const settings& global, const setprop_args& args) {
           args.high_performance_option->count() >
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
-                        args.clear_auth_headers || args.allow_https_to_http_option->count() > 0;
+                        args.clear_auth_headers || args.allow_https_to_http_option->count() > 0 ||
+                        args.accept_certificate_errors_option->count() > 0;
   if (!any && !any_http) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
         "--retry-delay, --no-progress-timeout, --max-download-time, --max-download-size, "
         "--notification-interval, --dynamic-content, --high-performance, --header, "
-        "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect");
+        "--clear-headers, --auth-header, --clear-auth-headers, --allow-https-to-http-redirect, "
+        "--accept-certificate-errors");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
       (args.clear_auth_headers && !args.auth_headers.empty())) {
@@ -479,6 +486,13 @@ int run_setprop(const settings& global, const setprop_args& args) {
   // Check everything before changing anything.
   std::optional<opendo::job_priority> priority;
   if (args.priority_option->count() > 0) priority = parse_priority(args.priority);
+  std::optional<std::uint32_t> exemptions;
+  if (args.accept_certificate_errors_option->count() > 0) {
+    exemptions = cli::parse_tls_exemptions(args.accept_certificate_errors);
+    if (!exemptions) {
+      invalid("--accept-certificate-errors takes unknown-ca, wrong-usage, name, date or none");
+    }
+  }
   opendo::client client = connect(global);
   opendo::job job = open_job(client, args.id);
   if (args.name_option->count() > 0) job.set_display_name(args.name);
@@ -508,6 +522,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
   if (args.allow_https_to_http_option->count() > 0) {
     job.set_allow_https_to_http_redirect(args.allow_https_to_http);
   }
+  if (exemptions) job.set_tls_exemptions(*exemptions);
   return 0;
 }
 
@@ -1090,6 +1105,14 @@ int run_command_line(int argc, char** argv) {
           ->add_option("--allow-https-to-http-redirect", setprop.allow_https_to_http,
                        "Whether an https URL may redirect to http (default false)")
           ->type_name("BOOL");
+  setprop.accept_certificate_errors_option =
+      setprop_verb
+          ->add_option("--accept-certificate-errors", setprop.accept_certificate_errors,
+                       "Certificate errors the job's origin may have (DO SecurityFlags), each "
+                       "only that one: unknown-ca, wrong-usage, name, date; none for none "
+                       "(the default). The job's connections are then its own")
+          ->delimiter(',')
+          ->type_name("LIST");
 
   add_verb("info", "Show a job: state, progress, files, error and settings",
            [&] { return run_info(global, job_id); })

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
+#include <iterator>
+#include <utility>
 
 namespace opendo::cli {
 namespace {
@@ -57,6 +59,37 @@ std::string format_hresult(std::uint32_t code) {
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "0x%08" PRIX32, code);
   return buffer;
+}
+
+namespace {
+constexpr std::pair<std::string_view, std::uint32_t> kTlsExemptionNames[] = {
+    {"unknown-ca", tls_exemption::unknown_ca},
+    {"wrong-usage", tls_exemption::wrong_usage},
+    {"name", tls_exemption::name_mismatch},
+    {"date", tls_exemption::date_invalid},
+};
+}  // namespace
+
+std::string format_tls_exemptions(std::uint32_t exemptions) {
+  std::string out;
+  for (const auto& [name, bit] : kTlsExemptionNames) {
+    if ((exemptions & bit) == 0) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out.empty() ? "none" : out;
+}
+
+std::optional<std::uint32_t> parse_tls_exemptions(const std::vector<std::string>& names) {
+  std::uint32_t out = 0;
+  for (const auto& given : names) {
+    if (given == "none") continue;
+    const auto* it = std::find_if(std::begin(kTlsExemptionNames), std::end(kTlsExemptionNames),
+                                  [&](const auto& entry) { return entry.first == given; });
+    if (it == std::end(kTlsExemptionNames)) return std::nullopt;
+    out |= it->second;
+  }
+  return out;
 }
 
 std::string printable(std::string_view text) {

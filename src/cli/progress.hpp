@@ -21,6 +21,11 @@ std::string format_bytes(std::uint64_t bytes);
 std::string format_duration(std::chrono::seconds duration);
 // "0x80190194".
 std::string format_hresult(std::uint32_t code);
+// The certificate errors a job accepts (opendo::tls_exemption bits), as the CLI names them:
+// "unknown-ca,date"; "none" for 0.
+std::string format_tls_exemptions(std::uint32_t exemptions);
+// The other way, from the names given one by one (or "none"); nullopt for an unknown name.
+std::optional<std::uint32_t> parse_tls_exemptions(const std::vector<std::string>& names);
 // Text from the daemon or other users made safe to print: control characters (which could drive
 // the terminal) become '?'.
 std::string printable(std::string_view text);

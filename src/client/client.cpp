@@ -331,6 +331,10 @@ void job::set_custom_auth_headers(const std::vector<std::string>& lines) {
   set_properties(connection_, id_, {{"custom_auth_headers", lines}});
 }
 
+void job::set_tls_exemptions(std::uint32_t exemptions) {
+  set_properties(connection_, id_, {{"tls_exemptions", exemptions}});
+}
+
 void job::set_allow_https_to_http_redirect(bool allow) {
   set_properties(connection_, id_, {{"allow_https_to_http_redirect", allow}});
 }
@@ -368,6 +372,11 @@ void job::remove_credentials(auth_target target, auth_scheme scheme) {
 void job::set_remote_name(std::uint32_t file_index, const std::string& remote_url) {
   use(connection_)
       .call("SetRemoteName", {{"id", id_}, {"file_index", file_index}, {"remote_url", remote_url}});
+}
+
+void job::set_validation_state(std::uint32_t file_index, bool valid) {
+  use(connection_)
+      .call("SetValidationState", {{"id", id_}, {"file_index", file_index}, {"valid", valid}});
 }
 
 bool job::replace_remote_prefix(const std::string& old_prefix, const std::string& new_prefix) {

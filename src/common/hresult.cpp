@@ -24,6 +24,8 @@ constexpr std::array kMessages{
     known_code{hr::e_nointerface, "The object does not support the requested interface."},
     known_code{hr::e_pointer, "A required pointer argument is NULL."},
     known_code{hr::e_fail, "Unspecified failure."},
+    known_code{hr::e_pending,
+               "The data necessary to complete this operation is not yet available."},
     known_code{hr::e_unexpected, "Unexpected failure."},
     known_code{hr::e_accessdenied, "Access is denied."},
     known_code{hr::e_outofmemory, "Not enough memory to complete the operation."},

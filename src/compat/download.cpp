@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "compat/convert.hpp"
@@ -19,9 +20,30 @@
 #include "compat/registrations.hpp"
 #include "jobs/digest.hpp"
 #include "jobs/headers.hpp"
+#include "opendo/compat/winhttp.h"
 
 namespace opendo::compat {
 namespace {
+
+// DO's SecurityFlags are WinHTTP's SECURITY_FLAG_IGNORE_* bits; each names one certificate error
+// opendo can accept (opendo::tls_exemption). Any other bit is E_INVALIDARG.
+std::uint32_t tls_exemptions_of_security_flags(ULONG flags) {
+  constexpr std::pair<ULONG, std::uint32_t> kFlags[] = {
+      {SECURITY_FLAG_IGNORE_UNKNOWN_CA, tls_exemption::unknown_ca},
+      {SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE, tls_exemption::wrong_usage},
+      {SECURITY_FLAG_IGNORE_CERT_CN_INVALID, tls_exemption::name_mismatch},
+      {SECURITY_FLAG_IGNORE_CERT_DATE_INVALID, tls_exemption::date_invalid},
+  };
+  std::uint32_t exemptions = 0;
+  for (const auto& [flag, exemption] : kFlags) {
+    if ((flags & flag) != 0) {
+      exemptions |= exemption;
+      flags &= ~flag;
+    }
+  }
+  if (flags != 0) fail(E_INVALIDARG, "SecurityFlags has bits other than SECURITY_FLAG_IGNORE_*");
+  return exemptions;
+}
 
 using steady = std::chrono::steady_clock;
 
@@ -481,9 +503,8 @@ class download_object final : public com_object<download_object, IDODownload> {
                                "opendo does not know what a network costs");
       }
       case DODownloadProperty_SecurityFlags:
-        return require_default(variant_ulong(value, "SecurityFlags") == 0,
-                               "ignoring certificate errors",
-                               "opendo always verifies certificates");
+        return handle_.set_tls_exemptions(
+            tls_exemptions_of_security_flags(variant_ulong(value, "SecurityFlags")));
       case DODownloadProperty_CallbackFreqPercent: {
         const ULONG percent = variant_ulong(value, "CallbackFreqPercent");
         if (percent > 100) fail(E_INVALIDARG, "CallbackFreqPercent is above 100");

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "common/paths.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::daemon {
 
@@ -15,6 +16,15 @@ void apply_defaults(config& c) {
   }
   // The daemon's own directory: in system mode no user can reach into it (see docs/peers.md).
   if (c.peers.cache_dir.empty()) c.peers.cache_dir = c.state_dir + "/content";
+}
+
+std::optional<std::string> config_problem(const config& c) {
+  if (!c.peers.group_mode()) return std::nullopt;
+  if (c.peers.group_id.empty()) {
+    return "download mode 2 (Group) needs a group id: give --group-id TEXT or group_id in the "
+           "[peers] section of the configuration file";
+  }
+  return transfer::peer::group_id_problem(c.peers.group_id);
 }
 
 std::string default_config_path(bool system_mode) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "jobs/bandwidth.hpp"
@@ -15,9 +16,13 @@ namespace opendo::daemon {
 
 // Peer-to-peer delivery (transfer/peer/swarm.hpp, docs/peers.md).
 struct peer_config {
-  // Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN (the default), 99 Simple (no
-  // peers). 2 (Group) is refused until groups are keyed (issue 7).
+  // Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN (the default), 2 Group (only the
+  // hosts with the same group_id), 99 Simple (no peers).
   std::uint32_t download_mode = 1;
+  // --group-id (DO's DOGroupId): in mode 2, keys each shared content's swarm so that only the
+  // hosts that know it can join (transfer/peer/metainfo.hpp, group_metainfo). Required in mode
+  // 2, unused in the others; at most transfer::peer::max_group_id_bytes.
+  std::string group_id;
   // --peer-listen: where peers connect (libtorrent's "ADDRESS:PORT"; DO's port is 7680).
   std::string listen = "0.0.0.0:7680";
   // --peer: "ADDRESS:PORT" of hosts connected to for every shared file, beside local discovery.
@@ -38,7 +43,8 @@ struct peer_config {
   std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
   // Before a shared file's first origin request, so that local discovery finds the other hosts.
   std::chrono::milliseconds start_grace{2000};
-  bool sharing() const { return download_mode == 1; }
+  bool sharing() const { return download_mode == 1 || download_mode == 2; }
+  bool group_mode() const { return download_mode == 2; }
   friend bool operator==(const peer_config&, const peer_config&) = default;
 };
 
@@ -95,6 +101,10 @@ struct config {
 
 // Fills the defaults that depend on the environment (paths).
 void apply_defaults(config& c);
+
+// What makes the settings unusable together once the file and the flags are merged (download
+// mode 2 without a group id), in words; nullopt when they are fine.
+std::optional<std::string> config_problem(const config& c);
 
 // /etc/opendo/opendod.conf in system mode; $XDG_CONFIG_HOME/opendo/opendod.conf, or
 // $HOME/.config/opendo/opendod.conf, in user mode.

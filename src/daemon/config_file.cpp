@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "ipc/socket.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::daemon {
 namespace {
@@ -247,8 +248,19 @@ const std::vector<key_spec>& keys() {
       {"peers", "download_mode",
        [](const std::string& value, config& cfg) -> std::optional<std::string> {
          const auto n = number_in<std::uint32_t>(value, 0, 99);
-         if (!n || (*n != 0 && *n != 1 && *n != 99)) return "0 (HTTP only), 1 (LAN) or 99 (Simple)";
+         if (!n || (*n != 0 && *n != 1 && *n != 2 && *n != 99)) {
+           return "0 (HTTP only), 1 (LAN), 2 (Group, with group_id) or 99 (Simple)";
+         }
          cfg.peers.download_mode = *n;
+         return std::nullopt;
+       }},
+      {"peers", "group_id",
+       [](const std::string& value, config& cfg) -> std::optional<std::string> {
+         if (transfer::peer::group_id_problem(value)) {
+           return "a group id of 1 to " + std::to_string(transfer::peer::max_group_id_bytes) +
+                  " characters, such as a GUID";
+         }
+         cfg.peers.group_id = value;
          return std::nullopt;
        }},
       {"peers", "listen",
@@ -468,6 +480,7 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
     if (differs) changed.emplace_back(std::string("[peers] ") + key);
   };
   peer(running.peers.download_mode != reloaded.peers.download_mode, "download_mode");
+  peer(running.peers.group_id != reloaded.peers.group_id, "group_id");
   peer(running.peers.listen != reloaded.peers.listen, "listen");
   peer(running.peers.static_peers != reloaded.peers.static_peers, "peers");
   peer(running.peers.local_discovery != reloaded.peers.local_discovery, "local_discovery");

@@ -32,6 +32,7 @@
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
 #include "store/store.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace {
 
@@ -89,6 +90,7 @@ daemon::config read_config(const command_line& cl) {
   }
   for (const auto copy : cl.given) copy(cl.values, cfg);
   daemon::apply_defaults(cfg);
+  if (const auto problem = daemon::config_problem(cfg)) throw std::runtime_error(*problem);
   return cfg;
 }
 
@@ -336,10 +338,20 @@ int main(int argc, char** argv) {
       ->type_name("HOST:PORT");
   // ---- peer-to-peer delivery (docs/peers.md) ----
   app.add_option("--download-mode", cfg.peers.download_mode,
-                 "Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN peers (default), 99 "
-                 "Simple (no peers). Only files with trusted metadata (a metainfo or magnet) of "
-                 "at least --peer-min-file-size bytes are shared")
-      ->check(CLI::IsMember({0U, 1U, 99U}));
+                 "Delivery Optimization's DownloadMode: 0 HTTP only, 1 LAN peers (default), 2 "
+                 "Group (only peers with the same --group-id), 99 Simple (no peers). Only files "
+                 "with trusted metadata (a metainfo or magnet) of at least --peer-min-file-size "
+                 "bytes are shared")
+      ->check(CLI::IsMember({0U, 1U, 2U, 99U}));
+  app.add_option("--group-id", cfg.peers.group_id,
+                 "Delivery Optimization's DOGroupId: with --download-mode 2, only the hosts "
+                 "with the same group id share with each other (1 to 256 characters)")
+      ->type_name("TEXT")
+      ->check(CLI::Validator(
+          [](const std::string& value) -> std::string {
+            return transfer::peer::group_id_problem(value).value_or(std::string());
+          },
+          ""));
   app.add_option("--peer-listen", cfg.peers.listen,
                  "Where peers connect, ADDRESS:PORT (default 0.0.0.0:7680)")
       ->type_name("ADDRESS:PORT");
@@ -427,6 +439,9 @@ int main(int argc, char** argv) {
   // Peer-to-peer delivery: each flag over its [peers] key.
   cl.note_given(app, "--download-mode", [](const daemon::config& f, daemon::config& t) {
     t.peers.download_mode = f.peers.download_mode;
+  });
+  cl.note_given(app, "--group-id", [](const daemon::config& f, daemon::config& t) {
+    t.peers.group_id = f.peers.group_id;
   });
   cl.note_given(app, "--peer-listen", [](const daemon::config& f, daemon::config& t) {
     t.peers.listen = f.peers.listen;

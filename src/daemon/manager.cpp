@@ -18,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <tuple>
@@ -221,18 +222,7 @@ manager::~manager() = default;
 
 void manager::load() {
   const auto now = mono_now();
-  // The same boot as the store's last run: the page cache kept what that run wrote.
-  const std::string boot = current_boot_id();
-  const bool same_boot = !boot.empty() && store_.meta("boot_id") == boot;
-  if (!boot.empty()) {
-    try {
-      store_.set_meta("boot_id", boot);
-    } catch (const std::exception& e) {
-      // E.g. a full disk. The next start then counts only recorded bytes: safe, and the daemon
-      // still serves the jobs it has.
-      spdlog::error("could not record the boot id: {}", e.what());
-    }
-  }
+  load_boot();
   totals_ = store_.load_totals();
   for (auto& j : store_.load_all()) {
     if (is_final(j.state)) {
@@ -247,8 +237,8 @@ void manager::load() {
       j.state = job_state::queued;  // it was running when the daemon stopped
     }
     j.retry_delay_floor = config_.retry_delay_floor;
-    if (same_boot) {
-      for (auto& f : j.files) f.adopt_written_bytes = !f.completed;
+    for (std::uint32_t i = 0; i < j.files.size(); ++i) {
+      j.files[i].adopt_written_bytes = !j.files[i].completed && tails_cut_.count({j.id, i}) != 0;
     }
     if (j.state == job_state::transient_error) {
       j.retry_at = now + jobs::effective_retry_delay(j);
@@ -260,6 +250,51 @@ void manager::load() {
   finish_interrupted_completes();
   restore_content_cache();
   dirty_schedule_ = true;
+}
+
+// Written bytes past a file's record may be adopted only when they were written in this boot:
+// the page cache kept them through a kill of the daemon, while a power loss may have left zeros
+// or stale blocks there (docs/durability.md). So a file adopts only when, in this boot, its
+// temporary file was cut back to its record before it was written again: its tail-cut mark holds
+// this boot's id. Such marks come only from starts of the file (note_tail_cut), so a file that
+// no start reached since a power loss (suspended, in error, waiting for a slot, or a daemon
+// killed before it got there) is never adopted, whatever restarts follow in the same boot. No
+// file is opened here: the first start after a reboot costs one small transaction, with any
+// number of jobs, and a file whose owner cannot be reached just keeps no mark.
+void manager::load_boot() {
+  boot_id_ = current_boot_id();
+  if (boot_id_.empty()) return;  // no boot to tell: nothing is ever adopted
+  try {
+    if (store_.meta("boot_id") == boot_id_) {
+      tails_cut_ = store_.tails_cut_in(boot_id_);
+    } else {
+      // Marks count only while the store's boot id is this boot's: a store that has not seen
+      // this boot may hold marks that a power loss made false.
+      store::job_store::batch b(store_);
+      store_.forget_tail_cuts();
+      store_.set_meta("boot_id", boot_id_);
+      b.commit();
+    }
+  } catch (const std::exception& e) {
+    // E.g. a full disk. Without marks only recorded bytes count: safe, and the daemon still
+    // serves the jobs it has.
+    tails_cut_.clear();
+    spdlog::error("could not read or record the boot id and the tail-cut marks: {}", e.what());
+  }
+}
+
+// The file's temporary file was just cut back to its record (or less) in this boot: from now on
+// what it holds past its record was written in this boot. Recorded after the cut, so that a kill
+// in between leaves a file unmarked (never adopted) rather than marked and uncut.
+void manager::note_tail_cut(const jobs::job& j, std::uint32_t index) {
+  if (boot_id_.empty() || !tails_cut_.emplace(j.id, index).second) return;
+  try {
+    store_.mark_tail_cut(j.id, index, boot_id_);
+  } catch (const std::exception& e) {
+    tails_cut_.erase({j.id, index});  // the next start of the file tries again
+    spdlog::error("job {}: could not record that file {} was cut back to its record: {}", j.id,
+                  index, e.what());
+  }
 }
 
 // ---- lookups -----------------------------------------------------------------------------------
@@ -348,6 +383,14 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+// The job and a file's validation flags in one transaction (save_job leaves those flags alone).
+void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
+  store::job_store::batch b(store_);
+  persist(j);
+  store_.save_validation(j.id, index, j.files[index]);
+  b.commit();
+}
+
 void manager::record_or_refuse(const jobs::job& j) {
   try {
     store_.save_job(j);
@@ -383,6 +426,8 @@ void manager::retire(jobs::job& j) {
   notifier_.on_final(j.id);
   const std::string id = j.id;
   forget_cache_host_attempts(id);
+  tails_cut_.erase(tails_cut_.lower_bound({id, 0}),
+                   tails_cut_.upper_bound({id, std::numeric_limits<std::uint32_t>::max()}));
   retired_.insert_or_assign(id, std::move(j));
   jobs_.erase(id);
   retired_order_.push_back(id);
@@ -650,6 +695,13 @@ void manager::set_properties(const caller& who, const std::string& id,
     copy.allow_https_to_http_redirect = *changes.allow_https_to_http_redirect;
     copy.times.modification = wall;
   }
+  if (changes.tls_exemptions) {
+    if ((*changes.tls_exemptions & ~tls_exemption::all) != 0) {
+      throw request_error{value_of(hr::e_invalidarg), "unknown certificate error exemptions"};
+    }
+    copy.tls_exemptions = *changes.tls_exemptions;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -782,6 +834,45 @@ void manager::set_remote_name(const caller& who, const std::string& id, std::uin
                         "job " + id + " has no file " + std::to_string(index)};
   }
   change_remote_names(j, {{index, remote_url}});
+}
+
+// IBackgroundCopyFile3::SetValidationState. Only a transferred file can be judged (E_PENDING
+// before, as BITS says). A copy the application rejects is never delivered: the file starts again
+// (jobs::on_file_rejected). When peers sent any of it, BITS drops the file from its peer cache and
+// fetches it again from the origin by itself; opendo does the same with its content cache.
+void manager::set_validation_state(const caller& who, const std::string& id, std::uint32_t index,
+                                   bool valid) {
+  jobs::job& j = mutable_job(who, id);
+  if (index >= j.files.size()) {
+    throw request_error{value_of(hr::e_invalidarg),
+                        "job " + id + " has no file " + std::to_string(index)};
+  }
+  if (is_final(j.state)) {
+    throw request_error{value_of(hr::bg_e_invalid_state),
+                        "job " + id + " is " + std::string(to_string(j.state))};
+  }
+  auto& file = j.files[index];
+  if (!file.completed) {
+    throw request_error{value_of(hr::e_pending), "file " + std::to_string(index) + " of job " + id +
+                                                     " is not transferred yet"};
+  }
+  if (valid) {
+    file.validated = true;
+    j.times.modification = wall_now();
+    save_with_validation(j, index);
+    notify(j, job_event_kind::modified);
+    return;
+  }
+  const bool from_peers = file.sources.bytes_from_peers() > 0;
+  if (from_peers) forget_rejected_content(file.content_id);
+  const job_state state = jobs::on_file_rejected(j, index, from_peers, mono_now(), wall_now());
+  spdlog::warn(
+      "job {}: file {}: the application says its content is not valid; it is fetched "
+      "again{} -> {}",
+      j.id, index, from_peers ? " from the origin only" : "", to_string(state));
+  save_with_validation(j, index);
+  notify(j, job_event_kind::state);
+  dirty_schedule_ = true;
 }
 
 bool manager::replace_remote_prefix(const caller& who, const std::string& id,
@@ -1213,9 +1304,10 @@ void manager::start_file(jobs::job& j) {
       fd ? truncate_temp(fd.get(), local_offset)
          : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
   if (!opened_or_failed(j, index, opened)) return;
+  note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
-  req.url = source->url;
+  request_to(req, *source);
   req.fd = fd.get();
   req.offset = local_offset;
   req.expected_total = file.remote_size;
@@ -1251,6 +1343,11 @@ bool manager::opened_or_failed(jobs::job& j, std::uint32_t index, const file_res
   return false;
 }
 
+void manager::request_to(transfer::http::request& req, const request_source& source) {
+  req.url = source.url;
+  if (source.source != jobs::byte_source::origin) req.tls_exemptions = 0;
+}
+
 transfer::http::request manager::base_request(const jobs::job& j) const {
   transfer::http::request req;
   req.proxy = j.proxy;
@@ -1261,6 +1358,9 @@ transfer::http::request manager::base_request(const jobs::job& j) const {
   req.headers = j.custom_headers;
   req.auth_headers = j.custom_auth_headers;
   req.allow_https_to_http = j.allow_https_to_http_redirect;
+  // The job's certificate exemptions are for its origin: a cache host (request_to) or proxy is
+  // always verified.
+  req.tls_exemptions = j.tls_exemptions;
   return req;
 }
 
@@ -1278,9 +1378,11 @@ void manager::start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd f
   }
   // What no segment recorded (or adopted) goes: a later adoption must find only bytes written
   // from the recorded points on (adopt_segment_bytes), never older ones, e.g. of a boot before.
+  bool cut = true;
   for (const auto& s : file.segments) {
-    if (!s.complete()) punch_hole(fd.get(), s.next(), s.remaining());
+    if (!s.complete()) cut = punch_hole(fd.get(), s.next(), s.remaining()) && cut;
   }
+  if (cut) note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
   // A file that goes on in the same run keeps what its controller learned; a resumed one (after
@@ -1316,7 +1418,7 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
     return false;
   }
   transfer::http::request req = base_request(j);
-  req.url = from.url;
+  request_to(req, from);
   req.fd = own.get();
   req.offset = s.next();
   req.range = transfer::http::remote_range{s.next(), s.end - 1};
@@ -1973,14 +2075,7 @@ std::optional<transfer::http::outcome> manager::on_response(
 
 void manager::restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why) {
   spdlog::info("job {}: file {}: {}", j.id, index, why);
-  auto& file = j.files[index];
-  file.bytes_transferred = 0;
-  file.segments.clear();
-  file.remote_size = size_unknown;
-  file.bytes_total =
-      file.ranges.empty() ? size_unknown : jobs::ranges_total(file.ranges, size_unknown);
-  file.etag.clear();
-  file.last_modified.clear();
+  jobs::restart_file(j.files[index]);
   jobs::on_requeued(j, mono_now(), wall_now());
   persist(j);
   dirty_schedule_ = true;

@@ -62,6 +62,7 @@ struct property_changes {
   std::optional<std::vector<std::string>> custom_headers;
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
+  std::optional<std::uint32_t> tls_exemptions;
 };
 
 class manager final : public transfer::http::listener {
@@ -104,6 +105,9 @@ class manager final : public transfer::http::listener {
 
   void set_remote_name(const caller& who, const std::string& id, std::uint32_t index,
                        const std::string& remote_url);
+  // IBackgroundCopyFile3::SetValidationState (see the Varlink interface).
+  void set_validation_state(const caller& who, const std::string& id, std::uint32_t index,
+                            bool valid);
   // ReplaceRemotePrefix: every file whose URL starts with old_prefix, all or none; false when no
   // file matched.
   bool replace_remote_prefix(const caller& who, const std::string& id,
@@ -178,6 +182,8 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // The job and file `index`'s validation flags in one transaction.
+  void save_with_validation(const jobs::job& j, std::uint32_t index);
   // For a request that adds to what the store holds (a job, files): a failed write refuses it,
   // so that the client never believes in a job a restart would not bring back.
   void record_or_refuse(const jobs::job& j);
@@ -216,6 +222,8 @@ class manager final : public transfer::http::listener {
   bool opened_or_failed(jobs::job& j, std::uint32_t index, const file_result& opened);
   // The fields of a request that come from the job (proxy, credentials, headers).
   transfer::http::request base_request(const jobs::job& j) const;
+  // Aims a request at a source: its URL, and no certificate exemptions unless it is the origin.
+  static void request_to(transfer::http::request& req, const request_source& source);
   // Segmented downloads: the transfers of a file's segments (on a resume, or one more when the
   // file's connection controller asks for it), within the connection caps.
   void start_segments(jobs::job& j, std::uint32_t index, ipc::unique_fd fd);
@@ -242,6 +250,10 @@ class manager final : public transfer::http::listener {
   void restart_changed_file(jobs::job& j, std::uint32_t index, const std::string& why);
   void change_remote_names(jobs::job& j,
                            const std::vector<std::pair<std::uint32_t, std::string>>& changes);
+  // The boot this run is in, and which files were cut back to their records in it: only those
+  // may adopt written bytes (see load_boot).
+  void load_boot();
+  void note_tail_cut(const jobs::job& j, std::uint32_t index);
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
   void adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd, const struct stat& info);
   void save_adopted_progress(const jobs::job& j, std::uint32_t index);
@@ -293,13 +305,17 @@ class manager final : public transfer::http::listener {
     return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
   }
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
+  std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
   void add_swarm_figures(machine_statistics& s) const;
   transfer::peer::swarm& the_swarm();
   void start_shared_file(jobs::job& j, std::uint32_t index);
   void run_shared_files(jobs::mono_time now);
   void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
-  void count_peer_traffic(jobs::mono_time now);
+  // Each content's figures as read once in a turn of run_shared_files.
+  using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
+  void count_peer_traffic(const progress_by_key& progress);
   void deliver_shared_file(jobs::job& j);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
@@ -309,6 +325,10 @@ class manager final : public transfer::http::listener {
   void mark_content_complete(const std::string& key, const std::string& url);
   void restore_content_cache();
   void expire_content_cache(jobs::mono_time now);
+  // A content an application rejected (SetValidationState FALSE on a copy peers sent part of):
+  // it stops being shared and leaves the cache.
+  void forget_rejected_content(const std::string& content_id);
+  void drop_cached_content(const std::string& key, const char* why);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
                            const std::string& message, bool transient);
   bool on_origin_fetch_finished(transfer::http::transfer_id id,
@@ -342,6 +362,8 @@ class manager final : public transfer::http::listener {
   jobs::rate_window upload_rate_;
   std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
   jobs::mono_time started_at_ = jobs::mono_clock::now();
+  std::string boot_id_;  // empty when the kernel's cannot be read
+  std::set<std::pair<std::string, std::uint32_t>> tails_cut_;  // (job id, file index)
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
   int renames_done_ = 0;
@@ -371,6 +393,9 @@ class manager final : public transfer::http::listener {
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers
+  // By content id: the size its metainfo describes (content_size), which may_share reads at
+  // every start of a file.
+  mutable std::map<std::string, std::uint64_t> content_sizes_;
   jobs::mono_time swarm_turn_at_{};
   jobs::mono_time cache_checked_at_{};
   // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the

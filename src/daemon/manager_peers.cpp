@@ -20,6 +20,7 @@
 #include "jobs/accounting.hpp"
 #include "jobs/lifecycle.hpp"
 #include "opendo/hresult.hpp"
+#include "transfer/peer/metainfo.hpp"
 
 namespace opendo::daemon {
 
@@ -37,6 +38,14 @@ constexpr std::uint32_t kMaxBadPieces = 8;
 
 jobs::mono_time mono_now() {
   return jobs::mono_clock::now();
+}
+
+// Every content's figures, read once.
+std::map<std::string, transfer::peer::content_progress> read_progress(
+    const transfer::peer::swarm& swarm) {
+  std::map<std::string, transfer::peer::content_progress> out;
+  for (const auto& key : swarm.keys()) out.emplace(key, swarm.progress(key));
+  return out;
 }
 
 // Copies `size` bytes from `from` to `to` (both from offset 0): in the kernel when it can.
@@ -84,11 +93,21 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
 bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
   if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
-      j.dynamic_content) {
+      j.dynamic_content || file.origin_only) {
     return false;
   }
+  return content_size(file) >= config_.peers.min_file_size;
+}
+
+std::uint64_t manager::content_size(const jobs::file_record& file) const {
+  // The content id is the SHA-256 of the info dictionary, which holds the size: one parse per
+  // content serves every later start of every file with that content.
+  const auto known = content_sizes_.find(file.content_id);
+  if (known != content_sizes_.end()) return known->second;
   const auto size = transfer::peer::swarm::content_size(file.metainfo);
-  return size && *size >= config_.peers.min_file_size;
+  if (!size) return 0;
+  content_sizes_.emplace(file.content_id, *size);
+  return *size;
 }
 
 transfer::peer::swarm& manager::the_swarm() {
@@ -100,8 +119,11 @@ transfer::peer::swarm& manager::the_swarm() {
     s.upload_rate_limit = config_.peers.upload_limit;
     s.origin_request_bytes = config_.peers.origin_request_bytes;
     s.origin_policy.start_grace = config_.peers.start_grace;
+    if (config_.peers.group_mode()) s.group_id = config_.peers.group_id;
     swarm_ = std::make_unique<transfer::peer::swarm>(s, [this] { engine_.wakeup(); });
-    spdlog::info("peers: sharing on {} as host {}", config_.peers.listen, swarm_->host_name());
+    // The group id itself is not logged: it is what lets a host into the group's swarms.
+    spdlog::info("peers: sharing on {} as host {}{}", config_.peers.listen, swarm_->host_name(),
+                 config_.peers.group_mode() ? " with the hosts of its group only" : "");
   }
   return *swarm_;
 }
@@ -110,6 +132,9 @@ void manager::add_swarm_figures(machine_statistics& s) const {
   switch (config_.peers.download_mode) {
     case 0:
       s.download_mode = "HttpOnly";
+      break;
+    case 2:
+      s.download_mode = "Group";
       break;
     case 99:
       s.download_mode = "Simple";
@@ -137,7 +162,7 @@ std::vector<peer_connection> manager::peers(const caller& who) const {
     }
   }
   for (const auto& p : swarm_->peers()) {
-    const std::string content_id = "urn:btmh:1220" + p.key;
+    const std::string content_id = transfer::peer::content_id(p.key);
     if (!who.admin && visible.count(content_id) == 0) continue;
     peer_connection c;
     c.content_id = content_id;
@@ -223,11 +248,14 @@ void manager::run_shared_files(jobs::mono_time now) {
         break;
     }
   }
-  count_peer_traffic(now);
+  // Each read is a round trip to libtorrent's thread: once per content per turn.
+  const progress_by_key progress = read_progress(*swarm_);
+  count_peer_traffic(progress);
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
-    if (!swarm_->has(it->first)) {
+    const auto read = progress.find(it->first);
+    if (read == progress.end()) {
       it = restored_twins_.erase(it);
-    } else if (swarm_->progress(it->first).complete) {
+    } else if (read->second.complete) {
       swarm_->share_v1_twin(it->first, it->second);
       it = restored_twins_.erase(it);
     } else {
@@ -236,9 +264,10 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
   std::vector<std::string> complete;
   for (auto& [job_id, shared] : shared_) {
-    const auto progress = swarm_->progress(shared.key);
-    shared.verified = progress.verified;
-    if (progress.complete) {
+    const auto read = progress.find(shared.key);
+    if (read == progress.end()) continue;
+    shared.verified = read->second.verified;
+    if (read->second.complete) {
       // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
       // the file's URL as its web seed.
       swarm_->share_v1_twin(shared.key, jobs_.at(job_id).files[shared.index].remote_url);
@@ -252,43 +281,52 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
 }
 
-void manager::count_peer_traffic(jobs::mono_time now) {
-  (void)now;
+void manager::count_peer_traffic(const progress_by_key& progress) {
+  // In group mode every peer of a swarm is a host of the group (only they can find or join it):
+  // its bytes are group-peer bytes (DO's BytesFromGroupPeers and its kin), not LAN ones.
+  const bool group = config_.peers.group_mode();
+  const jobs::byte_source source =
+      group ? jobs::byte_source::group_peer : jobs::byte_source::lan_peer;
+  std::uint64_t source_stats::*const connections =
+      group ? &source_stats::group_peer_connections : &source_stats::lan_peer_connections;
+  std::uint64_t source_stats::*const uploaded =
+      group ? &source_stats::bytes_to_group_peers : &source_stats::bytes_to_lan_peers;
   for (auto& [job_id, shared] : shared_) {
-    const auto progress = swarm_->progress(shared.key);
-    if (progress.from_peers > shared.peer_bytes_seen) {
-      const std::uint64_t bytes = progress.from_peers - shared.peer_bytes_seen;
-      jobs::add_received(jobs_.at(job_id).files[shared.index].sources, jobs::byte_source::lan_peer,
-                         bytes);
-      jobs::add_received(totals_.sources, jobs::byte_source::lan_peer, bytes);
+    const auto read = progress.find(shared.key);
+    if (read == progress.end()) continue;
+    const std::uint64_t from_peers = read->second.from_peers;
+    if (from_peers > shared.peer_bytes_seen) {
+      const std::uint64_t bytes = from_peers - shared.peer_bytes_seen;
+      jobs::add_received(jobs_.at(job_id).files[shared.index].sources, source, bytes);
+      jobs::add_received(totals_.sources, source, bytes);
       totals_dirty_ = true;
     }
-    shared.peer_bytes_seen = progress.from_peers;
+    shared.peer_bytes_seen = from_peers;
   }
-  // The peers that delivered blocks of a file count as its LAN peer connections (DO's connection
+  // The peers that delivered blocks of a file count as its peer connections (DO's connection
   // counts per source); libtorrent names each block's sender.
   for (auto& [job_id, shared] : shared_) {
     auto& file = jobs_.at(job_id).files[shared.index];
     const std::uint64_t connected = swarm_->senders(shared.key);
-    if (connected > file.sources.lan_peer_connections) {
-      totals_.sources.lan_peer_connections += connected - file.sources.lan_peer_connections;
-      file.sources.lan_peer_connections = connected;
+    if (connected > file.sources.*connections) {
+      totals_.sources.*connections += connected - file.sources.*connections;
+      file.sources.*connections = connected;
       totals_dirty_ = true;
     }
   }
   // Uploads go on after the files are delivered, while the cache serves them.
-  for (const auto& key : swarm_->keys()) {
-    const std::uint64_t sent = swarm_->progress(key).to_peers;
+  for (const auto& [key, read] : progress) {
+    const std::uint64_t sent = read.to_peers;
     std::uint64_t& seen = uploads_seen_[key];
     if (sent <= seen) continue;
     const std::uint64_t bytes = sent - seen;
     seen = sent;
     if (uploaded_contents_.insert(key).second) ++totals_.files_uploaded;
-    totals_.sources.bytes_to_lan_peers += bytes;
+    totals_.sources.*uploaded += bytes;
     totals_dirty_ = true;
     for (auto& [job_id, shared] : shared_) {
       if (shared.key == key) {
-        jobs_.at(job_id).files[shared.index].sources.bytes_to_lan_peers += bytes;
+        jobs_.at(job_id).files[shared.index].sources.*uploaded += bytes;
         break;
       }
     }
@@ -413,6 +451,7 @@ void manager::deliver_shared_file(jobs::job& j) {
     opened_or_failed(j, index, opened);
     return;
   }
+  note_tail_cut(j, index);  // emptied: what it holds from now on is this boot's
   std::string error;
   if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
     if (error.empty()) error = std::strerror(errno);
@@ -506,6 +545,29 @@ void forget_content_files(const fs::path& cache, const std::string& key) {
 
 }  // namespace
 
+void manager::drop_cached_content(const std::string& key, const char* why) {
+  if (swarm_ && swarm_->has(key)) swarm_->remove(key);
+  forget_content_files(config_.peers.cache_dir, key);
+  spdlog::info("peers: cached content {} deleted ({})", key, why);
+}
+
+void manager::forget_rejected_content(const std::string& content_id) {
+  const std::string key = transfer::peer::content_key(content_id);
+  if (key.empty()) return;
+  // Another job of this host may still be fetching the same content: it keeps the swarm's copy
+  // until it is done, and only then may the cache let it go.
+  const bool wanted = std::any_of(shared_.begin(), shared_.end(),
+                                  [&](const auto& entry) { return entry.second.key == key; });
+  if (wanted) {
+    spdlog::warn(
+        "peers: content {} was rejected by an application but another job still "
+        "fetches it; it stays until that job is done",
+        key);
+    return;
+  }
+  drop_cached_content(key, "an application found it not valid");
+}
+
 void manager::remember_content(const std::string& key, const std::string& metainfo) {
   const fs::path cache(config_.peers.cache_dir);
   const fs::path target = cache / (key + ".torrent");
@@ -581,11 +643,7 @@ void manager::expire_content_cache(jobs::mono_time now) {
   };
   std::vector<cached> complete;
   const auto wall = fs::file_time_type::clock::now();
-  auto drop = [&](const std::string& key, const char* why) {
-    if (swarm_ && swarm_->has(key)) swarm_->remove(key);
-    forget_content_files(cache, key);
-    spdlog::info("peers: cached content {} deleted ({})", key, why);
-  };
+  auto drop = [&](const std::string& key, const char* why) { drop_cached_content(key, why); };
   for (const auto& entry : fs::directory_iterator(cache, ec)) {
     const std::string name = entry.path().filename().string();
     if (entry.path().extension() == ".complete") {

@@ -75,6 +75,7 @@ property_changes parse_properties(const json& params) {
   out.custom_headers = header_lines(p, "custom_headers");
   out.custom_auth_headers = header_lines(p, "custom_auth_headers");
   out.allow_https_to_http_redirect = ipc::optional_bool(p, "allow_https_to_http_redirect");
+  out.tls_exemptions = ipc::optional_uint32(p, "tls_exemptions");
   return out;
 }
 
@@ -438,6 +439,13 @@ json server::handle_call(connection& c, const ipc::call& call) {
   if (name == "SetRemoteName") {
     jobs_.set_remote_name(who, ipc::required_string(p, "id", kMaxId), as_u32("file_index"),
                           ipc::required_string(p, "remote_url", lim.max_url * 4));
+    return json::object();
+  }
+  if (name == "SetValidationState") {
+    const auto valid = ipc::optional_bool(p, "valid");
+    if (!valid) throw ipc::bad_parameter("valid");
+    jobs_.set_validation_state(who, ipc::required_string(p, "id", kMaxId), as_u32("file_index"),
+                               *valid);
     return json::object();
   }
   if (name == "ReplaceRemotePrefix") {

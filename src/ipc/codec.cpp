@@ -10,6 +10,9 @@
 namespace opendo::ipc {
 namespace {
 
+// The longest path a daemon's report may hold (PATH_MAX plus room for a temporary file's name).
+constexpr std::size_t kMaxReportedPath = 8192;
+
 // Non-negative integers, whether parsed (unsigned) or built in C++ (signed).
 bool is_unsigned_number(const json& value) {
   return value.is_number_unsigned() ||
@@ -272,6 +275,8 @@ json to_json(const job_info& job) {
                      {"layout", std::string(to_string(file.layout))},
                      {"digest", file.digest},
                      {"content_id", file.content_id},
+                     {"temp_name", file.temp_name},
+                     {"validated", file.validated},
                      {"progress",
                       {{"bytes_total", size_to_json(file.progress.bytes_total)},
                        {"bytes_transferred", file.progress.bytes_transferred},
@@ -317,6 +322,7 @@ json to_json(const job_info& job) {
   out["custom_headers"] = job.custom_headers;
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
   out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
+  out["tls_exemptions"] = job.tls_exemptions;
   out["last_response"] = {{"status", job.last_response.status},
                           {"headers", job.last_response.headers},
                           {"server_ip", job.last_response.server_ip},
@@ -407,6 +413,8 @@ job_info job_from_json(const json& value) {
   }
   job.has_custom_auth_headers = bool_field(value, "has_custom_auth_headers");
   job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
+  // Absent from an opendod older than DO SecurityFlags: none.
+  if (value.contains("tls_exemptions")) job.tls_exemptions = uint32_field(value, "tls_exemptions");
   const json& response = field(value, "last_response");
   job.last_response = {uint32_field(response, "status"), string_field(response, "headers"),
                        string_field(response, "server_ip"),
@@ -422,6 +430,11 @@ job_info job_from_json(const json& value) {
     file.digest = string_field(entry, "digest");
     // Absent from an opendod older than content metadata: no content id.
     if (auto id = optional_string(entry, "content_id", 13 + 64)) file.content_id = std::move(*id);
+    // Absent from an opendod older than IBackgroundCopyFile3.
+    if (auto temp = optional_string(entry, "temp_name", kMaxReportedPath)) {
+      file.temp_name = std::move(*temp);
+    }
+    if (auto validated = optional_bool(entry, "validated")) file.validated = *validated;
     const json& progress = field(entry, "progress");
     file.progress.bytes_total = size_from_json(field(progress, "bytes_total"), "bytes_total");
     file.progress.bytes_transferred = uint_field(progress, "bytes_transferred");

@@ -36,6 +36,12 @@ bool job::all_files_completed() const {
   return true;
 }
 
+std::string temp_path(const file_record& f) {
+  const auto slash = f.local_name.rfind('/');
+  if (slash == std::string::npos) return f.temp_name;
+  return f.local_name.substr(0, slash + 1) + f.temp_name;
+}
+
 job_info to_info(const job& j) {
   job_info info;
   info.id = j.id;
@@ -67,6 +73,8 @@ job_info to_info(const job& j) {
     fi.layout = f.layout;
     fi.digest = f.digest;
     fi.content_id = f.content_id;
+    fi.temp_name = temp_path(f);
+    fi.validated = f.validated;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};
     fi.sources = f.sources;
     info.files.push_back(std::move(fi));
@@ -84,6 +92,7 @@ job_info to_info(const job& j) {
   info.custom_headers = j.custom_headers;
   info.has_custom_auth_headers = !j.custom_auth_headers.empty();  // never their text
   info.allow_https_to_http_redirect = j.allow_https_to_http_redirect;
+  info.tls_exemptions = j.tls_exemptions;
   info.last_response = j.last_response;
   return info;
 }

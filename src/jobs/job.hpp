@@ -57,10 +57,27 @@ struct file_record {
   std::string last_modified;
   std::int64_t remote_mtime = -1;  // Last-Modified as Unix seconds; -1 when unknown
   bool delivered = false;          // renamed into place by Complete
+  // IBackgroundCopyFile3::SetValidationState: the owner's application said the content is valid
+  // (GetValidationState); or it said a copy that came partly from peers is not, so the file is
+  // fetched again from the origin only.
+  bool validated = false;
+  bool origin_only = false;
   // Not persisted: set when a daemon loads the job in the boot its last run had, so that the
   // bytes its temporary file holds beyond bytes_transferred may be kept (see the manager).
   bool adopt_written_bytes = false;
 };
+
+// The temporary file's absolute path: temp_name in local_name's directory.
+std::string temp_path(const file_record& f);
+
+// The store's one-integer form of a file's validation flags: bit 0 validated, bit 1 origin_only.
+inline std::int64_t encode_validation(const file_record& f) {
+  return (f.validated ? 1 : 0) | (f.origin_only ? 2 : 0);
+}
+inline void decode_validation(file_record& f, std::int64_t bits) {
+  f.validated = (bits & 1) != 0;
+  f.origin_only = (bits & 2) != 0;
+}
 
 struct error_record {
   std::uint32_t code = 0;  // HRESULT
@@ -114,6 +131,7 @@ struct job {
   std::vector<std::string> custom_headers;
   std::vector<std::string> custom_auth_headers;
   bool allow_https_to_http_redirect = false;
+  std::uint32_t tls_exemptions = 0;  // opendo::tls_exemption bits
   http_response last_response;
 
   // IBackgroundCopyJob4::SetMaximumDownloadTime (seconds; 0 = no limit) and the time the job

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "jobs/ranges.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::jobs {
@@ -325,6 +326,46 @@ bool on_file_completed(job& j, std::uint32_t index, std::int64_t wall) {
   j.download_clock_at.reset();  // done; adding a file and resuming starts a new count
   j.times.transfer_completion = wall;
   return true;
+}
+
+void restart_file(file_record& f) {
+  f.bytes_transferred = 0;
+  f.segments.clear();
+  f.remote_size = size_unknown;
+  f.bytes_total = f.ranges.empty() ? size_unknown : ranges_total(f.ranges, size_unknown);
+  f.etag.clear();
+  f.last_modified.clear();
+}
+
+job_state on_file_rejected(job& j, std::uint32_t index, bool from_peers, mono_time now,
+                           std::int64_t wall) {
+  if (is_final(j.state) || index >= j.files.size()) return j.state;
+  auto& f = j.files[index];
+  restart_file(f);
+  f.completed = false;
+  f.validated = false;
+  j.current_file = first_incomplete(j);
+  j.times.modification = wall;
+  if (from_peers) {
+    f.origin_only = true;
+    if (j.state == job_state::transferred) {
+      j.state = job_state::queued;
+      j.times.transfer_completion = 0;
+    }
+    return j.state;
+  }
+  stop_download_clock(j, now);
+  error_record error;
+  error.code = value_of(hr::bg_e_validation_failed);
+  error.context = error_context::remote_file;
+  error.file_index = index;
+  error.message = "the application found the content of " + f.local_name + " not valid";
+  error.protocol = f.remote_url.rfind("https", 0) == 0 ? "https" : "http";
+  j.error = std::move(error);
+  ++j.error_count;
+  j.state = job_state::error;
+  j.retry_at.reset();
+  return j.state;
 }
 
 job_state on_error(job& j, error_record error, bool transient, mono_time now, std::int64_t wall) {

@@ -90,6 +90,17 @@ void on_progress(job& j, std::uint32_t index, std::uint64_t bytes_transferred, m
 // File `index` is complete. When it was the last one the job becomes TRANSFERRED (returns true,
 // times.transfer_completion = wall); otherwise current_file advances and the job stays active.
 bool on_file_completed(job& j, std::uint32_t index, std::int64_t wall);
+// File `f` starts again from byte 0 of the remote file: its progress, segments, size and
+// validators are forgotten (its bytes on disk are cut when it starts).
+void restart_file(file_record& f);
+// The owner's application said transferred file `index` is not valid (IBackgroundCopyFile3::
+// SetValidationState FALSE). The file starts again from byte 0, its validated flag cleared. A
+// copy that came partly `from_peers` is fetched again from the origin only (origin_only): a
+// TRANSFERRED job goes back to QUEUED, any other keeps its state. A copy from the origin alone
+// puts the job in ERROR with BG_E_VALIDATION_FAILED (context REMOTE_FILE) for Resume to fetch it
+// again, as BITS does. Returns the new state.
+job_state on_file_rejected(job& j, std::uint32_t index, bool from_peers, mono_time now,
+                           std::int64_t wall);
 // A transfer failed. error_count grows and the error is recorded. The job goes to ERROR when the
 // failure is not transient, when no_progress_timeout is 0, when the effective retry delay exceeds
 // no_progress_timeout, or when no progress was made for no_progress_timeout; otherwise to

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "jobs/accounting.hpp"
@@ -27,7 +29,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 8;
+constexpr std::int64_t kSchemaVersion = 9;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -298,6 +300,7 @@ CREATE TABLE files (
   group_peer_connections INTEGER NOT NULL DEFAULT 0,
   download_duration_ms INTEGER NOT NULL DEFAULT 0,
   segments TEXT NOT NULL DEFAULT '',
+  validation INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 )sql";
@@ -327,7 +330,8 @@ ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
 
 // A job's HTTP options (version 4): its custom headers and custom auth headers, each a block of
 // CRLF-terminated lines (jobs/headers.hpp refuses CR and LF inside a line), and whether https may
-// redirect to http. A row exists only for a job that changed one of them. The auth headers are
+// redirect to http, and the certificate errors its requests accept (opendo::tls_exemption bits,
+// version 9). A row exists only for a job that changed one of them. The auth headers are
 // secrets, kept in this private file like the credentials. Created with the schema and by every
 // migration, so that a migrated store has the layout of a new one.
 constexpr const char* kCreateHttpOptions = R"sql(
@@ -335,7 +339,8 @@ CREATE TABLE http_options (
   job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
   custom_headers TEXT NOT NULL,
   custom_auth_headers TEXT NOT NULL,
-  allow_https_to_http_redirect INTEGER NOT NULL
+  allow_https_to_http_redirect INTEGER NOT NULL,
+  tls_exemptions INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql";
 
@@ -412,6 +417,24 @@ INSERT INTO file_content (job_id, idx, metainfo, magnet, content_id) VALUES (?1,
 )sql";
 constexpr const char* kLoadFileContent = R"sql(
 SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
+)sql";
+
+// Version 8 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
+// only for stores whose http_options table predates this migration: versions 4 to 8).
+constexpr const char* kMigrateFrom8 = R"sql(
+ALTER TABLE files ADD COLUMN validation INTEGER NOT NULL DEFAULT 0;
+)sql";
+constexpr const char* kMigrateHttpOptionsFrom8 = R"sql(
+ALTER TABLE http_options ADD COLUMN tls_exemptions INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// What the owner's application said of a file's content (jobs::encode_validation). A statement of
+// its own, like the segments', so that those of the older columns stay as they were.
+constexpr const char* kUpdateValidation = R"sql(
+UPDATE files SET validation = ?3 WHERE job_id = ?1 AND idx = ?2
+)sql";
+constexpr const char* kLoadValidation = R"sql(
+SELECT job_id, idx, validation FROM files WHERE validation != 0
 )sql";
 
 // A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
@@ -547,12 +570,12 @@ constexpr int kFileColumn = 23;
 
 constexpr const char* kInsertHttpOptions = R"sql(
 INSERT INTO http_options (job_id, custom_headers, custom_auth_headers,
-                          allow_https_to_http_redirect)
-VALUES (?1, ?2, ?3, ?4)
+                          allow_https_to_http_redirect, tls_exemptions)
+VALUES (?1, ?2, ?3, ?4, ?5)
 )sql";
 
 constexpr const char* kLoadHttpOptions = R"sql(
-SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect
+SELECT job_id, custom_headers, custom_auth_headers, allow_https_to_http_redirect, tls_exemptions
 FROM http_options
 )sql";
 
@@ -583,7 +606,7 @@ void prepare_schema(sqlite3* db) {
       auto version = query_text(db, "SELECT value FROM meta WHERE key = 'schema_version'");
       if (!version) fail(db_path(db), "open", "the meta table has no schema_version");
       if (*version == "1" || *version == "2" || *version == "3" || *version == "4" ||
-          *version == "5" || *version == "6" || *version == "7") {
+          *version == "5" || *version == "6" || *version == "7" || *version == "8") {
         const std::string operation =
             "migrate schema version " + *version + " to " + std::to_string(kSchemaVersion);
         if (*version == "1") {
@@ -595,15 +618,21 @@ void prepare_schema(sqlite3* db) {
           exec_sql(db, kMigrateFrom3, operation.c_str());
           exec_sql(db, kCreateHttpOptions, operation.c_str());
         }
-        if (*version != "5" && *version != "6" && *version != "7") {
+        if (*version != "5" && *version != "6" && *version != "7" && *version != "8") {
           exec_sql(db, kMigrateFrom4, operation.c_str());
           exec_sql(db, kCreateTotals, operation.c_str());
           exec_sql(db, kSeedTotals, operation.c_str());
         }
-        if (*version != "6" && *version != "7") exec_sql(db, kMigrateFrom5, operation.c_str());
-        if (*version != "7") exec_sql(db, kMigrateFrom6, operation.c_str());
+        if (*version != "6" && *version != "7" && *version != "8") {
+          exec_sql(db, kMigrateFrom5, operation.c_str());
+        }
+        if (*version != "7" && *version != "8") exec_sql(db, kMigrateFrom6, operation.c_str());
         // Version 7 had no content metadata.
-        exec_sql(db, kCreateFileContent, operation.c_str());
+        if (*version != "8") exec_sql(db, kCreateFileContent, operation.c_str());
+        exec_sql(db, kMigrateFrom8, operation.c_str());
+        if (*version != "1" && *version != "2" && *version != "3") {
+          exec_sql(db, kMigrateHttpOptionsFrom8, operation.c_str());
+        }
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -652,6 +681,8 @@ struct job_store::statements {
         load_limits(db, "SELECT jobs limits", kLoadLimits),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
+        update_validation(db, "UPDATE files validation", kUpdateValidation),
+        load_validation(db, "SELECT files validation", kLoadValidation),
         delete_http_options(db, "DELETE http_options",
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
@@ -683,6 +714,8 @@ struct job_store::statements {
   statement load_limits;
   statement update_segments;
   statement load_segments;
+  statement update_validation;
+  statement load_validation;
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
@@ -824,12 +857,13 @@ void job_store::save_job(const jobs::job& j) {
   }
   run(stmts_->delete_http_options).bind(1, j.id).execute();
   if (!j.custom_headers.empty() || !j.custom_auth_headers.empty() ||
-      j.allow_https_to_http_redirect) {
+      j.allow_https_to_http_redirect || j.tls_exemptions != 0) {
     run(stmts_->insert_http_options)
         .bind(1, j.id)
         .bind(2, jobs::join_header_block(j.custom_headers))
         .bind(3, jobs::join_header_block(j.custom_auth_headers))
         .bind(4, j.allow_https_to_http_redirect)
+        .bind(5, std::int64_t{j.tls_exemptions})
         .execute();
   }
   b.commit();
@@ -907,6 +941,15 @@ void job_store::save_segments(const std::string& job_id, std::uint32_t index,
   run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
 }
 
+void job_store::save_validation(const std::string& job_id, std::uint32_t index,
+                                const jobs::file_record& file) {
+  run(stmts_->update_validation)
+      .bind(1, job_id)
+      .bind(2, index)
+      .bind(3, std::int64_t{jobs::encode_validation(file)})
+      .execute();
+}
+
 void job_store::save_file_content(const std::string& job_id, std::uint32_t index,
                                   const jobs::file_record& file) {
   if (file.content_id.empty()) return;
@@ -953,10 +996,55 @@ bool job_store::completing(const std::string& job_id) {
   return meta(completing_key(job_id)).has_value();
 }
 
+// "tail cut JOB INDEX" = the boot id. The job id is what lies between the prefix and the last
+// space, so that the marks of one job are the keys that start with "tail cut JOB ".
+namespace {
+constexpr std::string_view kTailCutPrefix = "tail cut ";
+
+std::string tail_cut_key_prefix(const std::string& job_id) {
+  return std::string(kTailCutPrefix) + job_id + " ";
+}
+}  // namespace
+
+void job_store::mark_tail_cut(const std::string& job_id, std::uint32_t index,
+                              const std::string& boot_id) {
+  set_meta(tail_cut_key_prefix(job_id) + std::to_string(index), boot_id);
+}
+
+std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
+    const std::string& boot_id) {
+  statement select(db_, "SELECT tail cut marks",
+                   "SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1 AND value = ?2");
+  run r(select);
+  r.bind(1, kTailCutPrefix).bind(2, boot_id);
+  std::set<std::pair<std::string, std::uint32_t>> marked;
+  while (r.step()) {
+    const std::string key = r.text(0);
+    const auto space = key.rfind(' ');
+    std::uint32_t index = 0;
+    const char* digits = key.data() + space + 1;
+    const auto [end, error] = std::from_chars(digits, key.data() + key.size(), index);
+    if (space < kTailCutPrefix.size() || error != std::errc() || end != key.data() + key.size()) {
+      continue;  // not a mark of ours: ignored, never adopted
+    }
+    marked.emplace(key.substr(kTailCutPrefix.size(), space - kTailCutPrefix.size()), index);
+  }
+  return marked;
+}
+
+void job_store::forget_tail_cuts() {
+  statement remove(db_, "DELETE tail cut marks",
+                   "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
+  run(remove).bind(1, kTailCutPrefix).execute();
+}
+
 void job_store::remove_job(const std::string& job_id) {
-  batch together(*this);  // the job and its mark go at once
+  batch together(*this);  // the job and its marks go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
   clear_completing(job_id);
+  statement remove_tail_cuts(db_, "DELETE tail cut marks",
+                             "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
+  run(remove_tail_cuts).bind(1, tail_cut_key_prefix(job_id)).execute();
   together.commit();
 }
 
@@ -1094,6 +1182,19 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
     }
   }
   {
+    run validation(stmts_->load_validation);
+    while (validation.step()) {
+      auto it = by_id.find(validation.text(0));
+      const std::int64_t index = validation.integer(1);
+      if (it == by_id.end() || index < 0 ||
+          index >= static_cast<std::int64_t>(it->second->files.size())) {
+        continue;
+      }
+      jobs::decode_validation(it->second->files[static_cast<std::size_t>(index)],
+                              validation.integer(2));
+    }
+  }
+  {
     run content(stmts_->load_file_content);
     while (content.step()) {
       auto it = by_id.find(content.text(0));
@@ -1132,6 +1233,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       fail(db_path(db_), "SELECT http_options", "the headers of job " + j.id + " do not parse");
     }
     j.allow_https_to_http_redirect = options.boolean(3);
+    j.tls_exemptions = options.u32(4);
   }
   return result;
 }

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jobs/accounting.hpp"
@@ -31,9 +33,13 @@ class job_store {
   // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
                           const jobs::file_record& file);
+  // IBackgroundCopyFile3::SetValidationState's flags of a file (validated, origin_only). Only that
+  // request changes them, so save_job leaves them as they are.
+  void save_validation(const std::string& job_id, std::uint32_t index,
+                       const jobs::file_record& file);
   // Updates only the download time spent (a checkpoint of a running job's clock).
   void save_download_time(const std::string& job_id, std::chrono::milliseconds spent);
-  // Removes the job with its files, credentials and completing mark.
+  // Removes the job with its files, credentials, completing mark and tail-cut marks.
   void remove_job(const std::string& job_id);
   // The machine's totals (`opendo perfsnap`): what load_totals reads is what save_totals last
   // wrote; zeros in a new store.
@@ -49,6 +55,16 @@ class job_store {
   // opened in. nullopt when unset.
   std::optional<std::string> meta(const std::string& key);
   void set_meta(const std::string& key, const std::string& value);
+  // A file's tail-cut mark (docs/durability.md): in boot `boot_id` the daemon cut the file's
+  // temporary file back to what its record says, so that whatever the file holds past its record
+  // was written in that boot. A later start in the same boot may adopt those bytes; a file
+  // without the mark of the current boot may hold what a power loss left, and never does. Meta
+  // rows rather than a column, as for the completing mark: the schema stays as it is.
+  void mark_tail_cut(const std::string& job_id, std::uint32_t index, const std::string& boot_id);
+  // The files marked in `boot_id`, as (job id, file index).
+  std::set<std::pair<std::string, std::uint32_t>> tails_cut_in(const std::string& boot_id);
+  // Drops every tail-cut mark (the daemon starts in a boot the store has not seen).
+  void forget_tail_cuts();
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 

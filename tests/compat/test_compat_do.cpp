@@ -2,6 +2,8 @@
 // IDODownloadStatusCallback, the VARIANT properties and their rules, the download states, Start
 // without a Uri, blocking mode, EnumDownloads and its categories, and DO's own error codes.
 #include "compat/compat_fixture.hpp"
+// After the fixture (which includes windows.h): the values DO's SecurityFlags takes.
+#include <winhttp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -239,7 +241,21 @@ TEST_F(CompatDo, PropertiesFollowTheirRules) {
   EXPECT_EQ(set(download.get(), DODownloadProperty_CostPolicy, ui4(DODownloadCostPolicy_NoRoaming)),
             E_NOTIMPL);
   EXPECT_EQ(set(download.get(), DODownloadProperty_ContentId, bstr("content")), E_INVALIDARG);
+  // SecurityFlags: WinHTTP's SECURITY_FLAG_IGNORE_* bits, each one certificate error accepted
+  // (HttpOptions.ACertificateErrorFailsAJobUnlessItAcceptsThatVeryError proves them on the wire).
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags,
+                ui4(SECURITY_FLAG_IGNORE_UNKNOWN_CA | SECURITY_FLAG_IGNORE_CERT_DATE_INVALID)),
+            S_OK);
+  EXPECT_EQ(modern().open_job(id).info().tls_exemptions,
+            opendo::tls_exemption::unknown_ca | opendo::tls_exemption::date_invalid);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags,
+                ui4(SECURITY_FLAG_IGNORE_CERT_CN_INVALID | SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE)),
+            S_OK);
+  EXPECT_EQ(modern().open_job(id).info().tls_exemptions,
+            opendo::tls_exemption::name_mismatch | opendo::tls_exemption::wrong_usage);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags, ui4(0x1)), E_INVALIDARG);
   EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityFlags, ui4(0)), S_OK);
+  EXPECT_EQ(modern().open_job(id).info().tls_exemptions, 0U);
   EXPECT_EQ(set(download.get(), DODownloadProperty_CorrelationVector, bstr("cv.1")), S_OK);
   EXPECT_EQ(get_string(download.get(), DODownloadProperty_CorrelationVector), "cv.1");
   ASSERT_EQ(download->GetProperty(DODownloadProperty_NonVolatile, &v), S_OK);

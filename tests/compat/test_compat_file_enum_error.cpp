@@ -162,6 +162,85 @@ TEST_F(CompatFilesEnumsErrors, FileObjectsReadTheFileLive) {
   EXPECT_EQ(opendo::test::sha256_file(out / "live.bin"), digest);
 }
 
+// IBackgroundCopyFile3 and 4 on a file from the origin alone: the temporary file, the peer
+// figures, and validation. A rejected copy puts the job in ERROR with BG_E_VALIDATION_FAILED and
+// zero progress; Resume fetches it again, and Complete delivers the good copy.
+TEST_F(CompatFilesEnumsErrors, File3And4TellTheTemporaryFileThePeerFiguresAndValidation) {
+  const std::string digest = origin.make_random_file("judged.bin", 300000, 9);
+  add("judged.bin");
+  IEnumBackgroundCopyFiles* files = nullptr;
+  ASSERT_EQ(job->EnumFiles(&files), S_OK);
+  IBackgroundCopyFile* file = nullptr;
+  ASSERT_EQ(files->Next(1, &file, nullptr), S_OK);
+  files->Release();
+  IBackgroundCopyFile4* file4 = nullptr;
+  ASSERT_EQ(file->QueryInterface(IID_PPV_ARGS(&file4)), S_OK);
+  IBackgroundCopyFile3* file3 = nullptr;
+  ASSERT_EQ(file->QueryInterface(IID_PPV_ARGS(&file3)), S_OK);
+  EXPECT_EQ(static_cast<IUnknown*>(file3), static_cast<IUnknown*>(file4));
+  file3->Release();
+
+  // Not transferred yet: nothing to judge.
+  EXPECT_EQ(file4->SetValidationState(TRUE), E_PENDING);
+  EXPECT_EQ(file4->GetTemporaryName(nullptr), E_POINTER);
+  EXPECT_EQ(file4->GetPeerDownloadStats(nullptr, nullptr), E_POINTER);
+  LPWSTR text = nullptr;
+  ASSERT_EQ(file4->GetTemporaryName(&text), S_OK);
+  const std::filesystem::path temp = take(text);
+  EXPECT_EQ(temp.parent_path(), out.path());
+  EXPECT_NE(temp, out / "judged.bin");
+
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  // Until Complete the bytes are in the temporary file, under the name GetTemporaryName gave.
+  EXPECT_EQ(opendo::test::sha256_file(temp), digest);
+  EXPECT_FALSE(std::filesystem::exists(out / "judged.bin"));
+  UINT64 from_origin = 1, from_peers = 1;
+  ASSERT_EQ(file4->GetPeerDownloadStats(&from_origin, &from_peers), S_OK);
+  EXPECT_EQ(from_origin, 300000U);
+  EXPECT_EQ(from_peers, 0U);
+  BOOL flag = TRUE;
+  ASSERT_EQ(file4->IsDownloadedFromPeer(&flag), S_OK);
+  EXPECT_EQ(flag, FALSE);
+  ASSERT_EQ(file4->GetValidationState(&flag), S_OK);
+  EXPECT_EQ(flag, FALSE);
+  ASSERT_EQ(file4->SetValidationState(TRUE), S_OK);
+  ASSERT_EQ(file4->GetValidationState(&flag), S_OK);
+  EXPECT_EQ(flag, TRUE);
+
+  // The application changes its mind: the copy came from the origin, so the job fails.
+  ASSERT_EQ(file4->SetValidationState(FALSE), S_OK);
+  BG_JOB_STATE state{};
+  ASSERT_EQ(job->GetState(&state), S_OK);
+  EXPECT_EQ(state, BG_JOB_STATE_ERROR);
+  IBackgroundCopyError* error = nullptr;
+  ASSERT_EQ(job->GetError(&error), S_OK);
+  BG_ERROR_CONTEXT context = BG_ERROR_CONTEXT_NONE;
+  HRESULT code = S_OK;
+  ASSERT_EQ(error->GetError(&context, &code), S_OK);
+  EXPECT_EQ(code, BG_E_VALIDATION_FAILED);
+  EXPECT_EQ(context, BG_ERROR_CONTEXT_REMOTE_FILE);
+  error->Release();
+  BG_FILE_PROGRESS progress{};
+  ASSERT_EQ(file4->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.BytesTransferred, 0U);
+  EXPECT_EQ(progress.Completed, FALSE);
+  ASSERT_EQ(file4->GetValidationState(&flag), S_OK);
+  EXPECT_EQ(flag, FALSE);
+  EXPECT_EQ(file4->SetValidationState(TRUE), E_PENDING);
+
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  ASSERT_EQ(file4->GetPeerDownloadStats(&from_origin, &from_peers), S_OK);
+  EXPECT_EQ(from_origin, 600000U);  // fetched twice
+  EXPECT_EQ(from_peers, 0U);
+  EXPECT_EQ(file4->Release(), 1U);
+  EXPECT_EQ(file->Release(), 0U);
+  EXPECT_EQ(job->Complete(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(out / "judged.bin"), digest);
+  EXPECT_FALSE(std::filesystem::exists(temp));
+}
+
 TEST_F(CompatFilesEnumsErrors, ErrorInformationExistsInErrorStatesOnly) {
   add("missing.bin");
   IBackgroundCopyError* error = reinterpret_cast<IBackgroundCopyError*>(0x1);

@@ -211,3 +211,89 @@ TEST(HttpOptions, HttpsToHttpRedirectIsRefusedUnlessTheJobAllowsIt) {
   EXPECT_EQ(allowed.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "b.bin"), digest);
 }
+
+// DO SecurityFlags (job::set_tls_exemptions) against nginx serving a certificate with one flaw
+// each: a job that does not accept that flaw fails with ERROR_WINHTTP_SECURE_FAILURE; one that
+// accepts another flaw fails the same way; one that accepts it gets the file. A certificate with
+// no flaw is verified as before.
+TEST(HttpOptions, ACertificateErrorFailsAJobUnlessItAcceptsThatVeryError) {
+  constexpr std::uint32_t kSecureFailure = 0x80072F8F;  // ERROR_WINHTTP_SECURE_FAILURE
+  struct flaw {
+    const char* name;
+    std::function<void(nginx_options&)> make;
+    bool trust_certificate;  // opendod --ca-file: the flaw is then the only problem
+    std::uint32_t exemption;
+  };
+  const std::vector<flaw> flaws = {
+      {"unknown authority", [](nginx_options&) {}, false, tls_exemption::unknown_ca},
+      {"another name", [](nginx_options& o) { o.certificate_names = "DNS:example.invalid"; }, true,
+       tls_exemption::name_mismatch},
+      {"client use only", [](nginx_options& o) { o.certificate_usage = "clientAuth"; }, true,
+       tls_exemption::wrong_usage},
+      {"expired", [](nginx_options& o) { o.certificate_expired = true; }, true,
+       tls_exemption::date_invalid},
+  };
+  for (const flaw& f : flaws) {
+    SCOPED_TRACE(f.name);
+    nginx_options options;
+    options.tls = true;
+    f.make(options);
+    nginx_server origin(options);
+    const std::string digest = origin.make_random_file("t.bin", 100000, 4);
+    daemon_options daemon_opts;
+    if (f.trust_certificate) daemon_opts.extra_args = {"--ca-file", origin.ca_file().string()};
+    daemon_process daemon(daemon_opts);
+    temp_dir out("opendo-out");
+    client c = connect(daemon);
+    auto run = [&](const std::string& name, std::uint32_t exemptions) {
+      job j = c.create_job(name);
+      j.set_tls_exemptions(exemptions);
+      j.add_file(origin.url("t.bin"), (out / name).string());
+      j.resume();
+      const job_info done = wait_until(j, [](const job_info& i) {
+        return i.state == job_state::transferred || i.state == job_state::error;
+      });
+      if (done.state == job_state::transferred) {
+        EXPECT_EQ(j.complete(), hr::ok);
+      }
+      return done;
+    };
+    const job_info refused = run("refused", 0);
+    ASSERT_EQ(refused.state, job_state::error) << daemon.log();
+    ASSERT_TRUE(refused.error);
+    EXPECT_EQ(refused.error->code, kSecureFailure);
+    const job_info other = run("other", tls_exemption::all & ~f.exemption);
+    EXPECT_EQ(other.state, job_state::error) << "accepting the other errors is not enough";
+    const job_info accepted = run("accepted", f.exemption);
+    ASSERT_EQ(accepted.state, job_state::transferred) << daemon.log();
+    EXPECT_EQ(accepted.tls_exemptions, f.exemption);
+    EXPECT_EQ(sha256_file(out / "accepted"), digest);
+  }
+}
+
+TEST(HttpOptions, UnknownCertificateExemptionsAreRefusedAndKeptAcrossRestarts) {
+  daemon_process daemon;
+  client c = connect(daemon);
+  job j = c.create_job("flags");
+  EXPECT_EQ(hresult_of([&] { j.set_tls_exemptions(0x10); }), kInvalidArg);
+  EXPECT_EQ(j.info().tls_exemptions, 0U);
+  j.set_tls_exemptions(tls_exemption::unknown_ca | tls_exemption::date_invalid);
+  daemon.restart();
+  client again = connect(daemon);
+  EXPECT_EQ(again.open_job(j.id()).info().tls_exemptions,
+            tls_exemption::unknown_ca | tls_exemption::date_invalid);
+  // The CLI: names in, names out; an unknown name changes nothing.
+  const auto shown = daemon.cli({"info", j.id()});
+  EXPECT_NE(shown.out.find("unknown-ca,date (certificate errors)"), std::string::npos) << shown.out;
+  const auto set =
+      daemon.cli({"setprop", j.id(), "--accept-certificate-errors", "name,wrong-usage"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(again.open_job(j.id()).info().tls_exemptions,
+            tls_exemption::name_mismatch | tls_exemption::wrong_usage);
+  const auto refused = daemon.cli({"setprop", j.id(), "--accept-certificate-errors", "all"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("--accept-certificate-errors takes"), std::string::npos)
+      << refused.err;
+  ASSERT_EQ(daemon.cli({"setprop", j.id(), "--accept-certificate-errors", "none"}).exit_code, 0);
+  EXPECT_EQ(again.open_job(j.id()).info().tls_exemptions, 0U);
+}

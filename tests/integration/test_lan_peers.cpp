@@ -1,7 +1,8 @@
 // Peer-to-peer delivery on hosts of their own (support/netns.hpp): six opendod hosts that find
 // each other by local service discovery alone pull a 256 MiB file from an origin whose uplink is
-// capped at 100 Mbit/s, and the origin serves it about once; and a peer that sends corrupt pieces
-// is banned without changing a byte of the file. The loopback peer tests are test_peers.
+// capped at 100 Mbit/s, and the origin serves it about once; hosts in group mode find only the
+// hosts of their own group; and a peer that sends corrupt pieces is banned without changing a
+// byte of the file. The loopback peer tests are test_peers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -167,6 +168,79 @@ TEST(LanPeers, SixHostsPullA256MiBFileFromTheOriginAboutOnce) {
   // content completes (at most two per host: their bytes count nowhere).
   EXPECT_LE(from_origin, egress);
   EXPECT_LE(egress - std::min(egress, from_origin), kSize / 100 + 2 * kHosts * kMiB) << logs;
+}
+
+// Group mode (2) with local discovery alone: two hosts of group A and one of group B on one LAN.
+// BEP 14 announces each swarm's info hash, which the group id keys: the A hosts find each other
+// and share the file, B never finds or joins their swarm and takes the whole file from the origin.
+TEST(LanPeers, GroupHostsFindEachOtherByLocalDiscoveryAndNoOtherGroup) {
+  constexpr std::uint64_t kSize = 24 * kMiB + 4321;
+  lan net(lan_options{.hosts = 4, .subnet = 0});
+  lan_host& origin_host = net.host(0);
+  nginx_options o;
+  o.netns = origin_host.netns();
+  o.listen_address = origin_host.address();
+  o.port = 80;
+  nginx_server origin(o);
+  const std::string sha = origin.make_random_file("big.bin", kSize, 73);
+  const std::string url = origin.url("big.bin");
+  const std::string metainfo =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", url).metainfo;
+  const std::vector<std::string> groups = {"group-a", "group-a", "group-b"};
+  std::vector<std::unique_ptr<daemon_process>> daemons;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    daemon_options d;
+    d.netns = net.host(i + 1).netns();
+    d.extra_args = {"--peer-listen",        net.host(i + 1).address() + ":7680",
+                    "--peer-min-file-size", "0",
+                    "--download-mode",      "2",
+                    "--group-id",           groups[i]};
+    daemons.push_back(std::make_unique<daemon_process>(d));
+  }
+  temp_dir out("opendo-lan-peers");
+  std::vector<client> clients;
+  std::vector<job> jobs;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    clients.push_back(connect(*daemons[i]));
+    jobs.push_back(create_shared_job(clients.back(), url, metainfo,
+                                     (out / ("host" + std::to_string(i + 1) + ".bin")).string()));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& j : jobs) j.resume();
+  std::vector<source_stats> files;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    SCOPED_TRACE("host " + std::to_string(i + 1) + " in " + groups[i]);
+    const job_info info = wait_until(
+        jobs[i],
+        [](const job_info& j) {
+          return j.state == job_state::transferred || j.state == job_state::error;
+        },
+        120s);
+    ASSERT_EQ(info.state, job_state::transferred) << (info.error ? info.error->message : "") << "\n"
+                                                  << daemons[i]->log();
+    EXPECT_EQ(jobs[i].complete(), hr::ok);
+    EXPECT_EQ(sha256_file(out / ("host" + std::to_string(i + 1) + ".bin")), sha);
+    files.push_back(info.files.at(0).sources);
+  }
+  const double took = seconds_since(start);
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE("A host " + std::to_string(i + 1));
+    EXPECT_GT(files[i].bytes_from_group_peers, 0U) << peer_lines(daemons[i]->log());
+    EXPECT_EQ(files[i].group_peer_connections, 1U);
+    EXPECT_EQ(files[i].bytes_from_lan_peers + files[i].lan_peer_connections, 0U);
+  }
+  const std::uint64_t group_a_origin = files[0].bytes_from_origin + files[1].bytes_from_origin;
+  EXPECT_LT(group_a_origin, kSize * 13 / 10);
+  EXPECT_EQ(files[2].bytes_from_origin, kSize);
+  EXPECT_EQ(files[2].bytes_from_peers() + files[2].bytes_uploaded() +
+                files[2].group_peer_connections + files[2].lan_peer_connections,
+            0U)
+      << peer_lines(daemons[2]->log());
+  std::printf(
+      "lan peers, group mode: group A's two hosts took %.2f x the file from the origin, group B's "
+      "host %.2f x; all done in %.1f s\n",
+      static_cast<double>(group_a_origin) / static_cast<double>(kSize),
+      static_cast<double>(files[2].bytes_from_origin) / static_cast<double>(kSize), took);
 }
 
 // Issue 7's trust: a peer that claims every piece and sends garbage. The hashes of the metainfo

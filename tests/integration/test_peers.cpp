@@ -4,8 +4,9 @@
 // from the first instead of the origin; hosts that start together share out the origin's work;
 // files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
 // while sharing resumes from its content cache; a standard BitTorrent client (Debian's
-// transmission-cli) fetches a file from an opendod seed through its v1 twin. The multi-host test
-// in network namespaces with local discovery and link caps is test_lan_peers.
+// transmission-cli) fetches a file from an opendod seed through its v1 twin; a copy from peers an
+// application rejects (SetValidationState) leaves the cache and comes again from the origin. The
+// multi-host test in network namespaces with local discovery and link caps is test_lan_peers.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,6 +104,7 @@ TEST(Peers, ASecondHostGetsTheFileFromTheFirstNotTheOrigin) {
   const job_info da = finish(ja);
   EXPECT_EQ(sha256_file(out / "a.bin"), sha);
   EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize) << "alone, it fetched everything";
+  EXPECT_EQ(da.files.at(0).sources.lan_peer_connections, 0U) << "the origin's pieces are no peer";
   const std::uint64_t origin_after_first = origin.total_body_bytes_sent("big.bin");
 
   job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
@@ -174,6 +177,8 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
     EXPECT_GT(s.bytes_from_origin, 0U) << "host " << i << " took a share of the origin's work";
     EXPECT_GT(s.bytes_from_lan_peers, 0U) << "host " << i << " got the other shares from peers";
     EXPECT_GE(s.lan_peer_connections, 1U) << "host " << i;
+    EXPECT_LE(s.lan_peer_connections, 2U) << "host " << i << ": a host counts once, however "
+                                          << "many connections it holds";
     from_origin += s.bytes_from_origin;
   }
   const std::uint64_t served = origin.total_body_bytes_sent("big.bin");
@@ -184,6 +189,221 @@ TEST(Peers, HostsThatStartTogetherShareOutTheOriginsWork) {
   const machine_statistics stats = clients[0].statistics();
   EXPECT_EQ(stats.download_mode, "Lan");
   EXPECT_GE(stats.cache_size, kSize) << "the content stays shared from the cache";
+}
+
+namespace {
+
+// What the machine counts from and to peers: zero for a host that shared nothing.
+std::uint64_t peer_traffic(const source_stats& t) {
+  return t.bytes_from_peers() + t.bytes_uploaded() + t.lan_peer_connections +
+         t.group_peer_connections;
+}
+
+// What the daemon itself wrote in its log: not the lines the test harness adds (its command line).
+std::string daemon_lines(const std::string& log) {
+  std::string out;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("==== opendo test")) out += line + "\n";
+  }
+  return out;
+}
+
+// The machine's uploads to group peers once they reach `at_least` (or what they are after 10 s).
+std::uint64_t group_uploads_reaching(client& c, std::uint64_t at_least) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::uint64_t uploaded = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    uploaded = c.statistics().totals.bytes_to_group_peers;
+    if (uploaded >= at_least) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return uploaded;
+}
+
+}  // namespace
+
+// Group download mode (2): two hosts of group A, one of group B and one in LAN mode (no group),
+// each told of all the others with --peer and started at once. The A hosts share the file
+// between them; B and the LAN host cannot join A's swarm (nor each other's) and fetch the whole
+// file from the origin, exchanging no byte with anyone.
+TEST(Peers, GroupModeSharesOnlyWithTheHostsOfTheSameGroup) {
+  constexpr std::uint64_t kSize = (24U << 20) + 4321;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 15);
+  const std::string metainfo = publish(origin, "big.bin");
+  const std::vector<peer_host> hosts = {make_host(2), make_host(3), make_host(4), make_host(5)};
+  const std::vector<std::vector<std::string>> modes = {
+      {"--download-mode", "2", "--group-id", "group-a"},
+      {"--download-mode", "2", "--group-id", "group-a"},
+      {"--download-mode", "2", "--group-id", "group-b"},
+      {"--download-mode", "1", "--group-id", "group-a"},  // unused outside mode 2
+  };
+  std::vector<std::unique_ptr<daemon_process>> daemons;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::vector<peer_host> others;
+    for (std::size_t k = 0; k < hosts.size(); ++k) {
+      if (k != i) others.push_back(hosts[k]);
+    }
+    daemons.push_back(std::make_unique<daemon_process>(sharing(hosts[i], others, modes[i])));
+  }
+  temp_dir out("opendo-out");
+  std::vector<client> clients;
+  std::vector<job> jobs;
+  const auto started = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    clients.push_back(connect(*daemons[i]));
+    jobs.push_back(start_shared(clients.back(), origin.url("big.bin"), metainfo,
+                                out / ("host" + std::to_string(i) + ".bin")));
+  }
+  std::vector<source_stats> files;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const job_info done = finish(jobs[i]);
+    EXPECT_EQ(sha256_file(out / ("host" + std::to_string(i) + ".bin")), sha) << "host " << i;
+    files.push_back(done.files.at(0).sources);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  // The A hosts: the origin's work shared out, the rest from each other, counted as group bytes.
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_GT(files[i].bytes_from_origin, 0U) << "A host " << i;
+    EXPECT_GT(files[i].bytes_from_group_peers, 0U) << "A host " << i;
+    EXPECT_EQ(files[i].bytes_from_lan_peers, 0U) << "A host " << i;
+    EXPECT_GE(files[i].bytes_from_origin + files[i].bytes_from_group_peers, kSize);
+    EXPECT_EQ(files[i].group_peer_connections, 1U) << "only the other A host sent it blocks";
+    EXPECT_EQ(files[i].lan_peer_connections, 0U);
+  }
+  const std::uint64_t group_a_origin = files[0].bytes_from_origin + files[1].bytes_from_origin;
+  EXPECT_LT(group_a_origin, kSize * 13 / 10) << "group A pulled the file about once";
+  // Group B and the LAN host: everything from the origin, nothing from or to anyone.
+  for (std::size_t i = 2; i < 4; ++i) {
+    EXPECT_EQ(files[i].bytes_from_origin, kSize) << "host " << i;
+    EXPECT_EQ(peer_traffic(files[i]), 0U) << "host " << i;
+  }
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), group_a_origin + 2 * kSize)
+      << "the jobs count every byte the origin sent";
+
+  // Machine-wide: the A hosts uploaded to each other what they got from each other, as group
+  // bytes; B and the LAN host sent and received nothing.
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::uint64_t received_by_other = files[1 - i].bytes_from_group_peers;
+    EXPECT_GE(group_uploads_reaching(clients[i], received_by_other), received_by_other);
+    const machine_statistics stats = clients[i].statistics();
+    EXPECT_EQ(stats.download_mode, "Group");
+    EXPECT_EQ(stats.totals.bytes_to_lan_peers, 0U);
+    EXPECT_EQ(stats.totals.bytes_from_lan_peers, 0U);
+    EXPECT_EQ(stats.totals.bytes_from_group_peers, files[i].bytes_from_group_peers);
+  }
+  for (std::size_t i = 2; i < 4; ++i) {
+    const machine_statistics stats = clients[i].statistics();
+    EXPECT_EQ(peer_traffic(stats.totals), 0U) << "host " << i << "\n" << daemons[i]->log();
+    EXPECT_EQ(stats.download_mode, i == 2 ? "Group" : "Lan");
+  }
+  // The metrics and perfsnap name group bytes as such.
+  const run_result snap = daemons[0]->cli({"perfsnap", "--json"});
+  EXPECT_EQ(snap.exit_code, 0) << snap.err;
+  EXPECT_NE(snap.out.find("\"bytes_from_group_peers\": " +
+                          std::to_string(files[0].bytes_from_group_peers)),
+            std::string::npos)
+      << snap.out;
+  EXPECT_EQ(daemon_lines(daemons[0]->log()).find("group-a"), std::string::npos)
+      << "the daemon does not log the group id";
+  EXPECT_NE(daemons[0]->log().find("with the hosts of its group only"), std::string::npos);
+  std::printf(
+      "group A's two hosts took %.2f x the file from the origin (%.2f and %.2f), B and the LAN "
+      "host 1.00 each; all four done in %.1f s\n",
+      static_cast<double>(group_a_origin) / static_cast<double>(kSize),
+      static_cast<double>(files[0].bytes_from_origin) / static_cast<double>(kSize),
+      static_cast<double>(files[1].bytes_from_origin) / static_cast<double>(kSize), seconds);
+}
+
+// The content cache across a change of group: a host that fetched a file in group A and is
+// restarted in group B (its configuration file's group_id changed) shares its cached copy with
+// group B at once, and no longer with group A.
+TEST(Peers, AHostThatChangesItsGroupSharesItsCacheWithTheNewGroupOnly) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 16);
+  const std::string metainfo = publish(origin, "big.bin");
+  temp_dir conf("opendo-group-conf");
+  const auto in_group = [&](const std::string& group) {
+    write_file(conf / "opendod.conf", "[peers]\ndownload_mode = 2\ngroup_id = " + group + "\n");
+  };
+  const peer_host mover = make_host(2);
+  in_group("group-a");
+  daemon_process moving(sharing(mover, {}, {"--config", (conf / "opendod.conf").string()}));
+  temp_dir out("opendo-out");
+  {
+    client c = connect(moving);
+    job j = start_shared(c, origin.url("big.bin"), metainfo, out / "first.bin");
+    finish(j);
+  }
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+  EXPECT_EQ(origin_before, kSize);
+  in_group("group-b");
+  moving.restart();
+  EXPECT_NE(moving.log().find("sharing 1 cached contents again"), std::string::npos)
+      << moving.log();
+
+  // Its old group gets nothing from it: the A host fetches the whole file from the origin.
+  const peer_host a = make_host(3);
+  daemon_process old_group(sharing(a, {mover}, {"--download-mode", "2", "--group-id", "group-a"}));
+  client ca = connect(old_group);
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  const source_stats from_a = finish(ja).files.at(0).sources;
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(from_a.bytes_from_origin, kSize);
+  EXPECT_EQ(peer_traffic(from_a), 0U);
+  // Its new group gets everything from its cache, and nothing from the origin.
+  const peer_host b = make_host(4);
+  daemon_process new_group(sharing(b, {mover}, {"--download-mode", "2", "--group-id", "group-b"}));
+  client cb = connect(new_group);
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  const source_stats from_b = finish(jb).files.at(0).sources;
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_EQ(from_b.bytes_from_origin, 0U);
+  EXPECT_EQ(from_b.bytes_from_group_peers, kSize);
+  EXPECT_EQ(from_b.group_peer_connections, 1U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before + kSize)
+      << "only the old group's host went to the origin";
+  client cm = connect(moving);
+  EXPECT_GE(group_uploads_reaching(cm, kSize), kSize);
+}
+
+// Mode 2 needs a group id, and a group id has a size limit: opendod says so and exits at start,
+// for the flags and for the configuration file alike.
+TEST(Peers, GroupModeWithoutAGroupIdOrWithABadOneStopsTheDaemonAtStart) {
+  temp_dir dir("opendo-group");
+  const auto opendod = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        (bin_dir() / "opendod").string(), "--socket", (dir / "s.sock").string(),      "--state-dir",
+        (dir / "state").string(),         "--config", (dir / "opendod.conf").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, 30s);
+  };
+  write_file(dir / "opendod.conf", "[peers]\nlocal_discovery = false\n");
+  const run_result no_id = opendod({"--download-mode", "2"});
+  EXPECT_FALSE(no_id.timed_out);
+  EXPECT_EQ(no_id.exit_code, 1);
+  EXPECT_NE(no_id.err.find("download mode 2 (Group) needs a group id: give --group-id TEXT or "
+                           "group_id in the [peers] section of the configuration file"),
+            std::string::npos)
+      << no_id.err;
+  const run_result too_long =
+      opendod({"--download-mode", "2", "--group-id", std::string(257, 'g')});
+  EXPECT_NE(too_long.exit_code, 0);
+  EXPECT_NE(too_long.err.find("the group id is 257 bytes; at most 256 are accepted"),
+            std::string::npos)
+      << too_long.err;
+  write_file(dir / "opendod.conf", "[peers]\ndownload_mode = 2\n");
+  const run_result file_without_id = opendod({});
+  EXPECT_EQ(file_without_id.exit_code, 1);
+  EXPECT_NE(file_without_id.err.find("needs a group id"), std::string::npos) << file_without_id.err;
+  write_file(dir / "opendod.conf", "[peers]\ndownload_mode = 2\ngroup_id = \n");
+  const run_result empty_id = opendod({});
+  EXPECT_EQ(empty_id.exit_code, 1);
+  EXPECT_NE(empty_id.err.find("opendod.conf:3: bad value \"\" for group_id"), std::string::npos)
+      << empty_id.err;
 }
 
 TEST(Peers, SmallFilesFilesWithoutMetadataAndHttpOnlyModeNeverUseTheSwarm) {
@@ -460,4 +680,46 @@ TEST(Peers, ALegacyBitTorrentClientFetchesFromAnOpendodSeed) {
   // the file as uploaded to peers (it had uploaded nothing before: it was the only opendo host).
   EXPECT_EQ(origin.access_log().size(), origin_requests);
   EXPECT_GE(uploaded_reaching(c, kSize), kSize);
+}
+
+// IBackgroundCopyFile3::SetValidationState FALSE on a copy peers sent: as BITS does with its peer
+// cache, the content leaves the host's cache (no longer shared) and the file is fetched again from
+// the origin only, by itself, without an error. A later TRUE is kept (GetValidationState).
+TEST(Peers, ACopyFromPeersTheApplicationRejectsIsFetchedAgainFromTheOriginOnly) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 16);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+  job ja = start_shared(ca, origin.url("big.bin"), metainfo, out / "a.bin");
+  finish(ja);
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b.bin");
+  job_info got = wait_for_state(jb, job_state::transferred, 120s);
+  ASSERT_EQ(got.state, job_state::transferred) << second.log();
+  ASSERT_EQ(got.files.at(0).sources.bytes_from_lan_peers, kSize);
+  ASSERT_EQ(complete_contents(second.state_dir()), 1U);
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+
+  jb.set_validation_state(0, false);
+  got = wait_for_state(jb, job_state::transferred, 120s);
+  ASSERT_EQ(got.state, job_state::transferred) << second.log();
+  EXPECT_FALSE(got.error);
+  const source_stats& s = got.files.at(0).sources;
+  EXPECT_EQ(s.bytes_from_origin, kSize) << "fetched again, from the origin";
+  EXPECT_EQ(s.bytes_from_lan_peers, kSize) << "the first copy still counts";
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before + kSize);
+  EXPECT_EQ(complete_contents(second.state_dir()), 0U) << "the rejected copy left the cache";
+  EXPECT_NE(second.log().find("an application found it not valid"), std::string::npos)
+      << second.log();
+  EXPECT_FALSE(got.files.at(0).validated);
+  jb.set_validation_state(0, true);
+  EXPECT_TRUE(jb.info().files.at(0).validated);
+  EXPECT_EQ(jb.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
 }

@@ -556,9 +556,10 @@ TEST_F(SystemMode, EveryJobMethodCalledByAnotherUserIsRefusedAsForAnUnknownJob) 
         << name << " answers another user's job differently from an unknown one";
   }
   // The description lists every job method the daemon has; a few that must be there:
-  for (const char* name : {"GetJob", "AddFile", "SetProperties", "Resume", "Suspend", "Cancel",
-                           "Complete", "Watch", "Subscribe", "Unsubscribe", "SetCredentials",
-                           "TakeOwnership", "SetRemoteName", "ReplaceRemotePrefix"}) {
+  for (const char* name :
+       {"GetJob", "AddFile", "SetProperties", "Resume", "Suspend", "Cancel", "Complete", "Watch",
+        "Subscribe", "Unsubscribe", "SetCredentials", "TakeOwnership", "SetRemoteName",
+        "ReplaceRemotePrefix", "SetValidationState"}) {
     EXPECT_EQ(seen.count(name), 1U) << name << " was not tried";
   }
 

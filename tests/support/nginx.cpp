@@ -6,8 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -277,6 +283,34 @@ void nginx_server::write_config() const {
   opendo::test::write_file(dir_ / "nginx.conf", c.str());
 }
 
+namespace {
+
+// Re-signs the certificate at `cert` with a validity of two days ago to yesterday (openssl req
+// cannot make a certificate that is already expired).
+void expire_certificate(const std::filesystem::path& cert, const std::filesystem::path& key) {
+  auto fail = [](const char* what) {
+    throw std::runtime_error(std::string("nginx_server: cannot expire the certificate: ") + what);
+  };
+  std::unique_ptr<FILE, int (*)(FILE*)> key_file(std::fopen(key.c_str(), "r"), &std::fclose);
+  std::unique_ptr<FILE, int (*)(FILE*)> cert_file(std::fopen(cert.c_str(), "r"), &std::fclose);
+  if (!key_file || !cert_file) fail("open");
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> pkey(
+      PEM_read_PrivateKey(key_file.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  std::unique_ptr<X509, void (*)(X509*)> x509(
+      PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!pkey || !x509) fail("read");
+  constexpr long kDay = 24L * 3600L;
+  if (X509_gmtime_adj(X509_getm_notBefore(x509.get()), -2 * kDay) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(x509.get()), -kDay) == nullptr ||
+      X509_sign(x509.get(), pkey.get(), EVP_sha256()) == 0) {
+    fail("re-sign");
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(cert.c_str(), "w"), &std::fclose);
+  if (!out || PEM_write_X509(out.get(), x509.get()) != 1) fail("write");
+}
+
+}  // namespace
+
 void nginx_server::make_certificate() const {
   const auto tls = dir_ / "tls";
   std::filesystem::create_directories(tls);
@@ -285,6 +319,9 @@ void nginx_server::make_certificate() const {
   // the listen address when it is another.
   std::string names = "IP:127.0.0.1, DNS:localhost";
   if (options_.listen_address != "127.0.0.1") names += ", IP:" + options_.listen_address;
+  if (!options_.certificate_names.empty()) names = options_.certificate_names;
+  const std::string usage =
+      options_.certificate_usage.empty() ? "serverAuth" : options_.certificate_usage;
   opendo::test::write_file(tls / "openssl.cnf",
                            "[req]\n"
                            "distinguished_name = dn\n"
@@ -295,9 +332,11 @@ void nginx_server::make_certificate() const {
                            "[v3]\n"
                            "basicConstraints = critical, CA:TRUE\n"
                            "keyUsage = critical, digitalSignature, keyCertSign\n"
-                           "extendedKeyUsage = serverAuth\n"
-                           "subjectKeyIdentifier = hash\n"
-                           "subjectAltName = " +
+                           "extendedKeyUsage = " +
+                               usage +
+                               "\n"
+                               "subjectKeyIdentifier = hash\n"
+                               "subjectAltName = " +
                                names + "\n");
   const auto result =
       run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -308,6 +347,7 @@ void nginx_server::make_certificate() const {
     throw std::runtime_error("nginx_server: openssl req failed (exit " +
                              std::to_string(result.exit_code) + "): " + result.err);
   }
+  if (options_.certificate_expired) expire_certificate(tls / "cert.pem", tls / "key.pem");
 }
 
 void nginx_server::launch() {

@@ -25,6 +25,12 @@ struct nginx_options {
   bool tls = false;
   // With tls: offer HTTP/2 (ALPN h2) as well as HTTP/1.1.
   bool http2 = false;
+  // With tls, a certificate with one flaw, for tests of certificate errors: the names it holds
+  // instead of the loopback ones (e.g. "DNS:example.invalid"), its extended key usage instead of
+  // serverAuth (e.g. "clientAuth"), or a validity that ended yesterday.
+  std::string certificate_names;
+  std::string certificate_usage;
+  bool certificate_expired = false;
   // Raw lines added to the server block, e.g. "location /gone { return 404; }".
   std::vector<std::string> extra_config;
   // Raw lines added to the http block, e.g. a proxy_cache_path (relative paths are under dir()).

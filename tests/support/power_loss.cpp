@@ -33,8 +33,18 @@ void power_loss_model::sync_everything() const {
   power_loss_disk::sync_tree(root_, shadow());
 }
 
+std::uint64_t power_loss_model::synced_size(const fs::path& file) const {
+  std::error_code none;  // never synced: no copy
+  const std::uintmax_t size = fs::file_size(power_loss_disk::synced_copy(shadow(), file), none);
+  return none ? 0 : size;
+}
+
 void power_loss_model::power_off(std::mt19937_64& rng, double written_back_chance) {
-  power_loss_disk::restore(root_, shadow(), written_back_chance, rng);
+  power_off(rng, power_off_chances{written_back_chance, 0});
+}
+
+void power_loss_model::power_off(std::mt19937_64& rng, const power_off_chances& chances) {
+  power_loss_disk::restore(root_, shadow(), chances, rng);
 }
 
 fs::path power_loss_library() {

@@ -7,9 +7,11 @@
 // names it held at its last fsync, a file the bytes it held at its last fsync (or none, if it
 // never had one); renames, creations and deletions not made durable by a directory fsync are
 // undone. A file's unsynced writes may also have reached the disk before the power went (the
-// kernel writes dirty pages back when it likes): with a `written_back_chance`, power_off keeps a
-// file's current bytes instead. The model keeps names, bytes and permission bits, not owners,
-// times or hard links. See "The power-loss model" in docs/durability.md.
+// kernel writes dirty pages back when it likes): with a chance `written_back`, power_off keeps a
+// file's current bytes instead; and its new size may have reached the disk without its new bytes
+// (a file system that logs sizes before data): with a chance `size_only`, the file keeps its
+// synced bytes at its current size, zeros past them. The model keeps names, bytes and permission
+// bits, not owners, times or hard links. See "The power-loss model" in docs/durability.md.
 #pragma once
 
 #include <cstdint>
@@ -22,16 +24,26 @@
 
 namespace opendo::test {
 
+// For each file changed since its last sync, the chances that the power off finds its current
+// bytes, or its synced bytes at its current size; otherwise it finds its synced bytes.
+struct power_off_chances {
+  double written_back = 0;
+  double size_only = 0;
+};
+
 // The disk side, shared with the preloaded library (no test framework in it).
 namespace power_loss_disk {
 // Makes `path` (a regular file, or a directory: its list of names) durable in `shadow`.
 void sync_file(const std::filesystem::path& shadow, int fd);
 void sync_directory(const std::filesystem::path& shadow, int fd);
+// Where `shadow` keeps the synced bytes of `file`; no file there when it was never synced.
+std::filesystem::path synced_copy(const std::filesystem::path& shadow,
+                                  const std::filesystem::path& file);
 // Makes everything under `root` durable.
 void sync_tree(const std::filesystem::path& root, const std::filesystem::path& shadow);
 // Rebuilds `root` from `shadow` (see power_off); then everything in it counts as durable.
 void restore(const std::filesystem::path& root, const std::filesystem::path& shadow,
-             double written_back_chance, std::mt19937_64& rng);
+             const power_off_chances& chances, std::mt19937_64& rng);
 }  // namespace power_loss_disk
 
 class power_loss_model {
@@ -46,9 +58,13 @@ class power_loss_model {
   std::vector<std::string> environment() const;
   // Everything under root() now counts as durable, as after `sync`.
   void sync_everything() const;
+  // The size of `file` (under root()) at its last sync: what a power off keeps of it, unless
+  // the kernel wrote more back. 0 when it was never synced.
+  std::uint64_t synced_size(const std::filesystem::path& file) const;
   // The power goes: root() keeps only what was durable (see above). Every process that wrote
   // under root() must be dead.
   void power_off(std::mt19937_64& rng, double written_back_chance = 0);
+  void power_off(std::mt19937_64& rng, const power_off_chances& chances);
 
  private:
   std::filesystem::path shadow() const { return dir_.path() / "shadow"; }

@@ -141,8 +141,22 @@ void walk_files(const fs::path& dir, std::map<std::string, fs::path>& out) {
   }
 }
 
+// What the disk holds of a file after the power went: what the kernel wrote back of its unsynced
+// changes, if anything.
+enum class file_outcome { synced, written_back, size_only };
+
+file_outcome pick_outcome(bool still_there, const power_off_chances& chances,
+                          std::mt19937_64& rng) {
+  if (!still_there) return file_outcome::synced;
+  // One draw per file whatever the chances, so that a seed replays the same power offs.
+  const double draw = std::uniform_real_distribution<double>(0, 1)(rng);
+  if (draw < chances.written_back) return file_outcome::written_back;
+  if (draw < chances.written_back + chances.size_only) return file_outcome::size_only;
+  return file_outcome::synced;
+}
+
 void rebuild(const fs::path& into, const fs::path& shadow, const std::string& key,
-             const std::map<std::string, fs::path>& live, double written_back_chance,
+             const std::map<std::string, fs::path>& live, const power_off_chances& chances,
              std::mt19937_64& rng) {
   const fs::path listing = shadow / "dirs" / key;
   if (!fs::exists(listing)) return;  // a directory whose names were never synced: empty
@@ -150,18 +164,21 @@ void rebuild(const fs::path& into, const fs::path& shadow, const std::string& ke
     const fs::path path = into / e.name;
     if (e.directory) {
       fs::create_directory(path);
-      rebuild(path, shadow, e.key, live, written_back_chance, rng);
+      rebuild(path, shadow, e.key, live, chances, rng);
     } else {
       const fs::path synced = shadow / "files" / e.key;
       const auto current = live.find(e.key);
-      const bool written_back = current != live.end() && std::uniform_real_distribution<double>(
-                                                             0, 1)(rng) < written_back_chance;
-      if (written_back) {
+      const file_outcome outcome = pick_outcome(current != live.end(), chances, rng);
+      if (outcome == file_outcome::written_back) {
         fs::copy_file(current->second, path);
       } else if (fs::exists(synced)) {
         fs::copy_file(synced, path);
       } else {
         std::ofstream{path};  // named on disk, but none of its bytes ever were
+      }
+      if (outcome == file_outcome::size_only) {
+        // Its new size reached the disk, its new bytes did not: zeros past the synced ones.
+        fs::resize_file(path, fs::file_size(current->second));
       }
     }
     fs::permissions(path, static_cast<fs::perms>(e.mode));
@@ -180,6 +197,12 @@ void sync_directory(const fs::path& shadow, int fd) {
   struct stat info {};
   if (::fstat(fd, &info) != 0) fail("cannot inspect a synced directory");
   write_atomically(shadow / "dirs" / key_of(info), listing_of(fd));
+}
+
+fs::path synced_copy(const fs::path& shadow, const fs::path& file) {
+  struct stat info {};
+  if (::stat(file.c_str(), &info) != 0) fail("cannot inspect " + file.string());
+  return shadow / "files" / key_of(info);
 }
 
 void sync_tree(const fs::path& root, const fs::path& shadow) {
@@ -201,7 +224,7 @@ void sync_tree(const fs::path& root, const fs::path& shadow) {
   }
 }
 
-void restore(const fs::path& root, const fs::path& shadow, double written_back_chance,
+void restore(const fs::path& root, const fs::path& shadow, const power_off_chances& chances,
              std::mt19937_64& rng) {
   struct stat info {};
   if (::stat(root.c_str(), &info) != 0) fail("cannot inspect " + root.string());
@@ -210,7 +233,7 @@ void restore(const fs::path& root, const fs::path& shadow, double written_back_c
   const fs::path staging = root.string() + ".power-loss-restore";
   fs::remove_all(staging);
   fs::create_directory(staging);
-  rebuild(staging, shadow, key_of(info), live, written_back_chance, rng);
+  rebuild(staging, shadow, key_of(info), live, chances, rng);
   for (const auto& item : fs::directory_iterator(root)) fs::remove_all(item.path());
   for (const auto& item : fs::directory_iterator(staging)) {
     fs::rename(item.path(), root / item.path().filename());

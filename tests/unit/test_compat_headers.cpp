@@ -8,6 +8,7 @@
 #include <bits.h>
 #include <deliveryoptimization.h>
 #include <unknwn.h>
+#include <winhttp.h>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +43,11 @@ static_assert(std::is_same_v<REFIID, const GUID&> && std::is_same_v<REFCLSID, co
 static_assert(sizeof(FILETIME) == 8);
 
 static_assert(sizeof(BG_FILE_INFO) == 2 * sizeof(void*));
+// DO SecurityFlags values (winhttp.h).
+static_assert(SECURITY_FLAG_IGNORE_UNKNOWN_CA == 0x100 &&
+              SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE == 0x200 &&
+              SECURITY_FLAG_IGNORE_CERT_CN_INVALID == 0x1000 &&
+              SECURITY_FLAG_IGNORE_CERT_DATE_INVALID == 0x2000);
 static_assert(sizeof(BG_FILE_PROGRESS) == 24 && offsetof(BG_FILE_PROGRESS, Completed) == 16);
 static_assert(sizeof(BG_JOB_PROGRESS) == 24 && offsetof(BG_JOB_PROGRESS, FilesTotal) == 16 &&
               offsetof(BG_JOB_PROGRESS, FilesTransferred) == 20);
@@ -288,6 +294,8 @@ const NamedGuid kGuids[] = {
     {"IID_IBackgroundCopyError", &IID_IBackgroundCopyError, "19C613A0-FCB8-4F28-81AE-897C3D078F81"},
     {"IID_IBackgroundCopyFile", &IID_IBackgroundCopyFile, "01B7BD23-FB88-4A77-8490-5891D3E4653A"},
     {"IID_IBackgroundCopyFile2", &IID_IBackgroundCopyFile2, "83E81B93-0873-474D-8A8C-F2018B1A939C"},
+    {"IID_IBackgroundCopyFile3", &IID_IBackgroundCopyFile3, "659CDEAA-489E-11D9-A9CD-000D56965251"},
+    {"IID_IBackgroundCopyFile4", &IID_IBackgroundCopyFile4, "EF7E0655-7888-4960-B0E5-730846E03492"},
     {"IID_IEnumBackgroundCopyFiles", &IID_IEnumBackgroundCopyFiles,
      "CA51E165-C365-424C-8D41-24AAA4FF3C40"},
     {"IID_IEnumBackgroundCopyJobs", &IID_IEnumBackgroundCopyJobs,
@@ -499,6 +507,14 @@ std::ptrdiff_t VtableSlot(MemberPointer method) {
   X(HRESULT, GetFileRanges, (DWORD*, BG_FILE_RANGE**)) \
   X(HRESULT, SetRemoteName, (LPCWSTR))
 
+#define FILE3_METHODS(X)                  \
+  X(HRESULT, GetTemporaryName, (LPWSTR*)) \
+  X(HRESULT, SetValidationState, (BOOL))  \
+  X(HRESULT, GetValidationState, (BOOL*)) \
+  X(HRESULT, IsDownloadedFromPeer, (BOOL*))
+
+#define FILE4_METHODS(X) X(HRESULT, GetPeerDownloadStats, (PUINT64, PUINT64))
+
 #define ENUM_FILES_METHODS(X)                              \
   X(HRESULT, Next, (ULONG, IBackgroundCopyFile**, ULONG*)) \
   X(HRESULT, Skip, (ULONG))                                \
@@ -572,6 +588,8 @@ MOCK_LAYER(MockJob4, MockJob3, JOB4_METHODS);
 MOCK_LAYER(MockJob5, MockJob4, JOB5_METHODS);
 MOCK_LAYER(MockFile, MockUnknown, FILE_METHODS);
 MOCK_LAYER(MockFile2, MockFile, FILE2_METHODS);
+MOCK_LAYER(MockFile3, MockFile2, FILE3_METHODS);
+MOCK_LAYER(MockFile4, MockFile3, FILE4_METHODS);
 MOCK_LAYER(MockCallback, MockUnknown, CALLBACK_METHODS);
 MOCK_LAYER(MockCallback2, MockCallback, CALLBACK2_METHODS);
 MOCK_LAYER(MockEnumUnknown, MockUnknown, ENUM_UNKNOWN_METHODS);
@@ -594,6 +612,8 @@ static_assert(!std::is_abstract_v<MockJob4<IBackgroundCopyJob4>>);
 static_assert(!std::is_abstract_v<MockJob5<IBackgroundCopyJob5>>);
 static_assert(!std::is_abstract_v<MockFile<IBackgroundCopyFile>>);
 static_assert(!std::is_abstract_v<MockFile2<IBackgroundCopyFile2>>);
+static_assert(!std::is_abstract_v<MockFile3<IBackgroundCopyFile3>>);
+static_assert(!std::is_abstract_v<MockFile4<IBackgroundCopyFile4>>);
 static_assert(!std::is_abstract_v<MockEnumFiles<IEnumBackgroundCopyFiles>>);
 static_assert(!std::is_abstract_v<MockEnumJobs<IEnumBackgroundCopyJobs>>);
 static_assert(!std::is_abstract_v<MockError<IBackgroundCopyError>>);
@@ -641,13 +661,17 @@ TEST(CompatVtable, BackgroundCopyJobThroughJob5) {
   EXPECT_EQ(slot, 55);
 }
 
-TEST(CompatVtable, BackgroundCopyFileAndFile2) {
-  using Iface = IBackgroundCopyFile2;
+TEST(CompatVtable, BackgroundCopyFileThroughFile4) {
+  using Iface = IBackgroundCopyFile4;
   std::ptrdiff_t slot = 0;
   UNKNOWN_METHODS(EXPECT_NEXT_SLOT)
   FILE_METHODS(EXPECT_NEXT_SLOT)
   FILE2_METHODS(EXPECT_NEXT_SLOT)
   EXPECT_EQ(slot, 8);
+  FILE3_METHODS(EXPECT_NEXT_SLOT)
+  EXPECT_EQ(slot, 12);
+  FILE4_METHODS(EXPECT_NEXT_SLOT)
+  EXPECT_EQ(slot, 13);
 }
 
 TEST(CompatVtable, Enumerators) {

@@ -291,14 +291,44 @@ TEST(ConfigFile, PeersSectionSetsPeerDeliveryAndRefusesBadValues) {
   EXPECT_EQ(cfg.peers.cache_max_age, std::chrono::seconds(60));
   EXPECT_EQ(cfg.peers.cache_max_size, 1000U);
   EXPECT_EQ(cfg.peers.upload_limit, 5U);
-  EXPECT_EQ(error_of("[peers]\ndownload_mode = 2\n"),
-            "/etc/opendo/opendod.conf:2: bad value \"2\" for download_mode: expected 0 (HTTP "
-            "only), 1 (LAN) or 99 (Simple)");
+  EXPECT_EQ(error_of("[peers]\ndownload_mode = 3\n"),
+            "/etc/opendo/opendod.conf:2: bad value \"3\" for download_mode: expected 0 (HTTP "
+            "only), 1 (LAN), 2 (Group, with group_id) or 99 (Simple)");
   config running;
   config reloaded = running;
   reloaded.peers.download_mode = 0;
   EXPECT_EQ(restart_only_changes(running, reloaded),
             (std::vector<std::string>{"[peers] download_mode"}));
+}
+
+TEST(ConfigFile, GroupModeTakesAGroupIdOfBoundedSizeAndNeedsOne) {
+  const config group = parse("[peers]\ndownload_mode = 2\ngroup_id = site-7 east\n");
+  EXPECT_EQ(group.peers.download_mode, 2U);
+  EXPECT_EQ(group.peers.group_id, "site-7 east");
+  EXPECT_TRUE(group.peers.sharing());
+  EXPECT_TRUE(group.peers.group_mode());
+  EXPECT_EQ(config_problem(group), std::nullopt);
+  // 256 characters are accepted, 257 are not.
+  EXPECT_EQ(parse("[peers]\ngroup_id = " + std::string(256, 'g') + "\n").peers.group_id.size(),
+            256U);
+  const std::string long_id(257, 'g');
+  EXPECT_EQ(error_of("[peers]\ngroup_id = " + long_id + "\n"),
+            "/etc/opendo/opendod.conf:2: bad value \"" + long_id +
+                "\" for group_id: expected a group id of 1 to 256 characters, such as a GUID");
+  EXPECT_EQ(error_of("[peers]\ngroup_id =\n"),
+            "/etc/opendo/opendod.conf:2: bad value \"\" for group_id: expected a group id of 1 "
+            "to 256 characters, such as a GUID");
+  // The file alone is fine without one; the merged settings are not (main refuses them).
+  const config missing = parse("[peers]\ndownload_mode = 2\n");
+  EXPECT_EQ(config_problem(missing),
+            "download mode 2 (Group) needs a group id: give --group-id TEXT or group_id in the "
+            "[peers] section of the configuration file");
+  // A group id is unused, and no problem, in the other modes.
+  EXPECT_EQ(config_problem(parse("[peers]\ngroup_id = site-7\n")), std::nullopt);
+  EXPECT_FALSE(parse("[peers]\ngroup_id = site-7\n").peers.group_mode());
+  config other = group;
+  other.peers.group_id = "site-8";
+  EXPECT_EQ(restart_only_changes(group, other), (std::vector<std::string>{"[peers] group_id"}));
 }
 
 }  // namespace

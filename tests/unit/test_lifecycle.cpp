@@ -1507,3 +1507,53 @@ TEST(MinimumNotificationInterval, AnyValueInAnyNonFinalState) {
 }
 
 }  // namespace
+
+// IBackgroundCopyFile3::SetValidationState FALSE on a copy from the origin: the file starts again
+// and the job enters ERROR with BG_E_VALIDATION_FAILED about that file.
+TEST(FileRejected, ACopyFromTheOriginFailsTheJob) {
+  job j = job_in(job_state::transferred);
+  j.files[1].validated = true;
+  const std::uint32_t errors = j.error_count;
+  EXPECT_EQ(on_file_rejected(j, 1, false, t0, wall1), job_state::error);
+  const auto& f = j.files[1];
+  EXPECT_FALSE(f.completed);
+  EXPECT_FALSE(f.validated);
+  EXPECT_FALSE(f.origin_only);
+  EXPECT_EQ(f.bytes_transferred, 0U);
+  EXPECT_EQ(f.bytes_total, size_unknown);
+  EXPECT_TRUE(f.etag.empty());
+  ASSERT_TRUE(j.error);
+  EXPECT_EQ(j.error->code, value_of(hr::bg_e_validation_failed));
+  EXPECT_EQ(j.error->context, opendo::error_context::remote_file);
+  EXPECT_EQ(j.error->file_index, 1U);
+  EXPECT_EQ(j.error_count, errors + 1);
+  EXPECT_EQ(j.current_file, 1U);
+  EXPECT_TRUE(j.files[0].completed);  // the other file keeps its bytes
+  EXPECT_EQ(j.times.modification, wall1);
+}
+
+// A copy that came partly from peers is fetched again from the origin only, without an error:
+// a TRANSFERRED job goes back to QUEUED, a SUSPENDED one stays suspended.
+TEST(FileRejected, ACopyFromPeersIsFetchedAgainFromTheOriginOnly) {
+  job j = job_in(job_state::transferred);
+  EXPECT_EQ(on_file_rejected(j, 0, true, t0, wall1), job_state::queued);
+  EXPECT_TRUE(j.files[0].origin_only);
+  EXPECT_FALSE(j.files[0].completed);
+  EXPECT_FALSE(j.error);
+  EXPECT_EQ(j.times.transfer_completion, 0);
+  EXPECT_EQ(j.current_file, 0U);
+
+  job s = job_in(job_state::transferred);
+  suspend(s, wall0);
+  ASSERT_EQ(s.state, job_state::suspended);
+  EXPECT_EQ(on_file_rejected(s, 1, true, t0, wall1), job_state::suspended);
+  EXPECT_TRUE(s.files[1].origin_only);
+}
+
+TEST(FileRejected, FinalJobsAndUnknownFilesAreLeftAlone) {
+  job j = job_in(job_state::acknowledged);
+  EXPECT_EQ(on_file_rejected(j, 0, false, t0, wall1), job_state::acknowledged);
+  EXPECT_TRUE(j.files[0].completed);
+  job k = job_in(job_state::transferred);
+  EXPECT_EQ(on_file_rejected(k, 7, false, t0, wall1), job_state::transferred);
+}

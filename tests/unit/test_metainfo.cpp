@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/entry.hpp>
@@ -399,3 +401,82 @@ TEST_F(Metainfo, V1TwinRefusesBadInputAndStops) {
 }
 
 }  // namespace
+
+namespace {
+
+// The root of the one file of `metainfo` and its piece layer, as libtorrent reads them.
+struct merkle_view {
+  lt::sha256_hash root;
+  std::string layer;
+  lt::info_hash_t hashes;
+};
+merkle_view merkle_of(const std::string& metainfo) {
+  const lt::torrent_info info(metainfo, lt::from_span);
+  const lt::file_index_t file(0);
+  const auto layer = info.piece_layer(file);
+  return {info.files().root(file),
+          std::string(layer.data(), static_cast<std::size_t>(layer.size())), info.info_hashes()};
+}
+
+}  // namespace
+
+TEST_F(Metainfo, GroupMetainfoKeepsTheMerkleTreeUnderInfoHashesOnlyTheGroupCanCompute) {
+  using opendo::transfer::peer::group_metainfo;
+  const fs::path file = make_file("group.bin", 1000000);
+  const published out = publish_file(file, "http://127.0.0.1:8080/group.bin", 64 * 1024);
+  const std::string a = group_metainfo(out.metainfo, "group-a");
+  // Every host of the group makes the same bytes; another group, other ones.
+  EXPECT_EQ(group_metainfo(out.metainfo, "group-a"), a);
+  const std::string b = group_metainfo(out.metainfo, "group-b");
+  EXPECT_NE(b, a);
+
+  // Still trusted metadata of the same file, with the same merkle tree...
+  const content_metadata meta_a = read_metainfo(a);
+  EXPECT_EQ(meta_a.size, out.meta.size);
+  EXPECT_EQ(meta_a.piece_length, out.meta.piece_length);
+  EXPECT_EQ(meta_a.piece_count, out.meta.piece_count);
+  EXPECT_EQ(meta_a.name, out.meta.name);
+  const merkle_view original = merkle_of(out.metainfo);
+  const merkle_view keyed_a = merkle_of(a);
+  const merkle_view keyed_b = merkle_of(b);
+  EXPECT_EQ(keyed_a.root, original.root);
+  EXPECT_EQ(keyed_a.layer, original.layer);
+  EXPECT_EQ(keyed_b.root, original.root);
+  ASSERT_EQ(original.layer.size(), 16u * 32u);
+  // ...under info hashes (v2 and v1) that are neither the original's nor the other group's.
+  EXPECT_NE(meta_a.info_hash_v2, out.meta.info_hash_v2);
+  EXPECT_NE(meta_a.info_hash_v1, out.meta.info_hash_v1);
+  EXPECT_NE(keyed_a.hashes, original.hashes);
+  EXPECT_NE(keyed_a.hashes, keyed_b.hashes);
+  EXPECT_NE(read_metainfo(b).info_hash_v2, meta_a.info_hash_v2);
+
+  // The added key holds HMAC-SHA256(group id, the original v2 info hash): the group id itself
+  // is not in the metainfo a peer can fetch.
+  std::array<unsigned char, 32> tag{};
+  unsigned int tag_length = 0;
+  ASSERT_NE(HMAC(EVP_sha256(), "group-a", 7,
+                 reinterpret_cast<const unsigned char*>(original.hashes.v2.data()), 32, tag.data(),
+                 &tag_length),
+            nullptr);
+  const std::string expected = "12:opendo group32:" + std::string(tag.begin(), tag.end());
+  EXPECT_NE(a.find(expected), std::string::npos);
+  EXPECT_EQ(a.find("group-a"), std::string::npos);
+}
+
+TEST_F(Metainfo, GroupIdsThatAreEmptyTooLongOrHoldControlCharactersAreRefused) {
+  using opendo::transfer::peer::group_id_problem;
+  using opendo::transfer::peer::group_metainfo;
+  const published out =
+      publish_file(make_file("g.bin", 100000), "http://127.0.0.1:8080/g.bin", 16 * 1024);
+  EXPECT_EQ(group_id_problem("6f1c9a7e-0b2d-4c3e-9f10-2a3b4c5d6e7f"), std::nullopt);
+  EXPECT_EQ(group_id_problem(std::string(256, 'x')), std::nullopt);
+  EXPECT_EQ(refusal_of([&] { group_metainfo(out.metainfo, ""); }), "the group id is empty");
+  EXPECT_EQ(refusal_of([&] { group_metainfo(out.metainfo, std::string(257, 'x')); }),
+            "the group id is 257 bytes; at most 256 are accepted");
+  EXPECT_EQ(refusal_of([&] { group_metainfo(out.metainfo, "a\nb"); }),
+            "the group id holds a control character");
+  EXPECT_EQ(refusal_of([&] { group_metainfo("not bencode", "g"); }),
+            "the metainfo is not a bencoded dictionary");
+  EXPECT_EQ(refusal_of([&] { group_metainfo("d4:name1:xe", "g"); }),
+            "the metainfo has no info dictionary");
+}

@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jobs/job.hpp"
@@ -73,6 +75,8 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.last_modified, b.last_modified);
   EXPECT_EQ(a.remote_mtime, b.remote_mtime);
   EXPECT_EQ(a.delivered, b.delivered);
+  EXPECT_EQ(a.validated, b.validated);
+  EXPECT_EQ(a.origin_only, b.origin_only);
   EXPECT_EQ(a.ranges, b.ranges);
   EXPECT_EQ(a.layout, b.layout);
   EXPECT_EQ(a.remote_size, b.remote_size);
@@ -735,6 +739,33 @@ TEST_F(JobStore, CompletingMarkIsKeptUntilClearedOrTheJobIsRemoved) {
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM meta WHERE key LIKE 'completing %'"), "0");
 }
 
+// Tail-cut marks (docs/durability.md): per file and boot, kept over a reopen, gone with their job
+// or all at once when the daemon starts in a boot the store has not seen.
+TEST_F(JobStore, TailCutMarksArePerFileAndBootAndLeaveWithTheirJob) {
+  job first = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job second = make_job("{00000000-0000-0000-0000-000000000002}", 1, 1);
+  using marks = std::set<std::pair<std::string, std::uint32_t>>;
+  {
+    job_store store(path_);
+    store.save_job(first);
+    store.save_job(second);
+    EXPECT_TRUE(store.tails_cut_in("boot-a").empty());
+    store.mark_tail_cut(first.id, 1, "boot-a");
+    store.mark_tail_cut(second.id, 0, "boot-b");
+    store.mark_tail_cut(second.id, 0, "boot-a");  // a later boot's mark replaces the earlier one
+    store.set_meta("boot_id", "boot-a");
+  }
+  job_store store(path_);
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{first.id, 1}, {second.id, 0}}));
+  EXPECT_TRUE(store.tails_cut_in("boot-b").empty());
+  store.remove_job(first.id);
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{second.id, 0}}));
+  store.forget_tail_cuts();
+  EXPECT_TRUE(store.tails_cut_in("boot-a").empty());
+  EXPECT_EQ(store.meta("boot_id"), "boot-a");  // other meta rows stay
+  EXPECT_EQ(store.load_all().size(), 1U);
+}
+
 TEST_F(JobStore, BatchCommits) {
   job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
   job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
@@ -839,9 +870,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion8) {
+TEST_F(JobStore, NewStoreHasSchemaVersion9) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -913,7 +944,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "8");
+  EXPECT_EQ(store.meta("schema_version"), "9");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -981,7 +1012,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1023,7 +1054,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"9", "0"}) {
+  for (const char* version : {"10", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1051,7 +1082,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1071,7 +1102,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1139,7 +1170,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1172,6 +1203,8 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("ALTER TABLE jobs DROP COLUMN dynamic_content");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
@@ -1179,7 +1212,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1194,6 +1227,8 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     raw_db old(path_);
     old.exec("ALTER TABLE jobs DROP COLUMN high_performance");
     old.exec("ALTER TABLE files DROP COLUMN segments");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE file_content");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
@@ -1201,7 +1236,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1214,7 +1249,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 8");
+  expect_open_fails("migrate schema version 1 to 9");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1348,7 +1383,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1447,13 +1482,15 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   {
     raw_db old(path_);
     old.exec("DROP TABLE file_content");
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1461,4 +1498,50 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   loaded[0].files.push_back(with_metainfo(make_file("added", 40, 0)));
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// IBackgroundCopyFile3::SetValidationState's flags: written by save_validation only, kept by
+// save_job (which rewrites the rest of the row) and by a reopened store.
+TEST_F(JobStore, ValidationFlagsRoundTripAndSurviveResaves) {
+  job j = make_job("{00000000-0000-0000-0000-000000000090}", 1, 3);
+  {
+    job_store store(path_);
+    store.save_job(j);
+    j.files[1].validated = true;
+    j.files[2].origin_only = true;
+    store.save_validation(j.id, 1, j.files[1]);
+    store.save_validation(j.id, 2, j.files[2]);
+    store.save_job(j);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  EXPECT_FALSE(loaded[0].files[0].validated || loaded[0].files[0].origin_only);
+  EXPECT_TRUE(loaded[0].files[1].validated);
+  EXPECT_FALSE(loaded[0].files[1].origin_only);
+  EXPECT_FALSE(loaded[0].files[2].validated);
+  EXPECT_TRUE(loaded[0].files[2].origin_only);
+  // Cleared flags are written too.
+  loaded[0].files[1].validated = false;
+  { job_store(path_).save_validation(j.id, 1, loaded[0].files[1]); }
+  EXPECT_FALSE(job_store(path_).load_all()[0].files[1].validated);
+}
+
+// Version 8 had no validation column: made here from a new store by dropping it.
+TEST_F(JobStore, Version8StoreGainsValidation) {
+  job j = make_job("{00000000-0000-0000-0000-000000000081}", 1, 1);
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE files DROP COLUMN validation");
+    old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
+    old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_FALSE(loaded[0].files[0].validated);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  loaded[0].files[0].validated = true;
+  { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
+  EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
 }

@@ -208,6 +208,8 @@ union BITS_JOB_PROPERTY_VALUE {
 
 struct IBackgroundCopyFile;
 struct IBackgroundCopyFile2;
+struct IBackgroundCopyFile3;
+struct IBackgroundCopyFile4;
 struct IEnumBackgroundCopyFiles;
 struct IBackgroundCopyError;
 struct IBackgroundCopyJob;
@@ -223,6 +225,8 @@ class BackgroundCopyManager;  // the coclass: only its uuid matters
 
 OPENDO_DECLARE_UUID(IBackgroundCopyFile, "01B7BD23-FB88-4A77-8490-5891D3E4653A");
 OPENDO_DECLARE_UUID(IBackgroundCopyFile2, "83E81B93-0873-474D-8A8C-F2018B1A939C");
+OPENDO_DECLARE_UUID(IBackgroundCopyFile3, "659CDEAA-489E-11D9-A9CD-000D56965251");
+OPENDO_DECLARE_UUID(IBackgroundCopyFile4, "EF7E0655-7888-4960-B0E5-730846E03492");
 OPENDO_DECLARE_UUID(IEnumBackgroundCopyFiles, "CA51E165-C365-424C-8D41-24AAA4FF3C40");
 OPENDO_DECLARE_UUID(IBackgroundCopyError, "19C613A0-FCB8-4F28-81AE-897C3D078F81");
 OPENDO_DECLARE_UUID(IBackgroundCopyJob, "37668D37-507E-4160-9316-26306D150B12");
@@ -238,6 +242,8 @@ OPENDO_DECLARE_UUID(BackgroundCopyManager, "4991D34B-80A1-4291-83B6-3328366B9097
 
 inline constexpr IID IID_IBackgroundCopyFile = __uuidof(IBackgroundCopyFile);
 inline constexpr IID IID_IBackgroundCopyFile2 = __uuidof(IBackgroundCopyFile2);
+inline constexpr IID IID_IBackgroundCopyFile3 = __uuidof(IBackgroundCopyFile3);
+inline constexpr IID IID_IBackgroundCopyFile4 = __uuidof(IBackgroundCopyFile4);
 inline constexpr IID IID_IEnumBackgroundCopyFiles = __uuidof(IEnumBackgroundCopyFiles);
 inline constexpr IID IID_IBackgroundCopyError = __uuidof(IBackgroundCopyError);
 inline constexpr IID IID_IBackgroundCopyJob = __uuidof(IBackgroundCopyJob);
@@ -260,6 +266,20 @@ struct IBackgroundCopyFile : public IUnknown {
 struct IBackgroundCopyFile2 : public IBackgroundCopyFile {
   virtual HRESULT STDMETHODCALLTYPE GetFileRanges(DWORD* RangeCount, BG_FILE_RANGE** Ranges) = 0;
   virtual HRESULT STDMETHODCALLTYPE SetRemoteName(LPCWSTR Val) = 0;
+};
+
+// BITS 3.0 (bits3_0.h).
+struct IBackgroundCopyFile3 : public IBackgroundCopyFile2 {
+  virtual HRESULT STDMETHODCALLTYPE GetTemporaryName(LPWSTR* pFilename) = 0;
+  virtual HRESULT STDMETHODCALLTYPE SetValidationState(BOOL state) = 0;
+  virtual HRESULT STDMETHODCALLTYPE GetValidationState(BOOL* pState) = 0;
+  virtual HRESULT STDMETHODCALLTYPE IsDownloadedFromPeer(BOOL* pVal) = 0;
+};
+
+// BITS 4.0 (bits4_0.h).
+struct IBackgroundCopyFile4 : public IBackgroundCopyFile3 {
+  virtual HRESULT STDMETHODCALLTYPE GetPeerDownloadStats(PUINT64 pFromOrigin,
+                                                         PUINT64 pFromPeers) = 0;
 };
 
 struct IEnumBackgroundCopyFiles : public IUnknown {

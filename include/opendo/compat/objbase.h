@@ -43,6 +43,7 @@ typedef long long LONGLONG;
 typedef unsigned long long ULONGLONG;
 typedef long long INT64;
 typedef unsigned long long UINT64;
+typedef UINT64* PUINT64;
 typedef unsigned long long DWORD64;
 typedef unsigned long long ULONG64;
 typedef std::size_t SIZE_T;

@@ -1,6 +1,8 @@
 #include "transfer/http/engine.hpp"
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +59,79 @@ struct engine::transfer {
 };
 
 namespace {
+
+// ---- certificate errors a job accepts (request::tls_exemptions) ----------------------------
+// libcurl verifies the peer itself after the handshake (SSL_get_verify_result), so the errors a
+// job accepts are cleared as OpenSSL meets them, by a verify callback set on the connection's
+// SSL_CTX. The exemptions travel in an ex_data slot of that SSL_CTX.
+
+int tls_exemptions_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+std::uint32_t exemption_for(int error) {
+  switch (error) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return tls_exemption::unknown_ca;
+    case X509_V_ERR_INVALID_PURPOSE:
+      return tls_exemption::wrong_usage;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return tls_exemption::name_mismatch;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return tls_exemption::date_invalid;
+    default:
+      return 0;  // e.g. a bad signature or a revoked certificate: never accepted
+  }
+}
+
+int verify_with_exemptions(int preverified, X509_STORE_CTX* store) {
+  if (preverified == 1) return 1;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return 0;
+  const auto exemptions = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_exemptions_index())));
+  const std::uint32_t needed = exemption_for(X509_STORE_CTX_get_error(store));
+  if (needed == 0 || (exemptions & needed) == 0) return 0;
+  X509_STORE_CTX_set_error(store, X509_V_OK);  // what libcurl reads after the handshake
+  return 1;
+}
+
+CURLcode set_tls_exemptions(CURL* /*easy*/, void* ssl_ctx, void* exemptions) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  if (SSL_CTX_set_ex_data(ctx, tls_exemptions_index(), exemptions) != 1) {
+    return CURLE_SSL_CERTPROBLEM;
+  }
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), &verify_with_exemptions);
+  return CURLE_OK;
+}
+
+// A request that accepts certificate errors gets a connection of its own: new, never reused
+// afterwards, HTTP/1.1 (no other request multiplexed onto it) and no TLS session resumed from or
+// kept for another (a resumed session skips verification).
+void apply_tls_exemptions(CURL* easy, std::uint32_t exemptions) {
+  if (exemptions == 0) return;
+  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 0L);
+  // libcurl checks the name itself, apart from OpenSSL's chain verification.
+  if ((exemptions & tls_exemption::name_mismatch) != 0) {
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &set_tls_exemptions);
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA,
+                   reinterpret_cast<void*>(static_cast<std::uintptr_t>(exemptions)));
+}
 
 std::string header_value(CURL* easy, const char* name) {
   curl_header* header = nullptr;
@@ -529,6 +604,7 @@ transfer_id engine::start(const request& req) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+  apply_tls_exemptions(easy, req.tls_exemptions);
   apply_proxy(easy, req.proxy);
   if (req.server_auth) {
     curl_easy_setopt(easy, CURLOPT_USERNAME, req.server_auth->user_name.c_str());

@@ -53,6 +53,9 @@ struct request {
   std::vector<std::string> auth_headers;
   // Follow a redirect from https to http (otherwise it fails with ERROR_WINHTTP_REDIRECT_FAILED).
   bool allow_https_to_http = false;
+  // Certificate errors this request accepts (opendo::tls_exemption bits). Non-zero: the request
+  // gets a connection of its own that no other request reuses.
+  std::uint32_t tls_exemptions = 0;
 };
 
 // The final response of a request, after redirects (what DO reports as HttpStatusCode,

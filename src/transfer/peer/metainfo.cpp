@@ -2,17 +2,22 @@
 // the bencoding, the hashing and the merkle checks; this file decides what opendo accepts.
 #include "transfer/peer/metainfo.hpp"
 
+#include <libtorrent/bdecode.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
+#include <libtorrent/entry.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/hasher.hpp>
 #include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/torrent_info.hpp>
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -126,8 +131,68 @@ bool piece_layer_matches_root(lt::span<const char> layer, int piece_length,
 
 }  // namespace
 
+namespace {
+// The multihash of a SHA-256 (0x12, 32 bytes), as in a v2 magnet's xt.
+constexpr std::string_view kContentIdPrefix = "urn:btmh:1220";
+}  // namespace
+
+std::string content_id(std::string_view info_hash_v2) {
+  return std::string(kContentIdPrefix) + std::string(info_hash_v2);
+}
+
+std::string content_key(std::string_view content_id) {
+  if (content_id.substr(0, kContentIdPrefix.size()) != kContentIdPrefix) return {};
+  return std::string(content_id.substr(kContentIdPrefix.size()));
+}
+
 std::string content_id(const content_metadata& meta) {
-  return "urn:btmh:1220" + meta.info_hash_v2;
+  return content_id(meta.info_hash_v2);
+}
+
+std::optional<std::string> group_id_problem(std::string_view group_id) {
+  if (group_id.empty()) return "the group id is empty";
+  if (group_id.size() > max_group_id_bytes) {
+    return "the group id is " + std::to_string(group_id.size()) + " bytes; at most " +
+           std::to_string(max_group_id_bytes) + " are accepted";
+  }
+  for (const char c : group_id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return "the group id holds a control character";
+  }
+  return std::nullopt;
+}
+
+std::string group_metainfo(std::string_view metainfo, std::string_view group_id) {
+  if (const auto problem = group_id_problem(group_id)) throw content_error(*problem);
+  if (metainfo.size() > max_metainfo_bytes) {
+    throw content_error("the metainfo is larger than " + std::to_string(max_metainfo_bytes) +
+                        " bytes");
+  }
+  lt::error_code ec;
+  const lt::bdecode_node root = lt::bdecode(
+      lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec);
+  if (ec || root.type() != lt::bdecode_node::dict_t) {
+    throw content_error("the metainfo is not a bencoded dictionary");
+  }
+  const lt::bdecode_node info = root.dict_find_dict("info");
+  if (!info) throw content_error("the metainfo has no info dictionary");
+  // The v2 info hash is the SHA-256 of the info dictionary's bytes as they are.
+  const lt::sha256_hash v2 = lt::hasher256(info.data_section()).final();
+  std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
+  unsigned int tag_length = 0;
+  if (HMAC(EVP_sha256(), group_id.data(), static_cast<int>(group_id.size()),
+           reinterpret_cast<const unsigned char*>(v2.data()), v2.size(), tag.data(),
+           &tag_length) == nullptr) {
+    throw content_error("HMAC-SHA256 failed");
+  }
+  lt::entry whole(root);
+  // A key libtorrent and other clients ignore; the entry's dictionaries keep keys sorted, as
+  // bencoding requires, so every host makes the same bytes.
+  whole["info"]["opendo group"] =
+      std::string(reinterpret_cast<const char*>(tag.data()), tag_length);
+  std::string out;
+  lt::bencode(std::back_inserter(out), whole);
+  return out;
 }
 
 content_metadata read_metainfo(std::string_view bencoded) {

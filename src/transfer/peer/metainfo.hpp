@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -50,6 +51,27 @@ struct content_metadata {
 // The file's content id as the API shows it: "urn:btmh:1220" + info_hash_v2 (the multihash of
 // a SHA-256, as in a v2 magnet's xt).
 std::string content_id(const content_metadata& meta);
+// The other way: the info_hash_v2 a content id names (the swarm's key); empty when it names none.
+std::string content_key(std::string_view content_id);
+
+// The content id of the v2 info hash `info_hash_v2` (64 hex digits): what content_id(meta) is.
+std::string content_id(std::string_view info_hash_v2);
+
+// The longest group id accepted (Delivery Optimization's DOGroupId is a GUID, 36 characters).
+inline constexpr std::size_t max_group_id_bytes = 256;
+
+// What is wrong with `group_id` as a group id (empty, too long, a control character), or
+// nullopt when it is fine.
+std::optional<std::string> group_id_problem(std::string_view group_id);
+
+// The metainfo the hosts of group `group_id` share a content as (Group download mode, docs/
+// peers.md): `metainfo` (trusted, read_metainfo accepts it) with one key more in its info
+// dictionary, "opendo group", holding HMAC-SHA256(group_id, the v2 info hash). Its file tree,
+// merkle roots and piece layers are the same, so the owner's hashes verify every piece; its info
+// hashes differ, and only a host that knows the group id can compute them, so hosts of other
+// groups (or of none) never join the swarm. Deterministic: every host of the group makes the
+// same bytes. Throws content_error when `metainfo` does not parse or the group id is refused.
+std::string group_metainfo(std::string_view metainfo, std::string_view group_id);
 
 // A BitTorrent v2 or hybrid metainfo (a .torrent file's bytes) of exactly one non-empty file,
 // with its piece layers, not private, at most max_metainfo_bytes. A hybrid's v1 part may add

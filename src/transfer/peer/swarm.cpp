@@ -84,8 +84,36 @@ std::optional<lt::tcp::endpoint> parse_endpoint(const std::string& text) {
   return lt::tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
+// Who sent a block: an opendo host by its name (one host may hold two connections, each side
+// having dialled the other, and libtorrent draws a new peer id for each), another client by its
+// address. nullopt for a block of a piece handed in with add_piece (the origin's bytes), which
+// libtorrent reports with no peer.
+std::optional<std::string> sender_of(const lt::block_finished_alert& block) {
+  if (block.endpoint.port() == 0) return std::nullopt;
+  if (std::string name = host_name_of(block.pid); !name.empty()) return "opendo host " + name;
+  return endpoint_text(block.endpoint);
+}
+
 // How long a piece handed in from the origin may wait for its check's result.
 constexpr std::chrono::seconds kCheckTimeout{30};
+
+// The torrent the hosts of group `group_id` share the content of `metainfo` as: the same file
+// tree and merkle roots under info hashes derived from the group id (group_metainfo).
+std::shared_ptr<lt::torrent_info> group_torrent(std::string_view metainfo,
+                                                const std::string& group_id) {
+  std::string keyed;
+  try {
+    keyed = group_metainfo(metainfo, group_id);
+  } catch (const content_error& e) {
+    throw std::runtime_error(std::string("the group's metainfo cannot be made: ") + e.what());
+  }
+  lt::error_code ec;
+  auto info = std::make_shared<lt::torrent_info>(
+      lt::span<const char>(keyed.data(), static_cast<std::ptrdiff_t>(keyed.size())), ec,
+      lt::from_span);
+  if (ec) throw std::runtime_error("the group's metainfo cannot be read: " + ec.message());
+  return info;
+}
 
 bool is_checking(const lt::torrent_status& st) {
   return st.state == lt::torrent_status::checking_files ||
@@ -114,7 +142,7 @@ struct swarm::content {
   // Pieces handed to libtorrent and not yet verified (or refused), and when: their groups count
   // as in flight, or the next look would see them missing and fetch them again.
   std::map<std::uint32_t, jobs::mono_time> unverified;
-  // The peers ("ADDRESS:PORT") that delivered a block of it.
+  // The peers that delivered a block of it, by sender_of.
   std::set<std::string> senders;
   // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
   // (declared after the result, so that it is stopped and joined first), then its torrent.
@@ -191,6 +219,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   }
   const std::string key = hex_of(info->info_hashes().v2);
   if (contents_.count(key) != 0) return key;
+  if (!settings_.group_id.empty()) info = group_torrent(metainfo, settings_.group_id);
   const std::filesystem::path dir = cache_dir / key;
   // The origin is fetched by opendod's HTTP engine, never by libtorrent on its own.
   info->set_web_seeds({});
@@ -228,6 +257,7 @@ void swarm::remove(const std::string& key) {
 
 void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
   const auto it = contents_.find(key);
+  if (!settings_.group_id.empty()) return;  // legacy clients cannot know the group's swarm
   if (it == contents_.end() || it->second->twin_started || !progress(key).complete) return;
   content& c = *it->second;
   c.twin_started = true;
@@ -449,7 +479,8 @@ std::vector<swarm_event> swarm::take_events() {
       }
     }
     if (const auto* block = lt::alert_cast<lt::block_finished_alert>(a)) {
-      if (content* c = key_of(block->handle)) c->senders.insert(endpoint_text(block->endpoint));
+      content* c = key_of(block->handle);
+      if (const auto sender = sender_of(*block); c && sender) c->senders.insert(*sender);
     } else if (const auto* done = lt::alert_cast<lt::piece_finished_alert>(a)) {
       if (content* c = key_of(done->handle)) {
         c->unverified.erase(static_cast<std::uint32_t>(static_cast<int>(done->piece_index)));

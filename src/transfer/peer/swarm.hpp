@@ -33,6 +33,10 @@ struct swarm_settings {
   jobs::origin_share_policy origin_policy;
   // Bytes of consecutive pieces one origin request asks for (at least one piece).
   std::uint64_t origin_request_bytes = std::uint64_t{1} << 20;
+  // Group download mode: every content is shared as its group_metainfo for this group id
+  // (transfer/peer/metainfo.hpp), a swarm only the group's hosts can find or join, and no v1
+  // twin is seeded. Empty: the LAN swarm of the metainfo as given.
+  std::string group_id;
 };
 
 // A run of whole pieces fetched from the origin in one request.
@@ -95,8 +99,9 @@ class swarm {
 
   // Starts sharing the content of `metainfo` (trusted, see transfer/peer/metainfo.hpp), stored
   // in cache_dir/KEY; what that directory already holds is checked and kept. Returns the content's
-  // key (its v2 info hash in hex). Adding a content that is here already only returns its key.
-  // Throws std::runtime_error when libtorrent refuses it.
+  // key (its v2 info hash in hex, whatever the group: the cache holds the same bytes for every
+  // group). Adding a content that is here already only returns its key. Throws
+  // std::runtime_error when libtorrent refuses it.
   std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now);
   // The size of the content a metainfo describes; nullopt when it cannot be read.
   static std::optional<std::uint64_t> content_size(std::string_view metainfo);
@@ -112,7 +117,8 @@ class swarm {
   // hybrid metainfo, with `web_seed` (the file's URL) in its url-list. Its SHA-1 pieces are
   // hashed on a worker thread; take_events adds the torrent once they are done and reports
   // legacy_shared (or legacy_failed). Does nothing for an incomplete content or one whose twin was
-  // started already. Its uploads count in the content's progress like any other.
+  // started already, and in group mode (a legacy client cannot know the group's swarm, and the
+  // twin's would let any client in). Its uploads count in the content's progress like any other.
   void share_v1_twin(const std::string& key, const std::string& web_seed);
   // Whether a twin is being hashed (the daemon's loop should come round to add it).
   bool hashing_twins() const;
@@ -132,7 +138,8 @@ class swarm {
   std::vector<swarm_event> take_events();
   std::vector<peer_view> peers() const;
   std::vector<std::string> keys() const;
-  // How many peers delivered blocks of the content since it was added.
+  // How many peers (opendo hosts by name) delivered blocks of the content since it was added; the
+  // origin's pieces (add_piece) count none.
   std::uint32_t senders(const std::string& key) const;
   // The port peers connect to (the one the system chose when the settings said 0).
   std::uint16_t listen_port() const;
