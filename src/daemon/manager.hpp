@@ -80,11 +80,13 @@ class manager final : public transfer::http::listener {
 
   // Loads the stored jobs; jobs that were running are queued again.
   void load();
-  // Held while a client's request is handled: the changes it makes are on disk before its reply
-  // goes out, so that a power loss never takes back what a client was told (docs/durability.md).
-  store::job_store::durable_commits durable_commits() {
-    return store::job_store::durable_commits(store_);
-  }
+  // Makes every change recorded so far survive a power loss (one sync of the store's WAL): the
+  // server calls it once per event-loop turn before answering the turn's requests, so that a
+  // power loss never takes back what a client was told (docs/durability.md, "Group commit").
+  // Throws opendo::error.
+  void sync_store() { store_.sync(); }
+  // The store's count of changed rows: whether a request wrote anything.
+  std::int64_t store_changes() const { return store_.changes(); }
 
   // Requests. Each throws request_error when refused.
   std::string create_job(const caller& who, const std::string& display_name);

@@ -135,6 +135,7 @@ void server::dispatch() {
     if (!c.dead && !c.output.empty()) write_to(c);
   }
   if (!fds_.empty() && (fds_[0].revents & CURL_WAIT_POLLIN)) accept_all();
+  commit_turn();
   const auto now = std::chrono::steady_clock::now();
   for (auto& [id, c] : connections_) {
     if (!c.dead && c.decoder.pending() > 0 && c.partial_since.time_since_epoch().count() != 0 &&
@@ -232,6 +233,23 @@ void server::write_to(connection& c) {
 
 void server::queue(connection& c, const std::string& message) {
   if (c.dead) return;
+  if (turn_started_at_) {
+    held_.push_back({c.id, message, false});
+    return;
+  }
+  append(c, message);
+}
+
+void server::answer(connection& c, const std::string& message, bool wrote) {
+  if (c.dead) return;
+  if (turn_started_at_) {
+    held_.push_back({c.id, message, wrote});
+    return;
+  }
+  append(c, message);
+}
+
+void server::append(connection& c, const std::string& message) {
   c.output += message;
   c.output.push_back('\0');
   if (c.output.size() > config_.max_output_per_connection) {
@@ -240,6 +258,32 @@ void server::queue(connection& c, const std::string& message) {
     return;
   }
   write_to(c);
+}
+
+void server::commit_turn() {
+  if (!turn_started_at_) return;
+  std::optional<std::string> failure;
+  if (jobs_.store_changes() != *turn_started_at_) {
+    try {
+      jobs_.sync_store();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      spdlog::error("the requests of this turn could not be made durable: {}", *failure);
+    }
+  }
+  turn_started_at_.reset();
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& message : held) {
+    auto it = connections_.find(message.connection);
+    if (it == connections_.end() || it->second.dead) continue;
+    if (failure && message.reply_that_wrote) {
+      // Its change may be gone after a power loss: the client must not be told it was made.
+      message.text = ipc::hresult_reply(value_of(hr::e_fail),
+                                        "the change could not be made durable: " + *failure);
+    }
+    append(it->second, message.text);
+  }
 }
 
 void server::close(connection& c) {
@@ -264,6 +308,9 @@ struct varlink_error {
 }  // namespace
 
 void server::handle(connection& c, const std::string& message) {
+  // The turn's first request starts it; commit_turn ends it after the last. Every reply of the
+  // turn waits for the sync, errors too, so that each connection's replies keep their order.
+  if (!turn_started_at_) turn_started_at_ = jobs_.store_changes();
   ipc::call call;
   try {
     call = ipc::parse_call(message);
@@ -272,25 +319,24 @@ void server::handle(connection& c, const std::string& message) {
           ipc::error_reply("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}}));
     return;
   }
+  const std::int64_t changes_before = jobs_.store_changes();
+  std::optional<std::string> reply;
   try {
     // A stream answers more than once, which a oneway call (no reply at all) cannot be.
     if (call.more && call.oneway) throw ipc::bad_parameter("oneway");
-    const auto durable = jobs_.durable_commits();
     json result = handle_call(c, call);
-    if (!call.oneway && !result.is_null()) queue(c, ipc::reply(result));
+    if (!result.is_null()) reply = ipc::reply(result);
   } catch (const varlink_error& e) {
-    if (!call.oneway) queue(c, ipc::error_reply(e.name, e.parameters));
+    reply = ipc::error_reply(e.name, e.parameters);
   } catch (const request_error& e) {
-    if (!call.oneway) queue(c, ipc::hresult_reply(e.code, e.message));
+    reply = ipc::hresult_reply(e.code, e.message);
   } catch (const ipc::bad_parameter& e) {
-    if (!call.oneway) {
-      queue(c,
-            ipc::error_reply("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}}));
-    }
+    reply = ipc::error_reply("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}});
   } catch (const std::exception& e) {
     spdlog::error("{} failed: {}", call.method, e.what());
-    if (!call.oneway) queue(c, ipc::hresult_reply(value_of(hr::e_fail), e.what()));
+    reply = ipc::hresult_reply(value_of(hr::e_fail), e.what());
   }
+  if (reply && !call.oneway) answer(c, *reply, jobs_.store_changes() != changes_before);
 }
 
 json server::handle_call(connection& c, const ipc::call& call) {

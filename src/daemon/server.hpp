@@ -57,7 +57,15 @@ class server {
   void read_from(connection& c);
   void write_to(connection& c);
   void handle(connection& c, const std::string& message);
+  // A reply to a call; `wrote` when the call changed the store, so that a failed sync turns it
+  // into an error.
+  void answer(connection& c, const std::string& message, bool wrote);
+  // Every message, reply or event; held while a turn's requests are handled.
   void queue(connection& c, const std::string& message);
+  void append(connection& c, const std::string& message);
+  // Ends the turn's requests: syncs what they recorded (one sync for all), then sends what was
+  // held.
+  void commit_turn();
   void close(connection& c);
   ipc::json handle_call(connection& c, const ipc::call& call);
 
@@ -70,6 +78,16 @@ class server {
   // closed while an event was on its way is simply not found.
   std::map<std::uint64_t, connection> connections_;
   std::uint64_t next_connection_ = 1;
+  // A message written while the turn's requests were handled, sent once their changes are synced.
+  struct held_message {
+    std::uint64_t connection = 0;
+    std::string text;
+    bool reply_that_wrote = false;
+  };
+  // From a turn's first request to its end: the store's change count when it began; what is
+  // queued meanwhile is held.
+  std::optional<std::int64_t> turn_started_at_;
+  std::vector<held_message> held_;
   std::vector<curl_waitfd> fds_;
   std::vector<std::uint64_t> fd_owners_;  // the connection of fds_[i] (0 for the listener)
 };

@@ -45,9 +45,9 @@ class job_store {
   // wrote; zeros in a new store.
   jobs::machine_totals load_totals();
   void save_totals(const jobs::machine_totals& totals);
-  // The mark of a Complete in progress, set before its first rename (docs/durability.md): a
-  // daemon restarted after a crash finishes such a job's Complete instead of leaving some files
-  // delivered and others not.
+  // The mark of a Complete in progress, set (and synced) before its first rename
+  // (docs/durability.md): a daemon restarted after a crash finishes such a job's Complete
+  // instead of leaving some files delivered and others not.
   void mark_completing(const std::string& job_id);
   void clear_completing(const std::string& job_id);
   bool completing(const std::string& job_id);
@@ -68,21 +68,13 @@ class job_store {
   // Every stored job with its files in index order and its credentials.
   std::vector<jobs::job> load_all();
 
-  // While one lives, each commit is synced before it returns (synchronous = FULL), so that what
-  // a client is told was done survives a power loss; otherwise a commit reaches the disk at the
-  // next WAL checkpoint (synchronous = NORMAL: a crash of the daemon loses nothing, a power loss
-  // the last commits). Made outside any batch (SQLite refuses the change inside a transaction);
-  // they nest.
-  class durable_commits {
-   public:
-    explicit durable_commits(job_store& store);
-    ~durable_commits();
-    durable_commits(const durable_commits&) = delete;
-    durable_commits& operator=(const durable_commits&) = delete;
-
-   private:
-    job_store* store_;
-  };
+  // Commits are made with synchronous = NORMAL: a crash of the daemon loses none, a power loss
+  // the ones since the WAL was last synced. sync() syncs the WAL, which makes every committed
+  // transaction survive a power loss: the server calls it once per event-loop turn, before it
+  // answers the turn's requests (group commit, docs/durability.md). Throws opendo::error.
+  void sync();
+  // The rows changed since the store was opened: whether something was written since a count.
+  std::int64_t changes() const;
 
   // Groups the writes made while it lives into one transaction (committed by commit() or the
   // destructor; rolled back if the destructor runs during stack unwinding). Batches nest: only
@@ -110,7 +102,6 @@ class job_store {
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;
   int batch_depth_ = 0;
-  int durable_depth_ = 0;
   void exec(const char* sql);
   std::vector<jobs::job> load_all_in_transaction();
 };

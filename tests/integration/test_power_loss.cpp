@@ -448,6 +448,84 @@ TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
   EXPECT_NE(info.state, job_state::suspended) << "its Resume was lost";
 }
 
+// Group commit, made certain: eight clients on their own connections call at once, so the daemon
+// answers many of their calls after one sync, and each also makes a call that fails (Resume of
+// a job with no file) among the others'. Every answered call must survive the power going right
+// after, each job as its client left it: one client's failed call undoes no other's.
+TEST(PowerLoss, EveryConcurrentClientsAnsweredCallsSurvive) {
+  constexpr int kClients = 8;
+  constexpr int kJobsEach = 6;
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  struct answered {
+    std::string id;
+    std::string name;
+    bool has_file = false;
+    bool resumed = false;
+  };
+  std::vector<std::vector<answered>> jobs(kClients);
+  std::vector<std::string> errors(kClients);
+  std::vector<int> refused(kClients, 0);
+  {
+    std::vector<std::thread> clients;
+    for (int k = 0; k < kClients; ++k) {
+      clients.emplace_back([&, k] {
+        try {
+          client c = connect(daemon);
+          for (int i = 0; i < kJobsEach; ++i) {
+            const std::string name = "client " + std::to_string(k) + " job " + std::to_string(i);
+            job j = c.create_job(name);
+            answered a{j.id(), name};
+            if (i % 3 == 2) {  // left empty: its Resume is refused
+              try {
+                j.resume();
+              } catch (const opendo::error& e) {
+                if (e.hresult() == value_of(hr::bg_e_empty)) ++refused[k];
+              }
+            } else {
+              j.add_file("http://127.0.0.1:9/" + std::to_string(k) + "-" + std::to_string(i),
+                         (out / (std::to_string(k) + "-" + std::to_string(i) + ".bin")).string());
+              a.has_file = true;
+              if (i % 3 == 0) {
+                j.resume();
+                a.resumed = true;
+              }
+            }
+            jobs[k].push_back(a);
+          }
+        } catch (const std::exception& e) {
+          errors[k] = e.what();
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+  }
+  for (int k = 0; k < kClients; ++k) {
+    ASSERT_EQ(errors[k], "") << "client " << k;
+    ASSERT_EQ(refused[k], kJobsEach / 3) << "client " << k << ": an empty job's Resume passed";
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(73);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  for (const auto& of_client : jobs) {
+    for (const auto& a : of_client) {
+      const job_info info = c.open_job(a.id).info();
+      EXPECT_EQ(info.display_name, a.name);
+      EXPECT_EQ(info.files_total, a.has_file ? 1U : 0U) << a.name;
+      if (a.resumed) {
+        EXPECT_NE(info.state, job_state::suspended) << a.name << ": its Resume was lost";
+      } else {
+        EXPECT_EQ(info.state, job_state::suspended) << a.name;
+      }
+    }
+  }
+}
+
 namespace {
 
 // The one temporary file in `dir`.

@@ -216,11 +216,17 @@ outcome local_failure(int error_number, const std::string& what) {
   return out;
 }
 
+// Bytes per pwrite at most. One pwrite of the whole 4 MiB buffer now and then costs the kernel
+// many times the CPU of the same bytes in 64 KiB calls (copy_folio_from_iter_atomic under perf;
+// 1 GiB took 0.22 to 2.8 s of system time in 4 MiB calls, 0.24 to 0.25 s in 64 KiB ones).
+constexpr std::size_t kMaxWrite = std::size_t{64} * 1024;
+
 bool flush(engine::transfer& t) {
   std::size_t done = 0;
   while (done < t.buffer.size()) {
-    ssize_t n = ::pwrite(t.req.fd, t.buffer.data() + done, t.buffer.size() - done,
-                         static_cast<off_t>(t.written + done));
+    ssize_t n =
+        ::pwrite(t.req.fd, t.buffer.data() + done, std::min(t.buffer.size() - done, kMaxWrite),
+                 static_cast<off_t>(t.written + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       const int error = errno;
