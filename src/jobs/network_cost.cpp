@@ -12,7 +12,8 @@ namespace {
 
 constexpr std::size_t kMaxGlobs = 32;
 constexpr std::size_t kMaxGlobLength = 64;
-constexpr unsigned kRouteUp = 0x1;  // RTF_UP
+constexpr unsigned kRouteUp = 0x1;        // RTF_UP
+constexpr unsigned kRouteReject = 0x200;  // RTF_REJECT
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -109,6 +110,50 @@ std::optional<std::string> default_route_interface(std::string_view proc_net_rou
     }
   }
   return best;
+}
+
+std::optional<std::string> default_route_interface_v6(std::string_view proc_net_ipv6_route) {
+  std::istringstream lines{std::string(proc_net_ipv6_route)};
+  std::string line;
+  std::optional<std::string> best;
+  std::uint64_t best_metric = 0;
+  while (std::getline(lines, line)) {
+    // destination prefix source prefix next-hop metric refcnt use flags iface (no header line)
+    std::istringstream fields(line);
+    std::string destination, prefix, source, source_prefix, next_hop, metric, refcnt, use, flags,
+        iface;
+    if (!(fields >> destination >> prefix >> source >> source_prefix >> next_hop >> metric >>
+          refcnt >> use >> flags >> iface)) {
+      continue;
+    }
+    const auto route_metric = hex_field(metric);
+    const auto route_flags = hex_field(flags);
+    if (destination.size() != 32 || destination.find_first_not_of('0') != std::string::npos ||
+        prefix != "00" || !route_metric || !route_flags) {
+      continue;
+    }
+    if ((*route_flags & kRouteUp) == 0 || (*route_flags & kRouteReject) != 0) continue;
+    if (!best || *route_metric < best_metric) {
+      best = iface;
+      best_metric = *route_metric;
+    }
+  }
+  return best;
+}
+
+network_cost costlier(network_cost a, network_cost b) {
+  auto rank = [](network_cost c) {
+    switch (c) {
+      case network_cost::cellular:
+        return 2;
+      case network_cost::metered:
+        return 1;
+      case network_cost::unrestricted:
+        break;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
 }
 
 }  // namespace opendo::jobs

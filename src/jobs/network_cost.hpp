@@ -1,7 +1,8 @@
 // What the network the machine uses now costs, without NetworkManager: the interface that
 // carries the default route, named as metered or cellular by the daemon's configuration
 // ([network] metered_interfaces, cellular_interfaces: shell globs such as "ww*"). Pure logic;
-// the daemon reads the routing table (/proc/net/route) and hands its text in.
+// the daemon reads the routing tables (/proc/net/route, /proc/net/ipv6_route) and hands their
+// text in.
 #pragma once
 
 #include <optional>
@@ -38,5 +39,12 @@ network_cost classify(std::string_view interface, const network_cost_rules& rule
 // destination and mask 00000000 and the RTF_UP flag, the lowest metric winning (the kernel's
 // choice). nullopt when there is none or the text is not that table.
 std::optional<std::string> default_route_interface(std::string_view proc_net_route);
+
+// The same for IPv6, in the text of /proc/net/ipv6_route: the line with destination ::/0, RTF_UP
+// and not RTF_REJECT (the kernel's "unreachable" default on lo), the lowest metric winning.
+std::optional<std::string> default_route_interface_v6(std::string_view proc_net_ipv6_route);
+
+// The costlier of two: cellular, then metered, then unrestricted.
+network_cost costlier(network_cost a, network_cost b);
 
 }  // namespace opendo::jobs

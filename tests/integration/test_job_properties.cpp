@@ -624,7 +624,50 @@ void write_route_table(const std::filesystem::path& file, const std::string& int
           interface + "\t00000000\t0100007F\t0003\t0\t0\t100\t00000000\t0\t0\t0\n");
 }
 
+// An IPv6 table (/proc/net/ipv6_route's format) whose default route goes through `interface`.
+void write_route6_table(const std::filesystem::path& file, const std::string& interface) {
+  const std::string zero(32, '0');
+  write_file(file, zero + " 00 " + zero + " 00 fe800000000000000000000000000001 00000400 " +
+                       "00000001 00000000 00000003 " + interface + "\n");
+}
+
 }  // namespace
+
+// An IPv6-only network: no IPv4 default route, the IPv6 one through ww0 (cellular). A job with
+// DisallowOnCellular waits with DO_E_BLOCKED_BY_CELLULAR_POLICY, and goes on when the IPv6 route
+// moves to eth0.
+TEST(CostPolicy, AnIpv6OnlyNetworkIsJudgedByItsIpv6DefaultRoute) {
+  using namespace std::chrono_literals;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("f.bin", 64 * 1024, 23);
+  temp_dir out("opendo-out");
+  const auto table = out / "route";
+  const auto table6 = out / "ipv6_route";
+  write_file(
+      table,
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n");
+  write_route6_table(table6, "ww0");
+  daemon_options options;
+  options.env.push_back("OPENDO_TEST_ROUTE_FILE=" + table.string());
+  options.env.push_back("OPENDO_TEST_ROUTE6_FILE=" + table6.string());
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("no cellular");
+  j.add_file(origin.url("f.bin"), (out / "f.bin").string());
+  j.set_disallow_on_cellular(true);
+  j.resume();
+  const job_info waiting = wait_for_state(j, job_state::transient_error, 10s);
+  ASSERT_EQ(waiting.state, job_state::transient_error) << daemon.log();
+  ASSERT_TRUE(waiting.error.has_value());
+  EXPECT_EQ(waiting.error->code, value_of(hr::do_e_blocked_by_cellular_policy));
+  EXPECT_NE(daemon.log().find("the default route goes through ww0"), std::string::npos)
+      << daemon.log();
+  write_route6_table(table6, "eth0");
+  const job_info done = wait_for_state(j, job_state::transferred, 30s);
+  ASSERT_EQ(done.state, job_state::transferred) << (done.error ? done.error->message : "");
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "f.bin"), sha);
+}
 
 // Cost policies (docs/configuration.md, "The network's cost"). The daemon's default route goes
 // through ww0, a cellular interface by default: a job whose BITS cost flags are

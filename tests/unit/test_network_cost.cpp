@@ -94,3 +94,36 @@ TEST(NetworkCost, TextThatIsNotTheTableHasNoDefaultRoute) {
 }
 
 }  // namespace
+
+// /proc/net/ipv6_route as the kernel writes it: 32 hex digits per address, no header. The
+// unreachable default route the kernel keeps on lo (RTF_REJECT) is no way out.
+TEST(NetworkCost, TheIpv6DefaultRouteOfTheKernelsTable) {
+  const std::string zero(32, '0');
+  const std::string gateway = "fe800000000000000000000000000001";
+  auto line = [&](const std::string& dest, const std::string& prefix, const std::string& metric,
+                  const std::string& flags, const std::string& iface) {
+    return dest + " " + prefix + " " + zero + " 00 " + gateway + " " + metric +
+           " 00000001 00000000 " + flags + " " + iface + "\n";
+  };
+  const std::string table =
+      line("fd000000000000000000000000000000", "40", "00000100", "00000001", "eth0") +
+      line(zero, "00", "00000400", "00000003", "wwan0") +
+      line(zero, "00", "00000100", "00000003", "wlan0") +
+      line(zero, "00", "00000000", "00200200", "lo");
+  EXPECT_EQ(default_route_interface_v6(table), "wlan0") << "the lowest metric, lo's reject aside";
+  EXPECT_EQ(default_route_interface_v6(line(zero, "00", "00000400", "00000002", "wwan0") +
+                                       line(zero, "00", "ffffffff", "00200200", "lo")),
+            std::nullopt)
+      << "a route that is not up, and the unreachable one";
+  EXPECT_EQ(default_route_interface_v6(line(zero, "00", "00000400", "00000003", "wwan0")), "wwan0");
+  EXPECT_FALSE(default_route_interface_v6("").has_value());
+  EXPECT_FALSE(default_route_interface_v6("not the table\n").has_value());
+  EXPECT_FALSE(default_route_interface_v6(line(zero, "00", "zz", "00000003", "eth0")).has_value());
+}
+
+TEST(NetworkCost, TheCostlierOfTwoNetworks) {
+  EXPECT_EQ(costlier(network_cost::unrestricted, network_cost::metered), network_cost::metered);
+  EXPECT_EQ(costlier(network_cost::cellular, network_cost::metered), network_cost::cellular);
+  EXPECT_EQ(costlier(network_cost::unrestricted, network_cost::unrestricted),
+            network_cost::unrestricted);
+}
