@@ -361,13 +361,13 @@ struct job_info {
 // that one error only: a certificate with two problems needs both. The job's connections are its
 // own (never shared with, or resumed by, another job), so no other job trusts a server because of
 // them. Certificates of cache hosts and proxies are always verified.
-struct tls_exemption {
-  static constexpr std::uint32_t unknown_ca = 0x1;     // not signed by a trusted authority
-  static constexpr std::uint32_t wrong_usage = 0x2;    // not meant for TLS servers
-  static constexpr std::uint32_t name_mismatch = 0x4;  // issued to another host name
-  static constexpr std::uint32_t date_invalid = 0x8;   // expired or not yet valid
-  static constexpr std::uint32_t all = 0xF;
-};
+namespace tls_exemption {
+inline constexpr std::uint32_t unknown_ca = 0x1;     // not signed by a trusted authority
+inline constexpr std::uint32_t wrong_usage = 0x2;    // not meant for TLS servers
+inline constexpr std::uint32_t name_mismatch = 0x4;  // issued to another host name
+inline constexpr std::uint32_t date_invalid = 0x8;   // expired or not yet valid
+inline constexpr std::uint32_t all = 0xF;
+}  // namespace tls_exemption
 
 // Machine-wide figures of opendod (DO's Get-DeliveryOptimizationPerfSnap): `opendo perfsnap`.
 // Every caller may read them, in system mode too: they are sums over all users, with no job,
