@@ -99,6 +99,11 @@ std::optional<std::string> sender_of(const lt::block_finished_alert& block) {
 
 // How long a piece handed in from the origin may wait for its check's result.
 constexpr std::chrono::seconds kCheckTimeout{30};
+// After this long, a piece handed in that libtorrent neither holds nor has in its download queue
+// was dropped without a word: add_piece ignores blocks the picker still counts as written, as
+// those of a piece that just failed its check are until the disk thread has cleared them. Such a
+// piece is fetched again at once rather than after kCheckTimeout.
+constexpr std::chrono::seconds kDroppedAfter{1};
 
 // The torrent the hosts of group `group_id` share the content of `metainfo` as: the same file
 // tree and merkle roots under info hashes derived from the group id (group_metainfo).
@@ -211,6 +216,30 @@ struct swarm::content {
       : key(k), share(std::move(k), now, policy) {}
   std::uint32_t group_of(std::uint32_t piece) const { return piece / pieces_per_group; }
 };
+
+namespace {
+
+// Forgets the pieces handed in more than kDroppedAfter ago that libtorrent neither holds nor
+// writes or checks (not in its download queue): it dropped them, and no alert will come.
+void forget_dropped_pieces(std::map<std::uint32_t, jobs::mono_time>& unverified,
+                           const lt::torrent_handle& handle, const lt::torrent_status& st,
+                           jobs::mono_time now) {
+  const bool overdue = std::any_of(unverified.begin(), unverified.end(), [&](const auto& entry) {
+    return now - entry.second > kDroppedAfter;
+  });
+  if (!overdue) return;  // the download queue is only asked for when it can matter
+  std::set<std::uint32_t> queued;
+  for (const auto& partial : handle.get_download_queue()) {
+    queued.insert(static_cast<std::uint32_t>(static_cast<int>(partial.piece_index)));
+  }
+  std::erase_if(unverified, [&](const auto& entry) {
+    const lt::piece_index_t index(static_cast<int>(entry.first));
+    const bool held = st.pieces.size() > static_cast<int>(entry.first) && st.pieces[index];
+    return now - entry.second > kDroppedAfter && !held && !queued.contains(entry.first);
+  });
+}
+
+}  // namespace
 
 swarm::swarm(swarm_settings settings, std::function<void()> wake)
     : settings_(std::move(settings)), wake_(std::move(wake)), host_name_(random_host_name()) {
@@ -465,6 +494,7 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   // flight for ever: after kCheckTimeout it is fetched again like any missing piece.
   std::erase_if(c.unverified,
                 [&](const auto& entry) { return now - entry.second > kCheckTimeout; });
+  forget_dropped_pieces(c.unverified, c.handle, st, now);
   for (const auto& [p, since] : c.unverified) view.in_flight[c.group_of(p)] = true;
 
   std::vector<std::string> others;
