@@ -45,7 +45,10 @@ depends=$(dpkg-deb --field "$deb" Depends)
 for lib in libcurl4 libsqlite3-0; do
   [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib (shlibdeps): $depends"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q postinst || fail "no postinst in the package"
+# Listed into a file first: with pipefail, `... | grep -q` fails when grep quits at its match
+# before the writer is done and the writer dies of SIGPIPE (a red CI at 02bc047).
+dpkg-deb --ctrl-tarfile "$deb" | tar -t >"$work/control-files"
+grep -q postinst "$work/control-files" || fail "no postinst in the package"
 
 # 3. Install it. No systemd runs in CI, so the postinst only records the socket unit as enabled.
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i failed"; }
@@ -54,8 +57,8 @@ dpkg-query -W -f='${Status}' opendo | grep -q "install ok installed" || fail "no
 [[ -L /etc/systemd/system/sockets.target.wants/opendod.socket ]] ||
   fail "the postinst did not enable opendod.socket"
 /usr/bin/opendod --version >/dev/null || fail "the installed opendod does not run"
-zcat /usr/share/man/man1/opendo.1.gz | grep -q '^\.SH COMMANDS' || fail "opendo(1) has no COMMANDS"
-zcat /usr/share/man/man8/opendod.8.gz | grep -qF -- '\-\-system' || fail "opendod(8) lacks --system"
+grep -q '^\.SH COMMANDS' <(zcat /usr/share/man/man1/opendo.1.gz) || fail "opendo(1) has no COMMANDS"
+grep -qF -- '\-\-system' <(zcat /usr/share/man/man8/opendod.8.gz) || fail "opendod(8) lacks --system"
 
 # 4. Use it: a real nginx serves a file, the installed opendo downloads it through an opendod
 # it starts itself (user mode, its own runtime and state directories).
