@@ -435,8 +435,6 @@ class download_object final : public com_object<download_object, IDODownload> {
         fail(DO_E_READ_ONLY_PROPERTY, "the property is read-only");
       case DODownloadProperty_StreamInterface:
         not_supported("StreamInterface", "opendo downloads to files only");
-      case DODownloadProperty_SecurityContext:
-        not_supported("SecurityContext", "client certificates are not supported yet");
       case DODownloadProperty_DecryptionInfo:
         not_supported("DecryptionInfo", "opendo does not decrypt content");
       case DODownloadProperty_Uri:
@@ -444,6 +442,7 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_LocalPath:
       case DODownloadProperty_CostPolicy:
       case DODownloadProperty_SecurityFlags:
+      case DODownloadProperty_SecurityContext:
       case DODownloadProperty_CallbackFreqPercent:
       case DODownloadProperty_CallbackFreqSeconds:
       case DODownloadProperty_NoProgressTimeoutSeconds:
@@ -499,6 +498,8 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_SecurityFlags:
         return handle_.set_tls_exemptions(
             tls_exemptions_of_security_flags(variant_ulong(value, "SecurityFlags")));
+      case DODownloadProperty_SecurityContext:
+        return set_client_certificate(value);
       case DODownloadProperty_CallbackFreqPercent: {
         const ULONG percent = variant_ulong(value, "CallbackFreqPercent");
         if (percent > 100) fail(E_INVALIDARG, "CallbackFreqPercent is above 100");
@@ -564,6 +565,25 @@ class download_object final : public com_object<download_object, IDODownload> {
       default:
         return;
     }
+  }
+
+  // SecurityContext. Windows takes a CERT_CONTEXT of its certificate store; here a VT_BSTR
+  // names a PEM file with the client certificate (then any chain) and its unencrypted private
+  // key, which this library reads with the caller's own credentials (opendod never opens a
+  // caller's path) and opendod keeps like credentials. An empty string, VT_EMPTY or VT_NULL
+  // remove it.
+  void set_client_certificate(const VARIANT* value) {
+    if (value->vt == VT_EMPTY || value->vt == VT_NULL) {
+      return handle_.set_client_certificate({}, {});
+    }
+    if (value->vt != VT_BSTR) {
+      fail(E_INVALIDARG,
+           "SecurityContext must be a VT_BSTR naming a PEM file with the certificate and key "
+           "(a Windows CERT_CONTEXT has no Linux counterpart)");
+    }
+    const std::string path = variant_string(value, "SecurityContext");
+    if (path.empty()) return handle_.set_client_certificate({}, {});
+    handle_.set_client_certificate_file(path);
   }
 
   // An IDODownloadStatusCallback (in VT_UNKNOWN) replaces the job's registration; NULL, VT_EMPTY
