@@ -1,9 +1,9 @@
 // IDODownload: a Delivery Optimization download on an opendo job of at most one file, its VARIANT
 // properties, its status, and the IDODownloadStatusCallback dispatcher.
 //
-// The properties opendod does not store (Uri and LocalPath before Start, the callback frequencies,
-// blocking mode, correlation vector) live in a process-wide table keyed by job id, so every
-// IDODownload object for a download in this process sees the same values.
+// The properties opendod does not store (Uri and LocalPath before Start, the StreamInterface, the
+// callback frequencies, blocking mode, correlation vector) live in a process-wide table keyed by
+// job id, so every IDODownload object for a download in this process sees the same values.
 #include <fcntl.h>
 #include <unistd.h>
 

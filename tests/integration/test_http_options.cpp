@@ -2,6 +2,7 @@
 // ones too), the last response after a redirect, and https-to-http redirects refused unless the
 // job allows them. Secrets never reach the daemon's log or a client.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <functional>
 #include <string>
@@ -377,6 +378,13 @@ TEST(HttpOptions, AClientCertificateIsPresentedOnlyByItsJob) {
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_FALSE(cli_job.info().has_client_certificate);
   EXPECT_EQ(daemon.log().find(key_line), std::string::npos);
+  // A new owner does not authenticate as the old one.
+  if (::geteuid() == 0) {
+    cli_job.set_client_certificate_file(trusted.string());
+    ASSERT_TRUE(cli_job.info().has_client_certificate);
+    cli_job.take_ownership();  // root is an administrator
+    EXPECT_FALSE(cli_job.info().has_client_certificate);
+  }
 }
 
 // What set_client_certificate refuses (E_INVALIDARG, nothing changed): a file that cannot be
