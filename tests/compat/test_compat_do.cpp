@@ -965,3 +965,22 @@ TEST_F(CompatDo, StreamInterfaceRulesAndAFailingWrite) {
   EXPECT_TRUE(eventually([&] { return stream->refs.load() == 1; }));
   stream->Release();
 }
+
+// BlockingMode with a stream: Start returns once the stream has every byte.
+TEST_F(CompatDo, BlockingStartReturnsWhenTheStreamHasTheBytes) {
+  const std::string digest = origin.make_random_file("blocking-stream.bin", 700000, 13);
+  auto* stream = new collecting_stream;
+  {
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("blocking-stream.bin"))),
+              S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+    ASSERT_EQ(download->Start(nullptr), S_OK);
+    EXPECT_EQ(opendo::test::sha256_hex(stream->received()), digest);
+    EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferred);
+    EXPECT_EQ(download->Finalize(), S_OK);
+    EXPECT_EQ(stream->refs.load(), 1);
+  }
+  stream->Release();
+}
