@@ -153,6 +153,18 @@ class job {
   // The certificate errors the job's HTTPS requests accept: tls_exemption bits (0: none, the
   // default). Other bits E_INVALIDARG.
   void set_tls_exemptions(std::uint32_t exemptions);
+  // The TLS client certificate the job's requests to its origin present (DO SecurityContext):
+  // PEM texts of at most 65,536 bytes each, the certificate (then any chain) and its unencrypted
+  // private key, which must belong to it (E_INVALIDARG otherwise). Two empty strings remove it.
+  // Write-only (job_info says only whether there is one), kept like credentials, never logged,
+  // dropped by TakeOwnership; the job's connections are its own.
+  void set_client_certificate(const std::string& certificate_pem,
+                              const std::string& private_key_pem);
+  // The same from one PEM file holding the certificate (first, then any chain) and the key, read
+  // here, with the calling process's own credentials (opendod never opens it). A file that cannot
+  // be read, is larger than 65,536 bytes or does not hold a matching certificate and key is
+  // E_INVALIDARG.
+  void set_client_certificate_file(const std::string& pem_path);
   // SetRemoteName of IBackgroundCopyFile2: in any state but a final one. A file being transferred
   // starts again from the new URL at the same byte; a transferred file keeps its bytes.
   void set_remote_name(std::uint32_t file_index, const std::string& remote_url);

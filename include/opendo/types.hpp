@@ -342,6 +342,9 @@ struct job_info {
   bool allow_https_to_http_redirect = false;
   // Certificate errors the job's HTTPS requests accept (tls_exemption bits); 0 accepts none.
   std::uint32_t tls_exemptions = 0;
+  // Whether the job has a TLS client certificate (job::set_client_certificate): write-only, its
+  // certificate and key never leave the daemon.
+  bool has_client_certificate = false;
   http_response last_response;
   // BITS peer caching flags (peer_caching::*) as set; nullopt when never set: the job then
   // follows the daemon's download mode (fetches from peers and serves them when it shares).

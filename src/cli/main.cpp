@@ -334,6 +334,7 @@ void print_job(const job_info& job) {
   for (const auto& line : job.custom_headers) field("header:", cli::printable(line));
   if (job.has_custom_auth_headers) field("auth headers:", "set (write-only)");
   if (job.allow_https_to_http_redirect) field("https to http:", "redirects allowed");
+  if (job.has_client_certificate) field("client certificate:", "set (write-only)");
   if (job.tls_exemptions != 0) {
     field("accepts:", cli::format_tls_exemptions(job.tls_exemptions) + " (certificate errors)");
   }
@@ -526,6 +527,8 @@ struct setprop_args {
   CLI::Option* allow_https_to_http_option = nullptr;
   std::vector<std::string> accept_certificate_errors;
   CLI::Option* accept_certificate_errors_option = nullptr;
+  std::string client_certificate;
+  bool clear_client_certificate = false;
   std::string peer_caching;
   CLI::Option* peer_caching_option = nullptr;
   std::string cost_flags;
@@ -548,7 +551,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
       0;
   const bool any_http = !args.headers.empty() || !args.auth_headers.empty() || args.clear_headers ||
                         args.clear_auth_headers || args.allow_https_to_http_option->count() > 0 ||
-                        args.accept_certificate_errors_option->count() > 0;
+                        args.accept_certificate_errors_option->count() > 0 ||
+                        !args.client_certificate.empty() || args.clear_client_certificate;
   if (!any && !any_http) {
     invalid(
         "nothing to set: give at least one of --name, --description, --priority, "
@@ -556,7 +560,10 @@ int run_setprop(const settings& global, const setprop_args& args) {
         "--notification-interval, --dynamic-content, --high-performance, --peer-caching, "
         "--cost-flags, --cost-policy, --disallow-on-cellular, --header, --clear-headers, "
         "--auth-header, --clear-auth-headers, --allow-https-to-http-redirect, "
-        "--accept-certificate-errors");
+        "--accept-certificate-errors, --client-certificate, --clear-client-certificate");
+  }
+  if (args.clear_client_certificate && !args.client_certificate.empty()) {
+    invalid("--clear-client-certificate cannot be combined with --client-certificate");
   }
   if ((args.clear_headers && !args.headers.empty()) ||
       (args.clear_auth_headers && !args.auth_headers.empty())) {
@@ -580,6 +587,8 @@ int run_setprop(const settings& global, const setprop_args& args) {
   if (args.cost_policy_option->count() > 0) cost_policy = parse_cost_policy(args.cost_policy);
   opendo::client client = connect(global);
   opendo::job job = open_job(client, args.id);
+  // First, as it may still be refused (the file is read here, as the user running this command).
+  if (!args.client_certificate.empty()) job.set_client_certificate_file(args.client_certificate);
   if (args.name_option->count() > 0) job.set_display_name(args.name);
   if (args.description_option->count() > 0) job.set_description(args.description);
   if (priority) job.set_priority(*priority);
@@ -614,6 +623,7 @@ int run_setprop(const settings& global, const setprop_args& args) {
     job.set_allow_https_to_http_redirect(args.allow_https_to_http);
   }
   if (exemptions) job.set_tls_exemptions(*exemptions);
+  if (args.clear_client_certificate) job.set_client_certificate({}, {});
   return 0;
 }
 
@@ -1229,6 +1239,14 @@ int run_command_line(int argc, char** argv) {
                        "(the default). The job's connections are then its own")
           ->delimiter(',')
           ->type_name("LIST");
+  setprop_verb
+      ->add_option("--client-certificate", setprop.client_certificate,
+                   "A PEM file with the TLS client certificate (then any chain) and its "
+                   "unencrypted private key, which the job's requests to its origin present "
+                   "(DO SecurityContext); read by this command as you. Write-only")
+      ->type_name("FILE");
+  setprop_verb->add_flag("--clear-client-certificate", setprop.clear_client_certificate,
+                         "Remove the job's client certificate");
 
   add_verb("info", "Show a job: state, progress, files, error and settings",
            [&] { return run_info(global, job_id); })

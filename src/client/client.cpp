@@ -1,6 +1,9 @@
 // libopendo's modern API (include/opendo/opendo.hpp) as calls of org.opendo.Transfer.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +16,7 @@
 #include "client/connection.hpp"
 #include "common/paths.hpp"
 #include "ipc/codec.hpp"
+#include "jobs/client_certificate.hpp"
 #include "opendo/opendo.hpp"
 
 namespace opendo {
@@ -349,6 +353,46 @@ void job::set_custom_auth_headers(const std::vector<std::string>& lines) {
 
 void job::set_tls_exemptions(std::uint32_t exemptions) {
   set_properties(connection_, id_, {{"tls_exemptions", exemptions}});
+}
+
+void job::set_client_certificate(const std::string& certificate_pem,
+                                 const std::string& private_key_pem) {
+  set_properties(connection_, id_,
+                 {{"client_certificate",
+                   {{"certificate", certificate_pem}, {"private_key", private_key_pem}}}});
+}
+
+void job::set_client_certificate_file(const std::string& pem_path) {
+  const auto refuse = [&](const std::string& why) {
+    throw error(value_of(hr::e_invalidarg), "the client certificate " + pem_path + ": " + why);
+  };
+  const int fd = ::open(pem_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) refuse(std::strerror(errno));
+  std::string text;
+  struct stat st {};
+  bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  const int read_errno = [&] {
+    if (!regular) return 0;
+    char buffer[8192];
+    while (text.size() <= jobs::max_client_certificate_size) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) break;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return 0;
+  }();
+  ::close(fd);
+  if (!regular) refuse("not a regular file");
+  if (read_errno != 0) refuse(std::strerror(read_errno));
+  if (text.size() > jobs::max_client_certificate_size) {
+    refuse("larger than " + std::to_string(jobs::max_client_certificate_size) + " bytes");
+  }
+  jobs::client_certificate_pem parsed;
+  const jobs::client_certificate_check checked = jobs::parse_client_certificate(text, parsed);
+  if (!checked.ok()) throw error(checked.code, pem_path + ": " + checked.message);
+  set_client_certificate(parsed.certificate, parsed.private_key);
 }
 
 void job::set_allow_https_to_http_redirect(bool allow) {

@@ -1,17 +1,27 @@
 // IDODownload: a Delivery Optimization download on an opendo job of at most one file, its VARIANT
 // properties, its status, and the IDODownloadStatusCallback dispatcher.
 //
-// The properties opendod does not store (Uri and LocalPath before Start, the callback frequencies,
-// blocking mode, correlation vector) live in a process-wide table keyed by job id, so every
-// IDODownload object for a download in this process sees the same values.
+// The properties opendod does not store (Uri and LocalPath before Start, the StreamInterface, the
+// callback frequencies, blocking mode, correlation vector) live in a process-wide table keyed by
+// job id, so every IDODownload object for a download in this process sees the same values.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,9 +57,23 @@ std::uint32_t tls_exemptions_of_security_flags(ULONG flags) {
 
 using steady = std::chrono::steady_clock;
 
+// StreamInterface: the application's IStream, and the private directory (the caller's, mode
+// 0700) that the download's file goes to instead of a LocalPath. Once the job has all the bytes
+// (TRANSFERRED), a library thread writes them into the stream in order; until it is done the
+// download reads as Transferring, and a failed IStream::Write makes it Paused with that HRESULT.
+struct stream_state {
+  std::mutex mutex;
+  com_ptr<IStream> stream;  // released when the download ends (Finalize, Abort)
+  std::string dir;          // the private directory; removed when the download ends
+  std::atomic<bool> started{false};
+  std::atomic<bool> done{false};
+  std::atomic<HRESULT> error{S_OK};
+};
+
 struct download_settings {
   std::optional<std::string> uri;
   std::optional<std::string> local_path;
+  std::shared_ptr<stream_state> stream;
   ULONG callback_percent = 0;  // 0: no percentage steps
   ULONG callback_seconds = 1;  // DO's default: at most one progress callback a second
   bool blocking = false;
@@ -180,6 +204,97 @@ std::vector<std::string> variant_header_lines(const VARIANT* v, const char* what
   return lines;
 }
 
+// ---- StreamInterface
+
+// The private directory a stream download's file goes to: the caller's own, mode 0700, under
+// $XDG_RUNTIME_DIR (or /tmp). Returns the file's path in it.
+std::string stream_file(stream_state& state) {
+  if (state.dir.empty()) {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    std::string pattern = std::string(runtime != nullptr && *runtime == '/' ? runtime : "/tmp") +
+                          "/opendo-stream-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      fail(E_FAIL,
+           "cannot make a private directory for the stream: " + std::string(std::strerror(errno)));
+    }
+    state.dir = pattern;
+  }
+  return state.dir + "/download";
+}
+
+// Removes the private directory and what the download left in it (only files opendo made).
+void remove_stream_dir(stream_state& state) {
+  if (state.dir.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(state.dir, ignored);
+  state.dir.clear();
+}
+
+// Tells the download's IDODownloadStatusCallback, if any, of its status now (the stream is
+// written, or failed).
+void report_stream_status(opendo::job& handle) {
+  com_ptr<IUnknown> registered = registered_callback(handle.id());
+  if (!registered) return;
+  com_ptr<IDODownloadStatusCallback> callback = query<IDODownloadStatusCallback>(registered.get());
+  if (!callback) return;
+  const DO_DOWNLOAD_STATUS status = download_status(handle.info());
+  com_ptr<IDODownload> download = make_download(handle);
+  callback->OnStatusChange(download.get(), &status);
+}
+
+// Once the job has all the bytes, writes them into the stream in order (IStream::Write, 64 KiB
+// at a time), from the job's temporary file, which the daemon wrote with the caller's identity.
+void pump_stream(opendo::job handle, std::shared_ptr<stream_state> state) {
+  try {
+    job_info info;
+    for (;;) {
+      info = handle.info();
+      if (is_final(info.state)) return;
+      {
+        std::lock_guard lock(state->mutex);
+        if (!state->stream) return;  // the download ended
+      }
+      if (info.state == job_state::transferred) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    com_ptr<IStream> stream;
+    {
+      std::lock_guard lock(state->mutex);
+      stream = state->stream;
+    }
+    if (!stream || info.files.empty()) return;
+    const int fd = ::open(info.files[0].temp_name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    HRESULT result = fd < 0 ? E_FAIL : S_OK;
+    std::uint64_t total = 0;
+    std::vector<char> buffer(std::size_t{64} * 1024);
+    while (SUCCEEDED(result)) {
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) result = E_FAIL;
+      if (n <= 0) break;
+      ULONG offset = 0;
+      while (SUCCEEDED(result) && offset < static_cast<ULONG>(n)) {
+        ULONG written = 0;
+        result = stream->Write(buffer.data() + offset, static_cast<ULONG>(n) - offset, &written);
+        if (SUCCEEDED(result) && written == 0) result = E_FAIL;  // it would never end
+        offset += written;
+      }
+      total += static_cast<std::uint64_t>(n);
+    }
+    if (fd >= 0) ::close(fd);
+    if (SUCCEEDED(result) && total != info.files[0].progress.bytes_total) result = E_FAIL;
+    stream.reset();
+    if (FAILED(result)) {
+      state->error = result;
+    } else {
+      state->done = true;
+    }
+    report_stream_status(handle);
+  } catch (...) {
+    // The download or the daemon is gone: nothing to report to.
+  }
+}
+
 [[noreturn]] void not_supported(const char* property, const char* why) {
   fail(E_NOTIMPL, std::string(property) + " is not supported: " + why);
 }
@@ -213,8 +328,16 @@ class download_object final : public com_object<download_object, IDODownload> {
       const download_settings s = settings().get(handle_.id());
       if (info.files.empty()) {
         if (!s.uri || s.uri->empty()) fail(DO_E_DOWNLOAD_NO_URI, "the download has no Uri");
-        if (!s.local_path || s.local_path->empty()) {
-          fail(E_INVALIDARG, "the download has no LocalPath (a stream is not supported)");
+        const bool to_stream = s.stream != nullptr;
+        const bool to_file = s.local_path && !s.local_path->empty();
+        if (to_stream && to_file) {
+          fail(E_INVALIDARG, "the download has both a LocalPath and a StreamInterface");
+        }
+        if (!to_stream && !to_file) {
+          fail(E_INVALIDARG, "the download has neither a LocalPath nor a StreamInterface");
+        }
+        if (to_stream && !wanted.empty()) {
+          fail(E_INVALIDARG, "a download with ranges needs a LocalPath, not a StreamInterface");
         }
         if (s.integrity_mandatory && s.integrity.empty()) {
           fail(E_INVALIDARG,
@@ -223,13 +346,27 @@ class download_object final : public com_object<download_object, IDODownload> {
         const std::string& id = handle_.id();
         settings().update(id, [](download_settings& d) { d.starting = true; });
         try {
-          file_spec file{*s.uri, *s.local_path, wanted, range_layout::in_place, s.integrity};
+          std::string local;
+          if (to_stream) {
+            std::lock_guard lock(s.stream->mutex);
+            local = stream_file(*s.stream);
+          } else {
+            local = *s.local_path;
+          }
+          file_spec file{*s.uri, local, wanted, range_layout::in_place, s.integrity};
           file.magnet = s.content_magnet;
           handle_.add_file(file);
           handle_.resume();
         } catch (...) {
           settings().update(id, [](download_settings& d) { d.starting = false; });
+          if (to_stream && handle_.info().files.empty()) {
+            std::lock_guard lock(s.stream->mutex);
+            remove_stream_dir(*s.stream);
+          }
           throw;
+        }
+        if (to_stream && !s.stream->started.exchange(true)) {
+          std::thread(pump_stream, handle_, s.stream).detach();
         }
         settings().update(id, [](download_settings& d) { d.starting = false; });
       } else {
@@ -245,6 +382,13 @@ class download_object final : public com_object<download_object, IDODownload> {
       const job_info done = handle_.wait();
       if (done.state == job_state::error && done.error) {
         return static_cast<HRESULT>(done.error->code);
+      }
+      if (s.stream && done.state == job_state::transferred) {
+        // And until the stream has the bytes.
+        while (!s.stream->done && s.stream->error == S_OK && s.stream->started) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (s.stream->error != S_OK) return static_cast<HRESULT>(s.stream->error);
       }
       return S_OK;
     });
@@ -272,6 +416,10 @@ class download_object final : public com_object<download_object, IDODownload> {
       if (state != job_state::transferred) {
         fail(DO_E_INVALID_STATE, "the download is " + std::string(to_string(state)) +
                                      ", not TRANSFERRED, and cannot be finalized");
+      }
+      const download_settings s = settings().get(handle_.id());
+      if (s.stream && (!s.stream->done || s.stream->error != S_OK)) {
+        fail(DO_E_INVALID_STATE, "the stream has not been given all the bytes");
       }
       handle_.complete();
       end();
@@ -376,8 +524,18 @@ class download_object final : public com_object<download_object, IDODownload> {
         if (!set.empty() || info.files.empty()) return put_string(out, set);
         return put_string(out, info.files[0].content_id);
       }
-      case DODownloadProperty_StreamInterface:
-        not_supported("StreamInterface", "opendo downloads to files only");
+      case DODownloadProperty_StreamInterface: {
+        handle_.info();  // BG_E_NOT_FOUND for a download that is gone
+        const download_settings s = settings().get(handle_.id());
+        com_ptr<IStream> stream;
+        if (s.stream) {
+          std::lock_guard lock(s.stream->mutex);
+          stream = s.stream->stream;
+        }
+        out->punkVal = stream.detach();
+        out->vt = VT_UNKNOWN;
+        return;
+      }
     }
     fail(DO_E_UNKNOWN_PROPERTY_ID, "unknown property " + std::to_string(id));
   }
@@ -433,17 +591,15 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_HttpServerIPAddress:
       case DODownloadProperty_HttpStatusCode:
         fail(DO_E_READ_ONLY_PROPERTY, "the property is read-only");
-      case DODownloadProperty_StreamInterface:
-        not_supported("StreamInterface", "opendo downloads to files only");
-      case DODownloadProperty_SecurityContext:
-        not_supported("SecurityContext", "client certificates are not supported yet");
       case DODownloadProperty_DecryptionInfo:
         not_supported("DecryptionInfo", "opendo does not decrypt content");
       case DODownloadProperty_Uri:
       case DODownloadProperty_DisplayName:
       case DODownloadProperty_LocalPath:
+      case DODownloadProperty_StreamInterface:
       case DODownloadProperty_CostPolicy:
       case DODownloadProperty_SecurityFlags:
+      case DODownloadProperty_SecurityContext:
       case DODownloadProperty_CallbackFreqPercent:
       case DODownloadProperty_CallbackFreqSeconds:
       case DODownloadProperty_NoProgressTimeoutSeconds:
@@ -489,6 +645,8 @@ class download_object final : public com_object<download_object, IDODownload> {
         settings().update(job_id, [&](download_settings& s) { s.local_path = std::move(path); });
         return;
       }
+      case DODownloadProperty_StreamInterface:
+        return set_stream(info, value);
       case DODownloadProperty_DisplayName:
         return handle_.set_display_name(variant_string(value, "DisplayName"));
       case DODownloadProperty_CostPolicy: {
@@ -499,6 +657,8 @@ class download_object final : public com_object<download_object, IDODownload> {
       case DODownloadProperty_SecurityFlags:
         return handle_.set_tls_exemptions(
             tls_exemptions_of_security_flags(variant_ulong(value, "SecurityFlags")));
+      case DODownloadProperty_SecurityContext:
+        return set_client_certificate(value);
       case DODownloadProperty_CallbackFreqPercent: {
         const ULONG percent = variant_ulong(value, "CallbackFreqPercent");
         if (percent > 100) fail(E_INVALIDARG, "CallbackFreqPercent is above 100");
@@ -566,6 +726,47 @@ class download_object final : public com_object<download_object, IDODownload> {
     }
   }
 
+  // StreamInterface: an IStream (in VT_UNKNOWN) that the download writes into instead of a
+  // LocalPath file; NULL, VT_EMPTY or VT_NULL remove it. Before Start only, as LocalPath.
+  void set_stream(const job_info& info, const VARIANT* value) {
+    IUnknown* unknown = nullptr;
+    if (value->vt == VT_UNKNOWN) {
+      unknown = value->punkVal;
+    } else if (value->vt != VT_EMPTY && value->vt != VT_NULL) {
+      fail(E_INVALIDARG, "StreamInterface must be a VT_UNKNOWN");
+    }
+    if (!info.files.empty()) {
+      fail(DO_E_INVALID_STATE, "the StreamInterface cannot change once the download has started");
+    }
+    std::shared_ptr<stream_state> state;
+    if (unknown != nullptr) {
+      com_ptr<IStream> stream = query<IStream>(unknown);
+      if (!stream) fail(E_NOINTERFACE, "the StreamInterface does not implement IStream");
+      state = std::make_shared<stream_state>();
+      state->stream = std::move(stream);
+    }
+    settings().update(handle_.id(), [&](download_settings& s) { s.stream = std::move(state); });
+  }
+
+  // SecurityContext. Windows takes a CERT_CONTEXT of its certificate store; here a VT_BSTR
+  // names a PEM file with the client certificate (then any chain) and its unencrypted private
+  // key, which this library reads with the caller's own credentials (opendod never opens a
+  // caller's path) and opendod keeps like credentials. An empty string, VT_EMPTY or VT_NULL
+  // remove it.
+  void set_client_certificate(const VARIANT* value) {
+    if (value->vt == VT_EMPTY || value->vt == VT_NULL) {
+      return handle_.set_client_certificate({}, {});
+    }
+    if (value->vt != VT_BSTR) {
+      fail(E_INVALIDARG,
+           "SecurityContext must be a VT_BSTR naming a PEM file with the certificate and key "
+           "(a Windows CERT_CONTEXT has no Linux counterpart)");
+    }
+    const std::string path = variant_string(value, "SecurityContext");
+    if (path.empty()) return handle_.set_client_certificate({}, {});
+    handle_.set_client_certificate_file(path);
+  }
+
   // An IDODownloadStatusCallback (in VT_UNKNOWN) replaces the job's registration; NULL, VT_EMPTY
   // or VT_NULL remove it. The job's notify flags become those OnStatusChange needs.
   void set_callback(const VARIANT* value) {
@@ -592,7 +793,13 @@ class download_object final : public com_object<download_object, IDODownload> {
   // The download ended (Abort, Finalize): its registration and settings go with it.
   void end() {
     unregister_callback(handle_.id());
+    const download_settings s = settings().get(handle_.id());
     settings().forget(handle_.id());
+    if (s.stream) {
+      std::lock_guard lock(s.stream->mutex);
+      s.stream->stream.reset();  // the application's stream is released now
+      remove_stream_dir(*s.stream);
+    }
   }
 
   // OnStatusChange for every transferred and error notification and every change of state;
@@ -693,6 +900,16 @@ DO_DOWNLOAD_STATUS download_status(const job_info& info) {
                      ? do_hresult(static_cast<HRESULT>(info.error->code))
                      : S_OK;
   status.ExtendedError = S_OK;
+  // A stream download has its bytes once the stream has them (see stream_state).
+  if (status.State == DODownloadState_Transferred) {
+    const download_settings s = settings().get(info.id);
+    if (s.stream && s.stream->error != S_OK) {
+      status.State = DODownloadState_Paused;
+      status.Error = s.stream->error;
+    } else if (s.stream && !s.stream->done) {
+      status.State = DODownloadState_Transferring;
+    }
+  }
   return status;
 }
 

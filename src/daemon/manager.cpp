@@ -720,6 +720,16 @@ void manager::set_properties(const caller& who, const std::string& id,
     copy.tls_exemptions = *changes.tls_exemptions;
     copy.times.modification = wall;
   }
+  if (changes.client_certificate) {
+    // Both empty remove it; the message never holds the key.
+    if (!changes.client_certificate->empty()) {
+      const jobs::client_certificate_check checked =
+          jobs::check_client_certificate(*changes.client_certificate);
+      if (!checked.ok()) throw request_error{checked.code, checked.message};
+    }
+    copy.client_certificate = *changes.client_certificate;
+    copy.times.modification = wall;
+  }
   j = std::move(copy);
   persist(j);
   notify(j, job_event_kind::modified);
@@ -952,6 +962,7 @@ void manager::take_ownership(const caller& who, const std::string& id) {
   // its secrets).
   j.custom_headers.clear();
   j.custom_auth_headers.clear();
+  j.client_certificate = {};  // the new owner does not authenticate as the old one
   j.times.modification = wall_now();
   persist(j);
   notify(j, job_event_kind::modified);
@@ -1373,7 +1384,10 @@ bool manager::opened_or_failed(jobs::job& j, std::uint32_t index, const file_res
 
 void manager::request_to(transfer::http::request& req, const request_source& source) {
   req.url = source.url;
-  if (source.source != jobs::byte_source::origin) req.tls_exemptions = 0;
+  if (source.source != jobs::byte_source::origin) {
+    req.tls_exemptions = 0;
+    req.client_certificate = {};  // the job's identity is for its origin only
+  }
 }
 
 transfer::http::request manager::base_request(const jobs::job& j) const {
@@ -1389,6 +1403,7 @@ transfer::http::request manager::base_request(const jobs::job& j) const {
   // The job's certificate exemptions are for its origin: a cache host (request_to) or proxy is
   // always verified.
   req.tls_exemptions = j.tls_exemptions;
+  req.client_certificate = j.client_certificate;
   return req;
 }
 

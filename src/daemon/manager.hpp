@@ -69,6 +69,8 @@ struct property_changes {
   std::optional<std::vector<std::string>> custom_auth_headers;  // secrets: never logged
   std::optional<bool> allow_https_to_http_redirect;
   std::optional<std::uint32_t> tls_exemptions;
+  std::optional<jobs::client_certificate_pem>
+      client_certificate;  // the key is a secret: never logged
 };
 
 class manager final : public transfer::http::listener {

@@ -80,6 +80,14 @@ property_changes parse_properties(const json& params) {
   out.custom_auth_headers = header_lines(p, "custom_auth_headers");
   out.allow_https_to_http_redirect = ipc::optional_bool(p, "allow_https_to_http_redirect");
   out.tls_exemptions = ipc::optional_uint32(p, "tls_exemptions");
+  if (auto cert = p.find("client_certificate"); cert != p.end() && !cert->is_null()) {
+    if (!cert->is_object()) throw ipc::bad_parameter("client_certificate");
+    // One byte over the limit still reads, so that the manager's check names the size.
+    constexpr std::size_t limit = jobs::max_client_certificate_size + 1;
+    out.client_certificate =
+        jobs::client_certificate_pem{ipc::required_string(*cert, "certificate", limit),
+                                     ipc::required_string(*cert, "private_key", limit)};
+  }
   return out;
 }
 

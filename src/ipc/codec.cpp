@@ -323,6 +323,7 @@ json to_json(const job_info& job) {
   out["has_custom_auth_headers"] = job.has_custom_auth_headers;
   out["allow_https_to_http_redirect"] = job.allow_https_to_http_redirect;
   out["tls_exemptions"] = job.tls_exemptions;
+  out["has_client_certificate"] = job.has_client_certificate;
   if (job.peer_caching_flags) out["peer_caching_flags"] = *job.peer_caching_flags;
   out["cost_flags"] = job.cost_flags;
   out["cost_policy"] = static_cast<std::uint32_t>(job.cost_policy);
@@ -419,6 +420,9 @@ job_info job_from_json(const json& value) {
   job.allow_https_to_http_redirect = bool_field(value, "allow_https_to_http_redirect");
   // Absent from an opendod older than DO SecurityFlags: none.
   if (value.contains("tls_exemptions")) job.tls_exemptions = uint32_field(value, "tls_exemptions");
+  if (value.contains("has_client_certificate")) {
+    job.has_client_certificate = bool_field(value, "has_client_certificate");
+  }
   // Absent: never set (and a daemon from before sends none).
   if (auto it = value.find("peer_caching_flags"); it != value.end() && !it->is_null()) {
     job.peer_caching_flags = uint32_field(value, "peer_caching_flags");

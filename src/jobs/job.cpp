@@ -93,6 +93,7 @@ job_info to_info(const job& j) {
   info.has_custom_auth_headers = !j.custom_auth_headers.empty();  // never their text
   info.allow_https_to_http_redirect = j.allow_https_to_http_redirect;
   info.tls_exemptions = j.tls_exemptions;
+  info.has_client_certificate = !j.client_certificate.empty();  // never the certificate or key
   info.last_response = j.last_response;
   info.peer_caching_flags = j.peer_caching_flags;
   info.cost_flags = j.cost_flags;

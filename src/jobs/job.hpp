@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/client_certificate.hpp"
 #include "opendo/types.hpp"
 
 namespace opendo::jobs {
@@ -132,6 +133,8 @@ struct job {
   std::vector<std::string> custom_auth_headers;
   bool allow_https_to_http_redirect = false;
   std::uint32_t tls_exemptions = 0;  // opendo::tls_exemption bits
+  // TLS client certificate (DO SecurityContext); its key is a secret like the credentials.
+  client_certificate_pem client_certificate;
   http_response last_response;
 
   // IBackgroundCopyJob4::SetMaximumDownloadTime (seconds; 0 = no limit) and the time the job

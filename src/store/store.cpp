@@ -31,7 +31,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 10;
+constexpr std::int64_t kSchemaVersion = 11;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -444,6 +444,24 @@ constexpr const char* kMigrateHttpOptionsFrom9 = R"sql(
 ALTER TABLE http_options ADD COLUMN tls_exemptions INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// A job's TLS client certificate (version 11, DO SecurityContext): the certificate chain and its
+// private key as PEM text (jobs/client_certificate.hpp). The key is a secret, kept in this private
+// file like the credentials. A row exists only for a job that has one. Created with the schema
+// and by every migration.
+constexpr const char* kCreateClientCertificates = R"sql(
+CREATE TABLE client_certificates (
+  job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  certificate TEXT NOT NULL,
+  private_key TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+constexpr const char* kInsertClientCertificate = R"sql(
+INSERT INTO client_certificates (job_id, certificate, private_key) VALUES (?1, ?2, ?3)
+)sql";
+constexpr const char* kLoadClientCertificates = R"sql(
+SELECT job_id, certificate, private_key FROM client_certificates
+)sql";
+
 // What the owner's application said of a file's content (jobs::encode_validation). A statement of
 // its own, like the segments', so that those of the older columns stay as they were.
 constexpr const char* kUpdateValidation = R"sql(
@@ -668,6 +686,7 @@ void prepare_schema(sqlite3* db) {
           // Versions 1 to 3 had no http_options: it was made above, with the column.
           if (from >= 4) exec_sql(db, kMigrateHttpOptionsFrom9, operation.c_str());
         }
+        if (from <= 10) exec_sql(db, kCreateClientCertificates, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -684,6 +703,7 @@ void prepare_schema(sqlite3* db) {
       exec_sql(db, kCreateHttpOptions, "create schema");
       exec_sql(db, kCreateTotals, "create schema");
       exec_sql(db, kCreateFileContent, "create schema");
+      exec_sql(db, kCreateClientCertificates, "create schema");
       statement insert(db, "INSERT meta", "INSERT INTO meta (key, value) VALUES (?1, ?2)");
       run(insert).bind(1, "schema_version").bind(2, kSchemaVersion).execute();
     }
@@ -724,6 +744,10 @@ struct job_store::statements {
                             "DELETE FROM http_options WHERE job_id = ?1"),
         insert_http_options(db, "INSERT http_options", kInsertHttpOptions),
         load_http_options(db, "SELECT http_options", kLoadHttpOptions),
+        delete_client_certificate(db, "DELETE client_certificates",
+                                  "DELETE FROM client_certificates WHERE job_id = ?1"),
+        insert_client_certificate(db, "INSERT client_certificates", kInsertClientCertificate),
+        load_client_certificates(db, "SELECT client_certificates", kLoadClientCertificates),
         trim_file_content(db, "DELETE file_content",
                           "DELETE FROM file_content WHERE job_id = ?1 AND idx >= ?2"),
         has_file_content(db, "SELECT file_content", kHasFileContent),
@@ -758,6 +782,9 @@ struct job_store::statements {
   statement delete_http_options;
   statement insert_http_options;
   statement load_http_options;
+  statement delete_client_certificate;
+  statement insert_client_certificate;
+  statement load_client_certificates;
   statement trim_file_content;
   statement has_file_content;
   statement insert_file_content;
@@ -912,6 +939,14 @@ void job_store::save_job(const jobs::job& j) {
         .bind(3, jobs::join_header_block(j.custom_auth_headers))
         .bind(4, j.allow_https_to_http_redirect)
         .bind(5, std::int64_t{j.tls_exemptions})
+        .execute();
+  }
+  run(stmts_->delete_client_certificate).bind(1, j.id).execute();
+  if (!j.client_certificate.empty()) {
+    run(stmts_->insert_client_certificate)
+        .bind(1, j.id)
+        .bind(2, j.client_certificate.certificate)
+        .bind(3, j.client_certificate.private_key)
         .execute();
   }
   b.commit();
@@ -1298,6 +1333,12 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
     }
     j.allow_https_to_http_redirect = options.boolean(3);
     j.tls_exemptions = options.u32(4);
+  }
+  run certificates(stmts_->load_client_certificates);
+  while (certificates.step()) {
+    auto it = by_id.find(certificates.text(0));
+    if (it == by_id.end()) continue;
+    it->second->client_certificate = {certificates.text(1), certificates.text(2)};
   }
   return result;
 }

@@ -726,3 +726,261 @@ TEST_F(CompatDo, ContentIdRefusesWhatNamesNoV2Content) {
   ASSERT_EQ(download->Start(nullptr), S_OK);
   EXPECT_EQ(download->Abort(), S_OK);
 }
+
+// SecurityContext: on Linux a VT_BSTR naming a PEM file with the client certificate and its key
+// (Windows' CERT_CONTEXT has no counterpart), read by the library as the caller. Against nginx
+// asking for a certificate of its CA (and a server certificate of its own, which SecurityFlags
+// accepts): without one the download pauses with nginx's HTTP 400, with one of its CA it gets the
+// file. The property is write-only, as in Windows; bad values are E_INVALIDARG.
+TEST_F(CompatTest, SecurityContextPresentsAClientCertificate) {
+  opendo::test::nginx_options options;
+  options.tls = true;
+  options.client_certificates = true;
+  opendo::test::nginx_server origin(options);
+  const std::string digest = origin.make_random_file("s.bin", 200000, 9);
+  const fs::path trusted = origin.make_client_certificate("trusted", true);
+  com_ptr<IDOManager> manager = do_manager();
+  ASSERT_TRUE(manager);
+  const auto start = [&](const std::string& name, const VARIANT* context) {
+    IDODownload* raw = nullptr;
+    EXPECT_EQ(manager->CreateDownload(&raw), S_OK);
+    com_ptr<IDODownload> download = com_ptr<IDODownload>::adopt(raw);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("s.bin"))), S_OK);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr((out / name).string())), S_OK);
+    EXPECT_EQ(
+        set(download.get(), DODownloadProperty_SecurityFlags, ui4(SECURITY_FLAG_IGNORE_UNKNOWN_CA)),
+        S_OK);
+    if (context != nullptr) {
+      VARIANT copy = *context;
+      EXPECT_EQ(download->SetProperty(DODownloadProperty_SecurityContext, &copy), S_OK);
+    }
+    EXPECT_EQ(download->Start(nullptr), S_OK);
+    EXPECT_TRUE(eventually([&] {
+      const DO_DOWNLOAD_STATUS s = status_of(download.get());
+      return s.State == DODownloadState_Transferred || s.Error != S_OK;
+    }));
+    return download;
+  };
+
+  com_ptr<IDODownload> refused = start("refused", nullptr);
+  EXPECT_EQ(status_of(refused.get()).State, DODownloadState_Paused);
+  EXPECT_EQ(status_of(refused.get()).Error, BG_E_HTTP_ERROR_400);
+  EXPECT_EQ(refused->Abort(), S_OK);
+
+  VARIANT path = bstr(trusted.string());
+  com_ptr<IDODownload> accepted = start("accepted", &path);
+  VariantClear(&path);
+  ASSERT_EQ(status_of(accepted.get()).State, DODownloadState_Transferred) << daemon.log();
+  VARIANT v;
+  VariantInit(&v);
+  EXPECT_EQ(accepted->GetProperty(DODownloadProperty_SecurityContext, &v),
+            DO_E_WRITE_ONLY_PROPERTY);
+  EXPECT_EQ(v.vt, VT_EMPTY);
+  EXPECT_EQ(accepted->Finalize(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(out / "accepted"), digest);
+
+  // Bad values change nothing; VT_EMPTY and an empty string remove the certificate.
+  IDODownload* raw = nullptr;
+  ASSERT_EQ(manager->CreateDownload(&raw), S_OK);
+  com_ptr<IDODownload> download = com_ptr<IDODownload>::adopt(raw);
+  const std::string id = get_string(download.get(), DODownloadProperty_Id);
+  const auto has_certificate = [&] { return modern().open_job(id).info().has_client_certificate; };
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityContext, ui4(1)), E_INVALIDARG);
+  EXPECT_EQ(
+      set(download.get(), DODownloadProperty_SecurityContext, bstr((out / "missing.pem").string())),
+      E_INVALIDARG);
+  opendo::test::write_file(out / "garbage.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n");
+  EXPECT_EQ(
+      set(download.get(), DODownloadProperty_SecurityContext, bstr((out / "garbage.pem").string())),
+      E_INVALIDARG);
+  EXPECT_EQ(download->SetProperty(DODownloadProperty_SecurityContext, nullptr), E_INVALIDARG);
+  EXPECT_FALSE(has_certificate());
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityContext, bstr(trusted.string())), S_OK);
+  EXPECT_TRUE(has_certificate());
+  VARIANT empty;
+  VariantInit(&empty);
+  EXPECT_EQ(download->SetProperty(DODownloadProperty_SecurityContext, &empty), S_OK);
+  EXPECT_FALSE(has_certificate());
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityContext, bstr(trusted.string())), S_OK);
+  EXPECT_EQ(set(download.get(), DODownloadProperty_SecurityContext, bstr("")), S_OK);
+  EXPECT_FALSE(has_certificate());
+  EXPECT_EQ(download->Abort(), S_OK);
+}
+
+namespace {
+
+// An application's IStream that collects what is written into it, counting references; Write
+// fails with `write_error` once `fail_after` bytes were written.
+class collecting_stream final : public IStream {
+ public:
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void** ppv) override {
+    if (ppv == nullptr) return E_POINTER;
+    *ppv = nullptr;
+    if (riid != IID_IUnknown && riid != IID_ISequentialStream && riid != IID_IStream) {
+      return E_NOINTERFACE;
+    }
+    *ppv = static_cast<IStream*>(this);
+    AddRef();
+    return S_OK;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return static_cast<ULONG>(++refs); }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const auto left = static_cast<ULONG>(--refs);
+    if (left == 0) delete this;
+    return left;
+  }
+  HRESULT STDMETHODCALLTYPE Read(void*, ULONG, ULONG*) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE Write(const void* pv, ULONG cb, ULONG* written) override {
+    std::lock_guard lock(mutex);
+    if (bytes.size() + cb > fail_after) return write_error;
+    bytes.append(static_cast<const char*>(pv), cb);
+    ++writes;
+    if (written != nullptr) *written = cb;
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE Seek(LARGE_INTEGER, DWORD, ULARGE_INTEGER*) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE SetSize(ULARGE_INTEGER) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE CopyTo(IStream*, ULARGE_INTEGER, ULARGE_INTEGER*,
+                                   ULARGE_INTEGER*) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE Commit(DWORD) override { return S_OK; }
+  HRESULT STDMETHODCALLTYPE Revert() override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE LockRegion(ULARGE_INTEGER, ULARGE_INTEGER, DWORD) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE UnlockRegion(ULARGE_INTEGER, ULARGE_INTEGER, DWORD) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE Stat(STATSTG*, DWORD) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE Clone(IStream**) override { return E_NOTIMPL; }
+
+  std::string received() {
+    std::lock_guard lock(mutex);
+    return bytes;
+  }
+
+  std::atomic<LONG> refs{1};
+  std::mutex mutex;
+  std::string bytes;
+  int writes = 0;
+  std::size_t fail_after = static_cast<std::size_t>(-1);
+  HRESULT write_error = S_OK;
+};
+
+}  // namespace
+
+// StreamInterface: the download writes into the application's IStream instead of a LocalPath
+// file: exactly the file's bytes, in order; the download reads Transferred once the stream has
+// them; Finalize then ends it and releases the stream.
+TEST_F(CompatDo, StreamInterfaceReceivesTheFileInOrder) {
+  const std::string digest = origin.make_random_file("stream.bin", 1500000, 11);
+  auto* stream = new collecting_stream;
+  auto* callback = new status_callback;
+  {
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("stream.bin"))), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)), S_OK);
+    EXPECT_EQ(stream->refs.load(), 2);  // the download holds it
+    VARIANT v;
+    VariantInit(&v);
+    ASSERT_EQ(download->GetProperty(DODownloadProperty_StreamInterface, &v), S_OK);
+    ASSERT_EQ(v.vt, VT_UNKNOWN);
+    EXPECT_EQ(identity(v.punkVal), identity(stream));
+    VariantClear(&v);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_CallbackInterface, unknown(callback)), S_OK);
+    ASSERT_EQ(download->Start(nullptr), S_OK);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)),
+              DO_E_INVALID_STATE);
+    ASSERT_TRUE(callback->wait_for_state(DODownloadState_Transferred)) << daemon.log();
+    // Transferred only once the stream has every byte.
+    EXPECT_EQ(opendo::test::sha256_hex(stream->received()), digest);
+    EXPECT_GT(stream->writes, 1);
+    EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferred);
+    // The bytes went through a private directory of the caller's, removed at the end.
+    const fs::path local = get_string(download.get(), DODownloadProperty_LocalPath);
+    ASSERT_FALSE(local.empty());
+    EXPECT_EQ(fs::status(local.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+    EXPECT_EQ(download->Finalize(), S_OK);
+    EXPECT_FALSE(fs::exists(local.parent_path()));
+    EXPECT_EQ(stream->refs.load(), 1);  // released when the download ended
+    EXPECT_EQ(status_of(download.get()).State, DODownloadState_Finalized);
+  }
+  EXPECT_EQ(opendo::test::sha256_hex(stream->received()), digest);
+  stream->Release();
+  callback->Release();
+}
+
+// What StreamInterface refuses, and a stream whose Write fails: the download is Paused with that
+// HRESULT, cannot be finalized, and Abort releases the stream.
+TEST_F(CompatDo, StreamInterfaceRulesAndAFailingWrite) {
+  origin.make_random_file("fail.bin", 300000, 12);
+  auto* stream = new collecting_stream;
+  stream->fail_after = 100000;
+  stream->write_error = static_cast<HRESULT>(0x80030070);  // STG_E_MEDIUMFULL
+  {
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("fail.bin"))), S_OK);
+    EXPECT_EQ(set(download.get(), DODownloadProperty_StreamInterface, ui4(1)), E_INVALIDARG);
+    auto* callback = new status_callback;  // no IStream
+    EXPECT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(callback)),
+              E_NOINTERFACE);
+    callback->Release();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("both"))), S_OK);
+    EXPECT_EQ(download->Start(nullptr), E_INVALIDARG);  // a LocalPath and a stream
+    DO_DOWNLOAD_RANGES_INFO ranges{};
+    ranges.RangeCount = 1;
+    ranges.Ranges[0] = {0, 10};
+    VARIANT empty;
+    VariantInit(&empty);
+    // Removing the stream releases it; ranges need a LocalPath.
+    ASSERT_EQ(download->SetProperty(DODownloadProperty_StreamInterface, &empty), S_OK);
+    EXPECT_EQ(stream->refs.load(), 1);
+    EXPECT_EQ(download->Start(&ranges), S_OK);  // to the LocalPath
+    EXPECT_EQ(download->Abort(), S_OK);
+  }
+  {
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("fail.bin"))), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)), S_OK);
+    DO_DOWNLOAD_RANGES_INFO ranges{};
+    ranges.RangeCount = 1;
+    ranges.Ranges[0] = {0, 10};
+    EXPECT_EQ(download->Start(&ranges), E_INVALIDARG);
+    ASSERT_EQ(download->Start(nullptr), S_OK);
+    ASSERT_TRUE(eventually([&] { return status_of(download.get()).Error != S_OK; }))
+        << daemon.log();
+    const DO_DOWNLOAD_STATUS status = status_of(download.get());
+    EXPECT_EQ(status.State, DODownloadState_Paused);
+    EXPECT_EQ(status.Error, static_cast<HRESULT>(0x80030070));
+    EXPECT_EQ(stream->received().size(), 65536U);  // the whole chunks before the failing one
+    EXPECT_EQ(stream->received(),
+              opendo::test::read_file(origin.docroot() / "fail.bin").substr(0, 65536));
+    EXPECT_EQ(download->Finalize(), DO_E_INVALID_STATE);
+    EXPECT_EQ(download->Abort(), S_OK);
+  }
+  EXPECT_TRUE(eventually([&] { return stream->refs.load() == 1; }));
+  stream->Release();
+}
+
+// BlockingMode with a stream: Start returns once the stream has every byte.
+TEST_F(CompatDo, BlockingStartReturnsWhenTheStreamHasTheBytes) {
+  const std::string digest = origin.make_random_file("blocking-stream.bin", 700000, 13);
+  auto* stream = new collecting_stream;
+  {
+    com_ptr<IDODownload> download = create();
+    ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("blocking-stream.bin"))),
+              S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_StreamInterface, unknown(stream)), S_OK);
+    ASSERT_EQ(set(download.get(), DODownloadProperty_BlockingMode, boolean(true)), S_OK);
+    ASSERT_EQ(download->Start(nullptr), S_OK);
+    EXPECT_EQ(opendo::test::sha256_hex(stream->received()), digest);
+    EXPECT_EQ(status_of(download.get()).State, DODownloadState_Transferred);
+    EXPECT_EQ(download->Finalize(), S_OK);
+    EXPECT_EQ(stream->refs.load(), 1);
+  }
+  stream->Release();
+}

@@ -2,6 +2,7 @@
 // ones too), the last response after a redirect, and https-to-http redirects refused unless the
 // job allows them. Secrets never reach the daemon's log or a client.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <functional>
 #include <string>
@@ -296,4 +297,142 @@ TEST(HttpOptions, UnknownCertificateExemptionsAreRefusedAndKeptAcrossRestarts) {
       << refused.err;
   ASSERT_EQ(daemon.cli({"setprop", j.id(), "--accept-certificate-errors", "none"}).exit_code, 0);
   EXPECT_EQ(again.open_job(j.id()).info().tls_exemptions, 0U);
+}
+
+// DO SecurityContext (job::set_client_certificate_file) against nginx that asks every client for
+// a certificate of its CA: a job without one, or with one of another CA, fails with nginx's
+// answer (HTTP 400: nginx finishes the handshake and refuses the request); a job with one of its
+// CA gets the file. The certificate survives a restart of the daemon, and neither its key nor its
+// certificate reaches a client, the CLI or the daemon's log.
+TEST(HttpOptions, AClientCertificateIsPresentedOnlyByItsJob) {
+  constexpr std::uint32_t kHttp400 = 0x80190190;  // BG_E_HTTP_ERROR_400
+  nginx_options options;
+  options.tls = true;
+  options.client_certificates = true;
+  nginx_server origin(options);
+  const std::string digest = origin.make_random_file("c.bin", 300000, 7);
+  const auto trusted = origin.make_client_certificate("trusted", true);
+  const auto stranger = origin.make_client_certificate("stranger", false);
+  daemon_options daemon_opts;
+  daemon_opts.extra_args = {"--ca-file", origin.ca_file().string()};
+  daemon_process daemon(daemon_opts);
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  auto run = [&](job& j, const std::string& name) {
+    j.add_file(origin.url("c.bin"), (out / name).string());
+    j.resume();
+    return wait_until(j, [](const job_info& i) {
+      return i.state == job_state::transferred || i.state == job_state::error;
+    });
+  };
+
+  job none = c.create_job("none");
+  const job_info refused = run(none, "none");
+  ASSERT_EQ(refused.state, job_state::error) << daemon.log();
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, kHttp400);
+  EXPECT_FALSE(refused.has_client_certificate);
+
+  job other = c.create_job("other");
+  other.set_client_certificate_file(stranger.string());
+  const job_info untrusted = run(other, "other");
+  ASSERT_EQ(untrusted.state, job_state::error) << daemon.log();
+  EXPECT_EQ(untrusted.error->code, kHttp400);
+
+  // Set before a restart; the file is added and transferred after it.
+  job good = c.create_job("good");
+  good.set_client_certificate_file(trusted.string());
+  EXPECT_TRUE(good.info().has_client_certificate);
+  daemon.restart();
+  client again = connect(daemon);
+  job reopened = again.open_job(good.id());
+  EXPECT_TRUE(reopened.info().has_client_certificate);
+  const job_info accepted = run(reopened, "good");
+  ASSERT_EQ(accepted.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(reopened.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "good"), digest);
+  // Only the requests with the trusted certificate got the file.
+  std::size_t served = 0;
+  for (const auto& entry : origin.access_log()) {
+    if (entry.path == "/c.bin" && (entry.status == 200 || entry.status == 206)) ++served;
+  }
+  EXPECT_GE(served, 1U);
+
+  // The CLI: set from a file, shown as set, never its text; removed.
+  const std::string pem = read_file(trusted);
+  const std::string key_line = pem.substr(pem.find("-----BEGIN PRIVATE KEY-----") + 28, 40);
+  const std::string cert_line = pem.substr(pem.find("-----BEGIN CERTIFICATE-----") + 28, 40);
+  job cli_job = again.create_job("cli");
+  const auto set = daemon.cli({"setprop", cli_job.id(), "--client-certificate", trusted.string()});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const auto shown = daemon.cli({"info", cli_job.id()});
+  EXPECT_NE(shown.out.find("client certificate:"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find(key_line), std::string::npos);
+  EXPECT_EQ(shown.out.find(cert_line), std::string::npos);
+  const auto json = daemon.cli({"--json", "info", cli_job.id()});
+  EXPECT_EQ(json.out.find(key_line), std::string::npos);
+  ASSERT_EQ(daemon.cli({"setprop", cli_job.id(), "--clear-client-certificate"}).exit_code, 0);
+  EXPECT_FALSE(cli_job.info().has_client_certificate);
+  const auto missing =
+      daemon.cli({"setprop", cli_job.id(), "--client-certificate", (out / "nope.pem").string()});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_FALSE(cli_job.info().has_client_certificate);
+  EXPECT_EQ(daemon.log().find(key_line), std::string::npos);
+  // A new owner does not authenticate as the old one.
+  if (::geteuid() == 0) {
+    cli_job.set_client_certificate_file(trusted.string());
+    ASSERT_TRUE(cli_job.info().has_client_certificate);
+    cli_job.take_ownership();  // root is an administrator
+    EXPECT_FALSE(cli_job.info().has_client_certificate);
+  }
+}
+
+// What set_client_certificate refuses (E_INVALIDARG, nothing changed): a file that cannot be
+// read, is too large, holds no certificate or no key, or a key of another certificate; the
+// daemon checks what it is sent apart from the file too.
+TEST(HttpOptions, BadClientCertificatesAreRefused) {
+  nginx_options options;
+  options.tls = true;
+  options.client_certificates = true;
+  nginx_server origin(options);
+  const std::string a = read_file(origin.make_client_certificate("a", true));
+  const std::string b = read_file(origin.make_client_certificate("b", true));
+  const auto cert_of = [](const std::string& pem) {
+    return pem.substr(0, pem.find("-----BEGIN PRIVATE KEY-----"));
+  };
+  const auto key_of = [](const std::string& pem) {
+    return pem.substr(pem.find("-----BEGIN PRIVATE KEY-----"));
+  };
+  daemon_process daemon;
+  temp_dir dir("opendo-certs");
+  client c = connect(daemon);
+  job j = c.create_job("bad");
+  const auto refused = [&](const std::string& name, const std::string& text) {
+    SCOPED_TRACE(name);
+    const auto path = dir / name;
+    write_file(path, text);
+    EXPECT_EQ(hresult_of([&] { j.set_client_certificate_file(path.string()); }), kInvalidArg);
+  };
+  refused("empty.pem", "");
+  refused("garbage.pem", "not a certificate\n");
+  refused("cert-only.pem", cert_of(a));
+  refused("key-only.pem", key_of(a));
+  refused("mismatch.pem", cert_of(a) + key_of(b));
+  refused("large.pem", a + std::string(70000, '\n'));
+  EXPECT_EQ(hresult_of([&] { j.set_client_certificate_file((dir / "none.pem").string()); }),
+            kInvalidArg);
+  EXPECT_EQ(hresult_of([&] { j.set_client_certificate_file(dir.path().string()); }),
+            kInvalidArg);  // a directory
+  // Sent apart, the daemon checks them itself.
+  EXPECT_EQ(hresult_of([&] { j.set_client_certificate(cert_of(a), key_of(b)); }), kInvalidArg);
+  EXPECT_EQ(hresult_of([&] { j.set_client_certificate(cert_of(a), ""); }), kInvalidArg);
+  EXPECT_EQ(hresult_of([&] {
+              j.set_client_certificate(cert_of(a) + std::string(70000, '\n'), key_of(a));
+            }),
+            kInvalidArg);
+  EXPECT_FALSE(j.info().has_client_certificate);
+  // The key may come first in the file.
+  write_file(dir / "key-first.pem", key_of(a) + cert_of(a));
+  j.set_client_certificate_file((dir / "key-first.pem").string());
+  EXPECT_TRUE(j.info().has_client_certificate);
 }

@@ -275,6 +275,10 @@ void nginx_server::write_config() const {
   if (options_.tls) {
     c << "    ssl_certificate \"" << d << "/tls/cert.pem\";\n"
       << "    ssl_certificate_key \"" << d << "/tls/key.pem\";\n";
+    if (options_.client_certificates) {
+      c << "    ssl_client_certificate \"" << d << "/tls/client-ca.pem\";\n"
+        << "    ssl_verify_client on;\n";
+    }
   }
   if (options_.limit_rate) c << "    limit_rate " << *options_.limit_rate << ";\n";
   for (const auto& line : options_.extra_config) c << "    " << line << "\n";
@@ -307,6 +311,37 @@ void expire_certificate(const std::filesystem::path& cert, const std::filesystem
   }
   std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(cert.c_str(), "w"), &std::fclose);
   if (!out || PEM_write_X509(out.get(), x509.get()) != 1) fail("write");
+}
+
+// Runs the openssl command line tool; throws with its error output when it fails.
+void openssl(std::vector<std::string> args) {
+  args.insert(args.begin(), "openssl");
+  const auto result = run(args, 30s);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("nginx_server: openssl " + args[1] + " failed (exit " +
+                             std::to_string(result.exit_code) + "): " + result.err);
+  }
+}
+
+// A self-signed CA certificate NAME.pem and its key NAME.key in dir.
+void make_self_signed_ca(const std::filesystem::path& dir, const std::string& name,
+                         const std::string& common_name) {
+  opendo::test::write_file(dir / (name + ".cnf"),
+                           "[req]\n"
+                           "distinguished_name = dn\n"
+                           "x509_extensions = v3\n"
+                           "prompt = no\n"
+                           "[dn]\n"
+                           "CN = " +
+                               common_name +
+                               "\n"
+                               "[v3]\n"
+                               "basicConstraints = critical, CA:TRUE\n"
+                               "keyUsage = critical, keyCertSign, cRLSign\n"
+                               "subjectKeyIdentifier = hash\n");
+  openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-days", "7", "-config", (dir / (name + ".cnf")).string(), "-keyout",
+           (dir / (name + ".key")).string(), "-out", (dir / (name + ".pem")).string()});
 }
 
 }  // namespace
@@ -348,6 +383,32 @@ void nginx_server::make_certificate() const {
                              std::to_string(result.exit_code) + "): " + result.err);
   }
   if (options_.certificate_expired) expire_certificate(tls / "cert.pem", tls / "key.pem");
+  if (options_.client_certificates) {
+    make_self_signed_ca(tls, "client-ca", "opendo test client CA");
+    make_self_signed_ca(tls, "other-ca", "opendo test other CA");
+  }
+}
+
+std::filesystem::path nginx_server::make_client_certificate(std::string_view name,
+                                                            bool trusted) const {
+  if (!options_.client_certificates) {
+    throw std::logic_error("nginx_server: make_client_certificate needs client_certificates");
+  }
+  const auto tls = dir_ / "tls";
+  const std::string n(name);
+  const auto key = tls / (n + ".key");
+  const auto csr = tls / (n + ".csr");
+  const auto cert = tls / (n + ".crt");
+  const std::string ca = trusted ? "client-ca" : "other-ca";
+  opendo::test::write_file(tls / (n + ".ext"), "extendedKeyUsage = clientAuth\n");
+  openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-subj", "/CN=" + n, "-keyout", key.string(), "-out", csr.string()});
+  openssl({"x509", "-req", "-in", csr.string(), "-CA", (tls / (ca + ".pem")).string(), "-CAkey",
+           (tls / (ca + ".key")).string(), "-CAcreateserial", "-days", "7", "-extfile",
+           (tls / (n + ".ext")).string(), "-out", cert.string()});
+  const auto pem = dir_ / (n + ".pem");
+  opendo::test::write_file(pem, read_file(cert) + read_file(key));
+  return pem;
 }
 
 void nginx_server::launch() {

@@ -31,6 +31,10 @@ struct nginx_options {
   std::string certificate_names;
   std::string certificate_usage;
   bool certificate_expired = false;
+  // With tls: ask every client for a certificate signed by a CA of the server's own
+  // (ssl_verify_client on); make_client_certificate() makes them. nginx answers a request
+  // without one, or with one it does not trust, with HTTP 400.
+  bool client_certificates = false;
   // Raw lines added to the server block, e.g. "location /gone { return 404; }".
   std::vector<std::string> extra_config;
   // Raw lines added to the http block, e.g. a proxy_cache_path (relative paths are under dir()).
@@ -77,6 +81,11 @@ class nginx_server {
   const std::filesystem::path& docroot() const { return docroot_; }
   // The self-signed certificate with TLS; empty without.
   const std::filesystem::path& ca_file() const { return ca_file_; }
+  // With client_certificates: a new EC client certificate and its unencrypted key, in one PEM
+  // file (certificate first) under dir(), named NAME.pem. Trusted: signed by the CA the server
+  // verifies clients with; otherwise by a CA of its own that the server does not know. Returns
+  // the file's path.
+  std::filesystem::path make_client_certificate(std::string_view name, bool trusted) const;
 
   // Creates or replaces a file under the docroot and returns its full path. nginx's ETag is
   // mtime and size: to make a replaced file look changed to If-Range, also call set_mtime().

@@ -272,6 +272,7 @@ TEST(Codec, HttpOptionsAndLastResponseRoundTrip) {
   job.id = "{00000000-0000-4000-8000-000000000002}";
   job.custom_headers = {"X-Opendo-Test: ünï", "Accept-Language: en"};
   job.has_custom_auth_headers = true;
+  job.has_client_certificate = true;
   job.allow_https_to_http_redirect = true;
   job.last_response = {302, "Location: /other\r\nServer: nginx\r\n", "127.0.0.1",
                        "http://127.0.0.1:8080/other"};
@@ -283,13 +284,14 @@ TEST(Codec, HttpOptionsAndLastResponseRoundTrip) {
   EXPECT_EQ(ipc::to_json(back), wire);
   EXPECT_EQ(back.custom_headers, job.custom_headers);
   EXPECT_TRUE(back.has_custom_auth_headers);
+  EXPECT_TRUE(back.has_client_certificate);
   EXPECT_TRUE(back.allow_https_to_http_redirect);
   EXPECT_EQ(back.last_response.status, 302U);
   EXPECT_EQ(back.last_response.headers, job.last_response.headers);
   EXPECT_EQ(back.last_response.server_ip, "127.0.0.1");
   EXPECT_EQ(back.last_response.redirection_target, "http://127.0.0.1:8080/other");
   // Wrong shapes name the field.
-  for (const char* field : {"custom_headers", "has_custom_auth_headers",
+  for (const char* field : {"custom_headers", "has_custom_auth_headers", "has_client_certificate",
                             "allow_https_to_http_redirect", "last_response"}) {
     SCOPED_TRACE(field);
     auto bad = wire;

@@ -103,6 +103,7 @@ void expect_same_job(const job& a, const job& b) {
   EXPECT_EQ(a.cost_flags, b.cost_flags);
   EXPECT_EQ(a.cost_policy, b.cost_policy);
   EXPECT_EQ(a.disallow_on_cellular, b.disallow_on_cellular);
+  EXPECT_EQ(a.client_certificate, b.client_certificate);
   ASSERT_EQ(a.error.has_value(), b.error.has_value());
   if (a.error) {
     EXPECT_EQ(a.error->code, b.error->code);
@@ -875,9 +876,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion10) {
+TEST_F(JobStore, NewStoreHasSchemaVersion11) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -949,7 +950,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "10");
+  EXPECT_EQ(store.meta("schema_version"), "11");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -1017,7 +1018,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1059,7 +1060,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"11", "0"}) {
+  for (const char* version : {"12", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1087,7 +1088,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1107,7 +1108,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1123,8 +1124,8 @@ TEST_F(JobStore, MigratedLayoutIsTheNewLayout) {
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
   raw_db from3(from3_path);
-  for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options", "totals",
+                                  "file_content", "client_certificates"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1175,7 +1176,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1190,8 +1191,8 @@ TEST_F(JobStore, MigratedFromVersion3LayoutIsTheNewLayout) {
   { job_store store(path_); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options", "totals",
+                                  "file_content", "client_certificates"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1216,12 +1217,13 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
+    old.exec("DROP TABLE client_certificates");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1243,13 +1245,14 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
+    old.exec("DROP TABLE client_certificates");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1262,7 +1265,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 10");
+  expect_open_fails("migrate schema version 1 to 11");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1396,7 +1399,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1416,8 +1419,8 @@ TEST_F(JobStore, MigratedFromVersion4LayoutIsTheNewLayout) {
   { job_store store(path_); }
   raw_db fresh(fresh_path);
   raw_db migrated(path_);
-  for (const std::string table :
-       {"meta", "jobs", "files", "credentials", "http_options", "totals", "file_content"}) {
+  for (const std::string table : {"meta", "jobs", "files", "credentials", "http_options", "totals",
+                                  "file_content", "client_certificates"}) {
     SCOPED_TRACE(table);
     std::string layout = fresh.text(describe_table(table));
     EXPECT_FALSE(layout.empty());
@@ -1501,13 +1504,14 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
+    old.exec("DROP TABLE client_certificates");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1551,13 +1555,14 @@ TEST_F(JobStore, Version9StoreGainsValidation) {
     raw_db old(path_);
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
+    old.exec("DROP TABLE client_certificates");
     old.exec("UPDATE meta SET value = 9 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
   EXPECT_FALSE(loaded[0].files[0].validated);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   loaded[0].files[0].validated = true;
   { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
@@ -1606,6 +1611,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_flags");
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
+    old.exec("DROP TABLE client_certificates");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1615,8 +1621,61 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
   EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
   EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
   EXPECT_FALSE(loaded[0].disallow_on_cellular);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   loaded[0].peer_caching_flags = peer_caching::server;
+  { job_store(path_).save_job(loaded[0]); }
+  expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// DO SecurityContext: the certificate and its key (a secret, like the credentials) are kept per
+// job, a job without one has no row, removing it or the job removes the row.
+TEST_F(JobStore, ClientCertificateRoundTripsAndLeavesWithItsJob) {
+  job with = make_job("{00000000-0000-0000-0000-0000000000C1}", 1, 1);
+  with.client_certificate = {"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                             "-----BEGIN PRIVATE KEY-----\ns3cret\n-----END PRIVATE KEY-----\n"};
+  job without = make_job("{00000000-0000-0000-0000-0000000000C2}", 2, 0);
+  {
+    job_store store(path_);
+    store.save_job(with);
+    store.save_job(without);
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(with, loaded[0]);
+  expect_same_job(without, loaded[1]);
+  EXPECT_TRUE(loaded[1].client_certificate.empty());
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM client_certificates"), "1");
+  // Removed: the row goes.
+  loaded[0].client_certificate = {};
+  job_store(path_).save_job(loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM client_certificates"), "0");
+  EXPECT_TRUE(job_store(path_).load_all()[0].client_certificate.empty());
+  // Removing the job removes its certificate and key with it.
+  job_store(path_).save_job(with);
+  job_store(path_).remove_job(with.id);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM client_certificates WHERE private_key "
+                               "LIKE '%s3cret%'"),
+            "0");
+}
+
+// Version 10 had no client_certificates table: made here from a new store by dropping it. Its
+// jobs come back without a certificate, and the table then holds what is set.
+TEST_F(JobStore, Version10StoreGainsClientCertificates) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000C3}", 1, 1);
+  j.tls_exemptions = 0x3;
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("DROP TABLE client_certificates");
+    old.exec("UPDATE meta SET value = 10 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(loaded[0].tls_exemptions, 0x3U);  // kept: version 10 had it
+  EXPECT_TRUE(loaded[0].client_certificate.empty());
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  loaded[0].client_certificate = {"cert", "key"};
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
 }

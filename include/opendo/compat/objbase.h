@@ -418,6 +418,95 @@ struct IEnumUnknown : public IUnknown {
 };
 typedef IEnumUnknown* LPENUMUNKNOWN;
 
+// ---------------------------------------------------------------------------------------------
+// ISequentialStream and IStream (objidl.h), enough for DO's StreamInterface: an application's
+// stream object that a download writes into. Methods in Windows' vtable order.
+
+typedef union _LARGE_INTEGER {
+  struct {
+    DWORD LowPart;
+    LONG HighPart;
+  } u;
+  LONGLONG QuadPart;
+} LARGE_INTEGER;
+typedef union _ULARGE_INTEGER {
+  struct {
+    DWORD LowPart;
+    DWORD HighPart;
+  } u;
+  ULONGLONG QuadPart;
+} ULARGE_INTEGER;
+typedef LARGE_INTEGER* PLARGE_INTEGER;
+typedef ULARGE_INTEGER* PULARGE_INTEGER;
+
+typedef enum tagSTREAM_SEEK {
+  STREAM_SEEK_SET = 0,
+  STREAM_SEEK_CUR = 1,
+  STREAM_SEEK_END = 2
+} STREAM_SEEK;
+typedef enum tagSTGTY {
+  STGTY_STORAGE = 1,
+  STGTY_STREAM = 2,
+  STGTY_LOCKBYTES = 3,
+  STGTY_PROPERTY = 4
+} STGTY;
+typedef enum tagSTATFLAG {
+  STATFLAG_DEFAULT = 0,
+  STATFLAG_NONAME = 1,
+  STATFLAG_NOOPEN = 2
+} STATFLAG;
+typedef enum tagSTGC {
+  STGC_DEFAULT = 0,
+  STGC_OVERWRITE = 1,
+  STGC_ONLYIFCURRENT = 2,
+  STGC_DANGEROUSLYCOMMITMERELYTODISKCACHE = 4,
+  STGC_CONSOLIDATE = 8
+} STGC;
+
+typedef struct tagSTATSTG {
+  LPOLESTR pwcsName;
+  DWORD type;
+  ULARGE_INTEGER cbSize;
+  FILETIME mtime;
+  FILETIME ctime;
+  FILETIME atime;
+  DWORD grfMode;
+  DWORD grfLocksSupported;
+  CLSID clsid;
+  DWORD grfStateBits;
+  DWORD reserved;
+} STATSTG;
+
+struct ISequentialStream;
+OPENDO_DECLARE_UUID(ISequentialStream, "0c733a30-2a1c-11ce-ade5-00aa0044773d");
+inline constexpr IID IID_ISequentialStream = __uuidof(ISequentialStream);
+
+struct ISequentialStream : public IUnknown {
+  virtual HRESULT STDMETHODCALLTYPE Read(void* pv, ULONG cb, ULONG* pcbRead) = 0;
+  virtual HRESULT STDMETHODCALLTYPE Write(const void* pv, ULONG cb, ULONG* pcbWritten) = 0;
+};
+
+struct IStream;
+OPENDO_DECLARE_UUID(IStream, "0000000c-0000-0000-C000-000000000046");
+inline constexpr IID IID_IStream = __uuidof(IStream);
+
+struct IStream : public ISequentialStream {
+  virtual HRESULT STDMETHODCALLTYPE Seek(LARGE_INTEGER dlibMove, DWORD dwOrigin,
+                                         ULARGE_INTEGER* plibNewPosition) = 0;
+  virtual HRESULT STDMETHODCALLTYPE SetSize(ULARGE_INTEGER libNewSize) = 0;
+  virtual HRESULT STDMETHODCALLTYPE CopyTo(IStream* pstm, ULARGE_INTEGER cb,
+                                           ULARGE_INTEGER* pcbRead, ULARGE_INTEGER* pcbWritten) = 0;
+  virtual HRESULT STDMETHODCALLTYPE Commit(DWORD grfCommitFlags) = 0;
+  virtual HRESULT STDMETHODCALLTYPE Revert() = 0;
+  virtual HRESULT STDMETHODCALLTYPE LockRegion(ULARGE_INTEGER libOffset, ULARGE_INTEGER cb,
+                                               DWORD dwLockType) = 0;
+  virtual HRESULT STDMETHODCALLTYPE UnlockRegion(ULARGE_INTEGER libOffset, ULARGE_INTEGER cb,
+                                                 DWORD dwLockType) = 0;
+  virtual HRESULT STDMETHODCALLTYPE Stat(STATSTG* pstatstg, DWORD grfStatFlag) = 0;
+  virtual HRESULT STDMETHODCALLTYPE Clone(IStream** ppstm) = 0;
+};
+typedef IStream* LPSTREAM;
+
 // CoCreateInstance(clsid, nullptr, CLSCTX_LOCAL_SERVER, IID_PPV_ARGS(&pManager)): the uuid comes
 // from the pointer's type, and the pointer must point to an interface.
 template <typename T>

@@ -114,16 +114,21 @@ CURLcode set_tls_exemptions(CURL* /*easy*/, void* ssl_ctx, void* exemptions) {
   return CURLE_OK;
 }
 
-// A request that accepts certificate errors gets a connection of its own: new, never reused
-// afterwards, HTTP/1.1 (no other request multiplexed onto it) and no TLS session resumed from or
-// kept for another (a resumed session skips verification).
-void apply_tls_exemptions(CURL* easy, std::uint32_t exemptions) {
-  if (exemptions == 0) return;
+// A connection of the request's own: new, never reused afterwards, HTTP/1.1 (no other request
+// multiplexed onto it) and no TLS session resumed from or kept for another (a resumed session
+// skips verification, and carries the client certificate it was made with).
+void private_connection(CURL* easy) {
   curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L);
   curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 0L);
+}
+
+// A request that accepts certificate errors gets a connection of its own.
+void apply_tls_exemptions(CURL* easy, std::uint32_t exemptions) {
+  if (exemptions == 0) return;
+  private_connection(easy);
   // libcurl checks the name itself, apart from OpenSSL's chain verification.
   if ((exemptions & tls_exemption::name_mismatch) != 0) {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -131,6 +136,22 @@ void apply_tls_exemptions(CURL* easy, std::uint32_t exemptions) {
   curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &set_tls_exemptions);
   curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA,
                    reinterpret_cast<void*>(static_cast<std::uintptr_t>(exemptions)));
+}
+
+// A request with a client certificate (DO SecurityContext) presents it to the origin (not to a
+// proxy) on a connection of its own: no other job's request is sent on a connection
+// authenticated as this job's owner. libcurl copies the blobs.
+void apply_client_certificate(CURL* easy, const jobs::client_certificate_pem& cert) {
+  if (cert.empty()) return;
+  private_connection(easy);
+  curl_blob certificate{const_cast<char*>(cert.certificate.data()), cert.certificate.size(),
+                        CURL_BLOB_COPY};
+  curl_blob key{const_cast<char*>(cert.private_key.data()), cert.private_key.size(),
+                CURL_BLOB_COPY};
+  curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &certificate);
+  curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+  curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key);
+  curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
 }
 
 std::string header_value(CURL* easy, const char* name) {
@@ -605,6 +626,7 @@ transfer_id engine::start(const request& req) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
   if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
   apply_tls_exemptions(easy, req.tls_exemptions);
+  apply_client_certificate(easy, req.client_certificate);
   apply_proxy(easy, req.proxy);
   if (req.server_auth) {
     curl_easy_setopt(easy, CURLOPT_USERNAME, req.server_auth->user_name.c_str());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/client_certificate.hpp"
 #include "opendo/types.hpp"
 
 namespace opendo::transfer::http {
@@ -56,6 +57,10 @@ struct request {
   // Certificate errors this request accepts (opendo::tls_exemption bits). Non-zero: the request
   // gets a connection of its own that no other request reuses.
   std::uint32_t tls_exemptions = 0;
+  // The TLS client certificate the request presents (PEM; the key is a secret: never logged).
+  // Set: the request gets a connection of its own too, so that no other request rides on a
+  // connection authenticated as this job's owner.
+  jobs::client_certificate_pem client_certificate;
 };
 
 // The final response of a request, after redirects (what DO reports as HttpStatusCode,
