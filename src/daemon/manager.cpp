@@ -385,6 +385,18 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+void manager::persist_file(const jobs::job& j, std::uint32_t index) {
+  try {
+    store::job_store::batch b(store_);
+    store_.save_job_file(j, index);
+    if (totals_dirty_) store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
+  } catch (const std::exception& e) {
+    spdlog::error("could not record job {}: {}", j.id, e.what());
+  }
+}
+
 // The job and a file's validation flags in one transaction (save_job leaves those flags alone).
 void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
   store::job_store::batch b(store_);
@@ -1275,9 +1287,12 @@ void manager::start_file(jobs::job& j) {
       if (!opened_or_failed(j, j.current_file, opened)) return;
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
-    if (!file.completed) count_file_downloaded();  // its last byte came before a restart
-    if (jobs::on_file_completed(j, j.current_file, wall_now())) {
-      persist(j);
+    const bool was_completed = file.completed;
+    if (!was_completed) count_file_downloaded();  // its last byte came before a restart
+    const std::uint32_t done = j.current_file;
+    const bool job_done = jobs::on_file_completed(j, done, wall_now());
+    if (!was_completed || job_done) persist_file(j, done);
+    if (job_done) {
       notify(j, job_event_kind::state);
       return;
     }
@@ -1842,7 +1857,7 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   cache_attempts_.erase({j.id, index});
   const bool job_done = jobs::on_file_completed(j, index, wall_now());
   notifier_.on_file_transferred(j, index);
-  persist(j);
+  persist_file(j, index);  // only this file and the job's own row changed
   if (job_done) {
     spdlog::info("job {} transferred", j.id);
     notify(j, job_event_kind::state);
@@ -2123,7 +2138,7 @@ std::optional<transfer::http::outcome> manager::on_response(
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
-  persist(j);
+  persist_file(j, t.file_index);  // only the job's row and this file's changed
   if (j.state != before) notify(j, job_event_kind::state);
   return std::nullopt;
 }

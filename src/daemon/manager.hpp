@@ -188,6 +188,8 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // The job's row and one file's, after only they changed (a file finished).
+  void persist_file(const jobs::job& j, std::uint32_t index);
   // The job and file `index`'s validation flags in one transaction.
   void save_with_validation(const jobs::job& j, std::uint32_t index);
   // For a request that adds to what the store holds (a job, files): a failed write refuses it,
