@@ -42,7 +42,8 @@ class file_ops {
                                 const std::string& temp_name, std::uint64_t keep_bytes,
                                 ipc::unique_fd& out, bool sync_new_name = true) = 0;
 
-  // Syncs the temporary file, sets its modification time (when mtime >= 0), renames it over
+  // Sets the temporary file's modification time (when mtime >= 0; its bytes were synced before
+  // they were recorded, so it is not synced again), renames it over
   // `local_name` and, with `sync_dir`, syncs the directory. Without it the rename is durable only
   // once the caller syncs the directory (sync_directory): Complete renames all of a job's files
   // and then syncs each of their directories once. With `may_be_delivered` (finishing a Complete
