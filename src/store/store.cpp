@@ -732,7 +732,10 @@ struct job_store::statements {
         load_totals(db, "SELECT totals", "SELECT name, value FROM totals"),
         save_total(db, "INSERT totals",
                    "INSERT INTO totals (name, value) VALUES (?1, ?2) "
-                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value") {}
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+        upsert_meta(db, "INSERT meta",
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value") {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -764,6 +767,7 @@ struct job_store::statements {
   statement load_file_content;
   statement load_totals;
   statement save_total;
+  statement upsert_meta;  // prepared once: a tail-cut mark is set each time a file starts
 };
 
 job_store::job_store(const std::string& path) {
@@ -966,10 +970,7 @@ std::optional<std::string> job_store::meta(const std::string& key) {
 }
 
 void job_store::set_meta(const std::string& key, const std::string& value) {
-  statement upsert(db_, "INSERT meta",
-                   "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-  run(upsert).bind(1, key).bind(2, value).execute();
+  run(stmts_->upsert_meta).bind(1, key).bind(2, value).execute();
 }
 
 void job_store::save_file_progress(const std::string& job_id, std::uint32_t index,
