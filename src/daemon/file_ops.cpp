@@ -78,7 +78,7 @@ file_result direct_file_ops::check_destination(uid_t, const std::string& local_n
 
 file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_name,
                                        const std::string& temp_name, std::uint64_t keep_bytes,
-                                       ipc::unique_fd& out) {
+                                       ipc::unique_fd& out, bool sync_new_name) {
   ipc::unique_fd dir;
   if (auto result = open_parent(local_name, dir); !result.ok()) return result;
   const std::string shown = split_path(local_name).first + "/" + temp_name;
@@ -108,21 +108,24 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
     ::fcntl(fd.get(), F_SETFL, 0);
   }
   if (!fd) return errno_result(errno, "cannot create the temporary file " + shown);
-  if (created) {
+  if (created && sync_new_name) {
     // The new name is made durable before any byte of the file is recorded: after a power loss
     // a recorded byte must not be found in a file that is gone (it would come back as a hole).
+    // Without sync_new_name the caller syncs the directory before its first record.
     ::fsync(dir.get());  // fails harmlessly on an O_PATH descriptor
   }
   if (keep_bytes != keep_all_bytes && ::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
     return errno_result(errno, "cannot truncate " + shown);
   }
   out = std::move(fd);
-  return {};
+  file_result done;
+  done.created = created;
+  return done;
 }
 
 file_result direct_file_ops::deliver(uid_t owner, const std::string& local_name,
                                      const std::string& temp_name, std::int64_t mtime,
-                                     bool may_be_delivered) {
+                                     bool may_be_delivered, bool sync_dir) {
   ipc::unique_fd dir;
   if (auto result = open_parent(local_name, dir); !result.ok()) return result;
   const auto [parent, name] = split_path(local_name);
@@ -143,7 +146,9 @@ file_result direct_file_ops::deliver(uid_t owner, const std::string& local_name,
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != owner) {
     return {value_of(hr::e_accessdenied), shown + " is not a plain file of the job's owner"};
   }
-  if (::fsync(fd.get()) != 0) return errno_result(errno, "cannot sync " + shown);
+  // Its bytes are not synced again: each was synced before it was recorded (the engine's
+  // fdatasync before it reports the file finished, adopt_written_bytes, the content cache's
+  // copy), and only a file whose every byte is recorded is delivered.
   if (mtime >= 0) {
     timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(mtime), 0}};
     ::futimens(fd.get(), times);  // best effort: a wrong mtime is no reason to fail delivery
@@ -155,7 +160,14 @@ file_result direct_file_ops::deliver(uid_t owner, const std::string& local_name,
     }
     return result;
   }
-  ::fsync(dir.get());  // the rename is durable; fails harmlessly on an O_PATH descriptor
+  if (sync_dir) ::fsync(dir.get());  // the rename is durable; fails harmlessly on O_PATH
+  return {};
+}
+
+file_result direct_file_ops::sync_directory(uid_t, const std::string& local_name) {
+  ipc::unique_fd dir;
+  if (auto result = open_parent(local_name, dir); !result.ok()) return result;
+  ::fsync(dir.get());  // fails harmlessly on an O_PATH descriptor, as in deliver
   return {};
 }
 

@@ -19,6 +19,7 @@ namespace opendo::daemon {
 struct file_result {
   std::uint32_t code = 0;  // HRESULT; 0 on success
   std::string message;     // what failed, naming the path
+  bool created = false;    // open_temp: the file was created, not reopened
   bool ok() const { return code == 0; }
 };
 
@@ -34,18 +35,25 @@ class file_ops {
   // the daemon checks expected digests), truncated to
   // `keep_bytes` (keep_all_bytes: not truncated; the caller inspects and truncates the fd). It is
   // created (O_EXCL, mode 0600) when missing; an existing one is reused only when it is a regular
-  // file of the owner with one link.
+  // file of the owner with one link. A created file's name is made durable (its directory
+  // synced) unless `sync_new_name` is false: then the caller must sync the directory
+  // (sync_directory) before it records any byte of the file, and `created` tells it so.
   virtual file_result open_temp(uid_t owner, const std::string& local_name,
                                 const std::string& temp_name, std::uint64_t keep_bytes,
-                                ipc::unique_fd& out) = 0;
+                                ipc::unique_fd& out, bool sync_new_name = true) = 0;
 
-  // Syncs the temporary file, sets its modification time (when mtime >= 0), renames it over
-  // `local_name` and syncs the directory. With `may_be_delivered` (finishing a Complete that a
-  // crash interrupted) a missing temporary file beside a destination that is a plain file of the
-  // owner means the rename already happened: success, after syncing the directory.
+  // Sets the temporary file's modification time (when mtime >= 0; its bytes were synced before
+  // they were recorded, so it is not synced again), renames it over
+  // `local_name` and, with `sync_dir`, syncs the directory. Without it the rename is durable only
+  // once the caller syncs the directory (sync_directory): Complete renames all of a job's files
+  // and then syncs each of their directories once. With `may_be_delivered` (finishing a Complete
+  // that a crash interrupted) a missing temporary file beside a destination that is a plain file
+  // of the owner means the rename already happened: success, after syncing the directory.
   virtual file_result deliver(uid_t owner, const std::string& local_name,
                               const std::string& temp_name, std::int64_t mtime,
-                              bool may_be_delivered) = 0;
+                              bool may_be_delivered, bool sync_dir) = 0;
+  // Syncs the directory that holds `local_name` (its names: renames and creations in it).
+  virtual file_result sync_directory(uid_t owner, const std::string& local_name) = 0;
 
   // Deletes the temporary file: only a plain file of the owner (a link, FIFO or device node at its
   // name is not the service's and stays); a missing file is success.
@@ -60,9 +68,11 @@ class direct_file_ops final : public file_ops {
  public:
   file_result check_destination(uid_t owner, const std::string& local_name) override;
   file_result open_temp(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                        std::uint64_t keep_bytes, ipc::unique_fd& out) override;
+                        std::uint64_t keep_bytes, ipc::unique_fd& out,
+                        bool sync_new_name = true) override;
   file_result deliver(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                      std::int64_t mtime, bool may_be_delivered) override;
+                      std::int64_t mtime, bool may_be_delivered, bool sync_dir) override;
+  file_result sync_directory(uid_t owner, const std::string& local_name) override;
   file_result remove_temp(uid_t owner, const std::string& local_name,
                           const std::string& temp_name) override;
 };

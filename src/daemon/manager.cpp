@@ -385,6 +385,18 @@ void manager::persist(const jobs::job& j) {
   }
 }
 
+void manager::persist_file(const jobs::job& j, std::uint32_t index) {
+  try {
+    store::job_store::batch b(store_);
+    store_.save_job_file(j, index);
+    if (totals_dirty_) store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
+  } catch (const std::exception& e) {
+    spdlog::error("could not record job {}: {}", j.id, e.what());
+  }
+}
+
 // The job and a file's validation flags in one transaction (save_job leaves those flags alone).
 void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
   store::job_store::batch b(store_);
@@ -430,6 +442,14 @@ void manager::retire(jobs::job& j) {
   forget_cache_host_attempts(id);
   tails_cut_.erase(tails_cut_.lower_bound({id, 0}),
                    tails_cut_.upper_bound({id, std::numeric_limits<std::uint32_t>::max()}));
+  // Its temporary files are gone (Cancel) or renamed and synced (Complete): never recorded.
+  unsynced_names_.erase(
+      unsynced_names_.lower_bound({id, 0}),
+      unsynced_names_.upper_bound({id, std::numeric_limits<std::uint32_t>::max()}));
+  for (auto dir = unsynced_dirs_.begin(); dir != unsynced_dirs_.end();) {
+    std::erase_if(dir->second, [&](const auto& name) { return name.first == id; });
+    dir = dir->second.empty() ? unsynced_dirs_.erase(dir) : std::next(dir);
+  }
   retired_.insert_or_assign(id, std::move(j));
   jobs_.erase(id);
   retired_order_.push_back(id);
@@ -797,32 +817,56 @@ std::uint32_t manager::complete(const caller& who, const std::string& id) {
 
 std::uint32_t manager::finish_complete(jobs::job& j, bool may_be_delivered) {
   const jobs::complete_plan plan = jobs::plan_complete(j);
+  // Each file is synced and renamed; the directories are synced once each after the renames
+  // (not once per file), and only then are the deliveries recorded. A power loss before a
+  // directory's sync may undo its renames, but the temporary files' names were synced when they
+  // were created and the completing mark is on record, so the restart renames them again.
+  std::vector<std::uint32_t> moved;
+  moved.reserve(plan.deliver.size());
+  const auto record_moved = [&] {
+    std::vector<std::string> synced;  // one file of each directory synced
+    for (std::uint32_t index : moved) {
+      const auto& name = j.files[index].local_name;
+      const std::string parent = split_path(name).first;
+      if (std::find(synced.begin(), synced.end(), parent) != synced.end()) continue;
+      synced.push_back(parent);
+      const file_result done = files_.sync_directory(j.owner_uid, name);
+      if (!done.ok()) spdlog::warn("job {}: {}", j.id, done.message);
+    }
+    for (std::uint32_t index : moved) {
+      auto& file = j.files[index];
+      file.delivered = true;
+      try {
+        store_.save_file_progress(j.id, index, file);
+      } catch (const std::exception& e) {
+        // The completing mark covers it: a restart finds the file moved and counts it.
+        spdlog::error("job {}: could not record the delivery of file {}: {}", j.id, index,
+                      e.what());
+      }
+    }
+  };
   for (std::uint32_t index : plan.deliver) {
     auto& file = j.files[index];
-    const file_result moved = files_.deliver(j.owner_uid, file.local_name, file.temp_name,
-                                             file.remote_mtime, may_be_delivered);
-    if (!moved.ok()) {
+    const file_result result = files_.deliver(j.owner_uid, file.local_name, file.temp_name,
+                                              file.remote_mtime, may_be_delivered, false);
+    if (!result.ok()) {
+      record_moved();
       persist(j);  // files already delivered stay delivered
       try {
         store_.clear_completing(j.id);
       } catch (const std::exception& e) {
         spdlog::error("job {}: could not clear its completing mark: {}", j.id, e.what());
       }
-      throw request_error{moved.code, moved.message};
+      throw request_error{result.code, result.message};
     }
-    file.delivered = true;
+    moved.push_back(index);
     if (test_exit_after_renames_ > 0 && ++renames_done_ == test_exit_after_renames_) {
       // Test hook (OPENDO_TEST_EXIT_AFTER_RENAMES): the kill between a rename and its record.
       spdlog::warn("test hook: exiting after {} renames", renames_done_);
       ::_exit(86);
     }
-    try {
-      store_.save_file_progress(j.id, index, file);
-    } catch (const std::exception& e) {
-      // The completing mark covers it: a restart finds the file moved and counts it.
-      spdlog::error("job {}: could not record the delivery of file {}: {}", j.id, index, e.what());
-    }
   }
+  record_moved();
   for (std::uint32_t index : plan.drop) {
     const auto& file = j.files[index];
     const file_result removed = files_.remove_temp(j.owner_uid, file.local_name, file.temp_name);
@@ -1286,9 +1330,12 @@ void manager::start_file(jobs::job& j) {
       if (!opened_or_failed(j, j.current_file, opened)) return;
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
-    if (!file.completed) count_file_downloaded();  // its last byte came before a restart
-    if (jobs::on_file_completed(j, j.current_file, wall_now())) {
-      persist(j);
+    const bool was_completed = file.completed;
+    if (!was_completed) count_file_downloaded();  // its last byte came before a restart
+    const std::uint32_t done = j.current_file;
+    const bool job_done = jobs::on_file_completed(j, done, wall_now());
+    if (!was_completed || job_done) persist_file(j, done);
+    if (job_done) {
       notify(j, job_event_kind::state);
       return;
     }
@@ -1341,8 +1388,15 @@ void manager::start_file(jobs::job& j) {
   }
   const file_result opened =
       fd ? truncate_temp(fd.get(), local_offset)
-         : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd);
+         : files_.open_temp(j.owner_uid, file.local_name, file.temp_name, local_offset, fd, false);
   if (!opened_or_failed(j, index, opened)) return;
+  // A new name is synced with its directory before the file's first record (sync_name), once
+  // for every name created there meanwhile, and off the request's path (a Resume).
+  if (opened.created) {
+    const auto key = std::make_pair(j.owner_uid, split_path(file.local_name).first);
+    unsynced_dirs_[key].emplace_back(j.id, index);
+    unsynced_names_.emplace(j.id, index);
+  }
   note_tail_cut(j, index);
   const auto source = choose_request_source(j, index);
   if (!source) return;
@@ -1592,6 +1646,7 @@ bool manager::add_connection(jobs::job& j, std::uint32_t index) {
 }
 
 bool manager::save_segments(const jobs::job& j, std::uint32_t index) {
+  sync_name(j, index);
   try {
     store_.save_file_progress(j.id, index, j.files[index]);
     return true;
@@ -1857,7 +1912,7 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   cache_attempts_.erase({j.id, index});
   const bool job_done = jobs::on_file_completed(j, index, wall_now());
   notifier_.on_file_transferred(j, index);
-  persist(j);
+  persist_file(j, index);  // only this file and the job's own row changed
   if (job_done) {
     spdlog::info("job {} transferred", j.id);
     notify(j, job_event_kind::state);
@@ -1923,8 +1978,21 @@ void manager::record_transfer(jobs::job& j, active_transfer& t, std::uint64_t du
   if (progress != file.bytes_transferred) record_progress(j, t.file_index, progress, t.source, now);
 }
 
+void manager::sync_name(const jobs::job& j, std::uint32_t index) {
+  if (unsynced_names_.erase({j.id, index}) == 0) return;
+  const std::string& local_name = j.files[index].local_name;
+  const auto dir = unsynced_dirs_.find(std::make_pair(j.owner_uid, split_path(local_name).first));
+  if (dir == unsynced_dirs_.end()) return;
+  // One sync makes every name created in the directory so far durable.
+  const file_result synced = files_.sync_directory(j.owner_uid, local_name);
+  if (!synced.ok()) spdlog::warn("job {}: {}", j.id, synced.message);
+  for (const auto& name : dir->second) unsynced_names_.erase(name);
+  unsynced_dirs_.erase(dir);
+}
+
 void manager::record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,
                               jobs::byte_source source, jobs::mono_time now) {
+  sync_name(j, index);  // before any byte of a new temporary file is recorded
   auto& file = j.files[index];
   if (durable > file.bytes_transferred) {
     const std::uint64_t received = durable - file.bytes_transferred;
@@ -2138,7 +2206,7 @@ std::optional<transfer::http::outcome> manager::on_response(
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
-  persist(j);
+  persist_file(j, t.file_index);  // only the job's row and this file's changed
   if (j.state != before) notify(j, job_event_kind::state);
   return std::nullopt;
 }

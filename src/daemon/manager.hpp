@@ -190,6 +190,10 @@ class manager final : public transfer::http::listener {
   jobs::job& mutable_job(const caller& who, const std::string& id);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
+  // The job's row and one file's, after only they changed (a file finished).
+  void persist_file(const jobs::job& j, std::uint32_t index);
+  // Makes file `index`'s temporary name durable if start_file created it unsynced.
+  void sync_name(const jobs::job& j, std::uint32_t index);
   // The job and file `index`'s validation flags in one transaction.
   void save_with_validation(const jobs::job& j, std::uint32_t index);
   // For a request that adds to what the store holds (a job, files): a failed write refuses it,
@@ -385,6 +389,12 @@ class manager final : public transfer::http::listener {
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   std::string boot_id_;  // empty when the kernel's cannot be read
   std::set<std::pair<std::string, std::uint32_t>> tails_cut_;  // (job id, file index)
+  // Temporary files start_file created without syncing their directory (a Resume does not wait
+  // for it), by (owner, directory), and the same names as (job id, file index). sync_name syncs
+  // a name's directory before the file's first record, which makes every name in it durable.
+  std::map<std::pair<uid_t, std::string>, std::vector<std::pair<std::string, std::uint32_t>>>
+      unsynced_dirs_;
+  std::set<std::pair<std::string, std::uint32_t>> unsynced_names_;
   bool dirty_schedule_ = true;
   int test_exit_after_renames_ = 0;  // test hook, see manager.cpp
   int renames_done_ = 0;

@@ -128,7 +128,7 @@ bool capabilities_empty() {
 // ---- the helper's side -------------------------------------------------------------------------
 
 std::string reply(const file_result& result) {
-  return json{{"code", result.code}, {"message", result.message}}.dump(
+  return json{{"code", result.code}, {"message", result.message}, {"created", result.created}}.dump(
       -1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -145,7 +145,7 @@ file_result serve(const json& request, ipc::unique_fd& opened) {
   if (local_name.empty() || local_name.front() != '/') {
     return {value_of(hr::e_invalidarg), "the local name must be an absolute path"};
   }
-  if (op != "check_destination" &&
+  if (op != "check_destination" && op != "sync_directory" &&
       (temp_name.empty() || temp_name.find('/') != std::string::npos)) {
     return {value_of(hr::e_invalidarg), "the temporary name must be a plain file name"};
   }
@@ -154,12 +154,14 @@ file_result serve(const json& request, ipc::unique_fd& opened) {
   if (op == "check_destination") return files.check_destination(self, local_name);
   if (op == "open_temp") {
     const std::uint64_t keep = request.value("keep_bytes", std::uint64_t{0});
-    return files.open_temp(self, local_name, temp_name, keep, opened);
+    return files.open_temp(self, local_name, temp_name, keep, opened,
+                           request.value("sync_new_name", true));
   }
   if (op == "deliver") {
     return files.deliver(self, local_name, temp_name, request.value("mtime", std::int64_t{-1}),
-                         request.value("may_be_delivered", false));
+                         request.value("may_be_delivered", false), request.value("sync_dir", true));
   }
+  if (op == "sync_directory") return files.sync_directory(self, local_name);
   if (op == "remove_temp") return files.remove_temp(self, local_name, temp_name);
   return {value_of(hr::e_invalidarg), "unknown operation " + op};
 }
@@ -431,7 +433,8 @@ file_result helper_file_ops::call(uid_t owner, const std::string& request,
     discard(owner);
     return failure("the file helper of uid " + std::to_string(owner) + " sent a malformed answer");
   }
-  file_result result{answer["code"].get<std::uint32_t>(), answer.value("message", std::string())};
+  file_result result{answer["code"].get<std::uint32_t>(), answer.value("message", std::string()),
+                     answer.value("created", false)};
   if (received == nullptr || !result.ok()) return result;
   // The descriptor is written by root from now on: make sure it is what open_temp promises.
   struct stat info {};
@@ -451,27 +454,33 @@ file_result helper_file_ops::check_destination(uid_t owner, const std::string& l
 
 file_result helper_file_ops::open_temp(uid_t owner, const std::string& local_name,
                                        const std::string& temp_name, std::uint64_t keep_bytes,
-                                       ipc::unique_fd& out) {
+                                       ipc::unique_fd& out, bool sync_new_name) {
   return call(owner,
               json{{"op", "open_temp"},
                    {"local_name", local_name},
                    {"temp_name", temp_name},
-                   {"keep_bytes", keep_bytes}}
+                   {"keep_bytes", keep_bytes},
+                   {"sync_new_name", sync_new_name}}
                   .dump(),
               &out);
 }
 
 file_result helper_file_ops::deliver(uid_t owner, const std::string& local_name,
                                      const std::string& temp_name, std::int64_t mtime,
-                                     bool may_be_delivered) {
+                                     bool may_be_delivered, bool sync_dir) {
   return call(owner,
               json{{"op", "deliver"},
                    {"local_name", local_name},
                    {"temp_name", temp_name},
                    {"mtime", mtime},
-                   {"may_be_delivered", may_be_delivered}}
+                   {"may_be_delivered", may_be_delivered},
+                   {"sync_dir", sync_dir}}
                   .dump(),
               nullptr);
+}
+
+file_result helper_file_ops::sync_directory(uid_t owner, const std::string& local_name) {
+  return call(owner, json{{"op", "sync_directory"}, {"local_name", local_name}}.dump(), nullptr);
 }
 
 file_result helper_file_ops::remove_temp(uid_t owner, const std::string& local_name,

@@ -57,9 +57,11 @@ class helper_file_ops final : public file_ops {
 
   file_result check_destination(uid_t owner, const std::string& local_name) override;
   file_result open_temp(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                        std::uint64_t keep_bytes, ipc::unique_fd& out) override;
+                        std::uint64_t keep_bytes, ipc::unique_fd& out,
+                        bool sync_new_name = true) override;
   file_result deliver(uid_t owner, const std::string& local_name, const std::string& temp_name,
-                      std::int64_t mtime, bool may_be_delivered) override;
+                      std::int64_t mtime, bool may_be_delivered, bool sync_dir) override;
+  file_result sync_directory(uid_t owner, const std::string& local_name) override;
   file_result remove_temp(uid_t owner, const std::string& local_name,
                           const std::string& temp_name) override;
 

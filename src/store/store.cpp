@@ -756,7 +756,10 @@ struct job_store::statements {
         load_totals(db, "SELECT totals", "SELECT name, value FROM totals"),
         save_total(db, "INSERT totals",
                    "INSERT INTO totals (name, value) VALUES (?1, ?2) "
-                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value") {}
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+        upsert_meta(db, "INSERT meta",
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value") {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -791,6 +794,7 @@ struct job_store::statements {
   statement load_file_content;
   statement load_totals;
   statement save_total;
+  statement upsert_meta;  // prepared once: a tail-cut mark is set each time a file starts
 };
 
 job_store::job_store(const std::string& path) {
@@ -833,8 +837,7 @@ void job_store::exec(const char* sql) {
   exec_sql(db_, sql);
 }
 
-void job_store::save_job(const jobs::job& j) {
-  batch b(*this);
+void job_store::save_job_row(const jobs::job& j) {
   {
     run r(stmts_->upsert_job);
     r.bind(1, j.id)
@@ -884,6 +887,46 @@ void job_store::save_job(const jobs::job& j) {
         .bind(5, j.disallow_on_cellular)
         .execute();
   }
+}
+
+void job_store::save_file_row(const jobs::job& j, std::uint32_t i) {
+  const auto& f = j.files[i];
+  // Bound without a copy (SQLITE_STATIC): it must live until the statement ran.
+  const std::string ranges = encode_ranges(f.ranges);
+  run r(stmts_->upsert_file);
+  r.bind(1, j.id)
+      .bind(2, static_cast<std::int64_t>(i))
+      .bind(3, f.remote_url)
+      .bind(4, f.local_name)
+      .bind(5, f.temp_name)
+      .bind(6, to_db(f.bytes_total))
+      .bind(7, to_db(f.bytes_transferred))
+      .bind(8, f.completed)
+      .bind(9, to_db(f.sources.bytes_from_origin))
+      .bind(10, f.etag)
+      .bind(11, f.last_modified)
+      .bind(12, f.remote_mtime)
+      .bind(13, f.delivered)
+      .bind(14, ranges)
+      .bind(15, static_cast<std::int64_t>(f.layout))
+      .bind(16, to_db(f.remote_size))
+      .bind(17, f.digest);
+  bind_sources(r, 18, f.sources);
+  r.execute();
+  save_segments(j.id, i, f);
+  save_file_content(j.id, i, f);
+}
+
+void job_store::save_job_file(const jobs::job& j, std::uint32_t index) {
+  batch b(*this);
+  save_job_row(j);
+  save_file_row(j, index);
+  b.commit();
+}
+
+void job_store::save_job(const jobs::job& j) {
+  batch b(*this);
+  save_job_row(j);
   run(stmts_->trim_files)
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
@@ -892,33 +935,7 @@ void job_store::save_job(const jobs::job& j) {
       .bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(j.files.size()))
       .execute();
-  for (std::size_t i = 0; i < j.files.size(); ++i) {
-    const auto& f = j.files[i];
-    // Bound without a copy (SQLITE_STATIC): it must live until the statement ran.
-    const std::string ranges = encode_ranges(f.ranges);
-    run r(stmts_->upsert_file);
-    r.bind(1, j.id)
-        .bind(2, static_cast<std::int64_t>(i))
-        .bind(3, f.remote_url)
-        .bind(4, f.local_name)
-        .bind(5, f.temp_name)
-        .bind(6, to_db(f.bytes_total))
-        .bind(7, to_db(f.bytes_transferred))
-        .bind(8, f.completed)
-        .bind(9, to_db(f.sources.bytes_from_origin))
-        .bind(10, f.etag)
-        .bind(11, f.last_modified)
-        .bind(12, f.remote_mtime)
-        .bind(13, f.delivered)
-        .bind(14, ranges)
-        .bind(15, static_cast<std::int64_t>(f.layout))
-        .bind(16, to_db(f.remote_size))
-        .bind(17, f.digest);
-    bind_sources(r, 18, f.sources);
-    r.execute();
-    save_segments(j.id, static_cast<std::uint32_t>(i), f);
-    save_file_content(j.id, static_cast<std::uint32_t>(i), f);
-  }
+  for (std::size_t i = 0; i < j.files.size(); ++i) save_file_row(j, static_cast<std::uint32_t>(i));
   // Two credentials for the same (target, scheme) break the primary key: the save fails whole.
   run(stmts_->delete_credentials).bind(1, j.id).execute();
   for (const auto& c : j.credentials) {
@@ -988,10 +1005,7 @@ std::optional<std::string> job_store::meta(const std::string& key) {
 }
 
 void job_store::set_meta(const std::string& key, const std::string& value) {
-  statement upsert(db_, "INSERT meta",
-                   "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-  run(upsert).bind(1, key).bind(2, value).execute();
+  run(stmts_->upsert_meta).bind(1, key).bind(2, value).execute();
 }
 
 void job_store::save_file_progress(const std::string& job_id, std::uint32_t index,

@@ -29,6 +29,9 @@ class job_store {
 
   // Inserts or replaces the job row, all its file rows and its credential rows.
   void save_job(const jobs::job& j);
+  // The job row and one file's row (with its segments), in one transaction: what changes when
+  // one file of a job finishes, so a job of N files costs O(1) rows per file, not O(N).
+  void save_job_file(const jobs::job& j, std::uint32_t index);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
   // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,
@@ -95,6 +98,10 @@ class job_store {
   };
 
  private:
+  // The jobs row and its limits and policy columns.
+  void save_job_row(const jobs::job& j);
+  // One file's row, its segments and (once) its content row.
+  void save_file_row(const jobs::job& j, std::uint32_t index);
   void save_segments(const std::string& job_id, std::uint32_t index, const jobs::file_record& file);
   void save_file_content(const std::string& job_id, std::uint32_t index,
                          const jobs::file_record& file);

@@ -421,6 +421,93 @@ TEST(PowerLoss, ATemporaryFileWithRecordedBytesSurvivesAPowerOff) {
   EXPECT_EQ(requests[1].range.rfind("bytes=", 0), 0U) << "the progress record did not survive";
 }
 
+// The temporary files a Resume creates are not synced one by one (a Resume does not wait for a
+// directory sync): each name is made durable by one sync of its directory before the file's
+// first record, which covers every name created there meanwhile. Six small files of a job in
+// one directory finish, their records are synced, and the power goes: each recorded file is
+// still there with its bytes, so the job is TRANSFERRED after the reboot and Complete delivers
+// all six. Without the directory sync before the records, the names are gone and Complete fails.
+TEST(PowerLoss, SmallFilesRecordedWholeKeepTheirTemporaryFilesOverAPowerOff) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_server origin;
+  std::vector<std::string> digests;
+  for (int i = 0; i < 6; ++i) {
+    digests.push_back(origin.make_random_file("small" + std::to_string(i) + ".bin",
+                                              16384 + 1000 * static_cast<std::uint64_t>(i),
+                                              static_cast<std::uint64_t>(80 + i)));
+  }
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("small files");
+    id = j.id();
+    for (int i = 0; i < 6; ++i) {
+      const std::string name = "small" + std::to_string(i) + ".bin";
+      j.add_file(origin.url(name), (out / name).string());
+    }
+    j.resume();
+    ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+    c.create_job("syncs the store");  // its commit syncs the WAL, with the files' records
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(81);
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(sha256_file(out / ("small" + std::to_string(i) + ".bin")), digests[i]) << i;
+  }
+  // Nothing was fetched again: every file came back from its temporary file.
+  EXPECT_EQ(origin.wait_for_requests(6).size(), 6U);
+}
+
+// Complete renames every file of the job and then syncs each directory once (not once per
+// file) before it records the deliveries and answers. Files in two directories, the power right
+// after Complete's answer: every file is in place with its bytes, and no temporary file is left.
+TEST(PowerLoss, EveryFileACompleteDeliveredSurvivesAPowerOffRightAfterIt) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  fs::create_directories(out / "a");
+  fs::create_directories(out / "b");
+  model.sync_everything();
+  nginx_server origin;
+  std::vector<std::pair<fs::path, std::string>> files;
+  for (int i = 0; i < 6; ++i) {
+    const std::string name = "c" + std::to_string(i) + ".bin";
+    files.emplace_back(out / (i % 2 == 0 ? "a" : "b") / name,
+                       origin.make_random_file(name, 20000 + static_cast<std::uint64_t>(i),
+                                               static_cast<std::uint64_t>(90 + i)));
+  }
+  daemon_process daemon(on_model(model, base / "boot_id"));
+  {
+    client c = connect(daemon);
+    job j = c.create_job("complete");
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      j.add_file(origin.url("c" + std::to_string(i) + ".bin"), files[i].first.string());
+    }
+    j.resume();
+    ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+    ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(91);
+  model.power_off(rng);
+  for (const auto& [path, digest] : files) EXPECT_EQ(sha256_file(path), digest) << path;
+  for (const char* dir : {"a", "b"}) {
+    for (const auto& entry : fs::directory_iterator(out / dir)) {
+      EXPECT_EQ(entry.path().extension(), ".bin") << "left behind: " << entry.path();
+    }
+  }
+}
+
 // The second hole, made certain: a job whose creation, file and Resume were answered, and the
 // power going right after. The store committed client requests with synchronous = NORMAL, so
 // the WAL holding them was not synced yet and the job was gone after the reboot.

@@ -656,6 +656,34 @@ TEST_F(JobStore, ResavingWithFewerFilesDropsTheRest) {
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "2");
 }
 
+// What the daemon saves when one file of a job finishes (or its response arrives): the job's
+// row and that file's, and nothing else, so a job of N files costs O(1) rows per file.
+TEST_F(JobStore, SaveJobFileWritesTheJobRowAndOnlyThatFile) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  job_store store(path_);
+  store.save_job(j);
+
+  job changed = j;
+  changed.state = job_state::transferred;
+  changed.times.modification = 42;
+  changed.times.transfer_completion = 43;
+  changed.download_time_spent = std::chrono::milliseconds(1234);
+  changed.files[1].bytes_total = 777;
+  changed.files[1].bytes_transferred = 777;
+  changed.files[1].completed = true;
+  changed.files[1].etag = "\"e1\"";
+  changed.files[1].segments = {{0, 400, 400}, {400, 777, 377}};
+  changed.files[0].remote_url = "https://example.org/not-saved";  // another file: left alone
+  store.save_job_file(changed, 1);
+
+  job expected = changed;
+  expected.files[0] = j.files[0];
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(expected, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "3");
+}
+
 TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
   job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
   job_store store(path_);
