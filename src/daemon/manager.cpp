@@ -1554,8 +1554,13 @@ void manager::grow_segments(jobs::mono_time now) {
     auto it = controllers_.find({job_id, t.file_index});
     if (it == controllers_.end()) continue;
     std::uint64_t received = jobs_.at(job_id).files[t.file_index].bytes_transferred;
-    for (const auto tid : tids) received += unrecorded(tid, active_.at(tid));
-    const std::uint32_t target = it->second.target(now, received);
+    bool all_flowing = true;
+    for (const auto tid : tids) {
+      const active_transfer& each = active_.at(tid);
+      received += unrecorded(tid, each);
+      if (engine_.received(tid) <= each.base_local) all_flowing = false;
+    }
+    const std::uint32_t target = it->second.target(now, received, all_flowing);
     if (target != tids.size()) changes.emplace_back(job_id, t.file_index, target);
   }
   for (const auto& [job_id, index, target] : changes) {

@@ -21,6 +21,10 @@ bool take_char(std::string_view& text, char c) {
   return true;
 }
 
+// An added connection that brings this share of one connection's worth or more counts as a
+// whole one when the controller decides whether to try twice as many.
+constexpr double kLinear = 0.75;
+
 }  // namespace
 
 std::string encode_segments(const std::vector<segment>& segments) {
@@ -91,6 +95,8 @@ void connection_controller::connections_changed(mono_time now, std::uint32_t run
   running_ = running;
   changed_at_ = now;
   window_start_.reset();
+  flowing_at_.reset();
+  grew_at_.reset();
 }
 
 void connection_controller::resume_with(std::uint32_t connections) {
@@ -98,27 +104,50 @@ void connection_controller::resume_with(std::uint32_t connections) {
   settled_ = target_ > 1;  // what was learned before still holds for this server
 }
 
-std::uint32_t connection_controller::target(mono_time now, std::uint64_t received) {
+std::uint32_t connection_controller::target(mono_time now, std::uint64_t received,
+                                            bool all_flowing) {
   if (settled_ || running_ == 0) return target_;
+  if (all_flowing && received > grown_to_) {
+    if (grew_at_) longest_silence_ = std::max(longest_silence_, now - *grew_at_);
+    grew_at_ = now;
+    grown_to_ = received;
+  }
   if (!window_start_) {
-    if (now - changed_at_ >= policy_.settle) {
+    if (!flowing_at_) {
+      if (!all_flowing && now - changed_at_ < policy_.max_wait) return target_;
+      flowing_at_ = now;
+    }
+    if (now - *flowing_at_ >= policy_.settle) {
       window_start_ = now;
       window_bytes_ = received;
     }
     return target_;
   }
   const auto elapsed = now - *window_start_;
-  if (elapsed < policy_.window) return target_;
+  // The silence going on counts too: a window must not end before the first silence does.
+  const auto silence = std::max(longest_silence_, grew_at_ ? now - *grew_at_ : elapsed);
+  const auto window = std::min<mono_time::duration>(
+      std::max<mono_time::duration>(policy_.window, silence * policy_.bursts),
+      policy_.longest_window);
+  if (elapsed < window) return target_;
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const double rate = static_cast<double>(received - window_bytes_) / seconds;
   window_start_.reset();
+  flowing_at_.reset();
   changed_at_ = now;
   if (previous_rate_ && running_ > previous_connections_) {
     const double per_connection = *previous_rate_ / previous_connections_;
-    if (rate - *previous_rate_ < policy_.min_gain * per_connection) {
-      // The last connection did not pay: back to as many as did as well, and no more tries.
+    const std::uint32_t added = running_ - previous_connections_;
+    // What the added connections brought, in connections' worth. Nearly one each: the next try
+    // doubles (a measured rate wobbles by a burst or two of the server's). Less: the ones that
+    // brought at least min_gain each are kept, and no more are tried.
+    const double worth = (rate - *previous_rate_) / per_connection;
+    if (worth < kLinear * added) {
+      const double paid_share = worth + 1.0 - policy_.min_gain;
+      const std::uint32_t paid =
+          paid_share <= 0 ? 0U : std::min(added, static_cast<std::uint32_t>(paid_share));
       settled_ = true;
-      target_ = previous_connections_;
+      target_ = previous_connections_ + paid;
       return target_;
     }
   }
@@ -129,7 +158,7 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
     target_ = running_;
     return target_;
   }
-  target_ = running_ + 1;
+  target_ = std::min(policy_.max_connections, running_ == 1 ? 2U : running_ * 2);
   return target_;
 }
 

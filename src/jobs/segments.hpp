@@ -22,13 +22,25 @@ struct segment_policy {
   // A segment is split only when each half keeps at least this many bytes; a file smaller than
   // twice this is never segmented.
   std::uint64_t min_segment_size = std::uint64_t{4} << 20;
-  // How long the download rate is measured after the number of connections changed, and how
-  // long after the change the measurement starts (a new connection needs its handshake first).
-  std::chrono::milliseconds settle{300};
-  std::chrono::milliseconds window{1000};
-  // One more connection is kept adding while the last one raised the file's rate by at least
-  // this share of what one connection brought before: a server that caps each connection gains
-  // a whole connection's worth each time, a link already full gains nothing.
+  // The download rate is measured for `window` once every connection of the file has received
+  // its first bytes and `settle` more has passed (a new connection needs its handshake and its
+  // first burst first; the wait for the first bytes is what makes a slow handshake harmless). A
+  // connection that has no bytes after `max_wait` is judged with the others anyway.
+  // A server that paces each connection sends it bursts with silences between them (nginx's
+  // limit_rate: sendfile_max_chunk, 2 MiB, then a pause as long as that takes at the rate): the
+  // window lasts at least `bursts` of the longest silence seen, so that it holds several bursts
+  // of each connection whatever their phase, and at most `longest_window`.
+  std::chrono::milliseconds settle{50};
+  std::chrono::milliseconds window{400};
+  std::uint32_t bursts = 3;
+  std::chrono::milliseconds longest_window{3000};
+  std::chrono::milliseconds max_wait{5000};
+  // Connections are added while they pay: an added connection pays when the file's rate rose
+  // by at least this share of what one connection brought before. The first try adds one
+  // connection; a try whose connections each brought nearly a whole connection's worth (3/4)
+  // doubles the number (a server that caps each connection gets many quickly); a try that did
+  // not keeps the ones that paid, and no more are tried. A link already full so gains nothing
+  // from the one probe and goes back to one.
   double min_gain = 0.5;
 };
 
@@ -54,17 +66,19 @@ std::optional<std::size_t> split_largest(std::vector<segment>& segments,
                                          const std::vector<std::uint64_t>& live_next,
                                          std::uint64_t min_size);
 
-// How many connections a file should use, learned from its download rate: one, then one more
-// while each addition pays (segment_policy::min_gain); the first one that does not is given
-// back, and no more are tried. A link that one connection fills so ends with one.
+// How many connections a file should use, learned from its download rate: one, then two, then
+// twice as many while every addition pays (segment_policy::min_gain); of a try that does not
+// pay in full, the connections that did not pay are given back, and no more are tried. A link
+// that one connection fills so ends with one, after a single probe with two.
 class connection_controller {
  public:
   explicit connection_controller(segment_policy policy = {}) : policy_(policy) {}
   // The number of connections running changed (a transfer started or ended): measure afresh.
   void connections_changed(mono_time now, std::uint32_t running, std::uint64_t received);
   // Called on every loop turn with the bytes the file's transfers received in all (recorded or
-  // not). Returns the number of connections the file should have now.
-  std::uint32_t target(mono_time now, std::uint64_t received);
+  // not), and whether every one of them has received some bytes yet. Returns the number of
+  // connections the file should have now.
+  std::uint32_t target(mono_time now, std::uint64_t received, bool all_flowing = true);
   bool settled() const { return settled_; }
   // The number decided last, without measuring.
   std::uint32_t wanted() const { return target_; }
@@ -79,6 +93,12 @@ class connection_controller {
   std::optional<mono_time> window_start_;
   std::uint64_t window_bytes_ = 0;
   mono_time changed_at_{};
+  std::optional<mono_time> flowing_at_;
+  // When the file's byte count last grew while all its connections were flowing, and the
+  // longest silence between two such growths.
+  std::optional<mono_time> grew_at_;
+  std::uint64_t grown_to_ = 0;
+  mono_time::duration longest_silence_{};
   // The rate measured with one connection fewer than now (bytes per second), and how many that was.
   std::optional<double> previous_rate_;
   std::uint32_t previous_connections_ = 0;

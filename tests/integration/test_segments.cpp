@@ -194,6 +194,44 @@ TEST(Segments, AServerThatCapsEachConnectionGetsSeveral) {
   EXPECT_EQ(info.files.at(0).sources.origin_connections, requests.size());
 }
 
+// A server that caps each connection at 8 MiB/s (nginx sends 2 MiB, then waits 250 ms):
+// connections are added in doubling tries (2, 4, 8, 16), each judged on one window of a few of
+// those pauses, so the file goes beyond 8 connections within four windows instead of eight.
+// One connection would take 20 s for the 160 MiB; one more connection per window would reach
+// 6 or 7 before the end.
+TEST(Segments, APerConnectionCapGetsManyConnectionsQuickly) {
+  nginx_server origin(capped_per_connection(8 * MiB));
+  daemon_options options = segmenting({"--max-connections-per-host", "16"});
+  options.max_connections_per_file = 16;
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 160 * MiB;
+  const std::string digest = origin.make_random_file("many.bin", kSize, 63);
+  client c = connect(daemon);
+  job j = c.create_job("many connections");
+  j.add_file(origin.url("many.bin"), (out / "many.bin").string());
+  const auto started = std::chrono::steady_clock::now();
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "many.bin"), digest);
+  std::cout << "per-connection cap: " << kSize / MiB << " MiB at 8 MiB/s per connection in "
+            << seconds << " s" << std::endl;
+  const std::string log = daemon.log();
+  // Every try paid in full: the file went beyond 8 connections (one per window would have
+  // taken more than 10 s to get there), and none was given back.
+  EXPECT_NE(log.find("now uses 9 connections"), std::string::npos) << log;
+  EXPECT_EQ(log.find("goes back to"), std::string::npos) << log;
+  EXPECT_LT(seconds, 10.0) << log;
+  const auto requests = requests_for(origin, "/many.bin");
+  std::uint64_t sent = 0;
+  for (const auto& r : requests) sent += r.body_bytes_sent;
+  EXPECT_LT(sent, kSize + kSize / 5);
+  EXPECT_EQ(j.info().files.at(0).sources.bytes_from_origin, kSize);
+}
+
 // A link that one connection already fills: the daemon's own cap of 4 MB/s for background jobs
 // is shared by all of a file's connections, so the second one brings nothing: it is given back
 // and no other is tried. (Its half of the file waits for the first connection to finish its own

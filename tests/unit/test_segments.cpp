@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 using namespace opendo::jobs;
 using namespace std::chrono_literals;
 
@@ -106,17 +109,86 @@ TEST(ConnectionController, AFullLinkGoesBackToOneConnection) {
 
 TEST(ConnectionController, ALinkThatFillsUpKeepsTheConnectionsThatPaid) {
   connection_controller c(policy());
-  EXPECT_EQ(run(c, 10.0 * MiB, 33.0 * MiB, 30), 3U);  // 10, 20, 30, then 33: the 4th goes
+  EXPECT_EQ(run(c, 10.0 * MiB, 33.0 * MiB, 30), 3U);  // 10, 20, then 4 bring 33: one paid
   EXPECT_TRUE(c.settled());
 }
 
 TEST(ConnectionController, NothingIsDecidedBeforeAWholeWindow) {
-  connection_controller c(policy());
+  segment_policy p = policy();
+  p.bursts = 1;  // the calls below are far apart: their gaps are no server's silences
+  connection_controller c(p);
   c.connections_changed(t0, 1, 0);
-  EXPECT_EQ(c.target(t0 + 200ms, 1 * MiB), 1U);   // still settling
-  EXPECT_EQ(c.target(t0 + 400ms, 2 * MiB), 1U);   // the window starts
-  EXPECT_EQ(c.target(t0 + 900ms, 3 * MiB), 1U);   // half a window
-  EXPECT_EQ(c.target(t0 + 1400ms, 4 * MiB), 2U);  // one window with one connection: probe
+  EXPECT_EQ(c.target(t0 + 100ms, 0, false), 1U);       // no bytes yet: no settling either
+  EXPECT_EQ(c.target(t0 + 200ms, 1 * MiB, true), 1U);  // bytes flow: settling from here
+  EXPECT_EQ(c.target(t0 + 400ms, 1 * MiB), 1U);        // still settling
+  EXPECT_EQ(c.target(t0 + 500ms, 2 * MiB), 1U);        // the window starts
+  EXPECT_EQ(c.target(t0 + 1000ms, 3 * MiB), 1U);       // half a window
+  EXPECT_EQ(c.target(t0 + 1500ms, 4 * MiB), 2U);       // one window with one connection: probe
+}
+
+TEST(ConnectionController, AConnectionThatNeverFlowsIsJudgedAfterTheLongestWait) {
+  segment_policy p = policy();
+  p.bursts = 1;
+  connection_controller c(p);
+  c.connections_changed(t0, 1, 0);
+  EXPECT_EQ(c.target(t0 + 4900ms, 0, false), 1U);  // still waiting for the first bytes
+  EXPECT_EQ(c.target(t0 + 5000ms, 0, false), 1U);  // waited long enough: settling starts
+  EXPECT_EQ(c.target(t0 + 5300ms, 0, false), 1U);  // the window starts
+  EXPECT_EQ(c.target(t0 + 6300ms, 1 * MiB, false), 2U);
+}
+
+// The tries double while everything added pays: 1, 2, 4, 8, 16, each judged on one window.
+TEST(ConnectionController, TriesDoubleWhileEveryAddedConnectionPays) {
+  segment_policy p = policy();
+  p.max_connections = 16;
+  connection_controller c(p);
+  std::uint32_t running = 1;
+  double received = 0;
+  mono_time now = t0;
+  c.connections_changed(now, running, 0);
+  std::vector<std::uint32_t> steps{1};
+  for (int step = 0; step < 200; ++step) {
+    now += 100ms;
+    received += 2.0 * MiB * running / 10;
+    const std::uint32_t want = c.target(now, static_cast<std::uint64_t>(received));
+    if (want != running) {
+      running = want;
+      steps.push_back(running);
+      c.connections_changed(now, running, static_cast<std::uint64_t>(received));
+    }
+  }
+  EXPECT_EQ(steps, (std::vector<std::uint32_t>{1, 2, 4, 8, 16}));
+  EXPECT_TRUE(c.settled());
+}
+
+// A server that sends each connection 2 MiB every 500 ms: a 400 ms window would hold no burst
+// or one; the window grows to three of the silences seen, so the probe pays and the next try
+// doubles.
+TEST(ConnectionController, BurstsFarApartLengthenTheWindow) {
+  segment_policy p = policy();
+  p.max_connections = 16;
+  p.settle = 50ms;
+  p.window = 400ms;
+  connection_controller c(p);
+  std::uint32_t running = 1;
+  std::uint64_t received = 0;
+  mono_time now = t0;
+  c.connections_changed(now, running, 0);
+  std::vector<std::pair<mono_time::duration, std::uint32_t>> changes;
+  for (int step = 0; step < 200; ++step) {  // 10 s in turns of 50 ms
+    if (step % 10 == 0) received += 2 * MiB * running;
+    const std::uint32_t want = c.target(now, received);
+    if (want != running) {
+      running = want;
+      changes.emplace_back(now - t0, running);
+      c.connections_changed(now, running, received);
+    }
+    now += 50ms;
+  }
+  ASSERT_GE(changes.size(), 2U);
+  EXPECT_GE(changes[0].first, 1500ms);  // three silences of 500 ms, not 400 ms
+  EXPECT_EQ(changes[0].second, 2U);
+  EXPECT_EQ(changes[1].second, 4U);  // the probe paid in full
 }
 
 TEST(ConnectionController, AResumedFileKeepsWhatItLearned) {
