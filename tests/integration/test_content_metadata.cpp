@@ -268,8 +268,34 @@ TEST_F(ContentMetadata, DaemonRefusesBadMetadataWithInvalidArgAndTheReason) {
   file_spec both = file;
   both.metainfo = published.metainfo;
   both.magnet = published.magnet;
-  EXPECT_EQ(add_refusal(c, both),
-            std::make_pair(kInvalidArg, prefix + "both a metainfo and a magnet: give one of them"));
+  const std::string only_one =
+      "more than one of a metainfo, a magnet and a metainfo URL: give one of them";
+  EXPECT_EQ(add_refusal(c, both), std::make_pair(kInvalidArg, prefix + only_one));
+
+  // A metainfo published beside the file (fetched when the file starts): one of the three, for a
+  // whole file, an http(s) URL no longer than a remote URL.
+  file_spec by_url = file;
+  by_url.metainfo_url = origin.url("r.bin.torrent");
+  file_spec url_and_metainfo = by_url;
+  url_and_metainfo.metainfo = published.metainfo;
+  EXPECT_EQ(add_refusal(c, url_and_metainfo), std::make_pair(kInvalidArg, prefix + only_one));
+  file_spec url_and_ranges = by_url;
+  url_and_ranges.ranges = {{0, 100}};
+  EXPECT_EQ(add_refusal(c, url_and_ranges),
+            std::make_pair(kInvalidArg, prefix + "a metainfo URL and ranges: content metadata "
+                                                 "describes a whole file"));
+  file_spec ftp = by_url;
+  ftp.metainfo_url = "ftp://example.com/r.bin.torrent";
+  const auto ftp_refused = add_refusal(c, ftp);
+  EXPECT_EQ(ftp_refused.first, value_of(hr::winhttp_unrecognized_scheme));
+  EXPECT_NE(ftp_refused.second.find("unsupported URL scheme \"ftp\""), std::string::npos)
+      << ftp_refused.second;
+  file_spec long_url = by_url;
+  long_url.metainfo_url = origin.url(std::string(2200, 'x'));
+  EXPECT_EQ(add_refusal(c, long_url),
+            std::make_pair(kInvalidArg, "cannot add " + origin.url("r.bin") +
+                                            ": its metainfo URL is longer than 2200 bytes"));
+  EXPECT_EQ(add_refusal(c, by_url), std::make_pair(0U, std::string()));
 
   file_spec garbage = file;
   garbage.metainfo = "d4:spam4:eggse";

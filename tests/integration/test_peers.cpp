@@ -844,3 +844,136 @@ TEST(Peers, ACopyFromPeersTheApplicationRejectsIsFetchedAgainFromTheOriginOnly) 
   EXPECT_EQ(jb.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "b.bin"), sha);
 }
+
+namespace {
+
+// Requests the origin logged for `path` (leading '/').
+std::size_t requests_for(const nginx_server& origin, const std::string& path) {
+  std::size_t n = 0;
+  for (const auto& e : origin.access_log()) n += e.path == path ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST(Peers, AMetainfoPublishedBesideTheFileMakesItShareable) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 21);
+  // What `opendo publish big.bin --web-seed URL` writes beside the file.
+  origin.write_file("big.bin.torrent", publish(origin, "big.bin"));
+  const std::string expected_id =
+      transfer::peer::content_id(transfer::peer::read_metainfo(publish(origin, "big.bin")));
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+
+  // The first host through the API: metainfo_url names the published metainfo.
+  job ja = ca.create_job("published");
+  file_spec spec;
+  spec.remote_url = origin.url("big.bin");
+  spec.local_name = (out / "a.bin").string();
+  spec.metainfo_url = origin.url("big.bin.torrent");
+  ja.add_file(spec);
+  EXPECT_EQ(ja.info().files.at(0).metainfo_url, origin.url("big.bin.torrent"));
+  EXPECT_EQ(ja.info().files.at(0).content_id, "") << "not fetched before the file starts";
+  ja.resume();
+  const job_info da = finish(ja);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(da.files.at(0).content_id, expected_id);
+  EXPECT_EQ(da.files.at(0).metainfo_note, "used");
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_NE(first.log().find("comes through peers"), std::string::npos) << first.log();
+  const std::uint64_t origin_after_first = origin.total_body_bytes_sent("big.bin");
+
+  // The second through the CLI: `opendo get --published-metainfo` takes URL.torrent.
+  const run_result got = second.cli(
+      {"get", "--published-metainfo", "-o", (out / "b.bin").string(), origin.url("big.bin")}, 120s);
+  ASSERT_EQ(got.exit_code, 0) << got.err << second.log();
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const std::uint64_t origin_more = origin.total_body_bytes_sent("big.bin") - origin_after_first;
+  std::printf("second host: %llu bytes more from the origin (1 probe byte) of %llu\n",
+              static_cast<unsigned long long>(origin_more), static_cast<unsigned long long>(kSize));
+  EXPECT_LE(origin_more, 1U) << "only the one-byte probe of the origin's size";
+  EXPECT_EQ(requests_for(origin, "/big.bin.torrent"), 2U) << "each host fetched it once";
+  const machine_statistics sb = connect(second).statistics();
+  EXPECT_EQ(sb.totals.bytes_from_lan_peers, kSize) << "every byte came from the first host";
+  EXPECT_EQ(sb.totals.bytes_from_origin, 0U);
+}
+
+TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
+  constexpr std::uint64_t kOther = kSize + 1;
+  nginx_server origin;
+  std::vector<std::string> names = {"missing.bin", "garbage.bin", "huge.bin", "v1.bin",
+                                    "other.bin"};
+  std::vector<std::string> shas;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    shas.push_back(origin.make_random_file(names[i], kSize, 30 + i));
+  }
+  // missing.bin.torrent does not exist (404).
+  origin.write_file("garbage.bin.torrent", "this is not bencoded");
+  origin.write_file("huge.bin.torrent", std::string(max_metainfo_size + 1, 'd'));
+  // A v1-only metainfo of the right file (its v1 twin): no merkle hashes, refused.
+  origin.write_file("v1.bin.torrent",
+                    transfer::peer::publish_file(origin.docroot() / "v1.bin", origin.url("v1.bin"))
+                        .legacy.metainfo);
+  // A good metainfo, of a file one byte longer than the origin's: stale, not this file.
+  origin.make_random_file("longer.bin", kOther, 40);
+  origin.write_file("other.bin.torrent", publish(origin, "longer.bin"));
+
+  const peer_host self = make_host(2);
+  daemon_process daemon(sharing(self, {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, unusable");
+  for (const auto& name : names) {
+    file_spec spec;
+    spec.remote_url = origin.url(name);
+    spec.local_name = (out / name).string();
+    spec.metainfo_url = origin.url(name + ".torrent");
+    j.add_file(spec);
+  }
+  j.resume();
+  const job_info done = finish(j);
+  const std::vector<std::string> expected_notes = {
+      "404", "is refused", "is 524289 bytes; at most 524288", "is refused",
+      "describes " + std::to_string(kOther) + " bytes, but the origin's file has " +
+          std::to_string(kSize) + " bytes"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    SCOPED_TRACE(names[i]);
+    const file_info& f = done.files.at(i);
+    EXPECT_EQ(sha256_file(out / names[i]), shas[i]);
+    EXPECT_EQ(f.sources.bytes_from_origin, kSize) << "all of it over HTTP";
+    EXPECT_EQ(f.sources.bytes_from_peers(), 0U);
+    EXPECT_EQ(f.content_id, "") << "no content metadata was taken";
+    EXPECT_NE(f.metainfo_note.find(expected_notes[i]), std::string::npos) << f.metainfo_note;
+    EXPECT_EQ(requests_for(origin, "/" + names[i] + ".torrent"), 1U);
+  }
+  EXPECT_EQ(daemon.log().find("comes through peers"), std::string::npos) << daemon.log();
+  // `opendo info` says why each one went over HTTP only.
+  const run_result info = daemon.cli({"info", j.id()});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("metainfo " + origin.url("missing.bin.torrent") +
+                          ": not used, HTTP only: its published metainfo"),
+            std::string::npos)
+      << info.out;
+  EXPECT_NE(info.out.find("404"), std::string::npos) << info.out;
+
+  // A daemon that does not share (HTTP-only mode) never asks for the metainfo.
+  daemon_options http_only = sharing(make_host(3), {}, {"--download-mode", "0"});
+  daemon_process plain(http_only);
+  client cp = connect(plain);
+  job jp = cp.create_job("published, HTTP only");
+  file_spec spec;
+  spec.remote_url = origin.url("other.bin");
+  spec.local_name = (out / "plain.bin").string();
+  spec.metainfo_url = origin.url("other.bin.torrent");
+  jp.add_file(spec);
+  jp.resume();
+  const job_info plain_done = finish(jp);
+  EXPECT_EQ(sha256_file(out / "plain.bin"), shas[4]);
+  EXPECT_EQ(plain_done.files.at(0).metainfo_note, "");
+  EXPECT_EQ(requests_for(origin, "/other.bin.torrent"), 1U) << "still only the first daemon's";
+}
