@@ -580,6 +580,20 @@ void manager::fail_shared_content(const std::string& key, std::uint32_t code, er
     jobs::job& j = jobs_.at(job_id);
     const std::uint32_t index = shared_.at(job_id).index;
     stop_shared_file(j);
+    auto& file = j.files[index];
+    if (code == value_of(hr::do_e_bad_piece_hash) && !file.metainfo_url.empty()) {
+      // The metainfo came from the origin's server, the authority on its file: a file that does
+      // not match it (replaced, the metainfo beside it left stale) is what the origin serves,
+      // and it comes from the origin alone, as a file without metadata, from the start.
+      jobs::restart_file(file);
+      file.origin_only = true;
+      save_with_validation(j, index);
+      published_metainfo_refused(j, index,
+                                 "the origin's file does not match its published metainfo " +
+                                     file.metainfo_url + " (" + message +
+                                     "); it is fetched again from the origin only");
+      continue;
+    }
     fail_job(j, code, context, index, message, transient);
   }
   bad_pieces_.erase(key);

@@ -977,3 +977,83 @@ TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
   EXPECT_EQ(plain_done.files.at(0).metainfo_note, "");
   EXPECT_EQ(requests_for(origin, "/other.bin.torrent"), 1U) << "still only the first daemon's";
 }
+
+TEST(Peers, APublishedMetainfoIsFetchedWithTheJobsOptionsAndItsSecretsOnlyFromTheSameServer) {
+  const std::string kSecret = "published-metainfo-secret";
+  nginx_server origin;
+  nginx_server elsewhere;  // another server (another port): not the origin
+  const std::string sha_a = origin.make_random_file("a.bin", kSize, 51);
+  const std::string sha_b = origin.make_random_file("b.bin", kSize, 52);
+  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
+  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, with headers");
+  j.set_custom_headers({"X-Opendo-Test: published"});
+  j.set_custom_auth_headers({"Authorization: Bearer " + kSecret});
+  file_spec a;
+  a.remote_url = origin.url("a.bin");
+  a.local_name = (out / "a.bin").string();
+  a.metainfo_url = origin.url("a.bin.torrent");
+  file_spec b = a;
+  b.remote_url = origin.url("b.bin");
+  b.local_name = (out / "b.bin").string();
+  b.metainfo_url = elsewhere.url("b.bin.torrent");
+  const std::vector<file_spec> both = {a, b};
+  j.add_files(both);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  for (const auto& f : done.files) {
+    EXPECT_EQ(f.metainfo_note, "used") << f.remote_url;
+    EXPECT_FALSE(f.content_id.empty()) << f.remote_url;
+  }
+  std::size_t seen = 0;
+  for (const auto& r : origin.access_log()) {
+    if (r.path != "/a.bin.torrent") continue;
+    ++seen;
+    EXPECT_EQ(r.x_opendo_test, "published");
+    EXPECT_EQ(r.authorization, "Bearer " + kSecret) << "the origin's own server gets its secrets";
+  }
+  for (const auto& r : elsewhere.access_log()) {
+    if (r.path != "/b.bin.torrent") continue;
+    ++seen;
+    EXPECT_EQ(r.x_opendo_test, "published") << "plain custom headers go everywhere";
+    EXPECT_EQ(r.authorization, "") << "another server never learns the origin's secrets";
+  }
+  EXPECT_EQ(seen, 2U);
+}
+
+// A file replaced on the origin by one of the same size, its published metainfo left stale: the
+// origin's pieces fail their hashes, and the file comes from the origin alone, as it is there.
+TEST(Peers, AFileThatDoesNotMatchItsStalePublishedMetainfoComesFromTheOriginOnly) {
+  nginx_server origin;
+  origin.make_random_file("disk.img", kSize, 61);
+  origin.write_file("disk.img.torrent", publish(origin, "disk.img"));
+  const std::string sha = origin.make_random_file("disk.img", kSize, 62);  // replaced
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("stale published metainfo");
+  file_spec spec;
+  spec.remote_url = origin.url("disk.img");
+  spec.local_name = (out / "disk.img").string();
+  spec.metainfo_url = origin.url("disk.img.torrent");
+  j.add_file(spec);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "disk.img"), sha);
+  const file_info& f = done.files.at(0);
+  EXPECT_NE(f.metainfo_note.find("the origin's file does not match its published metainfo"),
+            std::string::npos)
+      << f.metainfo_note;
+  EXPECT_NE(f.metainfo_note.find("pieces failed their hash check"), std::string::npos)
+      << f.metainfo_note;
+  EXPECT_EQ(f.sources.bytes_from_peers(), 0U);
+  EXPECT_GE(f.sources.bytes_from_origin, kSize) << "the whole file over HTTP, after the pieces";
+  EXPECT_FALSE(done.error.has_value());
+  EXPECT_NE(daemon.log().find("comes through peers"), std::string::npos) << "it was tried";
+  EXPECT_NE(daemon.log().find("goes over HTTP only"), std::string::npos) << daemon.log();
+}
