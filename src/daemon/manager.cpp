@@ -1934,6 +1934,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
 }
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+  import_into_content_cache(j, index);
   count_file_downloaded();
   cache_attempts_.erase({j.id, index});
   const bool job_done = jobs::on_file_completed(j, index, wall_now());

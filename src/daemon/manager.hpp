@@ -351,6 +351,10 @@ class manager final : public transfer::http::listener {
   // Each content's figures as read once in a turn of run_shared_files.
   using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
   void count_peer_traffic(const progress_by_key& progress);
+  // A job with SERVER but not CLIENT fetched its file over HTTP: its bytes are copied into the
+  // content cache and served once libtorrent has checked them (docs/peers.md).
+  void import_into_content_cache(jobs::job& j, std::uint32_t index);
+  void check_imported(const progress_by_key& progress);
   // Opens or closes each shared content's uploads as its jobs' peer caching flags allow.
   void gate_uploads();
   // A job the network's cost does not allow waits in TRANSIENT_ERROR with the blocking code.
@@ -457,6 +461,9 @@ class manager final : public transfer::http::listener {
   // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the
   // file's URL (the twin's web seed).
   std::map<std::string, std::string> restored_twins_;
+  // Contents put in the cache from an HTTP download (import_into_content_cache) whose check is
+  // not done yet: content key -> the file's URL.
+  std::map<std::string, std::string> importing_;
 };
 
 }  // namespace opendo::daemon

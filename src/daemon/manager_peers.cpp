@@ -279,6 +279,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   const progress_by_key progress = read_progress(*swarm_);
   count_peer_traffic(progress);
   gate_uploads();
+  check_imported(progress);
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
     const auto read = progress.find(it->first);
     if (read == progress.end()) {
@@ -935,6 +936,104 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
   notify(j, job_event_kind::state);
   start_file(j);
   return true;
+}
+
+// ---- an HTTP download served to peers
+// --------------------------------------------------------------------
+
+void manager::import_into_content_cache(jobs::job& j, std::uint32_t index) {
+  const auto& file = j.files[index];
+  // Only what a job may serve but not fetch through the swarm: any other shared file came
+  // through the swarm (and is in the cache already), or may not be served.
+  if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
+      j.dynamic_content || file.origin_only || !jobs::may_serve_to_peers(j) ||
+      jobs::may_fetch_from_peers(j)) {
+    return;
+  }
+  const std::uint64_t size = content_size(file);
+  if (size == 0 || size < config_.peers.min_file_size || file.bytes_total != size) return;
+  const std::string key = transfer::peer::content_key(file.content_id);
+  if (key.empty() || (swarm_ && swarm_->has(key))) return;
+  const fs::path cache(config_.peers.cache_dir);
+  // Nothing here is the job's: a content that cannot be imported is only not served.
+  auto skip = [&](const std::string& why) {
+    spdlog::warn("job {}: file {} is not served to peers: {}", j.id, index, why);
+    forget_content_files(cache, key);
+  };
+  fs::path target;
+  try {
+    target = transfer::peer::swarm::content_file(file.metainfo, cache);
+  } catch (const std::exception& e) {
+    skip(e.what());
+    return;
+  }
+  // The owner's temporary file, opened by the owner's helper as every file of a job is; its bytes
+  // are checked against the owner's hashes before any is served.
+  ipc::unique_fd from;
+  const file_result opened =
+      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, from);
+  if (!opened.ok()) {
+    skip("its temporary file cannot be opened: " + opened.message);
+    return;
+  }
+  forget_content_files(cache, key);  // an unfinished content of an earlier run, if any
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  fs::permissions(cache, fs::perms::owner_all, ec);
+  ipc::unique_fd to(
+      ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!to) {
+    skip("the content cache's file " + target.string() +
+         " cannot be made: " + std::strerror(errno));
+    return;
+  }
+  std::string error;
+  if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
+    skip("copying it into the content cache failed: " +
+         (error.empty() ? std::string(std::strerror(errno)) : error));
+    return;
+  }
+  to.reset();
+  const bool serving = config_.peers.share_on_metered || !network_.metered();
+  try {
+    the_swarm().add(file.metainfo, cache, mono_now(), serving, true);
+  } catch (const std::exception& e) {
+    skip(e.what());
+    return;
+  }
+  remember_content(key, file.metainfo);
+  importing_[key] = file.remote_url;
+  spdlog::info(
+      "job {}: file {} came over HTTP (its job serves peers but does not fetch from them): "
+      "content {} is checked for peers",
+      j.id, index, key);
+}
+
+void manager::check_imported(const progress_by_key& progress) {
+  for (auto it = importing_.begin(); it != importing_.end();) {
+    const std::string key = it->first;
+    const auto read = progress.find(key);
+    if (read == progress.end()) {
+      it = importing_.erase(it);
+      continue;
+    }
+    if (read->second.complete) {
+      mark_content_complete(key, it->second);
+      if (swarm_->serving(key)) swarm_->share_v1_twin(key, it->second);
+      spdlog::info("peers: content {} fetched over HTTP is served to peers", key);
+      it = importing_.erase(it);
+    } else if (!read->second.checking) {
+      // Its bytes are not what the owner's metainfo describes (changed after the download): none
+      // of it is served, and nothing missing is asked of peers (upload mode).
+      swarm_->remove(key);
+      forget_content_files(config_.peers.cache_dir, key);
+      spdlog::warn("peers: content {} fetched over HTTP does not match its metainfo: not served",
+                   key);
+      it = importing_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 }  // namespace opendo::daemon

@@ -1057,3 +1057,81 @@ TEST(Peers, AFileThatDoesNotMatchItsStalePublishedMetainfoComesFromTheOriginOnly
   EXPECT_NE(daemon.log().find("comes through peers"), std::string::npos) << "it was tried";
   EXPECT_NE(daemon.log().find("goes over HTTP only"), std::string::npos) << daemon.log();
 }
+
+// SetPeerCachingFlags(SERVER) without CLIENT: the job takes nothing from peers, so its file comes
+// over HTTP; once it is there, its bytes go into the content cache and, checked against the
+// owner's hashes, are served: a second host gets the whole file from the first.
+TEST(Peers, AJobThatServesButDoesNotFetchFromPeersServesWhatItFetchedOverHttp) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 71);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job server_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a").string());
+  server_only.set_peer_caching_flags(peer_caching::server);
+  server_only.resume();
+  const job_info da = finish(server_only);
+  EXPECT_EQ(sha256_file(out / "a"), sha);
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_peers(), 0U);
+  EXPECT_EQ(da.files.at(0).sources.origin_connections, 1U) << "one plain HTTP request";
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (first.log().find("fetched over HTTP is served to peers") == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(first.log().find("fetched over HTTP is served to peers"), std::string::npos)
+      << first.log();
+  EXPECT_EQ(complete_contents(first.state_dir()), 1U) << "kept in the cache, marked complete";
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b");
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "b"), sha);
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before) << "the origin sent no more";
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::uint64_t uploaded = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    uploaded = ca.statistics().totals.bytes_to_lan_peers;
+    if (uploaded >= kSize) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(uploaded, kSize) << "the first host counts what it served";
+}
+
+// The same, with a file whose bytes are not what the owner's metainfo describes (the origin
+// serves another file of the same size): the HTTP download completes as the job asked, but its
+// check fails, and none of it is served or kept.
+TEST(Peers, AnHttpDownloadThatDoesNotMatchItsMetainfoIsNeverServed) {
+  nginx_server origin;
+  origin.make_random_file("big.bin", kSize, 72);
+  const std::string metainfo = publish(origin, "big.bin");
+  const std::string sha = origin.make_random_file("big.bin", kSize, 73);  // replaced
+  daemon_process first(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  job server_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a").string());
+  server_only.set_peer_caching_flags(peer_caching::server);
+  server_only.resume();
+  const job_info da = finish(server_only);
+  EXPECT_EQ(sha256_file(out / "a"), sha) << "the job gets what the origin serves";
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  const std::string refused = "fetched over HTTP does not match its metainfo: not served";
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (first.log().find(refused) == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(first.log().find(refused), std::string::npos) << first.log();
+  EXPECT_EQ(first.log().find("fetched over HTTP is served to peers"), std::string::npos);
+  EXPECT_EQ(complete_contents(first.state_dir()), 0U);
+  EXPECT_EQ(ca.statistics().cache_size, 0U) << "nothing is shared";
+}
