@@ -242,6 +242,40 @@ TEST_F(ContentMetadata, GetWithMetainfoDownloadsAndItsFileProblemsAreClearErrors
   EXPECT_FALSE(fs::exists(out / "u.bin"));
 }
 
+// --metainfo-url URL and --published-metainfo (URL.torrent) of addfile and get: what the job
+// records, shown by `opendo info`; one kind of content metadata at a time.
+TEST_F(ContentMetadata, CliNamesAPublishedMetainfoByUrlOrBesideTheFile) {
+  client c = connect(daemon);
+  job j = c.create_job("published");
+  const auto beside = daemon.cli(
+      {"addfile", j.id(), origin.url("p.bin"), (out / "p.bin").string(), "--published-metainfo"});
+  ASSERT_EQ(beside.exit_code, 0) << beside.err;
+  const auto named = daemon.cli({"addfile", j.id(), origin.url("q.bin"), (out / "q.bin").string(),
+                                 "--metainfo-url", origin.url("torrents/q")});
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  const job_info info = j.info();
+  ASSERT_EQ(info.files.size(), 2U);
+  EXPECT_EQ(info.files[0].metainfo_url, origin.url("p.bin") + ".torrent");
+  EXPECT_EQ(info.files[1].metainfo_url, origin.url("torrents/q"));
+  EXPECT_EQ(info.files[0].metainfo_note, "");
+  const auto shown = daemon.cli({"info", j.id()});
+  EXPECT_NE(shown.out.find("metainfo " + origin.url("p.bin") + ".torrent (not fetched yet)"),
+            std::string::npos)
+      << shown.out;
+  const json as_json = cli_json(daemon, {"info", j.id()});
+  EXPECT_EQ(as_json["files"][1]["metainfo_url"], origin.url("torrents/q")) << as_json.dump();
+
+  const auto two = daemon.cli({"addfile", j.id(), origin.url("r.bin"), (out / "r.bin").string(),
+                               "--published-metainfo", "--magnet", "magnet:?xt=urn:btmh:1220"});
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_NE(two.err.find("give one of them"), std::string::npos) << two.err;
+  const auto many = daemon.cli({"get", origin.url("a.bin"), origin.url("b.bin"), "-d",
+                                out.path().string(), "--metainfo-url", origin.url("a.torrent")});
+  EXPECT_NE(many.exit_code, 0);
+  EXPECT_NE(many.err.find("describe a single file"), std::string::npos) << many.err;
+  EXPECT_EQ(j.info().files.size(), 2U);
+}
+
 TEST_F(ContentMetadata, DaemonRefusesBadMetadataWithInvalidArgAndTheReason) {
   origin.make_random_file("r.bin", 60000, 26);
   const auto published =
