@@ -842,7 +842,7 @@ void manager::published_metainfo_refused(jobs::job& j, std::uint32_t index,
   auto& file = j.files[index];
   file.metainfo_note = why;
   spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, why);
-  notify(j, job_event_kind::state);
+  notify(j, job_event_kind::modified);
   start_file(j);
 }
 
@@ -933,7 +933,7 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
   persist(j);
   spdlog::info("job {}: file {} uses its published metainfo {} (content {})", j.id, fetch.index,
                file.metainfo_url, file.content_id);
-  notify(j, job_event_kind::state);
+  notify(j, job_event_kind::modified);
   start_file(j);
   return true;
 }
