@@ -1135,3 +1135,44 @@ TEST(Peers, AnHttpDownloadThatDoesNotMatchItsMetainfoIsNeverServed) {
   EXPECT_EQ(complete_contents(first.state_dir()), 0U);
   EXPECT_EQ(ca.statistics().cache_size, 0U) << "nothing is shared";
 }
+
+// The job's certificate exemptions are its origin's: a metainfo on the origin's server is
+// fetched with them, one on another server with an equally unknown certificate is refused (and
+// its file comes over HTTP, the origin's certificate still exempted).
+TEST(Peers, APublishedMetainfoElsewhereGetsNoneOfTheOriginsCertificateExemptions) {
+  nginx_options tls;
+  tls.tls = true;  // a self-signed certificate opendod does not trust
+  nginx_server origin(tls);
+  nginx_server elsewhere(tls);
+  const std::string sha_a = origin.make_random_file("a.bin", kSize, 81);
+  const std::string sha_b = origin.make_random_file("b.bin", kSize, 82);
+  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
+  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, TLS");
+  j.set_tls_exemptions(tls_exemption::unknown_ca);
+  file_spec a;
+  a.remote_url = origin.url("a.bin");
+  a.local_name = (out / "a.bin").string();
+  a.metainfo_url = origin.url("a.bin.torrent");
+  file_spec b = a;
+  b.remote_url = origin.url("b.bin");
+  b.local_name = (out / "b.bin").string();
+  b.metainfo_url = elsewhere.url("b.bin.torrent");
+  const std::vector<file_spec> both = {a, b};
+  j.add_files(both);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  EXPECT_EQ(done.files.at(0).metainfo_note, "used");
+  EXPECT_FALSE(done.files.at(0).content_id.empty());
+  const file_info& refused = done.files.at(1);
+  EXPECT_NE(refused.metainfo_note.find("could not be fetched"), std::string::npos)
+      << refused.metainfo_note;
+  EXPECT_EQ(refused.content_id, "");
+  EXPECT_EQ(refused.sources.bytes_from_origin, kSize);
+  EXPECT_EQ(requests_for(elsewhere, "/b.bin.torrent"), 0U) << "no request got past the handshake";
+}
