@@ -807,12 +807,14 @@ void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe
     req.url = file.metainfo_url;
     req.etag.clear();
     req.last_modified.clear();
-    // The job's credentials, auth headers and certificate exemptions are for its origin: they
-    // apply to the metainfo URL only when it is on the same server (scheme, host and port).
+    // The job's credentials, auth headers, certificate exemptions and client certificate are
+    // for its origin: they apply to the metainfo URL only when it is on the same server (scheme,
+    // host and port).
     if (url_origin(file.metainfo_url) != url_origin(file.remote_url)) {
       req.server_auth.reset();
       req.auth_headers.clear();
       req.tls_exemptions = 0;
+      req.client_certificate = {};
     }
   }
   const auto tid = engine_.start(req);
