@@ -253,6 +253,11 @@ struct file_spec {
   // aggregate initializations of file_spec without them stay warning-free.)
   std::string metainfo = {};
   std::string magnet = {};
+  // Instead of either: the http(s) URL of a metainfo published beside the file (for instance
+  // remote_url + ".torrent", what `opendo publish` writes), which opendod fetches with the job's
+  // HTTP options when the file starts (docs/peers.md, "A metainfo published beside the file").
+  // As long as a remote URL may be, at most; for a whole file only, like metainfo.
+  std::string metainfo_url = {};
 };
 
 // Limits of file_spec::metainfo and file_spec::magnet. A metainfo travels base64-encoded in one
@@ -279,6 +284,11 @@ struct file_info {
   // trusted content metadata (a metainfo or a magnet); empty otherwise. The metainfo itself is
   // not sent back.
   std::string content_id = {};
+  // The URL of the published metainfo the file was added with (file_spec::metainfo_url), and
+  // what became of it: empty until it was fetched; "used" once it was (content_id then names
+  // its content); otherwise why the file goes over HTTP only (404, not a v2 metainfo, ...).
+  std::string metainfo_url = {};
+  std::string metainfo_note = {};
   // The temporary file the bytes go to until Complete, an absolute path beside local_name
   // (IBackgroundCopyFile3::GetTemporaryName). Empty from an opendod that does not say.
   std::string temp_name = {};

@@ -95,8 +95,16 @@ void write_new_file(const std::string& path, const std::string& bytes, bool forc
 }  // namespace
 
 void apply_content_options(const content_options& options, file_spec& file) {
-  if (!options.metainfo_path.empty() && !options.magnet.empty()) {
-    invalid("--metainfo and --magnet both give the file's content metadata: give one of them");
+  const int given = (options.metainfo_path.empty() ? 0 : 1) + (options.magnet.empty() ? 0 : 1) +
+                    (options.metainfo_url.empty() ? 0 : 1) + (options.published ? 1 : 0);
+  if (given > 1) {
+    invalid(
+        "--metainfo, --magnet, --metainfo-url and --published-metainfo each give the file's "
+        "content metadata: give one of them");
+  }
+  if (!options.metainfo_url.empty()) file.metainfo_url = options.metainfo_url;
+  if (options.published && !file.remote_url.empty()) {
+    file.metainfo_url = file.remote_url + ".torrent";
   }
   if (!options.metainfo_path.empty()) file.metainfo = read_metainfo_file(options.metainfo_path);
   if (!options.magnet.empty()) {

@@ -9,15 +9,19 @@
 
 namespace opendo::cli {
 
-// --metainfo PATH and --magnet URI, at most one of them.
+// --metainfo PATH, --magnet URI, --metainfo-url URL and --published-metainfo, at most one of
+// them.
 struct content_options {
   std::string metainfo_path;
   std::string magnet;
+  std::string metainfo_url;
+  bool published = false;  // the metainfo is file.remote_url + ".torrent"
 };
 
-// Sets file.metainfo (the bytes of the file at metainfo_path, at most max_metainfo_size) or
-// file.magnet. What they mean is checked by opendod. Throws opendo::error (E_INVALIDARG) naming
-// the file and the reason when it cannot be read or is too large.
+// Sets file.metainfo (the bytes of the file at metainfo_path, at most max_metainfo_size),
+// file.magnet or file.metainfo_url (--published-metainfo: file.remote_url + ".torrent", nothing
+// when file.remote_url is empty). What they mean is checked by opendod. Throws opendo::error
+// (E_INVALIDARG) naming the file and the reason when it cannot be read or is too large.
 void apply_content_options(const content_options& options, file_spec& file);
 
 struct publish_args {

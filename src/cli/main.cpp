@@ -286,6 +286,13 @@ void print_job(const job_info& job) {
     if (!file.content_id.empty()) {
       std::printf("       content %s\n", file.content_id.c_str());
     }
+    if (!file.metainfo_url.empty()) {
+      const std::string& note = file.metainfo_note;
+      std::printf("       metainfo %s%s\n", cli::printable(file.metainfo_url).c_str(),
+                  note.empty()     ? " (not fetched yet)"
+                  : note == "used" ? " (used)"
+                                   : (": not used, HTTP only: " + cli::printable(note)).c_str());
+    }
     if (!file.ranges.empty()) {
       std::string list;
       for (const auto& r : file.ranges) {
@@ -403,6 +410,15 @@ void add_content_options(CLI::App* verb, cli::content_options& content) {
                    "(magnet:?xt=urn:btmh:1220...)")
       ->type_name("URI")
       ->excludes(metainfo);
+  verb->add_option("--metainfo-url", content.metainfo_url,
+                   "As --metainfo, the URL of a metainfo published beside the file, which "
+                   "opendod fetches with the job's HTTP options when the file starts; if it "
+                   "cannot be used (missing, not a v2 metainfo, another size than the origin's "
+                   "file), the file comes over HTTP only and opendo info says why")
+      ->type_name("URL");
+  verb->add_flag("--published-metainfo", content.published,
+                 "As --metainfo-url URL.torrent: the metainfo `opendo publish` wrote beside "
+                 "the file on the origin");
 }
 
 int run_create(const settings& global, const std::string& name) {
@@ -871,9 +887,10 @@ int run_get(const settings& global, const get_args& args) {
     invalid("--sha256 is the digest of a single file, but " + std::to_string(args.urls.size()) +
             " URLs were given");
   }
-  const bool has_content = !args.content.metainfo_path.empty() || !args.content.magnet.empty();
+  const bool has_content = !args.content.metainfo_path.empty() || !args.content.magnet.empty() ||
+                           !args.content.metainfo_url.empty();
   if (has_content && args.urls.size() > 1) {
-    invalid("--metainfo and --magnet describe a single file, but " +
+    invalid("--metainfo, --magnet and --metainfo-url describe a single file, but " +
             std::to_string(args.urls.size()) + " URLs were given");
   }
   opendo::file_spec content_only;  // read now: a metainfo that cannot be read makes no job
@@ -922,6 +939,8 @@ int run_get(const settings& global, const get_args& args) {
       if (!args.sha256.empty()) file.digest = "sha256:" + args.sha256;
       file.metainfo = content_only.metainfo;
       file.magnet = content_only.magnet;
+      file.metainfo_url = content_only.metainfo_url;
+      if (args.content.published) file.metainfo_url = args.urls[i] + ".torrent";
       job.add_file(file);
     }
     job.resume();

@@ -533,16 +533,28 @@ namespace {
 // A file's trusted content metadata (metainfo or magnet, docs/architecture.md): checked here,
 // once, so that everything stored is something the peer engine can trust.
 void set_content_metadata(jobs::file_record& file, const file_spec& spec) {
-  if (spec.metainfo.empty() && spec.magnet.empty()) return;
+  const int given = (spec.metainfo.empty() ? 0 : 1) + (spec.magnet.empty() ? 0 : 1) +
+                    (spec.metainfo_url.empty() ? 0 : 1);
+  if (given == 0) return;
   const std::string what = "cannot add " + spec.remote_url + " with ";
-  if (!spec.metainfo.empty() && !spec.magnet.empty()) {
+  if (given > 1) {
     throw request_error{value_of(hr::e_invalidarg),
-                        what + "both a metainfo and a magnet: give one of them"};
+                        what +
+                            "more than one of a metainfo, a magnet and a metainfo URL: give "
+                            "one of them"};
   }
-  const char* kind = spec.metainfo.empty() ? "a magnet" : "a metainfo";
+  const char* kind = !spec.metainfo.empty() ? "a metainfo"
+                     : !spec.magnet.empty() ? "a magnet"
+                                            : "a metainfo URL";
   if (!spec.ranges.empty()) {
     throw request_error{value_of(hr::e_invalidarg),
                         what + kind + " and ranges: content metadata describes a whole file"};
+  }
+  if (!spec.metainfo_url.empty()) {
+    // Fetched when the file starts, with the job's HTTP options (manager_peers.cpp).
+    check_url(spec.metainfo_url);
+    file.metainfo_url = spec.metainfo_url;
+    return;
   }
   try {
     const auto meta = spec.metainfo.empty() ? transfer::peer::read_magnet(spec.magnet)
@@ -606,6 +618,11 @@ void manager::add_files(const caller& who, const std::string& id,
           jobs::check_ranges(file.ranges, file.layout, config_.limits.max_ranges_per_file);
       check(ranges.code, "cannot add " + remote_url + " with ranges: " + ranges.message);
       file.bytes_total = jobs::ranges_total(file.ranges, size_unknown);
+    }
+    if (spec.metainfo_url.size() > config_.limits.max_url) {
+      throw request_error{value_of(hr::e_invalidarg),
+                          "cannot add " + remote_url + ": its metainfo URL is longer than " +
+                              std::to_string(config_.limits.max_url) + " bytes"};
     }
     set_content_metadata(file, spec);
     file.temp_name = temp_name_for(copy.id, copy.files.size());
@@ -1309,6 +1326,11 @@ void manager::start_job(jobs::job& j) {
        it != cache_attempts_.end() && it->first.first == j.id; ++it) {
     it->second.failed.clear();
   }
+  // A published metainfo that could not be used is tried again at each new start of a file that
+  // has no bytes yet (the server may have it now).
+  for (auto& file : j.files) {
+    if (file.metainfo.empty() && file.bytes_transferred == 0) file.metainfo_note.clear();
+  }
   jobs::on_connecting(j, mono_now(), wall_now());
   notify(j, job_event_kind::state);
   start_file(j);
@@ -1356,6 +1378,10 @@ void manager::start_file(jobs::job& j) {
       start_file(j);
       return;
     }
+  }
+  if (wants_published_metainfo(j, index)) {
+    start_metainfo_fetch(j, index, false, {}, 0);
+    return;
   }
   if (may_share(j, index)) {
     start_shared_file(j, index);
@@ -1913,6 +1939,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
 }
 
 void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+  import_into_content_cache(j, index);
   count_file_downloaded();
   cache_attempts_.erase({j.id, index});
   const bool job_done = jobs::on_file_completed(j, index, wall_now());
@@ -1933,6 +1960,7 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
 
 void manager::stop_job(jobs::job& j) {
   stop_shared_file(j);
+  stop_metainfo_fetch(j.id);
   auto it = active_by_job_.find(j.id);
   if (it == active_by_job_.end()) return;
   const auto now = mono_now();
@@ -2155,6 +2183,7 @@ void manager::fail_job(jobs::job& j, std::uint32_t code, error_context context, 
 std::optional<transfer::http::outcome> manager::on_response(
     transfer::http::transfer_id id, const transfer::http::response_info& info) {
   if (auto fetch = on_origin_fetch_response(id, info)) return *fetch;
+  if (auto fetch = on_metainfo_fetch_response(id, info)) return *fetch;
   auto it = active_.find(id);
   if (it == active_.end()) return std::nullopt;
   active_transfer& t = it->second;
@@ -2301,6 +2330,7 @@ void manager::start_turn(const jobs::job& j, std::uint32_t index,
 
 void manager::on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) {
   if (on_origin_fetch_finished(id, result)) return;
+  if (on_metainfo_fetch_finished(id, result)) return;
   auto it = active_.find(id);
   if (it == active_.end()) return;
   if (it->second.segment) {

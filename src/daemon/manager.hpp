@@ -312,10 +312,33 @@ class manager final : public transfer::http::listener {
     ipc::unique_fd fd;  // a memfd the span's bytes are written to
     jobs::mono_time started;
   };
-  // True while the job has transfers or a shared file being fetched.
+  // A metainfo published beside a file (file_spec::metainfo_url) being fetched, then the probe
+  // of the origin's size it must match (docs/peers.md).
+  struct metainfo_fetch {
+    std::string job_id;
+    std::uint32_t index = 0;
+    bool probe = false;      // false: the metainfo itself; true: bytes 0-0 of the origin's file
+    ipc::unique_fd fd;       // a memfd the body is written to
+    std::string metainfo;    // for the probe: the metainfo read before
+    std::uint64_t size = 0;  // for the probe: the size the metainfo describes
+    std::uint64_t origin_total = size_unknown;  // for the probe: what the origin said
+  };
+  // True while the job has transfers, a shared file being fetched or a published metainfo.
   bool running(const std::string& job_id) const {
-    return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0;
+    return active_by_job_.count(job_id) != 0 || shared_.count(job_id) != 0 ||
+           metainfo_fetch_by_job_.count(job_id) != 0;
   }
+  // Whether the file should first fetch its published metainfo, and doing it.
+  bool wants_published_metainfo(const jobs::job& j, std::uint32_t index) const;
+  void start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe, std::string metainfo,
+                            std::uint64_t size);
+  void stop_metainfo_fetch(const std::string& job_id);
+  // The file goes over HTTP only for this start, `why` shown in `opendo info`.
+  void published_metainfo_refused(jobs::job& j, std::uint32_t index, const std::string& why);
+  bool on_metainfo_fetch_finished(transfer::http::transfer_id id,
+                                  const transfer::http::outcome& result);
+  std::optional<std::optional<transfer::http::outcome>> on_metainfo_fetch_response(
+      transfer::http::transfer_id id, const transfer::http::response_info& info);
   bool may_share(const jobs::job& j, std::uint32_t index) const;
   // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
   std::uint64_t content_size(const jobs::file_record& file) const;
@@ -328,6 +351,10 @@ class manager final : public transfer::http::listener {
   // Each content's figures as read once in a turn of run_shared_files.
   using progress_by_key = std::map<std::string, transfer::peer::content_progress>;
   void count_peer_traffic(const progress_by_key& progress);
+  // A job with SERVER but not CLIENT fetched its file over HTTP: its bytes are copied into the
+  // content cache and served once libtorrent has checked them (docs/peers.md).
+  void import_into_content_cache(jobs::job& j, std::uint32_t index);
+  void check_imported(const progress_by_key& progress);
   // Opens or closes each shared content's uploads as its jobs' peer caching flags allow.
   void gate_uploads();
   // A job the network's cost does not allow waits in TRANSIENT_ERROR with the blocking code.
@@ -421,6 +448,8 @@ class manager final : public transfer::http::listener {
   std::unique_ptr<transfer::peer::swarm> swarm_;  // made when a file is first shared
   std::map<std::string, shared_file> shared_;     // by job id
   std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
+  std::map<transfer::http::transfer_id, metainfo_fetch> metainfo_fetches_;
+  std::map<std::string, transfer::http::transfer_id> metainfo_fetch_by_job_;
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers
@@ -432,6 +461,9 @@ class manager final : public transfer::http::listener {
   // Contents shared again after a restart whose v1 twin waits for libtorrent's check: by key, the
   // file's URL (the twin's web seed).
   std::map<std::string, std::string> restored_twins_;
+  // Contents put in the cache from an HTTP download (import_into_content_cache) whose check is
+  // not done yet: content key -> the file's URL.
+  std::map<std::string, std::string> importing_;
 };
 
 }  // namespace opendo::daemon

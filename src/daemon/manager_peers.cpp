@@ -1,6 +1,7 @@
 // The manager's side of peer-to-peer delivery: files with trusted metadata fetched through the
 // swarm (transfer/peer/swarm.hpp), the origin fetches that supply this host's share of their
 // pieces, and the copy of a complete content into the owner's temporary file. See docs/peers.md.
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
@@ -88,6 +89,28 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
     out += n;
   }
   return true;
+}
+
+// Scheme, host and port of an http(s) URL, as libcurl reads them ("https://host:443"); empty when
+// it does not parse.
+std::string url_origin(const std::string& url) {
+  CURLU* parsed = curl_url();
+  std::string out;
+  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+    char* scheme = nullptr;
+    char* host = nullptr;
+    char* port = nullptr;
+    if (curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(parsed, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+      out = std::string(scheme) + "://" + host + ":" + port;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+  }
+  curl_url_cleanup(parsed);
+  return out;
 }
 
 }  // namespace
@@ -256,6 +279,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   const progress_by_key progress = read_progress(*swarm_);
   count_peer_traffic(progress);
   gate_uploads();
+  check_imported(progress);
   for (auto it = restored_twins_.begin(); it != restored_twins_.end();) {
     const auto read = progress.find(it->first);
     if (read == progress.end()) {
@@ -557,6 +581,20 @@ void manager::fail_shared_content(const std::string& key, std::uint32_t code, er
     jobs::job& j = jobs_.at(job_id);
     const std::uint32_t index = shared_.at(job_id).index;
     stop_shared_file(j);
+    auto& file = j.files[index];
+    if (code == value_of(hr::do_e_bad_piece_hash) && !file.metainfo_url.empty()) {
+      // The metainfo came from the origin's server, the authority on its file: a file that does
+      // not match it (replaced, the metainfo beside it left stale) is what the origin serves,
+      // and it comes from the origin alone, as a file without metadata, from the start.
+      jobs::restart_file(file);
+      file.origin_only = true;
+      save_with_validation(j, index);
+      published_metainfo_refused(j, index,
+                                 "the origin's file does not match its published metainfo " +
+                                     file.metainfo_url + " (" + message +
+                                     "); it is fetched again from the origin only");
+      continue;
+    }
     fail_job(j, code, context, index, message, transient);
   }
   bad_pieces_.erase(key);
@@ -731,6 +769,273 @@ void manager::expire_content_cache(jobs::mono_time now) {
     if (total <= cap) break;
     drop(c.key, "the cache is over its maximum size");
     total -= c.bytes;
+  }
+}
+
+// ---- a metainfo published beside the file
+// ----------------------------------------------------------------
+
+bool manager::wants_published_metainfo(const jobs::job& j, std::uint32_t index) const {
+  const auto& file = j.files[index];
+  // Only a file that would be shared with a metainfo, and that has no bytes over HTTP yet: bytes
+  // already in the temporary file came from the origin, and go on from there.
+  return !file.metainfo_url.empty() && file.metainfo.empty() && file.metainfo_note.empty() &&
+         config_.peers.sharing() && jobs::may_fetch_from_peers(j) && file.ranges.empty() &&
+         !j.dynamic_content && !file.origin_only && file.bytes_transferred == 0 &&
+         file.segments.empty();
+}
+
+void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe,
+                                   std::string metainfo, std::uint64_t size) {
+  auto& file = j.files[index];
+  ipc::unique_fd memory(::memfd_create("opendo-metainfo", MFD_CLOEXEC));
+  if (!memory) {
+    published_metainfo_refused(
+        j, index,
+        std::string("no memory to fetch the published metainfo: ") + std::strerror(errno));
+    return;
+  }
+  transfer::http::request req = base_request(j);
+  req.fd = memory.get();
+  req.offset = 0;
+  if (probe) {
+    // The origin's size, which the metainfo must describe: one byte of the file (a range, as
+    // every origin request of a shared file is; an origin without ranges cannot be shared).
+    req.url = file.remote_url;
+    req.range = transfer::http::remote_range{0, 0};
+  } else {
+    req.url = file.metainfo_url;
+    req.etag.clear();
+    req.last_modified.clear();
+    // The job's credentials, auth headers, certificate exemptions and client certificate are
+    // for its origin: they apply to the metainfo URL only when it is on the same server (scheme,
+    // host and port).
+    if (url_origin(file.metainfo_url) != url_origin(file.remote_url)) {
+      req.server_auth.reset();
+      req.auth_headers.clear();
+      req.tls_exemptions = 0;
+      req.client_certificate = {};
+    }
+  }
+  const auto tid = engine_.start(req);
+  metainfo_fetch fetch;
+  fetch.job_id = j.id;
+  fetch.index = index;
+  fetch.probe = probe;
+  fetch.fd = std::move(memory);
+  fetch.metainfo = std::move(metainfo);
+  fetch.size = size;
+  metainfo_fetches_.emplace(tid, std::move(fetch));
+  metainfo_fetch_by_job_[j.id] = tid;
+  spdlog::info("job {}: file {}: {}", j.id, index,
+               probe ? "checking the origin's size against the published metainfo"
+                     : "fetching its published metainfo " + file.metainfo_url);
+}
+
+void manager::stop_metainfo_fetch(const std::string& job_id) {
+  const auto it = metainfo_fetch_by_job_.find(job_id);
+  if (it == metainfo_fetch_by_job_.end()) return;
+  engine_.stop(it->second);
+  metainfo_fetches_.erase(it->second);
+  metainfo_fetch_by_job_.erase(it);
+}
+
+void manager::published_metainfo_refused(jobs::job& j, std::uint32_t index,
+                                         const std::string& why) {
+  auto& file = j.files[index];
+  file.metainfo_note = why;
+  spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, why);
+  notify(j, job_event_kind::modified);
+  start_file(j);
+}
+
+std::optional<std::optional<transfer::http::outcome>> manager::on_metainfo_fetch_response(
+    transfer::http::transfer_id id, const transfer::http::response_info& info) {
+  const auto it = metainfo_fetches_.find(id);
+  if (it == metainfo_fetches_.end()) return std::nullopt;
+  if (it->second.probe) {
+    it->second.origin_total = info.total;
+    return std::optional<transfer::http::outcome>{};
+  }
+  if (info.total != size_unknown && info.total > max_metainfo_size) {
+    transfer::http::outcome refused;
+    refused.code = value_of(hr::e_invalidarg);
+    refused.context = error_context::remote_file;
+    refused.message = "it is " + std::to_string(info.total) + " bytes; at most " +
+                      std::to_string(max_metainfo_size) + " are accepted";
+    return std::optional<transfer::http::outcome>{refused};
+  }
+  // A body of unknown size stops one byte past the limit, which then tells it is too large.
+  if (info.total == size_unknown) engine_.set_end(id, max_metainfo_size + 1);
+  return std::optional<transfer::http::outcome>{};
+}
+
+bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
+                                         const transfer::http::outcome& result) {
+  const auto it = metainfo_fetches_.find(id);
+  if (it == metainfo_fetches_.end()) return false;
+  metainfo_fetch fetch = std::move(it->second);
+  metainfo_fetches_.erase(it);
+  const auto by_job = metainfo_fetch_by_job_.find(fetch.job_id);
+  if (by_job == metainfo_fetch_by_job_.end() || by_job->second != id) return true;
+  metainfo_fetch_by_job_.erase(by_job);
+  const auto job = jobs_.find(fetch.job_id);
+  if (job == jobs_.end() || job->second.current_file != fetch.index) return true;
+  jobs::job& j = job->second;
+  auto& file = j.files[fetch.index];
+  if (!fetch.probe) {
+    if (!result.ok) {
+      published_metainfo_refused(j, fetch.index,
+                                 "its published metainfo " + file.metainfo_url +
+                                     " could not be fetched: " + result.message);
+      return true;
+    }
+    if (result.bytes > max_metainfo_size) {
+      published_metainfo_refused(j, fetch.index,
+                                 "its published metainfo " + file.metainfo_url + " is over " +
+                                     std::to_string(max_metainfo_size) + " bytes");
+      return true;
+    }
+    std::string bytes(result.bytes, '\0');
+    if (::pread(fetch.fd.get(), bytes.data(), bytes.size(), 0) !=
+        static_cast<ssize_t>(bytes.size())) {
+      published_metainfo_refused(j, fetch.index, "its published metainfo could not be read back");
+      return true;
+    }
+    std::uint64_t size = 0;
+    try {
+      size = transfer::peer::read_metainfo(bytes).size;
+    } catch (const transfer::peer::content_error& e) {
+      published_metainfo_refused(
+          j, fetch.index,
+          "its published metainfo " + file.metainfo_url + " is refused: " + e.what());
+      return true;
+    }
+    start_metainfo_fetch(j, fetch.index, true, std::move(bytes), size);
+    return true;
+  }
+  if (!result.ok) {
+    published_metainfo_refused(
+        j, fetch.index,
+        "the origin's size could not be checked against its published metainfo: " + result.message);
+    return true;
+  }
+  if (fetch.origin_total != fetch.size) {
+    published_metainfo_refused(
+        j, fetch.index,
+        "its published metainfo " + file.metainfo_url + " describes " + std::to_string(fetch.size) +
+            " bytes, but the origin's file has " +
+            (fetch.origin_total == size_unknown ? std::string("an unknown size")
+                                                : std::to_string(fetch.origin_total) + " bytes"));
+    return true;
+  }
+  const auto meta = transfer::peer::read_metainfo(fetch.metainfo);
+  file.metainfo = std::move(fetch.metainfo);
+  file.content_id = transfer::peer::content_id(meta);
+  file.metainfo_note = "used";
+  persist(j);
+  spdlog::info("job {}: file {} uses its published metainfo {} (content {})", j.id, fetch.index,
+               file.metainfo_url, file.content_id);
+  notify(j, job_event_kind::modified);
+  start_file(j);
+  return true;
+}
+
+// ---- an HTTP download served to peers
+// --------------------------------------------------------------------
+
+void manager::import_into_content_cache(jobs::job& j, std::uint32_t index) {
+  const auto& file = j.files[index];
+  // Only what a job may serve but not fetch through the swarm: any other shared file came
+  // through the swarm (and is in the cache already), or may not be served.
+  if (!config_.peers.sharing() || file.metainfo.empty() || !file.ranges.empty() ||
+      j.dynamic_content || file.origin_only || !jobs::may_serve_to_peers(j) ||
+      jobs::may_fetch_from_peers(j)) {
+    return;
+  }
+  const std::uint64_t size = content_size(file);
+  if (size == 0 || size < config_.peers.min_file_size || file.bytes_total != size) return;
+  const std::string key = transfer::peer::content_key(file.content_id);
+  if (key.empty() || (swarm_ && swarm_->has(key))) return;
+  const fs::path cache(config_.peers.cache_dir);
+  // Nothing here is the job's: a content that cannot be imported is only not served.
+  auto skip = [&](const std::string& why) {
+    spdlog::warn("job {}: file {} is not served to peers: {}", j.id, index, why);
+    forget_content_files(cache, key);
+  };
+  fs::path target;
+  try {
+    target = transfer::peer::swarm::content_file(file.metainfo, cache);
+  } catch (const std::exception& e) {
+    skip(e.what());
+    return;
+  }
+  // The owner's temporary file, opened by the owner's helper as every file of a job is; its bytes
+  // are checked against the owner's hashes before any is served.
+  ipc::unique_fd from;
+  const file_result opened =
+      files_.open_temp(j.owner_uid, file.local_name, file.temp_name, keep_all_bytes, from);
+  if (!opened.ok()) {
+    skip("its temporary file cannot be opened: " + opened.message);
+    return;
+  }
+  forget_content_files(cache, key);  // an unfinished content of an earlier run, if any
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  fs::permissions(cache, fs::perms::owner_all, ec);
+  ipc::unique_fd to(
+      ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!to) {
+    skip("the content cache's file " + target.string() +
+         " cannot be made: " + std::strerror(errno));
+    return;
+  }
+  std::string error;
+  if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
+    skip("copying it into the content cache failed: " +
+         (error.empty() ? std::string(std::strerror(errno)) : error));
+    return;
+  }
+  to.reset();
+  const bool serving = config_.peers.share_on_metered || !network_.metered();
+  try {
+    the_swarm().add(file.metainfo, cache, mono_now(), serving, true);
+  } catch (const std::exception& e) {
+    skip(e.what());
+    return;
+  }
+  remember_content(key, file.metainfo);
+  importing_[key] = file.remote_url;
+  spdlog::info(
+      "job {}: file {} came over HTTP (its job serves peers but does not fetch from them): "
+      "content {} is checked for peers",
+      j.id, index, key);
+}
+
+void manager::check_imported(const progress_by_key& progress) {
+  for (auto it = importing_.begin(); it != importing_.end();) {
+    const std::string key = it->first;
+    const auto read = progress.find(key);
+    if (read == progress.end()) {
+      it = importing_.erase(it);
+      continue;
+    }
+    if (read->second.complete) {
+      mark_content_complete(key, it->second);
+      if (swarm_->serving(key)) swarm_->share_v1_twin(key, it->second);
+      spdlog::info("peers: content {} fetched over HTTP is served to peers", key);
+      it = importing_.erase(it);
+    } else if (!read->second.checking) {
+      // Its bytes are not what the owner's metainfo describes (changed after the download): none
+      // of it is served, and nothing missing is asked of peers (upload mode).
+      swarm_->remove(key);
+      forget_content_files(config_.peers.cache_dir, key);
+      spdlog::warn("peers: content {} fetched over HTTP does not match its metainfo: not served",
+                   key);
+      it = importing_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

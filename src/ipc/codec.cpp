@@ -165,6 +165,7 @@ json to_json(const file_spec& file) {
   if (!file.digest.empty()) out["digest"] = file.digest;
   if (!file.metainfo.empty()) out["metainfo"] = base64_encode(file.metainfo);
   if (!file.magnet.empty()) out["magnet"] = file.magnet;
+  if (!file.metainfo_url.empty()) out["metainfo_url"] = file.metainfo_url;
   return out;
 }
 
@@ -189,6 +190,9 @@ file_spec file_spec_from_json(const json& value, std::size_t max_url, std::size_
   }
   if (auto magnet = optional_string(value, "magnet", max_magnet_size)) {
     file.magnet = std::move(*magnet);
+  }
+  if (auto url = optional_string(value, "metainfo_url", max_url)) {
+    file.metainfo_url = std::move(*url);
   }
   return file;
 }
@@ -275,6 +279,8 @@ json to_json(const job_info& job) {
                      {"layout", std::string(to_string(file.layout))},
                      {"digest", file.digest},
                      {"content_id", file.content_id},
+                     {"metainfo_url", file.metainfo_url},
+                     {"metainfo_note", file.metainfo_note},
                      {"temp_name", file.temp_name},
                      {"validated", file.validated},
                      {"progress",
@@ -454,6 +460,13 @@ job_info job_from_json(const json& value) {
     file.digest = string_field(entry, "digest");
     // Absent from an opendod older than content metadata: no content id.
     if (auto id = optional_string(entry, "content_id", 13 + 64)) file.content_id = std::move(*id);
+    // Absent from an opendod older than published metainfo.
+    if (auto url = optional_string(entry, "metainfo_url", kMaxReportedPath)) {
+      file.metainfo_url = std::move(*url);
+    }
+    if (auto note = optional_string(entry, "metainfo_note", kMaxReportedPath)) {
+      file.metainfo_note = std::move(*note);
+    }
     // Absent from an opendod older than IBackgroundCopyFile3.
     if (auto temp = optional_string(entry, "temp_name", kMaxReportedPath)) {
       file.temp_name = std::move(*temp);

@@ -73,6 +73,8 @@ job_info to_info(const job& j) {
     fi.layout = f.layout;
     fi.digest = f.digest;
     fi.content_id = f.content_id;
+    fi.metainfo_url = f.metainfo_url;
+    fi.metainfo_note = f.metainfo_note;
     fi.temp_name = temp_path(f);
     fi.validated = f.validated;
     fi.progress = file_progress{f.bytes_total, f.bytes_transferred, f.completed};

@@ -42,6 +42,13 @@ struct file_record {
   std::string metainfo;
   std::string magnet;
   std::string content_id;
+  // The URL of a metainfo published beside the file (file_spec::metainfo_url), given instead of
+  // metainfo and magnet. Fetched when the file starts with no bytes yet; once it is read and
+  // matches the origin's file, it fills metainfo and content_id as if the owner had given it.
+  std::string metainfo_url;
+  // Not persisted: what became of the published metainfo in this run ("used", or why the file
+  // goes over HTTP only), as `opendo info` shows it.
+  std::string metainfo_note;
   // Size of the remote file, when a response told it. For a whole file it equals bytes_total.
   std::uint64_t remote_size = size_unknown;
   // For a ranged file these count range bytes: the sum of the ranges, and what of it arrived.

@@ -31,7 +31,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 11;
+constexpr std::int64_t kSchemaVersion = 12;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -413,8 +413,10 @@ ALTER TABLE jobs ADD COLUMN disallow_on_cellular INTEGER NOT NULL DEFAULT 0;
 // KiB) or magnet its owner gave, and the content id derived from them. A row exists only for a
 // file that has them. A table of its own, not columns of files: files rows are rewritten with
 // every save of the job, and these never change once the file is added, so save_job writes a row
-// only when it is missing. Not WITHOUT ROWID: its rows may be large. Created with the schema and
-// by every migration.
+// only when it is missing or its content id changed. Not WITHOUT ROWID: its rows may be large.
+// Created with the schema and by every migration. metainfo_url (version 12) is the URL of a
+// metainfo published beside the file: such a row first has no metainfo and an empty content id,
+// and is written once more when the published metainfo was fetched and fills them.
 constexpr const char* kCreateFileContent = R"sql(
 CREATE TABLE file_content (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -422,17 +424,23 @@ CREATE TABLE file_content (
   metainfo BLOB NOT NULL,
   magnet TEXT NOT NULL,
   content_id TEXT NOT NULL,
+  metainfo_url TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, idx)
 );
 )sql";
 constexpr const char* kHasFileContent = R"sql(
-SELECT 1 FROM file_content WHERE job_id = ?1 AND idx = ?2
+SELECT content_id FROM file_content WHERE job_id = ?1 AND idx = ?2
 )sql";
 constexpr const char* kInsertFileContent = R"sql(
-INSERT INTO file_content (job_id, idx, metainfo, magnet, content_id) VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT OR REPLACE INTO file_content (job_id, idx, metainfo, magnet, content_id, metainfo_url)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 )sql";
 constexpr const char* kLoadFileContent = R"sql(
-SELECT job_id, idx, metainfo, magnet, content_id FROM file_content
+SELECT job_id, idx, metainfo, magnet, content_id, metainfo_url FROM file_content
+)sql";
+// Version 11 had no published metainfo (stores of versions 1 to 7 get the table above whole).
+constexpr const char* kMigrateFileContentFrom11 = R"sql(
+ALTER TABLE file_content ADD COLUMN metainfo_url TEXT NOT NULL DEFAULT '';
 )sql";
 
 // Version 9 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
@@ -687,6 +695,7 @@ void prepare_schema(sqlite3* db) {
           if (from >= 4) exec_sql(db, kMigrateHttpOptionsFrom9, operation.c_str());
         }
         if (from <= 10) exec_sql(db, kCreateClientCertificates, operation.c_str());
+        if (from <= 11 && from >= 8) exec_sql(db, kMigrateFileContentFrom11, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -1049,11 +1058,12 @@ void job_store::save_validation(const std::string& job_id, std::uint32_t index,
 
 void job_store::save_file_content(const std::string& job_id, std::uint32_t index,
                                   const jobs::file_record& file) {
-  if (file.content_id.empty()) return;
+  if (file.content_id.empty() && file.metainfo_url.empty()) return;
   {
     run existing(stmts_->has_file_content);
     existing.bind(1, job_id).bind(2, index);
-    if (existing.step()) return;  // written when the file was added; it never changes
+    // Written when the file was added; it changes only when a published metainfo arrives.
+    if (existing.step() && existing.text(0) == file.content_id) return;
   }
   run(stmts_->insert_file_content)
       .bind(1, job_id)
@@ -1061,6 +1071,7 @@ void job_store::save_file_content(const std::string& job_id, std::uint32_t index
       .bind_blob(3, file.metainfo)
       .bind(4, file.magnet)
       .bind(5, file.content_id)
+      .bind(6, file.metainfo_url)
       .execute();
 }
 
@@ -1322,6 +1333,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.metainfo = content.blob(2);
       f.magnet = content.text(3);
       f.content_id = content.text(4);
+      f.metainfo_url = content.text(5);
     }
   }
   run r(stmts_->load_credentials);

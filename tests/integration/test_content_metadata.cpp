@@ -242,6 +242,40 @@ TEST_F(ContentMetadata, GetWithMetainfoDownloadsAndItsFileProblemsAreClearErrors
   EXPECT_FALSE(fs::exists(out / "u.bin"));
 }
 
+// --metainfo-url URL and --published-metainfo (URL.torrent) of addfile and get: what the job
+// records, shown by `opendo info`; one kind of content metadata at a time.
+TEST_F(ContentMetadata, CliNamesAPublishedMetainfoByUrlOrBesideTheFile) {
+  client c = connect(daemon);
+  job j = c.create_job("published");
+  const auto beside = daemon.cli(
+      {"addfile", j.id(), origin.url("p.bin"), (out / "p.bin").string(), "--published-metainfo"});
+  ASSERT_EQ(beside.exit_code, 0) << beside.err;
+  const auto named = daemon.cli({"addfile", j.id(), origin.url("q.bin"), (out / "q.bin").string(),
+                                 "--metainfo-url", origin.url("torrents/q")});
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  const job_info info = j.info();
+  ASSERT_EQ(info.files.size(), 2U);
+  EXPECT_EQ(info.files[0].metainfo_url, origin.url("p.bin") + ".torrent");
+  EXPECT_EQ(info.files[1].metainfo_url, origin.url("torrents/q"));
+  EXPECT_EQ(info.files[0].metainfo_note, "");
+  const auto shown = daemon.cli({"info", j.id()});
+  EXPECT_NE(shown.out.find("metainfo " + origin.url("p.bin") + ".torrent (not fetched yet)"),
+            std::string::npos)
+      << shown.out;
+  const json as_json = cli_json(daemon, {"info", j.id()});
+  EXPECT_EQ(as_json["files"][1]["metainfo_url"], origin.url("torrents/q")) << as_json.dump();
+
+  const auto two = daemon.cli({"addfile", j.id(), origin.url("r.bin"), (out / "r.bin").string(),
+                               "--published-metainfo", "--magnet", "magnet:?xt=urn:btmh:1220"});
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_NE(two.err.find("give one of them"), std::string::npos) << two.err;
+  const auto many = daemon.cli({"get", origin.url("a.bin"), origin.url("b.bin"), "-d",
+                                out.path().string(), "--metainfo-url", origin.url("a.torrent")});
+  EXPECT_NE(many.exit_code, 0);
+  EXPECT_NE(many.err.find("describe a single file"), std::string::npos) << many.err;
+  EXPECT_EQ(j.info().files.size(), 2U);
+}
+
 TEST_F(ContentMetadata, DaemonRefusesBadMetadataWithInvalidArgAndTheReason) {
   origin.make_random_file("r.bin", 60000, 26);
   const auto published =
@@ -268,8 +302,34 @@ TEST_F(ContentMetadata, DaemonRefusesBadMetadataWithInvalidArgAndTheReason) {
   file_spec both = file;
   both.metainfo = published.metainfo;
   both.magnet = published.magnet;
-  EXPECT_EQ(add_refusal(c, both),
-            std::make_pair(kInvalidArg, prefix + "both a metainfo and a magnet: give one of them"));
+  const std::string only_one =
+      "more than one of a metainfo, a magnet and a metainfo URL: give one of them";
+  EXPECT_EQ(add_refusal(c, both), std::make_pair(kInvalidArg, prefix + only_one));
+
+  // A metainfo published beside the file (fetched when the file starts): one of the three, for a
+  // whole file, an http(s) URL no longer than a remote URL.
+  file_spec by_url = file;
+  by_url.metainfo_url = origin.url("r.bin.torrent");
+  file_spec url_and_metainfo = by_url;
+  url_and_metainfo.metainfo = published.metainfo;
+  EXPECT_EQ(add_refusal(c, url_and_metainfo), std::make_pair(kInvalidArg, prefix + only_one));
+  file_spec url_and_ranges = by_url;
+  url_and_ranges.ranges = {{0, 100}};
+  EXPECT_EQ(add_refusal(c, url_and_ranges),
+            std::make_pair(kInvalidArg, prefix + "a metainfo URL and ranges: content metadata "
+                                                 "describes a whole file"));
+  file_spec ftp = by_url;
+  ftp.metainfo_url = "ftp://example.com/r.bin.torrent";
+  const auto ftp_refused = add_refusal(c, ftp);
+  EXPECT_EQ(ftp_refused.first, value_of(hr::winhttp_unrecognized_scheme));
+  EXPECT_NE(ftp_refused.second.find("unsupported URL scheme \"ftp\""), std::string::npos)
+      << ftp_refused.second;
+  file_spec long_url = by_url;
+  long_url.metainfo_url = origin.url(std::string(2200, 'x'));
+  EXPECT_EQ(add_refusal(c, long_url),
+            std::make_pair(kInvalidArg, "cannot add " + origin.url("r.bin") +
+                                            ": its metainfo URL is longer than 2200 bytes"));
+  EXPECT_EQ(add_refusal(c, by_url), std::make_pair(0U, std::string()));
 
   file_spec garbage = file;
   garbage.metainfo = "d4:spam4:eggse";

@@ -844,3 +844,335 @@ TEST(Peers, ACopyFromPeersTheApplicationRejectsIsFetchedAgainFromTheOriginOnly) 
   EXPECT_EQ(jb.complete(), hr::ok);
   EXPECT_EQ(sha256_file(out / "b.bin"), sha);
 }
+
+namespace {
+
+// Requests the origin logged for `path` (leading '/').
+std::size_t requests_for(const nginx_server& origin, const std::string& path) {
+  std::size_t n = 0;
+  for (const auto& e : origin.access_log()) n += e.path == path ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST(Peers, AMetainfoPublishedBesideTheFileMakesItShareable) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 21);
+  // What `opendo publish big.bin --web-seed URL` writes beside the file.
+  origin.write_file("big.bin.torrent", publish(origin, "big.bin"));
+  const std::string expected_id =
+      transfer::peer::content_id(transfer::peer::read_metainfo(publish(origin, "big.bin")));
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+
+  // The first host through the API: metainfo_url names the published metainfo.
+  job ja = ca.create_job("published");
+  file_spec spec;
+  spec.remote_url = origin.url("big.bin");
+  spec.local_name = (out / "a.bin").string();
+  spec.metainfo_url = origin.url("big.bin.torrent");
+  ja.add_file(spec);
+  EXPECT_EQ(ja.info().files.at(0).metainfo_url, origin.url("big.bin.torrent"));
+  EXPECT_EQ(ja.info().files.at(0).content_id, "") << "not fetched before the file starts";
+  ja.resume();
+  const job_info da = finish(ja);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(da.files.at(0).content_id, expected_id);
+  EXPECT_EQ(da.files.at(0).metainfo_note, "used");
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_NE(first.log().find("comes through peers"), std::string::npos) << first.log();
+  const std::uint64_t origin_after_first = origin.total_body_bytes_sent("big.bin");
+
+  // The second through the CLI: `opendo get --published-metainfo` takes URL.torrent.
+  const run_result got = second.cli(
+      {"get", "--published-metainfo", "-o", (out / "b.bin").string(), origin.url("big.bin")}, 120s);
+  ASSERT_EQ(got.exit_code, 0) << got.err << second.log();
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const std::uint64_t origin_more = origin.total_body_bytes_sent("big.bin") - origin_after_first;
+  std::printf("second host: %llu bytes more from the origin (1 probe byte) of %llu\n",
+              static_cast<unsigned long long>(origin_more), static_cast<unsigned long long>(kSize));
+  EXPECT_LE(origin_more, 1U) << "only the one-byte probe of the origin's size";
+  EXPECT_EQ(requests_for(origin, "/big.bin.torrent"), 2U) << "each host fetched it once";
+  const machine_statistics sb = connect(second).statistics();
+  EXPECT_EQ(sb.totals.bytes_from_lan_peers, kSize) << "every byte came from the first host";
+  EXPECT_EQ(sb.totals.bytes_from_origin, 0U);
+}
+
+TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
+  constexpr std::uint64_t kOther = kSize + 1;
+  nginx_server origin;
+  std::vector<std::string> names = {"missing.bin", "garbage.bin", "huge.bin", "v1.bin",
+                                    "other.bin"};
+  std::vector<std::string> shas;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    shas.push_back(origin.make_random_file(names[i], kSize, 30 + i));
+  }
+  // missing.bin.torrent does not exist (404).
+  origin.write_file("garbage.bin.torrent", "this is not bencoded");
+  origin.write_file("huge.bin.torrent", std::string(max_metainfo_size + 1, 'd'));
+  // A v1-only metainfo of the right file (its v1 twin): no merkle hashes, refused.
+  origin.write_file("v1.bin.torrent",
+                    transfer::peer::publish_file(origin.docroot() / "v1.bin", origin.url("v1.bin"))
+                        .legacy.metainfo);
+  // A good metainfo, of a file one byte longer than the origin's: stale, not this file.
+  origin.make_random_file("longer.bin", kOther, 40);
+  origin.write_file("other.bin.torrent", publish(origin, "longer.bin"));
+
+  const peer_host self = make_host(2);
+  daemon_process daemon(sharing(self, {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, unusable");
+  for (const auto& name : names) {
+    file_spec spec;
+    spec.remote_url = origin.url(name);
+    spec.local_name = (out / name).string();
+    spec.metainfo_url = origin.url(name + ".torrent");
+    j.add_file(spec);
+  }
+  j.resume();
+  const job_info done = finish(j);
+  const std::vector<std::string> expected_notes = {
+      "404", "is refused", "is 524289 bytes; at most 524288", "is refused",
+      "describes " + std::to_string(kOther) + " bytes, but the origin's file has " +
+          std::to_string(kSize) + " bytes"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    SCOPED_TRACE(names[i]);
+    const file_info& f = done.files.at(i);
+    EXPECT_EQ(sha256_file(out / names[i]), shas[i]);
+    EXPECT_EQ(f.sources.bytes_from_origin, kSize) << "all of it over HTTP";
+    EXPECT_EQ(f.sources.bytes_from_peers(), 0U);
+    EXPECT_EQ(f.content_id, "") << "no content metadata was taken";
+    EXPECT_NE(f.metainfo_note.find(expected_notes[i]), std::string::npos) << f.metainfo_note;
+    EXPECT_EQ(requests_for(origin, "/" + names[i] + ".torrent"), 1U);
+  }
+  EXPECT_EQ(daemon.log().find("comes through peers"), std::string::npos) << daemon.log();
+  // `opendo info` says why each one went over HTTP only.
+  const run_result info = daemon.cli({"info", j.id()});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("metainfo " + origin.url("missing.bin.torrent") +
+                          ": not used, HTTP only: its published metainfo"),
+            std::string::npos)
+      << info.out;
+  EXPECT_NE(info.out.find("404"), std::string::npos) << info.out;
+
+  // A daemon that does not share (HTTP-only mode) never asks for the metainfo.
+  daemon_options http_only = sharing(make_host(3), {}, {"--download-mode", "0"});
+  daemon_process plain(http_only);
+  client cp = connect(plain);
+  job jp = cp.create_job("published, HTTP only");
+  file_spec spec;
+  spec.remote_url = origin.url("other.bin");
+  spec.local_name = (out / "plain.bin").string();
+  spec.metainfo_url = origin.url("other.bin.torrent");
+  jp.add_file(spec);
+  jp.resume();
+  const job_info plain_done = finish(jp);
+  EXPECT_EQ(sha256_file(out / "plain.bin"), shas[4]);
+  EXPECT_EQ(plain_done.files.at(0).metainfo_note, "");
+  EXPECT_EQ(requests_for(origin, "/other.bin.torrent"), 1U) << "still only the first daemon's";
+}
+
+TEST(Peers, APublishedMetainfoIsFetchedWithTheJobsOptionsAndItsSecretsOnlyFromTheSameServer) {
+  const std::string kSecret = "published-metainfo-secret";
+  nginx_server origin;
+  nginx_server elsewhere;  // another server (another port): not the origin
+  const std::string sha_a = origin.make_random_file("a.bin", kSize, 51);
+  const std::string sha_b = origin.make_random_file("b.bin", kSize, 52);
+  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
+  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, with headers");
+  j.set_custom_headers({"X-Opendo-Test: published"});
+  j.set_custom_auth_headers({"Authorization: Bearer " + kSecret});
+  file_spec a;
+  a.remote_url = origin.url("a.bin");
+  a.local_name = (out / "a.bin").string();
+  a.metainfo_url = origin.url("a.bin.torrent");
+  file_spec b = a;
+  b.remote_url = origin.url("b.bin");
+  b.local_name = (out / "b.bin").string();
+  b.metainfo_url = elsewhere.url("b.bin.torrent");
+  const std::vector<file_spec> both = {a, b};
+  j.add_files(both);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  for (const auto& f : done.files) {
+    EXPECT_EQ(f.metainfo_note, "used") << f.remote_url;
+    EXPECT_FALSE(f.content_id.empty()) << f.remote_url;
+  }
+  std::size_t seen = 0;
+  for (const auto& r : origin.access_log()) {
+    if (r.path != "/a.bin.torrent") continue;
+    ++seen;
+    EXPECT_EQ(r.x_opendo_test, "published");
+    EXPECT_EQ(r.authorization, "Bearer " + kSecret) << "the origin's own server gets its secrets";
+  }
+  for (const auto& r : elsewhere.access_log()) {
+    if (r.path != "/b.bin.torrent") continue;
+    ++seen;
+    EXPECT_EQ(r.x_opendo_test, "published") << "plain custom headers go everywhere";
+    EXPECT_EQ(r.authorization, "") << "another server never learns the origin's secrets";
+  }
+  EXPECT_EQ(seen, 2U);
+}
+
+// A file replaced on the origin by one of the same size, its published metainfo left stale: the
+// origin's pieces fail their hashes, and the file comes from the origin alone, as it is there.
+TEST(Peers, AFileThatDoesNotMatchItsStalePublishedMetainfoComesFromTheOriginOnly) {
+  nginx_server origin;
+  origin.make_random_file("disk.img", kSize, 61);
+  origin.write_file("disk.img.torrent", publish(origin, "disk.img"));
+  const std::string sha = origin.make_random_file("disk.img", kSize, 62);  // replaced
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("stale published metainfo");
+  file_spec spec;
+  spec.remote_url = origin.url("disk.img");
+  spec.local_name = (out / "disk.img").string();
+  spec.metainfo_url = origin.url("disk.img.torrent");
+  j.add_file(spec);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "disk.img"), sha);
+  const file_info& f = done.files.at(0);
+  EXPECT_NE(f.metainfo_note.find("the origin's file does not match its published metainfo"),
+            std::string::npos)
+      << f.metainfo_note;
+  EXPECT_NE(f.metainfo_note.find("pieces failed their hash check"), std::string::npos)
+      << f.metainfo_note;
+  EXPECT_EQ(f.sources.bytes_from_peers(), 0U);
+  EXPECT_GE(f.sources.bytes_from_origin, kSize) << "the whole file over HTTP, after the pieces";
+  EXPECT_FALSE(done.error.has_value());
+  EXPECT_NE(daemon.log().find("comes through peers"), std::string::npos) << "it was tried";
+  EXPECT_NE(daemon.log().find("goes over HTTP only"), std::string::npos) << daemon.log();
+}
+
+// SetPeerCachingFlags(SERVER) without CLIENT: the job takes nothing from peers, so its file comes
+// over HTTP; once it is there, its bytes go into the content cache and, checked against the
+// owner's hashes, are served: a second host gets the whole file from the first.
+TEST(Peers, AJobThatServesButDoesNotFetchFromPeersServesWhatItFetchedOverHttp) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 71);
+  const std::string metainfo = publish(origin, "big.bin");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+
+  job server_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a").string());
+  server_only.set_peer_caching_flags(peer_caching::server);
+  server_only.resume();
+  const job_info da = finish(server_only);
+  EXPECT_EQ(sha256_file(out / "a"), sha);
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_peers(), 0U);
+  EXPECT_EQ(da.files.at(0).sources.origin_connections, 1U) << "one plain HTTP request";
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (first.log().find("fetched over HTTP is served to peers") == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(first.log().find("fetched over HTTP is served to peers"), std::string::npos)
+      << first.log();
+  EXPECT_EQ(complete_contents(first.state_dir()), 1U) << "kept in the cache, marked complete";
+  const std::uint64_t origin_before = origin.total_body_bytes_sent("big.bin");
+
+  job jb = start_shared(cb, origin.url("big.bin"), metainfo, out / "b");
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "b"), sha);
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_lan_peers, kSize);
+  EXPECT_EQ(db.files.at(0).sources.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before) << "the origin sent no more";
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::uint64_t uploaded = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    uploaded = ca.statistics().totals.bytes_to_lan_peers;
+    if (uploaded >= kSize) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(uploaded, kSize) << "the first host counts what it served";
+}
+
+// The same, with a file whose bytes are not what the owner's metainfo describes (the origin
+// serves another file of the same size): the HTTP download completes as the job asked, but its
+// check fails, and none of it is served or kept.
+TEST(Peers, AnHttpDownloadThatDoesNotMatchItsMetainfoIsNeverServed) {
+  nginx_server origin;
+  origin.make_random_file("big.bin", kSize, 72);
+  const std::string metainfo = publish(origin, "big.bin");
+  const std::string sha = origin.make_random_file("big.bin", kSize, 73);  // replaced
+  daemon_process first(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  job server_only = create_shared_job(ca, origin.url("big.bin"), metainfo, (out / "a").string());
+  server_only.set_peer_caching_flags(peer_caching::server);
+  server_only.resume();
+  const job_info da = finish(server_only);
+  EXPECT_EQ(sha256_file(out / "a"), sha) << "the job gets what the origin serves";
+  EXPECT_EQ(da.files.at(0).sources.bytes_from_origin, kSize);
+  const std::string refused = "fetched over HTTP does not match its metainfo: not served";
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (first.log().find(refused) == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(first.log().find(refused), std::string::npos) << first.log();
+  EXPECT_EQ(first.log().find("fetched over HTTP is served to peers"), std::string::npos);
+  EXPECT_EQ(complete_contents(first.state_dir()), 0U);
+  EXPECT_EQ(ca.statistics().cache_size, 0U) << "nothing is shared";
+}
+
+// The job's certificate exemptions are its origin's: a metainfo on the origin's server is
+// fetched with them, one on another server with an equally unknown certificate is refused (and
+// its file comes over HTTP, the origin's certificate still exempted).
+TEST(Peers, APublishedMetainfoElsewhereGetsNoneOfTheOriginsCertificateExemptions) {
+  nginx_options tls;
+  tls.tls = true;  // a self-signed certificate opendod does not trust
+  nginx_server origin(tls);
+  nginx_server elsewhere(tls);
+  const std::string sha_a = origin.make_random_file("a.bin", kSize, 81);
+  const std::string sha_b = origin.make_random_file("b.bin", kSize, 82);
+  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
+  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("published, TLS");
+  j.set_tls_exemptions(tls_exemption::unknown_ca);
+  file_spec a;
+  a.remote_url = origin.url("a.bin");
+  a.local_name = (out / "a.bin").string();
+  a.metainfo_url = origin.url("a.bin.torrent");
+  file_spec b = a;
+  b.remote_url = origin.url("b.bin");
+  b.local_name = (out / "b.bin").string();
+  b.metainfo_url = elsewhere.url("b.bin.torrent");
+  const std::vector<file_spec> both = {a, b};
+  j.add_files(both);
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  EXPECT_EQ(done.files.at(0).metainfo_note, "used");
+  EXPECT_FALSE(done.files.at(0).content_id.empty());
+  const file_info& refused = done.files.at(1);
+  EXPECT_NE(refused.metainfo_note.find("could not be fetched"), std::string::npos)
+      << refused.metainfo_note;
+  EXPECT_EQ(refused.content_id, "");
+  EXPECT_EQ(refused.sources.bytes_from_origin, kSize);
+  EXPECT_EQ(requests_for(elsewhere, "/b.bin.torrent"), 0U) << "no request got past the handshake";
+}

@@ -179,6 +179,35 @@ TEST(Codec, FileSpecMetainfoTravelsAsBase64AndMagnetAsIs) {
   EXPECT_EQ(ipc::file_spec_from_json(ipc::to_json(spec), 100, 100).magnet, spec.magnet);
 }
 
+// A published metainfo's URL goes as is, limited like the remote URL; the daemon's report of it
+// (URL and note) may be absent, from an opendod older than it.
+TEST(Codec, PublishedMetainfoUrlAndNoteRoundTripAndMayBeAbsent) {
+  file_spec spec;
+  spec.remote_url = "http://h/a";
+  spec.local_name = "/tmp/a";
+  EXPECT_FALSE(ipc::to_json(spec).contains("metainfo_url"));
+  spec.metainfo_url = "http://h/a.torrent";
+  EXPECT_EQ(ipc::to_json(spec)["metainfo_url"], spec.metainfo_url);
+  EXPECT_EQ(ipc::file_spec_from_json(ipc::to_json(spec), 100, 100).metainfo_url, spec.metainfo_url);
+  EXPECT_THROW(ipc::file_spec_from_json(ipc::to_json(spec), 10, 100), ipc::bad_parameter);
+
+  job_info job;
+  job.id = "{00000000-0000-4000-8000-000000000003}";
+  file_info file;
+  file.remote_url = "http://h/a";
+  file.local_name = "/tmp/a";
+  file.metainfo_url = "http://h/a.torrent";
+  file.metainfo_note = "used";
+  job.files.push_back(file);
+  ipc::json wire = ipc::to_json(job);
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].metainfo_url, file.metainfo_url);
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].metainfo_note, "used");
+  wire["files"][0].erase("metainfo_url");
+  wire["files"][0].erase("metainfo_note");
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].metainfo_url, "");
+  EXPECT_EQ(ipc::job_from_json(wire).files[0].metainfo_note, "");
+}
+
 TEST(Codec, FileSpecContentMetadataOverItsLimitOrNotBase64IsRefused) {
   const ipc::json base{{"remote_url", "http://h/a"}, {"local_name", "/tmp/a"}};
   auto refused = [&](const char* name, ipc::json value) {

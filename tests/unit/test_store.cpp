@@ -85,6 +85,7 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.metainfo, b.metainfo);
   EXPECT_EQ(a.magnet, b.magnet);
   EXPECT_EQ(a.content_id, b.content_id);
+  EXPECT_EQ(a.metainfo_url, b.metainfo_url);
 }
 
 void expect_same_job(const job& a, const job& b) {
@@ -906,7 +907,7 @@ TEST_F(JobStore, GarbageFileIsRefused) {
 
 TEST_F(JobStore, NewStoreHasSchemaVersion11) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -978,7 +979,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "11");
+  EXPECT_EQ(store.meta("schema_version"), "12");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -1046,7 +1047,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1088,7 +1089,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"12", "0"}) {
+  for (const char* version : {"13", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1116,7 +1117,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1136,7 +1137,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1204,7 +1205,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1251,7 +1252,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1280,7 +1281,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1293,7 +1294,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 11");
+  expect_open_fails("migrate schema version 1 to 12");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1427,7 +1428,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1539,7 +1540,7 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1584,13 +1585,14 @@ TEST_F(JobStore, Version9StoreGainsValidation) {
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 9 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
   EXPECT_FALSE(loaded[0].files[0].validated);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   loaded[0].files[0].validated = true;
   { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
@@ -1640,6 +1642,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1649,7 +1652,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
   EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
   EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
   EXPECT_FALSE(loaded[0].disallow_on_cellular);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   loaded[0].peer_caching_flags = peer_caching::server;
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
@@ -1695,6 +1698,7 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
   {
     raw_db old(path_);
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 10 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1702,8 +1706,55 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
   expect_same_job(j, loaded[0]);
   EXPECT_EQ(loaded[0].tls_exemptions, 0x3U);  // kept: version 10 had it
   EXPECT_TRUE(loaded[0].client_certificate.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "11");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
   loaded[0].client_certificate = {"cert", "key"};
+  { job_store(path_).save_job(loaded[0]); }
+  expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// A file added with the URL of a published metainfo: its row holds the URL alone, and is written
+// again once the metainfo was fetched (metainfo and content id), which later saves keep.
+TEST_F(JobStore, PublishedMetainfoUrlRoundTripsAndTheFetchedMetainfoReplacesItsRow) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000a1}", 1, 2);
+  j.files[1].metainfo_url = "https://example.com/b.bin.torrent";
+  job_store store(path_);
+  store.save_job(j);
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_TRUE(loaded[0].files[1].content_id.empty());
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "1");
+  // The manager fills metainfo and content id when the published metainfo arrives.
+  j.files[1] = with_metainfo(j.files[1]);
+  j.files[1].metainfo_note = "used";  // not persisted
+  store.save_job(j);
+  store.save_job(j);
+  loaded = store.load_all();
+  EXPECT_EQ(loaded[0].files[1].metainfo, j.files[1].metainfo);
+  EXPECT_EQ(loaded[0].files[1].content_id, j.files[1].content_id);
+  EXPECT_EQ(loaded[0].files[1].metainfo_url, "https://example.com/b.bin.torrent");
+  EXPECT_EQ(loaded[0].files[1].metainfo_note, "");
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "1");
+}
+
+// Version 11 had no metainfo_url column: made here from a new store by dropping it. Its content
+// metadata is kept, and the column then holds what is added.
+TEST_F(JobStore, Version11StoreGainsPublishedMetainfoUrls) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000a2}", 1, 1);
+  j.files = {with_metainfo(make_file("torrent", 30, 0))};
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
+    old.exec("UPDATE meta SET value = 11 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  file_record published = make_file("published", 40, 0);
+  published.metainfo_url = "http://example.com/published.torrent";
+  loaded[0].files.push_back(published);
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
 }

@@ -295,8 +295,26 @@ std::optional<std::uint64_t> swarm::content_size(std::string_view metainfo) {
   return static_cast<std::uint64_t>(info.total_size());
 }
 
+std::filesystem::path swarm::content_file(std::string_view metainfo,
+                                          const std::filesystem::path& cache_dir) {
+  lt::error_code ec;
+  const lt::torrent_info info(
+      lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
+      lt::from_span);
+  if (ec) throw std::runtime_error("the metainfo cannot be read: " + ec.message());
+  if (!info.info_hashes().has_v2()) {
+    throw std::runtime_error("the metainfo has no BitTorrent v2 hashes");
+  }
+  const auto& files = info.files();
+  for (const auto f : files.file_range()) {
+    if (!files.pad_file_at(f))
+      return cache_dir / hex_of(info.info_hashes().v2) / files.file_path(f);
+  }
+  throw std::runtime_error("the content has no file");
+}
+
 std::string swarm::add(std::string_view metainfo, const std::filesystem::path& cache_dir,
-                       jobs::mono_time now, bool serving) {
+                       jobs::mono_time now, bool serving, bool upload_only) {
   lt::error_code ec;
   auto info = std::make_shared<lt::torrent_info>(
       lt::span<const char>(metainfo.data(), static_cast<std::ptrdiff_t>(metainfo.size())), ec,
@@ -326,6 +344,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   params.ti = std::const_pointer_cast<lt::torrent_info>(info);
   params.save_path = dir.string();
   params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
+  if (upload_only) params.flags |= lt::torrent_flags::upload_mode;
   for (const auto& text : settings_.static_peers) {
     if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
   }

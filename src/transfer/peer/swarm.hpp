@@ -103,8 +103,15 @@ class swarm {
   // group). Adding a content that is here already only returns its key. Throws
   // std::runtime_error when libtorrent refuses it. A new content starts serving or not as
   // `serving` says (set_serving); one already here keeps its state.
+  // `upload_only`: libtorrent downloads nothing for it (its upload mode): a content whose file
+  // was put in the cache from elsewhere (an HTTP download, import_file's path) is checked and
+  // served, and whatever its check finds missing is never asked of peers.
   std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now,
-                  bool serving = true);
+                  bool serving = true, bool upload_only = false);
+  // Where add() keeps the file of `metainfo`'s content under cache_dir (cache_dir/KEY/NAME, NAME
+  // as libtorrent makes it safe). Throws std::runtime_error when the metainfo cannot be read.
+  static std::filesystem::path content_file(std::string_view metainfo,
+                                            const std::filesystem::path& cache_dir);
   // The size of the content a metainfo describes; nullopt when it cannot be read.
   static std::optional<std::uint64_t> content_size(std::string_view metainfo);
   // Stops sharing; the files stay.
