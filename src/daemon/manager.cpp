@@ -1327,9 +1327,12 @@ void manager::start_job(jobs::job& j) {
     it->second.failed.clear();
   }
   // A published metainfo that could not be used is tried again at each new start of a file that
-  // has no bytes yet (the server may have it now).
+  // has no bytes yet (the server may have it now); not by a file that its origin's bytes showed
+  // the metainfo to be stale for, which comes from the origin only.
   for (auto& file : j.files) {
-    if (file.metainfo.empty() && file.bytes_transferred == 0) file.metainfo_note.clear();
+    if (file.metainfo.empty() && file.bytes_transferred == 0 && !file.origin_only) {
+      file.metainfo_note.clear();
+    }
   }
   jobs::on_connecting(j, mono_now(), wall_now());
   notify(j, job_event_kind::state);

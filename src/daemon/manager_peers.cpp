@@ -844,6 +844,7 @@ void manager::published_metainfo_refused(jobs::job& j, std::uint32_t index,
                                          const std::string& why) {
   auto& file = j.files[index];
   file.metainfo_note = why;
+  persist_file(j, index);  // `opendo info` says why after a restart too
   spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, why);
   notify(j, job_event_kind::modified);
   start_file(j);

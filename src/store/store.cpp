@@ -31,7 +31,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 12;
+constexpr std::int64_t kSchemaVersion = 13;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -417,6 +417,8 @@ ALTER TABLE jobs ADD COLUMN disallow_on_cellular INTEGER NOT NULL DEFAULT 0;
 // Created with the schema and by every migration. metainfo_url (version 12) is the URL of a
 // metainfo published beside the file: such a row first has no metainfo and an empty content id,
 // and is written once more when the published metainfo was fetched and fills them.
+// metainfo_note (version 13) says what became of that metainfo ("used", or why the file went over
+// HTTP only), so that `opendo info` still says it after a restart.
 constexpr const char* kCreateFileContent = R"sql(
 CREATE TABLE file_content (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -425,22 +427,28 @@ CREATE TABLE file_content (
   magnet TEXT NOT NULL,
   content_id TEXT NOT NULL,
   metainfo_url TEXT NOT NULL DEFAULT '',
+  metainfo_note TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, idx)
 );
 )sql";
 constexpr const char* kHasFileContent = R"sql(
-SELECT content_id FROM file_content WHERE job_id = ?1 AND idx = ?2
+SELECT content_id, metainfo_note FROM file_content WHERE job_id = ?1 AND idx = ?2
 )sql";
 constexpr const char* kInsertFileContent = R"sql(
-INSERT OR REPLACE INTO file_content (job_id, idx, metainfo, magnet, content_id, metainfo_url)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+INSERT OR REPLACE INTO file_content
+  (job_id, idx, metainfo, magnet, content_id, metainfo_url, metainfo_note)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 )sql";
 constexpr const char* kLoadFileContent = R"sql(
-SELECT job_id, idx, metainfo, magnet, content_id, metainfo_url FROM file_content
+SELECT job_id, idx, metainfo, magnet, content_id, metainfo_url, metainfo_note FROM file_content
 )sql";
 // Version 11 had no published metainfo (stores of versions 1 to 7 get the table above whole).
 constexpr const char* kMigrateFileContentFrom11 = R"sql(
 ALTER TABLE file_content ADD COLUMN metainfo_url TEXT NOT NULL DEFAULT '';
+)sql";
+// Version 12 kept no note on a published metainfo.
+constexpr const char* kMigrateFileContentFrom12 = R"sql(
+ALTER TABLE file_content ADD COLUMN metainfo_note TEXT NOT NULL DEFAULT '';
 )sql";
 
 // Version 9 had no IBackgroundCopyFile3::SetValidationState and no DO SecurityFlags (the latter
@@ -696,6 +704,7 @@ void prepare_schema(sqlite3* db) {
         }
         if (from <= 10) exec_sql(db, kCreateClientCertificates, operation.c_str());
         if (from <= 11 && from >= 8) exec_sql(db, kMigrateFileContentFrom11, operation.c_str());
+        if (from <= 12 && from >= 8) exec_sql(db, kMigrateFileContentFrom12, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -1062,8 +1071,12 @@ void job_store::save_file_content(const std::string& job_id, std::uint32_t index
   {
     run existing(stmts_->has_file_content);
     existing.bind(1, job_id).bind(2, index);
-    // Written when the file was added; it changes only when a published metainfo arrives.
-    if (existing.step() && existing.text(0) == file.content_id) return;
+    // Written when the file was added; it changes only when a published metainfo arrives or is
+    // refused.
+    if (existing.step() && existing.text(0) == file.content_id &&
+        existing.text(1) == file.metainfo_note) {
+      return;
+    }
   }
   run(stmts_->insert_file_content)
       .bind(1, job_id)
@@ -1072,6 +1085,7 @@ void job_store::save_file_content(const std::string& job_id, std::uint32_t index
       .bind(4, file.magnet)
       .bind(5, file.content_id)
       .bind(6, file.metainfo_url)
+      .bind(7, file.metainfo_note)
       .execute();
 }
 
@@ -1334,6 +1348,7 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       f.magnet = content.text(3);
       f.content_id = content.text(4);
       f.metainfo_url = content.text(5);
+      f.metainfo_note = content.text(6);
     }
   }
   run r(stmts_->load_credentials);

@@ -978,6 +978,43 @@ TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
   EXPECT_EQ(requests_for(origin, "/other.bin.torrent"), 1U) << "still only the first daemon's";
 }
 
+// Why a published metainfo was not used outlives the daemon: after a kill -9 and a restart,
+// `opendo info` still says it, and a file that already has its bytes does not ask for the
+// metainfo again.
+TEST(Peers, WhyAPublishedMetainfoWasNotUsedIsStillSaidAfterARestart) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("missing.bin", kSize, 35);
+  daemon_process daemon(sharing(make_host(2), {}));
+  temp_dir out("opendo-out");
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("published, missing");
+    id = j.id();
+    file_spec spec;
+    spec.remote_url = origin.url("missing.bin");
+    spec.local_name = (out / "missing.bin").string();
+    spec.metainfo_url = origin.url("missing.bin.torrent");
+    j.add_file(spec);
+    j.resume();
+    ASSERT_EQ(wait_for_state(j, job_state::transferred, 120s).state, job_state::transferred);
+  }
+  daemon.kill9();
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  const file_info f = j.info().files.at(0);
+  EXPECT_NE(f.metainfo_note.find("could not be fetched"), std::string::npos) << f.metainfo_note;
+  EXPECT_NE(f.metainfo_note.find("404"), std::string::npos) << f.metainfo_note;
+  const run_result info = daemon.cli({"info", id});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("not used, HTTP only: its published metainfo"), std::string::npos)
+      << info.out;
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "missing.bin"), sha);
+  EXPECT_EQ(requests_for(origin, "/missing.bin.torrent"), 1U) << "not asked for again";
+}
+
 TEST(Peers, APublishedMetainfoIsFetchedWithTheJobsOptionsAndItsSecretsOnlyFromTheSameServer) {
   const std::string kSecret = "published-metainfo-secret";
   nginx_server origin;

@@ -86,6 +86,7 @@ void expect_same_file(const file_record& a, const file_record& b) {
   EXPECT_EQ(a.magnet, b.magnet);
   EXPECT_EQ(a.content_id, b.content_id);
   EXPECT_EQ(a.metainfo_url, b.metainfo_url);
+  EXPECT_EQ(a.metainfo_note, b.metainfo_note);
 }
 
 void expect_same_job(const job& a, const job& b) {
@@ -905,9 +906,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion11) {
+TEST_F(JobStore, NewStoreHasSchemaVersion13) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -979,7 +980,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "12");
+  EXPECT_EQ(store.meta("schema_version"), "13");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -1047,7 +1048,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1089,7 +1090,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"13", "0"}) {
+  for (const char* version : {"14", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1117,7 +1118,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1137,7 +1138,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1205,7 +1206,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1252,7 +1253,7 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1281,7 +1282,7 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1294,7 +1295,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 12");
+  expect_open_fails("migrate schema version 1 to 13");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1428,7 +1429,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1540,7 +1541,7 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1585,6 +1586,7 @@ TEST_F(JobStore, Version9StoreGainsValidation) {
     old.exec("ALTER TABLE files DROP COLUMN validation");
     old.exec("ALTER TABLE http_options DROP COLUMN tls_exemptions");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 9 WHERE key = 'schema_version'");
   }
@@ -1592,7 +1594,7 @@ TEST_F(JobStore, Version9StoreGainsValidation) {
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
   EXPECT_FALSE(loaded[0].files[0].validated);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   loaded[0].files[0].validated = true;
   { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
@@ -1642,6 +1644,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
@@ -1652,7 +1655,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
   EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
   EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
   EXPECT_FALSE(loaded[0].disallow_on_cellular);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   loaded[0].peer_caching_flags = peer_caching::server;
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
@@ -1698,6 +1701,7 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
   {
     raw_db old(path_);
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 10 WHERE key = 'schema_version'");
   }
@@ -1706,7 +1710,7 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
   expect_same_job(j, loaded[0]);
   EXPECT_EQ(loaded[0].tls_exemptions, 0x3U);  // kept: version 10 had it
   EXPECT_TRUE(loaded[0].client_certificate.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   loaded[0].client_certificate = {"cert", "key"};
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
@@ -1726,15 +1730,54 @@ TEST_F(JobStore, PublishedMetainfoUrlRoundTripsAndTheFetchedMetainfoReplacesItsR
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "1");
   // The manager fills metainfo and content id when the published metainfo arrives.
   j.files[1] = with_metainfo(j.files[1]);
-  j.files[1].metainfo_note = "used";  // not persisted
+  j.files[1].metainfo_note = "used";
   store.save_job(j);
   store.save_job(j);
   loaded = store.load_all();
   EXPECT_EQ(loaded[0].files[1].metainfo, j.files[1].metainfo);
   EXPECT_EQ(loaded[0].files[1].content_id, j.files[1].content_id);
   EXPECT_EQ(loaded[0].files[1].metainfo_url, "https://example.com/b.bin.torrent");
-  EXPECT_EQ(loaded[0].files[1].metainfo_note, "");
+  EXPECT_EQ(loaded[0].files[1].metainfo_note, "used");
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "1");
+}
+
+// Why a published metainfo was not used is kept with the file, and rewritten when it changes,
+// although the content id stays empty.
+TEST_F(JobStore, APublishedMetainfosRefusalNoteRoundTripsAndChanges) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000a3}", 1, 1);
+  j.files[0].metainfo_url = "https://example.com/a.bin.torrent";
+  job_store store(path_);
+  store.save_job(j);
+  EXPECT_EQ(store.load_all()[0].files[0].metainfo_note, "");
+  j.files[0].metainfo_note = "its published metainfo could not be fetched: 404";
+  store.save_job_file(j, 0);
+  auto loaded = store.load_all();
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(loaded[0].files[0].metainfo_note, j.files[0].metainfo_note);
+  j.files[0].metainfo_note.clear();  // tried again at the next start
+  store.save_job(j);
+  EXPECT_EQ(store.load_all()[0].files[0].metainfo_note, "");
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM file_content"), "1");
+}
+
+// Version 12 kept no metainfo note: made here from a new store by dropping the column. Its
+// published metainfo URLs are kept, with no note, and notes are kept from then on.
+TEST_F(JobStore, Version12StoreGainsMetainfoNotes) {
+  job j = make_job("{00000000-0000-0000-0000-0000000000a4}", 1, 1);
+  j.files[0].metainfo_url = "https://example.com/a.bin.torrent";
+  { job_store(path_).save_job(j); }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
+    old.exec("UPDATE meta SET value = 12 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(j, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  loaded[0].files[0].metainfo_note = "used";
+  { job_store(path_).save_job(loaded[0]); }
+  EXPECT_EQ(job_store(path_).load_all()[0].files[0].metainfo_note, "used");
 }
 
 // Version 11 had no metainfo_url column: made here from a new store by dropping it. Its content
@@ -1745,13 +1788,14 @@ TEST_F(JobStore, Version11StoreGainsPublishedMetainfoUrls) {
   { job_store(path_).save_job(j); }
   {
     raw_db old(path_);
+    old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
     old.exec("UPDATE meta SET value = 11 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
   file_record published = make_file("published", 40, 0);
   published.metainfo_url = "http://example.com/published.torrent";
   loaded[0].files.push_back(published);
