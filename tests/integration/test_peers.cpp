@@ -86,6 +86,33 @@ job_info finish(job& j) {
   return done;
 }
 
+// a.bin and b.bin of kSize on `origin`; a.bin's metainfo published beside it, b.bin's on
+// `elsewhere` (another server). Their SHA-256s, and the two files to add to a job.
+struct published_pair {
+  std::string sha_a;
+  std::string sha_b;
+  std::vector<file_spec> files;
+};
+
+published_pair publish_a_pair(nginx_server& origin, nginx_server& elsewhere,
+                              const std::filesystem::path& out, std::uint64_t seed) {
+  published_pair pair;
+  pair.sha_a = origin.make_random_file("a.bin", kSize, seed);
+  pair.sha_b = origin.make_random_file("b.bin", kSize, seed + 1);
+  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
+  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
+  file_spec a;
+  a.remote_url = origin.url("a.bin");
+  a.local_name = (out / "a.bin").string();
+  a.metainfo_url = origin.url("a.bin.torrent");
+  file_spec b = a;
+  b.remote_url = origin.url("b.bin");
+  b.local_name = (out / "b.bin").string();
+  b.metainfo_url = elsewhere.url("b.bin.torrent");
+  pair.files = {a, b};
+  return pair;
+}
+
 }  // namespace
 
 TEST(Peers, ASecondHostGetsTheFileFromTheFirstNotTheOrigin) {
@@ -1019,30 +1046,18 @@ TEST(Peers, APublishedMetainfoIsFetchedWithTheJobsOptionsAndItsSecretsOnlyFromTh
   const std::string kSecret = "published-metainfo-secret";
   nginx_server origin;
   nginx_server elsewhere;  // another server (another port): not the origin
-  const std::string sha_a = origin.make_random_file("a.bin", kSize, 51);
-  const std::string sha_b = origin.make_random_file("b.bin", kSize, 52);
-  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
-  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
-  daemon_process daemon(sharing(make_host(2), {}));
   temp_dir out("opendo-out");
+  const published_pair pair = publish_a_pair(origin, elsewhere, out.path(), 51);
+  daemon_process daemon(sharing(make_host(2), {}));
   client c = connect(daemon);
   job j = c.create_job("published, with headers");
   j.set_custom_headers({"X-Opendo-Test: published"});
   j.set_custom_auth_headers({"Authorization: Bearer " + kSecret});
-  file_spec a;
-  a.remote_url = origin.url("a.bin");
-  a.local_name = (out / "a.bin").string();
-  a.metainfo_url = origin.url("a.bin.torrent");
-  file_spec b = a;
-  b.remote_url = origin.url("b.bin");
-  b.local_name = (out / "b.bin").string();
-  b.metainfo_url = elsewhere.url("b.bin.torrent");
-  const std::vector<file_spec> both = {a, b};
-  j.add_files(both);
+  j.add_files(pair.files);
   j.resume();
   const job_info done = finish(j);
-  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
-  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  EXPECT_EQ(sha256_file(out / "a.bin"), pair.sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), pair.sha_b);
   for (const auto& f : done.files) {
     EXPECT_EQ(f.metainfo_note, "used") << f.remote_url;
     EXPECT_FALSE(f.content_id.empty()) << f.remote_url;
@@ -1181,29 +1196,17 @@ TEST(Peers, APublishedMetainfoElsewhereGetsNoneOfTheOriginsCertificateExemptions
   tls.tls = true;  // a self-signed certificate opendod does not trust
   nginx_server origin(tls);
   nginx_server elsewhere(tls);
-  const std::string sha_a = origin.make_random_file("a.bin", kSize, 81);
-  const std::string sha_b = origin.make_random_file("b.bin", kSize, 82);
-  origin.write_file("a.bin.torrent", publish(origin, "a.bin"));
-  elsewhere.write_file("b.bin.torrent", publish(origin, "b.bin"));
-  daemon_process daemon(sharing(make_host(2), {}));
   temp_dir out("opendo-out");
+  const published_pair pair = publish_a_pair(origin, elsewhere, out.path(), 81);
+  daemon_process daemon(sharing(make_host(2), {}));
   client c = connect(daemon);
   job j = c.create_job("published, TLS");
   j.set_tls_exemptions(tls_exemption::unknown_ca);
-  file_spec a;
-  a.remote_url = origin.url("a.bin");
-  a.local_name = (out / "a.bin").string();
-  a.metainfo_url = origin.url("a.bin.torrent");
-  file_spec b = a;
-  b.remote_url = origin.url("b.bin");
-  b.local_name = (out / "b.bin").string();
-  b.metainfo_url = elsewhere.url("b.bin.torrent");
-  const std::vector<file_spec> both = {a, b};
-  j.add_files(both);
+  j.add_files(pair.files);
   j.resume();
   const job_info done = finish(j);
-  EXPECT_EQ(sha256_file(out / "a.bin"), sha_a);
-  EXPECT_EQ(sha256_file(out / "b.bin"), sha_b);
+  EXPECT_EQ(sha256_file(out / "a.bin"), pair.sha_a);
+  EXPECT_EQ(sha256_file(out / "b.bin"), pair.sha_b);
   EXPECT_EQ(done.files.at(0).metainfo_note, "used");
   EXPECT_FALSE(done.files.at(0).content_id.empty());
   const file_info& refused = done.files.at(1);
