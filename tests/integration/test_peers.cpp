@@ -86,6 +86,17 @@ job_info finish(job& j) {
   return done;
 }
 
+// The file NAME on `origin`, to be written to `to`, with the metainfo published beside it
+// (NAME.torrent) as its metainfo URL.
+file_spec published_file(const nginx_server& origin, const std::string& name,
+                         const std::filesystem::path& to) {
+  file_spec spec;
+  spec.remote_url = origin.url(name);
+  spec.local_name = to.string();
+  spec.metainfo_url = origin.url(name + ".torrent");
+  return spec;
+}
+
 // a.bin and b.bin of kSize on `origin`; a.bin's metainfo published beside it, b.bin's on
 // `elsewhere` (another server). Their SHA-256s, and the two files to add to a job.
 struct published_pair {
@@ -899,10 +910,7 @@ TEST(Peers, AMetainfoPublishedBesideTheFileMakesItShareable) {
 
   // The first host through the API: metainfo_url names the published metainfo.
   job ja = ca.create_job("published");
-  file_spec spec;
-  spec.remote_url = origin.url("big.bin");
-  spec.local_name = (out / "a.bin").string();
-  spec.metainfo_url = origin.url("big.bin.torrent");
+  const file_spec spec = published_file(origin, "big.bin", out / "a.bin");
   ja.add_file(spec);
   EXPECT_EQ(ja.info().files.at(0).metainfo_url, origin.url("big.bin.torrent"));
   EXPECT_EQ(ja.info().files.at(0).content_id, "") << "not fetched before the file starts";
@@ -956,10 +964,7 @@ TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
   client c = connect(daemon);
   job j = c.create_job("published, unusable");
   for (const auto& name : names) {
-    file_spec spec;
-    spec.remote_url = origin.url(name);
-    spec.local_name = (out / name).string();
-    spec.metainfo_url = origin.url(name + ".torrent");
+    const file_spec spec = published_file(origin, name, out / name);
     j.add_file(spec);
   }
   j.resume();
@@ -993,10 +998,7 @@ TEST(Peers, APublishedMetainfoThatCannotBeUsedLeavesTheFileToHttpWithANote) {
   daemon_process plain(http_only);
   client cp = connect(plain);
   job jp = cp.create_job("published, HTTP only");
-  file_spec spec;
-  spec.remote_url = origin.url("other.bin");
-  spec.local_name = (out / "plain.bin").string();
-  spec.metainfo_url = origin.url("other.bin.torrent");
+  const file_spec spec = published_file(origin, "other.bin", out / "plain.bin");
   jp.add_file(spec);
   jp.resume();
   const job_info plain_done = finish(jp);
@@ -1018,10 +1020,7 @@ TEST(Peers, WhyAPublishedMetainfoWasNotUsedIsStillSaidAfterARestart) {
     client c = connect(daemon);
     job j = c.create_job("published, missing");
     id = j.id();
-    file_spec spec;
-    spec.remote_url = origin.url("missing.bin");
-    spec.local_name = (out / "missing.bin").string();
-    spec.metainfo_url = origin.url("missing.bin.torrent");
+    const file_spec spec = published_file(origin, "missing.bin", out / "missing.bin");
     j.add_file(spec);
     j.resume();
     ASSERT_EQ(wait_for_state(j, job_state::transferred, 120s).state, job_state::transferred);
@@ -1089,10 +1088,7 @@ TEST(Peers, AFileThatDoesNotMatchItsStalePublishedMetainfoComesFromTheOriginOnly
   temp_dir out("opendo-out");
   client c = connect(daemon);
   job j = c.create_job("stale published metainfo");
-  file_spec spec;
-  spec.remote_url = origin.url("disk.img");
-  spec.local_name = (out / "disk.img").string();
-  spec.metainfo_url = origin.url("disk.img.torrent");
+  const file_spec spec = published_file(origin, "disk.img", out / "disk.img");
   j.add_file(spec);
   j.resume();
   const job_info done = finish(j);
