@@ -304,6 +304,10 @@ class manager final : public transfer::http::listener {
     std::uint64_t peer_bytes_seen = 0;  // the swarm's from_peers already counted
     std::uint64_t verified = 0;         // last seen, for status
     jobs::mono_time clock_at;
+    // A file with only a magnet whose metadata has not come from peers yet, and until when it
+    // may wait for it before it goes over HTTP only.
+    bool awaiting_metadata = false;
+    jobs::mono_time metadata_by;
   };
   struct origin_fetch {
     std::string job_id;
@@ -340,6 +344,14 @@ class manager final : public transfer::http::listener {
   std::optional<std::optional<transfer::http::outcome>> on_metainfo_fetch_response(
       transfer::http::transfer_id id, const transfer::http::response_info& info);
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // A file with only a magnet (docs/peers.md): whether it is tried through the swarm, what
+  // happens once its metadata came from peers, and its fall back to HTTP only (`why` shown in
+  // `opendo info`) when none came in time or it cannot be shared.
+  bool may_share_magnet(const jobs::job& j, std::uint32_t index) const;
+  bool magnet_metadata_arrived(jobs::job& j, shared_file& shared, std::string& why);
+  void magnet_not_used(jobs::job& j, std::uint32_t index, const std::string& why);
+  // The full metainfo of a complete content that came by its magnet, into the content cache.
+  void keep_magnet_metainfo(const jobs::job& j, const shared_file& shared);
   // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
   std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
