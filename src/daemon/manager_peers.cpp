@@ -146,10 +146,9 @@ bool manager::magnet_metadata_arrived(jobs::job& j, shared_file& shared, std::st
     return false;
   }
   const auto progress = swarm_->progress(shared.key);
-  if (progress.size < config_.peers.min_file_size) {
-    why = "its metadata came from peers, but it is " + std::to_string(progress.size) +
-          " bytes, less than the minimum size shared (" +
-          std::to_string(config_.peers.min_file_size) + ")";
+  if (shared.origin_size != size_unknown && progress.size != shared.origin_size) {
+    why = "the metadata of its magnet describes " + std::to_string(progress.size) +
+          " bytes, but the origin's file has " + std::to_string(shared.origin_size);
     return false;
   }
   shared.awaiting_metadata = false;
@@ -303,6 +302,10 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
   shared.index = index;
   shared.key = key;
   shared.clock_at = now;
+  if (const auto probed = magnet_sizes_.find({j.id, index}); probed != magnet_sizes_.end()) {
+    shared.origin_size = probed->second;
+    magnet_sizes_.erase(probed);
+  }
   // A magnet's content waits for its metadata from peers, at most the start grace and no less
   // than kMetadataWait, before the file goes over HTTP only (run_shared_files).
   shared.awaiting_metadata = !swarm_->has_metadata(key);
@@ -900,7 +903,7 @@ bool manager::wants_published_metainfo(const jobs::job& j, std::uint32_t index) 
 }
 
 void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe,
-                                   std::string metainfo, std::uint64_t size) {
+                                   std::string metainfo, std::uint64_t size, bool magnet) {
   auto& file = j.files[index];
   ipc::unique_fd memory(::memfd_create("opendo-metainfo", MFD_CLOEXEC));
   if (!memory) {
@@ -939,11 +942,13 @@ void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe
   fetch.fd = std::move(memory);
   fetch.metainfo = std::move(metainfo);
   fetch.size = size;
+  fetch.magnet = magnet;
   metainfo_fetches_.emplace(tid, std::move(fetch));
   metainfo_fetch_by_job_[j.id] = tid;
   spdlog::info("job {}: file {}: {}", j.id, index,
-               probe ? "checking the origin's size against the published metainfo"
-                     : "fetching its published metainfo " + file.metainfo_url);
+               magnet  ? std::string("asking the origin for the size of the file of its magnet")
+               : probe ? "checking the origin's size against the published metainfo"
+                       : "fetching its published metainfo " + file.metainfo_url);
 }
 
 void manager::stop_metainfo_fetch(const std::string& job_id) {
@@ -998,6 +1003,24 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
   if (job == jobs_.end() || job->second.current_file != fetch.index) return true;
   jobs::job& j = job->second;
   auto& file = j.files[fetch.index];
+  if (fetch.magnet) {
+    if (!result.ok) {
+      magnet_not_used(j, fetch.index,
+                      "the origin's size could not be read before asking peers: " + result.message);
+    } else if (fetch.origin_total == size_unknown ||
+               fetch.origin_total < config_.peers.min_file_size) {
+      magnet_not_used(j, fetch.index,
+                      fetch.origin_total == size_unknown
+                          ? std::string("the origin does not tell the file's size")
+                          : "the file is " + std::to_string(fetch.origin_total) +
+                                " bytes, less than the minimum size shared (" +
+                                std::to_string(config_.peers.min_file_size) + ")");
+    } else {
+      magnet_sizes_[{j.id, fetch.index}] = fetch.origin_total;
+      start_file(j);
+    }
+    return true;
+  }
   if (!fetch.probe) {
     if (!result.ok) {
       published_metainfo_refused(j, fetch.index,

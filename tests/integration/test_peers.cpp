@@ -485,6 +485,28 @@ TEST(Peers, SmallFilesFilesWithoutMetadataAndHttpOnlyModeNeverUseTheSwarm) {
     EXPECT_EQ(done.files.at(0).sources.origin_connections, 1U) << "one plain request, no pieces";
     EXPECT_EQ(daemon.log().find("comes through peers"), std::string::npos) << daemon.log();
   }
+  // A file with only a magnet carries no size: the origin's tells it is under the minimum, and
+  // peers are never asked for its metadata.
+  daemon_options options;
+  options.extra_args = {"--peer-listen", self.endpoint(), "--no-local-discovery"};
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("small magnet");
+  file_spec spec;
+  spec.remote_url = origin.url("big.bin");
+  spec.local_name = (out / "magnet.bin").string();
+  spec.magnet = "magnet:?xt=urn:btmh:1220" + transfer::peer::read_metainfo(metainfo).info_hash_v2;
+  j.add_file(spec);
+  const auto start = std::chrono::steady_clock::now();
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "no wait for metadata";
+  EXPECT_EQ(sha256_file(out / "magnet.bin"), sha);
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_NE(done.files.at(0).metainfo_note.find("less than the minimum size shared (50000000)"),
+            std::string::npos)
+      << done.files.at(0).metainfo_note;
+  EXPECT_EQ(daemon.log().find("asks peers for the metadata"), std::string::npos) << daemon.log();
 }
 
 TEST(Peers, AHostKilledWhileSharingResumesFromItsContentCache) {
@@ -1277,6 +1299,7 @@ TEST(Peers, AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt) {
   EXPECT_EQ(sb.bytes_from_lan_peers + sb.bytes_from_origin, kSize);
   EXPECT_GE(sb.bytes_from_lan_peers, kSize * 9 / 10) << "most of it from A";
   EXPECT_LE(origin_to_b, kSize / 10) << "the origin served much less than the file";
+  EXPECT_GE(origin_to_b, 1U) << "at least the byte of the size probe";
   EXPECT_EQ(sb.lan_peer_connections, 1U);
   EXPECT_EQ(db.files.at(0).content_id, content);
   EXPECT_EQ(db.files.at(0).metainfo_note, "used");
@@ -1302,7 +1325,7 @@ TEST(Peers, AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt) {
   const source_stats& sc = dc.files.at(0).sources;
   EXPECT_EQ(sc.bytes_from_lan_peers, kSize) << third.log();
   EXPECT_EQ(sc.bytes_from_origin, 0U);
-  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before_c);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before_c + 1) << "the size probe";
   EXPECT_NE(second.log().find("sharing 1 cached contents again"), std::string::npos)
       << second.log();
   std::printf("magnet: C got %llu bytes from B (which had it by magnet) and %llu from the origin\n",
@@ -1390,4 +1413,43 @@ TEST(Peers, ALyingPeerChangesNoByteOfAFileGivenByItsMagnet) {
       static_cast<unsigned long long>(liar.blocks_sent()),
       static_cast<unsigned long long>(db.files.at(0).sources.bytes_from_lan_peers),
       static_cast<unsigned long long>(db.files.at(0).sources.bytes_from_origin));
+}
+
+TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) {
+  constexpr std::uint64_t kSize = (24U << 20) + 4321;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 84);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {b}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+  // Both start at once: A with the metainfo, B with only the v2 magnet. Once B has the metadata
+  // from A, each fetches the groups it owns from the origin, and B's are checked against the
+  // piece hashes A sends.
+  job ja = start_shared(ca, origin.url("big.bin"), published.metainfo, out / "a.bin");
+  job jb = start_magnet(cb, origin.url("big.bin"), v2_magnet(published), out / "b.bin");
+  const job_info da = finish(ja);
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const source_stats& sa = da.files.at(0).sources;
+  const source_stats& sb = db.files.at(0).sources;
+  const std::uint64_t origin_sent = origin.total_body_bytes_sent("big.bin");
+  EXPECT_LT(origin_sent, kSize * 13 / 10) << "about one copy from the origin for both";
+  EXPECT_GT(sb.bytes_from_origin, 0U) << "B took a share of the origin's work\n" << second.log();
+  EXPECT_GT(sa.bytes_from_lan_peers, 0U) << "and A got it from B";
+  EXPECT_EQ(db.files.at(0).metainfo_note, "used");
+  std::printf(
+      "magnet: A (metainfo) %llu from origin, %llu from B; B (magnet) %llu from origin, %llu from "
+      "A; the origin sent %.3f x the file\n",
+      static_cast<unsigned long long>(sa.bytes_from_origin),
+      static_cast<unsigned long long>(sa.bytes_from_lan_peers),
+      static_cast<unsigned long long>(sb.bytes_from_origin),
+      static_cast<unsigned long long>(sb.bytes_from_lan_peers),
+      static_cast<double>(origin_sent) / static_cast<double>(kSize));
 }
