@@ -5,7 +5,8 @@
 // files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
 // while sharing resumes from its content cache; a standard BitTorrent client (Debian's
 // transmission-cli) fetches a file from an opendod seed through its v1 twin; a copy from peers an
-// application rejects (SetValidationState) leaves the cache and comes again from the origin. The
+// application rejects (SetValidationState) leaves the cache and comes again from the origin; a
+// host given only a magnet gets the metadata, the piece hashes and the file from peers. The
 // multi-host test in network namespaces with local discovery and link caps is test_lan_peers.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
