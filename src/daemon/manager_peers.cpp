@@ -307,10 +307,19 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
     magnet_sizes_.erase(probed);
   }
   // A magnet's content waits for its metadata from peers, at most the start grace and no less
-  // than kMetadataWait, before the file goes over HTTP only (run_shared_files).
-  shared.awaiting_metadata = !swarm_->has_metadata(key);
+  // than kMetadataWait, before the file goes over HTTP only (run_shared_files). One whose
+  // metadata is here already (a start after a retry, a content in the cache) is checked now.
+  shared.awaiting_metadata = file.metainfo.empty();
   shared.metadata_by =
       now + std::max<jobs::mono_clock::duration>(config_.peers.start_grace, kMetadataWait);
+  if (shared.awaiting_metadata) {
+    std::string why;
+    if (!magnet_metadata_arrived(j, shared, why) && !why.empty()) {
+      shared_.insert_or_assign(j.id, shared);
+      magnet_not_used(j, index, why);
+      return;
+    }
+  }
   const auto progress = swarm_->progress(key);
   if (!shared.awaiting_metadata) file.bytes_total = file.remote_size = progress.size;
   shared.peer_bytes_seen = progress.from_peers;

@@ -368,7 +368,7 @@ TEST(LanPeers, HostsGivenOnlyTheMagnetFindTheContentByLocalDiscovery) {
     EXPECT_EQ(jobs[i].complete(), hr::ok);
     EXPECT_EQ(sha256_file(out / ("host" + std::to_string(i + 2) + ".bin")), sha);
     const source_stats& s = info.files.at(0).sources;
-    EXPECT_EQ(info.files.at(0).metainfo_note, "used") << peer_lines(daemons[i + 1]->log());
+    EXPECT_EQ(info.files.at(0).metainfo_note, "used") << daemons[i + 1]->log();
     EXPECT_GE(s.bytes_from_lan_peers, kSize * 9 / 10) << peer_lines(daemons[i + 1]->log());
     from_peers += s.bytes_from_lan_peers;
     from_origin += s.bytes_from_origin;
