@@ -131,9 +131,11 @@ bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
 
 bool manager::may_share_magnet(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
-  // Tried when the file starts with no byte yet, once per start (a note says it was); not in
+  // Tried when the file starts with no byte yet, until a note says why not (kept until the next
+  // Resume or retry; "used" is no reason not to: it came through peers before); not in
   // group mode, whose swarm is keyed by the info dictionary a magnet does not carry.
-  return !file.magnet.empty() && file.metainfo.empty() && file.metainfo_note.empty() &&
+  return !file.magnet.empty() && file.metainfo.empty() &&
+         (file.metainfo_note.empty() || file.metainfo_note == "used") &&
          !config_.peers.group_mode() && file.bytes_transferred == 0 && file.segments.empty();
 }
 
@@ -153,7 +155,10 @@ bool manager::magnet_metadata_arrived(jobs::job& j, shared_file& shared, std::st
   }
   shared.awaiting_metadata = false;
   file.bytes_total = file.remote_size = progress.size;
-  file.metainfo_note = "used";
+  if (file.metainfo_note != "used") {
+    file.metainfo_note = "used";
+    persist_file(j, shared.index);  // `opendo info` says it after a restart too
+  }
   spdlog::info("job {}: file {}: the metadata of its magnet came from peers ({} bytes)", j.id,
                shared.index, progress.size);
   notify(j, job_event_kind::modified);
@@ -165,6 +170,7 @@ void manager::magnet_not_used(jobs::job& j, std::uint32_t index, const std::stri
   auto& file = j.files[index];
   file.metainfo_note = why;
   file.bytes_total = file.remote_size = size_unknown;
+  persist_file(j, index);  // `opendo info` says why after a restart too
   spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, why);
   notify(j, job_event_kind::modified);
   start_file(j);
@@ -289,6 +295,7 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
     if (file.metainfo.empty()) {
       // The magnet is an optimization: the file comes from its origin as without it.
       file.metainfo_note = std::string("its magnet cannot be shared: ") + e.what();
+      persist_file(j, index);
       spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, file.metainfo_note);
       notify(j, job_event_kind::modified);
       start_file(j);

@@ -1362,10 +1362,10 @@ TEST(Peers, AMagnetWhosePeersNeverAnswerComesOverHttpWithoutALongStall) {
 
   start = std::chrono::steady_clock::now();
   job j = start_magnet(c, origin.url("big.bin"), v2_magnet(published), out / "m.bin");
-  const job_info done = finish(j);
+  const job_info done = wait_for_state(j, job_state::transferred, 120s);
   const double with_magnet = seconds_since(start);
   ::close(listener);
-  EXPECT_EQ(sha256_file(out / "m.bin"), sha);
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
   EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
   EXPECT_EQ(done.files.at(0).sources.bytes_from_lan_peers, 0U);
   EXPECT_NE(done.files.at(0).metainfo_note.find("no peer sent the metadata of its magnet within"),
@@ -1378,6 +1378,13 @@ TEST(Peers, AMagnetWhosePeersNeverAnswerComesOverHttpWithoutALongStall) {
       << human.out;
   std::printf("magnet: no peer answered; the file came over HTTP in %.2f s (HTTP only: %.2f s)\n",
               with_magnet, http_only);
+  // The note is kept with the file: a restarted daemon still says why.
+  daemon.restart();
+  client again = connect(daemon);
+  job reopened = again.open_job(j.id());
+  EXPECT_EQ(reopened.info().files.at(0).metainfo_note, done.files.at(0).metainfo_note);
+  ASSERT_EQ(reopened.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "m.bin"), sha);
 }
 
 TEST(Peers, ALyingPeerChangesNoByteOfAFileGivenByItsMagnet) {
