@@ -287,6 +287,9 @@ struct file_info {
   // The URL of the published metainfo the file was added with (file_spec::metainfo_url), and
   // what became of it: empty until it was fetched; "used" once it was (content_id then names
   // its content); otherwise why the file goes over HTTP only (404, not a v2 metainfo, ...).
+  // For a file added with a magnet (no metainfo URL) the note says the same of its metadata from
+  // peers: empty until its file starts, "used" once peers sent it, otherwise why the file goes over
+  // HTTP only (no peer sent it in time, ...).
   std::string metainfo_url = {};
   std::string metainfo_note = {};
   // The temporary file the bytes go to until Complete, an absolute path beside local_name

@@ -293,6 +293,12 @@ void print_job(const job_info& job) {
                   : note == "used" ? " (used)"
                                    : (": not used, HTTP only: " + cli::printable(note)).c_str());
     }
+    if (file.metainfo_url.empty() && !file.metainfo_note.empty()) {  // a file with a magnet
+      const std::string& note = file.metainfo_note;
+      std::printf("       magnet %s\n",
+                  note == "used" ? "(metadata from peers)"
+                                 : ("not used, HTTP only: " + cli::printable(note)).c_str());
+    }
     if (!file.ranges.empty()) {
       std::string list;
       for (const auto& r : file.ranges) {

@@ -1387,6 +1387,11 @@ void manager::start_file(jobs::job& j) {
     return;
   }
   if (may_share(j, index)) {
+    if (j.files[index].metainfo.empty() && magnet_sizes_.count({j.id, index}) == 0) {
+      // A magnet carries no size: the origin's tells first whether peers are worth asking.
+      start_metainfo_fetch(j, index, true, {}, 0, true);
+      return;
+    }
     start_shared_file(j, index);
     return;
   }

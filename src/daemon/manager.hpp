@@ -304,6 +304,11 @@ class manager final : public transfer::http::listener {
     std::uint64_t peer_bytes_seen = 0;  // the swarm's from_peers already counted
     std::uint64_t verified = 0;         // last seen, for status
     jobs::mono_time clock_at;
+    // A file with only a magnet whose metadata has not come from peers yet, and until when it
+    // may wait for it before it goes over HTTP only.
+    bool awaiting_metadata = false;
+    jobs::mono_time metadata_by;
+    std::uint64_t origin_size = size_unknown;  // what the origin said before (a magnet's)
   };
   struct origin_fetch {
     std::string job_id;
@@ -322,6 +327,9 @@ class manager final : public transfer::http::listener {
     std::string metainfo;    // for the probe: the metainfo read before
     std::uint64_t size = 0;  // for the probe: the size the metainfo describes
     std::uint64_t origin_total = size_unknown;  // for the probe: what the origin said
+    // The probe of a file with only a magnet (no metainfo to compare): its size decides whether
+    // it is worth asking peers for the metadata (at least --peer-min-file-size).
+    bool magnet = false;
   };
   // True while the job has transfers, a shared file being fetched or a published metainfo.
   bool running(const std::string& job_id) const {
@@ -331,7 +339,7 @@ class manager final : public transfer::http::listener {
   // Whether the file should first fetch its published metainfo, and doing it.
   bool wants_published_metainfo(const jobs::job& j, std::uint32_t index) const;
   void start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe, std::string metainfo,
-                            std::uint64_t size);
+                            std::uint64_t size, bool magnet = false);
   void stop_metainfo_fetch(const std::string& job_id);
   // The file goes over HTTP only for this start, `why` shown in `opendo info`.
   void published_metainfo_refused(jobs::job& j, std::uint32_t index, const std::string& why);
@@ -340,6 +348,14 @@ class manager final : public transfer::http::listener {
   std::optional<std::optional<transfer::http::outcome>> on_metainfo_fetch_response(
       transfer::http::transfer_id id, const transfer::http::response_info& info);
   bool may_share(const jobs::job& j, std::uint32_t index) const;
+  // A file with only a magnet (docs/peers.md): whether it is tried through the swarm, what
+  // happens once its metadata came from peers, and its fall back to HTTP only (`why` shown in
+  // `opendo info`) when none came in time or it cannot be shared.
+  bool may_share_magnet(const jobs::job& j, std::uint32_t index) const;
+  bool magnet_metadata_arrived(jobs::job& j, shared_file& shared, std::string& why);
+  void magnet_not_used(jobs::job& j, std::uint32_t index, const std::string& why);
+  // The full metainfo of a complete content that came by its magnet, into the content cache.
+  void keep_magnet_metainfo(const jobs::job& j, const shared_file& shared);
   // The size a file's metainfo describes (0 when it cannot be read), parsed once per content.
   std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
@@ -450,6 +466,9 @@ class manager final : public transfer::http::listener {
   std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
   std::map<transfer::http::transfer_id, metainfo_fetch> metainfo_fetches_;
   std::map<std::string, transfer::http::transfer_id> metainfo_fetch_by_job_;
+  // Files with only a magnet whose origin size was probed (job id, file index -> size): the next
+  // start_shared_file asks peers for their metadata, which must describe that size.
+  std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> magnet_sizes_;
   std::map<std::string, std::uint64_t> uploads_seen_;  // by content: to_peers already counted
   std::map<std::string, std::uint32_t> bad_pieces_;    // by content: hash failures seen
   std::set<std::string> uploaded_contents_;            // contents that sent bytes to peers

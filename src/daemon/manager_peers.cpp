@@ -38,6 +38,10 @@ constexpr std::chrono::milliseconds kSwarmTurn{100};
 // A content whose pieces fail their hash check this often is not what its metainfo says (the
 // origin changed the file, or serves another): the job fails instead of fetching forever.
 constexpr std::uint32_t kMaxBadPieces = 8;
+// How long a file with only a magnet waits at least for its metadata from peers (when the start
+// grace is shorter) before it goes over HTTP only. A peer that has the content sends it within
+// milliseconds of the connection; local discovery finds peers within the start grace.
+constexpr std::chrono::seconds kMetadataWait{3};
 
 jobs::mono_time mono_now() {
   return jobs::mono_clock::now();
@@ -117,11 +121,79 @@ std::string url_origin(const std::string& url) {
 
 bool manager::may_share(const jobs::job& j, std::uint32_t index) const {
   const auto& file = j.files[index];
-  if (!config_.peers.sharing() || !jobs::may_fetch_from_peers(j) || file.metainfo.empty() ||
-      !file.ranges.empty() || j.dynamic_content || file.origin_only) {
+  if (!config_.peers.sharing() || !jobs::may_fetch_from_peers(j) || !file.ranges.empty() ||
+      j.dynamic_content || file.origin_only) {
     return false;
   }
+  if (file.metainfo.empty()) return may_share_magnet(j, index);
   return content_size(file) >= config_.peers.min_file_size;
+}
+
+bool manager::may_share_magnet(const jobs::job& j, std::uint32_t index) const {
+  const auto& file = j.files[index];
+  // Tried when the file starts with no byte yet, until a note says why not (kept until the next
+  // Resume or retry; "used" is no reason not to: it came through peers before); not in
+  // group mode, whose swarm is keyed by the info dictionary a magnet does not carry.
+  return !file.magnet.empty() && file.metainfo.empty() &&
+         (file.metainfo_note.empty() || file.metainfo_note == "used") &&
+         !config_.peers.group_mode() && file.bytes_transferred == 0 && file.segments.empty();
+}
+
+bool manager::magnet_metadata_arrived(jobs::job& j, shared_file& shared, std::string& why) {
+  auto& file = j.files[shared.index];
+  try {
+    if (!swarm_->has_metadata(shared.key)) return false;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+  const auto progress = swarm_->progress(shared.key);
+  if (shared.origin_size != size_unknown && progress.size != shared.origin_size) {
+    why = "the metadata of its magnet describes " + std::to_string(progress.size) +
+          " bytes, but the origin's file has " + std::to_string(shared.origin_size);
+    return false;
+  }
+  shared.awaiting_metadata = false;
+  file.bytes_total = file.remote_size = progress.size;
+  if (file.metainfo_note != "used") {
+    file.metainfo_note = "used";
+    persist_file(j, shared.index);  // `opendo info` says it after a restart too
+  }
+  spdlog::info("job {}: file {}: the metadata of its magnet came from peers ({} bytes)", j.id,
+               shared.index, progress.size);
+  notify(j, job_event_kind::modified);
+  return true;
+}
+
+void manager::magnet_not_used(jobs::job& j, std::uint32_t index, const std::string& why) {
+  stop_shared_file(j);
+  auto& file = j.files[index];
+  file.metainfo_note = why;
+  file.bytes_total = file.remote_size = size_unknown;
+  persist_file(j, index);  // `opendo info` says why after a restart too
+  spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, why);
+  notify(j, job_event_kind::modified);
+  start_file(j);
+}
+
+void manager::keep_magnet_metainfo(const jobs::job& j, const shared_file& shared) {
+  const auto& file = j.files[shared.index];
+  try {
+    std::string metainfo = swarm_->full_metainfo(shared.key);
+    // What the cache keeps must be what opendo accepts from an owner, and the same content.
+    const auto meta = transfer::peer::read_metainfo(metainfo);
+    if (transfer::peer::content_id(meta) != file.content_id) {
+      throw std::runtime_error("it names another content");
+    }
+    remember_content(shared.key, metainfo);
+    spdlog::info("peers: content {} came by its magnet; its metainfo is kept in the cache",
+                 shared.key);
+  } catch (const std::exception& e) {
+    spdlog::warn(
+        "peers: content {}: no metainfo made from its magnet ({}); it is not shared "
+        "again after a restart",
+        shared.key, e.what());
+  }
 }
 
 std::uint64_t manager::content_size(const jobs::file_record& file) const {
@@ -213,27 +285,63 @@ void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
     std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
     const bool serving =
         jobs::may_serve_to_peers(j) && (config_.peers.share_on_metered || !network_.metered());
-    key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now, serving);
-    remember_content(key, file.metainfo);
+    if (file.metainfo.empty()) {
+      key = the_swarm().add_magnet(file.magnet, config_.peers.cache_dir, now, serving);
+    } else {
+      key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now, serving);
+      remember_content(key, file.metainfo);
+    }
   } catch (const std::exception& e) {
+    if (file.metainfo.empty()) {
+      // The magnet is an optimization: the file comes from its origin as without it.
+      file.metainfo_note = std::string("its magnet cannot be shared: ") + e.what();
+      persist_file(j, index);
+      spdlog::warn("job {}: file {} goes over HTTP only: {}", j.id, index, file.metainfo_note);
+      notify(j, job_event_kind::modified);
+      start_file(j);
+      return;
+    }
     fail_job(j, value_of(hr::e_fail), error_context::local_file, index,
              std::string("the file cannot be shared: ") + e.what(), true);
     return;
   }
-  const auto progress = swarm_->progress(key);
-  file.bytes_total = file.remote_size = progress.size;
   shared_file shared;
   shared.index = index;
   shared.key = key;
+  shared.clock_at = now;
+  if (const auto probed = magnet_sizes_.find({j.id, index}); probed != magnet_sizes_.end()) {
+    shared.origin_size = probed->second;
+    magnet_sizes_.erase(probed);
+  }
+  // A magnet's content waits for its metadata from peers, at most the start grace and no less
+  // than kMetadataWait, before the file goes over HTTP only (run_shared_files). One whose
+  // metadata is here already (a start after a retry, a content in the cache) is checked now.
+  shared.awaiting_metadata = file.metainfo.empty();
+  shared.metadata_by =
+      now + std::max<jobs::mono_clock::duration>(config_.peers.start_grace, kMetadataWait);
+  if (shared.awaiting_metadata) {
+    std::string why;
+    if (!magnet_metadata_arrived(j, shared, why) && !why.empty()) {
+      shared_.insert_or_assign(j.id, shared);
+      magnet_not_used(j, index, why);
+      return;
+    }
+  }
+  const auto progress = swarm_->progress(key);
+  if (!shared.awaiting_metadata) file.bytes_total = file.remote_size = progress.size;
   shared.peer_bytes_seen = progress.from_peers;
   shared.verified = progress.verified;
-  shared.clock_at = now;
   shared_.insert_or_assign(j.id, shared);
   // Its bytes wait in the content cache: stopping it loses none.
   turns_[j.id] = turn{now, true};
   dirty_schedule_ = true;
-  spdlog::info("job {}: file {} comes through peers as content {} ({} bytes)", j.id, index, key,
-               progress.size);
+  if (shared.awaiting_metadata) {
+    spdlog::info("job {}: file {} asks peers for the metadata of its magnet (content {})", j.id,
+                 index, key);
+  } else {
+    spdlog::info("job {}: file {} comes through peers as content {} ({} bytes)", j.id, index, key,
+                 progress.size);
+  }
 }
 
 void manager::run_shared_files(jobs::mono_time now) {
@@ -292,11 +400,32 @@ void manager::run_shared_files(jobs::mono_time now) {
     }
   }
   std::vector<std::string> complete;
+  std::vector<std::pair<std::string, std::string>> magnets_not_used;  // job, why
   for (auto& [job_id, shared] : shared_) {
     const auto read = progress.find(shared.key);
     if (read == progress.end()) continue;
+    if (shared.awaiting_metadata) {
+      std::string why;
+      if (!magnet_metadata_arrived(jobs_.at(job_id), shared, why)) {
+        if (why.empty() && now >= shared.metadata_by) {
+          why = "no peer sent the metadata of its magnet within " +
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::max<jobs::mono_clock::duration>(config_.peers.start_grace,
+                                                                        kMetadataWait))
+                                   .count()) +
+                " ms";
+        }
+        if (!why.empty()) magnets_not_used.emplace_back(job_id, why);
+        continue;
+      }
+    }
     shared.verified = read->second.verified;
     if (read->second.complete) {
+      // A magnet's content: its full metainfo, with the piece layers peers sent, goes into the
+      // cache, so that it is shared again like any other content.
+      if (jobs_.at(job_id).files[shared.index].metainfo.empty()) {
+        keep_magnet_metainfo(jobs_.at(job_id), shared);
+      }
       // Legacy BitTorrent clients get the same file through its v1 twin (docs/peers.md), with
       // the file's URL as its web seed.
       if (swarm_->serving(shared.key)) {
@@ -309,6 +438,10 @@ void manager::run_shared_files(jobs::mono_time now) {
   }
   for (const auto& job_id : complete) {
     if (shared_.count(job_id) != 0) deliver_shared_file(jobs_.at(job_id));
+  }
+  for (const auto& [job_id, why] : magnets_not_used) {
+    const auto it = shared_.find(job_id);
+    if (it != shared_.end()) magnet_not_used(jobs_.at(job_id), it->second.index, why);
   }
 }
 
@@ -786,7 +919,7 @@ bool manager::wants_published_metainfo(const jobs::job& j, std::uint32_t index) 
 }
 
 void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe,
-                                   std::string metainfo, std::uint64_t size) {
+                                   std::string metainfo, std::uint64_t size, bool magnet) {
   auto& file = j.files[index];
   ipc::unique_fd memory(::memfd_create("opendo-metainfo", MFD_CLOEXEC));
   if (!memory) {
@@ -825,11 +958,13 @@ void manager::start_metainfo_fetch(jobs::job& j, std::uint32_t index, bool probe
   fetch.fd = std::move(memory);
   fetch.metainfo = std::move(metainfo);
   fetch.size = size;
+  fetch.magnet = magnet;
   metainfo_fetches_.emplace(tid, std::move(fetch));
   metainfo_fetch_by_job_[j.id] = tid;
   spdlog::info("job {}: file {}: {}", j.id, index,
-               probe ? "checking the origin's size against the published metainfo"
-                     : "fetching its published metainfo " + file.metainfo_url);
+               magnet  ? std::string("asking the origin for the size of the file of its magnet")
+               : probe ? "checking the origin's size against the published metainfo"
+                       : "fetching its published metainfo " + file.metainfo_url);
 }
 
 void manager::stop_metainfo_fetch(const std::string& job_id) {
@@ -884,6 +1019,24 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
   if (job == jobs_.end() || job->second.current_file != fetch.index) return true;
   jobs::job& j = job->second;
   auto& file = j.files[fetch.index];
+  if (fetch.magnet) {
+    if (!result.ok) {
+      magnet_not_used(j, fetch.index,
+                      "the origin's size could not be read before asking peers: " + result.message);
+    } else if (fetch.origin_total == size_unknown ||
+               fetch.origin_total < config_.peers.min_file_size) {
+      magnet_not_used(j, fetch.index,
+                      fetch.origin_total == size_unknown
+                          ? std::string("the origin does not tell the file's size")
+                          : "the file is " + std::to_string(fetch.origin_total) +
+                                " bytes, less than the minimum size shared (" +
+                                std::to_string(config_.peers.min_file_size) + ")");
+    } else {
+      magnet_sizes_[{j.id, fetch.index}] = fetch.origin_total;
+      start_file(j);
+    }
+    return true;
+  }
   if (!fetch.probe) {
     if (!result.ok) {
       published_metainfo_refused(j, fetch.index,

@@ -1,8 +1,9 @@
 // Peer-to-peer delivery on hosts of their own (support/netns.hpp): six opendod hosts that find
 // each other by local service discovery alone pull a 256 MiB file from an origin whose uplink is
 // capped at 100 Mbit/s, and the origin serves it about once; hosts in group mode find only the
-// hosts of their own group; and a peer that sends corrupt pieces is banned without changing a
-// byte of the file. The loopback peer tests are test_peers.
+// hosts of their own group; a peer that sends corrupt pieces is banned without changing a byte
+// of the file; and hosts given only a magnet get the metadata and the file from peers. The
+// loopback peer tests are test_peers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -304,4 +305,80 @@ TEST(LanPeers, APeerThatSendsCorruptPiecesIsBannedAndChangesNoByte) {
       static_cast<unsigned long long>(liar.blocks_sent()),
       static_cast<unsigned long long>(liar.handshakes()), took,
       static_cast<unsigned long long>(s.bytes_from_origin));
+}
+
+// A file given only by its magnet on a LAN: host A fetched it with the metainfo; B and C, given
+// only the v2 magnet (what DO's ContentId gives), find A and each other by local discovery alone,
+// get the metadata and the piece hashes from peers, and nearly every byte from A and each other.
+TEST(LanPeers, HostsGivenOnlyTheMagnetFindTheContentByLocalDiscovery) {
+  constexpr std::uint64_t kSize = 24 * kMiB + 4321;
+  lan net(lan_options{.hosts = 4, .subnet = 0});
+  lan_host& origin_host = net.host(0);
+  nginx_options o;
+  o.netns = origin_host.netns();
+  o.listen_address = origin_host.address();
+  o.port = 80;
+  nginx_server origin(o);
+  const std::string sha = origin.make_random_file("big.bin", kSize, 74);
+  const std::string url = origin.url("big.bin");
+  const auto published = transfer::peer::publish_file(origin.docroot() / "big.bin", url);
+  const std::string magnet = "magnet:?xt=urn:btmh:1220" + published.meta.info_hash_v2;
+  std::vector<std::unique_ptr<daemon_process>> daemons;
+  for (std::size_t i = 1; i <= 3; ++i) {
+    daemon_options d;
+    d.netns = net.host(i).netns();
+    d.extra_args = {"--peer-listen", net.host(i).address() + ":7680", "--peer-min-file-size", "0"};
+    daemons.push_back(std::make_unique<daemon_process>(d));
+  }
+  temp_dir out("opendo-lan-peers");
+  client ca = connect(*daemons[0]);
+  job ja = create_shared_job(ca, url, published.metainfo, (out / "a.bin").string());
+  ja.resume();
+  ASSERT_EQ(wait_for_state(ja, job_state::transferred, 120s).state, job_state::transferred)
+      << daemons[0]->log();
+  EXPECT_EQ(ja.complete(), hr::ok);
+  const std::uint64_t origin_after_a = origin.total_body_bytes_sent("big.bin");
+
+  std::vector<client> clients;
+  std::vector<job> jobs;
+  for (std::size_t i = 1; i <= 2; ++i) {
+    clients.push_back(connect(*daemons[i]));
+    job j = clients.back().create_job("magnet");
+    file_spec spec;
+    spec.remote_url = url;
+    spec.local_name = (out / ("host" + std::to_string(i + 1) + ".bin")).string();
+    spec.magnet = magnet;
+    j.add_file(spec);
+    jobs.push_back(std::move(j));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& j : jobs) j.resume();
+  std::uint64_t from_peers = 0;
+  std::uint64_t from_origin = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE("magnet host " + std::to_string(i + 2));
+    const job_info info = wait_until(
+        jobs[i],
+        [](const job_info& j) {
+          return j.state == job_state::transferred || j.state == job_state::error;
+        },
+        120s);
+    ASSERT_EQ(info.state, job_state::transferred) << (info.error ? info.error->message : "") << "\n"
+                                                  << daemons[i + 1]->log();
+    EXPECT_EQ(jobs[i].complete(), hr::ok);
+    EXPECT_EQ(sha256_file(out / ("host" + std::to_string(i + 2) + ".bin")), sha);
+    const source_stats& s = info.files.at(0).sources;
+    EXPECT_EQ(info.files.at(0).metainfo_note, "used") << daemons[i + 1]->log();
+    EXPECT_GE(s.bytes_from_lan_peers, kSize * 9 / 10) << peer_lines(daemons[i + 1]->log());
+    from_peers += s.bytes_from_lan_peers;
+    from_origin += s.bytes_from_origin;
+  }
+  const double took = seconds_since(start);
+  const std::uint64_t origin_sent = origin.total_body_bytes_sent("big.bin") - origin_after_a;
+  EXPECT_LT(origin_sent, kSize / 10) << "the origin served much less than one copy";
+  std::printf(
+      "lan peers, magnet: two hosts with only the magnet got %llu bytes from peers and %llu from "
+      "the origin (which sent them %llu bytes), done in %.1f s\n",
+      static_cast<unsigned long long>(from_peers), static_cast<unsigned long long>(from_origin),
+      static_cast<unsigned long long>(origin_sent), took);
 }

@@ -5,10 +5,15 @@
 // files without metadata, small files and HTTP-only mode never touch the swarm; a daemon killed
 // while sharing resumes from its content cache; a standard BitTorrent client (Debian's
 // transmission-cli) fetches a file from an opendod seed through its v1 twin; a copy from peers an
-// application rejects (SetValidationState) leaves the cache and comes again from the origin. The
+// application rejects (SetValidationState) leaves the cache and comes again from the origin; a
+// host given only a magnet gets the metadata, the piece hashes and the file from peers. The
 // multi-host test in network namespaces with local discovery and link caps is test_lan_peers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "integration/helpers.hpp"
+#include "support/bad_peer.hpp"
 #include "support/files.hpp"
 #include "support/net.hpp"
 #include "support/nginx.hpp"
@@ -480,6 +486,28 @@ TEST(Peers, SmallFilesFilesWithoutMetadataAndHttpOnlyModeNeverUseTheSwarm) {
     EXPECT_EQ(done.files.at(0).sources.origin_connections, 1U) << "one plain request, no pieces";
     EXPECT_EQ(daemon.log().find("comes through peers"), std::string::npos) << daemon.log();
   }
+  // A file with only a magnet carries no size: the origin's tells it is under the minimum, and
+  // peers are never asked for its metadata.
+  daemon_options options;
+  options.extra_args = {"--peer-listen", self.endpoint(), "--no-local-discovery"};
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("small magnet");
+  file_spec spec;
+  spec.remote_url = origin.url("big.bin");
+  spec.local_name = (out / "magnet.bin").string();
+  spec.magnet = "magnet:?xt=urn:btmh:1220" + transfer::peer::read_metainfo(metainfo).info_hash_v2;
+  j.add_file(spec);
+  const auto start = std::chrono::steady_clock::now();
+  j.resume();
+  const job_info done = finish(j);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "no wait for metadata";
+  EXPECT_EQ(sha256_file(out / "magnet.bin"), sha);
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_NE(done.files.at(0).metainfo_note.find("less than the minimum size shared (50000000)"),
+            std::string::npos)
+      << done.files.at(0).metainfo_note;
+  EXPECT_EQ(daemon.log().find("asks peers for the metadata"), std::string::npos) << daemon.log();
 }
 
 TEST(Peers, AHostKilledWhileSharingResumesFromItsContentCache) {
@@ -1211,4 +1239,225 @@ TEST(Peers, APublishedMetainfoElsewhereGetsNoneOfTheOriginsCertificateExemptions
   EXPECT_EQ(refused.content_id, "");
   EXPECT_EQ(refused.sources.bytes_from_origin, kSize);
   EXPECT_EQ(requests_for(elsewhere, "/b.bin.torrent"), 0U) << "no request got past the handshake";
+}
+
+// ---- files with only a magnet (docs/peers.md, "A file with only a magnet")
+
+namespace {
+
+job start_magnet(client& c, const std::string& url, const std::string& magnet,
+                 const std::filesystem::path& path) {
+  job j = c.create_job("magnet test");
+  file_spec spec;
+  spec.remote_url = url;
+  spec.local_name = path.string();
+  spec.magnet = magnet;
+  j.add_file(spec);
+  j.resume();
+  return j;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The v2-only magnet of a published content, as DO's ContentId gives one.
+std::string v2_magnet(const transfer::peer::published& p) {
+  return "magnet:?xt=urn:btmh:1220" + p.meta.info_hash_v2;
+}
+
+}  // namespace
+
+TEST(Peers, AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 81);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  const std::string content = transfer::peer::content_id(published.meta);
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  const peer_host c = make_host(4);
+  auto first = std::make_unique<daemon_process>(sharing(a, {}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+
+  // A has the metainfo and fetches the file from the origin alone.
+  {
+    client ca = connect(*first);
+    job ja = start_shared(ca, origin.url("big.bin"), published.metainfo, out / "a.bin");
+    finish(ja);
+    EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  }
+  const std::uint64_t origin_after_a = origin.total_body_bytes_sent("big.bin");
+
+  // B has only the magnet (the one `opendo publish` prints: btmh, btih, dn and ws).
+  client cb = connect(second);
+  job jb = start_magnet(cb, origin.url("big.bin"), published.magnet, out / "b.bin");
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const source_stats& sb = db.files.at(0).sources;
+  const std::uint64_t origin_to_b = origin.total_body_bytes_sent("big.bin") - origin_after_a;
+  EXPECT_EQ(sb.bytes_from_lan_peers + sb.bytes_from_origin, kSize);
+  EXPECT_GE(sb.bytes_from_lan_peers, kSize * 9 / 10) << "most of it from A";
+  EXPECT_LE(origin_to_b, kSize / 10) << "the origin served much less than the file";
+  EXPECT_GE(origin_to_b, 1U) << "at least the byte of the size probe";
+  EXPECT_EQ(sb.lan_peer_connections, 1U);
+  EXPECT_EQ(db.files.at(0).content_id, content);
+  EXPECT_EQ(db.files.at(0).metainfo_note, "used");
+  const std::string log_b = second.log();
+  EXPECT_NE(log_b.find("the metadata of its magnet came from peers"), std::string::npos) << log_b;
+  EXPECT_NE(log_b.find("came by its magnet; its metainfo is kept in the cache"), std::string::npos)
+      << log_b;
+  std::printf("magnet: B got %llu bytes from A and %llu from the origin (origin sent %llu)\n",
+              static_cast<unsigned long long>(sb.bytes_from_lan_peers),
+              static_cast<unsigned long long>(sb.bytes_from_origin),
+              static_cast<unsigned long long>(origin_to_b));
+
+  // A goes away, B restarts: B seeds from its content cache, from the metainfo it made with the
+  // piece layers A sent. C, with only the v2 magnet and B as its one peer, gets it all from B.
+  first.reset();
+  second.restart();
+  daemon_process third(sharing(c, {b}));
+  client cc = connect(third);
+  const std::uint64_t origin_before_c = origin.total_body_bytes_sent("big.bin");
+  job jc = start_magnet(cc, origin.url("big.bin"), v2_magnet(published), out / "c.bin");
+  const job_info dc = finish(jc);
+  EXPECT_EQ(sha256_file(out / "c.bin"), sha);
+  const source_stats& sc = dc.files.at(0).sources;
+  EXPECT_EQ(sc.bytes_from_lan_peers, kSize) << third.log();
+  EXPECT_EQ(sc.bytes_from_origin, 0U);
+  EXPECT_EQ(origin.total_body_bytes_sent("big.bin"), origin_before_c + 1) << "the size probe";
+  EXPECT_NE(second.log().find("sharing 1 cached contents again"), std::string::npos)
+      << second.log();
+  std::printf("magnet: C got %llu bytes from B (which had it by magnet) and %llu from the origin\n",
+              static_cast<unsigned long long>(sc.bytes_from_lan_peers),
+              static_cast<unsigned long long>(sc.bytes_from_origin));
+}
+
+TEST(Peers, AMagnetWhosePeersNeverAnswerComesOverHttpWithoutALongStall) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 82);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  // A "peer" whose TCP connections are accepted by the kernel (a listening socket nobody
+  // accepts from) and never answered.
+  const peer_host mute = make_host(5);
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(mute.port);
+  ASSERT_EQ(::inet_pton(AF_INET, mute.address.c_str(), &addr.sin_addr), 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  const peer_host self = make_host(2);
+  daemon_process daemon(sharing(self, {mute}));
+  client c = connect(daemon);
+  temp_dir out("opendo-out");
+
+  auto start = std::chrono::steady_clock::now();
+  job plain = start_shared(c, origin.url("big.bin"), "", out / "plain.bin");
+  finish(plain);
+  const double http_only = seconds_since(start);
+
+  start = std::chrono::steady_clock::now();
+  job j = start_magnet(c, origin.url("big.bin"), v2_magnet(published), out / "m.bin");
+  const job_info done = wait_for_state(j, job_state::transferred, 120s);
+  const double with_magnet = seconds_since(start);
+  ::close(listener);
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_lan_peers, 0U);
+  EXPECT_NE(done.files.at(0).metainfo_note.find("no peer sent the metadata of its magnet within"),
+            std::string::npos)
+      << done.files.at(0).metainfo_note;
+  // The wait for metadata is bounded: max(start grace 1.5 s, 3 s), then plain HTTP.
+  EXPECT_LT(with_magnet, http_only + 3.0 + 2.0) << daemon.log();
+  const auto human = daemon.cli({"info", j.id()});
+  EXPECT_NE(human.out.find("magnet not used, HTTP only: no peer sent"), std::string::npos)
+      << human.out;
+  std::printf("magnet: no peer answered; the file came over HTTP in %.2f s (HTTP only: %.2f s)\n",
+              with_magnet, http_only);
+  // The note is kept with the file: a restarted daemon still says why.
+  daemon.restart();
+  client again = connect(daemon);
+  job reopened = again.open_job(j.id());
+  EXPECT_EQ(reopened.info().files.at(0).metainfo_note, done.files.at(0).metainfo_note);
+  ASSERT_EQ(reopened.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "m.bin"), sha);
+}
+
+TEST(Peers, ALyingPeerChangesNoByteOfAFileGivenByItsMagnet) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 83);
+  // Pieces of one 16 KiB block: each block the liar sends fails a piece of its own.
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"), 16 * 1024);
+  bad_peer liar(published.meta.piece_count, "127.0.0.6");
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {}));
+  temp_dir out("opendo-out");
+  {
+    client ca = connect(first);
+    job ja = start_shared(ca, origin.url("big.bin"), published.metainfo, out / "a.bin");
+    finish(ja);
+  }
+  daemon_options with_liar = sharing(b, {a});
+  with_liar.extra_args.push_back("--peer");
+  with_liar.extra_args.push_back(liar.endpoint());
+  daemon_process second(with_liar);
+  client cb = connect(second);
+  job jb = start_magnet(cb, origin.url("big.bin"), v2_magnet(published), out / "b.bin");
+  const job_info db = finish(jb);
+  const std::string log = second.log();
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_EQ(db.files.at(0).metainfo_note, "used") << log;
+  EXPECT_GE(liar.blocks_sent(), 1U) << "the liar was asked for blocks and sent them\n" << log;
+  EXPECT_NE(log.find("peer " + liar.endpoint() + " banned"), std::string::npos) << log;
+  std::printf(
+      "magnet: the liar sent %llu corrupt blocks; B's file is whole (%llu bytes from A, "
+      "%llu from the origin)\n",
+      static_cast<unsigned long long>(liar.blocks_sent()),
+      static_cast<unsigned long long>(db.files.at(0).sources.bytes_from_lan_peers),
+      static_cast<unsigned long long>(db.files.at(0).sources.bytes_from_origin));
+}
+
+TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) {
+  constexpr std::uint64_t kSize = (24U << 20) + 4321;
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 84);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {b}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+  // Both start at once: A with the metainfo, B with only the v2 magnet. Once B has the metadata
+  // from A, each fetches the groups it owns from the origin, and B's are checked against the
+  // piece hashes A sends.
+  job ja = start_shared(ca, origin.url("big.bin"), published.metainfo, out / "a.bin");
+  job jb = start_magnet(cb, origin.url("big.bin"), v2_magnet(published), out / "b.bin");
+  const job_info da = finish(ja);
+  const job_info db = finish(jb);
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  const source_stats& sa = da.files.at(0).sources;
+  const source_stats& sb = db.files.at(0).sources;
+  const std::uint64_t origin_sent = origin.total_body_bytes_sent("big.bin");
+  EXPECT_LT(origin_sent, kSize * 13 / 10) << "about one copy from the origin for both";
+  EXPECT_GT(sb.bytes_from_origin, 0U) << "B took a share of the origin's work\n" << second.log();
+  EXPECT_GT(sa.bytes_from_lan_peers, 0U) << "and A got it from B";
+  EXPECT_EQ(db.files.at(0).metainfo_note, "used");
+  std::printf(
+      "magnet: A (metainfo) %llu from origin, %llu from B; B (magnet) %llu from origin, %llu from "
+      "A; the origin sent %.3f x the file\n",
+      static_cast<unsigned long long>(sa.bytes_from_origin),
+      static_cast<unsigned long long>(sa.bytes_from_lan_peers),
+      static_cast<unsigned long long>(sb.bytes_from_origin),
+      static_cast<unsigned long long>(sb.bytes_from_lan_peers),
+      static_cast<double>(origin_sent) / static_cast<double>(kSize));
 }

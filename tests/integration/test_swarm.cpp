@@ -13,6 +13,7 @@
 #include <libtorrent/torrent_info.hpp>
 #include <libtorrent/torrent_status.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -307,6 +308,60 @@ TEST_F(SwarmTest, ACompleteContentIsAlsoSeededAsItsV1Twin) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_GE(uploaded, source_.size()) << "the twin's uploads are the content's";
+}
+
+// A host given only the magnet (add_magnet) gets the info dictionary and the piece hashes from a
+// seed that sends it no piece (it does not serve): every piece comes from the origin, handed in as
+// soon as the metadata is here, before the hashes are, and a corrupted one is still refused. Once
+// complete, its full metainfo is what read_metainfo accepts, with the seed's info hash.
+TEST_F(SwarmTest, AMagnetHostVerifiesTheOriginsPiecesWithHashesFromPeers) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+  seed->s->set_serving(seed->key, false);
+  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  const content_metadata meta = read_metainfo(metainfo_);
+  auto h = std::make_unique<host>();
+  auto settings = on("127.0.0.3");
+  settings.static_peers = {seed_at};
+  h->s = std::make_unique<swarm>(settings, [] {});
+  h->dir = root_ / "magnet";
+  h->key = h->s->add_magnet("magnet:?xt=urn:btmh:1220" + meta.info_hash_v2, h->dir,
+                            std::chrono::steady_clock::now());
+  EXPECT_EQ(h->key, meta.info_hash_v2);
+  EXPECT_EQ(h->s->progress(h->key).size, 0U) << "no size before the metadata";
+  EXPECT_TRUE(h->s->origin_work(h->key, std::chrono::steady_clock::now(), 2).empty());
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!h->s->has_metadata(h->key) && std::chrono::steady_clock::now() < until) {
+    for (auto& e : seed->s->take_events()) {
+      if (e.what == swarm_event::kind::completed) seed->complete = true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(h->s->has_metadata(h->key)) << "the seed sent the metadata";
+  EXPECT_EQ(h->s->progress(h->key).size, source_.size());
+  EXPECT_THROW(h->s->full_metainfo(h->key), std::runtime_error) << "not complete yet";
+  run_until_complete({seed.get(), h.get()}, source_, 60s, /*corrupt_first=*/true);
+  ASSERT_TRUE(h->complete);
+  EXPECT_EQ(content_of(*h), source_);
+  EXPECT_TRUE(std::any_of(h->events.begin(), h->events.end(), [](const auto& e) {
+    return e.what == swarm_event::kind::bad_piece;
+  })) << "the corrupted origin piece was refused";
+  EXPECT_GT(h->origin_bytes, source_.size()) << "every piece from the origin, the bad one twice";
+  EXPECT_EQ(seed->s->progress(seed->key).to_peers, 0U);
+  const std::string full = h->s->full_metainfo(h->key);
+  const content_metadata back = read_metainfo(full);
+  EXPECT_EQ(back.info_hash_v2, meta.info_hash_v2);
+  EXPECT_EQ(back.size, source_.size());
+  EXPECT_EQ(back.piece_count, meta.piece_count);
+}
+
+TEST_F(SwarmTest, AMagnetIsRefusedInGroupMode) {
+  auto settings = on("127.0.0.2");
+  settings.group_id = "group";
+  swarm s(settings, [] {});
+  EXPECT_THROW(s.add_magnet("magnet:?xt=urn:btmh:1220" + read_metainfo(metainfo_).info_hash_v2,
+                            root_ / "g", std::chrono::steady_clock::now()),
+               std::runtime_error);
+  EXPECT_TRUE(s.keys().empty());
 }
 
 }  // namespace

@@ -24,6 +24,10 @@ namespace opendo::transfer::peer {
 inline constexpr std::size_t max_metainfo_bytes = opendo::max_metainfo_size;
 // The longest magnet URI accepted.
 inline constexpr std::size_t max_magnet_bytes = opendo::max_magnet_size;
+// The largest info dictionary accepted from peers for a content added by its magnet
+// (libtorrent's max_metadata_size): 4 MiB, eight times what a metainfo given in the API may be,
+// so any content a metainfo could describe fits, and a peer cannot make a host buffer more.
+inline constexpr int max_metadata_bytes = 4 * 1024 * 1024;
 // Piece lengths publish_file accepts: powers of two from 16 KiB (BitTorrent v2's merkle block)
 // to 64 MiB.
 inline constexpr std::uint32_t min_piece_length = 16 * 1024;

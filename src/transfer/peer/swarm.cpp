@@ -1,8 +1,11 @@
 #include "transfer/peer/swarm.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/entry.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/fingerprint.hpp>
+#include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/session.hpp>
@@ -189,7 +192,7 @@ struct swarm::session_holder {
 struct swarm::content {
   std::string key;
   lt::torrent_handle handle;
-  std::shared_ptr<const lt::torrent_info> info;
+  std::shared_ptr<const lt::torrent_info> info;  // null for a magnet until its metadata is here
   std::filesystem::path dir;
   std::uint64_t size = 0;
   std::uint32_t piece_length = 0;
@@ -215,6 +218,16 @@ struct swarm::content {
   content(std::string k, jobs::mono_time now, jobs::origin_share_policy policy)
       : key(k), share(std::move(k), now, policy) {}
   std::uint32_t group_of(std::uint32_t piece) const { return piece / pieces_per_group; }
+  // Size, pieces and origin request groups from the content's metadata.
+  void set_layout(std::shared_ptr<const lt::torrent_info> metadata, std::uint64_t request_bytes) {
+    info = std::move(metadata);
+    size = static_cast<std::uint64_t>(info->total_size());
+    piece_length = static_cast<std::uint32_t>(info->piece_length());
+    pieces = static_cast<std::uint32_t>(info->num_pieces());
+    pieces_per_group =
+        static_cast<std::uint32_t>(std::max<std::uint64_t>(1, request_bytes / piece_length));
+    groups = (pieces + pieces_per_group - 1) / pieces_per_group;
+  }
 };
 
 namespace {
@@ -268,6 +281,8 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   // No "allowed fast" pieces (BEP 6): a choked peer could ask for them, and a content that must
   // not upload (set_serving) chokes its peers. LAN peers are unchoked at once anyway.
   pack.set_int(lt::settings_pack::allowed_fast_set_size, 0);
+  // What a content added by its magnet accepts as its info dictionary from peers.
+  pack.set_int(lt::settings_pack::max_metadata_size, max_metadata_bytes);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
   pack.set_int(
@@ -331,14 +346,8 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   info->set_web_seeds({});
 
   auto c = std::make_unique<content>(key, now, settings_.origin_policy);
-  c->info = info;
   c->dir = dir;
-  c->size = static_cast<std::uint64_t>(info->total_size());
-  c->piece_length = static_cast<std::uint32_t>(info->piece_length());
-  c->pieces = static_cast<std::uint32_t>(info->num_pieces());
-  c->pieces_per_group = static_cast<std::uint32_t>(
-      std::max<std::uint64_t>(1, settings_.origin_request_bytes / c->piece_length));
-  c->groups = (c->pieces + c->pieces_per_group - 1) / c->pieces_per_group;
+  c->set_layout(info, settings_.origin_request_bytes);
 
   lt::add_torrent_params params;
   params.ti = std::const_pointer_cast<lt::torrent_info>(info);
@@ -356,6 +365,87 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   return key;
 }
 
+std::string swarm::add_magnet(std::string_view magnet, const std::filesystem::path& cache_dir,
+                              jobs::mono_time now, bool serving) {
+  if (!settings_.group_id.empty()) {
+    // The group's info hash is derived from the info dictionary, which a magnet does not carry.
+    throw std::runtime_error("a magnet cannot be shared in group mode");
+  }
+  lt::error_code ec;
+  lt::add_torrent_params params =
+      lt::parse_magnet_uri(lt::string_view(magnet.data(), magnet.size()), ec);
+  if (ec) throw std::runtime_error("the magnet cannot be read: " + ec.message());
+  if (!params.info_hashes.has_v2()) throw std::runtime_error("the magnet has no v2 info hash");
+  const std::string key = hex_of(params.info_hashes.v2);
+  if (contents_.count(key) != 0) return key;
+  // Peers come from the daemon's own discovery, and the origin is fetched by opendod's HTTP
+  // engine: nothing the magnet names besides its info hashes is used.
+  params.trackers.clear();
+  params.tracker_tiers.clear();
+  params.url_seeds.clear();
+  params.peers.clear();
+  params.dht_nodes.clear();
+  const std::filesystem::path dir = cache_dir / key;
+  auto c = std::make_unique<content>(key, now, settings_.origin_policy);
+  c->dir = dir;
+  params.save_path = dir.string();
+  params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
+  for (const auto& text : settings_.static_peers) {
+    if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
+  }
+  c->gate->open.store(serving);
+  add_gate(params, c->gate);
+  c->handle = session_->session.add_torrent(std::move(params), ec);
+  if (ec) throw std::runtime_error("libtorrent refused the magnet: " + ec.message());
+  contents_.emplace(key, std::move(c));
+  return key;
+}
+
+bool swarm::has_metadata(const std::string& key) {
+  content& c = *contents_.at(key);
+  if (c.info) return true;
+  if (!c.handle.status({}).has_metadata) return false;
+  // libtorrent accepted the info dictionary only because it hashes to the magnet's v2 info hash:
+  // it is the owner's. What opendo shares is one file, as read_metainfo demands of a metainfo.
+  auto info = c.handle.torrent_file();
+  if (!info) return false;
+  int files = 0;
+  for (const auto f : info->files().file_range()) {
+    if (!info->files().pad_file_at(f)) ++files;
+  }
+  if (files != 1 || info->total_size() <= 0 || info->priv()) {
+    throw std::runtime_error(
+        "its metadata does not describe one non-empty file of a public torrent");
+  }
+  c.set_layout(std::move(info), settings_.origin_request_bytes);
+  return true;
+}
+
+std::string swarm::full_metainfo(const std::string& key) const {
+  const content& c = *contents_.at(key);
+  if (!c.handle.status({}).is_seeding) throw std::runtime_error("the content is not complete");
+  const auto info = c.handle.torrent_file_with_hashes();
+  if (!info) throw std::runtime_error("the content has no metadata");
+  // libtorrent's write_torrent_file takes the merkle trees of resume data (save_resume_data's
+  // asynchronous answer); the piece layers are here already, and the info dictionary is kept as
+  // the bytes its info hash names.
+  lt::entry metainfo;
+  const auto section = info->info_section();
+  metainfo["info"] = lt::entry::preformatted_type(section.begin(), section.end());
+  auto& layers = metainfo["piece layers"].dict();
+  const auto& files = info->files();
+  for (const auto f : files.file_range()) {
+    if (files.pad_file_at(f) || files.file_size(f) <= info->piece_length()) continue;
+    const auto layer = info->piece_layer(f);
+    if (layer.empty()) throw std::runtime_error("a piece layer is missing");
+    const auto root = files.root(f);
+    layers[std::string(root.data(), root.size())] = std::string(layer.begin(), layer.end());
+  }
+  std::string out;
+  lt::bencode(std::back_inserter(out), metainfo);
+  return out;
+}
+
 void swarm::remove(const std::string& key) {
   const auto it = contents_.find(key);
   if (it == contents_.end()) return;
@@ -367,7 +457,10 @@ void swarm::remove(const std::string& key) {
 void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
   const auto it = contents_.find(key);
   if (!settings_.group_id.empty()) return;  // legacy clients cannot know the group's swarm
-  if (it == contents_.end() || it->second->twin_started || !progress(key).complete) return;
+  if (it == contents_.end() || it->second->twin_started || !it->second->info ||
+      !progress(key).complete) {
+    return;
+  }
   content& c = *it->second;
   c.twin_started = true;
   std::promise<v1_twin> promise;
@@ -452,6 +545,7 @@ void swarm::add_hashed_twins(std::vector<swarm_event>& events) {
 
 std::filesystem::path swarm::file_path(const std::string& key) const {
   const content& c = *contents_.at(key);
+  if (!c.info) throw std::runtime_error("the content's metadata is not here yet");
   const auto& files = c.info->files();
   for (const auto f : files.file_range()) {
     if (!files.pad_file_at(f)) return c.dir / files.file_path(f);
@@ -482,6 +576,7 @@ content_progress swarm::progress(const std::string& key) const {
 std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_time now,
                                            std::size_t max) {
   content& c = *contents_.at(key);
+  if (!c.info) return {};  // a magnet's pieces are not known before its metadata
   const lt::torrent_status st = c.handle.status(lt::torrent_handle::query_pieces);
   if (is_checking(st) || st.is_seeding || max == 0) return {};
   std::vector<lt::peer_info> peers;

@@ -108,6 +108,25 @@ class swarm {
   // served, and whatever its check finds missing is never asked of peers.
   std::string add(std::string_view metainfo, const std::filesystem::path& dir, jobs::mono_time now,
                   bool serving = true, bool upload_only = false);
+  // Starts fetching the content a magnet names (trusted: the owner gave it; read_magnet accepts
+  // it) before its metadata is here: libtorrent asks peers for the info dictionary (ut_metadata,
+  // at most max_metadata_bytes) and accepts it only if it hashes to the magnet's v2 info hash, then
+  // asks peers for the piece hashes (BEP 52 hash requests) as it needs them. The magnet's
+  // trackers, peers and web seeds are ignored, as for read_magnet. Until has_metadata says so, the
+  // content has no size and no pieces, and origin_work gives nothing. Not in group mode (the
+  // group's info hash needs the info dictionary): throws std::runtime_error there, and when
+  // libtorrent refuses the magnet. Returns the key; a content that is here already keeps its state.
+  std::string add_magnet(std::string_view magnet, const std::filesystem::path& cache_dir,
+                         jobs::mono_time now, bool serving = true);
+  // Whether the content's metadata (its info dictionary) is here: always for one added with a
+  // metainfo; for a magnet, once a peer sent it (the content's size and pieces are known from
+  // then on).
+  bool has_metadata(const std::string& key);
+  // The full metainfo of a complete content (its info dictionary as the info hash names it, and
+  // the piece layer of its file, which for a magnet libtorrent got from peers and verified against
+  // the file's merkle root), bencoded: what read_metainfo accepts and the content cache keeps.
+  // Throws std::runtime_error when the content is not complete or a piece layer is missing.
+  std::string full_metainfo(const std::string& key) const;
   // Where add() keeps the file of `metainfo`'s content under cache_dir (cache_dir/KEY/NAME, NAME
   // as libtorrent makes it safe). Throws std::runtime_error when the metainfo cannot be read.
   static std::filesystem::path content_file(std::string_view metainfo,
