@@ -364,6 +364,7 @@ void manager::run_shared_files(jobs::mono_time now) {
         break;
       case kind::bad_peer_piece:  // its senders' fault, not the origin's: libtorrent bans them
       case kind::peer_banned:
+      case kind::rechecked:
         spdlog::warn("peers: content {}: {}", e.key, e.message);
         break;
       case kind::legacy_shared:

@@ -70,7 +70,8 @@ struct swarm_event {
     peer_banned,
     failed,
     legacy_shared,
-    legacy_failed
+    legacy_failed,
+    rechecked  // pieces libtorrent left unchecked: the content is checked again from the disk
   };
   kind what = kind::failed;
   std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
@@ -192,6 +193,8 @@ class swarm {
   struct session_holder;
   std::unique_ptr<session_holder> session_;
   std::map<std::string, std::unique_ptr<content>> contents_;
+  // Events found outside the alerts (origin_work's rechecks), for the next take_events.
+  std::vector<swarm_event> found_;
 };
 
 }  // namespace opendo::transfer::peer
