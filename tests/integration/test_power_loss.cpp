@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -534,6 +535,79 @@ TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
   const job_info info = c.open_job(id).info();
   EXPECT_EQ(info.files_total, 1U);
   EXPECT_NE(info.state, job_state::suspended) << "its Resume was lost";
+}
+
+// The sync of a finished transfer runs off the event loop, and the file is reported
+// transferred only once it is done. The model holds every sync of the download dir's files
+// (OPENDO_TEST_HOLD_SYNC_OF) until the test lets it go: meanwhile the daemon answers another
+// client's call (with the sync on the loop, that call waited for the sync), and the job is not
+// TRANSFERRED. The power goes while the sync is held: the job comes back and fetches the file
+// again from its start (the store named none of its bytes). Then the syncs go
+// through, and the power goes right after the job is TRANSFERRED and its record synced: the
+// whole file is there, and Complete delivers it with its SHA-256.
+TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("held.bin", 3 << 20, 91);
+  const fs::path gate = base / "gate";
+  const fs::path held = base / "gate.held";
+  write_file(gate, "");
+  daemon_options options = on_model(model, base / "boot_id");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  daemon_process daemon(options);
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("held");
+    id = j.id();
+    j.add_file(origin.url("held.bin"), (out / "held.bin").string());
+    j.resume();
+    const auto deadline = clock_type::now() + std::chrono::seconds(30);
+    while (!fs::exists(held) && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_TRUE(fs::exists(held)) << "no sync of the file was held\n" << daemon.log();
+    // Another client's call, while the sync is held: answered (waited for up to 10 s).
+    auto answered = std::async(std::launch::async, [&daemon] {
+      client other = connect(daemon);
+      return other.create_job("answered while a sync is held").id();
+    });
+    const bool in_time = answered.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!in_time) fs::remove(gate);  // lets the blocked loop go on, so that the test ends
+    ASSERT_TRUE(in_time) << "the daemon did not answer while a file's sync was held";
+    EXPECT_FALSE(answered.get().empty());
+    // Its bytes all arrived, but none is on disk: not TRANSFERRED. (The call above synced the
+    // store's WAL, so a record of bytes made now would survive the power off below.)
+    EXPECT_NE(j.info().state, job_state::transferred);
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(91);
+  model.power_off(rng);
+  fs::remove(gate);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  {
+    client c = connect(daemon);
+    job j = c.open_job(id);
+    ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+    c.create_job("syncs the store");  // its commit syncs the WAL, with the file's record
+  }
+  // The store named no byte of the file: it was fetched again from its start.
+  const auto requests = origin.wait_for_requests(2);
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range, "") << "bytes were recorded before they were synced";
+  daemon.kill9();
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000002\n");
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  EXPECT_EQ(j.info().state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  EXPECT_EQ(sha256_file(out / "held.bin"), digest);
 }
 
 // Group commit, made certain: eight clients on their own connections call at once, so the daemon
