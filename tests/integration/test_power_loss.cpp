@@ -691,6 +691,23 @@ TEST(PowerLoss, EveryConcurrentClientsAnsweredCallsSurvive) {
 namespace {
 
 // The one temporary file in `dir`.
+// Waits until every thread of `pid` is stopped (kill(SIGSTOP) returns before they are): one
+// still running, such as the engine's sync worker, could sync or record meanwhile.
+void wait_until_stopped(pid_t pid) {
+  const auto deadline = clock_type::now() + std::chrono::seconds(10);
+  for (;;) {
+    bool all = true;
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      const std::string stat = read_file(task.path() / "stat");
+      const auto end = stat.rfind(')');
+      if (end == std::string::npos || end + 2 >= stat.size() || stat[end + 2] != 'T') all = false;
+    }
+    if (all) return;
+    ASSERT_LT(clock_type::now(), deadline) << "opendod did not stop";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 fs::path temp_file_in(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() == ".part") return entry.path();
@@ -761,6 +778,7 @@ TEST(PowerLoss, WhatAPowerLossLeftPastARecordIsNotAdoptedLaterInTheBoot) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     if (unsynced() < (300 << 10)) continue;
     ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);
+    wait_until_stopped(daemon.pid());
     caught = unsynced() > 0;
     if (!caught) {
       ASSERT_EQ(::kill(daemon.pid(), SIGCONT), 0);
