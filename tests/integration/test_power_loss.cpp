@@ -610,6 +610,54 @@ TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
   EXPECT_EQ(sha256_file(out / "held.bin"), digest);
 }
 
+// A Suspend while a finished transfer's sync is on the worker: the transfer is stopped (its
+// bytes synced on the loop and recorded, as any stop does), the worker's late result for it is
+// dropped, so the job stays SUSPENDED instead of turning TRANSFERRED behind the client's back,
+// and Resume finds the file recorded whole: it is not fetched again.
+TEST(PowerLoss, ASuspendWhileAFilesSyncRunsStopsItOnce) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("suspended.bin", 3 << 20, 92);
+  const fs::path gate = base / "gate";
+  const fs::path held = base / "gate.held";
+  const auto wait_for_held = [&] {
+    const auto deadline = clock_type::now() + std::chrono::seconds(30);
+    while (!fs::exists(held) && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return fs::exists(held);
+  };
+  write_file(gate, "");
+  daemon_options options = on_model(model, base / "boot_id");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("suspended");
+  const std::string id = j.id();
+  j.add_file(origin.url("suspended.bin"), (out / "suspended.bin").string());
+  j.resume();
+  ASSERT_TRUE(wait_for_held()) << "no sync of the file was held\n" << daemon.log();
+  // The worker's sync is held; the Suspend's own sync (on the loop) is held next.
+  fs::remove(held);
+  auto suspended = std::async(std::launch::async, [&daemon, &id] {
+    client other = connect(daemon);
+    other.open_job(id).suspend();
+  });
+  const bool stopping = wait_for_held();
+  fs::remove(gate);  // both syncs go through
+  ASSERT_TRUE(stopping) << "the Suspend did not sync the file\n" << daemon.log();
+  suspended.get();
+  EXPECT_EQ(j.info().state, job_state::suspended);
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  EXPECT_EQ(sha256_file(out / "suspended.bin"), digest);
+  EXPECT_EQ(origin.wait_for_requests(1).size(), 1U) << "the file was fetched again";
+}
+
 // Group commit, made certain: eight clients on their own connections call at once, so the daemon
 // answers many of their calls after one sync, and each also makes a call that fails (Resume of
 // a job with no file) among the others'. Every answered call must survive the power going right
