@@ -1163,7 +1163,9 @@ int manager::run_once() {
       t.last_checkpoint = now;
       continue;
     }
-    checkpoint(tid, t, now);
+    // The engine syncs off the loop; on_synced records the bytes once they are on disk.
+    t.last_checkpoint = now;
+    engine_.request_checkpoint(tid);
   }
   grow_segments(now);
   run_shared_files(now);
@@ -2091,9 +2093,21 @@ void manager::sample_job_rates(jobs::mono_time now) {
 
 void manager::checkpoint(transfer::http::transfer_id tid, active_transfer& t, jobs::mono_time now) {
   t.last_checkpoint = now;
-  jobs::job& j = jobs_.at(t.job_id);
   auto durable = engine_.checkpoint(tid);
   if (!durable) return;  // a local write error; the transfer finishes with it
+  record_checkpoint(tid, t, *durable, now);
+}
+
+void manager::on_synced(transfer::http::transfer_id id, std::uint64_t durable) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  record_checkpoint(id, it->second, durable, mono_now());
+}
+
+// Records what a checkpoint made durable (no more: bytes received since are not on disk yet).
+void manager::record_checkpoint(transfer::http::transfer_id tid, active_transfer& t,
+                                std::uint64_t durable, jobs::mono_time now) {
+  jobs::job& j = jobs_.at(t.job_id);
   auto& file = j.files[t.file_index];
   if (tid == active_by_job_.at(t.job_id).front()) count_time(file, t, now);
   // The download time survives a restart up to the last checkpoint.
@@ -2103,7 +2117,7 @@ void manager::checkpoint(transfer::http::transfer_id tid, active_transfer& t, jo
   } catch (const std::exception& e) {
     spdlog::error("could not record the download time of job {}: {}", j.id, e.what());
   }
-  record_transfer(j, t, *durable, now);
+  record_transfer(j, t, durable, now);
   try {
     store::job_store::batch b(store_);
     store_.save_file_progress(j.id, t.file_index, file);
@@ -2138,6 +2152,8 @@ void manager::enforce_max_download_size() {
 }
 
 void manager::checkpoint_all() {
+  // Syncs in flight first: finished transfers are reported as such, not merely checkpointed.
+  engine_.drain_syncs();
   const auto now = mono_now();
   for (auto& [tid, t] : active_) checkpoint(tid, t, now);
 }

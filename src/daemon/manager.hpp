@@ -154,6 +154,7 @@ class manager final : public transfer::http::listener {
   std::optional<transfer::http::outcome> on_response(
       transfer::http::transfer_id id, const transfer::http::response_info& info) override;
   void on_finished(transfer::http::transfer_id id, const transfer::http::outcome& result) override;
+  void on_synced(transfer::http::transfer_id id, std::uint64_t durable) override;
 
  private:
   struct active_transfer {
@@ -278,6 +279,8 @@ class manager final : public transfer::http::listener {
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);
   void checkpoint(transfer::http::transfer_id id, active_transfer& t, jobs::mono_time now);
+  void record_checkpoint(transfer::http::transfer_id id, active_transfer& t, std::uint64_t durable,
+                         jobs::mono_time now);
   // Fails running jobs whose files of unknown size grew past their maximum download size.
   void enforce_max_download_size();
   void record_progress(jobs::job& j, std::uint32_t index, std::uint64_t durable,

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -536,6 +537,127 @@ TEST(PowerLoss, AJobIsKeptOnceItsCallsWereAnswered) {
   EXPECT_NE(info.state, job_state::suspended) << "its Resume was lost";
 }
 
+// The sync of a finished transfer runs off the event loop, and the file is reported
+// transferred only once it is done. The model holds every sync of the download dir's files
+// (OPENDO_TEST_HOLD_SYNC_OF) until the test lets it go: meanwhile the daemon answers another
+// client's call (with the sync on the loop, that call waited for the sync), and the job is not
+// TRANSFERRED. The power goes while the sync is held: the job comes back and fetches the file
+// again from its start (the store named none of its bytes). Then the syncs go
+// through, and the power goes right after the job is TRANSFERRED and its record synced: the
+// whole file is there, and Complete delivers it with its SHA-256.
+TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("held.bin", 3 << 20, 91);
+  const fs::path gate = base / "gate";
+  const fs::path held = base / "gate.held";
+  write_file(gate, "");
+  daemon_options options = on_model(model, base / "boot_id");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  daemon_process daemon(options);
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("held");
+    id = j.id();
+    j.add_file(origin.url("held.bin"), (out / "held.bin").string());
+    j.resume();
+    const auto deadline = clock_type::now() + std::chrono::seconds(30);
+    while (!fs::exists(held) && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_TRUE(fs::exists(held)) << "no sync of the file was held\n" << daemon.log();
+    // Another client's call, while the sync is held: answered (waited for up to 10 s).
+    auto answered = std::async(std::launch::async, [&daemon] {
+      client other = connect(daemon);
+      return other.create_job("answered while a sync is held").id();
+    });
+    const bool in_time = answered.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!in_time) fs::remove(gate);  // lets the blocked loop go on, so that the test ends
+    ASSERT_TRUE(in_time) << "the daemon did not answer while a file's sync was held";
+    EXPECT_FALSE(answered.get().empty());
+    // Its bytes all arrived, but none is on disk: not TRANSFERRED. (The call above synced the
+    // store's WAL, so a record of bytes made now would survive the power off below.)
+    EXPECT_NE(j.info().state, job_state::transferred);
+  }
+  daemon.kill9();
+  std::mt19937_64 rng(91);
+  model.power_off(rng);
+  fs::remove(gate);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
+  daemon.restart();
+  {
+    client c = connect(daemon);
+    job j = c.open_job(id);
+    ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+    c.create_job("syncs the store");  // its commit syncs the WAL, with the file's record
+  }
+  // The store named no byte of the file: it was fetched again from its start.
+  const auto requests = origin.wait_for_requests(2);
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range, "") << "bytes were recorded before they were synced";
+  daemon.kill9();
+  model.power_off(rng);
+  write_file(base / "boot_id", "00000000-0000-4000-8000-000000000002\n");
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  EXPECT_EQ(j.info().state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  EXPECT_EQ(sha256_file(out / "held.bin"), digest);
+}
+
+// A Suspend while a finished transfer's sync is on the worker: the transfer is stopped (its
+// bytes synced on the loop and recorded, as any stop does), the worker's late result for it is
+// dropped, so the job stays SUSPENDED instead of turning TRANSFERRED behind the client's back,
+// and Resume finds the file recorded whole: it is not fetched again.
+TEST(PowerLoss, ASuspendWhileAFilesSyncRunsStopsItOnce) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  nginx_server origin;
+  const std::string digest = origin.make_random_file("suspended.bin", 3 << 20, 92);
+  const fs::path gate = base / "gate";
+  const fs::path held = base / "gate.held";
+  const auto wait_for_held = [&] {
+    const auto deadline = clock_type::now() + std::chrono::seconds(30);
+    while (!fs::exists(held) && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return fs::exists(held);
+  };
+  write_file(gate, "");
+  daemon_options options = on_model(model, base / "boot_id");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
+  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job j = c.create_job("suspended");
+  const std::string id = j.id();
+  j.add_file(origin.url("suspended.bin"), (out / "suspended.bin").string());
+  j.resume();
+  ASSERT_TRUE(wait_for_held()) << "no sync of the file was held\n" << daemon.log();
+  // The worker's sync is held; the Suspend's own sync (on the loop) is held next.
+  fs::remove(held);
+  auto suspended = std::async(std::launch::async, [&daemon, &id] {
+    client other = connect(daemon);
+    other.open_job(id).suspend();
+  });
+  const bool stopping = wait_for_held();
+  fs::remove(gate);  // both syncs go through
+  ASSERT_TRUE(stopping) << "the Suspend did not sync the file\n" << daemon.log();
+  suspended.get();
+  EXPECT_EQ(j.info().state, job_state::suspended);
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
+  EXPECT_EQ(sha256_file(out / "suspended.bin"), digest);
+  EXPECT_EQ(origin.wait_for_requests(1).size(), 1U) << "the file was fetched again";
+}
+
 // Group commit, made certain: eight clients on their own connections call at once, so the daemon
 // answers many of their calls after one sync, and each also makes a call that fails (Resume of
 // a job with no file) among the others'. Every answered call must survive the power going right
@@ -617,6 +739,23 @@ TEST(PowerLoss, EveryConcurrentClientsAnsweredCallsSurvive) {
 namespace {
 
 // The one temporary file in `dir`.
+// Waits until every thread of `pid` is stopped (kill(SIGSTOP) returns before they are): one
+// still running, such as the engine's sync worker, could sync or record meanwhile.
+void wait_until_stopped(pid_t pid) {
+  const auto deadline = clock_type::now() + std::chrono::seconds(10);
+  for (;;) {
+    bool all = true;
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      const std::string stat = read_file(task.path() / "stat");
+      const auto end = stat.rfind(')');
+      if (end == std::string::npos || end + 2 >= stat.size() || stat[end + 2] != 'T') all = false;
+    }
+    if (all) return;
+    ASSERT_LT(clock_type::now(), deadline) << "opendod did not stop";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 fs::path temp_file_in(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() == ".part") return entry.path();
@@ -687,6 +826,7 @@ TEST(PowerLoss, WhatAPowerLossLeftPastARecordIsNotAdoptedLaterInTheBoot) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     if (unsynced() < (300 << 10)) continue;
     ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);
+    wait_until_stopped(daemon.pid());
     caught = unsynced() > 0;
     if (!caught) {
       ASSERT_EQ(::kill(daemon.pid(), SIGCONT), 0);

@@ -2,8 +2,8 @@
 // preloaded into a program (LD_PRELOAD), it passes fsync, fdatasync, syncfs and sync to the C
 // library and, when one succeeds on something under $OPENDO_POWER_LOSS_ROOT, copies what it made
 // durable into the shadow at $OPENDO_POWER_LOSS_SHADOW. Without those variables it only passes
-// the calls on. A model that cannot record a sync aborts the program: a lost record would make
-// the model drop bytes the program had made durable.
+// the calls on (and holds the ones a test asks it to, below). A model that cannot record a sync
+// aborts the program: a lost record would make the model drop bytes the program had made durable.
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,12 +89,34 @@ void record_everything() {
   errno = saved_errno;
 }
 
+// A test makes the syncs of some files slow at will: with OPENDO_TEST_HOLD_SYNC_OF (a part of
+// a path) and OPENDO_TEST_HOLD_SYNC_GATE (a file) set, an fsync or fdatasync of a regular file
+// whose path holds that part waits while the gate file exists, and says so by creating
+// GATE.held. Unset, as everywhere outside tests, nothing waits.
+void hold_while_gated(int fd) {
+  static const char* const part = std::getenv("OPENDO_TEST_HOLD_SYNC_OF");
+  static const char* const gate = std::getenv("OPENDO_TEST_HOLD_SYNC_GATE");
+  if (part == nullptr || gate == nullptr || *part == '\0' || *gate == '\0') return;
+  const int saved_errno = errno;
+  char target[PATH_MAX];
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(self.c_str(), target, sizeof target - 1);
+  struct stat info {};
+  if (n > 0 && std::string(target, static_cast<std::size_t>(n)).find(part) != std::string::npos &&
+      ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && ::access(gate, F_OK) == 0) {
+    if (FILE* held = std::fopen((std::string(gate) + ".held").c_str(), "w")) std::fclose(held);
+    while (::access(gate, F_OK) == 0) ::usleep(5000);
+  }
+  errno = saved_errno;
+}
+
 }  // namespace
 
 extern "C" {
 
 int fsync(int fd) {
   static const auto real = next<int (*)(int)>("fsync");
+  hold_while_gated(fd);
   const int result = real(fd);
   if (result == 0) record(fd);
   return result;
@@ -102,6 +124,7 @@ int fsync(int fd) {
 
 int fdatasync(int fd) {
   static const auto real = next<int (*)(int)>("fdatasync");
+  hold_while_gated(fd);
   const int result = real(fd);
   if (result == 0) record(fd);
   return result;

@@ -9,9 +9,14 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 
 #include "opendo/hresult.hpp"
 #include "transfer/http/token_bucket.hpp"
@@ -50,12 +55,111 @@ struct engine::transfer {
   outcome failure;
   std::size_t max_response_headers = 0;
   char error_text[CURL_ERROR_SIZE] = {};
+  // Off libcurl (removed from the multi handle) and waiting for the sync of its last bytes;
+  // `pending` is the outcome on_finished then reports.
+  bool finishing = false;
+  outcome pending;
+  bool checkpoint_in_flight = false;  // a request_checkpoint() sync is on the worker
 
   ~transfer() {
     if (easy != nullptr) curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
   }
   std::uint64_t received() const { return written + buffer.size(); }
+};
+
+// fdatasyncs on threads of their own. Each job carries a dup() of the transfer's descriptor, so
+// that the transfer may end, be stopped or have its file closed meanwhile; the worker closes it.
+// Results wait in `results_` until poll() takes them; `wake` (curl_multi_wakeup) makes a waiting
+// poll() return. Several threads: concurrent fdatasyncs of different files share the file
+// system's journal commits, where one thread would sync them one after another.
+class engine::sync_worker {
+ public:
+  struct result {
+    transfer_id id = 0;
+    std::uint64_t size = 0;  // bytes [0, size) are durable when error == 0
+    int error = 0;
+    bool finish = false;  // the sync of a finished transfer (else a checkpoint's)
+  };
+
+  explicit sync_worker(std::function<void()> wake) : wake_(std::move(wake)) {}
+  sync_worker(const sync_worker&) = delete;
+  sync_worker& operator=(const sync_worker&) = delete;
+
+  // Joins the threads once they have done every job queued (each a single fdatasync).
+  ~sync_worker() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    for (auto& thread : threads_) thread.join();
+  }
+
+  // Takes ownership of `fd`.
+  void submit(transfer_id id, int fd, std::uint64_t size, bool finish) {
+    {
+      const std::lock_guard lock(mutex_);
+      queue_.push_back({id, fd, size, finish});
+      ++outstanding_;
+      if (threads_.size() < kThreads && idle_ == 0) threads_.emplace_back([this] { run(); });
+    }
+    work_.notify_one();
+  }
+
+  std::vector<result> take() {
+    const std::lock_guard lock(mutex_);
+    std::vector<result> out;
+    out.swap(results_);
+    outstanding_ -= out.size();
+    return out;
+  }
+
+  // Blocks until every job submitted so far has its result (taken or not).
+  void wait_all() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return results_.size() == outstanding_; });
+  }
+
+ private:
+  static constexpr std::size_t kThreads = 4;
+  struct job {
+    transfer_id id;
+    int fd;
+    std::uint64_t size;
+    bool finish;
+  };
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      ++idle_;
+      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_;
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      const job next = queue_.front();
+      queue_.pop_front();
+      lock.unlock();
+      result done{next.id, next.size, 0, next.finish};
+      if (::fdatasync(next.fd) != 0) done.error = errno;
+      ::close(next.fd);
+      lock.lock();
+      results_.push_back(done);
+      done_.notify_all();
+      if (!stopping_) wake_();
+    }
+  }
+
+  std::function<void()> wake_;
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::condition_variable done_;
+  std::deque<job> queue_;
+  std::vector<result> results_;
+  std::size_t outstanding_ = 0;  // submitted and not yet taken
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 namespace {
@@ -576,7 +680,10 @@ engine::engine(listener& events, engine_options options)
 }
 
 engine::~engine() {
-  for (auto& [id, t] : transfers_) curl_multi_remove_handle(multi_, t->easy);
+  syncs_.reset();  // joins its threads, which wake multi_
+  for (auto& [id, t] : transfers_) {
+    if (!t->finishing) curl_multi_remove_handle(multi_, t->easy);
+  }
   transfers_.clear();
   curl_multi_cleanup(multi_);
 }
@@ -679,6 +786,12 @@ std::optional<std::uint64_t> engine::checkpoint(transfer_id id) {
   if (it == transfers_.end()) return std::nullopt;
   transfer& t = *it->second;
   if (t.aborted_by_us) return std::nullopt;
+  if (t.finishing) {
+    // Its last sync is on the worker; this one makes the same bytes durable now.
+    if (::fdatasync(t.req.fd) != 0) return std::nullopt;
+    t.synced = t.written;
+    return t.synced;
+  }
   if (!sync(t)) {
     // Not inside a libcurl callback, so the transfer cannot fail from here: the next poll()
     // ends it, without waiting for the server's next bytes.
@@ -688,16 +801,98 @@ std::optional<std::uint64_t> engine::checkpoint(transfer_id id) {
   return t.synced;
 }
 
+void engine::request_checkpoint(transfer_id id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  transfer& t = *it->second;
+  if (t.aborted_by_us || t.finishing || t.checkpoint_in_flight) return;
+  if (!flush(t)) {
+    // Not inside a libcurl callback, so the transfer cannot fail from here: the next poll()
+    // ends it, without waiting for the server's next bytes.
+    t.failed_outside_callback = true;
+    return;
+  }
+  if (t.written == t.synced) {
+    events_.on_synced(id, t.synced);
+    return;
+  }
+  const int fd = ::fcntl(t.req.fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    // Out of descriptors: sync here, as before the worker.
+    if (::fdatasync(t.req.fd) != 0) {
+      t.failure = local_failure(errno, "syncing the temporary file failed");
+      t.aborted_by_us = true;
+      t.failed_outside_callback = true;
+      return;
+    }
+    t.synced = t.written;
+    events_.on_synced(id, t.synced);
+    return;
+  }
+  if (!syncs_) syncs_ = std::make_unique<sync_worker>([this] { curl_multi_wakeup(multi_); });
+  t.checkpoint_in_flight = true;
+  syncs_->submit(id, fd, t.written, false);
+}
+
+void engine::drain_syncs() {
+  if (!syncs_) return;
+  syncs_->wait_all();
+  deliver_syncs();
+}
+
+// Results of the worker's syncs, in the order they completed. A transfer stopped meanwhile is
+// gone (stop() synced it itself): its result is dropped. Listener calls may start or stop
+// transfers, so each result looks its transfer up afresh.
+void engine::deliver_syncs() {
+  if (!syncs_) return;
+  for (const sync_worker::result& r : syncs_->take()) {
+    auto it = transfers_.find(r.id);
+    if (it == transfers_.end()) continue;
+    transfer& t = *it->second;
+    if (r.error == 0) t.synced = std::max(t.synced, r.size);
+    if (r.finish) {
+      outcome result = std::move(t.pending);
+      if (r.error != 0) {
+        // The same failure as a sync on the loop: the bytes synced before stay counted.
+        outcome failed = local_failure(r.error, "syncing the temporary file failed");
+        failed.response = std::move(result.response);
+        result = std::move(failed);
+        keep_written(t);
+      }
+      deliver(t, std::move(result));
+      continue;
+    }
+    t.checkpoint_in_flight = false;
+    if (t.finishing) continue;  // its on_finished reports the bytes
+    if (r.error != 0) {
+      if (!t.aborted_by_us) {
+        t.failure = local_failure(r.error, "syncing the temporary file failed");
+        t.aborted_by_us = true;
+      }
+      t.failed_outside_callback = true;
+      continue;
+    }
+    events_.on_synced(r.id, r.size);
+  }
+}
+
 std::optional<std::uint64_t> engine::stop(transfer_id id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return std::nullopt;
+  transfer& t = *it->second;
   std::optional<std::uint64_t> durable;
-  if (!it->second->aborted_by_us && sync(*it->second)) durable = it->second->synced;
-  if (it->second->aborted_by_us && it->second->failure.context == error_context::local_file) {
-    keep_written(*it->second);
-    durable = it->second->synced;
+  if (t.finishing) {
+    // Stopped while its last sync is on the worker (whose result is then dropped): sync here.
+    if (::fdatasync(t.req.fd) == 0) t.synced = t.written;
+    durable = t.synced;
+  } else {
+    if (!t.aborted_by_us && sync(t)) durable = t.synced;
+    if (t.aborted_by_us && t.failure.context == error_context::local_file) {
+      keep_written(t);
+      durable = t.synced;
+    }
+    curl_multi_remove_handle(multi_, t.easy);
   }
-  curl_multi_remove_handle(multi_, it->second->easy);
   transfers_.erase(it);
   return durable;
 }
@@ -706,6 +901,7 @@ void engine::set_end(transfer_id id, std::uint64_t local_end) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return;
   transfer& t = *it->second;
+  if (t.finishing) return;
   const std::uint64_t natural_end =
       t.end != size_unknown ? t.end
       : t.req.range && t.req.range->last != size_unknown
@@ -731,7 +927,7 @@ std::uint64_t engine::rate_limit(transfer_id id) const {
 int engine::resume_paced(int timeout_ms) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& [id, t] : transfers_) {
-    if (!t->paused) continue;
+    if (!t->paused || t->finishing) continue;
     const auto ready_at = t->pace.ready_at(now);
     if (ready_at <= now) {
       t->paused = false;
@@ -751,7 +947,7 @@ int engine::resume_paced(int timeout_ms) {
 int engine::write_waiting_buffers(int timeout_ms) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& [id, t] : transfers_) {
-    if (t->buffer.empty() || t->aborted_by_us) continue;
+    if (t->buffer.empty() || t->aborted_by_us || t->finishing) continue;
     const auto due = t->buffered_since + t->write_delay;
     if (due <= now) {
       // Outside libcurl's callbacks: a failed write ends the transfer in this poll().
@@ -772,6 +968,7 @@ void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
   int running = 0;
   curl_multi_perform(multi_, &running);
   process_done();
+  deliver_syncs();
   write_waiting_buffers(0);
   finish_failed_checkpoints();
 }
@@ -779,7 +976,7 @@ void engine::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
 void engine::finish_failed_checkpoints() {
   std::vector<transfer_id> failed;
   for (const auto& [id, t] : transfers_) {
-    if (t->failed_outside_callback) failed.push_back(id);
+    if (t->failed_outside_callback && !t->finishing) failed.push_back(id);
   }
   for (transfer_id id : failed) {
     // on_finished of an earlier one may have stopped this one.
@@ -798,13 +995,52 @@ void engine::finish(transfer& t, outcome result) {
     t.aborted_by_us = false;
     if (!sync(t)) keep_written(t);
   }
-  result.bytes = t.synced;
+  deliver(t, std::move(result));
+}
+
+// A transfer that ended well: off libcurl at once (its connection goes back to the pool), and
+// reported finished once the worker synced its bytes, while the loop serves the others.
+void engine::finish_after_sync(transfer& t, outcome result) {
+  if (!flush(t)) {
+    finish(t, t.failure);
+    return;
+  }
+  if (t.written == t.synced) {
+    deliver(t, std::move(result));
+    return;
+  }
+  const int fd = ::fcntl(t.req.fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    // Out of descriptors: sync here, as before the worker.
+    if (sync(t)) {
+      deliver(t, std::move(result));
+    } else {
+      finish(t, t.failure);
+    }
+    return;
+  }
   if (response_record record = record_response(t.easy, t.max_response_headers);
       record.status != 0) {
     result.response = std::move(record);
   }
-  const transfer_id id = t.id;
+  t.pending = std::move(result);
+  t.finishing = true;
   curl_multi_remove_handle(multi_, t.easy);
+  if (!syncs_) syncs_ = std::make_unique<sync_worker>([this] { curl_multi_wakeup(multi_); });
+  syncs_->submit(t.id, fd, t.written, true);
+}
+
+// Reports a transfer's end with the bytes that are durable, and forgets it.
+void engine::deliver(transfer& t, outcome result) {
+  result.bytes = t.synced;
+  if (!result.response) {
+    if (response_record record = record_response(t.easy, t.max_response_headers);
+        record.status != 0) {
+      result.response = std::move(record);
+    }
+  }
+  const transfer_id id = t.id;
+  if (!t.finishing) curl_multi_remove_handle(multi_, t.easy);
   transfers_.erase(id);  // destroys t
   events_.on_finished(id, result);
 }
@@ -847,22 +1083,20 @@ void engine::process_done() {
       result = t->failure;
     } else if (t->reached_limit) {
       // The body was cut where set_end said: every byte of it is here.
-      if (sync(*t)) {
-        result.ok = true;
-      } else {
-        result = t->failure;
-      }
+      result.ok = true;
+      finish_after_sync(*t, std::move(result));
+      continue;
     } else if (code != CURLE_OK) {
       result = classify(code, *t);
     } else if (!t->response_seen && !begin_body(*t, events_)) {
       result = t->failure;  // an empty body that still had to be checked
-    } else if (!sync(*t)) {
-      result = t->failure;
     } else {
       result.ok = true;
       curl_off_t mtime = -1;
       curl_easy_getinfo(t->easy, CURLINFO_FILETIME_T, &mtime);
       result.remote_mtime = mtime;
+      finish_after_sync(*t, std::move(result));
+      continue;
     }
     finish(*t, std::move(result));
   }

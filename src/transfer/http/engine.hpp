@@ -1,6 +1,9 @@
 // The HTTP(S) engine: libcurl's multi interface driving many transfers on one thread, each
 // writing a file descriptor with large positional writes. The daemon's event loop calls poll(),
-// which also waits on the daemon's own descriptors, so IPC and transfers share one thread.
+// which also waits on the daemon's own descriptors, so IPC and transfers share one thread. The
+// fdatasyncs of checkpoints and of finished transfers run on a small sync worker instead, so
+// that the loop goes on serving other transfers and IPC meanwhile; their results come back
+// through poll().
 #pragma once
 
 #include <curl/curl.h>
@@ -104,7 +107,12 @@ class listener {
   // Before the first body byte. Returning an outcome stops the transfer, which then finishes
   // with it (e.g. byte ranges that the remote file turns out too small for).
   virtual std::optional<outcome> on_response(transfer_id id, const response_info& info) = 0;
+  // After the transfer's bytes were made durable (a finished transfer: all of them), from the
+  // event loop. Not called for a transfer stopped meanwhile.
   virtual void on_finished(transfer_id id, const outcome& result) = 0;
+  // A sync asked for by request_checkpoint() completed: bytes [0, durable) of the file are on
+  // disk. Not called for a transfer that was stopped or finished meanwhile.
+  virtual void on_synced(transfer_id /*id*/, std::uint64_t /*durable*/) {}
 };
 
 struct engine_options {
@@ -133,8 +141,16 @@ class engine {
   // Bytes received so far for a running transfer (some may still be in memory).
   std::uint64_t received(transfer_id id) const;
   // Writes buffered bytes and fdatasyncs the file; returns the durable size, or nullopt after a
-  // local write error (the transfer then finishes with that error).
+  // local write error (the transfer then finishes with that error). Blocks the caller for the
+  // sync: for shutdown; running transfers use request_checkpoint().
   std::optional<std::uint64_t> checkpoint(transfer_id id);
+  // Writes buffered bytes (cheap) and has the sync worker fdatasync the file, off the event
+  // loop; listener::on_synced says when, with the durable size. At most one such sync per
+  // transfer is in flight: a request while one runs is skipped. With nothing new to sync,
+  // on_synced is called at once. A failed write or sync finishes the transfer with the error.
+  void request_checkpoint(transfer_id id);
+  // Waits for every sync in flight and delivers its result (on_synced, on_finished): shutdown.
+  void drain_syncs();
   // Stops a transfer without calling on_finished; returns the durable size like checkpoint().
   std::optional<std::uint64_t> stop(transfer_id id);
   bool running(transfer_id id) const { return transfers_.count(id) != 0; }
@@ -157,8 +173,12 @@ class engine {
   void wakeup();
 
   struct transfer;
+  class sync_worker;
 
  private:
+  void deliver_syncs();
+  void finish_after_sync(transfer& t, outcome result);
+  void deliver(transfer& t, outcome result);
   void process_done();
   void finish_failed_checkpoints();
   // Writes the buffers whose bytes have waited write_delay; returns how long poll() may wait
@@ -173,6 +193,8 @@ class engine {
   transfer_id next_id_ = 1;
   std::uint64_t total_received_ = 0;
   std::map<transfer_id, std::unique_ptr<transfer>> transfers_;
+  // Threads that fdatasync temporary files off the event loop (started at the first sync).
+  std::unique_ptr<sync_worker> syncs_;
 };
 
 }  // namespace opendo::transfer::http
