@@ -2135,8 +2135,13 @@ void manager::enforce_max_download_size() {
   for (const auto& [job_id, tids] : active_by_job_) {
     const jobs::job& j = jobs_.at(job_id);
     if (j.max_download_size == 0) continue;
+    // A file of known size counts whole already (download_size): its live bytes are not added,
+    // or a finished file whose sync is still running would count twice.
     std::uint64_t live = 0;
-    for (const auto tid : tids) live += unrecorded(tid, active_.at(tid));
+    for (const auto tid : tids) {
+      const active_transfer& t = active_.at(tid);
+      if (j.files[t.file_index].bytes_total == size_unknown) live += unrecorded(tid, t);
+    }
     if (jobs::exceeds_max_download_size(j, live)) over.push_back(job_id);
   }
   for (const auto& job_id : over) {
