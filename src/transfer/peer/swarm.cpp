@@ -199,6 +199,9 @@ struct swarm::content {
   std::string key;
   lt::torrent_handle handle;
   std::shared_ptr<const lt::torrent_info> info;  // null for a magnet until its metadata is here
+  // Added by its magnet: its piece hashes come from peers as it goes, and an origin piece handed
+  // in before them waits, written and unchecked, which is not a stuck piece.
+  bool from_magnet = false;
   std::filesystem::path dir;
   std::uint64_t size = 0;
   std::uint32_t piece_length = 0;
@@ -420,6 +423,7 @@ std::string swarm::add_magnet(std::string_view magnet, const std::filesystem::pa
   const std::filesystem::path dir = cache_dir / key;
   auto c = std::make_unique<content>(key, now, settings_.origin_policy);
   c->dir = dir;
+  c->from_magnet = true;
   params.save_path = dir.string();
   params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
   for (const auto& text : settings_.static_peers) {
@@ -638,7 +642,7 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   for (const auto g : c.fetching) view.in_flight[g] = true;
   // A check whose result never came (libtorrent dropped the piece) must not hold its group in
   // flight for ever: after kCheckTimeout it is fetched again like any missing piece.
-  if (!c.recheck_asked || now - *c.recheck_asked > kRecheckEvery) {
+  if (!c.from_magnet && (!c.recheck_asked || now - *c.recheck_asked > kRecheckEvery)) {
     if (const auto stuck = stuck_pieces(c.unverified, c.handle, now); !stuck.empty()) {
       std::string pieces;
       for (const auto p : stuck) pieces += (pieces.empty() ? "" : ", ") + std::to_string(p);
