@@ -354,6 +354,38 @@ TEST_F(SwarmTest, AMagnetHostVerifiesTheOriginsPiecesWithHashesFromPeers) {
   EXPECT_EQ(back.piece_count, meta.piece_count);
 }
 
+// A host given only the magnet whose one peer leaves right after sending the metadata, before
+// any piece was handed in: no peer is left to answer hash requests, and the file still completes
+// from the origin alone, each piece fetched once, every one verified (against what hashes came
+// with the metadata, or the merkle tree of the file's own blocks up to the root the info
+// dictionary holds).
+TEST_F(SwarmTest, AMagnetHostWhosePeerLeavesAfterTheMetadataCompletesFromTheOrigin) {
+  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+  seed->s->set_serving(seed->key, false);
+  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  const content_metadata meta = read_metainfo(metainfo_);
+  auto h = std::make_unique<host>();
+  auto settings = on("127.0.0.3");
+  settings.static_peers = {seed_at};
+  h->s = std::make_unique<swarm>(settings, [] {});
+  h->dir = root_ / "magnet";
+  h->key = h->s->add_magnet("magnet:?xt=urn:btmh:1220" + meta.info_hash_v2, h->dir,
+                            std::chrono::steady_clock::now());
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!h->s->has_metadata(h->key) && std::chrono::steady_clock::now() < until) {
+    seed->s->take_events();
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(h->s->has_metadata(h->key)) << "the seed sent the metadata";
+  EXPECT_EQ(h->s->progress(h->key).verified, 0U);
+  seed.reset();  // gone, before the first origin piece was handed in
+  run_until_complete({h.get()}, source_, 60s);
+  ASSERT_TRUE(h->complete);
+  EXPECT_EQ(content_of(*h), source_);
+  EXPECT_EQ(h->origin_bytes, source_.size()) << "each piece from the origin once";
+  EXPECT_EQ(read_metainfo(h->s->full_metainfo(h->key)).info_hash_v2, meta.info_hash_v2);
+}
+
 TEST_F(SwarmTest, AMagnetIsRefusedInGroupMode) {
   auto settings = on("127.0.0.2");
   settings.group_id = "group";
