@@ -109,7 +109,7 @@ constexpr std::chrono::seconds kCheckTimeout{30};
 constexpr std::chrono::seconds kDroppedAfter{1};
 
 // After this long, a piece handed in whose blocks are all written but that libtorrent has not
-// checked is stuck (recheck_stuck_pieces); a check takes milliseconds.
+// checked is stuck (stuck_pieces); a check takes milliseconds.
 constexpr std::chrono::seconds kStuckAfter{5};
 // A recheck of a content is asked for at most this often.
 constexpr std::chrono::seconds kRecheckEvery{30};
@@ -213,7 +213,7 @@ struct swarm::content {
   // Pieces handed to libtorrent and not yet verified (or refused), and when: their groups count
   // as in flight, or the next look would see them missing and fetch them again.
   std::map<std::uint32_t, jobs::mono_time> unverified;
-  // When a recheck was asked for (recheck_stuck_pieces); origin copies are not handed in until
+  // When a recheck was asked for (stuck_pieces, origin_work); origin copies are not handed in until
   // it has run, since libtorrent takes no piece while it checks.
   std::optional<jobs::mono_time> recheck_asked;
   // The peers that delivered a block of it, by sender_of.
@@ -276,7 +276,7 @@ void forget_dropped_pieces(std::map<std::uint32_t, jobs::mono_time>& unverified,
 // download queue, its one block finished, no check ever). add_piece skips written blocks, so no
 // copy handed in ends it, and the file would wait for ever. A recheck of the torrent does: it
 // rebuilds libtorrent's piece state from the disk, keeping every piece that is good there.
-// Returns the stuck pieces found (and rechecked), for the log.
+// Returns the stuck pieces found; origin_work asks for the recheck and logs them.
 std::vector<std::uint32_t> stuck_pieces(const std::map<std::uint32_t, jobs::mono_time>& unverified,
                                         const lt::torrent_handle& handle, jobs::mono_time now) {
   std::vector<std::uint32_t> stuck;
