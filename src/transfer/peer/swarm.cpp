@@ -18,6 +18,7 @@
 #include <atomic>
 #include <exception>
 #include <future>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -250,17 +251,36 @@ struct swarm::content {
 
 namespace {
 
+// libtorrent's download queue (the pieces it is writing or checking), asked for at most once per
+// turn and only when a check needs it: each call waits for libtorrent's thread.
+class download_queue {
+ public:
+  explicit download_queue(const lt::torrent_handle& handle) : handle_(handle) {}
+  const std::vector<lt::partial_piece_info>& pieces() {
+    if (!pieces_) pieces_ = handle_.get_download_queue();
+    return *pieces_;
+  }
+
+ private:
+  const lt::torrent_handle& handle_;
+  std::optional<std::vector<lt::partial_piece_info>> pieces_;
+};
+
+// Whether a piece was handed in more than `after` ago.
+bool any_handed_before(const std::map<std::uint32_t, jobs::mono_time>& unverified,
+                       jobs::mono_time now, jobs::mono_time::duration after) {
+  return std::any_of(unverified.begin(), unverified.end(),
+                     [&](const auto& entry) { return now - entry.second > after; });
+}
+
 // Forgets the pieces handed in more than kDroppedAfter ago that libtorrent neither holds nor
 // writes or checks (not in its download queue): it dropped them, and no alert will come.
 void forget_dropped_pieces(std::map<std::uint32_t, jobs::mono_time>& unverified,
-                           const lt::torrent_handle& handle, const lt::torrent_status& st,
+                           download_queue& queue, const lt::torrent_status& st,
                            jobs::mono_time now) {
-  const bool overdue = std::any_of(unverified.begin(), unverified.end(), [&](const auto& entry) {
-    return now - entry.second > kDroppedAfter;
-  });
-  if (!overdue) return;  // the download queue is only asked for when it can matter
+  if (!any_handed_before(unverified, now, kDroppedAfter)) return;
   std::set<std::uint32_t> queued;
-  for (const auto& partial : handle.get_download_queue()) {
+  for (const auto& partial : queue.pieces()) {
     queued.insert(static_cast<std::uint32_t>(static_cast<int>(partial.piece_index)));
   }
   std::erase_if(unverified, [&](const auto& entry) {
@@ -278,13 +298,10 @@ void forget_dropped_pieces(std::map<std::uint32_t, jobs::mono_time>& unverified,
 // rebuilds libtorrent's piece state from the disk, keeping every piece that is good there.
 // Returns the stuck pieces found; origin_work asks for the recheck and logs them.
 std::vector<std::uint32_t> stuck_pieces(const std::map<std::uint32_t, jobs::mono_time>& unverified,
-                                        const lt::torrent_handle& handle, jobs::mono_time now) {
+                                        download_queue& queue, jobs::mono_time now) {
   std::vector<std::uint32_t> stuck;
-  const bool overdue = std::any_of(unverified.begin(), unverified.end(), [&](const auto& entry) {
-    return now - entry.second > kStuckAfter;
-  });
-  if (!overdue) return stuck;
-  for (const auto& partial : handle.get_download_queue()) {
+  if (!any_handed_before(unverified, now, kStuckAfter)) return stuck;
+  for (const auto& partial : queue.pieces()) {
     const auto piece = static_cast<std::uint32_t>(static_cast<int>(partial.piece_index));
     const auto handed = unverified.find(piece);
     if (handed == unverified.end() || now - handed->second <= kStuckAfter) continue;
@@ -648,8 +665,9 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   for (const auto g : c.fetching) view.in_flight[g] = true;
   // A check whose result never came (libtorrent dropped the piece) must not hold its group in
   // flight for ever: after kCheckTimeout it is fetched again like any missing piece.
+  download_queue queue(c.handle);
   if (!c.from_magnet && (!c.recheck_asked || now - *c.recheck_asked > kRecheckEvery)) {
-    if (const auto stuck = stuck_pieces(c.unverified, c.handle, now); !stuck.empty()) {
+    if (const auto stuck = stuck_pieces(c.unverified, queue, now); !stuck.empty()) {
       std::string pieces;
       for (const auto p : stuck) pieces += (pieces.empty() ? "" : ", ") + std::to_string(p);
       found_.push_back({swarm_event::kind::rechecked, c.key,
@@ -664,7 +682,7 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   }
   std::erase_if(c.unverified,
                 [&](const auto& entry) { return now - entry.second > kCheckTimeout; });
-  forget_dropped_pieces(c.unverified, c.handle, st, now);
+  forget_dropped_pieces(c.unverified, queue, st, now);
   for (const auto& [p, since] : c.unverified) view.in_flight[c.group_of(p)] = true;
 
   std::vector<std::string> others;
