@@ -101,6 +101,36 @@ class SwarmTest : public ::testing::Test {
   }
   void TearDown() override { test::remove_temp_dir(root_); }
 
+  // A seed at 127.0.0.2 that does not serve: it sends peers the metadata and the piece hashes,
+  // never a piece.
+  std::unique_ptr<host> silent_seed() {
+    auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
+    seed->s->set_serving(seed->key, false);
+    return seed;
+  }
+  // A host at 127.0.0.3 given only the payload's magnet, with `seed` as its one peer.
+  std::unique_ptr<host> magnet_host(const host& seed) {
+    auto h = std::make_unique<host>();
+    auto settings = on("127.0.0.3");
+    settings.static_peers = {"127.0.0.2:" + std::to_string(seed.s->listen_port())};
+    h->s = std::make_unique<swarm>(settings, [] {});
+    h->dir = root_ / "magnet";
+    h->key = h->s->add_magnet("magnet:?xt=urn:btmh:1220" + read_metainfo(metainfo_).info_hash_v2,
+                              h->dir, std::chrono::steady_clock::now());
+    return h;
+  }
+  // Waits up to 10 s for `h` to have the metadata, taking the seed's events meanwhile (a
+  // completion among them still counts for run_until_complete).
+  static bool wait_for_metadata(host& h, host& seed) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!h.s->has_metadata(h.key) && std::chrono::steady_clock::now() < until) {
+      for (auto& e : seed.s->take_events()) {
+        if (e.what == swarm_event::kind::completed) seed.complete = true;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return h.s->has_metadata(h.key);
+  }
   // A host whose content cache is `cache`; a seed's cache holds the file already.
   std::unique_ptr<host> make_host(const std::string& address, std::vector<std::string> peers,
                                   const fs::path& cache, bool seed = false,
@@ -315,28 +345,13 @@ TEST_F(SwarmTest, ACompleteContentIsAlsoSeededAsItsV1Twin) {
 // soon as the metadata is here, before the hashes are, and a corrupted one is still refused. Once
 // complete, its full metainfo is what read_metainfo accepts, with the seed's info hash.
 TEST_F(SwarmTest, AMagnetHostVerifiesTheOriginsPiecesWithHashesFromPeers) {
-  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
-  seed->s->set_serving(seed->key, false);
-  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  auto seed = silent_seed();
+  auto h = magnet_host(*seed);
   const content_metadata meta = read_metainfo(metainfo_);
-  auto h = std::make_unique<host>();
-  auto settings = on("127.0.0.3");
-  settings.static_peers = {seed_at};
-  h->s = std::make_unique<swarm>(settings, [] {});
-  h->dir = root_ / "magnet";
-  h->key = h->s->add_magnet("magnet:?xt=urn:btmh:1220" + meta.info_hash_v2, h->dir,
-                            std::chrono::steady_clock::now());
   EXPECT_EQ(h->key, meta.info_hash_v2);
   EXPECT_EQ(h->s->progress(h->key).size, 0U) << "no size before the metadata";
   EXPECT_TRUE(h->s->origin_work(h->key, std::chrono::steady_clock::now(), 2).empty());
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (!h->s->has_metadata(h->key) && std::chrono::steady_clock::now() < until) {
-    for (auto& e : seed->s->take_events()) {
-      if (e.what == swarm_event::kind::completed) seed->complete = true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  ASSERT_TRUE(h->s->has_metadata(h->key)) << "the seed sent the metadata";
+  ASSERT_TRUE(wait_for_metadata(*h, *seed)) << "the seed sent the metadata";
   EXPECT_EQ(h->s->progress(h->key).size, source_.size());
   EXPECT_THROW(h->s->full_metainfo(h->key), std::runtime_error) << "not complete yet";
   run_until_complete({seed.get(), h.get()}, source_, 60s, /*corrupt_first=*/true);
@@ -360,23 +375,10 @@ TEST_F(SwarmTest, AMagnetHostVerifiesTheOriginsPiecesWithHashesFromPeers) {
 // with the metadata, or the merkle tree of the file's own blocks up to the root the info
 // dictionary holds).
 TEST_F(SwarmTest, AMagnetHostWhosePeerLeavesAfterTheMetadataCompletesFromTheOrigin) {
-  auto seed = make_host("127.0.0.2", {}, root_ / "seed", /*seed=*/true);
-  seed->s->set_serving(seed->key, false);
-  const std::string seed_at = "127.0.0.2:" + std::to_string(seed->s->listen_port());
+  auto seed = silent_seed();
+  auto h = magnet_host(*seed);
   const content_metadata meta = read_metainfo(metainfo_);
-  auto h = std::make_unique<host>();
-  auto settings = on("127.0.0.3");
-  settings.static_peers = {seed_at};
-  h->s = std::make_unique<swarm>(settings, [] {});
-  h->dir = root_ / "magnet";
-  h->key = h->s->add_magnet("magnet:?xt=urn:btmh:1220" + meta.info_hash_v2, h->dir,
-                            std::chrono::steady_clock::now());
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (!h->s->has_metadata(h->key) && std::chrono::steady_clock::now() < until) {
-    seed->s->take_events();
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(h->s->has_metadata(h->key)) << "the seed sent the metadata";
+  ASSERT_TRUE(wait_for_metadata(*h, *seed)) << "the seed sent the metadata";
   EXPECT_EQ(h->s->progress(h->key).verified, 0U);
   seed.reset();  // gone, before the first origin piece was handed in
   run_until_complete({h.get()}, source_, 60s);
