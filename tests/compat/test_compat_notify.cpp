@@ -62,7 +62,9 @@ TEST_F(CompatNotify, TransferredFileAndModificationReachTheCallback) {
   IUnknown* registered = nullptr;
   ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
   EXPECT_EQ(registered, identity(callback));
+  EXPECT_EQ(life->refs.load(), 3);  // GetNotifyInterface AddRef's what it returns
   registered->Release();
+  EXPECT_EQ(life->refs.load(), 2);
   callback->Release();  // the application's reference; the job holds its own
 
   ASSERT_EQ(job->Resume(), S_OK);
@@ -100,6 +102,54 @@ TEST_F(CompatNotify, AFailedCallbackIsCalledAgainAfterTheRetryDelay) {
   std::this_thread::sleep_for(6s);
   EXPECT_EQ(callback->calls("transferred"), 2);
   EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// JobError too is called again until it returns S_OK, and only for entering ERROR once: the job
+// stays in ERROR, so no new JobError comes after the handled one.
+TEST_F(CompatNotify, AFailedJobErrorIsCalledAgainAfterTheRetryDelay) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  callback->failures = 1;
+  add_url(origin.url("absent.bin"), "absent.bin");
+  ASSERT_EQ(job->SetMinimumRetryDelay(0), S_OK);  // counts as 5 s
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(callback->wait_calls("error", 2, 30s)) << daemon.log();
+  const auto times = callback->times("error");
+  const auto gap = times[1] - times[0];
+  EXPECT_GE(gap, 4500ms);
+  EXPECT_LT(gap, 15s);
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_EQ(callback->error_codes,
+              (std::vector<HRESULT>{BG_E_HTTP_ERROR_404, BG_E_HTTP_ERROR_404}));
+  }
+  std::this_thread::sleep_for(6s);
+  EXPECT_EQ(callback->calls("error"), 2);  // handled now: no third call
+  EXPECT_EQ(callback->calls("transferred"), 0);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ERROR);
+  EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// BG_NOTIFY_DISABLE through the COM layer: a registered callback hears nothing.
+TEST_F(CompatNotify, DisableSuppressesEveryCall) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  add("disabled.bin");
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_DISABLE | BG_NOTIFY_JOB_TRANSFERRED |
+                                BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED),
+            S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  std::this_thread::sleep_for(1s);
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_TRUE(callback->events.empty()) << callback->events.front().kind;
+  }
+  EXPECT_EQ(job->Complete(), S_OK);
   callback->Release();
 }
 
