@@ -375,13 +375,22 @@ class ComChild : public ::testing::Test {
     std::shared_ptr<lifetime> life;
     test_callback* callback = new_callback(life);
     std::atomic<HRESULT> completed{E_PENDING};
+    const std::string mode = std::getenv("OPENDO_COM_CHILD");
     callback->on_transferred = [&](IBackgroundCopyJob* transferred) {
+      if (mode == "die") {
+        // Dies inside the callback, before it returns: the event is never acknowledged.
+        std::cout << "child " << ::getpid() << ": dies inside JobTransferred" << std::endl;
+        ::_exit(7);
+      }
       completed = transferred->Complete();
     };
     ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
     callback->Release();
     std::cout << "child " << ::getpid() << ": registered for " << guid_text(id) << std::endl;
-    const std::string mode = std::getenv("OPENDO_COM_CHILD");
+    if (mode == "die") {
+      std::this_thread::sleep_for(30s);
+      FAIL() << "JobTransferred never came";
+    }
     if (mode == "complete") {
       ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }, 30s));
       char result[16];
@@ -404,8 +413,32 @@ const bool g_com_child_registered = [] {
 
 }  // namespace
 
+namespace {
+
+// The job's notify command appends a line to `marker`: it runs only when no live registration
+// took the transferred event, so a line proves that nobody was registered.
+void set_marker_command(IBackgroundCopyJob* job, const fs::path& marker) {
+  com_ptr<IBackgroundCopyJob2> job2 = opendo::compat::query<IBackgroundCopyJob2>(job);
+  ASSERT_TRUE(job2);
+  const std::wstring parameters = wide("sh -c \"echo ran >> '" + marker.string() + "'\"");
+  ASSERT_EQ(job2->SetNotifyCmdLine(L"/bin/sh", parameters.c_str()), S_OK);
+}
+
+// Waits until the command has run `times` times.
+bool ran(const fs::path& marker, int times) {
+  std::string lines;
+  for (int i = 0; i < times; ++i) lines += "ran\n";
+  // The shell creates the file before echo writes to it: wait for the lines, not the file.
+  return eventually([&] { return fs::exists(marker) && opendo::test::read_file(marker) == lines; },
+                    15s);
+}
+
+}  // namespace
+
 TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
   add("cross.bin");
+  const fs::path marker = out / "command-ran";
+  set_marker_command(job.get(), marker);
   auto child = [&](const std::string& mode) {
     return opendo::test::run(
         {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ComChild.*"}, 60s,
@@ -416,10 +449,14 @@ TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
   const auto first = child("exit");
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   std::cout << first.out;
-  // 2. The event happens while no application is registered.
+  // 2. The event happens while no application is registered. The notify command running proves
+  //    it: the daemon runs it only when no live registration took the event.
   ASSERT_EQ(job->Resume(), S_OK);
   ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
   std::cout << "parent: the job is TRANSFERRED with nobody registered" << std::endl;
+  ASSERT_TRUE(ran(marker, 1)) << daemon.log();
+  std::cout << "parent: the notify command ran, so the exited child's registration was gone"
+            << std::endl;
   // 3. The application starts again, registers again, is told, and completes the job.
   const auto second = child("complete");
   std::cout << second.out;
@@ -428,4 +465,35 @@ TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
             std::string::npos);
   EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
   EXPECT_TRUE(fs::exists(out / "cross.bin"));
+}
+
+// A client that dies inside JobTransferred: the daemon goes on, the event it never acknowledged
+// goes to the notify command, and the next application to register is told and completes.
+TEST_F(CompatNotify, AProcessThatDiesInsideTheCallbackLeavesTheEventToTheNextOne) {
+  add("dies.bin");
+  const fs::path marker = out / "command-ran";
+  set_marker_command(job.get(), marker);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  ASSERT_TRUE(ran(marker, 1)) << daemon.log();  // nobody registered yet: the command took it
+  auto child = [&](const std::string& mode) {
+    return opendo::test::run(
+        {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ComChild.*"}, 60s,
+        {"OPENDO_SOCKET=" + daemon.socket_path().string(), "OPENDO_COM_CHILD=" + mode,
+         "OPENDO_COM_CHILD_JOB=" + id});
+  };
+  const auto dying = child("die");
+  std::cout << dying.out;
+  ASSERT_EQ(dying.exit_code, 7) << dying.out << dying.err;
+  ASSERT_TRUE(ran(marker, 2)) << daemon.log();
+  std::cout << "parent: the notify command ran for the event the dead child never acknowledged"
+            << std::endl;
+  EXPECT_TRUE(daemon.running());
+  const auto next = child("complete");
+  std::cout << next.out;
+  ASSERT_EQ(next.exit_code, 0) << next.out << next.err;
+  EXPECT_NE(next.out.find("JobTransferred delivered late; Complete returned 0x00000000"),
+            std::string::npos);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_TRUE(fs::exists(out / "dies.bin"));
 }
