@@ -601,6 +601,63 @@ TEST_F(SystemMode, OnlyAdministratorsListEveryUsersJobs) {
   EXPECT_EQ(outcome(no_groups), "ok") << no_groups.err;
 }
 
+// TakeOwnership is for administrators: the owner who is not one gets E_ACCESSDENIED, another user
+// BG_E_NOT_FOUND (the job does not exist for them). A member of --admin-group (not root) may
+// register for another user's job and take it: the job is then theirs, the old owner no longer
+// sees it, and the old owner's notify command is gone (it would run as the new owner).
+TEST_F(SystemMode, TakeOwnershipAndForeignRegistrationAreForAdministrators) {
+  const std::string id = create_job(a, "to be taken");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  // Each call's HRESULT (0 when it succeeded) must be the expected one, in the user's process.
+  auto expect = [](std::uint32_t wanted, const char* what, const std::function<void()>& call) {
+    std::uint32_t got = 0;
+    try {
+      call();
+    } catch (const opendo::error& e) {
+      got = e.hresult();
+    }
+    if (got != wanted) {
+      char text[128];
+      std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
+      throw std::runtime_error(text);
+    }
+  };
+  EXPECT_TRUE(as_user(a, [&] {
+    opendo::client c(client_options());
+    opendo::job j = c.open_job(id);
+    j.set_notify_command("/bin/true", "");
+    expect(0x80070005U, "the owner's TakeOwnership", [&] { j.take_ownership(); });
+  }));
+  EXPECT_TRUE(as_user(b, [&] {
+    opendo::client c(client_options());
+    expect(0x80200001U, "another user's TakeOwnership", [&] { c.open_job(id).take_ownership(); });
+    // libopendo's open_job already answers BG_E_NOT_FOUND: the registration goes on the wire.
+    const json refused =
+        varlink_call(daemon->socket_path(), "org.opendo.Transfer.Subscribe", {{"id", id}}, true);
+    const std::uint32_t code =
+        refused.contains("error") ? refused["parameters"].value("code", 0U) : 0U;
+    expect(0x80070005U, "another user's registration", [&] {
+      if (code != 0) throw opendo::error(code, "Subscribe refused");
+    });
+  }));
+  EXPECT_EQ(info(a, id).value("owner_uid", 0U), a.uid);
+  EXPECT_EQ(info(a, id)["notify_command"].value("program", ""), "/bin/true");
+
+  EXPECT_TRUE(as_user(admin, [&] {
+    opendo::client c(client_options());
+    opendo::job j = c.open_job(id);
+    auto registration = j.subscribe([](const opendo::notification&) { return true; });
+    if (!registration.active()) throw std::runtime_error("the administrator's registration ended");
+    j.take_ownership();
+  }));
+  const json taken = info(admin, id);
+  EXPECT_EQ(taken.value("owner_uid", 0U), admin.uid) << taken;
+  EXPECT_EQ(taken["notify_command"].value("program", ""), "") << taken;
+  EXPECT_EQ(info(a, id).value("cli_error", ""), "0x80200001");
+  EXPECT_EQ(list(a, false), json::array());
+}
+
 // `opendo status` follows ListJobs: a user sees the files of their own jobs, administrators
 // everyone's with --all-users. perfsnap's machine-wide sums are for everyone.
 TEST_F(SystemMode, StatusShowsOnlyTheCallersFilesAndPerfsnapIsForEveryone) {
