@@ -934,6 +934,61 @@ TEST_F(SystemMode, DirectorySwappedForASymlinkBeforeCompleteGainsNothing) {
   EXPECT_TRUE(fs::exists(sub.string() + ".moved/" + temp_name(id, 0)));  // A's own, left to A
 }
 
+// CVE-2020-0787's move, after the transfer: A replaces the finished temporary file with a symlink
+// to root's file before Complete. Complete's rename, done as A and without following the link,
+// can at most move A's own link; root's file and directory stay exactly as they were, and
+// nothing at A's destination belongs to root or holds root's bytes. Cancel of a second such job
+// deletes nothing: the link is not the service's file.
+TEST_F(SystemMode, TemporaryFileSwappedForASymlinkAfterTheTransferGainsNothing) {
+  nginx_server origin;
+  origin.make_random_file("s.bin", 5000, 4);
+  const fs::path secret_dir = top->path() / "root-only";
+  fs::create_directory(secret_dir);
+  fs::permissions(secret_dir, fs::perms(0755));
+  write_file(secret_dir / "secret", "root's file\n");
+  fs::permissions(secret_dir / "secret", fs::perms(0644));
+  const file_state before = state_of(secret_dir / "secret");
+  const std::set<std::string> entries_before = entries_of(secret_dir);
+
+  for (const char* ending : {"complete", "cancel"}) {
+    const fs::path destination = home(a) / (std::string(ending) + ".bin");
+    const std::string id = create_job(a, ending);
+    ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("s.bin"), destination.string()})), "ok");
+    ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+    ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED", 30s).value("state", ""), "TRANSFERRED");
+    const fs::path temp = home(a) / temp_name(id, 0);
+    ASSERT_EQ(state_of(temp).uid, a.uid);
+    ASSERT_EQ(shell(a, "rm -f '" + temp.string() + "' && ln -s '" +
+                           (secret_dir / "secret").string() + "' '" + temp.string() + "'")
+                  .exit_code,
+              0);
+    const run_result ended = cli(a, {ending, id}, 20s);
+    std::cout << ending << " after the swap: " << outcome(ended) << std::endl;
+    EXPECT_EQ(state_of(secret_dir / "secret"), before) << ending;
+    EXPECT_EQ(entries_of(secret_dir), entries_before) << ending;
+    struct stat info {};
+    if (::lstat(destination.c_str(), &info) == 0) {
+      EXPECT_EQ(info.st_uid, a.uid) << ending;
+      EXPECT_FALSE(S_ISREG(info.st_mode) && read_file(destination) == "root's file\n") << ending;
+    }
+    std::cout << ended.out << ended.err;
+    if (std::string(ending) == "complete") {
+      // O_NOFOLLOW on the temporary name: ELOOP, the job is not completed.
+      EXPECT_EQ(outcome(ended), "0x8007007B") << ended.err;
+      EXPECT_EQ(this->info(a, id).value("state", ""), "TRANSFERRED");
+    } else {
+      EXPECT_EQ(outcome(ended), "ok") << ended.err;  // BG_S_UNABLE_TO_DELETE_FILES
+      EXPECT_NE(ended.out.find("could not be deleted"), std::string::npos) << ended.out;
+    }
+    // The link is not a file the service made: it is left as it is (a regular file of A's would
+    // have been deleted), still A's link to root's untouched file.
+    struct stat link_info {};
+    ASSERT_EQ(::lstat(temp.c_str(), &link_info), 0) << ending;
+    EXPECT_TRUE(S_ISLNK(link_info.st_mode)) << ending;
+    EXPECT_EQ(link_info.st_uid, a.uid) << ending;
+  }
+}
+
 TEST_F(SystemMode, TemporaryNameHardLinkedToARootFileIsRefused) {
   nginx_server origin;
   origin.make_random_file("h.bin", 5000, 5);
