@@ -133,6 +133,36 @@ TEST_F(CompatNotify, AFailedJobErrorIsCalledAgainAfterTheRetryDelay) {
   callback->Release();
 }
 
+// JobModification comes for a file added, a property changed and a state changed, not only for
+// progress (MINIMUM_NOTIFICATION_INTERVAL_MS 0: every change is told).
+TEST_F(CompatNotify, JobModificationComesForFilesPropertiesAndStates) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  ASSERT_TRUE(job5);
+  BITS_JOB_PROPERTY_VALUE every{};
+  every.Dword = 0;
+  ASSERT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, every), S_OK);
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_MODIFICATION), S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  std::this_thread::sleep_for(300ms);  // let anything from the calls above arrive first
+  int seen = callback->calls("modification");
+
+  origin.make_random_file("added.bin", 1000, 3);
+  add_url(origin.url("added.bin"), "added.bin");
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for AddFile";
+  seen = callback->calls("modification");
+  ASSERT_EQ(job->SetDescription(L"changed"), S_OK);
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for a property";
+  seen = callback->calls("modification");
+  ASSERT_EQ(job->Resume(), S_OK);  // SUSPENDED -> QUEUED -> ...
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for Resume";
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  EXPECT_EQ(callback->calls("transferred"), 0);  // not in the flags
+  EXPECT_EQ(job->Complete(), S_OK);
+  callback->Release();
+}
+
 // BG_NOTIFY_DISABLE through the COM layer: a registered callback hears nothing.
 TEST_F(CompatNotify, DisableSuppressesEveryCall) {
   std::shared_ptr<lifetime> life;
