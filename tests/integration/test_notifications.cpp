@@ -221,6 +221,27 @@ TEST_F(Notifications, NotifyCommandRunsWhenNobodyIsSubscribed) {
   EXPECT_EQ(read_file(marker), "ran\n");
 }
 
+// SetNotifyCmdLine is persisted: set before opendod is killed, it runs after the restart.
+TEST_F(Notifications, NotifyCommandSurvivesADaemonRestart) {
+  const fs::path marker = out / "after-restart";
+  job j = c.create_job("persisted command");
+  j.set_notify_command("/bin/sh", "sh -c \"echo ran >> '" + marker.string() + "'\"");
+  origin.make_random_file("persisted.bin", 1000, 1);
+  j.add_file(origin.url("persisted.bin"), (out / "persisted.bin").string());
+  daemon.kill9();
+  daemon.restart();
+  client again = connect(daemon);
+  job same = again.open_job(j.id());
+  EXPECT_EQ(same.info().notify_command.program, "/bin/sh");
+  same.resume();
+  ASSERT_EQ(same.wait().state, job_state::transferred);
+  auto written = [&] { return fs::exists(marker) && read_file(marker) == "ran\n"; };
+  for (int i = 0; i < 300 && !written(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(fs::exists(marker) ? read_file(marker) : "", "ran\n") << daemon.log();
+}
+
 TEST_F(Notifications, FailingNotifyCommandRunsAgainAfterTheRetryDelay) {
   const fs::path marker = out / "runs";
   job j = c.create_job("failing command");
