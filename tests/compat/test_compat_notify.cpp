@@ -96,6 +96,9 @@ TEST_F(CompatNotify, AFailedCallbackIsCalledAgainAfterTheRetryDelay) {
   ASSERT_TRUE(callback->wait_calls("transferred", 2, 30s)) << daemon.log();
   const auto times = callback->times("transferred");
   const auto gap = times[1] - times[0];
+  std::cout << "JobTransferred returned E_FAIL, was called again after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms (retry delay 5 s) and returned S_OK" << std::endl;
   EXPECT_GE(gap, 4500ms);
   EXPECT_LT(gap, 15s);
   // Handled now: no third call.
@@ -118,6 +121,9 @@ TEST_F(CompatNotify, AFailedJobErrorIsCalledAgainAfterTheRetryDelay) {
   ASSERT_TRUE(callback->wait_calls("error", 2, 30s)) << daemon.log();
   const auto times = callback->times("error");
   const auto gap = times[1] - times[0];
+  std::cout << "JobError returned E_FAIL, was called again after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms (retry delay 5 s) and returned S_OK" << std::endl;
   EXPECT_GE(gap, 4500ms);
   EXPECT_LT(gap, 15s);
   {
@@ -243,6 +249,8 @@ TEST_F(CompatNotify, CompleteFromInsideJobTransferred) {
   ASSERT_EQ(job->Resume(), S_OK);
   ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }));
   EXPECT_EQ(completed.load(), S_OK);
+  std::cout << "Complete called inside JobTransferred returned 0x" << std::hex
+            << static_cast<unsigned>(completed.load()) << std::dec << std::endl;
   EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
   EXPECT_TRUE(fs::exists(out / "inside.bin"));
   EXPECT_TRUE(eventually([&] { return life->deleted.load(); }, 10s));
