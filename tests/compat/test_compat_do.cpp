@@ -195,6 +195,32 @@ TEST_F(CompatDo, DownloadsAFileWithAStatusCallback) {
   callback->Release();
 }
 
+// IDODownloadStatusCallback is told as IBackgroundCopyCallback is: a callback set after the
+// download transferred still gets OnStatusChange with Transferred.
+TEST_F(CompatDo, ACallbackSetAfterTheTransferIsStillTold) {
+  const std::string digest = origin.make_random_file("late.bin", 1000, 22);
+  com_ptr<IDODownload> download = create();
+  ASSERT_TRUE(download);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_Uri, bstr(origin.url("late.bin"))), S_OK);
+  ASSERT_EQ(set(download.get(), DODownloadProperty_LocalPath, bstr(path("late.bin"))), S_OK);
+  ASSERT_EQ(download->Start(nullptr), S_OK);
+  ASSERT_TRUE(eventually(
+      [&] { return status_of(download.get()).State == DODownloadState_Transferred; }, 30s))
+      << daemon.log();
+  auto* callback = new status_callback;
+  ASSERT_EQ(set(download.get(), DODownloadProperty_CallbackInterface, unknown(callback)), S_OK);
+  EXPECT_TRUE(callback->wait_for_state(DODownloadState_Transferred, S_OK, 10s)) << daemon.log();
+  {
+    std::lock_guard lock(callback->mutex);
+    ASSERT_FALSE(callback->statuses.empty());
+    EXPECT_EQ(callback->statuses.back().BytesTransferred, 1000U);
+  }
+  EXPECT_EQ(download->Finalize(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(path("late.bin")), digest);
+  EXPECT_TRUE(eventually([&] { return callback->refs.load() == 1; }, 10s));
+  callback->Release();
+}
+
 TEST_F(CompatDo, PropertiesFollowTheirRules) {
   com_ptr<IDODownload> download = create();
   const std::string id = get_string(download.get(), DODownloadProperty_Id);

@@ -337,6 +337,39 @@ TEST_F(CompatJob, DownloadsAndCompletes) {
   expect_every_change_refused(job.get(), url, local("again.bin"));
 }
 
+// Suspend stops a transfer where it is and keeps its bytes; Resume goes on from there.
+TEST_F(CompatJob, SuspendStopsATransferAndResumeGoesOn) {
+  opendo::test::nginx_options slow;
+  slow.limit_rate = 256 << 10;
+  opendo::test::nginx_server slow_origin(slow);
+  const std::string digest = slow_origin.make_random_file("paused.bin", 2 << 20, 5);
+  const std::wstring url = wide(slow_origin.url("paused.bin"));
+  const std::wstring path = local("paused.bin");
+  ASSERT_EQ(job->AddFile(url.c_str(), path.c_str()), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  BG_JOB_PROGRESS progress{};
+  ASSERT_TRUE(eventually([&] {
+    return SUCCEEDED(job->GetProgress(&progress)) && progress.BytesTransferred > 0;
+  })) << daemon.log();
+  ASSERT_EQ(job->Suspend(), S_OK);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_SUSPENDED);
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  const UINT64 kept = progress.BytesTransferred;
+  EXPECT_GT(kept, 0U);
+  EXPECT_LT(kept, UINT64{2 << 20});
+  // Suspended, it stays where it is.
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(job->GetProgress(&progress), S_OK);
+  EXPECT_EQ(progress.BytesTransferred, kept);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_SUSPENDED);
+  EXPECT_EQ(job->Suspend(), S_OK);  // already suspended: nothing to do
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED)
+      << daemon.log();
+  EXPECT_EQ(job->Complete(), S_OK);
+  EXPECT_EQ(opendo::test::sha256_file(out / "paused.bin"), digest);
+}
+
 // Complete with a file that did not arrive: the others are delivered, BG_S_PARTIAL_COMPLETE.
 TEST_F(CompatJob, CompleteOfAJobInErrorIsPartial) {
   const std::string digest = origin.make_random_file("good.bin", 5000, 3);

@@ -62,7 +62,9 @@ TEST_F(CompatNotify, TransferredFileAndModificationReachTheCallback) {
   IUnknown* registered = nullptr;
   ASSERT_EQ(job->GetNotifyInterface(&registered), S_OK);
   EXPECT_EQ(registered, identity(callback));
+  EXPECT_EQ(life->refs.load(), 3);  // GetNotifyInterface AddRef's what it returns
   registered->Release();
+  EXPECT_EQ(life->refs.load(), 2);
   callback->Release();  // the application's reference; the job holds its own
 
   ASSERT_EQ(job->Resume(), S_OK);
@@ -94,12 +96,96 @@ TEST_F(CompatNotify, AFailedCallbackIsCalledAgainAfterTheRetryDelay) {
   ASSERT_TRUE(callback->wait_calls("transferred", 2, 30s)) << daemon.log();
   const auto times = callback->times("transferred");
   const auto gap = times[1] - times[0];
+  std::cout << "JobTransferred returned E_FAIL, was called again after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms (retry delay 5 s) and returned S_OK" << std::endl;
   EXPECT_GE(gap, 4500ms);
   EXPECT_LT(gap, 15s);
   // Handled now: no third call.
   std::this_thread::sleep_for(6s);
   EXPECT_EQ(callback->calls("transferred"), 2);
   EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// JobError too is called again until it returns S_OK, and only for entering ERROR once: the job
+// stays in ERROR, so no new JobError comes after the handled one.
+TEST_F(CompatNotify, AFailedJobErrorIsCalledAgainAfterTheRetryDelay) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  callback->failures = 1;
+  add_url(origin.url("absent.bin"), "absent.bin");
+  ASSERT_EQ(job->SetMinimumRetryDelay(0), S_OK);  // counts as 5 s
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_TRUE(callback->wait_calls("error", 2, 30s)) << daemon.log();
+  const auto times = callback->times("error");
+  const auto gap = times[1] - times[0];
+  std::cout << "JobError returned E_FAIL, was called again after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms (retry delay 5 s) and returned S_OK" << std::endl;
+  EXPECT_GE(gap, 4500ms);
+  EXPECT_LT(gap, 15s);
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_EQ(callback->error_codes,
+              (std::vector<HRESULT>{BG_E_HTTP_ERROR_404, BG_E_HTTP_ERROR_404}));
+  }
+  std::this_thread::sleep_for(6s);
+  EXPECT_EQ(callback->calls("error"), 2);  // handled now: no third call
+  EXPECT_EQ(callback->calls("transferred"), 0);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ERROR);
+  EXPECT_EQ(job->Cancel(), S_OK);
+  callback->Release();
+}
+
+// JobModification comes for a file added, a property changed and a state changed, not only for
+// progress (MINIMUM_NOTIFICATION_INTERVAL_MS 0: every change is told).
+TEST_F(CompatNotify, JobModificationComesForFilesPropertiesAndStates) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  com_ptr<IBackgroundCopyJob5> job5 = as<IBackgroundCopyJob5>(job.get());
+  ASSERT_TRUE(job5);
+  BITS_JOB_PROPERTY_VALUE every{};
+  every.Dword = 0;
+  ASSERT_EQ(job5->SetProperty(BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS, every), S_OK);
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_JOB_MODIFICATION), S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  std::this_thread::sleep_for(300ms);  // let anything from the calls above arrive first
+  int seen = callback->calls("modification");
+
+  origin.make_random_file("added.bin", 1000, 3);
+  add_url(origin.url("added.bin"), "added.bin");
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for AddFile";
+  seen = callback->calls("modification");
+  ASSERT_EQ(job->SetDescription(L"changed"), S_OK);
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for a property";
+  seen = callback->calls("modification");
+  ASSERT_EQ(job->Resume(), S_OK);  // SUSPENDED -> QUEUED -> ...
+  EXPECT_TRUE(callback->wait_calls("modification", seen + 1, 10s)) << "no call for Resume";
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  EXPECT_EQ(callback->calls("transferred"), 0);  // not in the flags
+  EXPECT_EQ(job->Complete(), S_OK);
+  callback->Release();
+}
+
+// BG_NOTIFY_DISABLE through the COM layer: a registered callback hears nothing.
+TEST_F(CompatNotify, DisableSuppressesEveryCall) {
+  std::shared_ptr<lifetime> life;
+  test_callback* callback = new_callback(life);
+  add("disabled.bin");
+  ASSERT_EQ(job->SetNotifyFlags(BG_NOTIFY_DISABLE | BG_NOTIFY_JOB_TRANSFERRED |
+                                BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED),
+            S_OK);
+  ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  std::this_thread::sleep_for(1s);
+  {
+    std::lock_guard lock(callback->mutex_);
+    EXPECT_TRUE(callback->events.empty()) << callback->events.front().kind;
+  }
+  EXPECT_EQ(job->Complete(), S_OK);
   callback->Release();
 }
 
@@ -163,6 +249,8 @@ TEST_F(CompatNotify, CompleteFromInsideJobTransferred) {
   ASSERT_EQ(job->Resume(), S_OK);
   ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }));
   EXPECT_EQ(completed.load(), S_OK);
+  std::cout << "Complete called inside JobTransferred returned 0x" << std::hex
+            << static_cast<unsigned>(completed.load()) << std::dec << std::endl;
   EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
   EXPECT_TRUE(fs::exists(out / "inside.bin"));
   EXPECT_TRUE(eventually([&] { return life->deleted.load(); }, 10s));
@@ -325,13 +413,22 @@ class ComChild : public ::testing::Test {
     std::shared_ptr<lifetime> life;
     test_callback* callback = new_callback(life);
     std::atomic<HRESULT> completed{E_PENDING};
+    const std::string mode = std::getenv("OPENDO_COM_CHILD");
     callback->on_transferred = [&](IBackgroundCopyJob* transferred) {
+      if (mode == "die") {
+        // Dies inside the callback, before it returns: the event is never acknowledged.
+        std::cout << "child " << ::getpid() << ": dies inside JobTransferred" << std::endl;
+        ::_exit(7);
+      }
       completed = transferred->Complete();
     };
     ASSERT_EQ(job->SetNotifyInterface(callback), S_OK);
     callback->Release();
     std::cout << "child " << ::getpid() << ": registered for " << guid_text(id) << std::endl;
-    const std::string mode = std::getenv("OPENDO_COM_CHILD");
+    if (mode == "die") {
+      std::this_thread::sleep_for(30s);
+      FAIL() << "JobTransferred never came";
+    }
     if (mode == "complete") {
       ASSERT_TRUE(eventually([&] { return completed.load() != E_PENDING; }, 30s));
       char result[16];
@@ -354,8 +451,32 @@ const bool g_com_child_registered = [] {
 
 }  // namespace
 
+namespace {
+
+// The job's notify command appends a line to `marker`: it runs only when no live registration
+// took the transferred event, so a line proves that nobody was registered.
+void set_marker_command(IBackgroundCopyJob* job, const fs::path& marker) {
+  com_ptr<IBackgroundCopyJob2> job2 = opendo::compat::query<IBackgroundCopyJob2>(job);
+  ASSERT_TRUE(job2);
+  const std::wstring parameters = wide("sh -c \"echo ran >> '" + marker.string() + "'\"");
+  ASSERT_EQ(job2->SetNotifyCmdLine(L"/bin/sh", parameters.c_str()), S_OK);
+}
+
+// Waits until the command has run `times` times.
+bool ran(const fs::path& marker, int times) {
+  std::string lines;
+  for (int i = 0; i < times; ++i) lines += "ran\n";
+  // The shell creates the file before echo writes to it: wait for the lines, not the file.
+  return eventually([&] { return fs::exists(marker) && opendo::test::read_file(marker) == lines; },
+                    15s);
+}
+
+}  // namespace
+
 TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
   add("cross.bin");
+  const fs::path marker = out / "command-ran";
+  set_marker_command(job.get(), marker);
   auto child = [&](const std::string& mode) {
     return opendo::test::run(
         {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ComChild.*"}, 60s,
@@ -366,10 +487,14 @@ TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
   const auto first = child("exit");
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   std::cout << first.out;
-  // 2. The event happens while no application is registered.
+  // 2. The event happens while no application is registered. The notify command running proves
+  //    it: the daemon runs it only when no live registration took the event.
   ASSERT_EQ(job->Resume(), S_OK);
   ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
   std::cout << "parent: the job is TRANSFERRED with nobody registered" << std::endl;
+  ASSERT_TRUE(ran(marker, 1)) << daemon.log();
+  std::cout << "parent: the notify command ran, so the exited child's registration was gone"
+            << std::endl;
   // 3. The application starts again, registers again, is told, and completes the job.
   const auto second = child("complete");
   std::cout << second.out;
@@ -378,4 +503,35 @@ TEST_F(CompatNotify, AcrossProcessesRegisterExitEventReregisterLateDelivery) {
             std::string::npos);
   EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
   EXPECT_TRUE(fs::exists(out / "cross.bin"));
+}
+
+// A client that dies inside JobTransferred: the daemon goes on, the event it never acknowledged
+// goes to the notify command, and the next application to register is told and completes.
+TEST_F(CompatNotify, AProcessThatDiesInsideTheCallbackLeavesTheEventToTheNextOne) {
+  add("dies.bin");
+  const fs::path marker = out / "command-ran";
+  set_marker_command(job.get(), marker);
+  ASSERT_EQ(job->Resume(), S_OK);
+  ASSERT_EQ(wait_for(job.get(), BG_JOB_STATE_TRANSFERRED), BG_JOB_STATE_TRANSFERRED);
+  ASSERT_TRUE(ran(marker, 1)) << daemon.log();  // nobody registered yet: the command took it
+  auto child = [&](const std::string& mode) {
+    return opendo::test::run(
+        {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ComChild.*"}, 60s,
+        {"OPENDO_SOCKET=" + daemon.socket_path().string(), "OPENDO_COM_CHILD=" + mode,
+         "OPENDO_COM_CHILD_JOB=" + id});
+  };
+  const auto dying = child("die");
+  std::cout << dying.out;
+  ASSERT_EQ(dying.exit_code, 7) << dying.out << dying.err;
+  ASSERT_TRUE(ran(marker, 2)) << daemon.log();
+  std::cout << "parent: the notify command ran for the event the dead child never acknowledged"
+            << std::endl;
+  EXPECT_TRUE(daemon.running());
+  const auto next = child("complete");
+  std::cout << next.out;
+  ASSERT_EQ(next.exit_code, 0) << next.out << next.err;
+  EXPECT_NE(next.out.find("JobTransferred delivered late; Complete returned 0x00000000"),
+            std::string::npos);
+  EXPECT_EQ(state_of(job.get()), BG_JOB_STATE_ACKNOWLEDGED);
+  EXPECT_TRUE(fs::exists(out / "dies.bin"));
 }

@@ -12,6 +12,8 @@ trap 'rm -rf "$prefix"' EXIT
 
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for f in bin/opendod bin/opendo include/opendo/opendo.hpp include/opendo/hresult.hpp \
+         include/opendo/compat/windows.h include/opendo/compat/bits.h \
+         include/opendo/compat/deliveryoptimization.h \
          include/opendo/types.hpp share/opendo/org.opendo.Transfer.varlink \
          lib/systemd/system/opendod.service lib/systemd/system/opendod.socket \
          lib/systemd/user/opendod.service lib/systemd/user/opendod.socket; do
@@ -23,22 +25,24 @@ export PKG_CONFIG_PATH=$pc_dir
 cflags=$(pkg-config --cflags opendo)
 libs=$(pkg-config --libs opendo)
 [[ $cflags == *"$prefix/"* ]] || { echo "pkg-config --cflags lacks the prefix: $cflags"; exit 1; }
+[[ $cflags == *"/include/opendo/compat"* ]] ||
+  { echo "pkg-config --cflags lacks the compat directory: $cflags"; exit 1; }
 read -r -a cflag_words <<<"$cflags"
 read -r -a lib_words <<<"$libs"
 g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
   "$source_dir/examples/download.cpp" \
   -o "$prefix/download" "${lib_words[@]}"
-# A Windows-style BITS program: <windows.h> and <bits.h> come from the compat directory that
-# pkg-config puts on the include path.
-g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
-  "$source_dir/examples/bits_download.cpp" \
-  -o "$prefix/bits_download" "${lib_words[@]}"
-status=0
-LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
-  "$prefix/download" >/dev/null 2>&1 || status=$?
-[[ $status -eq 2 ]] || { echo "the installed example did not run (exit $status)"; exit 1; }
-status=0
-LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
-  "$prefix/bits_download" >/dev/null 2>&1 || status=$?
-[[ $status -eq 2 ]] || { echo "the installed BITS sample did not run (exit $status)"; exit 1; }
+# The Windows-style BITS and Delivery Optimization programs: <windows.h>, <bits.h> and
+# <deliveryoptimization.h> come from the compat directory that pkg-config puts on the include path.
+for sample in bits_download do_download; do
+  g++ -std=c++20 -Wall -Wextra -Werror "${extra_flags[@]}" "${cflag_words[@]}" \
+    "$source_dir/examples/$sample.cpp" \
+    -o "$prefix/$sample" "${lib_words[@]}"
+done
+for program in download bits_download do_download; do
+  status=0
+  LD_LIBRARY_PATH=$(dirname "$(find "$prefix" -name 'libopendo.so' | head -n 1)") \
+    "$prefix/$program" >/dev/null 2>&1 || status=$?
+  [[ $status -eq 2 ]] || { echo "the installed $program did not run (exit $status)"; exit 1; }
+done
 echo "install: headers (modern and compat), library, binaries, varlink file and opendo.pc work from $prefix"

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "integration/helpers.hpp"
 #include "ipc/framing.hpp"
@@ -142,6 +143,31 @@ TEST_F(HostileClient, ClientThatHangsUpMidCallDoesNotHurt) {
   watcher.reset();  // a watcher that disappears
   j.set_display_name("changed after the watcher left");
   expect_daemon_alive();
+}
+
+// A client that sends calls and never reads the replies: the daemon keeps at most 16 MiB of
+// replies for one connection, then closes it, and serves everyone else meanwhile.
+TEST_F(HostileClient, AClientThatNeverReadsItsRepliesIsClosed) {
+  client c = connect(daemon);
+  for (int i = 0; i < 50; ++i) {
+    job j = c.create_job(std::string(256, 'n'));
+    j.set_description(std::string(1024, 'd'));
+  }
+  ipc::unique_fd reader = open_raw();
+  const std::string list =
+      json{{"method", "org.opendo.Transfer.ListJobs"}, {"parameters", json::object()}}.dump() +
+      std::string(1, '\0');
+  std::string burst;
+  for (int i = 0; i < 600; ++i) burst += list;  // about 60 MB of replies
+  send_all(reader.get(), burst);
+  bool closed = false;
+  for (int i = 0; i < 1000 && !closed; ++i) {
+    closed = daemon.log().find("it does not read its replies") != std::string::npos;
+    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(closed) << daemon.log();
+  expect_daemon_alive();
+  EXPECT_EQ(c.list_jobs().size(), 50U);
 }
 
 TEST_F(HostileClient, ManyMessagesInOnePacketAreAllAnswered) {

@@ -149,6 +149,50 @@ TEST(Credentials, BasicAuthenticationWithTheJobsCredentials) {
   EXPECT_EQ(daemon.cli({"--json", "info", j.id()}).out.find("s3cret"), std::string::npos);
 }
 
+// SetCredentials with BG_AUTH_SCHEME_DIGEST: the origin checks the Digest response (MD5 over
+// the password, its nonce and the request), so only the right password gets the file.
+TEST(Credentials, DigestAuthenticationWithTheJobsCredentials) {
+  fault_origin origin;
+  const std::string digest = origin.serve_random("digest.bin", 50000, 9);
+  origin.set_fault("digest.bin", fault::digest_authentication("alice", "d1gest-pa55"));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+
+  job wrong = c.create_job("wrong password");
+  wrong.set_credentials(auth_target::server, auth_scheme::digest, "alice", "not-the-one");
+  wrong.add_file(origin.url("digest.bin"), (out / "wrong.bin").string());
+  wrong.resume();
+  const job_info refused = wrong.wait();
+  ASSERT_EQ(refused.state, job_state::error);
+  EXPECT_EQ(refused.error->code, 0x80190191U);  // HTTP 401
+
+  job j = c.create_job("digest");
+  j.set_credentials(auth_target::server, auth_scheme::digest, "alice", "d1gest-pa55");
+  j.add_file(origin.url("digest.bin"), (out / "digest.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  j.complete();
+  EXPECT_EQ(sha256_file(out / "digest.bin"), digest);
+
+  int verified = 0;
+  int failed = 0;
+  for (const request_record& r : origin.requests_for("digest.bin")) {
+    if (r.digest_user.empty()) continue;
+    EXPECT_EQ(r.digest_user, "alice");
+    if (r.digest_verified) {
+      ++verified;
+      EXPECT_EQ(r.status, 200);
+    } else {
+      ++failed;
+    }
+  }
+  EXPECT_GE(verified, 1) << "no request carried a valid Digest response";
+  EXPECT_GE(failed, 1) << "the wrong password was never tried";
+  EXPECT_EQ(daemon.log().find("d1gest-pa55"), std::string::npos);
+  EXPECT_EQ(daemon.cli({"--json", "info", j.id()}).out.find("d1gest"), std::string::npos);
+}
+
 TEST(Credentials, UnsupportedSchemesAndTargetsAreRefused) {
   daemon_process daemon;
   client c = connect(daemon);

@@ -221,6 +221,27 @@ TEST_F(Notifications, NotifyCommandRunsWhenNobodyIsSubscribed) {
   EXPECT_EQ(read_file(marker), "ran\n");
 }
 
+// SetNotifyCmdLine is persisted: set before opendod is killed, it runs after the restart.
+TEST_F(Notifications, NotifyCommandSurvivesADaemonRestart) {
+  const fs::path marker = out / "after-restart";
+  job j = c.create_job("persisted command");
+  j.set_notify_command("/bin/sh", "sh -c \"echo ran >> '" + marker.string() + "'\"");
+  origin.make_random_file("persisted.bin", 1000, 1);
+  j.add_file(origin.url("persisted.bin"), (out / "persisted.bin").string());
+  daemon.kill9();
+  daemon.restart();
+  client again = connect(daemon);
+  job same = again.open_job(j.id());
+  EXPECT_EQ(same.info().notify_command.program, "/bin/sh");
+  same.resume();
+  ASSERT_EQ(same.wait().state, job_state::transferred);
+  auto written = [&] { return fs::exists(marker) && read_file(marker) == "ran\n"; };
+  for (int i = 0; i < 300 && !written(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(fs::exists(marker) ? read_file(marker) : "", "ran\n") << daemon.log();
+}
+
 TEST_F(Notifications, FailingNotifyCommandRunsAgainAfterTheRetryDelay) {
   const fs::path marker = out / "runs";
   job j = c.create_job("failing command");
@@ -261,6 +282,43 @@ TEST_F(Notifications, CommandRunsWhenTheSubscriberDiesWithoutTakingTheEvent) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(fs::exists(marker)) << daemon.log();
+}
+
+// A subscriber that takes the event and never acknowledges it, while staying connected: the daemon
+// goes on serving everyone (another job downloads meanwhile), and the event stays with the live
+// subscriber (re-delivery follows a failed acknowledgement, the command a gone subscriber) until
+// it goes away; then the notify command gets it.
+TEST_F(Notifications, ASubscriberThatNeverAcknowledgesHoldsNothingUp) {
+  const fs::path marker = out / "after";
+  job j = c.create_job("never acknowledged");
+  j.set_notify_command("/bin/sh", "sh -c \"echo ran >> '" + marker.string() + "'\"");
+  j.set_minimum_retry_delay(std::chrono::seconds(5));
+  origin.make_random_file("na.bin", 1000, 1);
+  j.add_file(origin.url("na.bin"), (out / "na.bin").string());
+  ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
+  ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
+                                              {"parameters", {{"id", j.id()}}},
+                                              {"more", true}}
+                                   .dump());
+  ipc::frame_decoder decoder;
+  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
+            std::string::npos);
+  j.resume();
+  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(30)).find("transferred"),
+            std::string::npos);
+  // Not acknowledged. Everyone else is served meanwhile: another job runs to the end.
+  job other = transferred_job("meanwhile.bin");
+  EXPECT_EQ(other.complete(), hr::ok);
+  EXPECT_TRUE(fs::exists(out / "meanwhile.bin"));
+  EXPECT_EQ(j.info().state, job_state::transferred);
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // past the retry delay
+  EXPECT_FALSE(fs::exists(marker)) << "the command ran while a live subscriber had the event";
+  EXPECT_TRUE(daemon.running());
+  raw.reset();  // the subscriber goes away: the event it held falls to the command
+  for (int i = 0; i < 300 && !(fs::exists(marker) && read_file(marker) == "ran\n"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(fs::exists(marker) ? read_file(marker) : "", "ran\n") << daemon.log();
 }
 
 TEST_F(Notifications, RelativeNotifyProgramIsRefused) {

@@ -601,6 +601,63 @@ TEST_F(SystemMode, OnlyAdministratorsListEveryUsersJobs) {
   EXPECT_EQ(outcome(no_groups), "ok") << no_groups.err;
 }
 
+// TakeOwnership is for administrators: the owner who is not one gets E_ACCESSDENIED, another user
+// BG_E_NOT_FOUND (the job does not exist for them). A member of --admin-group (not root) may
+// register for another user's job and take it: the job is then theirs, the old owner no longer
+// sees it, and the old owner's notify command is gone (it would run as the new owner).
+TEST_F(SystemMode, TakeOwnershipAndForeignRegistrationAreForAdministrators) {
+  const std::string id = create_job(a, "to be taken");
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
+            "ok");
+  // Each call's HRESULT (0 when it succeeded) must be the expected one, in the user's process.
+  auto expect = [](std::uint32_t wanted, const char* what, const std::function<void()>& call) {
+    std::uint32_t got = 0;
+    try {
+      call();
+    } catch (const opendo::error& e) {
+      got = e.hresult();
+    }
+    if (got != wanted) {
+      char text[128];
+      std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
+      throw std::runtime_error(text);
+    }
+  };
+  EXPECT_TRUE(as_user(a, [&] {
+    opendo::client c(client_options());
+    opendo::job j = c.open_job(id);
+    j.set_notify_command("/bin/true", "");
+    expect(0x80070005U, "the owner's TakeOwnership", [&] { j.take_ownership(); });
+  }));
+  EXPECT_TRUE(as_user(b, [&] {
+    opendo::client c(client_options());
+    expect(0x80200001U, "another user's TakeOwnership", [&] { c.open_job(id).take_ownership(); });
+    // libopendo's open_job already answers BG_E_NOT_FOUND: the registration goes on the wire.
+    const json refused =
+        varlink_call(daemon->socket_path(), "org.opendo.Transfer.Subscribe", {{"id", id}}, true);
+    const std::uint32_t code =
+        refused.contains("error") ? refused["parameters"].value("code", 0U) : 0U;
+    expect(0x80070005U, "another user's registration", [&] {
+      if (code != 0) throw opendo::error(code, "Subscribe refused");
+    });
+  }));
+  EXPECT_EQ(info(a, id).value("owner_uid", 0U), a.uid);
+  EXPECT_EQ(info(a, id)["notify_command"].value("program", ""), "/bin/true");
+
+  EXPECT_TRUE(as_user(admin, [&] {
+    opendo::client c(client_options());
+    opendo::job j = c.open_job(id);
+    auto registration = j.subscribe([](const opendo::notification&) { return true; });
+    if (!registration.active()) throw std::runtime_error("the administrator's registration ended");
+    j.take_ownership();
+  }));
+  const json taken = info(admin, id);
+  EXPECT_EQ(taken.value("owner_uid", 0U), admin.uid) << taken;
+  EXPECT_EQ(taken["notify_command"].value("program", ""), "") << taken;
+  EXPECT_EQ(info(a, id).value("cli_error", ""), "0x80200001");
+  EXPECT_EQ(list(a, false), json::array());
+}
+
 // `opendo status` follows ListJobs: a user sees the files of their own jobs, administrators
 // everyone's with --all-users. perfsnap's machine-wide sums are for everyone.
 TEST_F(SystemMode, StatusShowsOnlyTheCallersFilesAndPerfsnapIsForEveryone) {
@@ -875,6 +932,61 @@ TEST_F(SystemMode, DirectorySwappedForASymlinkBeforeCompleteGainsNothing) {
   EXPECT_EQ(entries_of(root_dir), root_entries);
   EXPECT_EQ(state_of(root_dir / temp_name(id, 0)), planted);
   EXPECT_TRUE(fs::exists(sub.string() + ".moved/" + temp_name(id, 0)));  // A's own, left to A
+}
+
+// CVE-2020-0787's move, after the transfer: A replaces the finished temporary file with a symlink
+// to root's file before Complete. Complete's rename, done as A and without following the link,
+// can at most move A's own link; root's file and directory stay exactly as they were, and
+// nothing at A's destination belongs to root or holds root's bytes. Cancel of a second such job
+// deletes nothing: the link is not the service's file.
+TEST_F(SystemMode, TemporaryFileSwappedForASymlinkAfterTheTransferGainsNothing) {
+  nginx_server origin;
+  origin.make_random_file("s.bin", 5000, 4);
+  const fs::path secret_dir = top->path() / "root-only";
+  fs::create_directory(secret_dir);
+  fs::permissions(secret_dir, fs::perms(0755));
+  write_file(secret_dir / "secret", "root's file\n");
+  fs::permissions(secret_dir / "secret", fs::perms(0644));
+  const file_state before = state_of(secret_dir / "secret");
+  const std::set<std::string> entries_before = entries_of(secret_dir);
+
+  for (const char* ending : {"complete", "cancel"}) {
+    const fs::path destination = home(a) / (std::string(ending) + ".bin");
+    const std::string id = create_job(a, ending);
+    ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("s.bin"), destination.string()})), "ok");
+    ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+    ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED", 30s).value("state", ""), "TRANSFERRED");
+    const fs::path temp = home(a) / temp_name(id, 0);
+    ASSERT_EQ(state_of(temp).uid, a.uid);
+    ASSERT_EQ(shell(a, "rm -f '" + temp.string() + "' && ln -s '" +
+                           (secret_dir / "secret").string() + "' '" + temp.string() + "'")
+                  .exit_code,
+              0);
+    const run_result ended = cli(a, {ending, id}, 20s);
+    std::cout << ending << " after the swap: " << outcome(ended) << std::endl;
+    EXPECT_EQ(state_of(secret_dir / "secret"), before) << ending;
+    EXPECT_EQ(entries_of(secret_dir), entries_before) << ending;
+    struct stat info {};
+    if (::lstat(destination.c_str(), &info) == 0) {
+      EXPECT_EQ(info.st_uid, a.uid) << ending;
+      EXPECT_FALSE(S_ISREG(info.st_mode) && read_file(destination) == "root's file\n") << ending;
+    }
+    std::cout << ended.out << ended.err;
+    if (std::string(ending) == "complete") {
+      // O_NOFOLLOW on the temporary name: ELOOP, the job is not completed.
+      EXPECT_EQ(outcome(ended), "0x8007007B") << ended.err;
+      EXPECT_EQ(this->info(a, id).value("state", ""), "TRANSFERRED");
+    } else {
+      EXPECT_EQ(outcome(ended), "ok") << ended.err;  // BG_S_UNABLE_TO_DELETE_FILES
+      EXPECT_NE(ended.out.find("could not be deleted"), std::string::npos) << ended.out;
+    }
+    // The link is not a file the service made: it is left as it is (a regular file of A's would
+    // have been deleted), still A's link to root's untouched file.
+    struct stat link_info {};
+    ASSERT_EQ(::lstat(temp.c_str(), &link_info), 0) << ending;
+    EXPECT_TRUE(S_ISLNK(link_info.st_mode)) << ending;
+    EXPECT_EQ(link_info.st_uid, a.uid) << ending;
+  }
 }
 
 TEST_F(SystemMode, TemporaryNameHardLinkedToARootFileIsRefused) {

@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -116,6 +117,15 @@ fault fault::ntlm_authentication(bool as_proxy, int times) {
   return f;
 }
 
+fault fault::digest_authentication(std::string user, std::string password, int times) {
+  fault f;
+  f.what = kind::digest;
+  f.user = std::move(user);
+  f.password = std::move(password);
+  f.times = times;
+  return f;
+}
+
 namespace {
 
 std::string normalized(std::string_view path) {
@@ -163,6 +173,51 @@ std::uint32_t le32(std::string_view m, std::size_t at) {
 
 void put_le(std::string& m, std::uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) m.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+constexpr const char* kDigestRealm = "opendo test";
+constexpr const char* kDigestNonce = "5b0d1f0e3c2a4f6e8d7c9b1a0f2e4d6c";
+
+std::string md5_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_md5(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xF]);
+  }
+  return out;
+}
+
+// The parameters of a "Digest a=b, c=\"d\"" header value (names in lower case); empty when it is
+// not a Digest one.
+std::map<std::string, std::string> digest_parameters(std::string_view value) {
+  std::map<std::string, std::string> out;
+  if (value.size() < 7 || lower(value.substr(0, 7)) != "digest ") return out;
+  std::size_t at = 7;
+  while (at < value.size()) {
+    while (at < value.size() && (value[at] == ' ' || value[at] == ',')) ++at;
+    const std::size_t eq = value.find('=', at);
+    if (eq == std::string_view::npos) break;
+    const std::string name = lower(value.substr(at, eq - at));
+    at = eq + 1;
+    std::string text;
+    if (at < value.size() && value[at] == '"') {
+      for (++at; at < value.size() && value[at] != '"'; ++at) {
+        if (value[at] == '\\' && at + 1 < value.size()) ++at;
+        text.push_back(value[at]);
+      }
+      ++at;
+    } else {
+      const std::size_t end = std::min(value.find(',', at), value.size());
+      text = std::string(value.substr(at, end - at));
+      at = end;
+    }
+    out[name] = text;
+  }
+  return out;
 }
 
 // The NTLM message in an "NTLM <base64>" header value; empty when it is not one.
@@ -534,6 +589,32 @@ bool fault_origin::respond(connection& c, const std::string& head) {
     // it, and with a response (24 bytes at least).
     const bool authenticated = type == 3 && c.ntlm_challenged && (le32(m, 20) & 0xFFFF) >= 24;
     if (!authenticated) return bodiless(refusal, challenge_header + "NTLM\r\n");
+  }
+  if (f.what == fault::kind::digest) {
+    const auto p = digest_parameters(authorization);
+    auto get = [&](const char* name) {
+      const auto it = p.find(name);
+      return it == p.end() ? std::string() : it->second;
+    };
+    // RFC 7616 with qop=auth: MD5(HA1:nonce:nc:cnonce:qop:HA2).
+    const std::string ha1 = md5_hex(f.user + ":" + kDigestRealm + ":" + f.password);
+    const std::string ha2 = md5_hex(record.method + ":" + get("uri"));
+    const std::string expected =
+        md5_hex(ha1 + ":" + kDigestNonce + ":" + get("nc") + ":" + get("cnonce") + ":auth:" + ha2);
+    const std::string uri_path = get("uri").substr(0, get("uri").find('?'));
+    const bool verified = !p.empty() && get("username") == f.user && get("realm") == kDigestRealm &&
+                          get("nonce") == kDigestNonce && get("qop") == "auth" &&
+                          uri_path == record.path && get("response") == expected;
+    {
+      std::lock_guard lock(mutex_);
+      log_[c.record].digest_user = get("username");
+      log_[c.record].digest_verified = verified;
+    }
+    if (!verified) {
+      return bodiless(401, std::string("WWW-Authenticate: Digest realm=\"") + kDigestRealm +
+                               "\", qop=\"auth\", nonce=\"" + kDigestNonce +
+                               "\", algorithm=MD5\r\n");
+    }
   }
   if (f.what == fault::kind::status) {
     return bodiless(f.status,

@@ -40,6 +40,7 @@ struct fault {
     endless_chunked,  // the same, chunked
     ntlm,             // 401 until the client does an NTLM handshake on the connection
     ntlm_proxy,       // the same as a proxy: 407, Proxy-Authenticate, Proxy-Authorization
+    digest,           // 401 until a request carries a valid Digest (RFC 7616, MD5, qop=auth)
   };
   kind what = kind::none;
   std::uint64_t bytes = 0;
@@ -49,6 +50,8 @@ struct fault {
   std::chrono::milliseconds interval{2000};
   bool ranges = true;  // false: Range is ignored (200, whole body, no Accept-Ranges)
   int times = -1;      // how many requests the fault lasts; -1: all from then on
+  std::string user;    // digest: the account the origin accepts
+  std::string password;
 
   // The same fault from a server that also ignores Range.
   fault without_ranges() const {
@@ -74,6 +77,10 @@ struct fault {
   // a Type 3 (authenticate) message on that connection is served, its user and domain logged.
   // The origin checks the handshake and the names, not the response's cryptography.
   static fault ntlm_authentication(bool as_proxy, int times = -1);
+  // HTTP Digest authentication (server): a request without a Digest Authorization whose
+  // response matches `user` and `password` (MD5, qop=auth, the realm and nonce the origin gave)
+  // gets 401 with a Digest challenge. The user name sent is logged with whether it verified.
+  static fault digest_authentication(std::string user, std::string password, int times = -1);
 };
 
 // One request as the origin saw it; status and body_bytes_sent grow as the response goes out.
@@ -90,6 +97,8 @@ struct request_record {
   int ntlm_message = 0;        // the NTLM message type in (Proxy-)Authorization, 0 if none
   std::string ntlm_user;       // a Type 3 message's user and domain (UTF-16LE decoded)
   std::string ntlm_domain;
+  std::string digest_user;       // the username of a Digest Authorization, empty if none
+  bool digest_verified = false;  // its response matched the password
 };
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" for a time in seconds since the epoch.
