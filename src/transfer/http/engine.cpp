@@ -9,14 +9,10 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <string_view>
-#include <thread>
 
 #include "opendo/hresult.hpp"
 #include "transfer/http/token_bucket.hpp"
@@ -68,98 +64,14 @@ struct engine::transfer {
   std::uint64_t received() const { return written + buffer.size(); }
 };
 
-// fdatasyncs on threads of their own. Each job carries a dup() of the transfer's descriptor, so
-// that the transfer may end, be stopped or have its file closed meanwhile; the worker closes it.
-// Results wait in `results_` until poll() takes them; `wake` (curl_multi_wakeup) makes a waiting
-// poll() return. Several threads: concurrent fdatasyncs of different files share the file
-// system's journal commits, where one thread would sync them one after another.
-class engine::sync_worker {
- public:
-  struct result {
-    transfer_id id = 0;
-    std::uint64_t size = 0;  // bytes [0, size) are durable when error == 0
-    int error = 0;
-    bool finish = false;  // the sync of a finished transfer (else a checkpoint's)
-  };
-
-  explicit sync_worker(std::function<void()> wake) : wake_(std::move(wake)) {}
-  sync_worker(const sync_worker&) = delete;
-  sync_worker& operator=(const sync_worker&) = delete;
-
-  // Joins the threads once they have done every job queued (each a single fdatasync).
-  ~sync_worker() {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    work_.notify_all();
-    for (auto& thread : threads_) thread.join();
-  }
-
-  // Takes ownership of `fd`.
-  void submit(transfer_id id, int fd, std::uint64_t size, bool finish) {
-    {
-      const std::lock_guard lock(mutex_);
-      queue_.push_back({id, fd, size, finish});
-      ++outstanding_;
-      if (threads_.size() < kThreads && idle_ == 0) threads_.emplace_back([this] { run(); });
-    }
-    work_.notify_one();
-  }
-
-  std::vector<result> take() {
-    const std::lock_guard lock(mutex_);
-    std::vector<result> out;
-    out.swap(results_);
-    outstanding_ -= out.size();
-    return out;
-  }
-
-  // Blocks until every job submitted so far has its result (taken or not).
-  void wait_all() {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return results_.size() == outstanding_; });
-  }
-
- private:
-  static constexpr std::size_t kThreads = 4;
-  struct job {
-    transfer_id id;
-    int fd;
-    std::uint64_t size;
-    bool finish;
-  };
-
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      ++idle_;
-      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      --idle_;
-      if (queue_.empty()) return;  // stopping, and nothing left to do
-      const job next = queue_.front();
-      queue_.pop_front();
-      lock.unlock();
-      result done{next.id, next.size, 0, next.finish};
-      if (::fdatasync(next.fd) != 0) done.error = errno;
-      ::close(next.fd);
-      lock.lock();
-      results_.push_back(done);
-      done_.notify_all();
-      if (!stopping_) wake_();
-    }
-  }
-
-  std::function<void()> wake_;
-  std::mutex mutex_;
-  std::condition_variable work_;
-  std::condition_variable done_;
-  std::deque<job> queue_;
-  std::vector<result> results_;
-  std::size_t outstanding_ = 0;  // submitted and not yet taken
-  std::size_t idle_ = 0;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+// The result of an fdatasync on the sync worker (engine::syncs_). Each sync is of a dup() of the
+// transfer's descriptor, which the work closes, so that the transfer may end, be stopped or have
+// its file closed meanwhile.
+struct engine::sync_result {
+  transfer_id id = 0;
+  std::uint64_t size = 0;  // bytes [0, size) are durable when error == 0
+  int error = 0;
+  bool finish = false;  // the sync of a finished transfer (else a checkpoint's)
 };
 
 namespace {
@@ -829,9 +741,22 @@ void engine::request_checkpoint(transfer_id id) {
     events_.on_synced(id, t.synced);
     return;
   }
-  if (!syncs_) syncs_ = std::make_unique<sync_worker>([this] { curl_multi_wakeup(multi_); });
   t.checkpoint_in_flight = true;
-  syncs_->submit(id, fd, t.written, false);
+  sync_off_loop(id, fd, t.written, false);
+}
+
+// Takes ownership of `fd`.
+void engine::sync_off_loop(transfer_id id, int fd, std::uint64_t size, bool finish) {
+  if (!syncs_) {
+    syncs_ = std::make_unique<background_work<sync_result>>(kSyncThreads,
+                                                            [this] { curl_multi_wakeup(multi_); });
+  }
+  syncs_->submit([id, fd, size, finish] {
+    sync_result done{id, size, 0, finish};
+    if (::fdatasync(fd) != 0) done.error = errno;
+    ::close(fd);
+    return done;
+  });
 }
 
 void engine::drain_syncs() {
@@ -845,7 +770,7 @@ void engine::drain_syncs() {
 // transfers, so each result looks its transfer up afresh.
 void engine::deliver_syncs() {
   if (!syncs_) return;
-  for (const sync_worker::result& r : syncs_->take()) {
+  for (const sync_result& r : syncs_->take()) {
     auto it = transfers_.find(r.id);
     if (it == transfers_.end()) continue;
     transfer& t = *it->second;
@@ -1026,8 +951,7 @@ void engine::finish_after_sync(transfer& t, outcome result) {
   t.pending = std::move(result);
   t.finishing = true;
   curl_multi_remove_handle(multi_, t.easy);
-  if (!syncs_) syncs_ = std::make_unique<sync_worker>([this] { curl_multi_wakeup(multi_); });
-  syncs_->submit(t.id, fd, t.written, true);
+  sync_off_loop(t.id, fd, t.written, true);
 }
 
 // Reports a transfer's end with the bytes that are durable, and forgets it.

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/background_work.hpp"
 #include "jobs/client_certificate.hpp"
 #include "opendo/types.hpp"
 
@@ -173,9 +174,10 @@ class engine {
   void wakeup();
 
   struct transfer;
-  class sync_worker;
+  struct sync_result;
 
  private:
+  void sync_off_loop(transfer_id id, int fd, std::uint64_t size, bool finish);
   void deliver_syncs();
   void finish_after_sync(transfer& t, outcome result);
   void deliver(transfer& t, outcome result);
@@ -194,7 +196,8 @@ class engine {
   std::uint64_t total_received_ = 0;
   std::map<transfer_id, std::unique_ptr<transfer>> transfers_;
   // Threads that fdatasync temporary files off the event loop (started at the first sync).
-  std::unique_ptr<sync_worker> syncs_;
+  static constexpr std::size_t kSyncThreads = 4;
+  std::unique_ptr<background_work<sync_result>> syncs_;
 };
 
 }  // namespace opendo::transfer::http
