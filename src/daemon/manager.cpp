@@ -1168,6 +1168,7 @@ int manager::run_once() {
     engine_.request_checkpoint(tid);
   }
   grow_segments(now);
+  finish_cache_copies();
   run_shared_files(now);
   expire_content_cache(now);
   // While there are jobs or shared content, a change of network is noticed within

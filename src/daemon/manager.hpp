@@ -10,11 +10,13 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/background_work.hpp"
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
 #include "daemon/network.hpp"
@@ -312,6 +314,24 @@ class manager final : public transfer::http::listener {
     bool awaiting_metadata = false;
     jobs::mono_time metadata_by;
     std::uint64_t origin_size = size_unknown;  // what the origin said before (a magnet's)
+    // Complete, and being copied from the cache into the owner's temporary file by the copy
+    // numbered `copy` (deliver_shared_file); a result of another copy is not this one's.
+    bool delivering = false;
+    std::uint64_t copy = 0;
+  };
+  // A whole-file copy done off the event loop (copies_): a complete content from the cache into
+  // a job's temporary file (a delivery), or a job's file into the cache (an import).
+  struct cache_copy {
+    bool import = false;
+    std::uint64_t number = 0;
+    std::string job_id;
+    std::uint32_t index = 0;
+    std::string key;
+    std::string metainfo;  // an import's, for the swarm
+    std::string url;       // an import's: the file's URL
+    ipc::unique_fd to;     // a delivery's temporary file, for the digest check
+    std::string error;     // why it failed; empty when copied and synced
+    bool disk_full = false;
   };
   struct origin_fetch {
     std::string job_id;
@@ -382,7 +402,14 @@ class manager final : public transfer::http::listener {
   void on_network_changed(jobs::mono_time now);
   // Whether a job that shares the content `key`, other than `except`, may serve it to peers.
   bool others_may_serve(const std::string& key, const std::string& except) const;
+  // A complete content's delivery to its job: the copy starts here, off the loop, and
+  // delivered_shared_file ends it.
   void deliver_shared_file(jobs::job& j);
+  void delivered_shared_file(cache_copy done);
+  void imported_into_content_cache(cache_copy done);
+  // Ends the copies the worker has done.
+  void finish_cache_copies();
+  void copy_off_loop(cache_copy what, ipc::unique_fd from, ipc::unique_fd to, std::uint64_t size);
   void stop_shared_file(jobs::job& j);
   // Fails every job that shares the content.
   // The content cache (docs/peers.md): complete content is marked, shared again after a
@@ -486,6 +513,12 @@ class manager final : public transfer::http::listener {
   // Contents put in the cache from an HTTP download (import_into_content_cache) whose check is
   // not done yet: content key -> the file's URL.
   std::map<std::string, std::string> importing_;
+  // Contents being copied into the cache by an import (import_into_content_cache).
+  std::set<std::string> imports_copying_;
+  // Whole-file copies to and from the content cache, off the loop (started at the first). Last,
+  // so that it is joined before anything its results would reach goes.
+  std::uint64_t copies_made_ = 0;
+  std::unique_ptr<background_work<cache_copy>> copies_;
 };
 
 }  // namespace opendo::daemon

@@ -38,6 +38,9 @@ constexpr std::chrono::milliseconds kSwarmTurn{100};
 // A content whose pieces fail their hash check this often is not what its metainfo says (the
 // origin changed the file, or serves another): the job fails instead of fetching forever.
 constexpr std::uint32_t kMaxBadPieces = 8;
+// Whole-file copies to and from the content cache at once (each a copy and an fdatasync): two
+// keep a large delivery from holding up a small one.
+constexpr std::size_t kCopyThreads = 2;
 // How long a file with only a magnet waits at least for its metadata from peers (when the start
 // grace is shorter) before it goes over HTTP only. A peer that has the content sends it within
 // milliseconds of the connection; local discovery finds peers within the start grace.
@@ -403,6 +406,7 @@ void manager::run_shared_files(jobs::mono_time now) {
   std::vector<std::string> complete;
   std::vector<std::pair<std::string, std::string>> magnets_not_used;  // job, why
   for (auto& [job_id, shared] : shared_) {
+    if (shared.delivering) continue;  // complete, and being copied out (deliver_shared_file)
     const auto read = progress.find(shared.key);
     if (read == progress.end()) continue;
     if (shared.awaiting_metadata) {
@@ -627,10 +631,9 @@ bool manager::on_origin_fetch_finished(transfer::http::transfer_id id,
 }
 
 void manager::deliver_shared_file(jobs::job& j) {
-  const shared_file shared = shared_.at(j.id);
+  shared_file& shared = shared_.at(j.id);
   const std::uint32_t index = shared.index;
   auto& file = j.files[index];
-  const auto now = mono_now();
   const std::uint64_t size = file.remote_size;
   // The cache is the daemon's own directory, never a path a user chose.
   const auto path = swarm_->file_path(shared.key);
@@ -650,15 +653,81 @@ void manager::deliver_shared_file(jobs::job& j) {
     return;
   }
   note_tail_cut(j, index);  // emptied: what it holds from now on is this boot's
-  std::string error;
-  if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
-    if (error.empty()) error = std::strerror(errno);
-    const bool full = errno == ENOSPC;
-    stop_shared_file(j);
-    fail_job(j, value_of(full ? hr::disk_full : hr::e_fail), error_context::local_file, index,
-             "copying the file from the content cache failed: " + error, full);
+  // The copy and its sync take as long as the file's size asks: off the loop.
+  shared.delivering = true;
+  shared.copy = ++copies_made_;
+  cache_copy what;
+  what.number = shared.copy;
+  what.job_id = j.id;
+  what.index = index;
+  what.key = shared.key;
+  copy_off_loop(std::move(what), std::move(from), std::move(to), size);
+}
+
+void manager::copy_off_loop(cache_copy what, ipc::unique_fd from, ipc::unique_fd to,
+                            std::uint64_t size) {
+  if (!copies_) {
+    copies_ =
+        std::make_unique<background_work<cache_copy>>(kCopyThreads, [this] { engine_.wakeup(); });
+  }
+  // std::function copies its callable: the descriptors and the record travel in a shared_ptr.
+  struct job_of_copy {
+    cache_copy what;
+    ipc::unique_fd from;
+    ipc::unique_fd to;
+  };
+  auto work =
+      std::make_shared<job_of_copy>(job_of_copy{std::move(what), std::move(from), std::move(to)});
+  copies_->submit([work, size] {
+    cache_copy done = std::move(work->what);
+    if (!copy_all(work->from.get(), work->to.get(), size, done.error) ||
+        ::fdatasync(work->to.get()) != 0) {
+      if (done.error.empty()) done.error = std::strerror(errno);
+      done.disk_full = errno == ENOSPC;
+    }
+    work->from.reset();
+    if (done.import) {
+      work->to.reset();
+    } else {
+      done.to = std::move(work->to);
+    }
+    return done;
+  });
+}
+
+void manager::finish_cache_copies() {
+  if (!copies_) return;
+  for (cache_copy& done : copies_->take()) {
+    if (done.import) {
+      imported_into_content_cache(std::move(done));
+    } else {
+      delivered_shared_file(std::move(done));
+    }
+  }
+}
+
+void manager::delivered_shared_file(cache_copy done) {
+  // The job may have been suspended, cancelled or started again while the copy ran: only the
+  // delivery it still waits for counts.
+  const auto job = jobs_.find(done.job_id);
+  const auto it = shared_.find(done.job_id);
+  if (job == jobs_.end() || it == shared_.end() || !it->second.delivering ||
+      it->second.copy != done.number) {
     return;
   }
+  jobs::job& j = job->second;
+  const shared_file shared = it->second;
+  const std::uint32_t index = shared.index;
+  auto& file = j.files[index];
+  if (!done.error.empty()) {
+    stop_shared_file(j);
+    fail_job(j, value_of(done.disk_full ? hr::disk_full : hr::e_fail), error_context::local_file,
+             index, "copying the file from the content cache failed: " + done.error,
+             done.disk_full);
+    return;
+  }
+  const auto now = mono_now();
+  const std::uint64_t size = file.remote_size;
   // Its time: from the start of sharing to now.
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(now - shared.clock_at);
   file.sources.download_duration_ms +=
@@ -679,7 +748,7 @@ void manager::deliver_shared_file(jobs::job& j) {
       "job {}: file {} delivered from the content cache ({} bytes: {} from peers, {} "
       "from the origin)",
       j.id, index, size, file.sources.bytes_from_peers(), file.sources.bytes_from_origin);
-  if (!verify_digest(j, index, to.get())) return;
+  if (!verify_digest(j, index, done.to.get())) return;
   on_finished_file(j, index);
 }
 
@@ -1111,7 +1180,7 @@ void manager::import_into_content_cache(jobs::job& j, std::uint32_t index) {
   const std::uint64_t size = content_size(file);
   if (size == 0 || size < config_.peers.min_file_size || file.bytes_total != size) return;
   const std::string key = transfer::peer::content_key(file.content_id);
-  if (key.empty() || (swarm_ && swarm_->has(key))) return;
+  if (key.empty() || (swarm_ && swarm_->has(key)) || imports_copying_.contains(key)) return;
   const fs::path cache(config_.peers.cache_dir);
   // Nothing here is the job's: a content that cannot be imported is only not served.
   auto skip = [&](const std::string& why) {
@@ -1145,26 +1214,47 @@ void manager::import_into_content_cache(jobs::job& j, std::uint32_t index) {
          " cannot be made: " + std::strerror(errno));
     return;
   }
-  std::string error;
-  if (!copy_all(from.get(), to.get(), size, error) || ::fdatasync(to.get()) != 0) {
-    skip("copying it into the content cache failed: " +
-         (error.empty() ? std::string(std::strerror(errno)) : error));
+  // The copy reads the descriptor, not the path: the job may complete (rename) or be cancelled
+  // meanwhile without changing what is copied.
+  imports_copying_.insert(key);
+  cache_copy what;
+  what.import = true;
+  what.number = ++copies_made_;
+  what.job_id = j.id;
+  what.index = index;
+  what.key = key;
+  what.metainfo = file.metainfo;
+  what.url = file.remote_url;
+  copy_off_loop(std::move(what), std::move(from), std::move(to), size);
+}
+
+void manager::imported_into_content_cache(cache_copy done) {
+  imports_copying_.erase(done.key);
+  const fs::path cache(config_.peers.cache_dir);
+  // A job that fetches through the swarm may have added the content meanwhile: its files are the
+  // swarm's now, and the same bytes.
+  if (swarm_ && swarm_->has(done.key)) return;
+  auto skip = [&](const std::string& why) {
+    spdlog::warn("job {}: file {} is not served to peers: {}", done.job_id, done.index, why);
+    forget_content_files(cache, done.key);
+  };
+  if (!done.error.empty()) {
+    skip("copying it into the content cache failed: " + done.error);
     return;
   }
-  to.reset();
   const bool serving = config_.peers.share_on_metered || !network_.metered();
   try {
-    the_swarm().add(file.metainfo, cache, mono_now(), serving, true);
+    the_swarm().add(done.metainfo, cache, mono_now(), serving, true);
   } catch (const std::exception& e) {
     skip(e.what());
     return;
   }
-  remember_content(key, file.metainfo);
-  importing_[key] = file.remote_url;
+  remember_content(done.key, done.metainfo);
+  importing_[done.key] = done.url;
   spdlog::info(
       "job {}: file {} came over HTTP (its job serves peers but does not fetch from them): "
       "content {} is checked for peers",
-      j.id, index, key);
+      done.job_id, done.index, done.key);
 }
 
 void manager::check_imported(const progress_by_key& progress) {
