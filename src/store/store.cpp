@@ -777,7 +777,11 @@ struct job_store::statements {
                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
         upsert_meta(db, "INSERT meta",
                     "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value") {}
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        select_meta(db, "SELECT meta", "SELECT value FROM meta WHERE key = ?1"),
+        delete_meta(db, "DELETE meta", "DELETE FROM meta WHERE key = ?1"),
+        delete_meta_prefix(db, "DELETE tail cut marks",
+                           "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1") {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -813,6 +817,10 @@ struct job_store::statements {
   statement load_totals;
   statement save_total;
   statement upsert_meta;  // prepared once: a tail-cut mark is set each time a file starts
+  // Each Complete and each job's removal reads or drops meta rows: prepared once too.
+  statement select_meta;
+  statement delete_meta;
+  statement delete_meta_prefix;
 };
 
 job_store::job_store(const std::string& path) {
@@ -1015,8 +1023,7 @@ void job_store::save_totals(const jobs::machine_totals& totals) {
 }
 
 std::optional<std::string> job_store::meta(const std::string& key) {
-  statement select(db_, "SELECT meta", "SELECT value FROM meta WHERE key = ?1");
-  run r(select);
+  run r(stmts_->select_meta);
   r.bind(1, key);
   if (!r.step()) return std::nullopt;
   return r.text(0);
@@ -1110,8 +1117,7 @@ void job_store::mark_completing(const std::string& job_id) {
 }
 
 void job_store::clear_completing(const std::string& job_id) {
-  statement remove(db_, "DELETE meta", "DELETE FROM meta WHERE key = ?1");
-  run(remove).bind(1, completing_key(job_id)).execute();
+  run(stmts_->delete_meta).bind(1, completing_key(job_id)).execute();
 }
 
 bool job_store::completing(const std::string& job_id) {
@@ -1155,18 +1161,14 @@ std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
 }
 
 void job_store::forget_tail_cuts() {
-  statement remove(db_, "DELETE tail cut marks",
-                   "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
-  run(remove).bind(1, kTailCutPrefix).execute();
+  run(stmts_->delete_meta_prefix).bind(1, kTailCutPrefix).execute();
 }
 
 void job_store::remove_job(const std::string& job_id) {
   batch together(*this);  // the job and its marks go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
   clear_completing(job_id);
-  statement remove_tail_cuts(db_, "DELETE tail cut marks",
-                             "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1");
-  run(remove_tail_cuts).bind(1, tail_cut_key_prefix(job_id)).execute();
+  run(stmts_->delete_meta_prefix).bind(1, tail_cut_key_prefix(job_id)).execute();
   together.commit();
 }
 
