@@ -104,6 +104,27 @@ void connection_controller::resume_with(std::uint32_t connections) {
   settled_ = target_ > 1;  // what was learned before still holds for this server
 }
 
+void connection_controller::start_from(const learned_connections& learned) {
+  target_ =
+      std::clamp<std::uint32_t>(learned.connections, 1, std::max(policy_.max_connections, 1U));
+  if (target_ == 1 || learned.one_connection_rate <= 0) {
+    // More did not pay for this host's last file: no probe either, until the memory expires.
+    settled_ = target_ == 1;
+    return;
+  }
+  // Judged as a try from one connection to all of them; one that pays goes on to the cap.
+  previous_rate_ = one_rate_ = learned.one_connection_rate;
+  previous_connections_ = 1;
+  full_tries_ = 1;
+}
+
+std::optional<learned_connections> connection_controller::learned() const {
+  // Settled by a measurement, or still trying more after a try that paid in full (a file may
+  // end before the last try is judged: what it asked for then is what the evidence supported).
+  if (!one_rate_ || !(settled_ ? judged_ : paid_in_full_)) return std::nullopt;
+  return learned_connections{target_, *one_rate_};
+}
+
 std::uint32_t connection_controller::target(mono_time now, std::uint64_t received,
                                             bool all_flowing) {
   if (settled_ || running_ == 0) return target_;
@@ -146,20 +167,56 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
       const double paid_share = worth + 1.0 - policy_.min_gain;
       const std::uint32_t paid =
           paid_share <= 0 ? 0U : std::min(added, static_cast<std::uint32_t>(paid_share));
-      settled_ = true;
+      settled_ = judged_ = true;
       target_ = previous_connections_ + paid;
       return target_;
     }
+    ++full_tries_;
+    paid_in_full_ = true;
   }
+  if (running_ == 1) one_rate_ = rate;
   previous_rate_ = rate;
   previous_connections_ = running_;
   if (running_ >= policy_.max_connections) {
-    settled_ = true;
+    settled_ = judged_ = true;
     target_ = running_;
     return target_;
   }
-  target_ = std::min(policy_.max_connections, running_ == 1 ? 2U : running_ * 2);
+  // The probe (1 -> 2) is the one cautious step: once it paid in full the server evidently
+  // paces each connection, and the next try asks for four times as many; one more try that
+  // pays in full goes to the cap.
+  std::uint32_t next = policy_.max_connections;
+  if (running_ == 1) {
+    next = 2;
+  } else if (full_tries_ <= 1) {
+    next = running_ * 4;
+  }
+  target_ = std::min(policy_.max_connections, next);
   return target_;
+}
+
+void connection_memory::remember(const std::string& host, const learned_connections& learned,
+                                 mono_time now) {
+  // Expired entries go; past kMostHosts the oldest goes too (a daemon may see many hosts).
+  constexpr std::size_t kMostHosts = 256;
+  std::erase_if(hosts_, [&](const auto& kv) { return now - kv.second.at >= remember_for_; });
+  if (hosts_.size() >= kMostHosts && hosts_.count(host) == 0) {
+    hosts_.erase(std::min_element(hosts_.begin(), hosts_.end(), [](const auto& a, const auto& b) {
+      return a.second.at < b.second.at;
+    }));
+  }
+  hosts_.insert_or_assign(host, entry{learned, now});
+}
+
+std::optional<learned_connections> connection_memory::recall(const std::string& host,
+                                                             mono_time now) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return std::nullopt;
+  if (now - it->second.at >= remember_for_) {
+    hosts_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.learned;
 }
 
 }  // namespace opendo::jobs

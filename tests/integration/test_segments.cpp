@@ -306,7 +306,9 @@ TEST(Segments, KillNineKeepsWhatEachSegmentWroteAfterItsLastRecord) {
   nginx_server origin(capped_per_connection(2 * MiB));
   daemon_process daemon(segmenting());
   temp_dir out("opendo-out");
-  constexpr std::uint64_t kSize = 48 * MiB;
+  // Large enough that, when the kill comes, at least two segments have more than 2 MiB left
+  // (with 6 connections at 2 MiB/s each from 18 MiB or so on).
+  constexpr std::uint64_t kSize = 80 * MiB;
   constexpr std::uint64_t kSeed = 64;
   constexpr std::uint64_t kBlock = 4096;
   const std::string digest = origin.make_random_file("kept.bin", kSize, kSeed);
