@@ -128,6 +128,11 @@ std::optional<learned_connections> connection_controller::learned() const {
 std::uint32_t connection_controller::target(mono_time now, std::uint64_t received,
                                             bool all_flowing) {
   if (settled_ || running_ == 0) return target_;
+  // A window starts and ends on a turn that brought bytes: from just after one burst to just
+  // after another, it holds whole bursts of a server that sends them (nginx's limit_rate), not
+  // one more or less by where its edges fell.
+  const bool grew = received > seen_;
+  seen_ = std::max(seen_, received);
   if (all_flowing && received > grown_to_) {
     if (grew_at_) longest_silence_ = std::max(longest_silence_, now - *grew_at_);
     grew_at_ = now;
@@ -138,7 +143,13 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
       if (!all_flowing && now - changed_at_ < policy_.max_wait) return target_;
       flowing_at_ = now;
     }
-    if (now - *flowing_at_ >= policy_.settle) {
+    const auto settling = now - *flowing_at_;
+    if (settling < policy_.settle) return target_;
+    if (grew_at_ && *grew_at_ >= *flowing_at_) {
+      // From just after the last bytes since every connection flowed.
+      window_start_ = *grew_at_;
+      window_bytes_ = grown_to_;
+    } else if (grew || settling >= policy_.settle + policy_.window) {
       window_start_ = now;
       window_bytes_ = received;
     }
@@ -150,7 +161,7 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
   const auto window = std::min<mono_time::duration>(
       std::max<mono_time::duration>(policy_.window, silence * policy_.bursts),
       policy_.longest_window);
-  if (elapsed < window) return target_;
+  if (elapsed < window || (!grew && elapsed < policy_.longest_window)) return target_;
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const double rate = static_cast<double>(received - window_bytes_) / seconds;
   window_start_.reset();

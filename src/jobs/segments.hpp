@@ -30,7 +30,10 @@ struct segment_policy {
   // A server that paces each connection sends it bursts with silences between them (nginx's
   // limit_rate: sendfile_max_chunk, 2 MiB, then a pause as long as that takes at the rate): the
   // window lasts at least `bursts` of the longest silence seen, so that it holds several bursts
-  // of each connection whatever their phase, and at most `longest_window`.
+  // of each connection whatever their phase, and at most `longest_window`. It starts just after
+  // bytes came (the last ones since every connection flowed, or the next ones; at the latest
+  // `window` after settling) and ends on a loop turn that brought bytes (or at
+  // `longest_window`): from just after one burst to just after another, it counts whole bursts.
   std::chrono::milliseconds settle{50};
   std::chrono::milliseconds window{400};
   std::uint32_t bursts = 3;
@@ -39,9 +42,10 @@ struct segment_policy {
   // Connections are added while they pay: an added connection pays when the file's rate rose
   // by at least this share of what one connection brought before. The first try adds one
   // connection; a try whose connections each brought nearly a whole connection's worth (3/4)
-  // doubles the number (a server that caps each connection gets many quickly); a try that did
-  // not keeps the ones that paid, and no more are tried. A link already full so gains nothing
-  // from the one probe and goes back to one.
+  // is followed by a bigger one (after the probe four times as many, after that the cap: a
+  // server that caps each connection gets many quickly); a try that did not keeps the ones that
+  // paid, and no more are tried. A link already full so gains nothing from the one probe and
+  // goes back to one.
   double min_gain = 0.5;
   // What a host's files learned (connection_memory) holds this long: a later file from the same
   // host starts with that many connections instead of one.
@@ -117,6 +121,7 @@ class connection_controller {
   bool settled_ = false;
   std::optional<mono_time> window_start_;
   std::uint64_t window_bytes_ = 0;
+  std::uint64_t seen_ = 0;  // the most bytes seen (a turn that sees more brought bytes)
   mono_time changed_at_{};
   std::optional<mono_time> flowing_at_;
   // When the file's byte count last grew while all its connections were flowing, and the

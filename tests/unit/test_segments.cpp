@@ -133,8 +133,9 @@ TEST(ConnectionController, AConnectionThatNeverFlowsIsJudgedAfterTheLongestWait)
   c.connections_changed(t0, 1, 0);
   EXPECT_EQ(c.target(t0 + 4900ms, 0, false), 1U);  // still waiting for the first bytes
   EXPECT_EQ(c.target(t0 + 5000ms, 0, false), 1U);  // waited long enough: settling starts
-  EXPECT_EQ(c.target(t0 + 5300ms, 0, false), 1U);  // the window starts
-  EXPECT_EQ(c.target(t0 + 6300ms, 1 * MiB, false), 2U);
+  EXPECT_EQ(c.target(t0 + 5300ms, 0, false), 1U);  // settled, but no bytes to start from
+  EXPECT_EQ(c.target(t0 + 6300ms, 0, false), 1U);  // a window later: the window starts anyway
+  EXPECT_EQ(c.target(t0 + 7300ms, 1 * MiB, false), 2U);
 }
 
 // While everything added pays: the probe with 2, then four times as many, then the cap (1, 2, 8,
@@ -216,23 +217,26 @@ struct bursty_run {
 };
 
 bursty_run run_bursty(connection_controller& c, std::uint64_t burst, mono_time::duration period,
-                      std::uint64_t link_per_turn, mono_time::duration how_long) {
+                      std::uint64_t link_per_turn, mono_time::duration how_long,
+                      mono_time::duration first = 30ms, mono_time::duration spread = 37ms) {
   bursty_run out;
   std::uint32_t running = 1;
   std::uint64_t received = 0;
   mono_time now = t0;
   c.connections_changed(now, running, 0);
   out.steps.push_back(running);
-  std::vector<mono_time> next_burst{t0 + 30ms};
+  std::vector<mono_time> next_burst{t0 + first};
+  std::uint64_t queued = 0;  // sent by the server, not through the link yet
   for (; now - t0 < how_long; now += 10ms) {
-    std::uint64_t turn = 0;
     for (auto& at : next_burst) {
       if (now >= at) {
-        turn += burst;
+        queued += burst;
         at += period;
       }
     }
-    received += std::min(turn, link_per_turn);
+    const std::uint64_t through = std::min(queued, link_per_turn);
+    queued -= through;
+    received += through;
     const std::uint32_t want = c.target(now, received);
     if (want != running) {
       running = want;
@@ -240,7 +244,7 @@ bursty_run run_bursty(connection_controller& c, std::uint64_t burst, mono_time::
       out.last_change = now - t0;
       // New connections get their first burst after a handshake, at phases of their own.
       while (next_burst.size() < running) {
-        next_burst.push_back(now + 20ms + (next_burst.size() * 37ms) % period);
+        next_burst.push_back(now + 20ms + (next_burst.size() * spread) % period);
       }
       next_burst.resize(running);
       c.connections_changed(now, running, received);
@@ -261,6 +265,28 @@ TEST(ConnectionController, ABurstyPerConnectionCapReachesTheCapInThreeWindows) {
   EXPECT_EQ(r.steps, (std::vector<std::uint32_t>{1, 2, 8, 16}));
   EXPECT_LT(r.last_change, 2s);
   EXPECT_TRUE(c.settled());
+}
+
+// Whatever the phases of the bursts against the loop's turns and the window's edges, the
+// windows count whole bursts: no try is misjudged (a window that caught one burst more of one
+// connection than of two would find the probe brought too little).
+TEST(ConnectionController, BurstPhasesDoNotMisjudgeATry) {
+  segment_policy p;
+  p.max_connections = 16;
+  int misjudged = 0;
+  for (int first = 0; first < 100; first += 10) {
+    for (int spread = 3; spread < 100; spread += 8) {
+      connection_controller c(p);
+      const auto r = run_bursty(c, 2 * MiB, 105ms, UINT64_MAX, 5s, std::chrono::milliseconds(first),
+                                std::chrono::milliseconds(spread));
+      if (r.steps != std::vector<std::uint32_t>{1, 2, 8, 16}) {
+        ++misjudged;
+        ADD_FAILURE() << "first burst at " << first << " ms, phases " << spread
+                      << " ms apart: " << testing::PrintToString(r.steps);
+      }
+    }
+  }
+  EXPECT_EQ(misjudged, 0);
 }
 
 // The same bursts through a link that carries 2 MiB per 10 ms turn (200 MiB/s, 10 connections'
