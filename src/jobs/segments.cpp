@@ -97,6 +97,8 @@ void connection_controller::connections_changed(mono_time now, std::uint32_t run
   window_start_.reset();
   flowing_at_.reset();
   grew_at_.reset();
+  bytes_at_.reset();
+  gaps_since_change_ = {};
 }
 
 void connection_controller::resume_with(std::uint32_t connections) {
@@ -128,10 +130,18 @@ std::optional<learned_connections> connection_controller::learned() const {
 std::uint32_t connection_controller::target(mono_time now, std::uint64_t received,
                                             bool all_flowing) {
   if (settled_ || running_ == 0) return target_;
-  // A window starts and ends on a turn that brought bytes: from just after one burst to just
-  // after another, it holds whole bursts of a server that sends them (nginx's limit_rate), not
-  // one more or less by where its edges fell.
+  // A window starts and ends where a burst starts (a turn that brings bytes after a silence at
+  // least half the longest seen with this many connections; for a steady source, most turns):
+  // it holds whole bursts of a
+  // server that sends them (nginx's limit_rate), not one more or less by where its edges fell.
   const bool grew = received > seen_;
+  const std::uint64_t before = seen_;
+  const auto gap = bytes_at_ ? now - *bytes_at_ : mono_time::duration{};
+  const bool burst_starts = grew && (!bytes_at_ || gap * 2 >= gaps_since_change_);
+  if (grew) {
+    if (bytes_at_) gaps_since_change_ = std::max(gaps_since_change_, gap);
+    bytes_at_ = now;
+  }
   seen_ = std::max(seen_, received);
   if (all_flowing && received > grown_to_) {
     if (grew_at_) longest_silence_ = std::max(longest_silence_, now - *grew_at_);
@@ -145,12 +155,11 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
     }
     const auto settling = now - *flowing_at_;
     if (settling < policy_.settle) return target_;
-    if (grew_at_ && *grew_at_ >= *flowing_at_) {
-      // From just after the last bytes since every connection flowed.
-      window_start_ = *grew_at_;
-      window_bytes_ = grown_to_;
-    } else if (grew || settling >= policy_.settle + policy_.window) {
+    if (burst_starts) {
       window_start_ = now;
+      window_bytes_ = before;  // this burst is in the window
+    } else if (settling >= policy_.settle + policy_.window) {
+      window_start_ = now;  // no bytes to start from: a connection that does not flow
       window_bytes_ = received;
     }
     return target_;
@@ -161,9 +170,17 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
   const auto window = std::min<mono_time::duration>(
       std::max<mono_time::duration>(policy_.window, silence * policy_.bursts),
       policy_.longest_window);
-  if (elapsed < window || (!grew && elapsed < policy_.longest_window)) return target_;
+  if (elapsed < window) return target_;
+  std::uint64_t counted = 0;
+  if (burst_starts) {
+    counted = before - window_bytes_;  // up to this burst, which is not in the window
+  } else if (elapsed >= policy_.longest_window) {
+    counted = received - window_bytes_;
+  } else {
+    return target_;
+  }
   const double seconds = std::chrono::duration<double>(elapsed).count();
-  const double rate = static_cast<double>(received - window_bytes_) / seconds;
+  const double rate = static_cast<double>(counted) / seconds;
   window_start_.reset();
   flowing_at_.reset();
   changed_at_ = now;

@@ -30,10 +30,10 @@ struct segment_policy {
   // A server that paces each connection sends it bursts with silences between them (nginx's
   // limit_rate: sendfile_max_chunk, 2 MiB, then a pause as long as that takes at the rate): the
   // window lasts at least `bursts` of the longest silence seen, so that it holds several bursts
-  // of each connection whatever their phase, and at most `longest_window`. It starts just after
-  // bytes came (the last ones since every connection flowed, or the next ones; at the latest
-  // `window` after settling) and ends on a loop turn that brought bytes (or at
-  // `longest_window`): from just after one burst to just after another, it counts whole bursts.
+  // of each connection whatever their phase, and at most `longest_window`. It starts and ends
+  // where a burst starts (bytes after a silence at least half the longest since the change), so
+  // that it counts whole bursts; it starts anyway `window` after settling (a connection that
+  // never flows), and ends anyway at `longest_window`.
   std::chrono::milliseconds settle{50};
   std::chrono::milliseconds window{400};
   std::uint32_t bursts = 3;
@@ -121,7 +121,9 @@ class connection_controller {
   bool settled_ = false;
   std::optional<mono_time> window_start_;
   std::uint64_t window_bytes_ = 0;
-  std::uint64_t seen_ = 0;  // the most bytes seen (a turn that sees more brought bytes)
+  std::uint64_t seen_ = 0;             // the most bytes seen (a turn that sees more brought bytes)
+  std::optional<mono_time> bytes_at_;  // when bytes last came (connections flowing or not)
+  mono_time::duration gaps_since_change_{};  // the longest gap between bytes since the change
   mono_time changed_at_{};
   std::optional<mono_time> flowing_at_;
   // When the file's byte count last grew while all its connections were flowing, and the
