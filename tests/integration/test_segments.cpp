@@ -257,6 +257,61 @@ TEST(Segments, ALinkThatOneConnectionFillsGetsNoMore) {
   EXPECT_LE(connections.size(), 3U) << daemon.log();
   EXPECT_NE(daemon.log().find("goes back to 1 connection(s)"), std::string::npos) << daemon.log();
   EXPECT_EQ(daemon.log().find("now uses 3 connections"), std::string::npos) << daemon.log();
+
+  // The next file from that host remembers that more did not pay: one connection, no probe.
+  const std::string second_digest = origin.make_random_file("second.bin", 8 * MiB, 65);
+  job second = c.create_job("full link again");
+  second.add_file(origin.url("second.bin"), (out / "second.bin").string());
+  second.resume();
+  ASSERT_EQ(second.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(second.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "second.bin"), second_digest);
+  origin.wait_for_requests(requests.size() + 1);
+  const auto again = requests_for(origin, "/second.bin");
+  EXPECT_EQ(again.size(), 1U) << daemon.log();
+  EXPECT_NE(daemon.log().find("job " + second.id() + ": file 0 starts with 1 connection(s)"),
+            std::string::npos)
+      << daemon.log();
+}
+
+// A second file from a server that caps each connection starts with the connections the first
+// one found paid, at once, instead of ramping up from one again.
+TEST(Segments, TheNextFileFromAHostStartsWithWhatPaidForTheLast) {
+  nginx_server origin(capped_per_connection(8 * MiB));
+  daemon_options options = segmenting({"--max-connections-per-host", "16"});
+  options.max_connections_per_file = 16;
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 64 * MiB;
+  const std::string first_digest = origin.make_random_file("first.bin", kSize, 66);
+  const std::string second_digest = origin.make_random_file("second.bin", kSize, 67);
+  client c = connect(daemon);
+  job first = c.create_job("first");
+  first.add_file(origin.url("first.bin"), (out / "first.bin").string());
+  first.resume();
+  ASSERT_EQ(first.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(first.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "first.bin"), first_digest);
+  // The first file got past the probe: it asked for 8 (and perhaps 16).
+  EXPECT_NE(daemon.log().find("job " + first.id() + ": file 0 now uses 8 connections"),
+            std::string::npos)
+      << daemon.log();
+
+  job second = c.create_job("second");
+  second.add_file(origin.url("second.bin"), (out / "second.bin").string());
+  second.resume();
+  ASSERT_EQ(second.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(second.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "second.bin"), second_digest);
+  const std::string log = daemon.log();
+  const std::string starts = "job " + second.id() + ": file 0 starts with ";
+  const auto at = log.find(starts);
+  ASSERT_NE(at, std::string::npos) << log;
+  EXPECT_GE(std::stoul(log.substr(at + starts.size())), 8U) << log;
+  EXPECT_EQ(log.find("goes back to"), std::string::npos) << log;
+  origin.wait_for_requests(2);
+  EXPECT_GE(connections_of(requests_for(origin, "/second.bin")).size(), 8U) << log;
+  EXPECT_EQ(second.info().files.at(0).sources.bytes_from_origin, kSize);
 }
 
 // kill -9 while several segments run: the store holds each segment's recorded bytes, and after
