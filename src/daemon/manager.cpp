@@ -214,6 +214,7 @@ manager::manager(const config& cfg, store::job_store& store, file_ops& files)
       store_(store),
       files_(files),
       engine_(*this, cfg.http),
+      connection_memory_(cfg.segments.remember_for),
       notifier_([this](const std::string& id) -> const jobs::job* {
         auto it = jobs_.find(id);
         return it == jobs_.end() ? nullptr : &it->second;
@@ -1597,7 +1598,13 @@ void manager::grow_segments(jobs::mono_time now) {
       received += unrecorded(tid, each);
       if (engine_.received(tid) <= each.base_local) all_flowing = false;
     }
+    const bool was_settled = it->second.settled();
     const std::uint32_t target = it->second.target(now, received, all_flowing);
+    if (!was_settled) {
+      if (const auto learned = it->second.learned()) {
+        connection_memory_.remember(memory_key(jobs_.at(job_id), t.url), *learned, now);
+      }
+    }
     if (target != tids.size()) changes.emplace_back(job_id, t.file_index, target);
   }
   for (const auto& [job_id, index, target] : changes) {
@@ -1714,6 +1721,10 @@ std::uint32_t manager::connection_budget(const jobs::job& j, std::uint32_t index
   return std::min({room(config_.segments.max_connections, of_file),
                    room(config_.scheduler.max_connections_per_host, to_host),
                    room(config_.scheduler.max_connections, active_.size())});
+}
+
+std::string manager::memory_key(const jobs::job& j, const std::string& url) {
+  return jobs::host_key(url) + ' ' + std::to_string(static_cast<int>(j.priority));
 }
 
 void manager::make_room(const std::string& host) {
@@ -2261,11 +2272,19 @@ std::optional<transfer::http::outcome> manager::on_response(
       !j.dynamic_content && file.remote_size != size_unknown &&
       file.remote_size >= 2 * config_.segments.min_segment_size &&
       config_.segments.max_connections > 1) {
-    // One connection now; its controller decides whether more pay (grow_segments).
+    // One connection now; its controller decides whether more pay (grow_segments), starting
+    // from what the host's last file learned, if it is remembered.
     t.splittable = true;
-    controllers_
-        .insert_or_assign({j.id, t.file_index}, jobs::connection_controller(config_.segments))
-        .first->second.connections_changed(mono_now(), 1, file.bytes_transferred);
+    jobs::connection_controller& controller =
+        controllers_
+            .insert_or_assign({j.id, t.file_index}, jobs::connection_controller(config_.segments))
+            .first->second;
+    if (const auto learned = connection_memory_.recall(memory_key(j, t.url), mono_now())) {
+      controller.start_from(*learned);
+      spdlog::info("job {}: file {} starts with {} connection(s), as its host's last file", j.id,
+                   t.file_index, controller.wanted());
+    }
+    controller.connections_changed(mono_now(), 1, file.bytes_transferred);
   }
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
@@ -2293,6 +2312,7 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
   const std::uint32_t index = t.file_index;
   const jobs::byte_source source = t.source;
   const std::string cache_host = t.cache_host;
+  const std::string url = t.url;
   jobs::job& j = jobs_.at(job_id);
   auto& file = j.files[index];
   const auto now = mono_now();
@@ -2304,6 +2324,11 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
   if (result.remote_mtime >= 0) file.remote_mtime = result.remote_mtime;
   if (result.ok) {
     if (jobs::segments_complete(file.segments)) {
+      // A file that ended while it still tried more remembers what it was trying.
+      if (auto c = controllers_.find({job_id, index});
+          c != controllers_.end() && !c->second.settled() && c->second.learned()) {
+        connection_memory_.remember(memory_key(j, url), *c->second.learned(), now);
+      }
       if (active_by_job_.count(job_id) != 0) stop_job(j);  // nothing is left to fetch
       controllers_.erase({job_id, index});
       file.bytes_total = file.remote_size;

@@ -249,6 +249,9 @@ class manager final : public transfer::http::listener {
   bool add_connection(jobs::job& j, std::uint32_t index);
   bool save_segments(const jobs::job& j, std::uint32_t index);
   std::uint32_t connection_budget(const jobs::job& j, std::uint32_t index) const;
+  // What connection_memory_ files under: the host a transfer asks (origin or cache host) and the
+  // job's priority (whose bandwidth cap may be what made more connections not pay).
+  static std::string memory_key(const jobs::job& j, const std::string& url);
   // Stops segment transfers of other jobs (their bytes kept, their segments resumed later) until
   // a job for `host` fits within the connection caps.
   void make_room(const std::string& host);
@@ -446,6 +449,9 @@ class manager final : public transfer::http::listener {
   std::map<std::string, std::vector<transfer::http::transfer_id>> active_by_job_;
   // How many connections each running segmentable file should use; not persisted.
   std::map<std::pair<std::string, std::uint32_t>, jobs::connection_controller> controllers_;
+  // Per host, how many connections its last segmented file settled on (not persisted): the next
+  // file from there starts with that many.
+  jobs::connection_memory connection_memory_;
   // Files of a server without range support restarted from 0; too many -> ERROR.
   std::map<std::pair<std::string, std::uint32_t>, int> restarts_;
   std::map<std::uint64_t, watch_entry> watchers_;

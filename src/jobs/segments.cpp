@@ -97,6 +97,8 @@ void connection_controller::connections_changed(mono_time now, std::uint32_t run
   window_start_.reset();
   flowing_at_.reset();
   grew_at_.reset();
+  bytes_at_.reset();
+  gaps_since_change_ = {};
 }
 
 void connection_controller::resume_with(std::uint32_t connections) {
@@ -104,9 +106,43 @@ void connection_controller::resume_with(std::uint32_t connections) {
   settled_ = target_ > 1;  // what was learned before still holds for this server
 }
 
+void connection_controller::start_from(const learned_connections& learned) {
+  target_ =
+      std::clamp<std::uint32_t>(learned.connections, 1, std::max(policy_.max_connections, 1U));
+  if (target_ == 1 || learned.one_connection_rate <= 0) {
+    // More did not pay for this host's last file: no probe either, until the memory expires.
+    settled_ = target_ == 1;
+    return;
+  }
+  // Judged as a try from one connection to all of them; one that pays goes on to the cap.
+  previous_rate_ = one_rate_ = learned.one_connection_rate;
+  previous_connections_ = 1;
+  full_tries_ = 1;
+}
+
+std::optional<learned_connections> connection_controller::learned() const {
+  // Settled by a measurement, or still trying more after a try that paid in full (a file may
+  // end before the last try is judged: what it asked for then is what the evidence supported).
+  if (!one_rate_ || !(settled_ ? judged_ : paid_in_full_)) return std::nullopt;
+  return learned_connections{target_, *one_rate_};
+}
+
 std::uint32_t connection_controller::target(mono_time now, std::uint64_t received,
                                             bool all_flowing) {
   if (settled_ || running_ == 0) return target_;
+  // A window starts and ends where a burst starts (a turn that brings bytes after a silence at
+  // least half the longest seen with this many connections; for a steady source, most turns):
+  // it holds whole bursts of a
+  // server that sends them (nginx's limit_rate), not one more or less by where its edges fell.
+  const bool grew = received > seen_;
+  const std::uint64_t before = seen_;
+  const auto gap = bytes_at_ ? now - *bytes_at_ : mono_time::duration{};
+  const bool burst_starts = grew && (!bytes_at_ || gap * 2 >= gaps_since_change_);
+  if (grew) {
+    if (bytes_at_) gaps_since_change_ = std::max(gaps_since_change_, gap);
+    bytes_at_ = now;
+  }
+  seen_ = std::max(seen_, received);
   if (all_flowing && received > grown_to_) {
     if (grew_at_) longest_silence_ = std::max(longest_silence_, now - *grew_at_);
     grew_at_ = now;
@@ -117,8 +153,13 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
       if (!all_flowing && now - changed_at_ < policy_.max_wait) return target_;
       flowing_at_ = now;
     }
-    if (now - *flowing_at_ >= policy_.settle) {
+    const auto settling = now - *flowing_at_;
+    if (settling < policy_.settle) return target_;
+    if (burst_starts) {
       window_start_ = now;
+      window_bytes_ = before;  // this burst is in the window
+    } else if (settling >= policy_.settle + policy_.window) {
+      window_start_ = now;  // no bytes to start from: a connection that does not flow
       window_bytes_ = received;
     }
     return target_;
@@ -130,8 +171,16 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
       std::max<mono_time::duration>(policy_.window, silence * policy_.bursts),
       policy_.longest_window);
   if (elapsed < window) return target_;
+  std::uint64_t counted = 0;
+  if (burst_starts) {
+    counted = before - window_bytes_;  // up to this burst, which is not in the window
+  } else if (elapsed >= policy_.longest_window) {
+    counted = received - window_bytes_;
+  } else {
+    return target_;
+  }
   const double seconds = std::chrono::duration<double>(elapsed).count();
-  const double rate = static_cast<double>(received - window_bytes_) / seconds;
+  const double rate = static_cast<double>(counted) / seconds;
   window_start_.reset();
   flowing_at_.reset();
   changed_at_ = now;
@@ -146,20 +195,56 @@ std::uint32_t connection_controller::target(mono_time now, std::uint64_t receive
       const double paid_share = worth + 1.0 - policy_.min_gain;
       const std::uint32_t paid =
           paid_share <= 0 ? 0U : std::min(added, static_cast<std::uint32_t>(paid_share));
-      settled_ = true;
+      settled_ = judged_ = true;
       target_ = previous_connections_ + paid;
       return target_;
     }
+    ++full_tries_;
+    paid_in_full_ = true;
   }
+  if (running_ == 1) one_rate_ = rate;
   previous_rate_ = rate;
   previous_connections_ = running_;
   if (running_ >= policy_.max_connections) {
-    settled_ = true;
+    settled_ = judged_ = true;
     target_ = running_;
     return target_;
   }
-  target_ = std::min(policy_.max_connections, running_ == 1 ? 2U : running_ * 2);
+  // The probe (1 -> 2) is the one cautious step: once it paid in full the server evidently
+  // paces each connection, and the next try asks for four times as many; one more try that
+  // pays in full goes to the cap.
+  std::uint32_t next = policy_.max_connections;
+  if (running_ == 1) {
+    next = 2;
+  } else if (full_tries_ <= 1) {
+    next = running_ * 4;
+  }
+  target_ = std::min(policy_.max_connections, next);
   return target_;
+}
+
+void connection_memory::remember(const std::string& host, const learned_connections& learned,
+                                 mono_time now) {
+  // Expired entries go; past kMostHosts the oldest goes too (a daemon may see many hosts).
+  constexpr std::size_t kMostHosts = 256;
+  std::erase_if(hosts_, [&](const auto& kv) { return now - kv.second.at >= remember_for_; });
+  if (hosts_.size() >= kMostHosts && hosts_.count(host) == 0) {
+    hosts_.erase(std::min_element(hosts_.begin(), hosts_.end(), [](const auto& a, const auto& b) {
+      return a.second.at < b.second.at;
+    }));
+  }
+  hosts_.insert_or_assign(host, entry{learned, now});
+}
+
+std::optional<learned_connections> connection_memory::recall(const std::string& host,
+                                                             mono_time now) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return std::nullopt;
+  if (now - it->second.at >= remember_for_) {
+    hosts_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.learned;
 }
 
 }  // namespace opendo::jobs

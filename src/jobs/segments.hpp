@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,7 +30,10 @@ struct segment_policy {
   // A server that paces each connection sends it bursts with silences between them (nginx's
   // limit_rate: sendfile_max_chunk, 2 MiB, then a pause as long as that takes at the rate): the
   // window lasts at least `bursts` of the longest silence seen, so that it holds several bursts
-  // of each connection whatever their phase, and at most `longest_window`.
+  // of each connection whatever their phase, and at most `longest_window`. It starts and ends
+  // where a burst starts (bytes after a silence at least half the longest since the change), so
+  // that it counts whole bursts; it starts anyway `window` after settling (a connection that
+  // never flows), and ends anyway at `longest_window`.
   std::chrono::milliseconds settle{50};
   std::chrono::milliseconds window{400};
   std::uint32_t bursts = 3;
@@ -38,10 +42,21 @@ struct segment_policy {
   // Connections are added while they pay: an added connection pays when the file's rate rose
   // by at least this share of what one connection brought before. The first try adds one
   // connection; a try whose connections each brought nearly a whole connection's worth (3/4)
-  // doubles the number (a server that caps each connection gets many quickly); a try that did
-  // not keeps the ones that paid, and no more are tried. A link already full so gains nothing
-  // from the one probe and goes back to one.
+  // is followed by a bigger one (after the probe four times as many, after that the cap: a
+  // server that caps each connection gets many quickly); a try that did not keeps the ones that
+  // paid, and no more are tried. A link already full so gains nothing from the one probe and
+  // goes back to one.
   double min_gain = 0.5;
+  // What a host's files learned (connection_memory) holds this long: a later file from the same
+  // host starts with that many connections instead of one.
+  std::chrono::milliseconds remember_for{std::chrono::minutes(10)};
+};
+
+// What one file learned about its host: the number of connections that paid, and what one
+// connection brought (bytes per second) when it was measured alone.
+struct learned_connections {
+  std::uint32_t connections = 1;
+  double one_connection_rate = 0;
 };
 
 // "first-end:done" for each segment, joined by ','; "" for no segments. The store keeps this.
@@ -66,10 +81,14 @@ std::optional<std::size_t> split_largest(std::vector<segment>& segments,
                                          const std::vector<std::uint64_t>& live_next,
                                          std::uint64_t min_size);
 
-// How many connections a file should use, learned from its download rate: one, then two, then
-// twice as many while every addition pays (segment_policy::min_gain); of a try that does not
-// pay in full, the connections that did not pay are given back, and no more are tried. A link
-// that one connection fills so ends with one, after a single probe with two.
+// How many connections a file should use, learned from its download rate: one, then a probe
+// with two; a probe that paid in full (each added connection brought at least 3/4 of one's
+// worth) is followed by four times as many, and a try after that which paid in full by the
+// per-file cap (1, 2, 8, 16). Of a try that does not pay in full, the connections that did
+// not pay are given back (segment_policy::min_gain), and no more are tried. A link that one
+// connection fills so ends with one, after a single probe with two. A file whose host taught
+// an earlier file a number (start_from) starts there, judged against that file's rate of one
+// connection.
 class connection_controller {
  public:
   explicit connection_controller(segment_policy policy = {}) : policy_(policy) {}
@@ -84,6 +103,16 @@ class connection_controller {
   std::uint32_t wanted() const { return target_; }
   // Starts from a number learned before (a resumed file).
   void resume_with(std::uint32_t connections);
+  // Starts from what an earlier file of the same host learned: with one connection, nothing
+  // more is tried; with more, they are all asked for at once and the first window judges them
+  // against the one connection's rate the earlier file measured, as a try from one to that
+  // many (all paid: on to the cap; some: those are kept; none: back to one).
+  void start_from(const learned_connections& learned);
+  // The number this file settled on (or, not settled yet, asks for after a try that paid in
+  // full), and the rate of one connection it measured; nullopt before that, for a file that
+  // started from a number it was given (resume_with, a remembered 1), or for one that never
+  // measured one connection.
+  std::optional<learned_connections> learned() const;
 
  private:
   segment_policy policy_;
@@ -92,6 +121,9 @@ class connection_controller {
   bool settled_ = false;
   std::optional<mono_time> window_start_;
   std::uint64_t window_bytes_ = 0;
+  std::uint64_t seen_ = 0;             // the most bytes seen (a turn that sees more brought bytes)
+  std::optional<mono_time> bytes_at_;  // when bytes last came (connections flowing or not)
+  mono_time::duration gaps_since_change_{};  // the longest gap between bytes since the change
   mono_time changed_at_{};
   std::optional<mono_time> flowing_at_;
   // When the file's byte count last grew while all its connections were flowing, and the
@@ -102,6 +134,33 @@ class connection_controller {
   // The rate measured with one connection fewer than now (bytes per second), and how many that was.
   std::optional<double> previous_rate_;
   std::uint32_t previous_connections_ = 0;
+  // One connection's rate, measured alone (or taken from the host's memory).
+  std::optional<double> one_rate_;
+  // Tries that paid in full so far (the probe is the first).
+  std::uint32_t full_tries_ = 0;
+  // Settled by a measurement (not by what it was told).
+  bool judged_ = false;
+  // A measured try paid in full.
+  bool paid_in_full_ = false;
+};
+
+// Per host, what its files last learned (learned_connections), for `remember_for` from when it
+// was learned. A later file that learns otherwise (more connections no longer pay) replaces it.
+class connection_memory {
+ public:
+  explicit connection_memory(std::chrono::milliseconds remember_for = std::chrono::minutes(10))
+      : remember_for_(remember_for) {}
+  void remember(const std::string& host, const learned_connections& learned, mono_time now);
+  std::optional<learned_connections> recall(const std::string& host, mono_time now);
+  std::size_t size() const { return hosts_.size(); }
+
+ private:
+  struct entry {
+    learned_connections learned;
+    mono_time at;
+  };
+  std::chrono::milliseconds remember_for_;
+  std::map<std::string, entry> hosts_;
 };
 
 }  // namespace opendo::jobs

@@ -257,6 +257,61 @@ TEST(Segments, ALinkThatOneConnectionFillsGetsNoMore) {
   EXPECT_LE(connections.size(), 3U) << daemon.log();
   EXPECT_NE(daemon.log().find("goes back to 1 connection(s)"), std::string::npos) << daemon.log();
   EXPECT_EQ(daemon.log().find("now uses 3 connections"), std::string::npos) << daemon.log();
+
+  // The next file from that host remembers that more did not pay: one connection, no probe.
+  const std::string second_digest = origin.make_random_file("second.bin", 8 * MiB, 65);
+  job second = c.create_job("full link again");
+  second.add_file(origin.url("second.bin"), (out / "second.bin").string());
+  second.resume();
+  ASSERT_EQ(second.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(second.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "second.bin"), second_digest);
+  origin.wait_for_requests(requests.size() + 1);
+  const auto again = requests_for(origin, "/second.bin");
+  EXPECT_EQ(again.size(), 1U) << daemon.log();
+  EXPECT_NE(daemon.log().find("job " + second.id() + ": file 0 starts with 1 connection(s)"),
+            std::string::npos)
+      << daemon.log();
+}
+
+// A second file from a server that caps each connection starts with the connections the first
+// one found paid, at once, instead of ramping up from one again.
+TEST(Segments, TheNextFileFromAHostStartsWithWhatPaidForTheLast) {
+  nginx_server origin(capped_per_connection(8 * MiB));
+  daemon_options options = segmenting({"--max-connections-per-host", "16"});
+  options.max_connections_per_file = 16;
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 64 * MiB;
+  const std::string first_digest = origin.make_random_file("first.bin", kSize, 66);
+  const std::string second_digest = origin.make_random_file("second.bin", kSize, 67);
+  client c = connect(daemon);
+  job first = c.create_job("first");
+  first.add_file(origin.url("first.bin"), (out / "first.bin").string());
+  first.resume();
+  ASSERT_EQ(first.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(first.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "first.bin"), first_digest);
+  // The first file got past the probe: it asked for 8 (and perhaps 16).
+  EXPECT_NE(daemon.log().find("job " + first.id() + ": file 0 now uses 8 connections"),
+            std::string::npos)
+      << daemon.log();
+
+  job second = c.create_job("second");
+  second.add_file(origin.url("second.bin"), (out / "second.bin").string());
+  second.resume();
+  ASSERT_EQ(second.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(second.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "second.bin"), second_digest);
+  const std::string log = daemon.log();
+  const std::string starts = "job " + second.id() + ": file 0 starts with ";
+  const auto at = log.find(starts);
+  ASSERT_NE(at, std::string::npos) << log;
+  EXPECT_GE(std::stoul(log.substr(at + starts.size())), 8U) << log;
+  EXPECT_EQ(log.find("goes back to"), std::string::npos) << log;
+  origin.wait_for_requests(2);
+  EXPECT_GE(connections_of(requests_for(origin, "/second.bin")).size(), 8U) << log;
+  EXPECT_EQ(second.info().files.at(0).sources.bytes_from_origin, kSize);
 }
 
 // kill -9 while several segments run: the store holds each segment's recorded bytes, and after
@@ -268,7 +323,9 @@ TEST(Segments, KillNineResumesEachSegmentWhereTheStoreSays) {
   temp_dir boot("opendo-boot");
   daemon_process daemon(booting(boot.path() / "boot_id"));
   temp_dir out("opendo-out");
-  constexpr std::uint64_t kSize = 48 * MiB;
+  // Up to 6 connections at 2 MiB/s run at the kill, and what they received since the last
+  // checkpoint (once a second) is fetched again: large enough that this stays within a quarter.
+  constexpr std::uint64_t kSize = 80 * MiB;
   const std::string digest = origin.make_random_file("crash.bin", kSize, 63);
   const auto [id, recorded] =
       kill_amid_segments(daemon, origin.url("crash.bin"), out.path() / "crash.bin");
@@ -306,7 +363,9 @@ TEST(Segments, KillNineKeepsWhatEachSegmentWroteAfterItsLastRecord) {
   nginx_server origin(capped_per_connection(2 * MiB));
   daemon_process daemon(segmenting());
   temp_dir out("opendo-out");
-  constexpr std::uint64_t kSize = 48 * MiB;
+  // Large enough that, when the kill comes, at least two segments have more than 2 MiB left
+  // (with 6 connections at 2 MiB/s each from 18 MiB or so on).
+  constexpr std::uint64_t kSize = 80 * MiB;
   constexpr std::uint64_t kSeed = 64;
   constexpr std::uint64_t kBlock = 4096;
   const std::string digest = origin.make_random_file("kept.bin", kSize, kSeed);
