@@ -476,9 +476,19 @@ void manager::notify(const jobs::job& j, job_event_kind kind) {
   }
   if (tokens.empty()) return;
   const job_info info = view(j);
+  std::optional<job_info> narrowed;
   for (auto token : tokens) {
     auto it = watchers_.find(token);
-    if (it != watchers_.end()) it->second.on_event(kind, info);
+    if (it == watchers_.end()) continue;
+    const caller& who = it->second.who;
+    if (who.admin || who.uid == j.owner_uid) {
+      it->second.on_event(kind, info);
+    } else {
+      // The owner who started the watch lost the job to an administrator's TakeOwnership: from
+      // then on it is told what its creator's notifications say, and no more.
+      if (!narrowed) narrowed = creators_view(info);
+      it->second.on_event(kind, *narrowed);
+    }
   }
 }
 
@@ -1171,7 +1181,7 @@ std::uint64_t manager::watch(const caller& who, const std::string& id, watcher o
   on_event(job_event_kind::snapshot, view(j));
   if (is_final(j.state)) return 0;  // nothing more will happen
   const std::uint64_t token = next_watch_++;
-  watchers_.emplace(token, watch_entry{id, std::move(on_event)});
+  watchers_.emplace(token, watch_entry{id, std::move(on_event), who});
   return token;
 }
 

@@ -197,6 +197,7 @@ class manager final : public transfer::http::listener {
   struct watch_entry {
     std::string job_id;
     watcher on_event;
+    caller who;  // who watches: a watcher that no longer owns the job sees creators_view only
   };
 
   jobs::job& visible_job(const caller& who, const std::string& id);

@@ -719,9 +719,59 @@ TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
     try {
       opendo::client c(client_options());
       opendo::job j = c.open_job(id);  // A owns the job now
-      if (::write(opened[1], "o", 1) != 1) fail("cannot tell the parent");
+      // A also watches the job, from before the administrator takes it.
+      std::mutex watch_mutex;
+      std::condition_variable watch_changed;
+      bool snapshot = false;
+      bool watch_over = false;
+      std::optional<opendo::job_info> watched_after;
+      std::thread watcher([&] {
+        try {
+          opendo::client wc(client_options());
+          wc.open_job(id).watch(
+              [&](const opendo::job_event& e) {
+                std::lock_guard lock(watch_mutex);
+                if (e.kind == opendo::job_event_kind::snapshot) {
+                  snapshot = true;
+                } else if (e.job.owner_uid != a.uid) {
+                  watched_after = e.job;
+                }
+                watch_changed.notify_all();
+                return !watched_after;
+              },
+              0ms);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "as %s: the watch failed: %s\n", a.name.c_str(), e.what());
+        }
+        std::lock_guard lock(watch_mutex);
+        watch_over = true;
+        watch_changed.notify_all();
+      });
+      {
+        std::unique_lock lock(watch_mutex);
+        watch_changed.wait_for(lock, 30s, [&] { return snapshot || watch_over; });
+      }
+      if (!snapshot || ::write(opened[1], "o", 1) != 1) {
+        watcher.detach();
+        fail("A could not watch the job or tell the parent");
+      }
       char go = 0;
       if (::read(taken[0], &go, 1) != 1) fail("the administrator did not take the job");
+      {
+        std::unique_lock lock(watch_mutex);
+        watch_changed.wait_for(lock, 30s, [&] { return watch_over; });
+      }
+      if (!watch_over) {
+        watcher.detach();
+        fail("A's watch was told nothing after the job was taken");
+      }
+      watcher.join();
+      // A's watch goes on, told only what the creator's notifications say.
+      if (!watched_after) fail("A's watch ended without an event after the job was taken");
+      if (watched_after->owner_uid != admin.uid) fail("the watch does not show the new owner");
+      if (!watched_after->display_name.empty() || !watched_after->files.empty()) {
+        fail("A's watch still shows the job: " + watched_after->display_name);
+      }
 
       // The job is no longer A's: it does not exist for A, whatever A calls...
       expect(0x80200001U, "the creator's GetJob", [&] { j.info(); });
