@@ -5,6 +5,12 @@
 //
 // Runs as root (CI does): it creates the users opendo-test-a, opendo-test-b and opendo-test-admin
 // (in the group opendo-test-admins) when they are missing, and runs the CLI as them with setpriv.
+
+// The Windows names first and through the compat directory, as ported code includes them.
+#include <windows.h>
+
+#include <bits.h>
+
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -48,6 +55,48 @@ using namespace std::chrono_literals;
 using namespace opendo::test;
 
 namespace {
+
+// A BITS callback, as ported code writes one: counts JobTransferred calls, which it handles.
+class transferred_callback final : public IBackgroundCopyCallback {
+ public:
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void** ppv) override {
+    if (ppv == nullptr) return E_POINTER;
+    *ppv = nullptr;
+    if (riid == IID_IUnknown || riid == IID_IBackgroundCopyCallback) {
+      *ppv = static_cast<IBackgroundCopyCallback*>(this);
+      AddRef();
+      return S_OK;
+    }
+    return E_NOINTERFACE;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const ULONG left = --refs_;
+    if (left == 0) delete this;
+    return left;
+  }
+  HRESULT STDMETHODCALLTYPE JobTransferred(IBackgroundCopyJob*) override {
+    std::lock_guard lock(mutex_);
+    ++transferred_;
+    changed_.notify_all();
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE JobError(IBackgroundCopyJob*, IBackgroundCopyError*) override {
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE JobModification(IBackgroundCopyJob*, DWORD) override { return S_OK; }
+
+  bool wait_transferred(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return transferred_ > 0; });
+  }
+
+ private:
+  std::atomic<ULONG> refs_{1};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int transferred_ = 0;
+};
 
 constexpr const char* kAdminGroup = "opendo-test-admins";
 
@@ -719,6 +768,22 @@ TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
     try {
       opendo::client c(client_options());
       opendo::job j = c.open_job(id);  // A owns the job now
+      // And through COM, as a ported application holds it: its only job, enumerated.
+      ::setenv("OPENDO_SOCKET", daemon->socket_path().c_str(), 1);
+      if (CoInitializeEx(NULL, COINIT_MULTITHREADED) != S_OK) fail("CoInitializeEx failed");
+      IBackgroundCopyManager* manager = nullptr;
+      IEnumBackgroundCopyJobs* enumerated = nullptr;
+      IBackgroundCopyJob* com_job = nullptr;
+      ULONG fetched = 0;
+      if (CoCreateInstance(__uuidof(BackgroundCopyManager), NULL, CLSCTX_LOCAL_SERVER,
+                           __uuidof(IBackgroundCopyManager),
+                           reinterpret_cast<void**>(&manager)) != S_OK ||
+          manager->EnumJobs(0, &enumerated) != S_OK ||
+          enumerated->Next(1, &com_job, &fetched) != S_OK || fetched != 1) {
+        fail("A's COM manager does not give A its job");
+      }
+      enumerated->Release();
+      manager->Release();
       // A also watches the job, from before the administrator takes it.
       std::mutex watch_mutex;
       std::condition_variable watch_changed;
@@ -826,6 +891,19 @@ TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
       if (registration.end_reason() != opendo::job::subscription_end::removed) {
         fail("the creator's registration did not end by its removal");
       }
+
+      // The COM registration is the same: SetNotifyInterface works for the creator, and the
+      // callback is told the job transferred; the job's other methods answer BG_E_NOT_FOUND.
+      BG_JOB_STATE com_state = BG_JOB_STATE_QUEUED;
+      if (com_job->GetState(&com_state) != BG_E_NOT_FOUND) fail("COM GetState is not refused");
+      auto* callback = new transferred_callback;
+      if (com_job->SetNotifyInterface(callback) != S_OK) fail("SetNotifyInterface refused");
+      const bool told = callback->wait_transferred(30s);
+      if (com_job->SetNotifyInterface(nullptr) != S_OK) fail("SetNotifyInterface(NULL) refused");
+      callback->Release();
+      com_job->Release();
+      CoUninitialize();
+      if (!told) fail("the COM callback was not told the job transferred");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "as %s: %s\n", a.name.c_str(), e.what());
       ::_exit(1);
