@@ -221,8 +221,9 @@ class job {
   // register again or to poll the job's state.
   subscription subscribe(std::function<bool(const notification&)> on_notification,
                          std::function<void(subscription_end)> on_end = {});
-  // Ends the job's registration, whoever made it (SetNotifyInterface(NULL)): the owner or an
-  // administrator may. Returns false when the job had none; BG_E_INVALID_STATE for a final job.
+  // Ends the job's registration, whoever made it (SetNotifyInterface(NULL)): the owner, the
+  // creator or an administrator may. Returns false when the job had none; BG_E_INVALID_STATE for a
+  // final job.
   bool remove_subscription();
 
   // Calls on_event with a snapshot and then with every change of this job until on_event returns

@@ -318,6 +318,8 @@ struct job_times {
 struct job_info {
   std::string id;  // a GUID in registry format: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}
   std::uint32_t owner_uid = 0;
+  // Who created the job; differs from owner_uid after TakeOwnership.
+  std::uint32_t creator_uid = 0;
   std::string display_name;
   std::string description;
   job_priority priority = job_priority::normal;

@@ -274,6 +274,7 @@ void print_job(const job_info& job) {
   field("state:", std::string(to_string(job.state)));
   field("priority:", std::string(to_string(job.priority)));
   field("owner uid:", std::to_string(job.owner_uid));
+  if (job.creator_uid != job.owner_uid) field("creator uid:", std::to_string(job.creator_uid));
   field("bytes:", bytes_summary(job.bytes_transferred, job.bytes_total));
   field("files:", std::to_string(job.files_transferred) + " of " + std::to_string(job.files_total) +
                       " transferred");

@@ -328,6 +328,58 @@ jobs::job& manager::mutable_job(const caller& who, const std::string& id) {
   return j;
 }
 
+namespace {
+
+// The registration rule of the reference: the job's owner, its creator or an administrator.
+bool may_register(const caller& who, const jobs::job& j) {
+  return who.admin || j.owner_uid == who.uid || j.creator_uid == who.uid;
+}
+
+}  // namespace
+
+jobs::job& manager::registration_job(const caller& who, const std::string& id,
+                                     const char* refused) {
+  jobs::job* j = nullptr;
+  bool retired = false;
+  if (auto it = jobs_.find(id); it != jobs_.end()) {
+    j = &it->second;
+  } else if (auto old = retired_.find(id); old != retired_.end()) {
+    j = &old->second;
+    retired = true;
+  }
+  if (j == nullptr || (retired && !may_register(who, *j))) {
+    throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
+  }
+  if (!may_register(who, *j)) throw request_error{value_of(hr::e_accessdenied), refused};
+  if (is_final(j->state)) {
+    throw request_error{
+        value_of(hr::bg_e_invalid_state),
+        "job " + id + " is " + std::string(to_string(j->state)) + " and accepts no more changes"};
+  }
+  return *j;
+}
+
+job_info creators_view(const job_info& job) {
+  job_info out;
+  out.id = job.id;
+  out.owner_uid = job.owner_uid;
+  out.creator_uid = job.creator_uid;
+  out.priority = job.priority;
+  out.state = job.state;
+  out.bytes_total = job.bytes_total;
+  out.bytes_transferred = job.bytes_transferred;
+  out.files_total = job.files_total;
+  out.files_transferred = job.files_transferred;
+  out.notify_flags = job.notify_flags;
+  out.error_count = job.error_count;
+  if (job.error) {
+    // The code and where it happened; the message may name the new owner's URLs and files.
+    out.error = job_error{job.error->code, job.error->context, job.error->file_index, {}, {}};
+  }
+  out.times = job.times;
+  return out;
+}
+
 void manager::check(std::uint32_t code, const std::string& what) {
   if (failed(code)) throw request_error{code, what + ": " + describe(code)};
 }
@@ -425,9 +477,19 @@ void manager::notify(const jobs::job& j, job_event_kind kind) {
   }
   if (tokens.empty()) return;
   const job_info info = view(j);
+  std::optional<job_info> narrowed;
   for (auto token : tokens) {
     auto it = watchers_.find(token);
-    if (it != watchers_.end()) it->second.on_event(kind, info);
+    if (it == watchers_.end()) continue;
+    const caller& who = it->second.who;
+    if (who.admin || who.uid == j.owner_uid) {
+      it->second.on_event(kind, info);
+    } else {
+      // The owner who started the watch lost the job to an administrator's TakeOwnership: from
+      // then on it is told what its creator's notifications say, and no more.
+      if (!narrowed) narrowed = creators_view(info);
+      it->second.on_event(kind, *narrowed);
+    }
   }
 }
 
@@ -1072,24 +1134,27 @@ void manager::remove_credentials(const caller& who, const std::string& id, std::
 }
 
 std::uint64_t manager::subscribe(const caller& who, const std::string& id, subscriber_sink sink) {
-  auto it = jobs_.find(id);
-  if (it != jobs_.end() && it->second.owner_uid != who.uid && !who.admin) {
-    throw request_error{value_of(hr::e_accessdenied),
-                        "only the job's owner or an administrator may register for its "
-                        "notifications"};
+  jobs::job& j = registration_job(who, id,
+                                  "only the job's owner, its creator or an administrator may "
+                                  "register for its notifications");
+  if (!who.admin && sink.deliver) {
+    // Decided at each delivery: the subscriber may own the job now and not later (TakeOwnership)
+    // or the other way round.
+    sink.deliver = [deliver = std::move(sink.deliver), uid = who.uid](const notification& n) {
+      if (n.job.owner_uid == uid) return deliver(n);
+      notification shown = n;
+      shown.job = creators_view(n.job);
+      deliver(shown);
+    };
   }
-  jobs::job& j = mutable_job(who, id);
   if (sink.registered) sink.registered();
   return notifier_.subscribe(j, std::move(sink), mono_now());
 }
 
 bool manager::remove_subscription(const caller& who, const std::string& id) {
-  auto it = jobs_.find(id);
-  if (it != jobs_.end() && it->second.owner_uid != who.uid && !who.admin) {
-    throw request_error{value_of(hr::e_accessdenied),
-                        "only the job's owner or an administrator may change its notifications"};
-  }
-  mutable_job(who, id);  // BG_E_NOT_FOUND, or BG_E_INVALID_STATE for a final job
+  registration_job(who, id,
+                   "only the job's owner, its creator or an administrator may change its "
+                   "notifications");
   return notifier_.remove(id, mono_now());
 }
 
@@ -1099,7 +1164,16 @@ void manager::unsubscribe(std::uint64_t token) {
 
 void manager::acknowledge(const caller& who, const std::string& id, std::uint64_t sequence,
                           bool handled) {
-  visible_job(who, id);
+  const jobs::job* j = nullptr;
+  if (auto it = jobs_.find(id); it != jobs_.end()) {
+    j = &it->second;
+  } else if (auto old = retired_.find(id); old != retired_.end()) {
+    j = &old->second;
+  }
+  // Whoever may register acknowledges; to anyone else the job does not exist.
+  if (j == nullptr || !may_register(who, *j)) {
+    throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
+  }
   notifier_.acknowledge(id, sequence, handled, mono_now());
 }
 
@@ -1108,7 +1182,7 @@ std::uint64_t manager::watch(const caller& who, const std::string& id, watcher o
   on_event(job_event_kind::snapshot, view(j));
   if (is_final(j.state)) return 0;  // nothing more will happen
   const std::uint64_t token = next_watch_++;
-  watchers_.emplace(token, watch_entry{id, std::move(on_event)});
+  watchers_.emplace(token, watch_entry{id, std::move(on_event), who});
   return token;
 }
 

@@ -49,6 +49,12 @@ struct caller {
   bool admin = false;
 };
 
+// What a notification shows of a job to a subscriber who neither owns it nor administers: its
+// creator after TakeOwnership. The id, owner and creator, state, priority, progress counts, notify
+// flags, error count, times, and the error's code, context and file index; none of the new
+// owner's names, files, URLs, headers, proxy, command line or messages.
+job_info creators_view(const job_info& job);
+
 struct property_changes {
   std::optional<std::string> display_name;
   std::optional<std::string> description;
@@ -129,11 +135,17 @@ class manager final : public transfer::http::listener {
   void remove_credentials(const caller& who, const std::string& id, std::uint32_t target,
                           std::uint32_t scheme);
 
-  // Notification subscriptions (SetNotifyInterface); see notifier.hpp.
+  // Notification subscriptions (SetNotifyInterface); see notifier.hpp. The job's owner, its
+  // creator (after TakeOwnership too) and administrators may register; anyone else gets
+  // E_ACCESSDENIED. A creator who no longer owns the job gets notifications whose job is
+  // creators_view's, and can do nothing else with it (docs/security.md, "The creator after
+  // TakeOwnership").
   std::uint64_t subscribe(const caller& who, const std::string& id, subscriber_sink sink);
   void unsubscribe(std::uint64_t token);
-  // SetNotifyInterface(NULL): ends the job's registration whoever made it (owner or admin).
+  // SetNotifyInterface(NULL): ends the job's registration whoever made it (the owner, the
+  // creator or an administrator may).
   bool remove_subscription(const caller& who, const std::string& id);
+  // By whoever may register (the subscriber acknowledges what it was sent).
   void acknowledge(const caller& who, const std::string& id, std::uint64_t sequence, bool handled);
 
   // Watching: `on_event` gets a snapshot now and every change later. Returns a token.
@@ -187,10 +199,15 @@ class manager final : public transfer::http::listener {
   struct watch_entry {
     std::string job_id;
     watcher on_event;
+    caller who;  // who watches: a watcher that no longer owns the job sees creators_view only
   };
 
   jobs::job& visible_job(const caller& who, const std::string& id);
   jobs::job& mutable_job(const caller& who, const std::string& id);
+  // The job for a registration call: found (live or retired) and not final, with the owner, the
+  // creator or an administrator calling. Another user gets E_ACCESSDENIED (`refused` says for
+  // what) on a live job and BG_E_NOT_FOUND on a retired one, as before the creator was kept.
+  jobs::job& registration_job(const caller& who, const std::string& id, const char* refused);
   void check(std::uint32_t code, const std::string& what);
   void persist(const jobs::job& j);
   // The job's row and one file's, after only they changed (a file finished).

@@ -291,6 +291,7 @@ json to_json(const job_info& job) {
   }
   json out = {{"id", job.id},
               {"owner_uid", job.owner_uid},
+              {"creator_uid", job.creator_uid},
               {"display_name", job.display_name},
               {"description", job.description},
               {"priority", std::string(to_string(job.priority))},
@@ -354,6 +355,7 @@ job_info job_from_json(const json& value) {
   job_info job;
   job.id = string_field(value, "id");
   job.owner_uid = uint32_field(value, "owner_uid");
+  job.creator_uid = uint32_field(value, "creator_uid");
   job.display_name = string_field(value, "display_name");
   job.description = string_field(value, "description");
   auto priority = job_priority_from_string(string_field(value, "priority"));

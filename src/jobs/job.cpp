@@ -46,6 +46,7 @@ job_info to_info(const job& j) {
   job_info info;
   info.id = j.id;
   info.owner_uid = j.owner_uid;
+  info.creator_uid = j.creator_uid;
   info.display_name = j.display_name;
   info.description = j.description;
   info.priority = j.priority;

@@ -119,6 +119,9 @@ struct limits {
 struct job {
   std::string id;  // {GUID}
   std::uint32_t owner_uid = 0;
+  // Who called CreateJob. TakeOwnership changes the owner, never the creator, who may still
+  // register for the job's notifications (docs/security.md, "The creator after TakeOwnership").
+  std::uint32_t creator_uid = 0;
   std::string display_name;
   std::string description;
   job_priority priority = job_priority::normal;

@@ -78,6 +78,7 @@ job make_job(std::string id, std::uint32_t owner_uid, std::string display_name, 
   job j;
   j.id = std::move(id);
   j.owner_uid = owner_uid;
+  j.creator_uid = owner_uid;
   j.display_name = std::move(display_name);
   j.state = job_state::suspended;
   j.times.creation = wall;

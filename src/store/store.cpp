@@ -31,7 +31,7 @@ namespace opendo::store {
 
 namespace {
 
-constexpr std::int64_t kSchemaVersion = 13;
+constexpr std::int64_t kSchemaVersion = 14;
 
 [[noreturn]] void fail(std::string_view path, std::string_view operation, std::string_view reason,
                        opendo::hr code = opendo::hr::e_fail) {
@@ -275,7 +275,8 @@ CREATE TABLE jobs (
   peer_caching_flags INTEGER,
   cost_flags INTEGER NOT NULL DEFAULT 2147483903,
   cost_policy INTEGER NOT NULL DEFAULT 0,
-  disallow_on_cellular INTEGER NOT NULL DEFAULT 0
+  disallow_on_cellular INTEGER NOT NULL DEFAULT 0,
+  creator_uid INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE files (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -409,6 +410,13 @@ ALTER TABLE jobs ADD COLUMN cost_policy INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN disallow_on_cellular INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 13 kept only the owner: the creator is who owned the job then (a TakeOwnership before
+// the migration is not known; its job is taken to have been created by its present owner).
+constexpr const char* kMigrateFrom13 = R"sql(
+ALTER TABLE jobs ADD COLUMN creator_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET creator_uid = owner_uid;
+)sql";
+
 // A file's trusted content metadata (version 8): the metainfo (raw bencoded bytes, up to 512
 // KiB) or magnet its owner gave, and the content id derived from them. A row exists only for a
 // file that has them. A table of its own, not columns of files: files rows are rewritten with
@@ -530,6 +538,13 @@ WHERE id = ?1
 )sql";
 constexpr const char* kLoadPolicy = R"sql(
 SELECT id, peer_caching_flags, cost_flags, cost_policy, disallow_on_cellular FROM jobs
+)sql";
+// The job's creator (version 14), likewise: written with the job, never changed by TakeOwnership.
+constexpr const char* kUpdateCreator = R"sql(
+UPDATE jobs SET creator_uid = ?2 WHERE id = ?1
+)sql";
+constexpr const char* kLoadCreator = R"sql(
+SELECT id, creator_uid FROM jobs
 )sql";
 constexpr const char* kLoadLimits = R"sql(
 SELECT id, max_download_time, download_time_ms, max_download_size, resumed,
@@ -705,6 +720,7 @@ void prepare_schema(sqlite3* db) {
         if (from <= 10) exec_sql(db, kCreateClientCertificates, operation.c_str());
         if (from <= 11 && from >= 8) exec_sql(db, kMigrateFileContentFrom11, operation.c_str());
         if (from <= 12 && from >= 8) exec_sql(db, kMigrateFileContentFrom12, operation.c_str());
+        if (from <= 13) exec_sql(db, kMigrateFrom13, operation.c_str());
         statement update(db, operation.c_str(),
                          "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
         run(update).bind(1, kSchemaVersion).execute();
@@ -754,6 +770,8 @@ struct job_store::statements {
         load_limits(db, "SELECT jobs limits", kLoadLimits),
         update_policy(db, "UPDATE jobs policy", kUpdatePolicy),
         load_policy(db, "SELECT jobs policy", kLoadPolicy),
+        update_creator(db, "UPDATE jobs creator", kUpdateCreator),
+        load_creator(db, "SELECT jobs creator", kLoadCreator),
         update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
         update_validation(db, "UPDATE files validation", kUpdateValidation),
@@ -800,6 +818,8 @@ struct job_store::statements {
   statement load_limits;
   statement update_policy;
   statement load_policy;
+  statement update_creator;
+  statement load_creator;
   statement update_segments;
   statement load_segments;
   statement update_validation;
@@ -913,6 +933,7 @@ void job_store::save_job_row(const jobs::job& j) {
         .bind(5, j.disallow_on_cellular)
         .execute();
   }
+  run(stmts_->update_creator).bind(1, j.id).bind(2, j.creator_uid).execute();
 }
 
 void job_store::save_file_row(const jobs::job& j, std::uint32_t i) {
@@ -1302,6 +1323,13 @@ std::vector<jobs::job> job_store::load_all_in_transaction() {
       }
       it->second->cost_policy = static_cast<do_cost_policy>(cost_policy);
       it->second->disallow_on_cellular = policy.boolean(4);
+    }
+  }
+  {
+    run creator(stmts_->load_creator);
+    while (creator.step()) {
+      auto it = by_id.find(creator.text(0));
+      if (it != by_id.end()) it->second->creator_uid = creator.u32(1);
     }
   }
   {

@@ -5,6 +5,12 @@
 //
 // Runs as root (CI does): it creates the users opendo-test-a, opendo-test-b and opendo-test-admin
 // (in the group opendo-test-admins) when they are missing, and runs the CLI as them with setpriv.
+
+// The Windows names first and through the compat directory, as ported code includes them.
+#include <windows.h>
+
+#include <bits.h>
+
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -16,15 +22,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -46,6 +55,48 @@ using namespace std::chrono_literals;
 using namespace opendo::test;
 
 namespace {
+
+// A BITS callback, as ported code writes one: counts JobTransferred calls, which it handles.
+class transferred_callback final : public IBackgroundCopyCallback {
+ public:
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void** ppv) override {
+    if (ppv == nullptr) return E_POINTER;
+    *ppv = nullptr;
+    if (riid == IID_IUnknown || riid == IID_IBackgroundCopyCallback) {
+      *ppv = static_cast<IBackgroundCopyCallback*>(this);
+      AddRef();
+      return S_OK;
+    }
+    return E_NOINTERFACE;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const ULONG left = --refs_;
+    if (left == 0) delete this;
+    return left;
+  }
+  HRESULT STDMETHODCALLTYPE JobTransferred(IBackgroundCopyJob*) override {
+    std::lock_guard lock(mutex_);
+    ++transferred_;
+    changed_.notify_all();
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE JobError(IBackgroundCopyJob*, IBackgroundCopyError*) override {
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE JobModification(IBackgroundCopyJob*, DWORD) override { return S_OK; }
+
+  bool wait_transferred(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return transferred_ > 0; });
+  }
+
+ private:
+  std::atomic<ULONG> refs_{1};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int transferred_ = 0;
+};
 
 constexpr const char* kAdminGroup = "opendo-test-admins";
 
@@ -656,6 +707,275 @@ TEST_F(SystemMode, TakeOwnershipAndForeignRegistrationAreForAdministrators) {
   EXPECT_EQ(taken["notify_command"].value("program", ""), "") << taken;
   EXPECT_EQ(info(a, id).value("cli_error", ""), "0x80200001");
   EXPECT_EQ(list(a, false), json::array());
+}
+
+// Only the job's owner, its creator or an administrator may register for its notifications (the
+// reference). After an administrator took A's job, A, its creator, still registers through the
+// job object it holds, is told that the job transferred (with none of the new owner's names in
+// the notification), acknowledges it and ends the registration; everything else answers A as it
+// answers any other user (BG_E_NOT_FOUND). B is still refused with E_ACCESSDENIED. The creator
+// is in the store: after a restart the administrator sees it and A still registers.
+TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
+  nginx_server origin;
+  origin.make_random_file("c.bin", 100000, 21);
+  daemon_options options;
+  options.extra_args = {"--system", "--admin-group", kAdminGroup};
+  options.dir_mode = fs::perms(0755);
+  options.state_dir = top->path() / "state-creator";
+  daemon = std::make_unique<daemon_process>(options);
+
+  const std::string id = create_job(a, "a's job");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(outcome(cli(a, {"addfile", id, origin.url("c.bin"), (home(a) / "c.bin").string()})),
+            "ok");
+  ASSERT_EQ(outcome(cli(a, {"resume", id})), "ok");
+  ASSERT_EQ(wait_for_state(a, id, "TRANSFERRED").value("state", ""), "TRANSFERRED");
+  const json created = info(a, id);
+  EXPECT_EQ(created.value("owner_uid", 0U), a.uid) << created;
+  EXPECT_EQ(created.value("creator_uid", 0U), a.uid) << created;
+
+  // Each call's HRESULT (0 when it succeeded) must be the expected one, in the user's process.
+  auto expect = [](std::uint32_t wanted, const char* what, const std::function<void()>& call) {
+    std::uint32_t got = 0;
+    try {
+      call();
+    } catch (const opendo::error& e) {
+      got = e.hresult();
+    }
+    if (got != wanted) {
+      char text[128];
+      std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
+      throw std::runtime_error(text);
+    }
+  };
+  auto fail = [](const std::string& what) { throw std::runtime_error(what); };
+
+  // A's application: it holds the job object from before the administrator took the job, and
+  // goes on once the parent says the job was taken (or gives up when the parent closes the pipe).
+  int opened[2];
+  int taken[2];
+  ASSERT_EQ(::pipe(opened), 0);
+  ASSERT_EQ(::pipe(taken), 0);
+  const pid_t application = ::fork();
+  ASSERT_GE(application, 0);
+  if (application == 0) {
+    ::close(opened[0]);
+    ::close(taken[1]);
+    if (::initgroups(a.name.c_str(), a.gid) != 0 || ::setresgid(a.gid, a.gid, a.gid) != 0 ||
+        ::setresuid(a.uid, a.uid, a.uid) != 0) {
+      ::_exit(120);
+    }
+    try {
+      opendo::client c(client_options());
+      opendo::job j = c.open_job(id);  // A owns the job now
+      // And through COM, as a ported application holds it: its only job, enumerated.
+      ::setenv("OPENDO_SOCKET", daemon->socket_path().c_str(), 1);
+      if (CoInitializeEx(NULL, COINIT_MULTITHREADED) != S_OK) fail("CoInitializeEx failed");
+      IBackgroundCopyManager* manager = nullptr;
+      IEnumBackgroundCopyJobs* enumerated = nullptr;
+      IBackgroundCopyJob* com_job = nullptr;
+      ULONG fetched = 0;
+      if (CoCreateInstance(__uuidof(BackgroundCopyManager), NULL, CLSCTX_LOCAL_SERVER,
+                           __uuidof(IBackgroundCopyManager),
+                           reinterpret_cast<void**>(&manager)) != S_OK ||
+          manager->EnumJobs(0, &enumerated) != S_OK ||
+          enumerated->Next(1, &com_job, &fetched) != S_OK || fetched != 1) {
+        fail("A's COM manager does not give A its job");
+      }
+      enumerated->Release();
+      manager->Release();
+      // A also watches the job, from before the administrator takes it.
+      std::mutex watch_mutex;
+      std::condition_variable watch_changed;
+      bool snapshot = false;
+      bool watch_over = false;
+      std::optional<opendo::job_info> watched_after;
+      std::thread watcher([&] {
+        try {
+          opendo::client wc(client_options());
+          wc.open_job(id).watch(
+              [&](const opendo::job_event& e) {
+                std::lock_guard lock(watch_mutex);
+                if (e.kind == opendo::job_event_kind::snapshot) {
+                  snapshot = true;
+                } else if (e.job.owner_uid != a.uid) {
+                  watched_after = e.job;
+                }
+                watch_changed.notify_all();
+                return !watched_after;
+              },
+              0ms);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "as %s: the watch failed: %s\n", a.name.c_str(), e.what());
+        }
+        std::lock_guard lock(watch_mutex);
+        watch_over = true;
+        watch_changed.notify_all();
+      });
+      {
+        std::unique_lock lock(watch_mutex);
+        watch_changed.wait_for(lock, 30s, [&] { return snapshot || watch_over; });
+      }
+      if (!snapshot || ::write(opened[1], "o", 1) != 1) {
+        watcher.detach();
+        fail("A could not watch the job or tell the parent");
+      }
+      char go = 0;
+      if (::read(taken[0], &go, 1) != 1) fail("the administrator did not take the job");
+      {
+        std::unique_lock lock(watch_mutex);
+        watch_changed.wait_for(lock, 30s, [&] { return watch_over; });
+      }
+      if (!watch_over) {
+        watcher.detach();
+        fail("A's watch was told nothing after the job was taken");
+      }
+      watcher.join();
+      // A's watch goes on, told only what the creator's notifications say.
+      if (!watched_after) fail("A's watch ended without an event after the job was taken");
+      if (watched_after->owner_uid != admin.uid) fail("the watch does not show the new owner");
+      if (!watched_after->display_name.empty() || !watched_after->files.empty()) {
+        fail("A's watch still shows the job: " + watched_after->display_name);
+      }
+
+      // The job is no longer A's: it does not exist for A, whatever A calls...
+      expect(0x80200001U, "the creator's GetJob", [&] { j.info(); });
+      expect(0x80200001U, "the creator's Resume", [&] { j.resume(); });
+      expect(0x80200001U, "the creator's Cancel", [&] { j.cancel(); });
+      expect(0x80200001U, "the creator's SetDisplayName", [&] { j.set_display_name("back"); });
+      expect(0x80200001U, "the creator's TakeOwnership", [&] { j.take_ownership(); });
+
+      // ...but the registration, which the reference allows the creator.
+      std::mutex mutex;
+      std::condition_variable arrived;
+      std::vector<opendo::notification> got;
+      auto registration = j.subscribe([&](const opendo::notification& n) {
+        {
+          std::lock_guard lock(mutex);
+          got.push_back(n);
+        }
+        arrived.notify_all();
+        return true;  // handled: the library acknowledges it
+      });
+      opendo::notification n;
+      {
+        std::unique_lock lock(mutex);
+        if (!arrived.wait_for(lock, 30s, [&] { return !got.empty(); })) {
+          fail("the creator was told nothing");
+        }
+        n = got.front();
+      }
+      if (n.kind != opendo::notification_kind::transferred) fail("not a transferred notification");
+      const opendo::job_info& seen = n.job;
+      if (seen.id != id) fail("the notification is about job " + seen.id);
+      if (seen.state != opendo::job_state::transferred) fail("the job is not TRANSFERRED");
+      if (seen.owner_uid != admin.uid) fail("owner " + std::to_string(seen.owner_uid));
+      if (seen.creator_uid != a.uid) fail("creator " + std::to_string(seen.creator_uid));
+      if (seen.files_total != 1 || seen.files_transferred != 1 ||
+          seen.bytes_transferred != 100000) {
+        fail("the counts are not the job's");
+      }
+      // What the new owner set, and the files, stay out of the creator's notification.
+      if (!seen.display_name.empty()) fail("the display name leaked: " + seen.display_name);
+      if (!seen.description.empty()) fail("the description leaked: " + seen.description);
+      if (!seen.files.empty()) fail("the files leaked: " + seen.files[0].remote_url);
+      if (!seen.custom_headers.empty()) fail("the headers leaked: " + seen.custom_headers[0]);
+
+      // The acknowledgement was accepted (a refused one ends the stream as "disconnected"
+      // before the removal is read), and the creator may end its registration.
+      if (!j.remove_subscription()) fail("the creator's Unsubscribe found no registration");
+      const auto deadline = std::chrono::steady_clock::now() + 30s;
+      while (registration.active() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+      }
+      if (registration.end_reason() != opendo::job::subscription_end::removed) {
+        fail("the creator's registration did not end by its removal");
+      }
+
+      // The COM registration is the same: SetNotifyInterface works for the creator, and the
+      // callback is told the job transferred; the job's other methods answer BG_E_NOT_FOUND.
+      BG_JOB_STATE com_state = BG_JOB_STATE_QUEUED;
+      if (com_job->GetState(&com_state) != BG_E_NOT_FOUND) fail("COM GetState is not refused");
+      auto* callback = new transferred_callback;
+      if (com_job->SetNotifyInterface(callback) != S_OK) fail("SetNotifyInterface refused");
+      const bool told = callback->wait_transferred(30s);
+      if (com_job->SetNotifyInterface(nullptr) != S_OK) fail("SetNotifyInterface(NULL) refused");
+      callback->Release();
+      com_job->Release();
+      CoUninitialize();
+      if (!told) fail("the COM callback was not told the job transferred");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "as %s: %s\n", a.name.c_str(), e.what());
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(opened[1]);
+  ::close(taken[0]);
+  char ready = 0;
+  const bool a_holds_the_job = ::read(opened[0], &ready, 1) == 1;
+  ::close(opened[0]);
+  bool took = false;
+  if (a_holds_the_job) {
+    took = as_user(admin, [&] {
+      opendo::client c(client_options());
+      opendo::job j = c.open_job(id);
+      j.take_ownership();
+      // What the new owner sets is not the creator's to see.
+      j.set_display_name("the administrator's name");
+      j.set_description("the administrator's description");
+      j.set_custom_headers({"X-Admin-Secret: 42"});
+    });
+  }
+  if (took && ::write(taken[1], "t", 1) != 1) took = false;
+  ::close(taken[1]);  // without the "t", A's process gives up
+  int status = 0;
+  ::waitpid(application, &status, 0);
+  ASSERT_TRUE(a_holds_the_job);
+  ASSERT_TRUE(took) << "the administrator could not take the job";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "A's application failed";
+
+  const json owned = info(admin, id);
+  EXPECT_EQ(owned.value("owner_uid", 0U), admin.uid) << owned;
+  EXPECT_EQ(owned.value("creator_uid", 0U), a.uid) << owned;
+  EXPECT_EQ(owned.value("display_name", ""), "the administrator's name") << owned;
+  const run_result shown = cli(admin, {"info", id});
+  EXPECT_NE(shown.out.find("creator uid:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(std::to_string(a.uid)), std::string::npos) << shown.out;
+  EXPECT_EQ(info(a, id).value("cli_error", ""), "0x80200001");
+  EXPECT_EQ(list(a, false), json::array());
+
+  // B, neither owner nor creator: E_ACCESSDENIED on registering, BG_E_NOT_FOUND on GetJob.
+  auto registration_by = [&](const account& who, const char* method) {
+    const fs::path reply = top->path() / (who.name + "-" + method + ".json");
+    const fs::path socket = daemon->socket_path();
+    fs::permissions(top->path(), fs::perms(0777));  // the user writes the reply there
+    const bool ran = as_user(who, [&] {
+      std::ofstream(reply) << varlink_call(socket, std::string("org.opendo.Transfer.") + method,
+                                           {{"id", id}}, std::string(method) == "Subscribe")
+                                  .dump();
+    });
+    fs::permissions(top->path(), fs::perms(0755));
+    return ran ? json::parse(read_file(reply)) : json{{"failed", true}};
+  };
+  for (const char* method : {"Subscribe", "Unsubscribe"}) {
+    const json refused = registration_by(b, method);
+    EXPECT_EQ(refused["parameters"].value("code", 0U), 0x80070005U) << method << ": " << refused;
+  }
+  EXPECT_EQ(info(b, id).value("cli_error", ""), "0x80200001");
+
+  // The store keeps the creator: after a restart the administrator sees it, A still registers
+  // (the first reply of its stream is "registered") and B is still refused.
+  daemon.reset();
+  daemon = std::make_unique<daemon_process>(options);
+  const json restarted = info(admin, id);
+  EXPECT_EQ(restarted.value("owner_uid", 0U), admin.uid) << restarted;
+  EXPECT_EQ(restarted.value("creator_uid", 0U), a.uid) << restarted;
+  const json again = registration_by(a, "Subscribe");
+  EXPECT_FALSE(again.contains("error")) << again;
+  EXPECT_EQ(again["parameters"].value("kind", ""), "registered") << again;
+  EXPECT_EQ(registration_by(b, "Subscribe")["parameters"].value("code", 0U), 0x80070005U);
+  EXPECT_EQ(info(a, id).value("cli_error", ""), "0x80200001");
 }
 
 // `opendo status` follows ListJobs: a user sees the files of their own jobs, administrators

@@ -94,6 +94,7 @@ TEST(Codec, JobRoundTripsExactly) {
   job_info job;
   job.id = "{00000000-0000-4000-8000-000000000001}";
   job.owner_uid = 1000;
+  job.creator_uid = 1001;
   job.display_name = "naïve ✓";
   job.description = "d";
   job.priority = job_priority::high;
@@ -125,6 +126,7 @@ TEST(Codec, JobRoundTripsExactly) {
   const job_info back = ipc::job_from_json(ipc::to_json(job));
   EXPECT_EQ(ipc::to_json(back), ipc::to_json(job));
   EXPECT_EQ(back.bytes_total, size_unknown);
+  EXPECT_EQ(back.creator_uid, 1001U);
   EXPECT_EQ(back.error->file_index, 1U);
   EXPECT_EQ(back.error->context, error_context::general_transport);
   EXPECT_EQ(back.files[1].progress.bytes_total, size_unknown);

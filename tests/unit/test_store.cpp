@@ -54,6 +54,7 @@ job make_job(const std::string& id, std::int64_t creation, std::size_t files = 1
   job j;
   j.id = id;
   j.owner_uid = 1000;
+  j.creator_uid = 1000;
   j.display_name = "job " + id;
   j.times.creation = creation;
   j.times.modification = creation;
@@ -93,6 +94,7 @@ void expect_same_job(const job& a, const job& b) {
   SCOPED_TRACE("job " + a.id);
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.owner_uid, b.owner_uid);
+  EXPECT_EQ(a.creator_uid, b.creator_uid);
   EXPECT_EQ(a.display_name, b.display_name);
   EXPECT_EQ(a.description, b.description);
   EXPECT_EQ(a.priority, b.priority);
@@ -210,6 +212,7 @@ job version1_job() {
   job j;
   j.id = "{11111111-0000-0000-0000-000000000001}";
   j.owner_uid = 1000;
+  j.creator_uid = 1000;  // migrated stores take the owner for the creator
   j.display_name = "old job ü";
   j.description = "kept";
   j.priority = job_priority::high;
@@ -483,6 +486,7 @@ class JobStore : public ::testing::Test {
 TEST_F(JobStore, RoundTripKeepsEveryField) {
   job full = make_job("{B0000000-0000-0000-0000-000000000002}", 1700000000, 0);
   full.owner_uid = 4242;
+  full.creator_uid = 1001;  // an administrator took the job from its creator
   full.display_name = "Überweisung — 日本語 📦";
   full.description = "a description\nover two lines, with 'quotes' and \"double quotes\"; --";
   full.priority = job_priority::foreground;
@@ -906,9 +910,9 @@ TEST_F(JobStore, GarbageFileIsRefused) {
   expect_open_fails("not a database");
 }
 
-TEST_F(JobStore, NewStoreHasSchemaVersion13) {
+TEST_F(JobStore, NewStoreHasSchemaVersion14) {
   { job_store store(path_); }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
 }
 
 TEST_F(JobStore, LimitsRoundTrip) {
@@ -980,7 +984,7 @@ TEST_F(JobStore, MetaValuesAreKeptAndReplaced) {
   }
   job_store store(path_);
   EXPECT_EQ(store.meta("boot_id"), "2a7c-boot");
-  EXPECT_EQ(store.meta("schema_version"), "13");
+  EXPECT_EQ(store.meta("schema_version"), "14");
 }
 
 TEST_F(JobStore, RoundTripKeepsHttpOptions) {
@@ -1048,7 +1052,7 @@ TEST_F(JobStore, Version3StoreGainsHttpOptions) {
     after.allow_https_to_http_redirect = true;
     store.save_job(after);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   expect_same_job(after, loaded[0]);
@@ -1090,7 +1094,7 @@ TEST_F(JobStore, UnparsableRangesAreReportedNotGuessed) {
 
 TEST_F(JobStore, OtherSchemaVersionIsRefused) {
   { job_store store(path_); }
-  for (const char* version : {"14", "0"}) {
+  for (const char* version : {"15", "0"}) {
     SCOPED_TRACE(version);
     raw_db(path_).exec(std::string("UPDATE meta SET value = ") + version +
                        " WHERE key = 'schema_version'");
@@ -1118,7 +1122,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   }
   {
     raw_db raw(path_);
-    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+    EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
     EXPECT_EQ(raw.text("SELECT proxy_usage || '|' || proxy_list || '|' || proxy_bypass || '|' || "
                        "notify_program || '|' || notify_parameters FROM jobs"),
               "0||||");
@@ -1138,7 +1142,7 @@ TEST_F(JobStore, Version1StoreIsMigrated) {
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(expected, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
 }
 
 // A migrated store has exactly the layout of a new one.
@@ -1206,7 +1210,7 @@ TEST_F(JobStore, Version3StoreIsMigrated) {
     changed.minimum_notification_interval_ms = 100;
     store.save_job(changed);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 2U);
   EXPECT_EQ(loaded[0].max_download_time, 2U);
@@ -1248,12 +1252,13 @@ TEST_F(JobStore, Version5StoreGainsDynamicContent) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_FALSE(loaded[0].dynamic_content);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].dynamic_content = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].dynamic_content);
@@ -1276,13 +1281,14 @@ TEST_F(JobStore, Version6StoreGainsHighPerformance) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].dynamic_content);  // kept: version 6 had it
   EXPECT_FALSE(loaded[0].high_performance);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].high_performance = true;
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].high_performance);
@@ -1295,7 +1301,7 @@ TEST_F(JobStore, FailedMigrationChangesNothing) {
     old.exec(kVersion1Rows);
     old.exec("CREATE TABLE credentials (x INTEGER)");  // makes the last step fail
   }
-  expect_open_fails("migrate schema version 1 to 13");
+  expect_open_fails("migrate schema version 1 to 14");
   raw_db raw(path_);
   EXPECT_EQ(raw.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
   EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'proxy_usage'"),
@@ -1429,7 +1435,7 @@ TEST_F(JobStore, Version4StoreIsMigrated) {
     file.sources.bytes_from_cache_hosts = 10;
     store.save_file_progress(loaded[0].id, 1, file);
   }
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_EQ(loaded[0].files[1].sources.origin_connections, 2U);
@@ -1535,13 +1541,14 @@ TEST_F(JobStore, Version7StoreGainsContentMetadata) {
     old.exec("ALTER TABLE jobs DROP COLUMN cost_policy");
     old.exec("ALTER TABLE jobs DROP COLUMN disallow_on_cellular");
     old.exec("DROP TABLE client_certificates");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   EXPECT_TRUE(loaded[0].high_performance);  // kept: version 7 had it
   EXPECT_TRUE(loaded[0].files[0].content_id.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   const std::string keys =
       "SELECT group_concat(\"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete, "
       "', ') FROM pragma_foreign_key_list('file_content')";
@@ -1588,13 +1595,14 @@ TEST_F(JobStore, Version9StoreGainsValidation) {
     old.exec("DROP TABLE client_certificates");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 9 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
   EXPECT_FALSE(loaded[0].files[0].validated);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].files[0].validated = true;
   { job_store(path_).save_validation(j.id, 0, loaded[0].files[0]); }
   EXPECT_TRUE(job_store(path_).load_all()[0].files[0].validated);
@@ -1646,6 +1654,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
     old.exec("DROP TABLE client_certificates");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 8 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1655,7 +1664,7 @@ TEST_F(JobStore, Version8StoreGainsPeerCachingFlags) {
   EXPECT_EQ(loaded[0].cost_flags, opendo::cost_state::transfer_always);
   EXPECT_EQ(loaded[0].cost_policy, opendo::do_cost_policy::always);
   EXPECT_FALSE(loaded[0].disallow_on_cellular);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].peer_caching_flags = peer_caching::server;
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
@@ -1703,6 +1712,7 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
     old.exec("DROP TABLE client_certificates");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 10 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
@@ -1710,7 +1720,7 @@ TEST_F(JobStore, Version10StoreGainsClientCertificates) {
   expect_same_job(j, loaded[0]);
   EXPECT_EQ(loaded[0].tls_exemptions, 0x3U);  // kept: version 10 had it
   EXPECT_TRUE(loaded[0].client_certificate.empty());
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].client_certificate = {"cert", "key"};
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
@@ -1769,12 +1779,13 @@ TEST_F(JobStore, Version12StoreGainsMetainfoNotes) {
   {
     raw_db old(path_);
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 12 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   loaded[0].files[0].metainfo_note = "used";
   { job_store(path_).save_job(loaded[0]); }
   EXPECT_EQ(job_store(path_).load_all()[0].files[0].metainfo_note, "used");
@@ -1790,15 +1801,54 @@ TEST_F(JobStore, Version11StoreGainsPublishedMetainfoUrls) {
     raw_db old(path_);
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_note");
     old.exec("ALTER TABLE file_content DROP COLUMN metainfo_url");
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
     old.exec("UPDATE meta SET value = 11 WHERE key = 'schema_version'");
   }
   auto loaded = job_store(path_).load_all();
   ASSERT_EQ(loaded.size(), 1U);
   expect_same_job(j, loaded[0]);
-  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "13");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
   file_record published = make_file("published", 40, 0);
   published.metainfo_url = "http://example.com/published.torrent";
   loaded[0].files.push_back(published);
   { job_store(path_).save_job(loaded[0]); }
   expect_same_job(loaded[0], job_store(path_).load_all()[0]);
+}
+
+// Version 13 kept no creator: made here from a new store by dropping the column. Each job's
+// creator becomes its owner (the best that can be known: a TakeOwnership before the migration
+// left no trace), and the column then keeps a creator that differs from the owner.
+TEST_F(JobStore, Version13StoreGainsCreators) {
+  job mine = make_job("{00000000-0000-0000-0000-0000000000b1}", 1, 1);
+  job taken = make_job("{00000000-0000-0000-0000-0000000000b2}", 2, 1);
+  taken.owner_uid = 0;
+  taken.creator_uid = 0;
+  {
+    job_store store(path_);
+    store.save_job(mine);
+    store.save_job(taken);
+  }
+  {
+    raw_db old(path_);
+    old.exec("ALTER TABLE jobs DROP COLUMN creator_uid");
+    old.exec("UPDATE meta SET value = 13 WHERE key = 'schema_version'");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(mine, loaded[0]);
+  expect_same_job(taken, loaded[1]);
+  EXPECT_EQ(loaded[0].creator_uid, 1000U);
+  EXPECT_EQ(loaded[1].creator_uid, 0U);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM meta WHERE key = 'schema_version'"), "14");
+  EXPECT_EQ(raw_db(path_).text("SELECT group_concat(owner_uid || ':' || creator_uid, ',') FROM "
+                               "(SELECT owner_uid, creator_uid FROM jobs ORDER BY id)"),
+            "1000:1000,0:0");
+
+  // TakeOwnership after the migration: the owner changes, the creator is kept.
+  loaded[0].owner_uid = 0;
+  { job_store(path_).save_job(loaded[0]); }
+  const auto again = job_store(path_).load_all();
+  ASSERT_EQ(again.size(), 2U);
+  EXPECT_EQ(again[0].owner_uid, 0U);
+  EXPECT_EQ(again[0].creator_uid, 1000U);
 }
