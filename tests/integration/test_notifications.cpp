@@ -81,6 +81,16 @@ class Notifications : public ::testing::Test {
     EXPECT_EQ(j.wait().state, job_state::transferred);
     return j;
   }
+  // A subscriber on a connection of its own, speaking the wire protocol: it registers for `j`
+  // and reads what comes, but acknowledges nothing unless the test says so.
+  ipc::unique_fd raw_subscription(const job& j) {
+    ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
+    ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
+                                                {"parameters", {{"id", j.id()}}},
+                                                {"more", true}}
+                                     .dump());
+    return raw;
+  }
 };
 
 }  // namespace
@@ -265,11 +275,7 @@ TEST_F(Notifications, CommandRunsWhenTheSubscriberDiesWithoutTakingTheEvent) {
   origin.make_random_file("fb.bin", 1000, 1);
   j.add_file(origin.url("fb.bin"), (out / "fb.bin").string());
   // A subscriber process that receives the event and dies before acknowledging it.
-  ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
-  ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
-                                              {"parameters", {{"id", j.id()}}},
-                                              {"more", true}}
-                                   .dump());
+  ipc::unique_fd raw = raw_subscription(j);
   ipc::frame_decoder decoder;
   EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
             std::string::npos);
@@ -295,11 +301,7 @@ TEST_F(Notifications, ASubscriberThatNeverAcknowledgesHoldsNothingUp) {
   j.set_minimum_retry_delay(std::chrono::seconds(5));
   origin.make_random_file("na.bin", 1000, 1);
   j.add_file(origin.url("na.bin"), (out / "na.bin").string());
-  ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
-  ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
-                                              {"parameters", {{"id", j.id()}}},
-                                              {"more", true}}
-                                   .dump());
+  ipc::unique_fd raw = raw_subscription(j);
   ipc::frame_decoder decoder;
   EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
             std::string::npos);
@@ -480,11 +482,7 @@ TEST_F(Notifications, AFloodOfRegistrationsLeavesTheLastOneWorking) {
   j.add_file(origin.url("flood.bin"), (out / "flood.bin").string());
   // Raw subscribers that register and vanish, and a stream of replacing registrations.
   for (int i = 0; i < 100; ++i) {
-    ipc::unique_fd raw = ipc::connect_unix(daemon.socket_path().string());
-    ipc::send_message(raw.get(), nlohmann::json{{"method", "org.opendo.Transfer.Subscribe"},
-                                                {"parameters", {{"id", j.id()}}},
-                                                {"more", true}}
-                                     .dump());
+    const ipc::unique_fd raw = raw_subscription(j);
   }
   std::vector<job::subscription> replaced;
   inbox box;

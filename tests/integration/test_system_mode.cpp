@@ -323,6 +323,22 @@ std::vector<std::pair<std::string, json>> methods_taking_a_job_id(const std::str
   return out;
 }
 
+// Throws unless `call`'s HRESULT (0 when it succeeded) is `wanted`: for checks made in a user's
+// process (as_user), where a gtest assertion would not reach the test.
+void expect_hresult(std::uint32_t wanted, const char* what, const std::function<void()>& call) {
+  std::uint32_t got = 0;
+  try {
+    call();
+  } catch (const opendo::error& e) {
+    got = e.hresult();
+  }
+  if (got != wanted) {
+    char text[128];
+    std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
+    throw std::runtime_error(text);
+  }
+}
+
 class SystemMode : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -660,35 +676,22 @@ TEST_F(SystemMode, TakeOwnershipAndForeignRegistrationAreForAdministrators) {
   const std::string id = create_job(a, "to be taken");
   ASSERT_EQ(outcome(cli(a, {"addfile", id, "http://127.0.0.1:1/x", (home(a) / "x").string()})),
             "ok");
-  // Each call's HRESULT (0 when it succeeded) must be the expected one, in the user's process.
-  auto expect = [](std::uint32_t wanted, const char* what, const std::function<void()>& call) {
-    std::uint32_t got = 0;
-    try {
-      call();
-    } catch (const opendo::error& e) {
-      got = e.hresult();
-    }
-    if (got != wanted) {
-      char text[128];
-      std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
-      throw std::runtime_error(text);
-    }
-  };
   EXPECT_TRUE(as_user(a, [&] {
     opendo::client c(client_options());
     opendo::job j = c.open_job(id);
     j.set_notify_command("/bin/true", "");
-    expect(0x80070005U, "the owner's TakeOwnership", [&] { j.take_ownership(); });
+    expect_hresult(0x80070005U, "the owner's TakeOwnership", [&] { j.take_ownership(); });
   }));
   EXPECT_TRUE(as_user(b, [&] {
     opendo::client c(client_options());
-    expect(0x80200001U, "another user's TakeOwnership", [&] { c.open_job(id).take_ownership(); });
+    expect_hresult(0x80200001U, "another user's TakeOwnership",
+                   [&] { c.open_job(id).take_ownership(); });
     // libopendo's open_job already answers BG_E_NOT_FOUND: the registration goes on the wire.
     const json refused =
         varlink_call(daemon->socket_path(), "org.opendo.Transfer.Subscribe", {{"id", id}}, true);
     const std::uint32_t code =
         refused.contains("error") ? refused["parameters"].value("code", 0U) : 0U;
-    expect(0x80070005U, "another user's registration", [&] {
+    expect_hresult(0x80070005U, "another user's registration", [&] {
       if (code != 0) throw opendo::error(code, "Subscribe refused");
     });
   }));
@@ -734,20 +737,6 @@ TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
   EXPECT_EQ(created.value("owner_uid", 0U), a.uid) << created;
   EXPECT_EQ(created.value("creator_uid", 0U), a.uid) << created;
 
-  // Each call's HRESULT (0 when it succeeded) must be the expected one, in the user's process.
-  auto expect = [](std::uint32_t wanted, const char* what, const std::function<void()>& call) {
-    std::uint32_t got = 0;
-    try {
-      call();
-    } catch (const opendo::error& e) {
-      got = e.hresult();
-    }
-    if (got != wanted) {
-      char text[128];
-      std::snprintf(text, sizeof text, "%s: 0x%08X, expected 0x%08X", what, got, wanted);
-      throw std::runtime_error(text);
-    }
-  };
   auto fail = [](const std::string& what) { throw std::runtime_error(what); };
 
   // A's application: it holds the job object from before the administrator took the job, and
@@ -839,11 +828,12 @@ TEST_F(SystemMode, CreatorStillRegistersAfterAnAdministratorTookTheJob) {
       }
 
       // The job is no longer A's: it does not exist for A, whatever A calls...
-      expect(0x80200001U, "the creator's GetJob", [&] { j.info(); });
-      expect(0x80200001U, "the creator's Resume", [&] { j.resume(); });
-      expect(0x80200001U, "the creator's Cancel", [&] { j.cancel(); });
-      expect(0x80200001U, "the creator's SetDisplayName", [&] { j.set_display_name("back"); });
-      expect(0x80200001U, "the creator's TakeOwnership", [&] { j.take_ownership(); });
+      expect_hresult(0x80200001U, "the creator's GetJob", [&] { j.info(); });
+      expect_hresult(0x80200001U, "the creator's Resume", [&] { j.resume(); });
+      expect_hresult(0x80200001U, "the creator's Cancel", [&] { j.cancel(); });
+      expect_hresult(0x80200001U, "the creator's SetDisplayName",
+                     [&] { j.set_display_name("back"); });
+      expect_hresult(0x80200001U, "the creator's TakeOwnership", [&] { j.take_ownership(); });
 
       // ...but the registration, which the reference allows the creator.
       std::mutex mutex;
