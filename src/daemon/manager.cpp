@@ -40,6 +40,10 @@ namespace {
 
 constexpr std::size_t kRetiredKept = 1024;
 constexpr int kMaxRangelessRestarts = 3;
+// A transfer that received this much since its last checkpoint gets the next one before the
+// interval: at a fast rate the kernel's dirty pages would otherwise pile up for the whole interval,
+// and the file's last sync, which TRANSFERRED waits for, would write them all at once.
+constexpr std::uint64_t kEarlyCheckpointBytes = std::uint64_t{16} << 20;
 
 std::int64_t wall_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
@@ -1231,7 +1235,12 @@ int manager::run_once() {
   wake_by(next_schedule_at_);
 
   for (auto& [tid, t] : active_) {
-    if (now - t.last_checkpoint < config_.checkpoint_interval) continue;
+    const std::uint64_t received = engine_.received(tid);
+    if (now - t.last_checkpoint < config_.checkpoint_interval &&
+        received - t.checkpoint_received < kEarlyCheckpointBytes) {
+      continue;
+    }
+    t.checkpoint_received = received;
     if (jobs_.at(t.job_id).high_performance) {
       // BITS_JOB_PROPERTY_HIGH_PERFORMANCE trades crash safety for I/O: no periodic sync and
       // record; the bytes are recorded when the transfer stops or finishes.

@@ -176,6 +176,7 @@ class manager final : public transfer::http::listener {
     std::uint32_t file_index = 0;
     ipc::unique_fd fd;
     jobs::mono_time last_checkpoint;
+    std::uint64_t checkpoint_received = 0;  // engine_.received() when that checkpoint was asked
     // The engine reports positions in the local file; the file's progress is where this request
     // began in both, plus what the engine wrote (they differ for in_place ranges).
     std::uint64_t base_progress = 0;
