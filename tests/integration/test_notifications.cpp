@@ -81,6 +81,19 @@ class Notifications : public ::testing::Test {
     EXPECT_EQ(j.wait().state, job_state::transferred);
     return j;
   }
+  // A subscriber on a connection of its own, speaking the wire protocol, that registers for `j`,
+  // resumes it, receives its TRANSFERRED event and does not acknowledge it.
+  ipc::unique_fd raw_subscriber_holding_the_event(job& j) {
+    ipc::unique_fd raw = raw_subscription(j);
+    ipc::frame_decoder decoder;
+    EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
+              std::string::npos);
+    j.resume();
+    EXPECT_NE(
+        ipc::receive_message(raw.get(), decoder, std::chrono::seconds(30)).find("transferred"),
+        std::string::npos);
+    return raw;
+  }
   // A subscriber on a connection of its own, speaking the wire protocol: it registers for `j`
   // and reads what comes, but acknowledges nothing unless the test says so.
   ipc::unique_fd raw_subscription(const job& j) {
@@ -275,13 +288,7 @@ TEST_F(Notifications, CommandRunsWhenTheSubscriberDiesWithoutTakingTheEvent) {
   origin.make_random_file("fb.bin", 1000, 1);
   j.add_file(origin.url("fb.bin"), (out / "fb.bin").string());
   // A subscriber process that receives the event and dies before acknowledging it.
-  ipc::unique_fd raw = raw_subscription(j);
-  ipc::frame_decoder decoder;
-  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
-            std::string::npos);
-  j.resume();
-  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(30)).find("transferred"),
-            std::string::npos);
+  ipc::unique_fd raw = raw_subscriber_holding_the_event(j);
   EXPECT_FALSE(fs::exists(marker));  // a live subscriber has the event: no command yet
   raw.reset();                       // ... and dies without acknowledging it
   for (int i = 0; i < 300 && !fs::exists(marker); ++i) {
@@ -301,13 +308,7 @@ TEST_F(Notifications, ASubscriberThatNeverAcknowledgesHoldsNothingUp) {
   j.set_minimum_retry_delay(std::chrono::seconds(5));
   origin.make_random_file("na.bin", 1000, 1);
   j.add_file(origin.url("na.bin"), (out / "na.bin").string());
-  ipc::unique_fd raw = raw_subscription(j);
-  ipc::frame_decoder decoder;
-  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(5)).find("registered"),
-            std::string::npos);
-  j.resume();
-  EXPECT_NE(ipc::receive_message(raw.get(), decoder, std::chrono::seconds(30)).find("transferred"),
-            std::string::npos);
+  ipc::unique_fd raw = raw_subscriber_holding_the_event(j);
   // Not acknowledged. Everyone else is served meanwhile: another job runs to the end.
   job other = transferred_job("meanwhile.bin");
   EXPECT_EQ(other.complete(), hr::ok);

@@ -1474,33 +1474,26 @@ TEST(Peers, AFileIsCopiedOutOfTheCacheWhileTheDaemonServes) {
   const std::string metainfo = publish(origin, "big.bin");
   temp_dir base("opendo-copy");
   temp_dir out("opendo-out");
-  const std::filesystem::path gate = base.path() / "gate";
-  const std::filesystem::path held = base.path() / "gate.held";
-  write_file(gate, "");
+  const sync_gate gate(base.path(), out.path().string() + "/");
   // Only for its preloaded library (the model's disk is not the job's).
   const power_loss_model model(base.path() / "disk");
   daemon_options options = sharing(make_host(2), {});
   options.env = model.environment();
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.path().string() + "/");
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  for (auto& entry : gate.environment()) options.env.push_back(entry);
   daemon_process daemon(options);
   client c = connect(daemon);
   job j = start_shared(c, origin.url("big.bin"), metainfo, out / "a.bin");
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!std::filesystem::exists(held) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(std::filesystem::exists(held)) << "no sync of the copy was held\n" << daemon.log();
+  ASSERT_TRUE(gate.wait_until_held(60s)) << "no sync of the copy was held\n" << daemon.log();
   auto answered = std::async(std::launch::async, [&daemon] {
     client other = connect(daemon);
     return other.create_job("answered while the copy's sync is held").id();
   });
   const bool in_time = answered.wait_for(10s) == std::future_status::ready;
-  if (!in_time) std::filesystem::remove(gate);  // lets the blocked loop go on
+  if (!in_time) gate.open();  // lets the blocked loop go on
   ASSERT_TRUE(in_time) << "the daemon did not answer while the copy's sync was held";
   EXPECT_FALSE(answered.get().empty());
   EXPECT_NE(j.info().state, job_state::transferred) << "reported before its bytes were synced";
-  std::filesystem::remove(gate);
+  gate.open();
   const job_info done = finish(j);
   EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
   EXPECT_EQ(sha256_file(out / "a.bin"), sha);

@@ -551,12 +551,9 @@ TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
   const fs::path out = prepare_disk(model, base / "boot_id");
   nginx_server origin;
   const std::string digest = origin.make_random_file("held.bin", 3 << 20, 91);
-  const fs::path gate = base / "gate";
-  const fs::path held = base / "gate.held";
-  write_file(gate, "");
+  const sync_gate gate(base.path(), out.string() + "/");
   daemon_options options = on_model(model, base / "boot_id");
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  for (auto& entry : gate.environment()) options.env.push_back(entry);
   daemon_process daemon(options);
   std::string id;
   {
@@ -565,18 +562,14 @@ TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
     id = j.id();
     j.add_file(origin.url("held.bin"), (out / "held.bin").string());
     j.resume();
-    const auto deadline = clock_type::now() + std::chrono::seconds(30);
-    while (!fs::exists(held) && clock_type::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ASSERT_TRUE(fs::exists(held)) << "no sync of the file was held\n" << daemon.log();
+    ASSERT_TRUE(gate.wait_until_held()) << "no sync of the file was held\n" << daemon.log();
     // Another client's call, while the sync is held: answered (waited for up to 10 s).
     auto answered = std::async(std::launch::async, [&daemon] {
       client other = connect(daemon);
       return other.create_job("answered while a sync is held").id();
     });
     const bool in_time = answered.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-    if (!in_time) fs::remove(gate);  // lets the blocked loop go on, so that the test ends
+    if (!in_time) gate.open();  // lets the blocked loop go on, so that the test ends
     ASSERT_TRUE(in_time) << "the daemon did not answer while a file's sync was held";
     EXPECT_FALSE(answered.get().empty());
     // Its bytes all arrived, but none is on disk: not TRANSFERRED. (The call above synced the
@@ -586,7 +579,7 @@ TEST(PowerLoss, AFileIsTransferredOnlyOnceSyncedAndTheLoopServesMeanwhile) {
   daemon.kill9();
   std::mt19937_64 rng(91);
   model.power_off(rng);
-  fs::remove(gate);
+  gate.open();
   write_file(base / "boot_id", "00000000-0000-4000-8000-000000000001\n");
   daemon.restart();
   {
@@ -620,34 +613,24 @@ TEST(PowerLoss, ASuspendWhileAFilesSyncRunsStopsItOnce) {
   const fs::path out = prepare_disk(model, base / "boot_id");
   nginx_server origin;
   const std::string digest = origin.make_random_file("suspended.bin", 3 << 20, 92);
-  const fs::path gate = base / "gate";
-  const fs::path held = base / "gate.held";
-  const auto wait_for_held = [&] {
-    const auto deadline = clock_type::now() + std::chrono::seconds(30);
-    while (!fs::exists(held) && clock_type::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return fs::exists(held);
-  };
-  write_file(gate, "");
+  const sync_gate gate(base.path(), out.string() + "/");
   daemon_options options = on_model(model, base / "boot_id");
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_OF=" + out.string() + "/");
-  options.env.push_back("OPENDO_TEST_HOLD_SYNC_GATE=" + gate.string());
+  for (auto& entry : gate.environment()) options.env.push_back(entry);
   daemon_process daemon(options);
   client c = connect(daemon);
   job j = c.create_job("suspended");
   const std::string id = j.id();
   j.add_file(origin.url("suspended.bin"), (out / "suspended.bin").string());
   j.resume();
-  ASSERT_TRUE(wait_for_held()) << "no sync of the file was held\n" << daemon.log();
+  ASSERT_TRUE(gate.wait_until_held()) << "no sync of the file was held\n" << daemon.log();
   // The worker's sync is held; the Suspend's own sync (on the loop) is held next.
-  fs::remove(held);
+  gate.forget_held();
   auto suspended = std::async(std::launch::async, [&daemon, &id] {
     client other = connect(daemon);
     other.open_job(id).suspend();
   });
-  const bool stopping = wait_for_held();
-  fs::remove(gate);  // both syncs go through
+  const bool stopping = gate.wait_until_held();
+  gate.open();  // both syncs go through
   ASSERT_TRUE(stopping) << "the Suspend did not sync the file\n" << daemon.log();
   suspended.get();
   EXPECT_EQ(j.info().state, job_state::suspended);

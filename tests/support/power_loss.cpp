@@ -3,6 +3,8 @@
 #include "support/power_loss.hpp"
 
 #include <cstdlib>
+#include <thread>
+#include <utility>
 
 #include "support/daemon.hpp"
 
@@ -16,6 +18,37 @@ power_loss_model::power_loss_model(fs::path root)
   fs::create_directories(shadow() / "files");
   fs::create_directories(shadow() / "dirs");
   sync_everything();
+}
+
+sync_gate::sync_gate(const fs::path& dir, std::string part)
+    : gate_(dir / "sync-gate"), held_(dir / "sync-gate.held"), part_(std::move(part)) {
+  write_file(gate_, "");
+}
+
+sync_gate::~sync_gate() {
+  open();
+}
+
+std::vector<std::string> sync_gate::environment() const {
+  return {"OPENDO_TEST_HOLD_SYNC_OF=" + part_, "OPENDO_TEST_HOLD_SYNC_GATE=" + gate_.string()};
+}
+
+bool sync_gate::wait_until_held(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!fs::exists(held_) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return fs::exists(held_);
+}
+
+void sync_gate::forget_held() const {
+  std::error_code ignored;
+  fs::remove(held_, ignored);
+}
+
+void sync_gate::open() const {
+  std::error_code ignored;
+  fs::remove(gate_, ignored);
 }
 
 std::vector<std::string> power_loss_model::environment() const {

@@ -14,6 +14,7 @@
 // bits, not owners, times or hard links. See "The power-loss model" in docs/durability.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <random>
@@ -71,6 +72,32 @@ class power_loss_model {
 
   std::filesystem::path root_;
   temp_dir dir_;
+};
+
+// Holds the fsyncs and fdatasyncs of the regular files whose path holds `part`, in a process the
+// model's library is preloaded into (power_loss_model::environment()), while the gate is closed
+// (OPENDO_TEST_HOLD_SYNC_OF and _GATE; see power_loss_preload.cpp). Closed when made.
+class sync_gate {
+ public:
+  // The gate's files are made in `dir`.
+  sync_gate(const std::filesystem::path& dir, std::string part);
+  ~sync_gate();  // opens it: no process may be left waiting
+  sync_gate(const sync_gate&) = delete;
+  sync_gate& operator=(const sync_gate&) = delete;
+
+  // The entries that put the gate in a process's environment.
+  std::vector<std::string> environment() const;
+  // Waits up to `timeout` for a sync to be held; whether one is.
+  bool wait_until_held(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  // Makes wait_until_held look for the next sync held (the one it saw stays held).
+  void forget_held() const;
+  // Lets every held sync go on, and none is held from then on.
+  void open() const;
+
+ private:
+  std::filesystem::path gate_;
+  std::filesystem::path held_;
+  std::string part_;
 };
 
 // The path of libopendo_power_loss.so: beside the test executables ($OPENDO_BIN_DIR).
