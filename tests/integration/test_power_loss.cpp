@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "integration/helpers.hpp"
+#include "support/fault_origin.hpp"
 #include "support/files.hpp"
 #include "support/nginx.hpp"
 #include "support/power_loss.hpp"
@@ -639,6 +640,46 @@ TEST(PowerLoss, ASuspendWhileAFilesSyncRunsStopsItOnce) {
   ASSERT_EQ(j.complete(), hr::ok) << daemon.log();
   EXPECT_EQ(sha256_file(out / "suspended.bin"), digest);
   EXPECT_EQ(origin.wait_for_requests(1).size(), 1U) << "the file was fetched again";
+}
+
+// A transfer stopped before its first byte has nothing to make durable: Suspend and Cancel of a
+// job right after Resume wait for no sync of its temporary file (each cost a journal commit on
+// the loop: API throughput, bench case 4). The gate holds every sync of the output's files, so
+// a stop that still synced would not answer.
+TEST(PowerLoss, StoppingATransferBeforeItsFirstByteSyncsNothing) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  fault_origin origin;
+  origin.serve_random("silent.bin", 4096, 93);
+  origin.set_fault("silent.bin", fault::stall_after(0));  // headers, then never a byte
+  const sync_gate gate(base.path(), out.string() + "/");
+  daemon_options options = on_model(model, base / "boot_id");
+  for (auto& entry : gate.environment()) options.env.push_back(entry);
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  for (const std::string verb : {"suspend", "cancel"}) {
+    SCOPED_TRACE(verb);
+    job j = c.create_job(verb);
+    j.add_file(origin.url("silent.bin"), (out / (verb + ".bin")).string());
+    const std::size_t before = origin.requests_for("silent.bin").size();
+    j.resume();
+    ASSERT_EQ(origin.wait_for_requests("silent.bin", before + 1).size(), before + 1)
+        << daemon.log();
+    auto stopped = std::async(std::launch::async, [&daemon, &verb, id = j.id()] {
+      client other = connect(daemon);
+      job same = other.open_job(id);
+      if (verb == "suspend") {
+        same.suspend();
+      } else {
+        same.cancel();
+      }
+    });
+    const bool in_time = stopped.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!in_time) gate.open();  // lets the blocked loop go on, so that the test ends
+    ASSERT_TRUE(in_time) << verb << " waited for a sync of a file with no byte";
+    stopped.get();
+  }
 }
 
 // Group commit, made certain: eight clients on their own connections call at once, so the daemon

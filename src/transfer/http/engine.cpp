@@ -291,6 +291,9 @@ void keep_written(engine::transfer& t) {
 
 bool sync(engine::transfer& t) {
   if (!flush(t)) return false;
+  // Nothing written since the last sync: a transfer stopped before its first byte (a job
+  // cancelled or suspended right after Resume) costs no journal commit.
+  if (t.written == t.synced) return true;
   if (::fdatasync(t.req.fd) != 0) {
     t.failure = local_failure(errno, "syncing the temporary file failed");
     t.aborted_by_us = true;
