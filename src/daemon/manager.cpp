@@ -306,20 +306,19 @@ void manager::note_tail_cut(const jobs::job& j, std::uint32_t index) {
 
 // ---- lookups -----------------------------------------------------------------------------------
 
+jobs::job* manager::find_job(const std::string& id) {
+  if (auto it = jobs_.find(id); it != jobs_.end()) return &it->second;
+  if (auto old = retired_.find(id); old != retired_.end()) return &old->second;
+  return nullptr;
+}
+
 jobs::job& manager::visible_job(const caller& who, const std::string& id) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) {
-    auto retired = retired_.find(id);
-    if (retired == retired_.end() || (retired->second.owner_uid != who.uid && !who.admin)) {
-      throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
-    }
-    return retired->second;
-  }
+  jobs::job* j = find_job(id);
   // Another user's job does not exist for the caller (BITS answers BG_E_NOT_FOUND too).
-  if (it->second.owner_uid != who.uid && !who.admin) {
+  if (j == nullptr || (j->owner_uid != who.uid && !who.admin)) {
     throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
   }
-  return it->second;
+  return *j;
 }
 
 jobs::job& manager::mutable_job(const caller& who, const std::string& id) {
@@ -343,14 +342,8 @@ bool may_register(const caller& who, const jobs::job& j) {
 
 jobs::job& manager::registration_job(const caller& who, const std::string& id,
                                      const char* refused) {
-  jobs::job* j = nullptr;
-  bool retired = false;
-  if (auto it = jobs_.find(id); it != jobs_.end()) {
-    j = &it->second;
-  } else if (auto old = retired_.find(id); old != retired_.end()) {
-    j = &old->second;
-    retired = true;
-  }
+  jobs::job* j = find_job(id);
+  const bool retired = j != nullptr && jobs_.count(id) == 0;
   if (j == nullptr || (retired && !may_register(who, *j))) {
     throw request_error{value_of(hr::bg_e_not_found), "no job " + id};
   }
@@ -1168,12 +1161,7 @@ void manager::unsubscribe(std::uint64_t token) {
 
 void manager::acknowledge(const caller& who, const std::string& id, std::uint64_t sequence,
                           bool handled) {
-  const jobs::job* j = nullptr;
-  if (auto it = jobs_.find(id); it != jobs_.end()) {
-    j = &it->second;
-  } else if (auto old = retired_.find(id); old != retired_.end()) {
-    j = &old->second;
-  }
+  const jobs::job* j = find_job(id);
   // Whoever may register acknowledges; to anyone else the job does not exist.
   if (j == nullptr || !may_register(who, *j)) {
     throw request_error{value_of(hr::bg_e_not_found), "no job " + id};

@@ -203,6 +203,8 @@ class manager final : public transfer::http::listener {
     caller who;  // who watches: a watcher that no longer owns the job sees creators_view only
   };
 
+  // A live job, or an ended one kept for a while (retire()); nullptr if neither.
+  jobs::job* find_job(const std::string& id);
   jobs::job& visible_job(const caller& who, const std::string& id);
   jobs::job& mutable_job(const caller& who, const std::string& id);
   // The job for a registration call: found (live or retired) and not final, with the owner, the

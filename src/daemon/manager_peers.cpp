@@ -59,7 +59,9 @@ std::map<std::string, transfer::peer::content_progress> read_progress(
 }
 
 // Copies `size` bytes from `from` to `to` (both from offset 0): in the kernel when it can.
-bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
+// Returns 0, or the errno it failed with (EIO for a file shorter than `size`), which the caller
+// reads rather than errno: building `error` may have changed that.
+int copy_all(int from, int to, std::uint64_t size, std::string& error) {
   loff_t in = 0;
   loff_t out = 0;
   while (static_cast<std::uint64_t>(in) < size) {
@@ -68,34 +70,37 @@ bool copy_all(int from, int to, std::uint64_t size, std::string& error) {
     if (n > 0) continue;
     if (n == 0) {
       error = "the content cache's file is shorter than the content";
-      return false;
+      return EIO;
     }
-    if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL) break;
-    error = std::strerror(errno);
-    return false;
+    const int failed = errno;
+    if (failed == EXDEV || failed == ENOSYS || failed == EOPNOTSUPP || failed == EINVAL) break;
+    error = std::strerror(failed);
+    return failed;
   }
   std::vector<char> buffer(std::size_t{1} << 20);
   while (static_cast<std::uint64_t>(in) < size) {
     const std::size_t want = std::min<std::uint64_t>(buffer.size(), size - in);
     const ssize_t n = ::pread(from, buffer.data(), want, in);
     if (n <= 0) {
+      const int failed = n == 0 ? EIO : errno;
       error =
-          n == 0 ? "the content cache's file is shorter than the content" : std::strerror(errno);
-      return false;
+          n == 0 ? "the content cache's file is shorter than the content" : std::strerror(failed);
+      return failed;
     }
     for (ssize_t done = 0; done < n;) {
       const ssize_t w =
           ::pwrite(to, buffer.data() + done, static_cast<std::size_t>(n - done), out + done);
       if (w < 0) {
-        error = std::strerror(errno);
-        return false;
+        const int failed = errno;
+        error = std::strerror(failed);
+        return failed;
       }
       done += w;
     }
     in += n;
     out += n;
   }
-  return true;
+  return 0;
 }
 
 // Scheme, host and port of an http(s) URL, as libcurl reads them ("https://host:443"); empty when
@@ -680,11 +685,12 @@ void manager::copy_off_loop(cache_copy what, ipc::unique_fd from, ipc::unique_fd
       std::make_shared<job_of_copy>(job_of_copy{std::move(what), std::move(from), std::move(to)});
   copies_->submit([work, size] {
     cache_copy done = std::move(work->what);
-    if (!copy_all(work->from.get(), work->to.get(), size, done.error) ||
-        ::fdatasync(work->to.get()) != 0) {
-      if (done.error.empty()) done.error = std::strerror(errno);
-      done.disk_full = errno == ENOSPC;
+    int failed = copy_all(work->from.get(), work->to.get(), size, done.error);
+    if (failed == 0 && ::fdatasync(work->to.get()) != 0) {
+      failed = errno;
+      done.error = std::strerror(failed);
     }
+    done.disk_full = failed == ENOSPC || failed == EDQUOT;
     work->from.reset();
     if (done.import) {
       work->to.reset();
