@@ -3,6 +3,7 @@
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
+#include <libtorrent/error_code.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/fingerprint.hpp>
 #include <libtorrent/magnet_uri.hpp>
@@ -819,7 +820,10 @@ std::vector<swarm_event> swarm::take_events() {
           {swarm_event::kind::failed, c ? c->key : std::string(), file_error->message()});
     } else if (const auto* error = lt::alert_cast<lt::torrent_error_alert>(a)) {
       content* c = key_of(error->handle);
-      events.push_back({swarm_event::kind::failed, c ? c->key : std::string(), error->message()});
+      const bool inconsistent =
+          error->error == lt::error_code(lt::errors::torrent_inconsistent_hashes);
+      events.push_back({inconsistent ? swarm_event::kind::inconsistent : swarm_event::kind::failed,
+                        c ? c->key : std::string(), error->message()});
     } else if (const auto* listen = lt::alert_cast<lt::listen_failed_alert>(a)) {
       events.push_back({swarm_event::kind::failed, {}, listen->message()});
     }
