@@ -1598,6 +1598,35 @@ TEST(Peers, AMagnetWhoseV1AndV2HashesDisagreeComesOverHttpAtOnce) {
               file.metainfo_note.c_str());
 }
 
+// The same kind of content given by its metainfo: libtorrent refuses it when the origin's piece 3
+// is checked, and the job fails once with DO_E_BAD_PIECE_HASH. It does not wait in TRANSIENT_ERROR
+// for a retry that would meet the same refusal, and the file is not fetched without the owner's
+// hashes, which cannot check it.
+TEST(Peers, AMetainfoWhoseV1AndV2HashesDisagreeFailsItsJob) {
+  nginx_server origin;
+  origin.make_random_file("big.bin", kSize, 86);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  const std::string crafted = with_a_wrong_v1_piece(published.metainfo, 3);
+  daemon_process daemon(sharing(make_host(3), {}));
+  client c = connect(daemon);
+  temp_dir out("opendo-out");
+  job j = start_shared(c, origin.url("big.bin"), crafted, out / "a.bin");
+  const job_info failed = wait_for_state(j, job_state::error, 60s);
+  const std::string log = daemon.log();
+  ASSERT_EQ(failed.state, job_state::error) << log;
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->code, value_of(hr::do_e_bad_piece_hash));
+  EXPECT_NE(failed.error->message.find("v1 and v2 hashes do not describe the same data"),
+            std::string::npos)
+      << failed.error->message;
+  EXPECT_EQ(log.find("TRANSIENT_ERROR"), std::string::npos) << log;
+  EXPECT_NE(log.find("cached content " + transfer::peer::read_metainfo(crafted).info_hash_v2 +
+                     " deleted"),
+            std::string::npos)
+      << log;
+}
+
 // A complete content goes from the cache into the job's temporary file by a copy and a sync off
 // the event loop: with that sync held (the power-loss preload's gate), the daemon answers
 // another client's call, and the job is not TRANSFERRED until the sync is done; then the file
