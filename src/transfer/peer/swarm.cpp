@@ -211,6 +211,9 @@ struct swarm::content {
   // that wait is over (they are here, or kLayersWait passed); see piece_layers_here.
   std::optional<jobs::mono_time> layers_wait_since;
   bool layers_settled = false;
+  // Whether libtorrent already stopped it once with "v1 and v2 hashes do not describe the same
+  // data" and it was checked again from the disk (take_events): a second time, it is refused.
+  bool inconsistency_rechecked = false;
   std::filesystem::path dir;
   std::uint64_t size = 0;
   std::uint32_t piece_length = 0;
@@ -866,6 +869,25 @@ std::vector<swarm_event> swarm::take_events() {
       content* c = key_of(error->handle);
       const bool inconsistent =
           error->error == lt::error_code(lt::errors::torrent_inconsistent_hashes);
+      if (inconsistent && c && c->from_magnet && !c->inconsistency_rechecked) {
+        // libtorrent 2.0.8 also raises it, wrongly, when the piece hashes a peer sends for a
+        // magnet's content prove right a piece whose blocks are not yet written out (see
+        // piece_layers_here): its bytes are good. A recheck from the disk (which clears the error;
+        // resume undoes the pause that came with it) keeps every piece that both hashes verify
+        // there, now that the layers are here; bytes whose two hashes really disagree meet the
+        // same error again, and then the content is refused.
+        c->inconsistency_rechecked = true;
+        c->handle.force_recheck();
+        c->handle.resume();
+        c->recheck_asked = jobs::mono_clock::now();
+        c->unverified.clear();
+        events.push_back({swarm_event::kind::rechecked, c->key,
+                          "libtorrent stopped the content (" + error->error.message() +
+                              "), which it also does when piece hashes come from a peer while "
+                              "pieces that passed their SHA-1 check are being written: the "
+                              "content is checked again from the disk, once"});
+        continue;
+      }
       events.push_back({inconsistent ? swarm_event::kind::inconsistent : swarm_event::kind::failed,
                         c ? c->key : std::string(), error->message()});
     } else if (const auto* listen = lt::alert_cast<lt::listen_failed_alert>(a)) {

@@ -64,7 +64,9 @@ struct swarm_event {
   // content's v1 twin (share_v1_twin) is seeded now, or cannot be; either way only news, the
   // content itself is not affected. inconsistent: libtorrent stopped the content because its v1
   // (SHA-1) and v2 (merkle) hashes disagreed about a piece ("v1 and v2 hashes do not describe
-  // the same data"); the content is paused for good and the file must come another way.
+  // the same data"); the content is paused for good and the file must come another way. For a
+  // content added by its magnet, the first such stop is answered by a recheck from the disk
+  // (reported as rechecked): libtorrent 2.0.8 also raises it when nothing disagrees.
   enum class kind {
     completed,
     bad_piece,
