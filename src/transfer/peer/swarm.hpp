@@ -75,7 +75,9 @@ struct swarm_event {
     failed,
     legacy_shared,
     legacy_failed,
-    rechecked,  // pieces libtorrent left unchecked: the content is checked again from the disk
+    // The content is checked again from the disk: pieces libtorrent left unchecked, or a
+    // magnet's content libtorrent stopped as inconsistent for the first time.
+    rechecked,
     inconsistent
   };
   kind what = kind::failed;
