@@ -450,6 +450,11 @@ class manager final : public transfer::http::listener {
   void drop_cached_content(const std::string& key, const char* why);
   void fail_shared_content(const std::string& key, std::uint32_t code, error_context context,
                            const std::string& message, bool transient);
+  // libtorrent stopped the content for good because its v1 and v2 hashes disagree
+  // (swarm_event::kind::inconsistent): its files with only a magnet come over HTTP, the magnet
+  // dropped; those with a metainfo fail as files that do not match it; the content leaves the
+  // swarm and the cache.
+  void drop_inconsistent_content(const std::string& key, const std::string& message);
   bool on_origin_fetch_finished(transfer::http::transfer_id id,
                                 const transfer::http::outcome& result);
   std::optional<std::optional<transfer::http::outcome>> on_origin_fetch_response(

@@ -375,6 +375,10 @@ void manager::run_shared_files(jobs::mono_time now) {
       case kind::rechecked:
         spdlog::warn("peers: content {}: {}", e.key, e.message);
         break;
+      case kind::inconsistent:
+        spdlog::warn("peers: content {}: {}", e.key, e.message);
+        drop_inconsistent_content(e.key, e.message);
+        break;
       case kind::legacy_shared:
         spdlog::info("peers: content {}: {}", e.key, e.message);
         break;
@@ -807,6 +811,38 @@ void manager::fail_shared_content(const std::string& key, std::uint32_t code, er
     fail_job(j, code, context, index, message, transient);
   }
   bad_pieces_.erase(key);
+}
+
+void manager::drop_inconsistent_content(const std::string& key, const std::string& message) {
+  // libtorrent paused the content in error and keeps it so: a retry of its jobs would only meet it
+  // again (or, added anew, the same metadata and the same refusal), so none waits in
+  // TRANSIENT_ERROR for one.
+  std::vector<std::string> magnets;
+  bool with_metainfo = false;
+  for (const auto& [job_id, shared] : shared_) {
+    if (shared.key != key) continue;
+    if (jobs_.at(job_id).files[shared.index].metainfo.empty()) {
+      magnets.push_back(job_id);
+    } else {
+      with_metainfo = true;
+    }
+  }
+  // The magnet is an optimization: its file comes from the origin as one without it.
+  for (const auto& job_id : magnets) {
+    const auto it = shared_.find(job_id);
+    if (it == shared_.end()) continue;
+    magnet_not_used(jobs_.at(job_id), it->second.index,
+                    "libtorrent refused the content of its magnet: its v1 and v2 hashes do not "
+                    "describe the same data");
+  }
+  // A metainfo's hashes are the owner's: a file that cannot be checked against them is not
+  // fetched without them (a published metainfo's file comes from the origin only, as for pieces
+  // that fail their checks).
+  if (with_metainfo) {
+    fail_shared_content(key, value_of(hr::do_e_bad_piece_hash), error_context::remote_file,
+                        "libtorrent refused the content: " + message, false);
+  }
+  drop_cached_content(key, "its v1 and v2 hashes do not describe the same data");
 }
 
 // ---- the content cache -----------------------------------------------------------------------

@@ -341,8 +341,9 @@ TEST_F(SwarmTest, ACompleteContentIsAlsoSeededAsItsV1Twin) {
 }
 
 // A host given only the magnet (add_magnet) gets the info dictionary and the piece hashes from a
-// seed that sends it no piece (it does not serve): every piece comes from the origin, handed in as
-// soon as the metadata is here, before the hashes are, and a corrupted one is still refused. Once
+// seed that sends it no piece (it does not serve): every piece comes from the origin, handed in
+// once the piece hashes are here (origin_work holds them back until then), and a corrupted one is
+// refused. Once
 // complete, its full metainfo is what read_metainfo accepts, with the seed's info hash.
 TEST_F(SwarmTest, AMagnetHostVerifiesTheOriginsPiecesWithHashesFromPeers) {
   auto seed = silent_seed();

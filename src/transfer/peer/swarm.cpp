@@ -3,6 +3,7 @@
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
+#include <libtorrent/error_code.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/fingerprint.hpp>
 #include <libtorrent/magnet_uri.hpp>
@@ -114,6 +115,9 @@ constexpr std::chrono::seconds kDroppedAfter{1};
 constexpr std::chrono::seconds kStuckAfter{5};
 // A recheck of a content is asked for at most this often.
 constexpr std::chrono::seconds kRecheckEvery{30};
+// How long a content added by its magnet holds the origin's pieces back for its piece layers
+// (piece_layers_here).
+constexpr std::chrono::seconds kLayersWait{3};
 
 // The torrent the hosts of group `group_id` share the content of `metainfo` as: the same file
 // tree and merkle roots under info hashes derived from the group id (group_metainfo).
@@ -203,6 +207,13 @@ struct swarm::content {
   // Added by its magnet: its piece hashes come from peers as it goes, and an origin piece handed
   // in before them waits, written and unchecked, which is not a stuck piece.
   bool from_magnet = false;
+  // For one added by its magnet: since when origin_work waits for its piece layers, and whether
+  // that wait is over (they are here, or kLayersWait passed); see piece_layers_here.
+  std::optional<jobs::mono_time> layers_wait_since;
+  bool layers_settled = false;
+  // Whether libtorrent already stopped it once with "v1 and v2 hashes do not describe the same
+  // data" and it was checked again from the disk (take_events): a second time, it is refused.
+  bool inconsistency_rechecked = false;
   std::filesystem::path dir;
   std::uint64_t size = 0;
   std::uint32_t piece_length = 0;
@@ -288,6 +299,37 @@ void forget_dropped_pieces(std::map<std::uint32_t, jobs::mono_time>& unverified,
     const bool held = st.pieces.size() > static_cast<int>(entry.first) && st.pieces[index];
     return now - entry.second > kDroppedAfter && !held && !queued.contains(entry.first);
   });
+}
+
+// Whether the piece layers of a content added by its magnet are here. Its origin pieces are
+// handed in only once they are, or once it waited kLayersWait for them (origin_work).
+// libtorrent 2.0.8 stops a hybrid content for good with "v1 and v2 hashes do not describe the same
+// data" when the piece hashes a peer sends prove right the blocks of a piece that passed its SHA-1
+// check but whose blocks the disk thread has not written out yet: torrent::add_hashes takes such a
+// piece (hash passed, have_piece() not yet true) for one whose v1 check failed. A piece handed in
+// before the hashes came is in that state for the milliseconds its blocks take to be written, and
+// an answer to the hash request arriving then (sent when a peer first has a piece; on a busy
+// machine, 1 run in about 15 of
+// Peers.AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) stopped the content.
+// With the piece layers here first, libtorrent checks each piece against them as it comes and
+// asks for no more hashes. A peer that sent the metadata but has no piece yet is asked for the
+// hashes once it has one; one that never sends them only costs kLayersWait (the file then
+// completes as before, each piece checked against its SHA-1 and, once the whole tree is known,
+// the root; should that stop the content, the manager fetches the file over HTTP).
+bool piece_layers_here(const lt::torrent_handle& handle, const lt::torrent_info& info) {
+  const auto layers = handle.piece_layers();
+  const auto& files = info.files();
+  for (const auto f : files.file_range()) {
+    // A file of one piece has no layer: its merkle root is its piece's hash.
+    if (files.pad_file_at(f) || files.file_size(f) <= info.piece_length()) continue;
+    const auto index = static_cast<std::size_t>(static_cast<int>(f));
+    if (index >= layers.size() || layers[index].empty() ||
+        std::any_of(layers[index].begin(), layers[index].end(),
+                    [](const lt::sha256_hash& h) { return h.is_all_zeros(); })) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // A piece whose blocks are all written and which libtorrent never checks: libtorrent 2.0.8 can
@@ -638,6 +680,12 @@ std::vector<piece_span> swarm::origin_work(const std::string& key, jobs::mono_ti
   if (!c.info) return {};  // a magnet's pieces are not known before its metadata
   const lt::torrent_status st = c.handle.status(lt::torrent_handle::query_pieces);
   if (is_checking(st) || st.is_seeding || max == 0) return {};
+  if (c.from_magnet && !c.layers_settled) {
+    if (!c.layers_wait_since) c.layers_wait_since = now;
+    c.layers_settled =
+        piece_layers_here(c.handle, *c.info) || now - *c.layers_wait_since >= kLayersWait;
+    if (!c.layers_settled) return {};
+  }
   std::vector<lt::peer_info> peers;
   c.handle.get_peer_info(peers);
   // A peer that chokes this host while it wants the peer's pieces gives nothing (a content that
@@ -819,7 +867,29 @@ std::vector<swarm_event> swarm::take_events() {
           {swarm_event::kind::failed, c ? c->key : std::string(), file_error->message()});
     } else if (const auto* error = lt::alert_cast<lt::torrent_error_alert>(a)) {
       content* c = key_of(error->handle);
-      events.push_back({swarm_event::kind::failed, c ? c->key : std::string(), error->message()});
+      const bool inconsistent =
+          error->error == lt::error_code(lt::errors::torrent_inconsistent_hashes);
+      if (inconsistent && c && c->from_magnet && !c->inconsistency_rechecked) {
+        // libtorrent 2.0.8 also raises it, wrongly, when the piece hashes a peer sends for a
+        // magnet's content prove right a piece whose blocks are not yet written out (see
+        // piece_layers_here): its bytes are good. A recheck from the disk (which clears the error;
+        // resume undoes the pause that came with it) keeps every piece that both hashes verify
+        // there, now that the layers are here; bytes whose two hashes really disagree meet the
+        // same error again, and then the content is refused.
+        c->inconsistency_rechecked = true;
+        c->handle.force_recheck();
+        c->handle.resume();
+        c->recheck_asked = jobs::mono_clock::now();
+        c->unverified.clear();
+        events.push_back({swarm_event::kind::rechecked, c->key,
+                          "libtorrent stopped the content (" + error->error.message() +
+                              "), which it also does when piece hashes come from a peer while "
+                              "pieces that passed their SHA-1 check are being written: the "
+                              "content is checked again from the disk, once"});
+        continue;
+      }
+      events.push_back({inconsistent ? swarm_event::kind::inconsistent : swarm_event::kind::failed,
+                        c ? c->key : std::string(), error->message()});
     } else if (const auto* listen = lt::alert_cast<lt::listen_failed_alert>(a)) {
       events.push_back({swarm_event::kind::failed, {}, listen->message()});
     }

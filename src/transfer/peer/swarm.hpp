@@ -62,7 +62,11 @@ struct swarm_event {
   // bad_piece: a piece the origin's bytes made failed its check (the origin serves another
   // file); bad_peer_piece: one from peers did, whose senders libtorrent bans. legacy_*: the
   // content's v1 twin (share_v1_twin) is seeded now, or cannot be; either way only news, the
-  // content itself is not affected.
+  // content itself is not affected. inconsistent: libtorrent stopped the content because its v1
+  // (SHA-1) and v2 (merkle) hashes disagreed about a piece ("v1 and v2 hashes do not describe
+  // the same data"); the content is paused for good and the file must come another way. For a
+  // content added by its magnet, the first such stop is answered by a recheck from the disk
+  // (reported as rechecked): libtorrent 2.0.8 also raises it when nothing disagrees.
   enum class kind {
     completed,
     bad_piece,
@@ -71,7 +75,10 @@ struct swarm_event {
     failed,
     legacy_shared,
     legacy_failed,
-    rechecked  // pieces libtorrent left unchecked: the content is checked again from the disk
+    // The content is checked again from the disk: pieces libtorrent left unchecked, or a
+    // magnet's content libtorrent stopped as inconsistent for the first time.
+    rechecked,
+    inconsistent
   };
   kind what = kind::failed;
   std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
