@@ -1,7 +1,8 @@
 // The engine's O_DIRECT writes (engine_options::direct_writes) against a real nginx and a real
 // opendod: a fast download's bytes go to the disk past the page cache (mincore shows them absent
 // from it) and arrive whole, ranges that start at unaligned offsets of the local file land where
-// the layout says, and a file system without O_DIRECT gets the same bytes written buffered.
+// the layout says, segments of one fast file (one open file description) write side by side, and
+// a file system without O_DIRECT gets the same bytes written buffered.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -128,6 +130,36 @@ TEST(DirectWrites, RangesAtUnalignedLocalOffsetsLandWhereTheLayoutSays) {
   const page_count pages = cached_pages(out / "part.bin");
   EXPECT_LT(pages.cached, pages.total / 2) << pages.cached << " of " << pages.total << " cached";
   EXPECT_EQ(sha256_file(out / "part.bin"), sha256_hex(expected));
+}
+
+// Segments of one file share its open file description, and each one's first bytes start at an
+// unaligned offset: buffered writes of one meet the O_DIRECT mode of another's write in flight.
+TEST(DirectWrites, SegmentsOfAFastFileWriteDirectlySideBySide) {
+  nginx_options capped;
+  capped.limit_rate = 80ULL << 20;  // per connection: 4 MiB buffers fill in 50 ms
+  nginx_server origin(capped);
+  daemon_options options;
+  options.max_connections_per_file = 6;
+  options.extra_args = {"--min-segment-size", std::to_string(1 << 20)};
+  daemon_process daemon(options);
+  disk_dir out;
+  constexpr std::uint64_t kSize = (192ULL << 20) + 777;
+  const std::string digest = origin.make_random_file("segments.bin", kSize, kSeed + 2);
+  client c = connect(daemon);
+  job j = c.create_job("segments");
+  j.add_file(origin.url("segments.bin"), (out / "segments.bin").string());
+  j.resume();
+  const job_info done = j.wait();
+  ASSERT_EQ(done.state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  std::set<std::uint64_t> connections;
+  for (const auto& entry : origin.access_log()) {
+    if (entry.path == "/segments.bin") connections.insert(entry.connection);
+  }
+  EXPECT_GE(connections.size(), 2U) << daemon.log();
+  const page_count pages = cached_pages(out / "segments.bin");
+  EXPECT_LT(pages.cached, pages.total / 2) << pages.cached << " of " << pages.total << " cached";
+  EXPECT_EQ(sha256_file(out / "segments.bin"), digest);
 }
 
 TEST(DirectWrites, WithoutODirectTheSameBytesAreWrittenBuffered) {
