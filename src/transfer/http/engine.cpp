@@ -214,7 +214,6 @@ struct engine::transfer {
   write_buffer spare;
   std::future<direct_result> in_flight;
   std::size_t in_flight_bytes = 0;
-  std::uint64_t* total_direct = nullptr;  // the engine's counter of bytes written with O_DIRECT
   // When the buffer's first byte arrived; it is written write_delay later at the latest.
   std::chrono::steady_clock::time_point buffered_since;
   std::chrono::milliseconds write_delay{100};
@@ -483,7 +482,6 @@ bool complete_direct(engine::transfer& t) {
   const std::size_t size = t.in_flight_bytes;
   t.in_flight_bytes = 0;
   t.written += r.done;
-  *t.total_direct += r.done;
   if (r.error == 0) return true;
   if (r.error == EINVAL) {
     t.writer = nullptr;
@@ -880,7 +878,6 @@ transfer_id engine::start(const request& req) {
     if (!writer_) writer_ = std::make_unique<direct_writer>();
     t->writer = writer_.get();
   }
-  t->total_direct = &total_direct_;
   t->write_delay = options_.write_delay;
   t->max_response_headers = options_.max_response_headers;
   t->total_received = &total_received_;

@@ -3,7 +3,8 @@
 // which also waits on the daemon's own descriptors, so IPC and transfers share one thread. The
 // fdatasyncs of checkpoints and of finished transfers run on a small sync worker instead, so
 // that the loop goes on serving other transfers and IPC meanwhile; their results come back
-// through poll().
+// through poll(). Full buffers are written with O_DIRECT by a writer thread while the loop
+// receives the next bytes (engine_options::direct_writes).
 #pragma once
 
 #include <curl/curl.h>
@@ -170,8 +171,6 @@ class engine {
   std::uint64_t rate_limit(transfer_id id) const;
   // Body bytes received by every transfer since the engine started (for the capacity estimate).
   std::uint64_t total_received() const { return total_received_; }
-  // Body bytes written with O_DIRECT (engine_options::direct_writes) since the engine started.
-  std::uint64_t direct_written() const { return total_direct_; }
   std::size_t active() const { return transfers_.size(); }
 
   // Waits up to timeout_ms for network activity or for one of `extra` (whose revents it fills),
@@ -207,7 +206,6 @@ class engine {
   static constexpr std::size_t kSyncThreads = 4;
   std::unique_ptr<background_work<sync_result>> syncs_;
   std::unique_ptr<direct_writer> writer_;  // ~engine ends the transfers (and their writes) first
-  std::uint64_t total_direct_ = 0;
 };
 
 }  // namespace opendo::transfer::http
