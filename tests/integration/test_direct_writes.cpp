@@ -169,6 +169,11 @@ TEST(DirectWrites, WithoutODirectTheSameBytesAreWrittenBuffered) {
   daemon_options options;
   options.env = {"LD_PRELOAD=" + (bin_dir() / "libopendo_no_direct.so").string(),
                  "OPENDO_TEST_NO_DIRECT_LOG=" + refusals.string()};
+  // AddressSanitizer wants its runtime first among the libraries a program loads.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  options.env.push_back(std::string("ASAN_OPTIONS=") +
+                        (asan != nullptr ? std::string(asan) + ":" : "") +
+                        "verify_asan_link_order=0");
   daemon_process daemon(options);
   disk_dir out;
   constexpr std::uint64_t kSize = (48ULL << 20) + 12345;
