@@ -152,7 +152,9 @@ class engine {
   // sync: for shutdown; running transfers use request_checkpoint().
   std::optional<std::uint64_t> checkpoint(transfer_id id);
   // Writes buffered bytes (cheap) and has the sync worker fdatasync the file, off the event
-  // loop; listener::on_synced says when, with the durable size. At most one such sync per
+  // loop; listener::on_synced says when, with the durable size. A transfer writing directly
+  // (engine_options::direct_writes) syncs what is written: its partial buffer and a direct write
+  // in flight wait for the next checkpoint. At most one such sync per
   // transfer is in flight: a request while one runs is skipped. With nothing new to sync,
   // on_synced is called at once. A failed write or sync finishes the transfer with the error.
   void request_checkpoint(transfer_id id);
