@@ -9,15 +9,190 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <future>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 
 #include "opendo/hresult.hpp"
 #include "transfer/http/token_bucket.hpp"
 
 namespace opendo::transfer::http {
+
+namespace {
+
+// O_DIRECT writes need their file offset, length and memory aligned (to the logical block size
+// of the device: 512 here; 4096 covers the others).
+constexpr std::size_t kDirectAlign = 4096;
+// A full buffer's aligned middle goes to the disk with O_DIRECT from this size on.
+constexpr std::size_t kMinDirect = std::size_t{256} * 1024;
+
+constexpr std::uint64_t align_down(std::uint64_t n) {
+  return n - n % kDirectAlign;
+}
+
+// The bytes received and not yet written. Each byte sits at an address congruent to its file
+// offset modulo kDirectAlign, so that the aligned middle of a full buffer is aligned in memory too
+// and goes to the disk as it is (O_DIRECT) without another copy.
+class write_buffer {
+ public:
+  write_buffer() = default;
+  ~write_buffer() { std::free(base_); }
+  write_buffer(const write_buffer&) = delete;
+  write_buffer& operator=(const write_buffer&) = delete;
+
+  // Room for `capacity` bytes from any file offset.
+  void allocate(std::size_t capacity) {
+    std::free(base_);
+    base_ = static_cast<char*>(std::aligned_alloc(kDirectAlign, room(capacity)));
+    if (base_ == nullptr) throw std::bad_alloc();
+    capacity_ = capacity;
+    begin_ = size_ = 0;
+  }
+  bool allocated() const { return base_ != nullptr; }
+  char* data() { return base_ + begin_; }
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  // Empty; the next byte appended is the one of file offset `offset`.
+  void reset(std::uint64_t offset) {
+    begin_ = static_cast<std::size_t>(offset % kDirectAlign);
+    size_ = 0;
+  }
+  // At most capacity() - size() bytes.
+  void append(const char* bytes, std::size_t n) {
+    if (begin_ + size_ + n > room(capacity_)) {
+      // After consume(): back to the first block, keeping the congruence.
+      std::memmove(base_ + begin_ % kDirectAlign, base_ + begin_, size_);
+      begin_ %= kDirectAlign;
+    }
+    std::memcpy(base_ + begin_ + size_, bytes, n);
+    size_ += n;
+  }
+  void consume(std::size_t n) {
+    begin_ += n;
+    size_ -= n;
+  }
+  void shrink(std::size_t n) { size_ = n; }
+  void swap(write_buffer& other) noexcept {
+    std::swap(base_, other.base_);
+    std::swap(capacity_, other.capacity_);
+    std::swap(begin_, other.begin_);
+    std::swap(size_, other.size_);
+  }
+
+ private:
+  static std::size_t room(std::size_t capacity) {
+    return (capacity + 2 * kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  }
+  char* base_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;
+  std::size_t size_ = 0;
+};
+
+struct direct_result {
+  std::size_t done = 0;  // bytes written
+  int error = 0;
+};
+
+// One O_DIRECT write: the flag is set on the descriptor's open file description for the write
+// only (the daemon's other users of that description, and the segments of a file that share it,
+// see it cleared again afterwards).
+direct_result write_direct(int fd, const char* data, std::size_t size, std::uint64_t offset) {
+  direct_result r;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
+    r.error = errno;  // EINVAL: the file system has no O_DIRECT (tmpfs, memfd)
+    return r;
+  }
+  while (r.done < size) {
+    const ssize_t n =
+        ::pwrite(fd, data + r.done, size - r.done, static_cast<off_t>(offset + r.done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      r.error = n < 0 ? errno : EIO;
+      break;
+    }
+    r.done += static_cast<std::size_t>(n);
+  }
+  if (::fcntl(fd, F_SETFL, flags) != 0 && r.error == 0) r.error = errno;
+  return r;
+}
+
+}  // namespace
+
+// The thread that does the transfers' O_DIRECT writes, so that the event loop receives the next
+// buffer meanwhile (started at the first write).
+class engine::direct_writer {
+ public:
+  direct_writer() = default;
+  direct_writer(const direct_writer&) = delete;
+  direct_writer& operator=(const direct_writer&) = delete;
+  ~direct_writer() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // `data` stays valid until the future is ready.
+  std::future<direct_result> submit(int fd, const char* data, std::size_t size,
+                                    std::uint64_t offset) {
+    std::packaged_task<direct_result()> task(
+        [fd, data, size, offset] { return write_direct(fd, data, size, offset); });
+    auto result = task.get_future();
+    {
+      const std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(task));
+      ++pending_;
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    }
+    work_.notify_one();
+    return result;
+  }
+
+  // Until no write is in flight: a buffered write of a description that a direct write of
+  // another transfer (a segment of the same file) has in O_DIRECT mode meanwhile fails with
+  // EINVAL, and is tried again after this.
+  void wait_idle() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [this] { return pending_ == 0; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto task = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+      --pending_;
+      idle_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::condition_variable idle_;
+  std::deque<std::packaged_task<direct_result()>> queue_;
+  std::size_t pending_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 struct engine::transfer {
   listener* events = nullptr;
@@ -31,7 +206,14 @@ struct engine::transfer {
   // set_end: the body is cut here; reached_limit once it was (a success, not a failure).
   std::uint64_t limit = size_unknown;
   bool reached_limit = false;
-  std::vector<char> buffer;  // bytes received and not yet written
+  write_buffer buffer;  // bytes received and not yet written (from written + in_flight_bytes)
+  // Direct writes (engine_options::direct_writes): a full buffer's aligned middle goes to the
+  // writer thread, with O_DIRECT, while the next one fills. `spare` is the buffer being written
+  // (`in_flight` valid, in_flight_bytes of it at offset `written`), or the next one.
+  engine::direct_writer* writer = nullptr;  // null: direct writes off for this transfer
+  write_buffer spare;
+  std::future<direct_result> in_flight;
+  std::size_t in_flight_bytes = 0;
   // When the buffer's first byte arrived; it is written write_delay later at the latest.
   std::chrono::steady_clock::time_point buffered_since;
   std::chrono::milliseconds write_delay{100};
@@ -58,10 +240,11 @@ struct engine::transfer {
   bool checkpoint_in_flight = false;  // a request_checkpoint() sync is on the worker
 
   ~transfer() {
+    if (in_flight.valid()) in_flight.wait();  // the writer holds `spare` and the descriptor
     if (easy != nullptr) curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
   }
-  std::uint64_t received() const { return written + buffer.size(); }
+  std::uint64_t received() const { return written + in_flight_bytes + buffer.size(); }
 };
 
 // The result of an fdatasync on the sync worker (engine::syncs_). Each sync is of a dup() of the
@@ -258,18 +441,26 @@ outcome local_failure(int error_number, const std::string& what) {
 // 1 GiB took 0.22 to 2.8 s of system time in 4 MiB calls, 0.24 to 0.25 s in 64 KiB ones).
 constexpr std::size_t kMaxWrite = std::size_t{64} * 1024;
 
-bool flush(engine::transfer& t) {
+// Writes the buffer's first `size` bytes at `written` (buffered, in kMaxWrite calls) and drops
+// them from the buffer. A failure keeps counted what did fit (a full disk takes part of a write):
+// keep_written() syncs it.
+bool write_front(engine::transfer& t, std::size_t size) {
   std::size_t done = 0;
-  while (done < t.buffer.size()) {
-    ssize_t n =
-        ::pwrite(t.req.fd, t.buffer.data() + done, std::min(t.buffer.size() - done, kMaxWrite),
-                 static_cast<off_t>(t.written + done));
+  bool retried = false;
+  while (done < size) {
+    ssize_t n = ::pwrite(t.req.fd, t.buffer.data() + done, std::min(size - done, kMaxWrite),
+                         static_cast<off_t>(t.written + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && t.writer != nullptr && !retried) {
+      // Another transfer's direct write has the shared description in O_DIRECT mode.
+      t.writer->wait_idle();
+      retried = true;
+      continue;
+    }
     if (n < 0) {
-      if (errno == EINTR) continue;
       const int error = errno;
-      // What did fit (a full disk takes part of a write) stays counted: keep_written() syncs it.
       t.written += done;
-      t.buffer.erase(t.buffer.begin(), t.buffer.begin() + static_cast<std::ptrdiff_t>(done));
+      t.buffer.consume(done);
       t.failure = local_failure(error, "writing the temporary file failed");
       t.aborted_by_us = true;
       return false;
@@ -277,7 +468,71 @@ bool flush(engine::transfer& t) {
     done += static_cast<std::size_t>(n);
   }
   t.written += done;
-  t.buffer.clear();
+  t.buffer.consume(done);
+  return true;
+}
+
+// Waits for the transfer's direct write in flight, if any, and counts its bytes as written. A
+// file system without O_DIRECT (EINVAL) has the bytes written buffered instead, and the transfer
+// writes buffered from then on. Any other failure ends the transfer like a failed flush; the
+// bytes received after the failed ones are dropped (they come again from the server).
+bool complete_direct(engine::transfer& t) {
+  if (!t.in_flight.valid()) return true;
+  const direct_result r = t.in_flight.get();
+  const std::size_t size = t.in_flight_bytes;
+  t.in_flight_bytes = 0;
+  t.written += r.done;
+  if (r.error == 0) return true;
+  if (r.error == EINVAL) {
+    t.writer = nullptr;
+    // The rest of the in-flight bytes, then the buffer's, written buffered from `spare`.
+    t.buffer.swap(t.spare);  // buffer: the in-flight bytes; spare: what came after them
+    t.buffer.consume(r.done);
+    t.buffer.shrink(size - r.done);
+    if (!write_front(t, t.buffer.size())) {
+      t.buffer.reset(t.written);
+      return false;
+    }
+    t.buffer.swap(t.spare);
+    return true;
+  }
+  t.failure = local_failure(r.error, "writing the temporary file failed");
+  t.aborted_by_us = true;
+  t.buffer.reset(t.written);
+  return false;
+}
+
+// Writes every byte received: after it, written == received().
+bool flush(engine::transfer& t) {
+  if (!complete_direct(t)) return false;
+  if (!write_front(t, t.buffer.size())) return false;
+  t.buffer.reset(t.written);
+  return true;
+}
+
+// A full buffer: its aligned middle goes to the writer thread (O_DIRECT) while the next bytes
+// are received into the spare buffer; the unaligned head is written buffered here and the tail
+// (less than kDirectAlign) moves to the spare buffer, ahead of the next bytes. Without direct
+// writes, or for a small middle, the buffer is written buffered (flush).
+bool write_full(engine::transfer& t, std::chrono::steady_clock::time_point now) {
+  if (t.writer == nullptr) return flush(t);
+  if (!complete_direct(t)) return false;     // the previous buffer's (the spare one)
+  if (t.writer == nullptr) return flush(t);  // just turned off (no O_DIRECT here)
+  const std::uint64_t start = t.written;
+  const std::size_t head = static_cast<std::size_t>(std::min<std::uint64_t>(
+      t.buffer.size(), (kDirectAlign - start % kDirectAlign) % kDirectAlign));
+  const std::size_t middle = static_cast<std::size_t>(align_down(t.buffer.size() - head));
+  if (middle < kMinDirect) return flush(t);
+  if (head > 0 && !write_front(t, head)) return false;
+  if (!t.spare.allocated()) t.spare.allocate(t.buffer.capacity());
+  const std::size_t tail = t.buffer.size() - middle;
+  t.spare.reset(t.written + middle);
+  t.spare.append(t.buffer.data() + middle, tail);
+  t.buffer.shrink(middle);
+  t.buffer.swap(t.spare);
+  t.in_flight_bytes = middle;
+  t.in_flight = t.writer->submit(t.req.fd, t.spare.data(), middle, t.written);
+  if (tail > 0) t.buffered_since = now;
   return true;
 }
 
@@ -285,7 +540,8 @@ bool flush(engine::transfer& t) {
 // synced and kept (a full disk must not cost what was already fetched). What is still in the
 // buffer is dropped; it comes again from the server.
 void keep_written(engine::transfer& t) {
-  t.buffer.clear();
+  complete_direct(t);
+  t.buffer.reset(t.written);
   if (t.written > t.synced && ::fdatasync(t.req.fd) == 0) t.synced = t.written;
 }
 
@@ -312,8 +568,9 @@ void fail_protocol(engine::transfer& t, std::uint32_t code, const std::string& m
 }
 
 bool truncate_file(engine::transfer& t, std::uint64_t size) {
-  t.buffer.clear();
+  complete_direct(t);  // its bytes are cut off with the rest
   t.written = t.synced = size;
+  t.buffer.reset(size);
   if (::ftruncate(t.req.fd, static_cast<off_t>(size)) == 0) return true;
   t.failure = local_failure(errno, "truncating the temporary file failed");
   t.aborted_by_us = true;
@@ -424,20 +681,28 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   }
   if (t.limit != size_unknown && t.received() + bytes >= t.limit) {
     // The rest of the body belongs to another connection: keep what is ours and hang up.
-    t.buffer.insert(t.buffer.end(), data, data + (t.limit - t.received()));
+    const auto ours = static_cast<std::size_t>(t.limit - t.received());
+    if (t.buffer.size() + ours > t.buffer.capacity() && !flush(t)) return CURL_WRITEFUNC_ERROR;
+    t.buffer.append(data, ours);
     t.reached_limit = true;
     return CURL_WRITEFUNC_ERROR;
   }
-  if (t.buffer.size() + bytes > t.buffer.capacity() && !t.buffer.empty() && !flush(t)) {
+  if (t.buffer.size() + bytes > t.buffer.capacity() && !t.buffer.empty() && !write_full(t, now)) {
     return CURL_WRITEFUNC_ERROR;
   }
-  if (bytes >= t.buffer.capacity()) {
-    // Larger than the buffer: write straight through.
-    t.buffer.assign(data, data + bytes);
-    return flush(t) ? bytes : CURL_WRITEFUNC_ERROR;
+  if (t.buffer.size() + bytes > t.buffer.capacity()) {
+    // Larger than the buffer: written in its own pieces.
+    if (!flush(t)) return CURL_WRITEFUNC_ERROR;
+    for (std::size_t done = 0; done < bytes;) {
+      const std::size_t piece = std::min(bytes - done, t.buffer.capacity());
+      t.buffer.append(data + done, piece);
+      if (!flush(t)) return CURL_WRITEFUNC_ERROR;
+      done += piece;
+    }
+    return bytes;
   }
   if (t.buffer.empty()) t.buffered_since = now;
-  t.buffer.insert(t.buffer.end(), data, data + bytes);
+  t.buffer.append(data, bytes);
   if (now - t.buffered_since >= t.write_delay && !flush(t)) return CURL_WRITEFUNC_ERROR;
   return bytes;
 }
@@ -610,7 +875,12 @@ transfer_id engine::start(const request& req) {
   t->req = req;
   t->written = req.offset;
   t->synced = req.offset;
-  t->buffer.reserve(options_.write_buffer);
+  t->buffer.allocate(std::max<std::size_t>(options_.write_buffer, 1));
+  t->buffer.reset(req.offset);
+  if (options_.direct_writes) {
+    if (!writer_) writer_ = std::make_unique<direct_writer>();
+    t->writer = writer_.get();
+  }
   t->write_delay = options_.write_delay;
   t->max_response_headers = options_.max_response_headers;
   t->total_received = &total_received_;
@@ -721,7 +991,19 @@ void engine::request_checkpoint(transfer_id id) {
   if (it == transfers_.end()) return;
   transfer& t = *it->second;
   if (t.aborted_by_us || t.finishing || t.checkpoint_in_flight) return;
-  if (!flush(t)) {
+  bool written = true;
+  if (t.writer != nullptr && t.spare.allocated()) {
+    // Writing directly: the sync is of what is written, without waiting for the write in flight
+    // or writing the partial buffer (it fills within milliseconds, or is written write_delay
+    // after its first byte at the latest).
+    if (t.in_flight.valid() &&
+        t.in_flight.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      written = complete_direct(t);
+    }
+  } else {
+    written = flush(t);
+  }
+  if (!written) {
     // Not inside a libcurl callback, so the transfer cannot fail from here: the next poll()
     // ends it, without waiting for the server's next bytes.
     t.failed_outside_callback = true;
