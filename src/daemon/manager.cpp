@@ -44,6 +44,11 @@ constexpr int kMaxRangelessRestarts = 3;
 // interval: at a fast rate the kernel's dirty pages would otherwise pile up for the whole interval,
 // and the file's last sync, which TRANSFERRED waits for, would write them all at once.
 constexpr std::uint64_t kEarlyCheckpointBytes = std::uint64_t{16} << 20;
+// The write buffers of one file's transfers share this much, each at least kMinTransferBuffer
+// (jobs::transfer_write_buffer): 16 connections of 4 MiB, each with its second buffer while one
+// is on its way to the disk, held 128 MiB for one file.
+constexpr std::size_t kFileWriteBudget = std::size_t{8} << 20;
+constexpr std::size_t kMinTransferBuffer = std::size_t{512} << 10;
 
 std::int64_t wall_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
@@ -1631,6 +1636,10 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
   req.expected_total = file.remote_size;
   req.etag = file.etag;
   req.last_modified = file.last_modified;
+  if (auto c = controllers_.find({j.id, index}); c != controllers_.end()) {
+    req.write_buffer = jobs::transfer_write_buffer(c->second.wanted(), kFileWriteBudget,
+                                                   kMinTransferBuffer, config_.http.write_buffer);
+  }
   const auto tid = engine_.start(req);
   active_transfer t;
   t.job_id = j.id;
@@ -1647,8 +1656,8 @@ bool manager::start_segment(jobs::job& j, std::uint32_t index, std::uint32_t seg
   count_request(file, t.source);
   active_.emplace(tid, std::move(t));
   active_by_job_[j.id].push_back(tid);
-  spdlog::debug("job {}: file {} segment {} starts at byte {} ({})", j.id, index, segment,
-                req.offset, from.url);
+  spdlog::debug("job {}: file {} segment {} starts at byte {} ({}; {} KiB write buffer)", j.id,
+                index, segment, req.offset, from.url, req.write_buffer / 1024);
   return true;
 }
 

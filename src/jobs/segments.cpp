@@ -247,4 +247,10 @@ std::optional<learned_connections> connection_memory::recall(const std::string& 
   return it->second.learned;
 }
 
+std::size_t transfer_write_buffer(std::uint32_t connections, std::size_t file_budget,
+                                  std::size_t min, std::size_t max) {
+  const std::size_t share = file_budget / std::max<std::uint32_t>(connections, 1);
+  return std::clamp(share, std::min(min, max), max);
+}
+
 }  // namespace opendo::jobs

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -80,6 +81,15 @@ std::optional<std::vector<segment>> first_split(std::uint64_t size, std::uint64_
 std::optional<std::size_t> split_largest(std::vector<segment>& segments,
                                          const std::vector<std::uint64_t>& live_next,
                                          std::uint64_t min_size);
+
+// The write buffer of one of a file's transfers when the file runs on `connections` of them:
+// the file's buffers share `file_budget` (each transfer also has a second buffer while one is
+// written to the disk), within [min, max] each (max wins when it is the smaller). One or two
+// connections keep the full buffer (what writes a fast single file at the least CPU); sixteen of a
+// capped origin do not each hold 8 MiB of memory, or lose 4 MiB each when the daemon is killed
+// (bench cases 3 and 7).
+std::size_t transfer_write_buffer(std::uint32_t connections, std::size_t file_budget,
+                                  std::size_t min, std::size_t max);
 
 // How many connections a file should use, learned from its download rate: one, then a probe
 // with two; a probe that paid in full (each added connection brought at least 3/4 of one's

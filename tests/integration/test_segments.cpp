@@ -198,6 +198,20 @@ TEST(Segments, AServerThatCapsEachConnectionGetsSeveral) {
 // connections are added in doubling tries (2, 4, 8, 16), each judged on one window of a few of
 // those pauses, so the file goes beyond 8 connections within four windows instead of eight.
 // One connection would take 20 s for the 160 MiB; one more connection per window would reach
+namespace {
+
+// The process's peak resident memory (VmHWM), in KiB.
+std::uint64_t peak_memory_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+}  // namespace
+
 // 6 or 7 before the end.
 TEST(Segments, APerConnectionCapGetsManyConnectionsQuickly) {
   nginx_server origin(capped_per_connection(8 * MiB));
@@ -210,6 +224,7 @@ TEST(Segments, APerConnectionCapGetsManyConnectionsQuickly) {
   client c = connect(daemon);
   job j = c.create_job("many connections");
   j.add_file(origin.url("many.bin"), (out / "many.bin").string());
+  const std::uint64_t peak_before = peak_memory_kib(daemon.pid());
   const auto started = std::chrono::steady_clock::now();
   j.resume();
   ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
@@ -230,6 +245,13 @@ TEST(Segments, APerConnectionCapGetsManyConnectionsQuickly) {
   for (const auto& r : requests) sent += r.body_bytes_sent;
   EXPECT_LT(sent, kSize + kSize / 5);
   EXPECT_EQ(j.info().files.at(0).sources.bytes_from_origin, kSize);
+  // The file's transfers share its write buffers (8 MiB, at least 512 KiB each): 16 of 4 MiB,
+  // each with a second one while a buffer goes to the disk, could hold 128 MiB for one file.
+  EXPECT_NE(log.find("; 4096 KiB write buffer)"), std::string::npos) << log;  // the probe's
+  EXPECT_NE(log.find("; 512 KiB write buffer)"), std::string::npos) << log;   // the 16's
+  const std::uint64_t grew_mib = (peak_memory_kib(daemon.pid()) - peak_before) / 1024;
+  std::cout << "the daemon's peak memory grew by " << grew_mib << " MiB" << std::endl;
+  EXPECT_LT(grew_mib, 64U);
 }
 
 // A link that one connection already fills: the daemon's own cap of 4 MB/s for background jobs

@@ -421,3 +421,17 @@ TEST(ConnectionMemory, HoldsABoundedNumberOfHosts) {
   EXPECT_TRUE(m.recall("host999", t0 + 1s));  // the newest stay
   EXPECT_FALSE(m.recall("host0", t0 + 1s));
 }
+
+// A file's transfers share its write budget: one or two keep the whole buffer, more get their
+// share, never less than the minimum nor more than the maximum.
+TEST(TransferWriteBuffer, AFilesTransfersShareItsBudget) {
+  constexpr std::size_t MiB = std::size_t{1} << 20;
+  EXPECT_EQ(transfer_write_buffer(1, 8 * MiB, MiB / 2, 4 * MiB), 4 * MiB);
+  EXPECT_EQ(transfer_write_buffer(2, 8 * MiB, MiB / 2, 4 * MiB), 4 * MiB);
+  EXPECT_EQ(transfer_write_buffer(8, 8 * MiB, MiB / 2, 4 * MiB), MiB);
+  EXPECT_EQ(transfer_write_buffer(16, 8 * MiB, MiB / 2, 4 * MiB), MiB / 2);
+  EXPECT_EQ(transfer_write_buffer(64, 8 * MiB, MiB / 2, 4 * MiB), MiB / 2);
+  EXPECT_EQ(transfer_write_buffer(0, 8 * MiB, MiB / 2, 4 * MiB), 4 * MiB);  // as one
+  // An engine buffer under the minimum stays as it is: nothing grows past the maximum.
+  EXPECT_EQ(transfer_write_buffer(16, 8 * MiB, MiB / 2, 64 * 1024), 64 * 1024U);
+}

@@ -875,7 +875,8 @@ transfer_id engine::start(const request& req) {
   t->req = req;
   t->written = req.offset;
   t->synced = req.offset;
-  t->buffer.allocate(std::max<std::size_t>(options_.write_buffer, 1));
+  t->buffer.allocate(
+      std::max<std::size_t>(req.write_buffer != 0 ? req.write_buffer : options_.write_buffer, 1));
   t->buffer.reset(req.offset);
   if (options_.direct_writes) {
     if (!writer_) writer_ = std::make_unique<direct_writer>();

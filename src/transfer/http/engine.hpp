@@ -66,6 +66,8 @@ struct request {
   // Set: the request gets a connection of its own too, so that no other request rides on a
   // connection authenticated as this job's owner.
   jobs::client_certificate_pem client_certificate;
+  // The transfer's write buffer; 0: engine_options::write_buffer.
+  std::size_t write_buffer = 0;
 };
 
 // The final response of a request, after redirects (what DO reports as HttpStatusCode,
