@@ -19,6 +19,7 @@
 #include "integration/helpers.hpp"
 #include "support/files.hpp"
 #include "support/nginx.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace opendo;
@@ -168,12 +169,7 @@ TEST(DirectWrites, WithoutODirectTheSameBytesAreWrittenBuffered) {
   const fs::path refusals = notes / "refusals";
   daemon_options options;
   options.env = {"LD_PRELOAD=" + (bin_dir() / "libopendo_no_direct.so").string(),
-                 "OPENDO_TEST_NO_DIRECT_LOG=" + refusals.string()};
-  // AddressSanitizer wants its runtime first among the libraries a program loads.
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  options.env.push_back(std::string("ASAN_OPTIONS=") +
-                        (asan != nullptr ? std::string(asan) + ":" : "") +
-                        "verify_asan_link_order=0");
+                 "OPENDO_TEST_NO_DIRECT_LOG=" + refusals.string(), asan_options_for_preload()};
   daemon_process daemon(options);
   disk_dir out;
   constexpr std::uint64_t kSize = (48ULL << 20) + 12345;

@@ -2,11 +2,11 @@
 // environment, and the power switch (the disk itself is in power_loss_disk.cpp).
 #include "support/power_loss.hpp"
 
-#include <cstdlib>
 #include <thread>
 #include <utility>
 
 #include "support/daemon.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -55,10 +55,7 @@ std::vector<std::string> power_loss_model::environment() const {
   std::vector<std::string> env = {"LD_PRELOAD=" + power_loss_library().string(),
                                   "OPENDO_POWER_LOSS_ROOT=" + root_.string(),
                                   "OPENDO_POWER_LOSS_SHADOW=" + shadow().string()};
-  // AddressSanitizer wants its runtime first among the libraries a program loads.
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  env.push_back(std::string("ASAN_OPTIONS=") + (asan != nullptr ? std::string(asan) + ":" : "") +
-                "verify_asan_link_order=0");
+  env.push_back(asan_options_for_preload());
   return env;
 }
 

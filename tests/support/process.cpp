@@ -238,4 +238,10 @@ run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds t
   return result;
 }
 
+std::string asan_options_for_preload() {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return std::string("ASAN_OPTIONS=") + (asan != nullptr ? std::string(asan) + ":" : "") +
+         "verify_asan_link_order=0";
+}
+
 }  // namespace opendo::test

@@ -49,4 +49,9 @@ run_result run(const std::vector<std::string>& argv,
                std::chrono::milliseconds timeout = std::chrono::seconds(60),
                const std::vector<std::string>& env = {});
 
+// The ASAN_OPTIONS entry of an environment that preloads a library (LD_PRELOAD) into a
+// program: AddressSanitizer wants its runtime first among the libraries a program loads and
+// refuses to start otherwise. Keeps the options the test itself runs with.
+std::string asan_options_for_preload();
+
 }  // namespace opendo::test
