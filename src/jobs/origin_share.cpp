@@ -132,12 +132,15 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
   std::vector<std::uint32_t> others_free;
   std::vector<std::uint32_t> stalled;
   bool own_in_flight = false;
-  std::size_t missing = 0;
+  bool from_peers = last_absent_.empty();  // the first look starts the clock
   const auto groups = static_cast<std::uint32_t>(view.needs_origin.size());
+  std::vector<bool> absent_now(groups, false);
+  asked_.resize(groups, false);
   for (std::uint32_t g = 0; g < groups; ++g) {
     const bool flying = g < view.in_flight.size() && view.in_flight[g];
     const bool absent = view.needs_origin[g] || (g < view.missing.size() && view.missing[g]);
-    missing += absent ? 1 : 0;
+    absent_now[g] = absent;
+    if (!absent && g < last_absent_.size() && last_absent_[g] && !asked_[g]) from_peers = true;
     if (!view.needs_origin[g]) {
       if (absent && !flying) stalled.push_back(g);
       continue;
@@ -147,11 +150,16 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
     if (flying) continue;
     (mine ? own_free : others_free).push_back(g);
   }
-  if (!last_missing_ || missing < *last_missing_) progress_at_ = now;
-  last_missing_ = missing;
+  last_absent_ = std::move(absent_now);
+  if (from_peers) progress_at_ = now;
+  auto asking = [&](std::vector<std::uint32_t> chosen) {
+    for (const auto g : chosen) asked_[g] = true;
+    return chosen;
+  };
   if (!own_free.empty() || own_in_flight) {
     idle_since_.reset();
-    return own_first(hosts, std::move(own_free), max);
+    progress_at_ = now;  // the stall is counted from when this host runs out of work of its own
+    return asking(own_first(hosts, std::move(own_free), max));
   }
   if (others_free.empty() && stalled.empty()) return {};
   if (!idle_since_) idle_since_ = now;
@@ -171,7 +179,7 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
   if (out.empty()) {
     next_decision_ = !others_free.empty() && now < take_over_at ? take_over_at : unstall_at;
   }
-  return out;
+  return asking(std::move(out));
 }
 
 }  // namespace opendo::jobs

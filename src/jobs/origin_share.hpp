@@ -51,7 +51,9 @@ struct share_view {
   std::vector<bool> needs_origin;
   std::vector<bool> in_flight;
   // Groups with a piece that is not here, held by a peer or not (empty: as needs_origin). One
-  // that peers hold but do not deliver is fetched from the origin once nothing arrived for a while.
+  // that peers hold but do not deliver is fetched from the origin once no group came from peers
+  // for a while (twice the takeover grace after this host ran out of work of its own); from then
+  // on at the pace of this host's requests, until a group comes from peers again.
   std::vector<bool> missing = {};
 };
 
@@ -78,9 +80,13 @@ class origin_share {
   mono_time started_;
   origin_share_policy policy_;
   std::optional<mono_time> idle_since_;
-  // When the number of missing groups last went down, and that number.
+  // When a group last came from peers (or this host last had work of its own): a group this host
+  // asked the origin for does not count, or a peer that claims every piece and sends none would
+  // hold back each next group for the whole stall time again.
   mono_time progress_at_{};
-  std::optional<std::size_t> last_missing_;
+  // Which groups were absent at the last choose(), and which this host asked the origin for.
+  std::vector<bool> last_absent_;
+  std::vector<bool> asked_;
   std::optional<mono_time> next_decision_;
   std::chrono::milliseconds total_request_time_{0};
   std::uint32_t requests_ = 0;

@@ -1436,6 +1436,39 @@ TEST(Peers, ALyingPeerChangesNoByteOfAFileGivenByItsMagnet) {
       static_cast<unsigned long long>(db.files.at(0).sources.bytes_from_origin));
 }
 
+// A peer that claims every piece and answers no request (bad_peer's answers::nothing) holds no
+// file back for long: once no group came from peers for the stall time (10 s), the groups it
+// claims are fetched from the origin one after another. Before, each group the origin gave
+// restarted the stall clock: two groups every 10 s, 72 s for this file.
+TEST(Peers, APeerThatClaimsEveryPieceAndSendsNoneHoldsNoFileBack) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 85);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  bad_peer silent(published.meta.piece_count, "127.0.0.6", bad_peer::answers::nothing);
+  const peer_host b = make_host(3);
+  daemon_options options = sharing(b, {});
+  options.extra_args.push_back("--peer");
+  options.extra_args.push_back(silent.endpoint());
+  daemon_process host(options);
+  temp_dir out("opendo-out");
+  client c = connect(host);
+  const auto started = std::chrono::steady_clock::now();
+  job j = start_shared(c, origin.url("big.bin"), published.metainfo, out / "b.bin");
+  const job_info done = finish(j);
+  const auto took = std::chrono::steady_clock::now() - started;
+  const std::string log = host.log();
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_GE(silent.requests(), 1U) << "the silent peer was asked for blocks\n" << log;
+  EXPECT_EQ(silent.blocks_sent(), 0U);
+  EXPECT_EQ(done.files.at(0).sources.bytes_from_origin, kSize);
+  // The stall time (twice the 5 s takeover grace), then the origin at full pace: 72 s before.
+  EXPECT_LT(took, 25s) << log;
+  std::printf(
+      "a peer that holds every piece back: the file came from the origin in %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
 TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) {
   constexpr std::uint64_t kSize = (24U << 20) + 4321;
   nginx_server origin;

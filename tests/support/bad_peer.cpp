@@ -82,8 +82,8 @@ std::string hex(std::string_view bytes) {
 
 }  // namespace
 
-bad_peer::bad_peer(std::uint32_t pieces, std::string address)
-    : pieces_(pieces), address_(std::move(address)) {
+bad_peer::bad_peer(std::uint32_t pieces, std::string address, answers mode)
+    : pieces_(pieces), address_(std::move(address)), mode_(mode) {
   listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener_ < 0) throw os_error("bad_peer: socket");
   const int one = 1;
@@ -196,6 +196,8 @@ void bad_peer::serve(int fd) {
       const std::uint32_t begin = get_u32(message.data() + 5);
       const std::uint32_t block = get_u32(message.data() + 9);
       if (block == 0 || block > kMaxBlock) return;
+      ++requests_;
+      if (mode_ == answers::nothing) continue;
       std::string piece;
       put_u32(piece, 9 + block);
       piece += static_cast<char>(kPiece);

@@ -18,12 +18,16 @@ namespace opendo::test {
 //   not an opendo host's ("-XX0001-...");
 // - sends a bitfield with every one of `pieces` pieces, then unchoke;
 // - answers each request with a piece message of the requested length whose bytes are wrong
-//   (every byte of the block is 0xBD), and ignores every other message.
+//   (every byte of the block is 0xBD), and ignores every other message; or, made with
+//   answers::nothing, reads every request and answers none (a peer that claims the file and
+//   holds it back).
 // A connection that does not start with the plain handshake (libtorrent tries an encrypted one
 // first, then reconnects in plain text) is closed.
 class bad_peer {
  public:
-  bad_peer(std::uint32_t pieces, std::string address = "127.0.0.1");
+  enum class answers { corrupt_blocks, nothing };
+  bad_peer(std::uint32_t pieces, std::string address = "127.0.0.1",
+           answers mode = answers::corrupt_blocks);
   // Closes the listener and every connection and joins the threads.
   ~bad_peer();
   bad_peer(const bad_peer&) = delete;
@@ -35,6 +39,8 @@ class bad_peer {
 
   // Blocks sent (piece messages), over all connections.
   std::uint64_t blocks_sent() const { return blocks_sent_; }
+  // Requests received, over all connections (answered or not).
+  std::uint64_t requests() const { return requests_; }
   // Connections that completed the handshake.
   std::uint64_t handshakes() const { return handshakes_; }
   // The info hashes peers greeted it with, in hex, one per handshake.
@@ -46,10 +52,12 @@ class bad_peer {
 
   std::uint32_t pieces_;
   std::string address_;
+  answers mode_;
   std::uint16_t port_ = 0;
   int listener_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> blocks_sent_{0};
+  std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> handshakes_{0};
   mutable std::mutex mutex_;  // guards what follows
   std::vector<int> connections_;

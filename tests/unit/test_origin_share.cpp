@@ -153,6 +153,37 @@ TEST(OriginShare, GroupsAPeerHoldsButNeverSendsComeFromTheOriginOnceNothingArriv
   EXPECT_EQ(share.choose("a", {}, view, t0 + 3500ms, 4).size(), 4U);
 }
 
+// Once a peer that claims every group proved it sends none, the groups this host then fetches
+// from the origin are not news from peers: each next one is asked for as soon as a request is
+// free, not after another stall time. Before, each group the origin gave restarted the clock, so
+// a 13-group file behind such a peer took 70 s (Peers.APeerThatClaimsEveryPieceAndSendsNone...).
+TEST(OriginShare, AfterAStallTheOriginsOwnGroupsDoNotRestartTheClock) {
+  const mono_time t0{};
+  origin_share share(kKey, t0, {.start_grace = 0ms, .min_takeover_grace = 1000ms});
+  share_view view{std::vector<bool>(10, false), std::vector<bool>(10, false),
+                  std::vector<bool>(10, true)};
+  EXPECT_TRUE(share.choose("a", {}, view, t0, 2).empty());
+  auto first = share.choose("a", {}, view, t0 + 2000ms, 2);
+  ASSERT_EQ(first.size(), 2U);
+  // They arrive from the origin (no longer missing, no longer in flight): the next two are asked
+  // for at once.
+  for (const auto g : first) view.missing[g] = false;
+  const auto second = share.choose("a", {}, view, t0 + 2100ms, 2);
+  ASSERT_EQ(second.size(), 2U);
+  for (const auto g : second) {
+    EXPECT_TRUE(view.missing[g]);
+    view.missing[g] = false;
+  }
+  // A group that a peer sends (never asked of the origin) restarts the clock.
+  std::uint32_t from_peer = 0;
+  while (!view.missing[from_peer]) ++from_peer;
+  view.missing[from_peer] = false;
+  EXPECT_TRUE(share.choose("a", {}, view, t0 + 2200ms, 2).empty());
+  ASSERT_TRUE(share.next_decision());
+  EXPECT_EQ(*share.next_decision(), t0 + 4200ms);
+  EXPECT_EQ(share.choose("a", {}, view, t0 + 4200ms, 2).size(), 2U);
+}
+
 TEST(OriginShare, TheTakeoverGraceFollowsTheMeanRequestTime) {
   origin_share share(kKey, mono_time{}, {.min_takeover_grace = 1000ms, .takeover_factor = 3.0});
   EXPECT_EQ(share.takeover_grace(), 1000ms);
