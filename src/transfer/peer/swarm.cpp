@@ -381,16 +381,15 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   // Hosts behind one address (NAT, or tests on loopback, whose connections all leave from
   // 127.0.0.1) are still different hosts: one connection per address would drop all but one.
   pack.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
-  // A LAN peer that dropped or refused the connection (a client that pauses once it has the
-  // metadata, as Transmission does; a host that restarted and is still checking its cache) is
-  // tried again after 1 s times its failures (libtorrent waits (failures + 1) x this), not the
-  // Internet's 60 s, and up to 20 failures (about 3.5 minutes in all: a LAN host may take a
-  // minute to come back). At 5 s, a magnet host whose first connection was refused tried again
-  // only after its 3 s wait for the metadata: under load 4 runs in 12 of
-  // Peers.AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt (two at a time beside a busy
-  // loop) fetched the file over HTTP; at 1 s, 1 in 12, and that one for another reason.
-  pack.set_int(lt::settings_pack::min_reconnect_time, 1);
-  pack.set_int(lt::settings_pack::max_failcount, 20);
+  // A LAN peer that dropped the connection (a client that pauses once it has the metadata, as
+  // Transmission does; a host that restarted) is tried again after 5 s, not the Internet's 60 s
+  // (times its failures), and up to 10 failures rather than 3: on loopback a legacy client's
+  // pause costs one or two failed attempts, and a LAN host may take a minute to come back.
+  // (1 s was tried: a magnet host's refused first connection then came again within its 3 s
+  // metadata wait, but Peers.ALegacyBitTorrentClientFetchesFromAnOpendodSeed failed in CI, the
+  // Transmission client never getting the twin's metadata in 60 s; not understood, so left.)
+  pack.set_int(lt::settings_pack::min_reconnect_time, 5);
+  pack.set_int(lt::settings_pack::max_failcount, 10);
   // No "allowed fast" pieces (BEP 6): a choked peer could ask for them, and a content that must
   // not upload (set_serving) chokes its peers. LAN peers are unchoked at once anyway.
   pack.set_int(lt::settings_pack::allowed_fast_set_size, 0);
