@@ -245,6 +245,11 @@ struct swarm::content {
   enum class flush_state { none, asked, done };
   mutable flush_state flush = flush_state::none;
   mutable jobs::mono_time flush_asked_at{};
+  void ask_flush() const {
+    handle.flush_cache();
+    flush = flush_state::asked;
+    flush_asked_at = jobs::mono_clock::now();
+  }
   // Whether it (and its twin) may upload: set_serving.
   std::shared_ptr<upload_gate> gate = std::make_shared<upload_gate>();
   // The v1 twin for legacy clients (share_v1_twin): its hashing's result, the worker that hashes
@@ -678,13 +683,10 @@ content_progress swarm::progress(const std::string& key) const {
   p.checking = is_checking(st);
   if (!st.is_seeding) {
     c.flush = content::flush_state::none;
-  } else if (c.flush != content::flush_state::done) {
-    const auto now = jobs::mono_clock::now();
-    if (c.flush == content::flush_state::none || now - c.flush_asked_at > kFlushAgainAfter) {
-      c.handle.flush_cache();
-      c.flush = content::flush_state::asked;
-      c.flush_asked_at = now;
-    }
+  } else if (c.flush == content::flush_state::none ||
+             (c.flush == content::flush_state::asked &&
+              jobs::mono_clock::now() - c.flush_asked_at > kFlushAgainAfter)) {
+    c.ask_flush();
   }
   p.complete = st.is_seeding && c.flush == content::flush_state::done;
   if (c.twin.is_valid()) {
@@ -891,9 +893,7 @@ std::vector<swarm_event> swarm::take_events() {
       }
     } else if (const auto* finished = lt::alert_cast<lt::torrent_finished_alert>(a)) {
       if (content* c = key_of(finished->handle); c && c->flush == content::flush_state::none) {
-        c->handle.flush_cache();
-        c->flush = content::flush_state::asked;
-        c->flush_asked_at = jobs::mono_clock::now();
+        c->ask_flush();
       }
     } else if (const auto* ban = lt::alert_cast<lt::peer_ban_alert>(a)) {
       content* c = key_of(ban->handle);
