@@ -1435,13 +1435,17 @@ void manager::start_file(jobs::job& j) {
       if (!opened_or_failed(j, j.current_file, opened)) return;
       if (!verify_digest(j, j.current_file, fd.get())) return;
     }
-    const bool was_completed = file.completed;
-    if (!was_completed) count_file_downloaded();  // its last byte came before a restart
     const std::uint32_t done = j.current_file;
-    const bool job_done = jobs::on_file_completed(j, done, wall_now());
-    if (!was_completed || job_done) persist_file(j, done);
-    if (job_done) {
+    if (!file.completed) {
+      // Its last byte came before a restart, or just before its turn ended (the transfer
+      // stopped before its end was seen): it is done as if its transfer had just finished.
+      if (complete_file(j, done)) return;
+      continue;
+    }
+    if (jobs::on_file_completed(j, done, wall_now())) {
+      persist_file(j, done);
       notify(j, job_event_kind::state);
+      dirty_schedule_ = true;  // its slot is free
       return;
     }
   }
@@ -2040,7 +2044,7 @@ bool manager::verify_digest(jobs::job& j, std::uint32_t index, int fd) {
   return false;
 }
 
-void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+bool manager::complete_file(jobs::job& j, std::uint32_t index) {
   import_into_content_cache(j, index);
   count_file_downloaded();
   cache_attempts_.erase({j.id, index});
@@ -2050,14 +2054,18 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
   if (job_done) {
     spdlog::info("job {} transferred", j.id);
     notify(j, job_event_kind::state);
-    dirty_schedule_ = true;
-  } else {
-    notify(j, job_event_kind::progress);
-    start_file(j);  // the next file goes right on, reusing the connection
-    // Its host may differ and be at its cap: this loop turn's scheduling pass (before the new
-    // request connects) stops whichever transfer ranks lower there.
-    dirty_schedule_ = true;
+    dirty_schedule_ = true;  // its slot is free
   }
+  return job_done;
+}
+
+void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
+  if (complete_file(j, index)) return;
+  notify(j, job_event_kind::progress);
+  start_file(j);  // the next file goes right on, reusing the connection
+  // Its host may differ and be at its cap: this loop turn's scheduling pass (before the new
+  // request connects) stops whichever transfer ranks lower there.
+  dirty_schedule_ = true;
 }
 
 void manager::stop_job(jobs::job& j) {

@@ -300,6 +300,9 @@ class manager final : public transfer::http::listener {
   bool verify_digest(jobs::job& j, std::uint32_t index, int fd);
   // File `index` has all its bytes: the next file starts, or the job is TRANSFERRED.
   void on_finished_file(jobs::job& j, std::uint32_t index);
+  // What every file with all its bytes goes through (counts, content cache, notifications,
+  // store); returns whether that made the job TRANSFERRED, which it has then announced.
+  bool complete_file(jobs::job& j, std::uint32_t index);
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);

@@ -642,6 +642,61 @@ TEST(PowerLoss, ASuspendWhileAFilesSyncRunsStopsItOnce) {
   EXPECT_EQ(origin.wait_for_requests(1).size(), 1U) << "the file was fetched again";
 }
 
+// A job whose turn ends (one slot, one-second slices) after its file's last byte came but
+// before its transfer was seen to finish (the worker's sync of the file is held) gives its slot
+// away with every byte kept. On its next turn it needs no request: it turns TRANSFERRED at once,
+// and its slot must go to the next job. Before, nothing asked the scheduler again, so the other
+// job stayed QUEUED for ever (Scheduling.EqualJobsTakeTurnsAndAHighJobPreemptsThem, about 1 run in
+// 5 under AddressSanitizer and load, hung so).
+TEST(PowerLoss, AJobWhoseTurnEndsAfterItsLastByteFinishesAndFreesItsSlot) {
+  temp_dir base("opendo-power");
+  power_loss_model model(base / "disk");
+  const fs::path out = prepare_disk(model, base / "boot_id");
+  temp_dir other_out("opendo-out");
+  nginx_server origin;
+  constexpr std::uint64_t kSize = 3 << 20;
+  const std::string digest = origin.make_random_file("whole.bin", kSize, 94);
+  nginx_options paced;
+  paced.limit_rate = 256 << 10;
+  nginx_server slow(paced);
+  const std::string slow_digest = slow.make_random_file("slow.bin", 1 << 20, 95);
+  const sync_gate gate(base.path(), out.string() + "/");
+  daemon_options options = on_model(model, base / "boot_id");
+  for (auto& entry : gate.environment()) options.env.push_back(entry);
+  options.extra_args = {"--max-active-jobs", "1", "--time-slice", "1"};
+  daemon_process daemon(options);
+  client c = connect(daemon);
+  job whole = c.create_job("whole");
+  whole.add_file(origin.url("whole.bin"), (out / "whole.bin").string());
+  job waiting = c.create_job("waiting");
+  waiting.add_file(slow.url("slow.bin"), (other_out / "slow.bin").string());
+  whole.resume();
+  waiting.resume();
+  ASSERT_TRUE(gate.wait_until_held()) << "no sync of the file was held\n" << daemon.log();
+  // The turn ends while the worker's sync is held; stopping the transfer syncs it on the loop.
+  gate.forget_held();
+  const bool stopping = gate.wait_until_held();
+  gate.open();
+  ASSERT_TRUE(stopping) << "the turn did not end\n" << daemon.log();
+  ASSERT_EQ(wait_for_state(whole, job_state::transferred, std::chrono::seconds(30)).state,
+            job_state::transferred)
+      << daemon.log();
+  ASSERT_EQ(wait_for_state(waiting, job_state::transferred, std::chrono::seconds(30)).state,
+            job_state::transferred)
+      << "the slot was not given on\n"
+      << daemon.log();
+  EXPECT_NE(
+      daemon.log().find("gives its slot away and waits, " + std::to_string(kSize) + " bytes kept"),
+      std::string::npos)
+      << "the turn did not end with every byte kept\n"
+      << daemon.log();
+  ASSERT_EQ(whole.complete(), hr::ok) << daemon.log();
+  ASSERT_EQ(waiting.complete(), hr::ok) << daemon.log();
+  EXPECT_EQ(sha256_file(out / "whole.bin"), digest);
+  EXPECT_EQ(sha256_file(other_out / "slow.bin"), slow_digest);
+  EXPECT_EQ(origin.wait_for_requests(1).size(), 1U) << "the file was fetched again";
+}
+
 // A transfer stopped before its first byte has nothing to make durable: Suspend and Cancel of a
 // job right after Resume wait for no sync of its temporary file (each cost a journal commit on
 // the loop: API throughput, bench case 4). The gate holds every sync of the output's files, so
