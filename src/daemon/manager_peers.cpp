@@ -382,6 +382,13 @@ void manager::run_shared_files(jobs::mono_time now) {
       case kind::legacy_shared:
         spdlog::info("peers: content {}: {}", e.key, e.message);
         break;
+      case kind::connection:
+        if (e.key.empty()) {
+          spdlog::debug("peers: {}", e.message);
+        } else {
+          spdlog::debug("peers: content {}: {}", e.key, e.message);
+        }
+        break;
       case kind::legacy_failed:
         // Only legacy clients lose: the content and its jobs are not affected.
         spdlog::warn("peers: content {}: no v1 twin for legacy clients: {}", e.key, e.message);

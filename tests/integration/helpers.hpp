@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <deque>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "opendo/opendo.hpp"
 #include "support/daemon.hpp"
@@ -49,6 +53,38 @@ inline job_info wait_for_state(job& j, job_state state,
                                std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
   return wait_until(
       j, [state](const job_info& info) { return info.state == state; }, timeout);
+}
+
+// At a test's first failed check, prints the last lines of the log of every daemon alive then:
+// helpers that wait for a job without its daemon at hand (test_peers' finish()) still leave in
+// a CI log what the daemons did. Installed by install_daemon_logs_on_failure().
+class daemon_logs_on_failure final : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestStart(const ::testing::TestInfo&) override { printed_ = false; }
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed() || std::exchange(printed_, true)) return;
+    for (const auto& path : daemon_process::live_logs()) {
+      std::ifstream in(path);
+      std::deque<std::string> tail;
+      for (std::string line; std::getline(in, line);) {
+        tail.push_back(std::move(line));
+        if (tail.size() > kLines) tail.pop_front();
+      }
+      std::printf("---- the last %zu lines of %s ----\n", tail.size(), path.c_str());
+      for (const auto& line : tail) std::printf("%s\n", line.c_str());
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  static constexpr std::size_t kLines = 120;
+  bool printed_ = false;
+};
+
+// For a test program's namespace scope: `const bool logs = install_daemon_logs_on_failure();`.
+inline bool install_daemon_logs_on_failure() {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new daemon_logs_on_failure);
+  return true;
 }
 
 // The HRESULT an API call throws, or 0 when it does not throw.

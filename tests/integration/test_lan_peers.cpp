@@ -29,6 +29,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+const bool kDaemonLogsOnFailure = install_daemon_logs_on_failure();
+
 constexpr std::uint64_t kMiB = 1 << 20;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {

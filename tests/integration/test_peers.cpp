@@ -52,6 +52,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+const bool kDaemonLogsOnFailure = install_daemon_logs_on_failure();
+
 // 12 MiB and a bit: a dozen origin requests of 1 MiB, and a last piece that is not whole.
 constexpr std::uint64_t kSize = (12U << 20) + 4321;
 
@@ -1506,6 +1508,43 @@ TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) 
       static_cast<unsigned long long>(sb.bytes_from_origin),
       static_cast<unsigned long long>(sb.bytes_from_lan_peers),
       static_cast<double>(origin_sent) / static_cast<double>(kSize));
+}
+
+// A magnet host whose peer does not listen yet when it starts (the peer's daemon shares nothing
+// before its first shared file): its first connection is refused, and libtorrent would try that
+// peer again only after 10 s, long after the 3 s wait for the metadata, so the file went over
+// HTTP only (4 runs in 12 of AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt under
+// load, where the peer had just restarted). Until its metadata is here, a content with no peer
+// starts its peer list afresh every second (swarm.cpp, kRedialEvery): the peer is reached as soon
+// as it listens.
+TEST(Peers, AMagnetHostReachesAPeerThatStartsListeningAfterIt) {
+  nginx_server origin;
+  const std::string sha = origin.make_random_file("big.bin", kSize, 86);
+  const auto published =
+      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
+  const peer_host a = make_host(2);
+  const peer_host b = make_host(3);
+  daemon_process first(sharing(a, {b}));
+  daemon_process second(sharing(b, {a}));
+  temp_dir out("opendo-out");
+  client ca = connect(first);
+  client cb = connect(second);
+  job jb = start_magnet(cb, origin.url("big.bin"), v2_magnet(published), out / "b.bin");
+  // B's first connection to A is refused: A listens from its first shared file on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  job ja = start_shared(ca, origin.url("big.bin"), published.metainfo, out / "a.bin");
+  const job_info db = finish(jb);
+  finish(ja);
+  EXPECT_NE(second.log().find(a.endpoint() + " disconnected (connect: Connection refused)"),
+            std::string::npos)
+      << "B's first connection was not refused: the test shows nothing\n"
+      << second.log();
+  EXPECT_EQ(sha256_file(out / "a.bin"), sha);
+  EXPECT_EQ(sha256_file(out / "b.bin"), sha);
+  EXPECT_EQ(db.files.at(0).metainfo_note, "used") << second.log();
+  EXPECT_NE(second.log().find("the metadata of its magnet came from peers"), std::string::npos)
+      << second.log();
+  EXPECT_GT(db.files.at(0).sources.bytes_from_lan_peers, 0U) << second.log();
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -28,6 +29,13 @@ std::filesystem::path bin_dir() {
       "OPENDO_BIN_DIR is not set and opendod is not beside this test: set it to <build>/bin");
 }
 
+namespace {
+
+std::mutex live_mutex;
+std::vector<const daemon_process*> live_daemons;
+
+}  // namespace
+
 daemon_process::daemon_process(daemon_options options) : options_(std::move(options)) {
   dir_ = make_temp_dir("opendo-daemon");
   try {
@@ -37,9 +45,22 @@ daemon_process::daemon_process(daemon_options options) : options_(std::move(opti
     remove_temp_dir(dir_);
     throw;
   }
+  const std::lock_guard lock(live_mutex);
+  live_daemons.push_back(this);
+}
+
+std::vector<std::filesystem::path> daemon_process::live_logs() {
+  const std::lock_guard lock(live_mutex);
+  std::vector<std::filesystem::path> logs;
+  for (const auto* d : live_daemons) logs.push_back(d->log_path());
+  return logs;
 }
 
 daemon_process::~daemon_process() {
+  {
+    const std::lock_guard lock(live_mutex);
+    std::erase(live_daemons, this);
+  }
   try {
     stop();
   } catch (...) {

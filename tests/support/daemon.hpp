@@ -81,6 +81,10 @@ class daemon_process {
   // "==== opendo test: starting opendod" line.
   std::string log() const;
 
+  // The log files of every daemon_process alive now, oldest first: what a failing test can show
+  // when the failing check had no daemon at hand (see integration/helpers.hpp).
+  static std::vector<std::filesystem::path> live_logs();
+
   // Runs build/bin/opendo --socket <socket> args... and captures its output.
   run_result cli(const std::vector<std::string>& args,
                  std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;

@@ -1,12 +1,14 @@
 #include "transfer/peer/swarm.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/bdecode.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/fingerprint.hpp>
 #include <libtorrent/magnet_uri.hpp>
+#include <libtorrent/operations.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/session.hpp>
@@ -19,13 +21,16 @@
 #include <atomic>
 #include <exception>
 #include <future>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "transfer/peer/metainfo.hpp"
 
@@ -102,6 +107,12 @@ std::optional<std::string> sender_of(const lt::block_finished_alert& block) {
   return endpoint_text(block.endpoint);
 }
 
+// A magnet's content with no peer and no metadata starts its peer list afresh this often: a
+// peer whose first connection failed (its daemon not yet listening, or just restarted) is tried
+// again by libtorrent only after (failures + 1) x min_reconnect_time, 10 s, well past the wait
+// for the metadata (3 s), after which the file goes over HTTP only. A fresh entry is tried at
+// once.
+constexpr std::chrono::seconds kRedialEvery{1};
 // How long a piece handed in from the origin may wait for its check's result.
 constexpr std::chrono::seconds kCheckTimeout{30};
 // After this long, a piece handed in that libtorrent neither holds nor has in its download queue
@@ -196,6 +207,86 @@ void add_gate(lt::add_torrent_params& params, const std::shared_ptr<upload_gate>
   });
 }
 
+// The connections of one content, shared by its peer plugins on libtorrent's network thread.
+struct connection_list {
+  std::vector<lt::peer_connection_handle> live;
+
+  void add(const lt::peer_connection_handle& peer) {
+    std::erase_if(live, [](const lt::peer_connection_handle& h) { return !h.native_handle(); });
+    live.push_back(peer);
+  }
+  // Our live outgoing connection to `listen`, if there is one.
+  std::optional<lt::peer_connection_handle> outgoing_to(const lt::tcp::endpoint& listen) const {
+    for (const auto& h : live) {
+      if (h.native_handle() && h.is_outgoing() && !h.is_disconnecting() && h.remote() == listen) {
+        return h;
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+// Two opendo hosts that find each other at the same moment (both hear the other's local
+// discovery announce) connect to each other at once. libtorrent 2.0.8 then closes both: each
+// side, learning from the incoming connection's extension handshake that the peer listens where
+// its own outgoing connection goes, drops the incoming one (peer_list::update_peer_port), so
+// each side's outgoing connection is the other's dropped incoming, and the pair reconnects only
+// after min_reconnect_time: seconds in which both hosts take the origin's work alone (seen in
+// LanPeers.GroupHostsFindEachOtherByLocalDiscoveryAndNoOtherGroup under load). This plugin
+// settles the pair before libtorrent looks (plugins see the extension handshake first) by
+// BitTorrent's own rule for duplicates: the connection the host with the greater peer id (for
+// opendo hosts, the greater host name) opened is kept. So the host with the greater name drops
+// the incoming connection, and the other drops its outgoing one: the same connection, on both
+// sides. Peers that are not opendo hosts are left to libtorrent.
+class pair_rule_peer final : public lt::peer_plugin {
+ public:
+  pair_rule_peer(lt::peer_connection_handle peer, std::shared_ptr<connection_list> connections,
+                 std::string host_name)
+      : peer_(std::move(peer)),
+        connections_(std::move(connections)),
+        host_name_(std::move(host_name)) {}
+  lt::string_view type() const override { return "opendo-pair-rule"; }
+  bool on_extension_handshake(const lt::bdecode_node& handshake) override {
+    if (peer_.is_outgoing()) return true;
+    const std::int64_t port = handshake.dict_find_int_value("p", 0);
+    const std::string theirs = host_name_of(peer_.pid());
+    if (port <= 0 || port > 65535 || theirs.empty() || theirs == host_name_) return true;
+    const lt::tcp::endpoint listen(peer_.remote().address(), static_cast<std::uint16_t>(port));
+    auto ours = connections_->outgoing_to(listen);
+    if (!ours) return true;
+    if (host_name_ > theirs) {
+      peer_.disconnect(lt::errors::duplicate_peer_id, lt::operation_t::bittorrent);
+    } else {
+      ours->disconnect(lt::errors::duplicate_peer_id, lt::operation_t::bittorrent);
+    }
+    return true;
+  }
+
+ private:
+  lt::peer_connection_handle peer_;
+  std::shared_ptr<connection_list> connections_;
+  std::string host_name_;
+};
+
+class pair_rule_torrent final : public lt::torrent_plugin {
+ public:
+  explicit pair_rule_torrent(std::string host_name) : host_name_(std::move(host_name)) {}
+  std::shared_ptr<lt::peer_plugin> new_connection(const lt::peer_connection_handle& peer) override {
+    connections_->add(peer);
+    return std::make_shared<pair_rule_peer>(peer, connections_, host_name_);
+  }
+
+ private:
+  std::shared_ptr<connection_list> connections_ = std::make_shared<connection_list>();
+  std::string host_name_;
+};
+
+void add_pair_rule(lt::add_torrent_params& params, const std::string& host_name) {
+  params.extensions.push_back([host_name](const lt::torrent_handle&, lt::client_data_t) {
+    return std::make_shared<pair_rule_torrent>(host_name);
+  });
+}
+
 }  // namespace
 
 struct swarm::session_holder {
@@ -249,6 +340,22 @@ struct swarm::content {
     handle.flush_cache();
     flush = flush_state::asked;
     flush_asked_at = jobs::mono_clock::now();
+  }
+  // For one added by its magnet, before its metadata: the peers it knows (the static ones, and
+  // those local discovery found), and when it last started its peer list afresh with them
+  // (redial_for_metadata). Mutable: progress() redials.
+  mutable std::set<lt::tcp::endpoint> known_peers;
+  mutable std::optional<jobs::mono_time> redialed_at;
+  void redial_for_metadata(jobs::mono_time now) const {
+    if (redialed_at && now - *redialed_at < kRedialEvery) return;
+    if (!redialed_at) {  // the first look: libtorrent is connecting to them already
+      redialed_at = now;
+      return;
+    }
+    redialed_at = now;
+    lt::torrent_handle h = handle;
+    h.clear_peers();
+    for (const auto& peer : known_peers) h.connect_peer(peer);
   }
   // Whether it (and its twin) may upload: set_serving.
   std::shared_ptr<upload_gate> gate = std::make_shared<upload_gate>();
@@ -366,6 +473,25 @@ std::vector<std::uint32_t> stuck_pieces(const std::map<std::uint32_t, jobs::mono
   return stuck;
 }
 
+// What a connection alert says, in the log's words; nothing for other alerts.
+std::optional<std::string> connection_news(const lt::alert& a) {
+  if (const auto* found = lt::alert_cast<lt::lsd_peer_alert>(&a)) {
+    return "peer " + endpoint_text(found->endpoint) + " found by local discovery";
+  }
+  if (const auto* out = lt::alert_cast<lt::peer_connect_alert>(&a)) {
+    return "connecting to peer " + endpoint_text(out->endpoint);
+  }
+  if (const auto* in = lt::alert_cast<lt::incoming_connection_alert>(&a)) {
+    return "connection from " + endpoint_text(in->endpoint);
+  }
+  if (const auto* gone = lt::alert_cast<lt::peer_disconnected_alert>(&a)) {
+    return "peer " + endpoint_text(gone->endpoint) + " disconnected (" +
+           std::string(lt::operation_name(gone->op)) + ": " + gone->error.message() + ")";
+  }
+  if (const auto* lsd = lt::alert_cast<lt::lsd_error_alert>(&a)) return lsd->message();
+  return std::nullopt;
+}
+
 }  // namespace
 
 swarm::swarm(swarm_settings settings, std::function<void()> wake)
@@ -402,11 +528,12 @@ swarm::swarm(swarm_settings settings, std::function<void()> wake)
   pack.set_int(lt::settings_pack::max_metadata_size, max_metadata_bytes);
   pack.set_int(lt::settings_pack::upload_rate_limit,
                static_cast<int>(std::min<std::uint64_t>(settings_.upload_rate_limit, INT32_MAX)));
-  pack.set_int(lt::settings_pack::alert_mask,
-               static_cast<int>(static_cast<std::uint32_t>(
-                   lt::alert_category::error | lt::alert_category::status |
-                   lt::alert_category::peer | lt::alert_category::piece_progress |
-                   lt::alert_category::block_progress | lt::alert_category::storage)));
+  pack.set_int(
+      lt::settings_pack::alert_mask,
+      static_cast<int>(static_cast<std::uint32_t>(
+          lt::alert_category::error | lt::alert_category::status | lt::alert_category::peer |
+          lt::alert_category::connect | lt::alert_category::piece_progress |
+          lt::alert_category::block_progress | lt::alert_category::storage)));
   session_ = std::make_unique<session_holder>(lt::session_params(std::move(pack)));
   session_->session.set_alert_notify([this] {
     if (wake_) wake_();
@@ -476,6 +603,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   }
   c->gate->open.store(serving);
   add_gate(params, c->gate);
+  add_pair_rule(params, host_name_);
   c->handle = session_->session.add_torrent(std::move(params), ec);
   if (ec) throw std::runtime_error("libtorrent refused the content: " + ec.message());
   contents_.emplace(key, std::move(c));
@@ -509,10 +637,14 @@ std::string swarm::add_magnet(std::string_view magnet, const std::filesystem::pa
   params.save_path = dir.string();
   params.flags &= ~(lt::torrent_flags::paused | lt::torrent_flags::auto_managed);
   for (const auto& text : settings_.static_peers) {
-    if (const auto endpoint = parse_endpoint(text)) params.peers.push_back(*endpoint);
+    if (const auto endpoint = parse_endpoint(text)) {
+      params.peers.push_back(*endpoint);
+      c->known_peers.insert(*endpoint);
+    }
   }
   c->gate->open.store(serving);
   add_gate(params, c->gate);
+  add_pair_rule(params, host_name_);
   c->handle = session_->session.add_torrent(std::move(params), ec);
   if (ec) throw std::runtime_error("libtorrent refused the magnet: " + ec.message());
   contents_.emplace(key, std::move(c));
@@ -681,6 +813,9 @@ content_progress swarm::progress(const std::string& key) const {
   p.to_peers = static_cast<std::uint64_t>(std::max<std::int64_t>(0, st.total_payload_upload));
   p.peers = static_cast<std::uint32_t>(std::max(0, st.num_peers));
   p.checking = is_checking(st);
+  if (c.from_magnet && !st.has_metadata && st.num_peers == 0) {
+    c.redial_for_metadata(jobs::mono_clock::now());
+  }
   if (!st.is_seeding) {
     c.flush = content::flush_state::none;
   } else if (c.flush == content::flush_state::none ||
@@ -930,6 +1065,13 @@ std::vector<swarm_event> swarm::take_events() {
                         c ? c->key : std::string(), error->message()});
     } else if (const auto* listen = lt::alert_cast<lt::listen_failed_alert>(a)) {
       events.push_back({swarm_event::kind::failed, {}, listen->message()});
+    } else if (auto news = connection_news(*a)) {
+      const auto* torrent = dynamic_cast<const lt::torrent_alert*>(a);
+      const content* c = torrent ? key_of(torrent->handle) : nullptr;
+      if (const auto* found = lt::alert_cast<lt::lsd_peer_alert>(a); found && c) {
+        c->known_peers.insert(found->endpoint);
+      }
+      events.push_back({swarm_event::kind::connection, c ? c->key : std::string(), *news});
     }
   }
   return events;

@@ -84,7 +84,10 @@ struct swarm_event {
     // The content is checked again from the disk: pieces libtorrent left unchecked, or a
     // magnet's content libtorrent stopped as inconsistent for the first time.
     rechecked,
-    inconsistent
+    inconsistent,
+    // A peer found (by local discovery), connected or gone, and why: news for the debug log,
+    // which is how a test that found no peer, or a host in the field, shows what happened.
+    connection
   };
   kind what = kind::failed;
   std::string key;  // the content's v2 info hash (hex); empty for a session-wide event
