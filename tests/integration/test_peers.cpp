@@ -1281,6 +1281,26 @@ std::string v2_magnet(const transfer::peer::published& p) {
   return "magnet:?xt=urn:btmh:1220" + p.meta.info_hash_v2;
 }
 
+// Two sharing hosts, A (127.0.0.2) and B (127.0.0.3), each the other's peer, and an origin that
+// serves big.bin (`size` bytes of seed `seed`) with its metainfo.
+struct magnet_pair {
+  magnet_pair(std::uint64_t size, int seed)
+      : sha(origin.make_random_file("big.bin", size, seed)),
+        published(transfer::peer::publish_file(origin.docroot() / "big.bin", url())) {}
+  std::string url() const { return origin.url("big.bin"); }
+
+  nginx_server origin;
+  std::string sha;
+  transfer::peer::published published;
+  peer_host a = make_host(2);
+  peer_host b = make_host(3);
+  daemon_process first{sharing(a, {b})};
+  daemon_process second{sharing(b, {a})};
+  temp_dir out{"opendo-out"};
+  client ca = connect(first);
+  client cb = connect(second);
+};
+
 }  // namespace
 
 TEST(Peers, AHostGivenOnlyTheMagnetGetsTheFileFromAPeerAndThenSeedsIt) {
@@ -1473,17 +1493,8 @@ TEST(Peers, APeerThatClaimsEveryPieceAndSendsNoneHoldsNoFileBack) {
 
 TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) {
   constexpr std::uint64_t kSize = (24U << 20) + 4321;
-  nginx_server origin;
-  const std::string sha = origin.make_random_file("big.bin", kSize, 84);
-  const auto published =
-      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
-  const peer_host a = make_host(2);
-  const peer_host b = make_host(3);
-  daemon_process first(sharing(a, {b}));
-  daemon_process second(sharing(b, {a}));
-  temp_dir out("opendo-out");
-  client ca = connect(first);
-  client cb = connect(second);
+  magnet_pair pair(kSize, 84);
+  auto& [origin, sha, published, a, b, first, second, out, ca, cb] = pair;
   // Both start at once: A with the metainfo, B with only the v2 magnet. Once B has the metadata
   // from A, each fetches the groups it owns from the origin, and B's are checked against the
   // piece hashes A sends.
@@ -1518,17 +1529,8 @@ TEST(Peers, AHostWithTheMagnetSharesOutTheOriginsWorkWithOneThatHasTheMetainfo) 
 // starts its peer list afresh every second (swarm.cpp, kRedialEvery): the peer is reached as soon
 // as it listens.
 TEST(Peers, AMagnetHostReachesAPeerThatStartsListeningAfterIt) {
-  nginx_server origin;
-  const std::string sha = origin.make_random_file("big.bin", kSize, 86);
-  const auto published =
-      transfer::peer::publish_file(origin.docroot() / "big.bin", origin.url("big.bin"));
-  const peer_host a = make_host(2);
-  const peer_host b = make_host(3);
-  daemon_process first(sharing(a, {b}));
-  daemon_process second(sharing(b, {a}));
-  temp_dir out("opendo-out");
-  client ca = connect(first);
-  client cb = connect(second);
+  magnet_pair pair(kSize, 86);
+  auto& [origin, sha, published, a, b, first, second, out, ca, cb] = pair;
   job jb = start_magnet(cb, origin.url("big.bin"), v2_magnet(published), out / "b.bin");
   // B's first connection to A is refused: A listens from its first shared file on.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));

@@ -346,16 +346,16 @@ struct swarm::content {
   // (redial_for_metadata). Mutable: progress() redials.
   mutable std::set<lt::tcp::endpoint> known_peers;
   mutable std::optional<jobs::mono_time> redialed_at;
-  void redial_for_metadata(jobs::mono_time now) const {
-    if (redialed_at && now - *redialed_at < kRedialEvery) return;
-    if (!redialed_at) {  // the first look: libtorrent is connecting to them already
-      redialed_at = now;
-      return;
-    }
+  // Returns whether it did.
+  bool redial_for_metadata(jobs::mono_time now) const {
+    if (redialed_at && now - *redialed_at < kRedialEvery) return false;
+    const bool first_look = !redialed_at;  // libtorrent is connecting to them already
     redialed_at = now;
+    if (first_look || known_peers.empty()) return false;
     lt::torrent_handle h = handle;
     h.clear_peers();
     for (const auto& peer : known_peers) h.connect_peer(peer);
+    return true;
   }
   // Whether it (and its twin) may upload: set_serving.
   std::shared_ptr<upload_gate> gate = std::make_shared<upload_gate>();
@@ -813,8 +813,11 @@ content_progress swarm::progress(const std::string& key) const {
   p.to_peers = static_cast<std::uint64_t>(std::max<std::int64_t>(0, st.total_payload_upload));
   p.peers = static_cast<std::uint32_t>(std::max(0, st.num_peers));
   p.checking = is_checking(st);
-  if (c.from_magnet && !st.has_metadata && st.num_peers == 0) {
-    c.redial_for_metadata(jobs::mono_clock::now());
+  if (c.from_magnet && !st.has_metadata && st.num_peers == 0 &&
+      c.redial_for_metadata(jobs::mono_clock::now())) {
+    found_.push_back({swarm_event::kind::connection, key,
+                      "no peer and no metadata yet: its " + std::to_string(c.known_peers.size()) +
+                          " known peers are tried again"});
   }
   if (!st.is_seeding) {
     c.flush = content::flush_state::none;

@@ -212,7 +212,7 @@ class swarm {
   std::unique_ptr<session_holder> session_;
   std::map<std::string, std::unique_ptr<content>> contents_;
   // Events found outside the alerts (origin_work's rechecks), for the next take_events.
-  std::vector<swarm_event> found_;
+  mutable std::vector<swarm_event> found_;  // mutable: progress() reports its redials
 };
 
 }  // namespace opendo::transfer::peer
