@@ -1761,7 +1761,8 @@ bool manager::add_connection(jobs::job& j, std::uint32_t index) {
     for (std::uint32_t s = 0; s < file.segments.size(); ++s) {
       live_next[s] = fetcher[s] ? engine_.received(*fetcher[s]) : file.segments[s].next();
     }
-    split = jobs::split_largest(file.segments, live_next, min_size);
+    split = jobs::split_largest(file.segments, live_next,
+                                std::min(min_size, config_.segments.min_split_size));
     if (!split) return false;
   }
   // Recorded before any byte lands beyond the cut: a restart must know the file is in pieces.
@@ -2406,6 +2407,11 @@ void manager::on_segment_finished(transfer::http::transfer_id id,
   const auto now = mono_now();
   if (id == active_by_job_.at(job_id).front()) count_time(file, t, now);
   record_transfer(j, t, result.bytes, now);
+  if (t.segment) {
+    const auto& s = file.segments[*t.segment];
+    spdlog::debug("job {}: file {} segment {} [{}, {}) ends: {}", job_id, index, *t.segment,
+                  s.first, s.end, result.ok ? "done" : "failed");
+  }
   const ipc::unique_fd fd = std::move(t.fd);  // for the digest check
   forget_transfer(id);
   if (result.response) j.last_response = to_http_response(*result.response);

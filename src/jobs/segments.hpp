@@ -21,9 +21,15 @@ struct segment_policy {
   // Connections one file may use at most (each also counts against the per-host and total caps
   // of the scheduler). 1: no segmentation.
   std::uint32_t max_connections = 8;
-  // A segment is split only when each half keeps at least this many bytes; a file smaller than
-  // twice this is never segmented.
+  // A file is first split only when each half keeps at least this many bytes; a file with less
+  // than twice this left is never segmented.
   std::uint64_t min_segment_size = std::uint64_t{4} << 20;
+  // Once a file is in segments, a connection that is added or that finished its own segment
+  // takes the second half of the segment with the most bytes left while each half keeps at
+  // least this many (or min_segment_size, if smaller). Smaller than min_segment_size so that
+  // the file's last megabytes are shared too: otherwise its connections end one by one and the
+  // last ones fetch their rest alone (bench case 3: 0.71 -> 0.63 s with 16 connections).
+  std::uint64_t min_split_size = std::uint64_t{1} << 20;
   // The download rate is measured for `window` once every connection of the file has received
   // its first bytes and `settle` more has passed (a new connection needs its handshake and its
   // first burst first; the wait for the first bytes is what makes a slow handshake harmless). A

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -192,6 +193,63 @@ TEST(Segments, AServerThatCapsEachConnectionGetsSeveral) {
   const job_info info = j.info();
   EXPECT_EQ(info.files.at(0).sources.bytes_from_origin, kSize);
   EXPECT_EQ(info.files.at(0).sources.origin_connections, requests.size());
+}
+
+// The last megabytes of a file are shared too: a connection that finished its segment takes
+// the second half of what the slowest one has left while each half keeps 1 MiB
+// (segment_policy::min_split_size), though the file was split under the default 4 MiB minimum.
+// Only the file's first request (the one without Range) is slow here, 1 MiB/s; the ranged ones
+// are not. The fast connection so takes half of the slow one's rest again and again, and the
+// slow one ends less than 2 MiB after where it was at the first cut. With the 4 MiB floor it
+// kept 4 to 8 MiB of its own: 4 to 8 s more at 1 MiB/s, while the other connection sat idle.
+TEST(Segments, AConnectionThatFinishesTakesHalfOfTheSlowestOnesLastMegabytes) {
+  nginx_options slow_first;
+  slow_first.http_config = {"map $http_range $opendo_rate { \"\" 1m; default 0; }"};
+  slow_first.extra_config = {"limit_rate $opendo_rate;"};
+  nginx_server origin(slow_first);
+  daemon_options options;
+  options.max_connections_per_file = 2;
+  daemon_process daemon(options);
+  temp_dir out("opendo-out");
+  constexpr std::uint64_t kSize = 40 * MiB;
+  const std::string digest = origin.make_random_file("tail.bin", kSize, 64);
+  client c = connect(daemon);
+  job j = c.create_job("shared tail");
+  j.add_file(origin.url("tail.bin"), (out / "tail.bin").string());
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "tail.bin"), digest);
+
+  // nginx logs the slow request when it sees the hang-up after its cut: wait for it.
+  std::vector<access_log_entry> requests;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    requests = requests_for(origin, "/tail.bin");
+    const bool slow_logged = std::any_of(requests.begin(), requests.end(),
+                                         [](const auto& r) { return r.range.empty(); });
+    if (slow_logged || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::vector<std::uint64_t> starts;  // of the ranged requests, "bytes=FIRST-..."
+  for (const auto& r : requests) {
+    if (r.range.empty()) continue;
+    ASSERT_EQ(r.range.rfind("bytes=", 0), 0U) << r.range;
+    starts.push_back(std::stoull(r.range.substr(6)));
+  }
+  ASSERT_GE(starts.size(), 2U) << daemon.log();
+  // The first cut halved what was left after the slow request's position p (cut = p + (size -
+  // p) / 2), and it is the highest start: every later range is a piece of the slow one's rest.
+  // The lowest start is where the slow one's segment ended.
+  const std::uint64_t cut = *std::max_element(starts.begin(), starts.end());
+  const std::uint64_t slow_end = *std::min_element(starts.begin(), starts.end());
+  ASSERT_LE(kSize, 2 * cut);
+  const std::uint64_t at_cut = 2 * cut - kSize;
+  std::cout << "the slow request was at " << at_cut << " at the first cut and ended at " << slow_end
+            << " after " << starts.size() - 1 << " more cuts" << std::endl;
+  // Under 2 MiB, with up to 1 MiB for what the slow one fetched while the pieces went.
+  EXPECT_LT(slow_end - at_cut, 3 * MiB) << daemon.log();
+  EXPECT_EQ(j.info().files.at(0).sources.bytes_from_origin, kSize);
 }
 
 // A server that caps each connection at 8 MiB/s (nginx sends 2 MiB, then waits 250 ms):
