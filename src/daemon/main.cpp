@@ -295,8 +295,9 @@ int main(int argc, char** argv) {
                  "within the per-host and total caps")
       ->check(CLI::Range(1, 64));
   app.add_option("--min-segment-size", cfg.segments.min_segment_size,
-                 "Bytes a segment keeps at least when a file is split among connections "
-                 "(default 4194304); smaller files use one connection")
+                 "Bytes each half keeps at least when a file is first split among connections "
+                 "(default 4194304; later splits keep 1 MiB, or this if smaller); smaller files "
+                 "use one connection")
       ->check(CLI::Range(std::uint64_t{65536}, std::uint64_t{1} << 40));
   app.add_option("--retry-delay-floor", cfg.retry_delay_floor,
                  "Shortest retry delay in seconds: a job's MinimumRetryDelay under it is raised "
