@@ -297,15 +297,28 @@ void manager::load_boot() {
 
 // The file's temporary file was just cut back to its record (or less) in this boot: from now on
 // what it holds past its record was written in this boot. Recorded after the cut, so that a kill
-// in between leaves a file unmarked (never adopted) rather than marked and uncut.
+// in between leaves a file unmarked (never adopted) rather than marked and uncut; and at the end
+// of the loop's turn (record_tail_cuts), with every other file started in it, rather than in a
+// transaction of its own each time a file starts: a kill before then leaves the file unmarked
+// too.
 void manager::note_tail_cut(const jobs::job& j, std::uint32_t index) {
   if (boot_id_.empty() || !tails_cut_.emplace(j.id, index).second) return;
+  unrecorded_tail_cuts_.emplace_back(j.id, index);
+}
+
+void manager::record_tail_cuts() {
+  if (unrecorded_tail_cuts_.empty()) return;
+  auto marks = std::exchange(unrecorded_tail_cuts_, {});
+  // A job retired meanwhile took its marks out of tails_cut_: none is written for it.
+  std::erase_if(marks, [&](const auto& mark) { return tails_cut_.count(mark) == 0; });
   try {
-    store_.mark_tail_cut(j.id, index, boot_id_);
+    store::job_store::batch b(store_);
+    for (const auto& [job_id, index] : marks) store_.mark_tail_cut(job_id, index, boot_id_);
+    b.commit();
   } catch (const std::exception& e) {
-    tails_cut_.erase({j.id, index});  // the next start of the file tries again
-    spdlog::error("job {}: could not record that file {} was cut back to its record: {}", j.id,
-                  index, e.what());
+    for (const auto& mark : marks) tails_cut_.erase(mark);  // the next start of each tries again
+    spdlog::error("could not record that {} files were cut back to their records: {}", marks.size(),
+                  e.what());
   }
 }
 
@@ -472,6 +485,13 @@ void manager::record_or_refuse(const jobs::job& j) {
 }
 
 void manager::notify(const jobs::job& j, job_event_kind kind) {
+  if (kind == job_event_kind::state) {
+    try {
+      store_.commit_so_far();
+    } catch (const std::exception& e) {
+      spdlog::error("could not record the transfers' progress so far: {}", e.what());
+    }
+  }
   if (!is_final(j.state)) notifier_.on_change(j, mono_now());
   std::vector<std::uint64_t> tokens;
   for (const auto& [token, entry] : watchers_) {
@@ -1190,6 +1210,19 @@ void manager::unwatch(std::uint64_t token) {
 // ---- scheduling and transfers
 // ---------------------------------------------------------------------
 
+void manager::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
+  // The transfers' records of one poll commit together (job_store::turn): a small file makes two
+  // (its response and its end), and each commit costs WAL writes and lock calls. A state change
+  // commits first (notify), so no client learns of one that is not on record.
+  store::job_store::turn records(store_);
+  engine_.poll(extra, timeout_ms);
+  try {
+    records.end();
+  } catch (const std::exception& e) {
+    spdlog::error("could not record the transfers' progress of this turn: {}", e.what());
+  }
+}
+
 int manager::run_once() {
   const auto now = mono_now();
   const auto wall = wall_now();
@@ -1274,6 +1307,7 @@ int manager::run_once() {
     }
     timeout_ms = std::min(timeout_ms, static_cast<int>(config_.progress_interval.count()));
   }
+  record_tail_cuts();  // of the files this turn started
   return timeout_ms;
 }
 
@@ -2262,6 +2296,7 @@ void manager::checkpoint_all() {
   engine_.drain_syncs();
   const auto now = mono_now();
   for (auto& [tid, t] : active_) checkpoint(tid, t, now);
+  record_tail_cuts();
 }
 
 void manager::wait_for_network(jobs::job& j, const jobs::cost_block& block) {

@@ -154,7 +154,7 @@ class manager final : public transfer::http::listener {
 
   // Event loop hooks: poll the engine (and the daemon's descriptors in `extra`), then run timers,
   // the scheduler and checkpoints. Returns how long the loop may sleep before calling again.
-  void poll(std::vector<curl_waitfd>& extra, int timeout_ms) { engine_.poll(extra, timeout_ms); }
+  void poll(std::vector<curl_waitfd>& extra, int timeout_ms);
   int run_once();
   void wakeup() { engine_.wakeup(); }
   // Records the progress of every running transfer (on shutdown).
@@ -292,6 +292,7 @@ class manager final : public transfer::http::listener {
   // may adopt written bytes (see load_boot).
   void load_boot();
   void note_tail_cut(const jobs::job& j, std::uint32_t index);
+  void record_tail_cuts();
   void adopt_written_bytes(jobs::job& j, std::uint32_t index, int fd);
   void adopt_segment_bytes(jobs::job& j, std::uint32_t index, int fd, const struct stat& info);
   void save_adopted_progress(const jobs::job& j, std::uint32_t index);
@@ -495,7 +496,8 @@ class manager final : public transfer::http::listener {
   std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   std::string boot_id_;  // empty when the kernel's cannot be read
-  std::set<std::pair<std::string, std::uint32_t>> tails_cut_;  // (job id, file index)
+  std::set<std::pair<std::string, std::uint32_t>> tails_cut_;                // (job id, file index)
+  std::vector<std::pair<std::string, std::uint32_t>> unrecorded_tail_cuts_;  // in tails_cut_
   // Temporary files start_file created without syncing their directory (a Resume does not wait
   // for it), by (owner, directory), and the same names as (job id, file index). sync_name syncs
   // a name's directory before the file's first record, which makes every name in it durable.

@@ -487,7 +487,7 @@ SELECT job_id, certificate, private_key FROM client_certificates
 )sql";
 
 // What the owner's application said of a file's content (jobs::encode_validation). A statement of
-// its own, like the segments', so that those of the older columns stay as they were.
+// its own: save_job leaves it alone (Complete's validation is saved with it, nowhere else).
 constexpr const char* kUpdateValidation = R"sql(
 UPDATE files SET validation = ?3 WHERE job_id = ?1 AND idx = ?2
 )sql";
@@ -495,11 +495,8 @@ constexpr const char* kLoadValidation = R"sql(
 SELECT job_id, idx, validation FROM files WHERE validation != 0
 )sql";
 
-// A segmented file's segments (jobs::encode_segments), saved with its progress. Statements of
-// their own, like the limits', so that those of the older columns stay as they were.
-constexpr const char* kUpdateSegments = R"sql(
-UPDATE files SET segments = ?3 WHERE job_id = ?1 AND idx = ?2
-)sql";
+// A segmented file's segments (jobs::encode_segments), written with the file's row and its
+// progress (kUpsertFile, kUpdateProgress) and read by a statement of its own after kLoadAll.
 constexpr const char* kLoadSegments = R"sql(
 SELECT job_id, idx, segments FROM files WHERE segments != ''
 )sql";
@@ -522,26 +519,11 @@ FROM files;
 INSERT INTO totals (name, value) SELECT 'files_downloaded', COUNT(*) FROM files WHERE completed;
 )sql";
 
-// The limits' columns are written by a statement of their own after kUpsertJob (and read by one
-// after kLoadAll), so that the statements of the older columns stay as they were.
-constexpr const char* kUpdateLimits = R"sql(
-UPDATE jobs SET max_download_time = ?2, download_time_ms = ?3, max_download_size = ?4,
-                resumed = ?5, notification_interval_ms = ?6, dynamic_content = ?7,
-                high_performance = ?8
-WHERE id = ?1
-)sql";
-// The per-job peer policy (version 9), likewise.
-constexpr const char* kUpdatePolicy = R"sql(
-UPDATE jobs SET peer_caching_flags = ?2, cost_flags = ?3, cost_policy = ?4,
-                disallow_on_cellular = ?5
-WHERE id = ?1
-)sql";
+// The columns later versions added are read by statements of their own after kLoadAll (and
+// written with kUpsertJob): the limits (version 2 and on), the per-job peer policy (version 9)
+// and the job's creator (version 14, never changed by TakeOwnership).
 constexpr const char* kLoadPolicy = R"sql(
 SELECT id, peer_caching_flags, cost_flags, cost_policy, disallow_on_cellular FROM jobs
-)sql";
-// The job's creator (version 14), likewise: written with the job, never changed by TakeOwnership.
-constexpr const char* kUpdateCreator = R"sql(
-UPDATE jobs SET creator_uid = ?2 WHERE id = ?1
 )sql";
 constexpr const char* kLoadCreator = R"sql(
 SELECT id, creator_uid FROM jobs
@@ -553,15 +535,21 @@ FROM jobs
 )sql";
 
 // An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would
-// cascade to every file row of the job.
+// cascade to every file row of the job. Every column of a job's row in one statement: the row
+// is rewritten once per save, and a job is saved each time one of its files finishes. The
+// columns versions 2 to 14 added (limits, policy, creator) have defaults, so a migrated store
+// takes this statement as a new one does.
 constexpr const char* kUpsertJob = R"sql(
 INSERT INTO jobs (id, owner_uid, display_name, description, priority, state, notify_flags,
                   minimum_retry_delay, no_progress_timeout, error_count, error_code,
                   error_context, error_file_index, error_message, error_protocol, creation_time,
                   modification_time, transfer_completion_time, proxy_usage, proxy_list,
-                  proxy_bypass, notify_program, notify_parameters)
+                  proxy_bypass, notify_program, notify_parameters, max_download_time,
+                  download_time_ms, max_download_size, resumed, notification_interval_ms,
+                  dynamic_content, high_performance, peer_caching_flags, cost_flags, cost_policy,
+                  disallow_on_cellular, creator_uid)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22, ?23)
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)
 ON CONFLICT (id) DO UPDATE SET
   owner_uid = excluded.owner_uid, display_name = excluded.display_name,
   description = excluded.description, priority = excluded.priority, state = excluded.state,
@@ -574,7 +562,14 @@ ON CONFLICT (id) DO UPDATE SET
   transfer_completion_time = excluded.transfer_completion_time,
   proxy_usage = excluded.proxy_usage, proxy_list = excluded.proxy_list,
   proxy_bypass = excluded.proxy_bypass, notify_program = excluded.notify_program,
-  notify_parameters = excluded.notify_parameters
+  notify_parameters = excluded.notify_parameters,
+  max_download_time = excluded.max_download_time, download_time_ms = excluded.download_time_ms,
+  max_download_size = excluded.max_download_size, resumed = excluded.resumed,
+  notification_interval_ms = excluded.notification_interval_ms,
+  dynamic_content = excluded.dynamic_content, high_performance = excluded.high_performance,
+  peer_caching_flags = excluded.peer_caching_flags, cost_flags = excluded.cost_flags,
+  cost_policy = excluded.cost_policy, disallow_on_cellular = excluded.disallow_on_cellular,
+  creator_uid = excluded.creator_uid
 )sql";
 
 constexpr const char* kUpsertFile = R"sql(
@@ -584,9 +579,9 @@ INSERT INTO files (job_id, idx, remote_url, local_name, temp_name, bytes_total,
                    bytes_from_cache_hosts, bytes_from_lan_peers, bytes_from_group_peers,
                    bytes_to_lan_peers, bytes_to_group_peers, origin_connections,
                    cache_host_connections, lan_peer_connections, group_peer_connections,
-                   download_duration_ms)
+                   download_duration_ms, segments)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
 ON CONFLICT (job_id, idx) DO UPDATE SET
   remote_url = excluded.remote_url, local_name = excluded.local_name,
   temp_name = excluded.temp_name, bytes_total = excluded.bytes_total,
@@ -604,7 +599,7 @@ ON CONFLICT (job_id, idx) DO UPDATE SET
   cache_host_connections = excluded.cache_host_connections,
   lan_peer_connections = excluded.lan_peer_connections,
   group_peer_connections = excluded.group_peer_connections,
-  download_duration_ms = excluded.download_duration_ms
+  download_duration_ms = excluded.download_duration_ms, segments = excluded.segments
 )sql";
 
 constexpr const char* kUpdateProgress = R"sql(
@@ -614,7 +609,7 @@ UPDATE files SET bytes_total = ?3, bytes_transferred = ?4, completed = ?5,
                  bytes_from_lan_peers = ?13, bytes_from_group_peers = ?14,
                  bytes_to_lan_peers = ?15, bytes_to_group_peers = ?16, origin_connections = ?17,
                  cache_host_connections = ?18, lan_peer_connections = ?19,
-                 group_peer_connections = ?20, download_duration_ms = ?21
+                 group_peer_connections = ?20, download_duration_ms = ?21, segments = ?22
 WHERE job_id = ?1 AND idx = ?2
 )sql";
 
@@ -755,6 +750,8 @@ struct job_store::statements {
       : begin(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
         begin_read(db, "BEGIN", "BEGIN"),
         commit(db, "COMMIT", "COMMIT"),
+        savepoint(db, "SAVEPOINT", "SAVEPOINT turn_batch"),
+        release(db, "RELEASE", "RELEASE turn_batch"),
         upsert_job(db, "INSERT jobs", kUpsertJob),
         trim_files(db, "DELETE files", "DELETE FROM files WHERE job_id = ?1 AND idx >= ?2"),
         upsert_file(db, "INSERT files", kUpsertFile),
@@ -764,15 +761,11 @@ struct job_store::statements {
         delete_job(db, "DELETE jobs", "DELETE FROM jobs WHERE id = ?1"),
         load_all(db, "SELECT jobs", kLoadAll),
         load_credentials(db, "SELECT credentials", kLoadCredentials),
-        update_limits(db, "UPDATE jobs limits", kUpdateLimits),
         update_download_time(db, "UPDATE jobs download time",
                              "UPDATE jobs SET download_time_ms = ?2 WHERE id = ?1"),
         load_limits(db, "SELECT jobs limits", kLoadLimits),
-        update_policy(db, "UPDATE jobs policy", kUpdatePolicy),
         load_policy(db, "SELECT jobs policy", kLoadPolicy),
-        update_creator(db, "UPDATE jobs creator", kUpdateCreator),
         load_creator(db, "SELECT jobs creator", kLoadCreator),
-        update_segments(db, "UPDATE files segments", kUpdateSegments),
         load_segments(db, "SELECT files segments", kLoadSegments),
         update_validation(db, "UPDATE files validation", kUpdateValidation),
         load_validation(db, "SELECT files validation", kLoadValidation),
@@ -804,6 +797,8 @@ struct job_store::statements {
   statement begin;
   statement begin_read;  // deferred: takes no write lock
   statement commit;
+  statement savepoint;  // a batch inside a turn
+  statement release;
   statement upsert_job;
   statement trim_files;
   statement upsert_file;
@@ -813,14 +808,10 @@ struct job_store::statements {
   statement delete_job;
   statement load_all;
   statement load_credentials;
-  statement update_limits;
   statement update_download_time;
   statement load_limits;
-  statement update_policy;
   statement load_policy;
-  statement update_creator;
   statement load_creator;
-  statement update_segments;
   statement load_segments;
   statement update_validation;
   statement load_validation;
@@ -884,62 +875,54 @@ void job_store::exec(const char* sql) {
 }
 
 void job_store::save_job_row(const jobs::job& j) {
-  {
-    run r(stmts_->upsert_job);
-    r.bind(1, j.id)
-        .bind(2, j.owner_uid)
-        .bind(3, j.display_name)
-        .bind(4, j.description)
-        .bind(5, static_cast<std::int64_t>(j.priority))
-        .bind(6, static_cast<std::int64_t>(j.state))
-        .bind(7, j.notify_flags)
-        .bind(8, j.minimum_retry_delay)
-        .bind(9, j.no_progress_timeout)
-        .bind(10, j.error_count)
-        .bind(16, j.times.creation)
-        .bind(17, j.times.modification)
-        .bind(18, j.times.transfer_completion)
-        .bind(19, static_cast<std::int64_t>(j.proxy.usage))
-        .bind(20, j.proxy.proxy_list)
-        .bind(21, j.proxy.bypass_list)
-        .bind(22, j.notify_command.program)
-        .bind(23, j.notify_command.parameters);
-    if (j.error) {
-      r.bind(11, j.error->code)
-          .bind(12, static_cast<std::int64_t>(j.error->context))
-          .bind(14, j.error->message)
-          .bind(15, j.error->protocol);
-      if (j.error->file_index) r.bind(13, *j.error->file_index);
-    }
-    // Unbound parameters are NULL: no error, or an error about no particular file.
-    r.execute();
+  run r(stmts_->upsert_job);
+  r.bind(1, j.id)
+      .bind(2, j.owner_uid)
+      .bind(3, j.display_name)
+      .bind(4, j.description)
+      .bind(5, static_cast<std::int64_t>(j.priority))
+      .bind(6, static_cast<std::int64_t>(j.state))
+      .bind(7, j.notify_flags)
+      .bind(8, j.minimum_retry_delay)
+      .bind(9, j.no_progress_timeout)
+      .bind(10, j.error_count)
+      .bind(16, j.times.creation)
+      .bind(17, j.times.modification)
+      .bind(18, j.times.transfer_completion)
+      .bind(19, static_cast<std::int64_t>(j.proxy.usage))
+      .bind(20, j.proxy.proxy_list)
+      .bind(21, j.proxy.bypass_list)
+      .bind(22, j.notify_command.program)
+      .bind(23, j.notify_command.parameters)
+      .bind(24, j.max_download_time)
+      .bind(25, static_cast<std::int64_t>(j.download_time_spent.count()))
+      .bind(26, to_db(j.max_download_size))
+      .bind(27, j.resumed)
+      .bind(28, j.minimum_notification_interval_ms)
+      .bind(29, j.dynamic_content)
+      .bind(30, j.high_performance)
+      .bind(32, j.cost_flags)
+      .bind(33, static_cast<std::int64_t>(j.cost_policy))
+      .bind(34, j.disallow_on_cellular)
+      .bind(35, j.creator_uid);
+  if (j.error) {
+    r.bind(11, j.error->code)
+        .bind(12, static_cast<std::int64_t>(j.error->context))
+        .bind(14, j.error->message)
+        .bind(15, j.error->protocol);
+    if (j.error->file_index) r.bind(13, *j.error->file_index);
   }
-  run(stmts_->update_limits)
-      .bind(1, j.id)
-      .bind(2, j.max_download_time)
-      .bind(3, static_cast<std::int64_t>(j.download_time_spent.count()))
-      .bind(4, to_db(j.max_download_size))
-      .bind(5, j.resumed)
-      .bind(7, j.dynamic_content)
-      .bind(8, j.high_performance)
-      .bind(6, j.minimum_notification_interval_ms)
-      .execute();
-  {
-    run policy(stmts_->update_policy);
-    policy.bind(1, j.id);
-    if (j.peer_caching_flags) policy.bind(2, *j.peer_caching_flags);  // unbound: NULL
-    policy.bind(3, j.cost_flags)
-        .bind(4, static_cast<std::int64_t>(j.cost_policy))
-        .bind(5, j.disallow_on_cellular)
-        .execute();
-  }
-  run(stmts_->update_creator).bind(1, j.id).bind(2, j.creator_uid).execute();
+  if (j.peer_caching_flags) r.bind(31, *j.peer_caching_flags);
+  // Unbound parameters are NULL: no error, an error about no particular file, or no peer
+  // caching flags of the job's own.
+  r.execute();
 }
 
 void job_store::save_file_row(const jobs::job& j, std::uint32_t i) {
   const auto& f = j.files[i];
   // Bound without a copy (SQLITE_STATIC): it must live until the statement ran.
   const std::string ranges = encode_ranges(f.ranges);
+  const std::string segments = jobs::encode_segments(f.segments);
   run r(stmts_->upsert_file);
   r.bind(1, j.id)
       .bind(2, static_cast<std::int64_t>(i))
@@ -959,8 +942,8 @@ void job_store::save_file_row(const jobs::job& j, std::uint32_t i) {
       .bind(16, to_db(f.remote_size))
       .bind(17, f.digest);
   bind_sources(r, 18, f.sources);
+  r.bind(28, segments);
   r.execute();
-  save_segments(j.id, i, f);
   save_file_content(j.id, i, f);
 }
 
@@ -1032,14 +1015,22 @@ jobs::machine_totals job_store::load_totals() {
   return totals;
 }
 
+// Only the counters that changed since the last save are written: a job saves the totals each
+// time one of its files finishes, and most of the 13 counters stay as they were.
 void job_store::save_totals(const jobs::machine_totals& totals) {
   batch b(*this);
+  const auto save = [&](std::string_view name, std::uint64_t value, std::uint64_t saved) {
+    if (saved_totals_ && value == saved) return;
+    run(stmts_->save_total).bind(1, name).bind(2, to_db(value)).execute();
+  };
+  const jobs::machine_totals& saved = saved_totals_ ? *saved_totals_ : totals;
   for (const auto& [name, counter] : jobs::kTotalFileCounters) {
-    run(stmts_->save_total).bind(1, name).bind(2, to_db(totals.*counter)).execute();
+    save(name, totals.*counter, saved.*counter);
   }
   for (const auto& [name, counter] : jobs::kSourceCounters) {
-    run(stmts_->save_total).bind(1, name).bind(2, to_db(totals.sources.*counter)).execute();
+    save(name, totals.sources.*counter, saved.sources.*counter);
   }
+  saved_totals_ = totals;
   b.commit();
 }
 
@@ -1069,19 +1060,14 @@ void job_store::save_file_progress(const std::string& job_id, std::uint32_t inde
       .bind(10, file.delivered)
       .bind(11, to_db(file.remote_size));
   bind_sources(r, 12, file.sources);
+  const std::string segments = jobs::encode_segments(file.segments);  // bound without a copy
+  r.bind(22, segments);
   r.execute();
   // Progress for a file that was never saved would be lost silently: say so.
   if (sqlite3_changes(db_) == 0) {
     fail(db_path(db_), "UPDATE files",
          "job " + job_id + " has no stored file " + std::to_string(index));
   }
-  save_segments(job_id, index, file);
-}
-
-void job_store::save_segments(const std::string& job_id, std::uint32_t index,
-                              const jobs::file_record& file) {
-  const std::string text = jobs::encode_segments(file.segments);  // bound without a copy
-  run(stmts_->update_segments).bind(1, job_id).bind(2, index).bind(3, text).execute();
 }
 
 void job_store::save_validation(const std::string& job_id, std::uint32_t index,
@@ -1426,13 +1412,62 @@ void job_store::sync() {
   if (synced != SQLITE_OK) fail(db_path(db_), "sync the WAL", sqlite3_errstr(synced));
 }
 
+void job_store::rolled_back() {
+  rollback_quietly(db_);
+  saved_totals_.reset();  // what the transaction wrote of them is gone: write them all next time
+}
+
+job_store::turn::turn(job_store& store) : store_(&store), outer_(!store.in_turn_) {
+  store_->in_turn_ = true;
+}
+
+job_store::turn::~turn() {
+  if (!outer_) return;  // the outer turn commits
+  try {
+    store_->commit_so_far();
+  } catch (...) {
+    // Only when the turn's owner did not end() it: the failure was still rolled back.
+  }
+  store_->in_turn_ = false;
+}
+
+void job_store::turn::end() {
+  if (outer_) store_->commit_so_far();
+}
+
+void job_store::commit_so_far() {
+  if (!turn_began_) return;
+  turn_began_ = false;
+  if (sqlite3_get_autocommit(db_) != 0) {
+    saved_totals_.reset();  // SQLite rolled the transaction back on an error: nothing to commit
+    return;
+  }
+  try {
+    run(stmts_->commit).execute();
+  } catch (...) {
+    rolled_back();
+    throw;
+  }
+}
+
 std::int64_t job_store::changes() const {
   return sqlite3_total_changes64(db_);
 }
 
 job_store::batch::batch(job_store& store)
     : store_(&store), outermost_(store.batch_depth_ == 0), uncaught_(std::uncaught_exceptions()) {
-  if (outermost_) run(store_->stmts_->begin).execute();
+  if (outermost_ && store_->in_turn_) {
+    // SQLite may have rolled the turn's transaction back itself (a full disk under a statement
+    // outside any batch): then this batch begins a new one.
+    if (!store_->turn_began_ || sqlite3_get_autocommit(store_->db_) != 0) {
+      run(store_->stmts_->begin).execute();
+      store_->turn_began_ = true;
+    }
+    run(store_->stmts_->savepoint).execute();
+    savepoint_ = true;
+  } else if (outermost_) {
+    run(store_->stmts_->begin).execute();
+  }
   ++store_->batch_depth_;
 }
 
@@ -1442,12 +1477,31 @@ void job_store::batch::commit() {
   --store_->batch_depth_;
   if (!outermost_) return;
   try {
-    run(store_->stmts_->commit).execute();
+    run(savepoint_ ? store_->stmts_->release : store_->stmts_->commit).execute();
   } catch (...) {
+    if (savepoint_) {
+      roll_back();
+      throw;
+    }
     // A failed COMMIT can leave the transaction open; close it so the store stays usable.
-    rollback_quietly(store_->db_);
+    store_->rolled_back();
     throw;
   }
+}
+
+// The savepoint's writes are undone and the turn's transaction goes on, unless SQLite rolled it
+// back itself on the error (a full disk, say): then the turn begins a new one at its next batch.
+void job_store::batch::roll_back() {
+  if (!savepoint_) {
+    store_->rolled_back();
+    return;
+  }
+  sqlite3* db = store_->db_;
+  if (sqlite3_get_autocommit(db) == 0) {
+    sqlite3_exec(db, "ROLLBACK TO turn_batch; RELEASE turn_batch", nullptr, nullptr, nullptr);
+  }
+  if (sqlite3_get_autocommit(db) != 0) store_->turn_began_ = false;
+  store_->saved_totals_.reset();
 }
 
 job_store::batch::~batch() {
@@ -1463,7 +1517,7 @@ job_store::batch::~batch() {
   done_ = true;
   --store_->batch_depth_;
   // SQLite may already have rolled back on the error that is unwinding the stack.
-  if (outermost_) rollback_quietly(store_->db_);
+  if (outermost_) roll_back();
 }
 
 }  // namespace opendo::store

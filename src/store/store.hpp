@@ -81,7 +81,8 @@ class job_store {
 
   // Groups the writes made while it lives into one transaction (committed by commit() or the
   // destructor; rolled back if the destructor runs during stack unwinding). Batches nest: only
-  // the outermost one commits.
+  // the outermost one commits. Inside a turn (below) the outermost batch is a savepoint of the
+  // turn's transaction: its writes stay all or nothing, and they commit with the turn's.
   class batch {
    public:
     explicit batch(job_store& store);
@@ -91,24 +92,55 @@ class job_store {
     void commit();
 
    private:
+    void roll_back();
     job_store* store_;
     bool outermost_;
+    bool savepoint_ = false;
     bool done_ = false;
     int uncaught_;
   };
+
+  // One transaction for the batches of a stretch of work that makes many small ones (the
+  // transfers' records of one poll of the engine: a small file's response and end are two, for
+  // each file): each commit costs WAL writes and lock calls whatever it holds. The transaction
+  // begins with the first batch and commits at end() (or in the destructor, which cannot report
+  // a failure), or at commit_so_far(), which whoever is about to tell a client what the batches
+  // recorded calls first. A failed commit rolls the turn's writes back and throws; callers
+  // inside a turn only log failed batches too. Not for client requests, which must learn whether
+  // their own change was recorded.
+  class turn {
+   public:
+    explicit turn(job_store& store);
+    ~turn();
+    void end();
+    turn(const turn&) = delete;
+    turn& operator=(const turn&) = delete;
+
+   private:
+    job_store* store_;
+    bool outer_;  // a turn opened inside another one leaves the commit to the outer one
+  };
+  // Commits what the open turn has written so far; the turn goes on. Does nothing outside one.
+  // Throws opendo::error after rolling back, like a batch's commit().
+  void commit_so_far();
 
  private:
   // The jobs row and its limits and policy columns.
   void save_job_row(const jobs::job& j);
   // One file's row, its segments and (once) its content row.
   void save_file_row(const jobs::job& j, std::uint32_t index);
-  void save_segments(const std::string& job_id, std::uint32_t index, const jobs::file_record& file);
   void save_file_content(const std::string& job_id, std::uint32_t index,
                          const jobs::file_record& file);
   struct statements;
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;
   int batch_depth_ = 0;
+  bool in_turn_ = false;     // a turn is open
+  bool turn_began_ = false;  // ... and its transaction has begun
+  // The totals as the open transaction (or the database) holds them, once save_totals wrote them
+  // all; reset by a rollback.
+  std::optional<jobs::machine_totals> saved_totals_;
+  void rolled_back();
   void exec(const char* sql);
   std::vector<jobs::job> load_all_in_transaction();
 };

@@ -865,6 +865,65 @@ TEST_F(JobStore, BatchRollsBackOnException) {
   EXPECT_EQ(job_store(path_).load_all().size(), 2U);
 }
 
+// The jobs another connection sees: those committed.
+std::string jobs_committed(const std::string& path) {
+  return raw_db(path).text("SELECT count(*) FROM jobs");
+}
+
+// A turn holds its batches in one transaction: none is visible to another connection before
+// the turn ends (or commit_so_far), and a batch that fails undoes its own writes only.
+TEST_F(JobStore, ATurnCommitsItsBatchesTogetherAndAFailedOneAlone) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
+  job c = make_job("{00000000-0000-0000-0000-000000000003}", 3, 1);
+  job_store store(path_);
+  {
+    job_store::turn turn(store);
+    {
+      job_store::batch batch(store);
+      store.save_job(a);
+      batch.commit();
+    }
+    EXPECT_EQ(jobs_committed(path_), "0");
+    try {
+      job_store::batch batch(store);
+      store.save_job(b);
+      throw std::runtime_error("the save failed half way");
+    } catch (const std::runtime_error&) {
+    }
+    store.commit_so_far();
+    EXPECT_EQ(jobs_committed(path_), "1");
+    store.save_job(c);  // its own batch: a new transaction of the same turn
+    EXPECT_EQ(jobs_committed(path_), "1");
+    turn.end();
+    EXPECT_EQ(jobs_committed(path_), "2");
+  }
+  auto loaded = job_store(path_).load_all();
+  ASSERT_EQ(loaded.size(), 2U);
+  expect_same_job(a, loaded[0]);
+  expect_same_job(c, loaded[1]);
+  // Outside a turn a batch commits at once again.
+  store.save_job(b);
+  EXPECT_EQ(jobs_committed(path_), "3");
+}
+
+// A turn whose owner does not end() it commits when it goes out of scope; one inside another
+// leaves the commit to the outer one.
+TEST_F(JobStore, ATurnCommitsWhenItGoesOutOfScopeAndANestedOneLeavesItToTheOuter) {
+  job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job_store store(path_);
+  {
+    job_store::turn outer(store);
+    {
+      job_store::turn inner(store);
+      store.save_job(a);
+      inner.end();
+    }
+    EXPECT_EQ(jobs_committed(path_), "0");
+  }
+  EXPECT_EQ(jobs_committed(path_), "1");
+}
+
 // Group commit's two halves: changes() tells whether anything was written since a count (reads
 // do not count), and sync() needs no transaction, on a store that wrote nothing yet too. That the
 // sync makes the commits survive a power loss is proved with the power-loss model
@@ -1392,6 +1451,35 @@ TEST_F(JobStore, TotalsRoundTripAndSurviveReopening) {
   }
   EXPECT_EQ(job_store(path_).load_totals(), totals);
   EXPECT_EQ(raw_db(path_).text("SELECT value FROM totals WHERE name = 'files_downloaded'"), "7");
+}
+
+// save_totals writes only the counters that changed since its last save; a rolled-back batch
+// takes its saves back with it, so the next save writes every counter again.
+TEST_F(JobStore, TotalsSavedInABatchThatRollsBackAreWrittenAgain) {
+  job_store store(path_);
+  opendo::jobs::machine_totals before;
+  before.files_downloaded = 1;
+  before.sources.bytes_from_origin = 100;
+  store.save_totals(before);
+  opendo::jobs::machine_totals after = before;
+  after.files_downloaded = 2;
+  after.sources.bytes_from_origin = 200;
+  try {
+    job_store::batch batch(store);
+    store.save_totals(after);
+    throw std::runtime_error("a later save of the same batch failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(store.load_totals(), before);
+  store.save_totals(after);  // the same values as the rolled-back save: written anyway
+  EXPECT_EQ(store.load_totals(), after);
+  EXPECT_EQ(job_store(path_).load_totals(), after);
+  // An unchanged counter is not rewritten: a row changed behind the store's back stays so.
+  raw_db(path_).exec("UPDATE totals SET value = 5 WHERE name = 'files_uploaded'");
+  after.sources.bytes_from_origin = 300;
+  store.save_totals(after);
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM totals WHERE name = 'files_uploaded'"), "5");
+  EXPECT_EQ(raw_db(path_).text("SELECT value FROM totals WHERE name = 'bytes_from_origin'"), "300");
 }
 
 // A newer opendo may keep counters this one does not know: they are left alone, not refused.
