@@ -492,10 +492,18 @@ void manager::notify(const jobs::job& j, job_event_kind kind) {
       spdlog::error("could not record the transfers' progress so far: {}", e.what());
     }
   }
-  if (!is_final(j.state)) notifier_.on_change(j, mono_now());
+  const auto now = mono_now();
+  if (!is_final(j.state)) notifier_.on_change(j, now);
+  // The watchers' progress is rate-limited here, before the job's view is built: a job of many
+  // small files makes a progress event per file, and its view copies every file's record.
   std::vector<std::uint64_t> tokens;
-  for (const auto& [token, entry] : watchers_) {
-    if (entry.job_id == j.id) tokens.push_back(token);
+  for (auto& [token, entry] : watchers_) {
+    if (entry.job_id != j.id) continue;
+    if (kind == job_event_kind::progress) {
+      if (now - entry.last_progress < entry.progress_interval) continue;
+      entry.last_progress = now;
+    }
+    tokens.push_back(token);
   }
   if (tokens.empty()) return;
   const job_info info = view(j);
@@ -1194,12 +1202,13 @@ void manager::acknowledge(const caller& who, const std::string& id, std::uint64_
   notifier_.acknowledge(id, sequence, handled, mono_now());
 }
 
-std::uint64_t manager::watch(const caller& who, const std::string& id, watcher on_event) {
+std::uint64_t manager::watch(const caller& who, const std::string& id, watcher on_event,
+                             std::chrono::milliseconds progress_interval) {
   const jobs::job& j = visible_job(who, id);
   on_event(job_event_kind::snapshot, view(j));
   if (is_final(j.state)) return 0;  // nothing more will happen
   const std::uint64_t token = next_watch_++;
-  watchers_.emplace(token, watch_entry{id, std::move(on_event), who});
+  watchers_.emplace(token, watch_entry{id, std::move(on_event), who, progress_interval, {}});
   return token;
 }
 
@@ -1216,6 +1225,7 @@ void manager::poll(std::vector<curl_waitfd>& extra, int timeout_ms) {
   // commits first (notify), so no client learns of one that is not on record.
   store::job_store::turn records(store_);
   engine_.poll(extra, timeout_ms);
+  record_tail_cuts();  // of the files the finished ones made start: in the same transaction
   try {
     records.end();
   } catch (const std::exception& e) {

@@ -148,8 +148,10 @@ class manager final : public transfer::http::listener {
   // By whoever may register (the subscriber acknowledges what it was sent).
   void acknowledge(const caller& who, const std::string& id, std::uint64_t sequence, bool handled);
 
-  // Watching: `on_event` gets a snapshot now and every change later. Returns a token.
-  std::uint64_t watch(const caller& who, const std::string& id, watcher on_event);
+  // Watching: `on_event` gets a snapshot now and every change later, progress no more often than
+  // once per `progress_interval`. Returns a token.
+  std::uint64_t watch(const caller& who, const std::string& id, watcher on_event,
+                      std::chrono::milliseconds progress_interval);
   void unwatch(std::uint64_t token);
 
   // Event loop hooks: poll the engine (and the daemon's descriptors in `extra`), then run timers,
@@ -201,6 +203,8 @@ class manager final : public transfer::http::listener {
     std::string job_id;
     watcher on_event;
     caller who;  // who watches: a watcher that no longer owns the job sees creators_view only
+    std::chrono::milliseconds progress_interval{0};
+    jobs::mono_time last_progress{};  // when it was last told of progress
   };
 
   // A live job, or an ended one kept for a while (retire()); nullptr if neither.

@@ -521,23 +521,18 @@ json server::handle_call(connection& c, const ipc::call& call) {
     if (!call.more) {
       return {{"kind", "snapshot"}, {"job", ipc::to_json(jobs_.get_job(who, id))}};
     }
-    // Each reply continues until the job is final; progress replies are rate-limited.
-    auto last_progress = std::make_shared<std::chrono::steady_clock::time_point>();
+    // Each reply continues until the job is final; the manager rate-limits progress replies.
     const std::uint64_t connection_id = c.id;
     const auto token = jobs_.watch(
         who, id,
-        [this, connection_id, interval, last_progress](job_event_kind kind, const job_info& info) {
+        [this, connection_id](job_event_kind kind, const job_info& info) {
           auto target = connections_.find(connection_id);
           if (target == connections_.end() || target->second.dead) return;
-          if (kind == job_event_kind::progress) {
-            const auto now = std::chrono::steady_clock::now();
-            if (now - *last_progress < interval) return;
-            *last_progress = now;
-          }
           queue(target->second, ipc::reply({{"kind", std::string(ipc::to_string(kind))},
                                             {"job", ipc::to_json(info)}},
                                            !is_final(info.state)));
-        });
+        },
+        interval);
     // The snapshot may already have found the client gone; then nobody is left to watch.
     if (token != 0 && c.dead) {
       jobs_.unwatch(token);

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/helpers.hpp"
@@ -108,6 +111,49 @@ TEST_F(Transfers, ManyFilesInOneJobTransferInOrder) {
   std::set<std::uint64_t> connections;
   for (const auto& entry : log) connections.insert(entry.connection);
   EXPECT_EQ(connections.size(), 1U);
+}
+
+// A job of many small files makes a progress event per file. A watcher is told of each when it
+// asks for every one (interval 0), and of at most one in a minute when it asks for that: the
+// daemon coalesces before it builds the event, for each watcher on its own.
+TEST_F(Transfers, EachWatcherOfAJobIsToldOfProgressAsOftenAsItAsked) {
+  client c = connect(daemon);
+  job j = c.create_job("watched many");
+  constexpr int kFiles = 40;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "w" + std::to_string(i);
+    origin.make_random_file(name, 2000, i);
+    j.add_file(origin.url(name), (out / name).string());
+  }
+  const auto watch_counting = [&](std::chrono::milliseconds interval, std::atomic<int>& progress,
+                                  std::atomic<bool>& watching) {
+    return std::thread([&, interval, id = j.id()] {
+      client own = connect(daemon);
+      own.open_job(id).watch(
+          [&](const job_event& e) {
+            if (e.kind == job_event_kind::snapshot) watching = true;
+            if (e.kind == job_event_kind::progress) ++progress;
+            return e.job.state != job_state::transferred;
+          },
+          interval);
+    });
+  };
+  std::atomic<int> every{0};
+  std::atomic<int> per_minute{0};
+  std::atomic<bool> watching_every{false};
+  std::atomic<bool> watching_per_minute{false};
+  std::thread all = watch_counting(std::chrono::milliseconds(0), every, watching_every);
+  std::thread few = watch_counting(std::chrono::minutes(1), per_minute, watching_per_minute);
+  for (int i = 0; i < 1000 && !(watching_every && watching_per_minute); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(watching_every && watching_per_minute);
+  j.resume();
+  all.join();
+  few.join();
+  EXPECT_EQ(j.info().state, job_state::transferred) << daemon.log();
+  EXPECT_GE(every.load(), kFiles - 1);  // each file but the last ends with a progress event
+  EXPECT_LE(per_minute.load(), 1);
 }
 
 TEST_F(Transfers, ConnectionsAreReusedAcrossJobs) {
