@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "client/connection.hpp"
 #include "common/paths.hpp"
@@ -535,6 +537,48 @@ void run_subscription(const std::shared_ptr<job::subscription::state>& st, clien
   }
 }
 
+// The threads of subscriptions reset from inside their own callback, which cannot join
+// themselves: each ends by itself once its callback returns. The next reset from another thread
+// joins them, and so does the library as the process exits, so that none is still running then
+// (its callback could run during the exit, and valgrind counts its memory as lost).
+class ending_threads {
+ public:
+  ending_threads() = default;
+  ending_threads(const ending_threads&) = delete;
+  ending_threads& operator=(const ending_threads&) = delete;
+  ~ending_threads() { join_all(); }
+
+  void add(std::thread thread) {
+    const std::lock_guard lock(mutex_);
+    threads_.push_back(std::move(thread));
+  }
+
+  void join_all() {
+    std::vector<std::thread> ending;
+    {
+      const std::lock_guard lock(mutex_);
+      ending.swap(threads_);
+    }
+    for (auto& thread : ending) {
+      // The exit may come from a callback: that thread cannot wait for itself.
+      if (thread.get_id() == std::this_thread::get_id()) {
+        thread.detach();
+      } else {
+        thread.join();
+      }
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
+ending_threads& threads_ending() {
+  static ending_threads threads;
+  return threads;
+}
+
 }  // namespace
 
 job::subscription job::subscribe(std::function<bool(const notification&)> on_notification,
@@ -607,9 +651,11 @@ void job::subscription::reset() {
   state_->stop = true;
   if (state_->thread.joinable()) {
     if (state_->thread.get_id() == std::this_thread::get_id()) {
-      state_->thread.detach();  // reset from inside the callback: the thread ends by itself
+      // Reset from inside the callback: the thread ends by itself, and is joined later.
+      threads_ending().add(std::move(state_->thread));
     } else {
       state_->thread.join();
+      threads_ending().join_all();
     }
   }
   state_.reset();
