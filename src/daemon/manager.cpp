@@ -2423,8 +2423,19 @@ std::optional<transfer::http::outcome> manager::on_response(
   const job_state before = j.state;
   jobs::on_transferring(j, wall_now());
   jobs::on_progress(j, t.file_index, file.bytes_transferred, mono_now());
-  persist_file(j, t.file_index);  // only the job's row and this file's changed
-  if (j.state != before) notify(j, job_event_kind::state);
+  if (j.state != before) {
+    persist_file(j, t.file_index);  // the job's row and this file's changed
+    notify(j, job_event_kind::state);
+    return std::nullopt;
+  }
+  // Only the file's size, validators and progress changed (a job of many files sees a response
+  // per file): its progress columns hold them all, and the job's row stays as it is.
+  try {
+    store_.save_file_progress(j.id, t.file_index, file);
+  } catch (const std::exception& e) {
+    spdlog::error("could not record the response for file {} of job {}: {}", t.file_index, j.id,
+                  e.what());
+  }
   return std::nullopt;
 }
 
