@@ -1479,12 +1479,9 @@ void job_store::batch::commit() {
   try {
     run(savepoint_ ? store_->stmts_->release : store_->stmts_->commit).execute();
   } catch (...) {
-    if (savepoint_) {
-      roll_back();
-      throw;
-    }
-    // A failed COMMIT can leave the transaction open; close it so the store stays usable.
-    store_->rolled_back();
+    // A failed COMMIT can leave the transaction open, a failed RELEASE the savepoint: close it
+    // so the store stays usable.
+    roll_back();
     throw;
   }
 }
