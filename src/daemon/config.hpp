@@ -11,7 +11,7 @@
 #include "jobs/network_cost.hpp"
 #include "jobs/scheduler.hpp"
 #include "jobs/segments.hpp"
-#include "transfer/http/engine.hpp"
+#include "transfer/http/engine_api.hpp"
 
 namespace opendo::daemon {
 

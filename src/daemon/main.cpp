@@ -28,11 +28,14 @@
 #include "daemon/file_ops.hpp"
 #include "daemon/manager.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/modules.hpp"
 #include "daemon/owner_helper.hpp"
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
 #include "store/store.hpp"
+#include "transfer/http/engine_api.hpp"
 #include "transfer/peer/metainfo.hpp"
+#include "transfer/peer/swarm_api.hpp"
 
 namespace {
 
@@ -144,7 +147,9 @@ int run(daemon::config cfg, const command_line& cl) {
     return 0;
   }
   ipc::unique_fd signals = termination_signals();
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  // libcurl and libtorrent load when first needed (daemon/modules.hpp); a missing module fails now.
+  daemon::check_module(transfer::http::kModuleFile);
+  daemon::check_module(transfer::peer::kModuleFile);
 
   store::job_store store(cfg.state_dir + "/jobs.sqlite");
   // User mode: the daemon is the owner and does the file operations itself. System mode: each

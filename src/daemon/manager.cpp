@@ -1,6 +1,5 @@
 #include "daemon/manager.hpp"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -24,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include "daemon/peer_module.hpp"
 #include "daemon/self_usage.hpp"
 #include "jobs/cost_policy.hpp"
 #include "jobs/digest.hpp"
@@ -124,28 +124,16 @@ std::string current_boot_id() {
 }
 
 void check_url(const std::string& url) {
-  CURLU* parsed = curl_url();
-  const CURLUcode rc = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0);
-  char* scheme = nullptr;
-  char* host = nullptr;
-  if (rc == CURLUE_OK) {
-    curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0);
-    curl_url_get(parsed, CURLUPART_HOST, &host, 0);
-  }
-  const std::string scheme_text = scheme != nullptr ? scheme : "";
-  const bool has_host = host != nullptr && host[0] != '\0';
-  curl_free(scheme);
-  curl_free(host);
-  curl_url_cleanup(parsed);
-  if (rc == CURLUE_OK && scheme_text != "http" && scheme_text != "https") {
+  const transfer::http::url_parts parsed = parse_url(url);
+  if (parsed.ok && parsed.scheme != "http" && parsed.scheme != "https") {
     throw request_error{value_of(hr::winhttp_unrecognized_scheme),
-                        "unsupported URL scheme \"" + scheme_text + "\" in " + url +
+                        "unsupported URL scheme \"" + parsed.scheme + "\" in " + url +
                             " (only http and https are supported)"};
   }
-  if (rc != CURLUE_OK || !has_host) {
-    throw request_error{value_of(hr::winhttp_invalid_url),
-                        "not a valid URL: \"" + url + "\" (" +
-                            (rc != CURLUE_OK ? curl_url_strerror(rc) : "no host") + ")"};
+  if (!parsed.ok || parsed.host.empty()) {
+    throw request_error{
+        value_of(hr::winhttp_invalid_url),
+        "not a valid URL: \"" + url + "\" (" + (!parsed.ok ? parsed.error : "no host") + ")"};
   }
 }
 
@@ -650,8 +638,8 @@ void set_content_metadata(jobs::file_record& file, const file_spec& spec) {
     return;
   }
   try {
-    const auto meta = spec.metainfo.empty() ? transfer::peer::read_magnet(spec.magnet)
-                                            : transfer::peer::read_metainfo(spec.metainfo);
+    const auto meta = spec.metainfo.empty() ? peer_module().read_magnet(spec.magnet)
+                                            : peer_module().read_metainfo(spec.metainfo);
     file.content_id = transfer::peer::content_id(meta);
   } catch (const transfer::peer::content_error& e) {
     throw request_error{value_of(hr::e_invalidarg), what + kind + ": " + e.what()};

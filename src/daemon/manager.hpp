@@ -19,6 +19,7 @@
 #include "common/background_work.hpp"
 #include "daemon/config.hpp"
 #include "daemon/file_ops.hpp"
+#include "daemon/http_transfers.hpp"
 #include "daemon/network.hpp"
 #include "daemon/notifier.hpp"
 #include "jobs/accounting.hpp"
@@ -28,8 +29,8 @@
 #include "jobs/job.hpp"
 #include "jobs/segments.hpp"
 #include "store/store.hpp"
-#include "transfer/http/engine.hpp"
-#include "transfer/peer/swarm.hpp"
+#include "transfer/http/engine_api.hpp"
+#include "transfer/peer/swarm_api.hpp"
 
 namespace opendo::daemon {
 
@@ -414,7 +415,7 @@ class manager final : public transfer::http::listener {
   std::uint64_t content_size(const jobs::file_record& file) const;
   // download_mode, cache_size and peers_connected of the statistics.
   void add_swarm_figures(machine_statistics& s) const;
-  transfer::peer::swarm& the_swarm();
+  transfer::peer::swarm_api& the_swarm();  // loads the peer module
   void start_shared_file(jobs::job& j, std::uint32_t index);
   void run_shared_files(jobs::mono_time now);
   void start_origin_fetches(jobs::job& j, shared_file& shared, jobs::mono_time now);
@@ -472,7 +473,7 @@ class manager final : public transfer::http::listener {
   network_monitor network_{config_.network};
   store::job_store& store_;
   file_ops& files_;
-  transfer::http::engine engine_;
+  http_transfers engine_;  // loads the HTTP module at the first transfer
   std::map<std::string, jobs::job> jobs_;
   // Jobs that reached a final state stay visible to GetJob for a while; not persisted.
   std::map<std::string, jobs::job> retired_;
@@ -531,8 +532,8 @@ class manager final : public transfer::http::listener {
   std::map<std::string, jobs::mono_time> waiting_since_;  // QUEUED jobs without a transfer
   std::optional<jobs::mono_time> next_schedule_at_;       // a slice ends while a job waits
   // Last, so destroyed first: libtorrent's threads wake the engine until the swarm is gone.
-  std::unique_ptr<transfer::peer::swarm> swarm_;  // made when a file is first shared
-  std::map<std::string, shared_file> shared_;     // by job id
+  std::unique_ptr<transfer::peer::swarm_api> swarm_;  // made when a file is first shared
+  std::map<std::string, shared_file> shared_;         // by job id
   std::map<transfer::http::transfer_id, origin_fetch> origin_fetches_;
   std::map<transfer::http::transfer_id, metainfo_fetch> metainfo_fetches_;
   std::map<std::string, transfer::http::transfer_id> metainfo_fetch_by_job_;

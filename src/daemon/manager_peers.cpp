@@ -1,7 +1,6 @@
 // The manager's side of peer-to-peer delivery: files with trusted metadata fetched through the
 // swarm (transfer/peer/swarm.hpp), the origin fetches that supply this host's share of their
 // pieces, and the copy of a complete content into the owner's temporary file. See docs/peers.md.
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "daemon/manager.hpp"
+#include "daemon/peer_module.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/lifecycle.hpp"
 #include "jobs/peer_policy.hpp"
@@ -52,7 +52,7 @@ jobs::mono_time mono_now() {
 
 // Every content's figures, read once.
 std::map<std::string, transfer::peer::content_progress> read_progress(
-    const transfer::peer::swarm& swarm) {
+    const transfer::peer::swarm_api& swarm) {
   std::map<std::string, transfer::peer::content_progress> out;
   for (const auto& key : swarm.keys()) out.emplace(key, swarm.progress(key));
   return out;
@@ -106,23 +106,9 @@ int copy_all(int from, int to, std::uint64_t size, std::string& error) {
 // Scheme, host and port of an http(s) URL, as libcurl reads them ("https://host:443"); empty when
 // it does not parse.
 std::string url_origin(const std::string& url) {
-  CURLU* parsed = curl_url();
-  std::string out;
-  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
-    char* scheme = nullptr;
-    char* host = nullptr;
-    char* port = nullptr;
-    if (curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(parsed, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-      out = std::string(scheme) + "://" + host + ":" + port;
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-  }
-  curl_url_cleanup(parsed);
-  return out;
+  const transfer::http::url_parts parsed = parse_url(url);
+  if (!parsed.ok || parsed.scheme.empty() || parsed.host.empty() || parsed.port.empty()) return {};
+  return parsed.scheme + "://" + parsed.host + ":" + parsed.port;
 }
 
 }  // namespace
@@ -189,7 +175,7 @@ void manager::keep_magnet_metainfo(const jobs::job& j, const shared_file& shared
   try {
     std::string metainfo = swarm_->full_metainfo(shared.key);
     // What the cache keeps must be what opendo accepts from an owner, and the same content.
-    const auto meta = transfer::peer::read_metainfo(metainfo);
+    const auto meta = peer_module().read_metainfo(metainfo);
     if (transfer::peer::content_id(meta) != file.content_id) {
       throw std::runtime_error("it names another content");
     }
@@ -209,13 +195,13 @@ std::uint64_t manager::content_size(const jobs::file_record& file) const {
   // content serves every later start of every file with that content.
   const auto known = content_sizes_.find(file.content_id);
   if (known != content_sizes_.end()) return known->second;
-  const auto size = transfer::peer::swarm::content_size(file.metainfo);
+  const auto size = peer_module().content_size(file.metainfo);
   if (!size) return 0;
   content_sizes_.emplace(file.content_id, *size);
   return *size;
 }
 
-transfer::peer::swarm& manager::the_swarm() {
+transfer::peer::swarm_api& manager::the_swarm() {
   if (!swarm_) {
     transfer::peer::swarm_settings s;
     s.listen_interfaces = config_.peers.listen;
@@ -225,7 +211,7 @@ transfer::peer::swarm& manager::the_swarm() {
     s.origin_request_bytes = config_.peers.origin_request_bytes;
     s.origin_policy.start_grace = config_.peers.start_grace;
     if (config_.peers.group_mode()) s.group_id = config_.peers.group_id;
-    swarm_ = std::make_unique<transfer::peer::swarm>(s, [this] { engine_.wakeup(); });
+    swarm_ = peer_module().make_swarm(s, [this] { engine_.wakeup(); });
     // The group id itself is not logged: it is what lets a host into the group's swarms.
     spdlog::info("peers: sharing on {} as host {}{}", config_.peers.listen, swarm_->host_name(),
                  config_.peers.group_mode() ? " with the hosts of its group only" : "");
@@ -1177,7 +1163,7 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
     }
     std::uint64_t size = 0;
     try {
-      size = transfer::peer::read_metainfo(bytes).size;
+      size = peer_module().read_metainfo(bytes).size;
     } catch (const transfer::peer::content_error& e) {
       published_metainfo_refused(
           j, fetch.index,
@@ -1202,7 +1188,7 @@ bool manager::on_metainfo_fetch_finished(transfer::http::transfer_id id,
                                                 : std::to_string(fetch.origin_total) + " bytes"));
     return true;
   }
-  const auto meta = transfer::peer::read_metainfo(fetch.metainfo);
+  const auto meta = peer_module().read_metainfo(fetch.metainfo);
   file.metainfo = std::move(fetch.metainfo);
   file.content_id = transfer::peer::content_id(meta);
   file.metainfo_note = "used";
@@ -1238,7 +1224,7 @@ void manager::import_into_content_cache(jobs::job& j, std::uint32_t index) {
   };
   fs::path target;
   try {
-    target = transfer::peer::swarm::content_file(file.metainfo, cache);
+    target = peer_module().content_file(file.metainfo, cache);
   } catch (const std::exception& e) {
     skip(e.what());
     return;
