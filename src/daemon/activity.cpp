@@ -1,13 +1,12 @@
 #include "daemon/activity.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <stdexcept>
 #include <utility>
+
+#include "common/libcrypto.hpp"
 
 namespace opendo::daemon {
 namespace {
@@ -77,7 +76,7 @@ json totals_json(const machine_statistics& s, const source_stats& t) {
 
 std::string activity_tokens::issue(const caller& who) {
   std::array<unsigned char, 32> random{};
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+  if (libcrypto().RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
     throw std::runtime_error("the random generator failed: no activity page token");
   }
   const auto own = [&](const entry& e) { return e.who.uid == who.uid; };
@@ -96,7 +95,7 @@ std::optional<caller> activity_tokens::find(std::string_view token) const {
   // came. Tokens all have the same length; a guess of another length matches none.
   for (const entry& e : entries_) {
     if (token.size() == e.token.size() &&
-        CRYPTO_memcmp(token.data(), e.token.data(), token.size()) == 0) {
+        libcrypto().CRYPTO_memcmp(token.data(), e.token.data(), token.size()) == 0) {
       found = e.who;
     }
   }

@@ -1,7 +1,6 @@
 #include "daemon/manager.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -23,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/libcrypto.hpp"
 #include "daemon/peer_module.hpp"
 #include "daemon/self_usage.hpp"
 #include "jobs/cost_policy.hpp"
@@ -87,9 +87,11 @@ std::string temp_name_for(const std::string& job_id, std::size_t index) {
 // http(s) URLs with a host, checked by libcurl's parser.
 // The digest of everything in `fd` in lower-case hex, with OpenSSL's EVP; empty on a read error.
 std::string digest_of(int fd, const std::string& algorithm) {
-  const EVP_MD* md = EVP_get_digestbyname(algorithm.c_str());
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (md == nullptr || !ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return {};
+  const EVP_MD* md = libcrypto().EVP_get_digestbyname(algorithm.c_str());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(libcrypto().EVP_MD_CTX_new(),
+                                                              libcrypto().EVP_MD_CTX_free);
+  if (md == nullptr || !ctx || libcrypto().EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
+    return {};
   std::vector<unsigned char> buffer(std::size_t{1} << 20);
   off_t offset = 0;
   for (;;) {
@@ -97,12 +99,12 @@ std::string digest_of(int fd, const std::string& algorithm) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return {};
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n));
+    libcrypto().EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n));
     offset += n;
   }
   unsigned char value[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), value, &length) != 1) return {};
+  if (libcrypto().EVP_DigestFinal_ex(ctx.get(), value, &length) != 1) return {};
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (unsigned int i = 0; i < length; ++i) {

@@ -1,10 +1,9 @@
 #include "ipc/codec.hpp"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cstdint>
 
+#include "common/libcrypto.hpp"
 #include "jobs/accounting.hpp"
 
 namespace opendo::ipc {
@@ -105,9 +104,9 @@ range_layout layout_from_json(const json& value) {
 // FileSpec's metainfo is raw bytes: it travels as base64 (RFC 4648, with padding), by OpenSSL.
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                                      static_cast<int>(bytes.size()));
+  const int written = libcrypto().EVP_EncodeBlock(
+      reinterpret_cast<unsigned char*>(out.data()),
+      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(written));
   return out;
 }
@@ -125,9 +124,9 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (!alphabet && !padding) return std::nullopt;
   }
   std::string out(text.size() / 4 * 3, '\0');
-  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(text.data()),
-                                      static_cast<int>(text.size()));
+  const int written = libcrypto().EVP_DecodeBlock(
+      reinterpret_cast<unsigned char*>(out.data()),
+      reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   if (written < 0) return std::nullopt;
   // EVP_DecodeBlock counts the padding as zero bytes.
   std::size_t size = static_cast<std::size_t>(written);

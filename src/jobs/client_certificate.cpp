@@ -1,14 +1,10 @@
 // A job's TLS client certificate; see client_certificate.hpp.
 #include "jobs/client_certificate.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <memory>
 #include <vector>
+
+#include "common/libcrypto.hpp"
 
 namespace opendo::jobs {
 namespace {
@@ -29,7 +25,8 @@ int no_pass_phrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
 }
 
 bio_ptr memory_bio(std::string_view text) {
-  return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), &BIO_free);
+  return bio_ptr(libcrypto().BIO_new_mem_buf(text.data(), static_cast<int>(text.size())),
+                 libcrypto().BIO_free);
 }
 
 // Every certificate of the text, in order.
@@ -38,11 +35,11 @@ std::vector<x509_ptr> read_certificates(std::string_view text) {
   bio_ptr bio = memory_bio(text);
   if (!bio) return out;
   for (;;) {
-    X509* cert = PEM_read_bio_X509(bio.get(), nullptr, &no_pass_phrase, nullptr);
+    X509* cert = libcrypto().PEM_read_bio_X509(bio.get(), nullptr, &no_pass_phrase, nullptr);
     if (cert == nullptr) break;
-    out.emplace_back(cert, &X509_free);
+    out.emplace_back(cert, libcrypto().X509_free);
   }
-  ERR_clear_error();  // the end of the text reads as an error
+  libcrypto().ERR_clear_error();  // the end of the text reads as an error
   return out;
 }
 
@@ -50,30 +47,33 @@ pkey_ptr read_key(std::string_view text, bool& encrypted) {
   encrypted = text.find("ENCRYPTED") != std::string_view::npos;
   bio_ptr bio = memory_bio(text);
   pkey_ptr key(
-      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &no_pass_phrase, nullptr) : nullptr,
-      &EVP_PKEY_free);
-  ERR_clear_error();
+      bio ? libcrypto().PEM_read_bio_PrivateKey(bio.get(), nullptr, &no_pass_phrase, nullptr)
+          : nullptr,
+      libcrypto().EVP_PKEY_free);
+  libcrypto().ERR_clear_error();
   return key;
 }
 
 std::string pem_of(const std::vector<x509_ptr>& certs) {
-  bio_ptr bio(BIO_new(BIO_s_mem()), &BIO_free);
+  bio_ptr bio(libcrypto().BIO_new(libcrypto().BIO_s_mem()), libcrypto().BIO_free);
   for (const auto& c : certs) {
-    if (!bio || PEM_write_bio_X509(bio.get(), c.get()) != 1) return {};
+    if (!bio || libcrypto().PEM_write_bio_X509(bio.get(), c.get()) != 1) return {};
   }
   char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
+  const long size =
+      libcrypto().BIO_ctrl(bio.get(), BIO_CTRL_INFO, 0, reinterpret_cast<char*>(&data));
   return size > 0 ? std::string(data, static_cast<std::size_t>(size)) : std::string();
 }
 
 std::string pem_of(EVP_PKEY* key) {
-  bio_ptr bio(BIO_new(BIO_s_mem()), &BIO_free);
-  if (!bio ||
-      PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  bio_ptr bio(libcrypto().BIO_new(libcrypto().BIO_s_mem()), libcrypto().BIO_free);
+  if (!bio || libcrypto().PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr,
+                                                   nullptr) != 1) {
     return {};
   }
   char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
+  const long size =
+      libcrypto().BIO_ctrl(bio.get(), BIO_CTRL_INFO, 0, reinterpret_cast<char*>(&data));
   return size > 0 ? std::string(data, static_cast<std::size_t>(size)) : std::string();
 }
 
@@ -97,8 +97,8 @@ client_certificate_check read_checked(std::string_view cert_text, std::string_vi
     return invalid(encrypted ? "the private key is encrypted; give it unencrypted"
                              : "no PEM private key (BEGIN PRIVATE KEY) was found");
   }
-  const int matches = X509_check_private_key(certs.front().get(), key.get());
-  ERR_clear_error();
+  const int matches = libcrypto().X509_check_private_key(certs.front().get(), key.get());
+  libcrypto().ERR_clear_error();
   if (matches != 1) return invalid("the private key does not belong to the certificate");
   return {};
 }
@@ -108,7 +108,7 @@ client_certificate_check read_checked(std::string_view cert_text, std::string_vi
 client_certificate_check parse_client_certificate(std::string_view pem,
                                                   client_certificate_pem& out) {
   std::vector<x509_ptr> certs;
-  pkey_ptr key(nullptr, &EVP_PKEY_free);
+  pkey_ptr key(nullptr, libcrypto().EVP_PKEY_free);
   client_certificate_check checked = read_checked(pem, pem, certs, key);
   if (!checked.ok()) return checked;
   client_certificate_pem result{pem_of(certs), pem_of(key.get())};
@@ -121,7 +121,7 @@ client_certificate_check parse_client_certificate(std::string_view pem,
 
 client_certificate_check check_client_certificate(const client_certificate_pem& c) {
   std::vector<x509_ptr> certs;
-  pkey_ptr key(nullptr, &EVP_PKEY_free);
+  pkey_ptr key(nullptr, libcrypto().EVP_PKEY_free);
   return read_checked(c.certificate, c.private_key, certs, key);
 }
 

@@ -1,7 +1,7 @@
-// opendod loads libcurl (opendo-http.so) and libtorrent (opendo-peer.so) only when a job needs
-// them (src/daemon/modules.hpp): an idle daemon maps neither, a download maps the HTTP module
-// and not the peer one, a file with metainfo maps the peer module, and a daemon whose modules
-// are missing refuses to start and names the file.
+// opendod loads libcurl (opendo-http.so), libtorrent (opendo-peer.so) and libcrypto only when a
+// job needs them (src/daemon/modules.hpp, src/common/libcrypto.hpp): an idle daemon maps none, a
+// download maps the HTTP module and not the peer one, a file with metainfo maps the peer module,
+// and a daemon whose modules are missing refuses to start and names the file.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -47,6 +47,8 @@ TEST(Modules, IdleDaemonMapsNeitherModuleADownloadLoadsOnlyTheHttpOneMetainfoThe
   EXPECT_FALSE(maps(pid, "libcurl")) << mapped_files(pid);
   EXPECT_FALSE(maps(pid, "opendo-peer.so")) << mapped_files(pid);
   EXPECT_FALSE(maps(pid, "libtorrent")) << mapped_files(pid);
+  // Nor OpenSSL's libcrypto, opened at its first use (common/libcrypto.hpp).
+  EXPECT_FALSE(maps(pid, "libcrypto")) << mapped_files(pid);
 
   const std::string digest = origin.make_random_file("a.bin", 100000, 7);
   j.add_file(origin.url("a.bin"), (out / "a.bin").string());
