@@ -41,6 +41,12 @@ for f in ./usr/bin/opendod ./usr/bin/opendo ./usr/include/opendo/opendo.hpp \
   grep -q " $f\$" "$work/contents" || fail "the package lacks $f"
 done
 grep -Eq ' ./usr/lib/(x86_64-linux-gnu/)?libopendo\.so\.0' "$work/contents" || fail "the package lacks libopendo.so.0"
+# The modules opendod loads on first use (libcurl's and libtorrent's): the download below needs
+# the first, so a package without them fails there too, but this names what is missing.
+for module in opendo-http.so opendo-peer.so; do
+  grep -Eq " ./usr/lib/(x86_64-linux-gnu/)?opendo/$module\$" "$work/contents" ||
+    fail "the package lacks the module $module"
+done
 depends=$(dpkg-deb --field "$deb" Depends)
 for lib in libcurl4 libsqlite3-0; do
   [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib (shlibdeps): $depends"

@@ -19,6 +19,24 @@ for f in bin/opendod bin/opendo include/opendo/opendo.hpp include/opendo/hresult
          lib/systemd/user/opendod.service lib/systemd/user/opendod.socket; do
   [[ -e "$prefix/$f" ]] || { echo "not installed: $f"; exit 1; }
 done
+# The modules opendod loads on first use, where the installed opendod looks for them (it
+# checks them at start: one that is missing stops it).
+for module in opendo-http.so opendo-peer.so; do
+  [[ -n $(find "$prefix" -path "*/opendo/$module") ]] || { echo "not installed: $module"; exit 1; }
+done
+"$prefix/bin/opendod" --socket "$prefix/check.sock" --state-dir "$prefix/state" \
+  >"$prefix/opendod.log" 2>&1 &
+daemon=$!
+for ((i = 0; i < 100; i++)); do
+  [[ -S "$prefix/check.sock" ]] && break
+  kill -0 "$daemon" 2>/dev/null || break
+  sleep 0.1
+done
+served=0
+[[ -S "$prefix/check.sock" ]] && served=1
+kill "$daemon" 2>/dev/null || true
+wait "$daemon" 2>/dev/null || true
+((served)) || { echo "the installed opendod did not serve:"; cat "$prefix/opendod.log"; exit 1; }
 pc_dir=$(dirname "$(find "$prefix" -name opendo.pc | head -n 1)")
 [[ -n "$pc_dir" ]] || { echo "opendo.pc not installed"; exit 1; }
 export PKG_CONFIG_PATH=$pc_dir
