@@ -281,7 +281,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       std::make_shared<spdlog::logger>("opendod", std::make_shared<distinct_errors_sink>());
   logger->set_level(spdlog::level::err);
   spdlog::set_default_logger(logger);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   env = new environment();
   std::atexit([] {
     delete env;
