@@ -43,7 +43,9 @@ namespace opendo {
   X(X509_free)
 
 struct libcrypto_functions {
-#define OPENDO_LIBCRYPTO_POINTER(name) decltype(&::name) name = nullptr;
+// `name` names a function and a member: it cannot be parenthesised.
+#define OPENDO_LIBCRYPTO_POINTER(name) \
+  decltype(&::name) name = nullptr;  // NOLINT(bugprone-macro-parentheses)
   OPENDO_LIBCRYPTO_FUNCTIONS(OPENDO_LIBCRYPTO_POINTER)
 #undef OPENDO_LIBCRYPTO_POINTER
 };
