@@ -933,16 +933,16 @@ std::uint32_t manager::finish_complete(jobs::job& j, bool may_be_delivered) {
       const file_result done = files_.sync_directory(j.owner_uid, name);
       if (!done.ok()) spdlog::warn("job {}: {}", j.id, done.message);
     }
-    for (std::uint32_t index : moved) {
-      auto& file = j.files[index];
-      file.delivered = true;
-      try {
-        store_.save_file_progress(j.id, index, file);
-      } catch (const std::exception& e) {
-        // The completing mark covers it: a restart finds the file moved and counts it.
-        spdlog::error("job {}: could not record the delivery of file {}: {}", j.id, index,
-                      e.what());
-      }
+    for (std::uint32_t index : moved) j.files[index].delivered = true;
+    // One transaction for all of them (a Complete of 200 small files made 200 commits).
+    try {
+      store::job_store::batch deliveries(store_);
+      for (std::uint32_t index : moved) store_.save_file_progress(j.id, index, j.files[index]);
+      deliveries.commit();
+    } catch (const std::exception& e) {
+      // The completing mark covers it: a restart finds the files moved and counts them.
+      spdlog::error("job {}: could not record the delivery of {} files: {}", j.id, moved.size(),
+                    e.what());
     }
   };
   for (std::uint32_t index : plan.deliver) {
