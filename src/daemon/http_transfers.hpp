@@ -27,8 +27,6 @@ class http_transfers {
   // The module's functions; loads it on the first call. Throws std::runtime_error when it
   // cannot be loaded (an incomplete installation: the message names the file and the reason).
   static const transfer::http::module_entry& module();
-  // Whether the module is loaded (the engine made): for tests and the footprint's figures.
-  bool loaded() const { return engine_ != nullptr; }
 
   transfer::http::transfer_id start(const transfer::http::request& req);
   std::uint64_t received(transfer::http::transfer_id id) const;

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>

@@ -1,5 +1,6 @@
-// The modules opendod loads on first use (opendo-http.so: libcurl and the HTTP engine), so that an
-// idle daemon does not map the libraries only transfers need (docs/architecture.md, "Modules").
+// The modules opendod loads on first use (opendo-http.so: libcurl and the HTTP engine;
+// opendo-peer.so: libtorrent and the swarm), so that an idle daemon does not map the libraries
+// only transfers need (docs/architecture.md, "Modules").
 // They come from one directory fixed at build time relative to the daemon's own executable: never
 // from a path that a user or the environment controls, since the daemon may run as root.
 #pragma once
