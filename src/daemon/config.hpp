@@ -87,7 +87,7 @@ struct config {
   std::chrono::milliseconds progress_interval{100};
   // Varlink clients served at once (not HTTP connections: those are scheduler limits).
   std::size_t max_connections = 1024;
-  std::size_t max_output_per_connection = 16 * 1024 * 1024;
+  std::size_t max_output_per_connection = std::size_t{16} << 20;
   // A connection that holds an incomplete message this long is closed.
   std::chrono::seconds incomplete_message_timeout{30};
 

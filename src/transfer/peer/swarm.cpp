@@ -582,7 +582,7 @@ std::string swarm::add(std::string_view metainfo, const std::filesystem::path& c
   if (!info->info_hashes().has_v2()) {
     throw std::runtime_error("the metainfo has no BitTorrent v2 hashes");
   }
-  const std::string key = hex_of(info->info_hashes().v2);
+  std::string key = hex_of(info->info_hashes().v2);
   if (contents_.count(key) != 0) return key;
   if (!settings_.group_id.empty()) info = group_torrent(metainfo, settings_.group_id);
   const std::filesystem::path dir = cache_dir / key;
@@ -621,7 +621,7 @@ std::string swarm::add_magnet(std::string_view magnet, const std::filesystem::pa
       lt::parse_magnet_uri(lt::string_view(magnet.data(), magnet.size()), ec);
   if (ec) throw std::runtime_error("the magnet cannot be read: " + ec.message());
   if (!params.info_hashes.has_v2()) throw std::runtime_error("the magnet has no v2 info hash");
-  const std::string key = hex_of(params.info_hashes.v2);
+  std::string key = hex_of(params.info_hashes.v2);
   if (contents_.count(key) != 0) return key;
   // Peers come from the daemon's own discovery, and the origin is fetched by opendod's HTTP
   // engine: nothing the magnet names besides its info hashes is used.
@@ -720,7 +720,7 @@ void swarm::share_v1_twin(const std::string& key, const std::string& web_seed) {
   // thread) adds it.
   c.twin_worker = std::jthread([promise = std::move(promise), file = file_path(key),
                                 name = c.info->name(), piece_length = c.piece_length, web_seed,
-                                wake = wake_](std::stop_token stop) mutable {
+                                wake = wake_](const std::stop_token& stop) mutable {
     try {
       promise.set_value(make_v1_twin(file, name, piece_length, web_seed, stop));
     } catch (...) {
