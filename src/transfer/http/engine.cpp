@@ -57,7 +57,7 @@ class write_buffer {
     begin_ = size_ = 0;
   }
   bool allocated() const { return base_ != nullptr; }
-  char* data() { return base_ + begin_; }
+  char* data() { return base_ != nullptr ? base_ + begin_ : nullptr; }  // null before allocate()
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
@@ -207,6 +207,9 @@ struct engine::transfer {
   std::uint64_t limit = size_unknown;
   bool reached_limit = false;
   write_buffer buffer;  // bytes received and not yet written (from written + in_flight_bytes)
+  // The buffer's size at most; it is allocated at the first body byte, no larger than the body
+  // (a 4 KiB file does not map and unmap 4 MiB).
+  std::size_t buffer_capacity = 1;
   // Direct writes (engine_options::direct_writes): a full buffer's aligned middle goes to the
   // writer thread, with O_DIRECT, while the next one fills. `spare` is the buffer being written
   // (`in_flight` valid, in_flight_bytes of it at offset `written`), or the next one.
@@ -660,6 +663,17 @@ bool begin_body(engine::transfer& t, listener& events) {
   return true;
 }
 
+// The write buffer, once the body's size is known: the whole body when it is smaller than the
+// transfer's buffer.
+void allocate_buffer(engine::transfer& t) {
+  std::size_t capacity = t.buffer_capacity;
+  if (t.end != size_unknown && t.end > t.written && t.end - t.written < capacity) {
+    capacity = static_cast<std::size_t>(t.end - t.written);
+  }
+  t.buffer.allocate(capacity);
+  t.buffer.reset(t.written);
+}
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<engine::transfer*>(user);
   const std::size_t bytes = size * count;
@@ -673,7 +687,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   t.pace.take(bytes);
   *t.total_received += bytes;
   t.last_data = now;
-  if (!t.response_seen && !begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
+  if (!t.response_seen) {
+    if (!begin_body(t, *t.events)) return CURL_WRITEFUNC_ERROR;
+    allocate_buffer(t);
+  }
   if (t.end != size_unknown && t.received() + bytes > t.end) {
     fail_protocol(t, value_of(hr::winhttp_invalid_server_response),
                   "the server sent more bytes than it announced");
@@ -875,9 +892,8 @@ transfer_id engine::start(const request& req) {
   t->req = req;
   t->written = req.offset;
   t->synced = req.offset;
-  t->buffer.allocate(
-      std::max<std::size_t>(req.write_buffer != 0 ? req.write_buffer : options_.write_buffer, 1));
-  t->buffer.reset(req.offset);
+  t->buffer_capacity =
+      std::max<std::size_t>(req.write_buffer != 0 ? req.write_buffer : options_.write_buffer, 1);
   if (options_.direct_writes) {
     if (!writer_) writer_ = std::make_unique<direct_writer>();
     t->writer = writer_.get();
