@@ -136,7 +136,7 @@ class error : public std::system_error {
 
  private:
   static std::string compose(std::uint32_t hresult, const std::string& message) {
-    const std::string description = describe(hresult);
+    std::string description = describe(hresult);
     if (message.empty()) return description;
     if (message.find(description) != std::string::npos) return message;
     return message + ": " + description;

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <utility>
 
 #include "cli/progress.hpp"
 
@@ -220,7 +221,11 @@ std::vector<std::string> perfsnap_lines(const machine_statistics& stats) {
   };
   std::vector<std::string> lines;
   lines.reserve(rows.size());
-  for (const auto& [label, value] : rows) lines.push_back(pad(label + ":", 26) + value);
+  for (const auto& [label, value] : rows) {
+    std::string line = pad(label + ":", 26);
+    line += value;
+    lines.push_back(std::move(line));
+  }
   return lines;
 }
 

@@ -485,8 +485,9 @@ subscription_end end_of_stream(const std::string& kind) {
   return subscription_end::none;
 }
 
-void run_subscription(const std::shared_ptr<job::subscription::state>& st, client_options options,
-                      const std::string& id, const std::function<bool(const notification&)>& fn,
+void run_subscription(const std::shared_ptr<job::subscription::state>& st,
+                      const client_options& options, const std::string& id,
+                      const std::function<bool(const notification&)>& fn,
                       const std::function<void(subscription_end)>& on_end, ipc::unique_fd stream,
                       ipc::frame_decoder decoder) {
   std::shared_ptr<detail::connection> acks;

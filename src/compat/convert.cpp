@@ -58,7 +58,10 @@ std::string utf8_from_wide(const wchar_t* text, const char* what) {
   if (text == nullptr) fail(E_INVALIDARG, std::string(what) + " is NULL");
   std::string out;
   for (const wchar_t* p = text; *p != L'\0'; ++p) {
-    const auto c = static_cast<std::uint32_t>(*p);
+    // wchar_t is a signed 32-bit UTF-32 unit here, not a byte: a negative one must become a value
+    // above 0x10FFFF that is_scalar_value() rejects, so no cast through unsigned char (that would
+    // keep only the low 8 bits).
+    const auto c = static_cast<std::uint32_t>(*p);  // NOLINT(bugprone-signed-char-misuse)
     if (!is_scalar_value(c)) {
       char code[16];
       std::snprintf(code, sizeof code, "0x%X", c);

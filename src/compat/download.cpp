@@ -244,7 +244,7 @@ void report_stream_status(opendo::job& handle) {
 
 // Once the job has all the bytes, writes them into the stream in order (IStream::Write, 64 KiB
 // at a time), from the job's temporary file, which the daemon wrote with the caller's identity.
-void pump_stream(opendo::job handle, std::shared_ptr<stream_state> state) {
+void pump_stream(opendo::job handle, const std::shared_ptr<stream_state>& state) {
   try {
     job_info info;
     for (;;) {

@@ -59,7 +59,7 @@ setter path_setter(std::string config::*field) {
 
 // A whole number from low to high, handed to `store`.
 setter whole_number_setter(std::uint32_t low, std::uint32_t high,
-                           std::function<void(config&, std::uint32_t)> store) {
+                           const std::function<void(config&, std::uint32_t)>& store) {
   return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
     const auto n = number_in<std::uint32_t>(value, low, high);
     if (!n) return "a whole number from " + std::to_string(low) + " to " + std::to_string(high);
@@ -70,7 +70,7 @@ setter whole_number_setter(std::uint32_t low, std::uint32_t high,
 
 // Whole seconds from low to high, handed to `store`.
 setter seconds_setter(std::int64_t low, std::int64_t high,
-                      std::function<void(config&, std::chrono::seconds)> store) {
+                      const std::function<void(config&, std::chrono::seconds)>& store) {
   return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
     const auto n = number_in<std::int64_t>(value, low, high);
     if (!n) return "whole seconds from " + std::to_string(low) + " to " + std::to_string(high);
@@ -80,7 +80,7 @@ setter seconds_setter(std::int64_t low, std::int64_t high,
 }
 
 // A number of bytes (or bytes per second), 0 to 2^50, handed to `store`.
-setter bytes_setter(std::function<void(config&, std::uint64_t)> store) {
+setter bytes_setter(const std::function<void(config&, std::uint64_t)>& store) {
   return [=](const std::string& value, config& cfg) -> std::optional<std::string> {
     const auto n = number_in<std::uint64_t>(value, 0, std::uint64_t{1} << 50);
     if (!n) return "a whole number of bytes from 0 to 1125899906842624";
@@ -93,7 +93,7 @@ constexpr const char* kCapForm =
     "bytes per second such as 2000000, 2M, 500k or 4MiB, 0 for no cap, or a percentage of the "
     "link capacity such as 50%";
 
-setter cap_setter(std::function<void(config&, const jobs::bandwidth_cap&)> store) {
+setter cap_setter(const std::function<void(config&, const jobs::bandwidth_cap&)>& store) {
   return [store](const std::string& value, config& cfg) -> std::optional<std::string> {
     const auto cap = jobs::parse_cap(value);
     if (!cap) return kCapForm;
@@ -310,7 +310,7 @@ const std::vector<key_spec>& keys() {
          return std::nullopt;
        }},
       {"peers", "cache_max_age",
-       seconds_setter(0, 365 * 24 * 3600,
+       seconds_setter(0, std::int64_t{365} * 24 * 3600,
                       [](config& c, std::chrono::seconds s) { c.peers.cache_max_age = s; })},
       {"peers", "cache_max_size",
        bytes_setter([](config& c, std::uint64_t n) { c.peers.cache_max_size = n; })},
@@ -414,15 +414,29 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
                "[bandwidth], [business_hours], [cache_hosts] or [peers]");
     }
     const key_spec* spec = find_key(section, key);
-    if (spec == nullptr) fail(name, number, "unknown key \"" + key + "\" in [" + section + "]");
+    if (spec == nullptr) {
+      fail(name, number,
+           std::string("unknown key \"").append(key).append("\" in [").append(section).append("]"));
+    }
     const auto [first, inserted] = seen.emplace(std::make_pair(section, key), number);
     if (!inserted) {
       fail(name, number,
-           "\"" + key + "\" is set twice in [" + section + "] (first on line " +
-               std::to_string(first->second) + ")");
+           std::string("\"")
+               .append(key)
+               .append("\" is set twice in [")
+               .append(section)
+               .append("] (first on line ")
+               .append(std::to_string(first->second))
+               .append(")"));
     }
     if (auto expected = spec->set(value, result)) {
-      fail(name, number, "bad value \"" + value + "\" for " + key + ": expected " + *expected);
+      fail(name, number,
+           std::string("bad value \"")
+               .append(value)
+               .append("\" for ")
+               .append(key)
+               .append(": expected ")
+               .append(*expected));
     }
   }
   if (business_hours_given && !seen.count({"business_hours", "hours"})) {

@@ -20,7 +20,7 @@ class config_file_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::size_t max_config_file_size = 64 * 1024;
+inline constexpr std::size_t max_config_file_size = std::size_t{64} * 1024;
 
 // Applies the settings of `text`, the contents of the file `name`, over `cfg`. Unknown sections
 // and keys, keys given twice, bad values and malformed lines throw config_file_error.

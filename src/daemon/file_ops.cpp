@@ -92,7 +92,7 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
     const auto ours = [owner](const struct stat& info) {
       return S_ISREG(info.st_mode) && info.st_uid == owner && info.st_nlink == 1;
     };
-    const file_result not_ours{
+    file_result not_ours{
         value_of(hr::e_accessdenied),
         shown + " is not a temporary file of this job (not a plain file of its owner)"};
     struct stat named {};

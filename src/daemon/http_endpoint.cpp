@@ -230,7 +230,9 @@ std::string to_wire(const http_reply& reply) {
   std::string head = "HTTP/1.1 " + reply.status + "\r\nContent-Type: " + reply.content_type +
                      "\r\nContent-Length: " + std::to_string(reply.body.size()) +
                      "\r\nConnection: close\r\n";
-  for (const auto& [name, value] : reply.headers) head += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : reply.headers) {
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
   return head + "\r\n" + reply.body;
 }
 

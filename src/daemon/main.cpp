@@ -231,9 +231,7 @@ int run(daemon::config cfg, const command_line& cl) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int daemon_main(int argc, char** argv) {
   // A job owner's file helper (system mode), exec'd by the daemon itself; not for people.
   if (argc > 1 && std::strcmp(argv[1], "--file-helper") == 0) {
     return daemon::run_file_helper(argc, argv);
@@ -533,6 +531,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::critical("bad configuration: {}", e.what());
     return 1;
+  } catch (...) {
+    spdlog::critical("bad configuration: an unknown exception (not a std::exception)");
+    return 1;
   }
   spdlog::set_level(spdlog::level::from_str(settings.log_level));
   try {
@@ -540,5 +541,23 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::critical("cannot run: {}", e.what());
     return 1;
+  } catch (...) {
+    spdlog::critical("cannot run: an unknown exception (not a std::exception)");
+    return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Beyond daemon_main()'s own handlers: CLI11 and spdlog throw on a misuse (an option declared
+  // twice, an unknown option name asked for), which ends opendod with a log line, not terminate().
+  try {
+    return daemon_main(argc, argv);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+  } catch (...) {
+    spdlog::critical("cannot start: an unknown exception (not a std::exception)");
+  }
+  return 1;
 }

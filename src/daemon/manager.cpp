@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -195,10 +196,14 @@ std::string describe_full_disk(int fd, const std::string& local_name, std::uint6
 
 // OPENDO_TEST_EXIT_AFTER_RENAMES=N, for tests only: the daemon _exits right after the Nth file
 // it renames into place in a Complete, before recording it, as a SIGKILL at that moment would.
-// Unset (always, outside tests) it does nothing.
+// Unset (always, outside tests) or not a whole number, it does nothing.
 int test_exit_after_renames() {
   const char* value = std::getenv("OPENDO_TEST_EXIT_AFTER_RENAMES");
-  return value != nullptr ? std::atoi(value) : 0;
+  if (value == nullptr) return 0;
+  const char* end = value + std::strlen(value);
+  int n = 0;
+  const auto [last, error] = std::from_chars(value, end, n);
+  return error == std::errc() && last == end ? n : 0;
 }
 
 }  // namespace
@@ -665,7 +670,7 @@ void manager::add_files(const caller& who, const std::string& id,
                           "the local name must be an absolute path: \"" + local_name + "\""};
     }
     check(jobs::check_file(remote_url, local_name, config_.limits),
-          "cannot add " + remote_url + " -> " + local_name);
+          std::string("cannot add ").append(remote_url).append(" -> ").append(local_name));
     check_url(remote_url);
     for (const auto& f : copy.files) {
       if (f.local_name == local_name) {

@@ -11,7 +11,7 @@ namespace opendo::daemon {
 namespace {
 
 // /proc/net/route and /proc/net/ipv6_route have a line per route; 64 KiB is hundreds of them.
-constexpr std::size_t kMaxTable = 64 * 1024;
+constexpr std::size_t kMaxTable = std::size_t{64} * 1024;
 
 std::string read_table(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -198,6 +198,7 @@ void notifier::run_command(const jobs::job& j, command_state& state) {
   std::vector<std::string> args = split_command_line(j.notify_command.parameters);
   if (args.empty()) args.push_back(j.notify_command.program);
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string program = j.notify_command.program;
@@ -219,6 +220,7 @@ void notifier::run_command(const jobs::job& j, command_state& state) {
                    "SHELL=" + owner->shell, "PATH=/usr/local/bin:/usr/bin:/bin"};
   }
   std::vector<char*> envp;
+  envp.reserve(environment.size() + 1);
   for (auto& e : environment) envp.push_back(e.data());
   envp.push_back(nullptr);
   const pid_t pid = ::fork();

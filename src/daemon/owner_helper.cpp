@@ -29,7 +29,7 @@ using nlohmann::json;
 
 // A request holds at most two paths of at most 4,096 bytes each (longer ones are refused before
 // any file operation); even escaped as \uXXXX throughout, they fit in 64 KiB.
-constexpr std::size_t kMaxMessage = 64 * 1024;
+constexpr std::size_t kMaxMessage = std::size_t{64} * 1024;
 // The helper's end of the socketpair, as the daemon sets it up before exec.
 constexpr int kHelperSocket = 3;
 // Exit statuses of a helper that could not start; the daemon logs them.
@@ -318,6 +318,7 @@ file_result helper_file_ops::start(uid_t owner, helper& out) {
   std::vector<std::string> args = {"opendod", "--file-helper", std::to_string(who->uid),
                                    std::to_string(who->gid), groups};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   char* envp[] = {nullptr};

@@ -473,7 +473,7 @@ json server::handle_call(connection& c, const ipc::call& call) {
   if (name == "SetCredentials") {
     jobs_.set_credentials(who, ipc::required_string(p, "id", kMaxId), as_u32("target"),
                           as_u32("scheme"), ipc::required_string(p, "user_name", kMaxText),
-                          ipc::required_string(p, "password", 256 * 1024));
+                          ipc::required_string(p, "password", std::size_t{256} * 1024));
     return json::object();
   }
   if (name == "RemoveCredentials") {

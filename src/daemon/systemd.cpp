@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -30,13 +32,26 @@ bool is_listening_unix_stream(int fd) {
   return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) == 0 && value == 1;
 }
 
+// The environment variable `name` as a whole decimal number; nothing when it is unset, empty, has
+// anything after the digits or does not fit in T.
+template <typename T>
+std::optional<T> whole_number_of(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return std::nullopt;
+  const std::string_view digits(text);
+  T value{};
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
 }  // namespace
 
 ipc::unique_fd take_activated_socket() {
-  const char* pid = std::getenv("LISTEN_PID");
-  const char* fds = std::getenv("LISTEN_FDS");
-  const bool for_us =
-      pid != nullptr && fds != nullptr && std::atol(pid) == ::getpid() && std::atoi(fds) >= 1;
+  // Malformed values are treated as absent ones: the sockets are not for us.
+  const std::optional<pid_t> pid = whole_number_of<pid_t>("LISTEN_PID");
+  const std::optional<int> fds = whole_number_of<int>("LISTEN_FDS");
+  const bool for_us = pid && fds && *pid == ::getpid() && *fds >= 1;
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");

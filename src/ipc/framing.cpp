@@ -8,6 +8,7 @@ std::optional<std::string> frame_decoder::next() {
   if (overflow_) return std::nullopt;
   const char* start = buffer_.data() + consumed_;
   const std::size_t available = buffer_.size() - consumed_;
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result): a search for the NUL, nothing copied
   const void* nul = std::memchr(start, '\0', available);
   if (nul == nullptr) {
     if (available > limit_) overflow_ = true;

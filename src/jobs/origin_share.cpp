@@ -27,7 +27,7 @@ std::uint64_t mix(std::uint64_t z) {
 
 // `groups` sorted by `host`'s weight, highest first, cut to `max`.
 std::vector<std::uint32_t> best_for(std::string_view key, std::string_view host,
-                                    std::vector<std::uint32_t> groups, std::size_t max) {
+                                    const std::vector<std::uint32_t>& groups, std::size_t max) {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> ranked;
   ranked.reserve(groups.size());
   for (const auto g : groups) ranked.emplace_back(rendezvous_weight(key, host, g), g);
@@ -53,9 +53,9 @@ std::uint64_t runner_up_weight(std::string_view key, const std::vector<std::stri
 }  // namespace
 
 std::vector<std::uint32_t> origin_share::own_first(const std::vector<std::string>& hosts,
-                                                   std::vector<std::uint32_t> groups,
+                                                   const std::vector<std::uint32_t>& groups,
                                                    std::size_t max) const {
-  if (hosts.size() == 1) return best_for(key_, hosts[0], std::move(groups), max);
+  if (hosts.size() == 1) return best_for(key_, hosts[0], groups, max);
   // Hosts that met later disagree for a moment about who owns what, and a host fetches its own
   // groups in its order of preference. So this host begins with the groups that the host next in
   // line would have fetched last: if that one started before this host was known to it, those
@@ -159,7 +159,7 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
   if (!own_free.empty() || own_in_flight) {
     idle_since_.reset();
     progress_at_ = now;  // the stall is counted from when this host runs out of work of its own
-    return asking(own_first(hosts, std::move(own_free), max));
+    return asking(own_first(hosts, own_free, max));
   }
   if (others_free.empty() && stalled.empty()) return {};
   if (!idle_since_) idle_since_ = now;
@@ -170,14 +170,14 @@ std::vector<std::uint32_t> origin_share::choose(const std::string& self,
   const mono_time unstall_at = std::max(take_over_at, progress_at_ + 2 * grace);
   std::vector<std::uint32_t> out;
   // Taken over in this host's own order of preference: two idle hosts start on different groups.
-  if (now >= take_over_at) out = best_for(key_, self, std::move(others_free), max);
+  if (now >= take_over_at) out = best_for(key_, self, others_free, max);
   if (out.size() < max && now >= unstall_at) {
-    for (const auto g : best_for(key_, self, std::move(stalled), max - out.size())) {
+    for (const auto g : best_for(key_, self, stalled, max - out.size())) {
       out.push_back(g);
     }
   }
   if (out.empty()) {
-    next_decision_ = !others_free.empty() && now < take_over_at ? take_over_at : unstall_at;
+    next_decision_ = now < take_over_at && !others_free.empty() ? take_over_at : unstall_at;
   }
   return asking(std::move(out));
 }

@@ -74,7 +74,8 @@ class origin_share {
 
  private:
   std::vector<std::uint32_t> own_first(const std::vector<std::string>& hosts,
-                                       std::vector<std::uint32_t> groups, std::size_t max) const;
+                                       const std::vector<std::uint32_t>& groups,
+                                       std::size_t max) const;
 
   std::string key_;
   mono_time started_;

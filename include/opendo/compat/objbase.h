@@ -86,7 +86,10 @@ typedef double DATE;
 #define VARIANT_FALSE (static_cast<VARIANT_BOOL>(0))
 #define INFINITE 0xFFFFFFFFU
 #define TEXT(quote) L##quote
+// The Windows SDK's own name, which ported code spells this way: it cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 #define __TEXT(quote) L##quote
+// NOLINTEND(bugprone-reserved-identifier)
 
 struct FILETIME {
   DWORD dwLowDateTime;
@@ -98,12 +101,15 @@ typedef FILETIME* LPFILETIME;
 // ---------------------------------------------------------------------------------------------
 // Declaration macros (objbase.h, combaseapi.h, winnt.h). No calling conventions on Linux.
 
+// The Windows SDK's own names, which ported code spells this way: they cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 #ifndef __stdcall
 #define __stdcall
 #endif
 #ifndef __cdecl
 #define __cdecl
 #endif
+// NOLINTEND(bugprone-reserved-identifier)
 #define STDMETHODCALLTYPE
 #define STDMETHODVCALLTYPE
 #define STDAPICALLTYPE
@@ -213,7 +219,7 @@ constexpr GUID opendo_guid_from_string(const char (&text)[N]) {
   g.Data4[0] = static_cast<std::uint8_t>(opendo_uuid_hex(s + 19, 2));
   g.Data4[1] = static_cast<std::uint8_t>(opendo_uuid_hex(s + 21, 2));
   for (int i = 0; i < 6; ++i) {
-    g.Data4[2 + i] = static_cast<std::uint8_t>(opendo_uuid_hex(s + 24 + 2 * i, 2));
+    g.Data4[2 + i] = static_cast<std::uint8_t>(opendo_uuid_hex(s + 24 + std::ptrdiff_t{2} * i, 2));
   }
   return g;
 }
@@ -234,13 +240,19 @@ struct opendo_uuid_of;
 // the `__uuidof(**(ppType))` inside IID_PPV_ARGS.
 template <typename T>
 using opendo_uuid_subject_t = std::remove_cv_t<std::remove_pointer_t<std::remove_reference_t<T>>>;
+// The Windows SDK's own name, which ported code spells this way: it cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 #define __uuidof(x) (opendo_uuid_of<opendo_uuid_subject_t<__typeof__(x)>>::value)
+// NOLINTEND(bugprone-reserved-identifier)
 
 // ---------------------------------------------------------------------------------------------
 // HRESULTs (winerror.h). Every code is typed HRESULT so `hr == E_FAIL` compares int32 with int32.
 
 #define OPENDO_HRESULT(value) (static_cast<HRESULT>(value##U))
+// The Windows SDK's own name, which ported code spells this way: it cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 #define _HRESULT_TYPEDEF_(sc) (static_cast<HRESULT>(sc))
+// NOLINTEND(bugprone-reserved-identifier)
 
 #define SEVERITY_SUCCESS 0
 #define SEVERITY_ERROR 1
@@ -422,6 +434,8 @@ typedef IEnumUnknown* LPENUMUNKNOWN;
 // ISequentialStream and IStream (objidl.h), enough for DO's StreamInterface: an application's
 // stream object that a download writes into. Methods in Windows' vtable order.
 
+// The Windows SDK's own tag names, which ported code spells this way: they cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 typedef union _LARGE_INTEGER {
   struct {
     DWORD LowPart;
@@ -436,6 +450,7 @@ typedef union _ULARGE_INTEGER {
   } u;
   ULONGLONG QuadPart;
 } ULARGE_INTEGER;
+// NOLINTEND(bugprone-reserved-identifier)
 typedef LARGE_INTEGER* PLARGE_INTEGER;
 typedef ULARGE_INTEGER* PULARGE_INTEGER;
 

@@ -2,6 +2,8 @@
 // the modern _Xxx_ spellings (and MIDL's __RPC__ ones): the old __in/__out clash with libstdc++.
 #pragma once
 
+// The Windows SDK's own names, which ported code spells this way: they cannot be renamed.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 #ifndef _In_
 #define _In_
 #endif
@@ -197,3 +199,4 @@
 #ifndef __RPC__deref_out_ecount_full_opt
 #define __RPC__deref_out_ecount_full_opt(...)
 #endif
+// NOLINTEND(bugprone-reserved-identifier)

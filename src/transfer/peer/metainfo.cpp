@@ -309,7 +309,7 @@ published publish_file(const std::filesystem::path& file, const std::string& web
 
 v1_twin make_v1_twin(const std::filesystem::path& file, const std::string& name,
                      std::uint32_t piece_length, const std::string& web_seed_url,
-                     std::stop_token stop) {
+                     const std::stop_token& stop) {
   check_web_seed(web_seed_url);
   check_piece_length(piece_length);
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {

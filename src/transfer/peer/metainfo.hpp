@@ -107,7 +107,7 @@ struct v1_twin {
 // was requested.
 v1_twin make_v1_twin(const std::filesystem::path& file, const std::string& name,
                      std::uint32_t piece_length, const std::string& web_seed_url,
-                     std::stop_token stop = {});
+                     const std::stop_token& stop = {});
 
 struct published {
   std::string metainfo;  // bencoded, ready to be written as FILE.torrent
