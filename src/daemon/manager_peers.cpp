@@ -272,17 +272,21 @@ std::vector<peer_connection> manager::peers(const caller& who) const {
 
 void manager::start_shared_file(jobs::job& j, std::uint32_t index) {
   auto& file = j.files[index];
-  const auto now = mono_now();
+  auto now = mono_now();
   std::string key;
   try {
     std::filesystem::create_directories(config_.peers.cache_dir);
     std::filesystem::permissions(config_.peers.cache_dir, std::filesystem::perms::owner_all);
     const bool serving =
         jobs::may_serve_to_peers(j) && (config_.peers.share_on_metered || !network_.metered());
+    // The first shared file loads the peer module and starts the session (a second under
+    // sanitizers): the peers' grace starts once they can be reached, not before.
+    auto& swarm = the_swarm();
+    now = mono_now();
     if (file.metainfo.empty()) {
-      key = the_swarm().add_magnet(file.magnet, config_.peers.cache_dir, now, serving);
+      key = swarm.add_magnet(file.magnet, config_.peers.cache_dir, now, serving);
     } else {
-      key = the_swarm().add(file.metainfo, config_.peers.cache_dir, now, serving);
+      key = swarm.add(file.metainfo, config_.peers.cache_dir, now, serving);
       remember_content(key, file.metainfo);
     }
   } catch (const std::exception& e) {
