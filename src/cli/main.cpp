@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
@@ -29,6 +28,7 @@
 #include "cli/content.hpp"
 #include "cli/progress.hpp"
 #include "cli/status.hpp"
+#include "common/numbers.hpp"
 #include "ipc/codec.hpp"
 #include "opendo/opendo.hpp"
 
@@ -136,14 +136,10 @@ opendo::do_cost_policy parse_cost_policy(const std::string& text) {
 // BITS_COST_STATE_* flags as a number: decimal or 0x hexadecimal.
 std::uint32_t parse_cost_flags(const std::string& text) {
   const bool hex = text.rfind("0x", 0) == 0 || text.rfind("0X", 0) == 0;
-  const std::string digits = hex ? text.substr(2) : text;
-  std::uint32_t value = 0;
-  const auto [end, ec] =
-      std::from_chars(digits.data(), digits.data() + digits.size(), value, hex ? 16 : 10);
-  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
-    invalid("cost flags must be a number such as 0x800000FF (BITS_COST_STATE_* flags)");
-  }
-  return value;
+  const std::optional<std::uint32_t> value = opendo::numbers::parse_whole<std::uint32_t>(
+      std::string_view(text).substr(hex ? 2 : 0), hex ? 16 : 10);
+  if (!value) invalid("cost flags must be a number such as 0x800000FF (BITS_COST_STATE_* flags)");
+  return *value;
 }
 
 // ---- job ids ----
@@ -447,10 +443,11 @@ std::vector<opendo::byte_range> parse_ranges(const std::string& text) {
     const std::size_t end = std::min(text.find(',', start), text.size());
     const std::string item = text.substr(start, end - start);
     const std::size_t colon = item.find(':');
-    auto number = [&](const std::string& digits, std::uint64_t& value) {
-      const auto [last, error] =
-          std::from_chars(digits.data(), digits.data() + digits.size(), value);
-      return error == std::errc() && last == digits.data() + digits.size() && !digits.empty();
+    auto number = [](const std::string& digits, std::uint64_t& value) {
+      const std::optional<std::uint64_t> parsed =
+          opendo::numbers::parse_whole<std::uint64_t>(digits);
+      if (parsed) value = *parsed;
+      return parsed.has_value();
     };
     opendo::byte_range r;
     const std::string length = colon == std::string::npos ? "" : item.substr(colon + 1);

@@ -6,7 +6,6 @@
 
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +14,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/numbers.hpp"
 #include "ipc/socket.hpp"
 #include "transfer/peer/metainfo.hpp"
 
@@ -40,12 +40,8 @@ std::string_view trim(std::string_view text) {
 
 template <typename Number>
 std::optional<Number> number_in(const std::string& text, Number low, Number high) {
-  Number value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < low ||
-      value > high) {
-    return std::nullopt;
-  }
+  const std::optional<Number> value = numbers::parse_whole<Number>(text);
+  if (!value || *value < low || *value > high) return std::nullopt;
   return value;
 }
 

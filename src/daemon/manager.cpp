@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +23,7 @@
 #include <vector>
 
 #include "common/libcrypto.hpp"
+#include "common/numbers.hpp"
 #include "daemon/peer_module.hpp"
 #include "daemon/self_usage.hpp"
 #include "jobs/cost_policy.hpp"
@@ -200,10 +200,7 @@ std::string describe_full_disk(int fd, const std::string& local_name, std::uint6
 int test_exit_after_renames() {
   const char* value = std::getenv("OPENDO_TEST_EXIT_AFTER_RENAMES");
   if (value == nullptr) return 0;
-  const char* end = value + std::strlen(value);
-  int n = 0;
-  const auto [last, error] = std::from_chars(value, end, n);
-  return error == std::errc() && last == end ? n : 0;
+  return numbers::parse_whole<int>(value).value_or(0);
 }
 
 }  // namespace

@@ -16,10 +16,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/numbers.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::daemon {
@@ -42,9 +42,9 @@ file_result failure(const std::string& message) {
 }
 
 bool parse_id(const char* text, std::uint32_t& out) {
-  const char* end = text + std::strlen(text);
-  auto [ptr, ec] = std::from_chars(text, end, out);
-  return ec == std::errc() && ptr == end && end != text;
+  const std::optional<std::uint32_t> id = numbers::parse_whole<std::uint32_t>(text);
+  if (id) out = *id;
+  return id.has_value();
 }
 
 // "1000,27,100" -> gids; "-" -> none.

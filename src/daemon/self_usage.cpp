@@ -2,10 +2,11 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <fstream>
 #include <iterator>
 #include <string>
+
+#include "common/numbers.hpp"
 
 namespace opendo::daemon {
 namespace {
@@ -17,12 +18,8 @@ std::optional<std::uint64_t> number_field(std::string_view text, std::size_t ind
     position = text.find_first_not_of(' ', position);
     if (position == std::string_view::npos) return std::nullopt;
     const std::size_t end = std::min(text.find_first_of(" \n", position), text.size());
-    if (field == index) {
-      std::uint64_t value = 0;
-      const auto [last, error] = std::from_chars(text.data() + position, text.data() + end, value);
-      if (error != std::errc() || last != text.data() + end) return std::nullopt;
-      return value;
-    }
+    if (field == index)
+      return numbers::parse_whole<std::uint64_t>(text.substr(position, end - position));
     position = end;
   }
 }

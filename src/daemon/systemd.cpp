@@ -6,12 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string_view>
 #include <system_error>
+
+#include "common/numbers.hpp"
 
 namespace opendo::daemon {
 namespace {
@@ -38,11 +39,7 @@ template <typename T>
 std::optional<T> whole_number_of(const char* name) {
   const char* text = std::getenv(name);
   if (text == nullptr) return std::nullopt;
-  const std::string_view digits(text);
-  T value{};
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
+  return numbers::parse_whole<T>(text);
 }
 
 }  // namespace

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <charconv>
 #include <limits>
 #include <string_view>
 #include <utility>
+
+#include "common/numbers.hpp"
 
 namespace opendo::jobs {
 namespace {
@@ -39,15 +40,6 @@ std::string_view trim(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
-}
-
-std::optional<std::uint64_t> whole_number(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 std::optional<int> weekday(std::string_view name) {
@@ -114,7 +106,8 @@ std::optional<bandwidth_cap> parse_cap(const std::string& text, bool percent_all
   if (value == "unlimited" || value == "none") return bandwidth_cap{};
   if (!value.empty() && value.back() == '%') {
     if (!percent_allowed) return std::nullopt;
-    const auto percent = whole_number(trim(std::string_view(value).substr(0, value.size() - 1)));
+    const auto percent = numbers::parse_whole<std::uint64_t>(
+        trim(std::string_view(value).substr(0, value.size() - 1)));
     if (!percent || *percent < 1 || *percent > 100) return std::nullopt;
     return bandwidth_cap::percent(*percent);
   }
@@ -132,8 +125,8 @@ std::optional<bandwidth_cap> parse_cap(const std::string& text, bool percent_all
         std::string_view(value).substr(value.size() - suffix.size()) != suffix) {
       continue;
     }
-    const auto number =
-        whole_number(trim(std::string_view(value).substr(0, value.size() - suffix.size())));
+    const auto number = numbers::parse_whole<std::uint64_t>(
+        trim(std::string_view(value).substr(0, value.size() - suffix.size())));
     if (!number) return std::nullopt;
     if (*number > std::numeric_limits<std::uint64_t>::max() / multiplier) return std::nullopt;
     return bandwidth_cap::bytes(*number * multiplier);
@@ -145,8 +138,8 @@ std::optional<hours_window> parse_hours(const std::string& text) {
   const std::string_view value = trim(text);
   const auto dash = value.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
-  const auto start = whole_number(trim(value.substr(0, dash)));
-  const auto end = whole_number(trim(value.substr(dash + 1)));
+  const auto start = numbers::parse_whole<std::uint64_t>(trim(value.substr(0, dash)));
+  const auto end = numbers::parse_whole<std::uint64_t>(trim(value.substr(dash + 1)));
   if (!start || !end || *start > 23 || *end < 1 || *end > 24 || *start == *end) {
     return std::nullopt;
   }

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
+
+#include "common/numbers.hpp"
 
 namespace opendo::jobs {
 namespace {
@@ -20,10 +21,8 @@ std::string_view trim(std::string_view text) {
 }
 
 bool valid_port(std::string_view port) {
-  unsigned value = 0;
-  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  return !port.empty() && error == std::errc() && end == port.data() + port.size() && value >= 1 &&
-         value <= 65535;
+  const std::optional<unsigned> value = numbers::parse_whole<unsigned>(port);
+  return value && *value >= 1 && *value <= 65535;
 }
 
 // A DNS name or an IPv4 address: what a cache host list may name without brackets.

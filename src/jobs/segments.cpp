@@ -2,18 +2,14 @@
 #include "jobs/segments.hpp"
 
 #include <algorithm>
-#include <charconv>
+
+#include "common/numbers.hpp"
 
 namespace opendo::jobs {
 
 namespace {
 
-bool take_number(std::string_view& text, std::uint64_t& value) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end == text.data()) return false;
-  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-  return true;
-}
+using numbers::take_number;
 
 bool take_char(std::string_view& text, char c) {
   if (text.empty() || text.front() != c) return false;

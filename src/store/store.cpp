@@ -10,7 +10,6 @@
 #include <bit>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -22,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/numbers.hpp"
 #include "jobs/accounting.hpp"
 #include "jobs/headers.hpp"
 #include "jobs/segments.hpp"
@@ -68,9 +68,7 @@ std::vector<byte_range> decode_ranges(std::string_view text, std::string_view pa
   };
   auto number = [&](std::string_view& rest) {
     std::uint64_t value = 0;
-    const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
-    if (error != std::errc() || end == rest.data()) bad();
-    rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
+    if (!numbers::take_number(rest, value)) bad();
     return value;
   };
   auto expect = [&](std::string_view& rest, char c) {
@@ -1156,13 +1154,12 @@ std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
   while (r.step()) {
     const std::string key = r.text(0);
     const auto space = key.rfind(' ');
-    std::uint32_t index = 0;
-    const char* digits = key.data() + space + 1;
-    const auto [end, error] = std::from_chars(digits, key.data() + key.size(), index);
-    if (space < kTailCutPrefix.size() || error != std::errc() || end != key.data() + key.size()) {
-      continue;  // not a mark of ours: ignored, never adopted
-    }
-    marked.emplace(key.substr(kTailCutPrefix.size(), space - kTailCutPrefix.size()), index);
+    const std::optional<std::uint32_t> index =
+        space == std::string::npos || space < kTailCutPrefix.size()
+            ? std::nullopt
+            : numbers::parse_whole<std::uint32_t>(std::string_view(key).substr(space + 1));
+    if (!index) continue;  // not a mark of ours: ignored, never adopted
+    marked.emplace(key.substr(kTailCutPrefix.size(), space - kTailCutPrefix.size()), *index);
   }
   return marked;
 }

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -21,12 +20,15 @@
 #include <string_view>
 #include <thread>
 
+#include "common/numbers.hpp"
 #include "opendo/hresult.hpp"
 #include "transfer/http/token_bucket.hpp"
 
 namespace opendo::transfer::http {
 
 namespace {
+
+using numbers::take_number;
 
 // O_DIRECT writes need their file offset, length and memory aligned (to the logical block size
 // of the device: 512 here; 4096 covers the others).
@@ -399,14 +401,6 @@ std::string curl_header_line(const std::string& line) {
   const auto colon = line.find(':');
   if (line.find_first_not_of(" \t", colon + 1) != std::string::npos) return line;
   return line.substr(0, colon) + ";";
-}
-
-// Reads an unsigned decimal number from the front of `text`, consuming it.
-bool take_number(std::string_view& text, std::uint64_t& value) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end == text.data()) return false;
-  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-  return true;
 }
 
 // "bytes 100-199/1000" -> 100, 199, total 1000 (total size_unknown for "*"). A server can send
