@@ -1,6 +1,7 @@
 #include "daemon/config_file.hpp"
 
 #include <fcntl.h>
+#include <spdlog/fmt/fmt.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "common/numbers.hpp"
 #include "ipc/socket.hpp"
@@ -350,6 +353,21 @@ bool known_section(const std::string& section) {
   return false;
 }
 
+// "[daemon], [bandwidth], ... `last_separator` [network]": the sections in the order of keys(),
+// so that the errors that list them never miss one added later.
+std::string section_names(std::string_view last_separator) {
+  std::vector<std::string_view> sections;
+  for (const key_spec& spec : keys()) {
+    if (sections.empty() || sections.back() != spec.section) sections.push_back(spec.section);
+  }
+  std::string names;
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    if (i > 0) names += i + 1 == sections.size() ? last_separator : ", ";
+    names += fmt::format("[{}]", sections[i]);
+  }
+  return names;
+}
+
 bool printable(std::string_view line) {
   for (char c : line) {
     const auto u = static_cast<unsigned char>(c);
@@ -389,9 +407,7 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
       section = std::string(trim(line.substr(1, line.size() - 2)));
       if (!known_section(section)) {
         fail(name, number,
-             "unknown section [" + section +
-                 "] (known: [daemon], [bandwidth], [business_hours], [cache_hosts], [peers], "
-                 "[network])");
+             fmt::format("unknown section [{}] (known: {})", section, section_names(", ")));
       }
       business_hours_given = business_hours_given || section == "business_hours";
       continue;
@@ -405,34 +421,21 @@ void apply_config_text(std::string_view text, const std::string& name, config& c
     if (key.empty()) fail(name, number, "a key is missing before '='");
     if (section.empty()) {
       fail(name, number,
-           "\"" + key +
-               "\" is outside a section; put it under [daemon], "
-               "[bandwidth], [business_hours], [cache_hosts] or [peers]");
+           fmt::format("\"{}\" is outside a section; put it under {}", key, section_names(" or ")));
     }
     const key_spec* spec = find_key(section, key);
     if (spec == nullptr) {
-      fail(name, number,
-           std::string("unknown key \"").append(key).append("\" in [").append(section).append("]"));
+      fail(name, number, fmt::format("unknown key \"{}\" in [{}]", key, section));
     }
     const auto [first, inserted] = seen.emplace(std::make_pair(section, key), number);
     if (!inserted) {
       fail(name, number,
-           std::string("\"")
-               .append(key)
-               .append("\" is set twice in [")
-               .append(section)
-               .append("] (first on line ")
-               .append(std::to_string(first->second))
-               .append(")"));
+           fmt::format("\"{}\" is set twice in [{}] (first on line {})", key, section,
+                       first->second));
     }
     if (auto expected = spec->set(value, result)) {
       fail(name, number,
-           std::string("bad value \"")
-               .append(value)
-               .append("\" for ")
-               .append(key)
-               .append(": expected ")
-               .append(*expected));
+           fmt::format("bad value \"{}\" for {}: expected {}", value, key, *expected));
     }
   }
   if (business_hours_given && !seen.count({"business_hours", "hours"})) {

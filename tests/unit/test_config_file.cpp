@@ -127,7 +127,7 @@ TEST(ConfigFile, ErrorsNameTheFileTheLineAndWhatWasExpected) {
                 "[cache_hosts], [peers], [network])");
   EXPECT_EQ(error_of("background_cap = 1M\n"),
             f + ":1: \"background_cap\" is outside a section; put it under [daemon], "
-                "[bandwidth], [business_hours], [cache_hosts] or [peers]");
+                "[bandwidth], [business_hours], [cache_hosts], [peers] or [network]");
   EXPECT_EQ(error_of("[bandwidth]\njust words\n"),
             f + ":2: expected `key = value`, a [section], or a # comment");
   EXPECT_EQ(error_of("[bandwidth\n"), f + ":1: a section line must be [NAME]");
