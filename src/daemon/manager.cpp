@@ -2421,7 +2421,13 @@ std::optional<transfer::http::outcome> manager::on_response(
     return std::nullopt;
   }
   // Only the file's size, validators and progress changed (a job of many files sees a response
-  // per file): its progress columns hold them all, and the job's row stays as it is.
+  // per file). They are recorded with the file's first recorded bytes: every path that records
+  // bytes (a checkpoint, a segment's end, the file's end) writes the whole progress row from
+  // this record, validators included, so no byte is ever on record without the validators it
+  // must be resumed with. Until then a restart asks for the file from its start, as the store
+  // says, and loses nothing. A file that starts again from byte 0 is the exception: the store
+  // still holds the bytes and validators of the old content, which must not be resumed.
+  if (!info.restarted) return std::nullopt;
   try {
     store_.save_file_progress(j.id, t.file_index, file);
   } catch (const std::exception& e) {
