@@ -228,9 +228,12 @@ class job {
 
   // Calls on_event with a snapshot and then with every change of this job until on_event returns
   // false or the job reaches a final state. Progress events are coalesced to at most one per
-  // `progress_interval`. Runs on the calling thread over a connection of its own.
+  // `progress_interval`. With watched_files::none the events' job_info has no files (its totals
+  // count them): for a job of many files, whose every event would carry them all otherwise.
+  // Runs on the calling thread over a connection of its own.
   void watch(const std::function<bool(const job_event&)>& on_event,
-             std::chrono::milliseconds progress_interval = std::chrono::milliseconds(100));
+             std::chrono::milliseconds progress_interval = std::chrono::milliseconds(100),
+             watched_files files = watched_files::all);
 
   // Blocks until the job is TRANSFERRED, ERROR, ACKNOWLEDGED or CANCELLED (or, with
   // stop_on_transient, TRANSIENT_ERROR) and returns its info then.

@@ -453,6 +453,12 @@ struct job_event {
   job_info job;
 };
 
+// What a watcher is sent of a job's files with each event: every file's record, or none (the
+// job's totals, files_total and files_transferred included, still count them all). A job of
+// thousands of files sends them all at each change otherwise; a watcher of the totals, or of
+// the state only, does not need them.
+enum class watched_files : std::uint8_t { all, none };
+
 // What a notification subscriber (SetNotifyInterface) is told, per BG_NOTIFY_* flag.
 enum class notification_kind : std::uint32_t {
   transferred = 0,       // BG_NOTIFY_JOB_TRANSFERRED; re-delivered until handled

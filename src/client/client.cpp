@@ -286,39 +286,47 @@ void job::set_minimum_notification_interval(std::chrono::milliseconds interval) 
 }
 
 void job::watch(const std::function<bool(const job_event&)>& on_event,
-                std::chrono::milliseconds progress_interval) {
+                std::chrono::milliseconds progress_interval, watched_files files) {
   // The stream occupies its connection until it ends, so it gets one of its own and the
   // client's connection stays free for calls (from on_event, too).
   std::shared_ptr<detail::connection> stream = detail::connect(use(connection_).options());
   const auto interval_ms = std::max<std::chrono::milliseconds::rep>(0, progress_interval.count());
-  stream->stream("Watch", {{"id", id_}, {"progress_interval_ms", interval_ms}},
-                 [&](const json& reply) {
-                   const json& kind = result(reply, "kind", "Watch");
-                   if (!kind.is_string()) malformed("Watch", "kind is not a string");
-                   job_event event;
-                   // A kind this library does not know yet is still a change of the job.
-                   event.kind = ipc::job_event_kind_from_string(kind.get<std::string>())
-                                    .value_or(job_event_kind::modified);
-                   event.job = decode_job(result(reply, "job", "Watch"), "Watch");
-                   const bool final_state = is_final(event.job.state);
-                   return on_event(event) && !final_state;
-                 });
+  json params = {{"id", id_}, {"progress_interval_ms", interval_ms}};
+  if (files == watched_files::none) params["files"] = false;  // the daemon's default: all
+  stream->stream("Watch", params, [&](const json& reply) {
+    const json& kind = result(reply, "kind", "Watch");
+    if (!kind.is_string()) malformed("Watch", "kind is not a string");
+    job_event event;
+    // A kind this library does not know yet is still a change of the job.
+    event.kind =
+        ipc::job_event_kind_from_string(kind.get<std::string>()).value_or(job_event_kind::modified);
+    event.job = decode_job(result(reply, "job", "Watch"), "Watch");
+    const bool final_state = is_final(event.job.state);
+    return on_event(event) && !final_state;
+  });
 }
 
 job_info job::wait(bool stop_on_transient) {
   for (;;) {
+    // Only the state matters until the end: the events leave the files out (a job of many files
+    // would send them all at every change), and the job is read whole once it got there.
     std::optional<job_info> last;
     watch(
         [&](const job_event& event) {
           last = event.job;
           return !wait_is_over(event.job.state, stop_on_transient);
         },
-        std::chrono::milliseconds(1000));
-    if (last && wait_is_over(last->state, stop_on_transient)) return *last;
-    // The daemon ended the stream before the job got there (it may be shutting down): look
-    // again, and watch anew if it is still on its way.
+        std::chrono::milliseconds(1000), watched_files::none);
     job_info now = info();
     if (wait_is_over(now.state, stop_on_transient)) return now;
+    if (last && wait_is_over(last->state, stop_on_transient)) {
+      // It moved on in between (a retry right after TRANSIENT_ERROR): the job as it was when
+      // the wait ended, with its files as they are now.
+      last->files = std::move(now.files);
+      return *last;
+    }
+    // The daemon ended the stream before the job got there (it may be shutting down): watch
+    // anew while it is on its way.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

@@ -518,18 +518,20 @@ json server::handle_call(connection& c, const ipc::call& call) {
     const std::string id = ipc::required_string(p, "id", kMaxId);
     const auto interval = std::chrono::milliseconds(std::clamp<std::uint64_t>(
         ipc::optional_uint(p, "progress_interval_ms").value_or(100), 0, 60'000));
+    const watched_files files =
+        ipc::optional_bool(p, "files").value_or(true) ? watched_files::all : watched_files::none;
     if (!call.more) {
-      return {{"kind", "snapshot"}, {"job", ipc::to_json(jobs_.get_job(who, id))}};
+      return {{"kind", "snapshot"}, {"job", ipc::to_json(jobs_.get_job(who, id), files)}};
     }
     // Each reply continues until the job is final; the manager rate-limits progress replies.
     const std::uint64_t connection_id = c.id;
     const auto token = jobs_.watch(
         who, id,
-        [this, connection_id](job_event_kind kind, const job_info& info) {
+        [this, connection_id, files](job_event_kind kind, const job_info& info) {
           auto target = connections_.find(connection_id);
           if (target == connections_.end() || target->second.dead) return;
           queue(target->second, ipc::reply({{"kind", std::string(ipc::to_string(kind))},
-                                            {"job", ipc::to_json(info)}},
+                                            {"job", ipc::to_json(info, files)}},
                                            !is_final(info.state)));
         },
         interval);

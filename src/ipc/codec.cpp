@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include "common/libcrypto.hpp"
 #include "jobs/accounting.hpp"
@@ -269,9 +270,12 @@ peer_connection peer_from_json(const json& value) {
   return p;
 }
 
-json to_json(const job_info& job) {
+json to_json(const job_info& job, watched_files which) {
   json files = json::array();
-  for (const auto& file : job.files) {
+  const std::span<const file_info> listed = which == watched_files::all
+                                                ? std::span<const file_info>(job.files)
+                                                : std::span<const file_info>();
+  for (const auto& file : listed) {
     files.push_back({{"remote_url", file.remote_url},
                      {"local_name", file.local_name},
                      {"ranges", ranges_to_json(file.ranges)},

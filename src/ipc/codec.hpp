@@ -18,7 +18,8 @@ using json = nlohmann::json;
 inline constexpr const char* interface_name = "org.opendo.Transfer";
 inline constexpr const char* hresult_error = "org.opendo.Transfer.HResult";
 
-json to_json(const job_info& job);
+// With watched_files::none the Job's files list is empty (its counts still count every file).
+json to_json(const job_info& job, watched_files files = watched_files::all);
 // Throws bad_parameter naming the field when the JSON does not have the shape of a Job.
 job_info job_from_json(const json& value);
 

@@ -70,6 +70,13 @@ TEST_F(HostileClient, WrongShapesGetInvalidParameterNamingTheField) {
                std::string(1, '\0'));
   EXPECT_EQ(wrong_type["error"], "org.varlink.service.InvalidParameter");
   EXPECT_EQ(wrong_type["parameters"]["parameter"], "id");
+  const json watch_files = exchange(
+      json{{"method", "org.opendo.Transfer.Watch"},
+           {"parameters", {{"id", "{00000000-0000-4000-8000-000000000000}"}, {"files", "no"}}}}
+          .dump() +
+      std::string(1, '\0'));
+  EXPECT_EQ(watch_files["error"], "org.varlink.service.InvalidParameter");
+  EXPECT_EQ(watch_files["parameters"]["parameter"], "files");
   expect_daemon_alive();
 }
 

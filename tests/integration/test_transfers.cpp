@@ -28,6 +28,15 @@ namespace {
 
 class Transfers : public ::testing::Test {
  protected:
+  // Adds `count` files of `size` random bytes, named prefix0, prefix1 ..., to `j`.
+  void add_small_files(job& j, const std::string& prefix, int count, std::uint64_t size) {
+    for (int i = 0; i < count; ++i) {
+      const std::string name = prefix + std::to_string(i);
+      origin.make_random_file(name, size, static_cast<std::uint64_t>(i));
+      j.add_file(origin.url(name), (out / name).string());
+    }
+  }
+
   nginx_server origin;
   daemon_process daemon;
   temp_dir out{"opendo-out"};
@@ -120,11 +129,7 @@ TEST_F(Transfers, EachWatcherOfAJobIsToldOfProgressAsOftenAsItAsked) {
   client c = connect(daemon);
   job j = c.create_job("watched many");
   constexpr int kFiles = 40;
-  for (int i = 0; i < kFiles; ++i) {
-    const std::string name = "w" + std::to_string(i);
-    origin.make_random_file(name, 2000, i);
-    j.add_file(origin.url(name), (out / name).string());
-  }
+  add_small_files(j, "w", kFiles, 2000);
   const auto watch_counting = [&](std::chrono::milliseconds interval, std::atomic<int>& progress,
                                   std::atomic<bool>& watching) {
     return std::thread([&, interval, id = j.id()] {
@@ -154,6 +159,62 @@ TEST_F(Transfers, EachWatcherOfAJobIsToldOfProgressAsOftenAsItAsked) {
   EXPECT_EQ(j.info().state, job_state::transferred) << daemon.log();
   EXPECT_GE(every.load(), kFiles - 1);  // each file but the last ends with a progress event
   EXPECT_LE(per_minute.load(), 1);
+}
+
+// A watcher of the totals of a job of many files (watched_files::none) is sent no file records,
+// while its counts still count every file; a full watcher of the same job gets them all, and
+// wait(), which watches without them, still returns the job with its files.
+TEST_F(Transfers, AWatcherOfTheTotalsIsSentNoFilesAndWaitStillReturnsThem) {
+  client c = connect(daemon);
+  job j = c.create_job("watched totals");
+  constexpr int kFiles = 30;
+  add_small_files(j, "t", kFiles, 3000);
+  struct seen {
+    std::atomic<int> events{0};
+    std::atomic<std::size_t> most_files{0};
+    std::atomic<std::uint32_t> files_total{0};
+    std::atomic<std::uint32_t> files_transferred{0};
+    std::atomic<std::uint64_t> bytes_transferred{0};
+    std::atomic<bool> watching{false};
+  };
+  const auto watch = [&](watched_files which, seen& s) {
+    return std::thread([&, which, id = j.id()] {
+      client own = connect(daemon);
+      own.open_job(id).watch(
+          [&](const job_event& e) {
+            s.watching = true;
+            ++s.events;
+            s.most_files = std::max(s.most_files.load(), e.job.files.size());
+            s.files_total = e.job.files_total;
+            s.files_transferred = e.job.files_transferred;
+            s.bytes_transferred = e.job.bytes_transferred;
+            return e.job.state != job_state::transferred;
+          },
+          std::chrono::milliseconds(0), which);
+    });
+  };
+  seen totals;
+  seen full;
+  std::thread totals_watcher = watch(watched_files::none, totals);
+  std::thread full_watcher = watch(watched_files::all, full);
+  for (int i = 0; i < 1000 && !(totals.watching && full.watching); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(totals.watching && full.watching);
+  j.resume();
+  const job_info waited = j.wait();
+  totals_watcher.join();
+  full_watcher.join();
+  ASSERT_EQ(waited.state, job_state::transferred) << daemon.log();
+  ASSERT_EQ(waited.files.size(), static_cast<std::size_t>(kFiles));
+  for (const auto& file : waited.files) EXPECT_TRUE(file.progress.completed) << file.local_name;
+  EXPECT_GE(totals.events.load(), kFiles / 2);  // each file's end: a progress event, unthrottled
+  EXPECT_EQ(totals.most_files.load(), 0U);
+  EXPECT_EQ(totals.files_total.load(), static_cast<std::uint32_t>(kFiles));
+  EXPECT_EQ(totals.files_transferred.load(), static_cast<std::uint32_t>(kFiles));
+  EXPECT_EQ(totals.bytes_transferred.load(), std::uint64_t{kFiles} * 3000);
+  EXPECT_EQ(full.most_files.load(), static_cast<std::size_t>(kFiles));
+  EXPECT_EQ(j.complete(), hr::ok);
 }
 
 TEST_F(Transfers, ConnectionsAreReusedAcrossJobs) {

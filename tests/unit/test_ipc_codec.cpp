@@ -137,6 +137,17 @@ TEST(Codec, JobRoundTripsExactly) {
   EXPECT_EQ(back.files[0].sources, job.files[0].sources);
   EXPECT_EQ(ipc::to_json(job)["files"][0]["sources"]["bytes_from_cache_hosts"], 20);
   EXPECT_EQ(ipc::to_json(job)["files"][0]["content_id"], "");
+
+  // Without its files (Watch with files: false): the list is empty, everything else the same.
+  const ipc::json totals = ipc::to_json(job, watched_files::none);
+  EXPECT_EQ(totals["files"], ipc::json::array());
+  ipc::json without_files = ipc::to_json(job);
+  without_files["files"] = ipc::json::array();
+  EXPECT_EQ(totals, without_files);
+  const job_info totals_back = ipc::job_from_json(totals);
+  EXPECT_TRUE(totals_back.files.empty());
+  EXPECT_EQ(totals_back.files_total, 2U);
+  EXPECT_EQ(totals_back.bytes_transferred, 1ULL << 40);
 }
 
 TEST(Codec, FileContentIdRoundTripsAndMayBeAbsent) {
