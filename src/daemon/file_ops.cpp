@@ -114,7 +114,9 @@ file_result direct_file_ops::open_temp(uid_t owner, const std::string& local_nam
     // Without sync_new_name the caller syncs the directory before its first record.
     ::fsync(dir.get());  // fails harmlessly on an O_PATH descriptor
   }
-  if (keep_bytes != keep_all_bytes && ::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
+  // A file just created is empty: cutting it to 0 bytes would be a system call for nothing.
+  const bool cut = keep_bytes != keep_all_bytes && !(created && keep_bytes == 0);
+  if (cut && ::ftruncate(fd.get(), static_cast<off_t>(keep_bytes)) != 0) {
     return errno_result(errno, "cannot truncate " + shown);
   }
   out = std::move(fd);

@@ -432,29 +432,24 @@ job_info manager::view(const jobs::job& j) const {
   return info;
 }
 
-void manager::persist(const jobs::job& j) {
+void manager::save_with_totals(const jobs::job& j, const std::function<void()>& save) {
   try {
     store::job_store::batch b(store_);
-    store_.save_job(j);
+    save();
     if (totals_dirty_) store_.save_totals(totals_);
     b.commit();
     totals_dirty_ = false;
   } catch (const std::exception& e) {
-    // The job goes on in memory; the next save may succeed. Say so loudly.
     spdlog::error("could not record job {}: {}", j.id, e.what());
   }
 }
 
+void manager::persist(const jobs::job& j) {
+  save_with_totals(j, [&] { store_.save_job(j); });
+}
+
 void manager::persist_file(const jobs::job& j, std::uint32_t index) {
-  try {
-    store::job_store::batch b(store_);
-    store_.save_job_file(j, index);
-    if (totals_dirty_) store_.save_totals(totals_);
-    b.commit();
-    totals_dirty_ = false;
-  } catch (const std::exception& e) {
-    spdlog::error("could not record job {}: {}", j.id, e.what());
-  }
+  save_with_totals(j, [&] { store_.save_job_file(j, index); });
 }
 
 // The job and a file's validation flags in one transaction (save_job leaves those flags alone).

@@ -220,6 +220,9 @@ class manager final : public transfer::http::listener {
   void persist(const jobs::job& j);
   // The job's row and one file's, after only they changed (a file finished).
   void persist_file(const jobs::job& j, std::uint32_t index);
+  // Runs `save` and saves the totals if they changed, in one batch. On failure the job goes on
+  // in memory and the next save may succeed; the error is logged loudly.
+  void save_with_totals(const jobs::job& j, const std::function<void()>& save);
   // Makes file `index`'s temporary name durable if start_file created it unsynced.
   void sync_name(const jobs::job& j, std::uint32_t index);
   // The job and file `index`'s validation flags in one transaction.
