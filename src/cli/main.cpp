@@ -443,20 +443,15 @@ std::vector<opendo::byte_range> parse_ranges(const std::string& text) {
     const std::size_t end = std::min(text.find(',', start), text.size());
     const std::string item = text.substr(start, end - start);
     const std::size_t colon = item.find(':');
-    auto number = [](const std::string& digits, std::uint64_t& value) {
-      const std::optional<std::uint64_t> parsed =
-          opendo::numbers::parse_whole<std::uint64_t>(digits);
-      if (parsed) value = *parsed;
-      return parsed.has_value();
-    };
-    opendo::byte_range r;
     const std::string length = colon == std::string::npos ? "" : item.substr(colon + 1);
-    if (colon == std::string::npos || !number(item.substr(0, colon), r.offset) ||
-        (length != "eof" && !number(length, r.length))) {
+    const auto offset = opendo::numbers::parse_whole<std::uint64_t>(item.substr(0, colon));
+    const auto count = length == "eof" ? std::optional(opendo::length_to_eof)
+                                       : opendo::numbers::parse_whole<std::uint64_t>(length);
+    if (colon == std::string::npos || !offset || !count) {
       throw CLI::ValidationError("--ranges",
                                  "\"" + item + "\" is not OFFSET:LENGTH (LENGTH may be eof)");
     }
-    ranges.push_back(r);
+    ranges.push_back({*offset, *count});
     start = end + 1;
   }
   return ranges;

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 #include "ipc/socket.hpp"
 #include "transfer/peer/metainfo.hpp"
 
@@ -33,13 +33,7 @@ struct key_spec {
   setter set;
 };
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using text::trim;
 
 template <typename Number>
 std::optional<Number> number_in(const std::string& text, Number low, Number high) {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -15,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/text.hpp"
 namespace opendo::daemon {
 namespace {
 
@@ -25,18 +25,6 @@ constexpr auto kConnectionTimeout = std::chrono::seconds(5);
 [[noreturn]] void refuse(const std::string& what, const std::string& address,
                          const std::string& why) {
   throw std::runtime_error(what + " address " + address + ": " + why);
-}
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trimmed(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
 }
 
 }  // namespace
@@ -221,7 +209,8 @@ bool parse_http_request(const std::string& text, http_request& out) {
     if (header.empty()) break;  // the end of the header; what follows is not ours to read
     const std::size_t colon = header.find(':');
     if (colon == std::string::npos) continue;
-    out.headers[lower(header.substr(0, colon))] = trimmed(header.substr(colon + 1));
+    out.headers[text::lower(header.substr(0, colon))] =
+        std::string(text::trim(header.substr(colon + 1)));
   }
   return true;
 }

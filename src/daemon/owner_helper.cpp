@@ -41,12 +41,6 @@ file_result failure(const std::string& message) {
   return {value_of(hr::e_fail), message};
 }
 
-bool parse_id(const char* text, std::uint32_t& out) {
-  const std::optional<std::uint32_t> id = numbers::parse_whole<std::uint32_t>(text);
-  if (id) out = *id;
-  return id.has_value();
-}
-
 // "1000,27,100" -> gids; "-" -> none.
 bool parse_groups(const char* text, std::vector<gid_t>& out) {
   const std::string list(text);
@@ -55,9 +49,9 @@ bool parse_groups(const char* text, std::vector<gid_t>& out) {
   for (;;) {
     const std::size_t comma = list.find(',', start);
     const std::string item = list.substr(start, comma == std::string::npos ? comma : comma - start);
-    std::uint32_t gid = 0;
-    if (!parse_id(item.c_str(), gid)) return false;
-    out.push_back(gid);
+    const std::optional<gid_t> gid = numbers::parse_whole<gid_t>(item);
+    if (!gid) return false;
+    out.push_back(*gid);
     if (comma == std::string::npos) return true;
     start = comma + 1;
   }
@@ -495,14 +489,13 @@ file_result helper_file_ops::remove_temp(uid_t owner, const std::string& local_n
 // ---- the helper process ------------------------------------------------------------------------
 
 int run_file_helper(int argc, char** argv) {
-  std::uint32_t uid = 0, gid = 0;
+  if (argc != 5) return kExitUsage;
+  const std::optional<uid_t> uid = numbers::parse_whole<uid_t>(argv[2]);
+  const std::optional<gid_t> gid = numbers::parse_whole<gid_t>(argv[3]);
   owner_identity who;
-  if (argc != 5 || !parse_id(argv[2], uid) || !parse_id(argv[3], gid) ||
-      !parse_groups(argv[4], who.groups)) {
-    return kExitUsage;
-  }
-  who.uid = uid;
-  who.gid = gid;
+  if (!uid || !gid || !parse_groups(argv[4], who.groups)) return kExitUsage;
+  who.uid = *uid;
+  who.gid = *gid;
   // Only the socketpair end is kept (0-2 are /dev/null, set up by the daemon).
   int type = 0;
   socklen_t length = sizeof type;
@@ -521,8 +514,8 @@ int run_file_helper(int argc, char** argv) {
     const int error = errno;
     send_all(kHelperSocket,
              json{{"ready", false},
-                  {"message", "cannot drop to uid " + std::to_string(uid) + " gid " +
-                                  std::to_string(gid) + ": " +
+                  {"message", "cannot drop to uid " + std::to_string(who.uid) + " gid " +
+                                  std::to_string(who.gid) + ": " +
                                   (error != 0 ? std::strerror(error) : "the ids did not stick")}}
                  .dump());
     helper_exit(kExitCannotDrop);

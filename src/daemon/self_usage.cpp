@@ -18,8 +18,9 @@ std::optional<std::uint64_t> number_field(std::string_view text, std::size_t ind
     position = text.find_first_not_of(' ', position);
     if (position == std::string_view::npos) return std::nullopt;
     const std::size_t end = std::min(text.find_first_of(" \n", position), text.size());
-    if (field == index)
+    if (field == index) {
       return numbers::parse_whole<std::uint64_t>(text.substr(position, end - position));
+    }
     position = end;
   }
 }

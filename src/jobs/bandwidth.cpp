@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <limits>
 #include <string_view>
 #include <utility>
 
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 
 namespace opendo::jobs {
 namespace {
@@ -26,21 +26,8 @@ std::uint64_t to_bytes(const bandwidth_cap& cap, std::optional<std::uint64_t> ca
   return 0;
 }
 
-std::string lower(std::string_view text) {
-  std::string out;
-  for (char c : text) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using text::lower;
+using text::trim;
 
 std::optional<int> weekday(std::string_view name) {
   static constexpr std::array<std::string_view, 7> kNames = {"sun", "mon", "tue", "wed",

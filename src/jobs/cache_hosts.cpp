@@ -4,21 +4,13 @@
 #include <cctype>
 
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 
 namespace opendo::jobs {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+using text::lower;
+using text::trim;
 
 bool valid_port(std::string_view port) {
   const std::optional<unsigned> value = numbers::parse_whole<unsigned>(port);

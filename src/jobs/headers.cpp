@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 
+#include "common/text.hpp"
 #include "opendo/hresult.hpp"
 
 namespace opendo::jobs {
@@ -22,13 +23,6 @@ bool is_token_char(unsigned char c) {
 // field-vchar, SP and HTAB; obs-text (0x80-0xFF) is allowed as RFC 9110 still does.
 bool is_value_char(unsigned char c) {
   return c == '\t' || (c >= 0x20 && c != 0x7F);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // Headers that describe the request the engine makes: a caller's copy would contradict it (a
@@ -141,7 +135,7 @@ header_check check_headers(const std::vector<std::string>& lines, header_kind ki
       }
     }
     for (std::string_view owned : kEngineOwned) {
-      if (iequals(name, owned)) {
+      if (text::equals_ignoring_case(name, owned)) {
         return refuse(value_of(hr::e_invalidarg),
                       where + " (" + std::string(name) +
                           ") is set by opendo's HTTP engine itself and cannot be replaced");
@@ -149,7 +143,7 @@ header_check check_headers(const std::vector<std::string>& lines, header_kind ki
     }
     if (kind == header_kind::custom) {
       for (std::string_view secret : kSecrets) {
-        if (iequals(name, secret)) {
+        if (text::equals_ignoring_case(name, secret)) {
           return refuse(value_of(hr::e_invalidarg),
                         where + " (" + std::string(name) +
                             ") carries a secret: give it as a custom auth header, which is "

@@ -3,9 +3,10 @@
 #include "jobs/scheduler.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <tuple>
+
+#include "common/text.hpp"
 
 namespace opendo::jobs {
 
@@ -133,12 +134,8 @@ std::string host_key(std::string_view url) {
     port = authority.substr(colon + 1);
   }
   if (host.empty()) return {};
-  auto lower = [](std::string s) {
-    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  };
-  scheme = lower(scheme);
-  std::string key = lower(std::string(host));
+  scheme = text::lower(scheme);
+  std::string key = text::lower(host);
   if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
   if (!port.empty()) key += ":" + std::string(port);
   return key;
