@@ -333,7 +333,7 @@ void server::handle(connection& c, const std::string& message) {
     // A stream answers more than once, which a oneway call (no reply at all) cannot be.
     if (call.more && call.oneway) throw ipc::bad_parameter("oneway");
     json result = handle_call(c, call);
-    if (!result.is_null()) reply = ipc::reply(result);
+    if (!result.is_null()) reply = ipc::reply(std::move(result));
   } catch (const varlink_error& e) {
     reply = ipc::error_reply(e.name, e.parameters);
   } catch (const request_error& e) {

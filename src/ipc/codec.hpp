@@ -20,6 +20,8 @@ inline constexpr const char* hresult_error = "org.opendo.Transfer.HResult";
 
 // With watched_files::none the Job's files list is empty (its counts still count every file).
 json to_json(const job_info& job, watched_files files = watched_files::all);
+// One of a Job's files, as in its files list.
+json to_json(const file_info& file);
 // Throws bad_parameter naming the field when the JSON does not have the shape of a Job.
 job_info job_from_json(const json& value);
 
@@ -72,7 +74,7 @@ std::optional<std::uint32_t> optional_uint32(const json& params, const char* nam
 std::optional<bool> optional_bool(const json& params, const char* name);
 
 // Reply messages (without the NUL terminator).
-std::string reply(const json& parameters, bool continues = false);
+std::string reply(json parameters, bool continues = false);
 std::string error_reply(const std::string& error, const json& parameters);
 std::string hresult_reply(std::uint32_t code, const std::string& message);
 
