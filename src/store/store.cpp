@@ -789,8 +789,10 @@ struct job_store::statements {
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
         select_meta(db, "SELECT meta", "SELECT value FROM meta WHERE key = ?1"),
         delete_meta(db, "DELETE meta", "DELETE FROM meta WHERE key = ?1"),
+        // A range of the primary key rather than substr(): a search of the index, where
+        // substr() read every row of meta, each time a job left (3 ms with 20,000 marks).
         delete_meta_prefix(db, "DELETE tail cut marks",
-                           "DELETE FROM meta WHERE substr(key, 1, length(?1)) = ?1") {}
+                           "DELETE FROM meta WHERE key >= ?1 AND key < ?2") {}
 
   statement begin;
   statement begin_read;  // deferred: takes no write lock
@@ -1137,7 +1139,19 @@ constexpr std::string_view kTailCutPrefix = "tail cut ";
 std::string tail_cut_key_prefix(const std::string& job_id) {
   return std::string(kTailCutPrefix) + job_id + " ";
 }
+
+// The first key after every key that starts with `prefix` (which ends in a space): the keys
+// [prefix, prefix_end(prefix)) are those that start with it, as SQLite compares text bytewise.
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  end.back() = static_cast<char>(end.back() + 1);
+  return end;
+}
 }  // namespace
+
+void job_store::delete_meta_with_prefix(std::string_view prefix) {
+  run(stmts_->delete_meta_prefix).bind(1, prefix).bind(2, prefix_end(prefix)).execute();
+}
 
 void job_store::mark_tail_cut(const std::string& job_id, std::uint32_t index,
                               const std::string& boot_id) {
@@ -1147,9 +1161,10 @@ void job_store::mark_tail_cut(const std::string& job_id, std::uint32_t index,
 std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
     const std::string& boot_id) {
   statement select(db_, "SELECT tail cut marks",
-                   "SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1 AND value = ?2");
+                   "SELECT key FROM meta WHERE key >= ?1 AND key < ?2 AND value = ?3");
+  const std::string end = prefix_end(kTailCutPrefix);  // bound without a copy: kept until the end
   run r(select);
-  r.bind(1, kTailCutPrefix).bind(2, boot_id);
+  r.bind(1, kTailCutPrefix).bind(2, end).bind(3, boot_id);
   std::set<std::pair<std::string, std::uint32_t>> marked;
   while (r.step()) {
     const std::string key = r.text(0);
@@ -1165,14 +1180,14 @@ std::set<std::pair<std::string, std::uint32_t>> job_store::tails_cut_in(
 }
 
 void job_store::forget_tail_cuts() {
-  run(stmts_->delete_meta_prefix).bind(1, kTailCutPrefix).execute();
+  delete_meta_with_prefix(kTailCutPrefix);
 }
 
 void job_store::remove_job(const std::string& job_id) {
   batch together(*this);  // the job and its marks go at once
   run(stmts_->delete_job).bind(1, job_id).execute();
   clear_completing(job_id);
-  run(stmts_->delete_meta_prefix).bind(1, tail_cut_key_prefix(job_id)).execute();
+  delete_meta_with_prefix(tail_cut_key_prefix(job_id));
   together.commit();
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -131,6 +132,8 @@ class job_store {
   void save_file_row(const jobs::job& j, std::uint32_t index);
   void save_file_content(const std::string& job_id, std::uint32_t index,
                          const jobs::file_record& file);
+  // The meta rows whose key starts with `prefix` (which ends in a space).
+  void delete_meta_with_prefix(std::string_view prefix);
   struct statements;
   sqlite3* db_ = nullptr;
   std::unique_ptr<statements> stmts_;

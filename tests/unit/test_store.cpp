@@ -806,6 +806,29 @@ TEST_F(JobStore, TailCutMarksArePerFileAndBootAndLeaveWithTheirJob) {
   EXPECT_EQ(store.load_all().size(), 1U);
 }
 
+// The marks are found by a range of meta's key: a job whose id extends another's keeps its marks
+// when the other leaves, and keys just outside the range ("tail cut!", "tail cut" alone) are
+// never taken for marks.
+TEST_F(JobStore, TailCutMarksOfOneJobAreExactlyItsOwn) {
+  job first = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
+  job longer = make_job("{00000000-0000-0000-0000-000000000001}x", 1, 1);
+  using marks = std::set<std::pair<std::string, std::uint32_t>>;
+  job_store store(path_);
+  store.save_job(first);
+  store.save_job(longer);
+  store.mark_tail_cut(first.id, 0, "boot-a");
+  store.mark_tail_cut(longer.id, 0, "boot-a");
+  store.set_meta("tail cut!", "boot-a");
+  store.set_meta("tail cut", "boot-a");
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{first.id, 0}, {longer.id, 0}}));
+  store.remove_job(first.id);
+  EXPECT_EQ(store.tails_cut_in("boot-a"), (marks{{longer.id, 0}}));
+  store.forget_tail_cuts();
+  EXPECT_TRUE(store.tails_cut_in("boot-a").empty());
+  EXPECT_EQ(store.meta("tail cut!"), "boot-a");
+  EXPECT_EQ(store.meta("tail cut"), "boot-a");
+}
+
 TEST_F(JobStore, BatchCommits) {
   job a = make_job("{00000000-0000-0000-0000-000000000001}", 1, 1);
   job b = make_job("{00000000-0000-0000-0000-000000000002}", 2, 1);
