@@ -512,7 +512,13 @@ void manager::notify(const jobs::job& j, job_event_kind kind) {
 
 void manager::retire(jobs::job& j) {
   try {
+    // With the machine's totals, which its last transfers may have counted (cancel() saves
+    // nothing before).
+    store::job_store::batch b(store_);
     store_.remove_job(j.id);
+    if (totals_dirty_) store_.save_totals(totals_);
+    b.commit();
+    totals_dirty_ = false;
   } catch (const std::exception& e) {
     spdlog::error("could not remove job {} from the store: {}", j.id, e.what());
   }
@@ -877,7 +883,9 @@ void manager::suspend(const caller& who, const std::string& id) {
 
 std::uint32_t manager::cancel(const caller& who, const std::string& id) {
   jobs::job& j = mutable_job(who, id);
-  stop_job(j);
+  // Its transfers' bytes are not saved: retire() removes the job from the store next. (A job
+  // that cannot be cancelled is final and has no transfers to stop.)
+  halt_job(j);
   check(jobs::cancel(j, wall_now()), "cannot cancel job " + id);
   std::uint32_t result = value_of(hr::ok);
   for (const auto& file : j.files) {
@@ -2101,17 +2109,21 @@ void manager::on_finished_file(jobs::job& j, std::uint32_t index) {
 }
 
 void manager::stop_job(jobs::job& j) {
+  if (halt_job(j)) persist(j);
+}
+
+bool manager::halt_job(jobs::job& j) {
   stop_shared_file(j);
   stop_metainfo_fetch(j.id);
   auto it = active_by_job_.find(j.id);
-  if (it == active_by_job_.end()) return;
+  if (it == active_by_job_.end()) return false;
   const auto now = mono_now();
   const std::vector<transfer::http::transfer_id> tids = it->second;
   for (const auto tid : tids) stop_transfer(j, tid, now);
   turns_.erase(j.id);
   controllers_.erase(controllers_.lower_bound({j.id, 0}),
                      controllers_.lower_bound({j.id + '\0', 0}));
-  persist(j);
+  return true;
 }
 
 void manager::stop_transfer(jobs::job& j, transfer::http::transfer_id id, jobs::mono_time now) {

@@ -313,6 +313,8 @@ class manager final : public transfer::http::listener {
   // store); returns whether that made the job TRANSFERRED, which it has then announced.
   bool complete_file(jobs::job& j, std::uint32_t index);
   void stop_job(jobs::job& j);  // stops its transfer, recording the durable bytes
+  // As stop_job, the durable bytes recorded in `j` only, not saved; false if nothing ran.
+  bool halt_job(jobs::job& j);
   void fail_job(jobs::job& j, std::uint32_t code, error_context context, std::uint32_t file,
                 const std::string& message, bool transient);
   void checkpoint(transfer::http::transfer_id id, active_transfer& t, jobs::mono_time now);

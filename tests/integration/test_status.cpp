@@ -168,6 +168,35 @@ TEST(Perfsnap, TotalsGrowByTheDownloadAndSurviveAKill) {
   std::cerr << "opendo perfsnap:\n" << human.out;
 }
 
+// Cancel removes the job without saving it first; the bytes its transfer brought still count in
+// the machine's totals, on record before the Cancel's answer, so a kill -9 right after keeps them.
+TEST(Perfsnap, ACancelledDownloadsBytesStayCountedOverAKill) {
+  nginx_options slow;
+  slow.limit_rate = 512 << 10;
+  nginx_server origin(slow);
+  origin.make_random_file("cancelled.bin", kSize, 46);
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  client c = connect(daemon);
+  job j = c.create_job("cancelled");
+  j.add_file(origin.url("cancelled.bin"), (out / "cancelled.bin").string());
+  j.resume();
+  wait_until(j, [](const job_info& info) { return info.bytes_transferred > 0; });
+  ASSERT_EQ(j.cancel(), hr::ok);
+  const json after_cancel = cli_json(daemon, {"perfsnap"});
+  const std::uint64_t counted = after_cancel.at("totals").at("bytes_from_origin");
+  EXPECT_GT(counted, 0U);
+  EXPECT_LT(counted, kSize);
+  EXPECT_EQ(after_cancel.at("totals").at("origin_connections"), 1U);
+
+  daemon.kill9();
+  daemon.restart();
+  const json after_kill = cli_json(daemon, {"perfsnap"});
+  EXPECT_EQ(after_kill.at("totals").at("bytes_from_origin"), counted);
+  EXPECT_EQ(after_kill.at("totals").at("origin_connections"), 1U);
+  EXPECT_EQ(after_kill.at("files_downloaded"), 0U);
+}
+
 // A running download shows up in perfsnap as a background download with a rate.
 TEST(Perfsnap, RunningDownloadHasARate) {
   nginx_options slow;
