@@ -452,6 +452,10 @@ void manager::persist_file(const jobs::job& j, std::uint32_t index) {
   save_with_totals(j, [&] { store_.save_job_file(j, index); });
 }
 
+void manager::persist_state(const jobs::job& j) {
+  save_with_totals(j, [&] { store_.save_job_state(j); });
+}
+
 // The job and a file's validation flags in one transaction (save_job leaves those flags alone).
 void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
   store::job_store::batch b(store_);
@@ -865,7 +869,7 @@ void manager::resume(const caller& who, const std::string& id) {
   check(jobs::resume(j, mono_now(), wall_now()), "cannot resume job " + id);
   if (j.state != before) {
     restarts_.erase({j.id, j.current_file});
-    persist(j);
+    persist_state(j);  // jobs::resume changes no file
     notify(j, job_event_kind::state);
   }
   dirty_schedule_ = true;
@@ -874,9 +878,9 @@ void manager::resume(const caller& who, const std::string& id) {
 void manager::suspend(const caller& who, const std::string& id) {
   jobs::job& j = mutable_job(who, id);
   const job_state before = j.state;
-  stop_job(j);
+  stop_job(j);  // saves the files' progress if transfers ran
   check(jobs::suspend(j, wall_now()), "cannot suspend job " + id);
-  persist(j);
+  persist_state(j);  // jobs::suspend changes no file
   if (j.state != before) notify(j, job_event_kind::state);
   dirty_schedule_ = true;
 }

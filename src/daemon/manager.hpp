@@ -220,6 +220,8 @@ class manager final : public transfer::http::listener {
   void persist(const jobs::job& j);
   // The job's row and one file's, after only they changed (a file finished).
   void persist_file(const jobs::job& j, std::uint32_t index);
+  // The job's row alone, after only the job's own fields changed (Resume, Suspend).
+  void persist_state(const jobs::job& j);
   // Runs `save` and saves the totals if they changed, in one batch. On failure the job goes on
   // in memory and the next save may succeed; the error is logged loudly.
   void save_with_totals(const jobs::job& j, const std::function<void()>& save);

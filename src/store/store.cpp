@@ -954,6 +954,12 @@ void job_store::save_job_file(const jobs::job& j, std::uint32_t index) {
   b.commit();
 }
 
+void job_store::save_job_state(const jobs::job& j) {
+  batch b(*this);
+  save_job_row(j);
+  b.commit();
+}
+
 void job_store::save_job(const jobs::job& j) {
   batch b(*this);
   save_job_row(j);

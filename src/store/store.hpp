@@ -33,6 +33,9 @@ class job_store {
   // The job row and one file's row (with its segments), in one transaction: what changes when
   // one file of a job finishes, so a job of N files costs O(1) rows per file, not O(N).
   void save_job_file(const jobs::job& j, std::uint32_t index);
+  // The job row alone: after a change of the job's own fields (state, error, times) that left its
+  // files, credentials and HTTP options as they were, so that a job of N files costs one row.
+  void save_job_state(const jobs::job& j);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
   // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,

@@ -320,6 +320,48 @@ TEST(Resume, SuspendStopsTheTransferAndResumeContinuesWithARange) {
   EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(suspended.bytes_transferred) + "-");
 }
 
+// Suspend and Resume save the job's own row, not its files' (the files' progress is saved when
+// the transfer stops): each state is what a kill -9 right after its answer finds, and the file
+// goes on from the bytes Suspend recorded.
+TEST(Resume, SuspendAndResumeAreWhatAKillRightAfterFinds) {
+  nginx_server origin(rate_limited(4 << 20));
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  const std::string digest = origin.make_random_file("kept.bin", 16 << 20, 10);
+  std::string id;
+  std::uint64_t at_suspend = 0;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("kept");
+    id = j.id();
+    j.add_file(origin.url("kept.bin"), (out / "kept.bin").string());
+    j.resume();
+    wait_until(j, [](const job_info& i) { return i.bytes_transferred > (2 << 20); });
+    j.suspend();
+    at_suspend = j.info().bytes_transferred;
+  }
+  daemon.kill9();
+  EXPECT_EQ(recorded_bytes(daemon.state_dir(), id), at_suspend);
+  daemon.restart();
+  {
+    client c = connect(daemon);
+    job j = c.open_job(id);
+    EXPECT_EQ(j.info().state, job_state::suspended);
+    EXPECT_EQ(j.info().bytes_transferred, at_suspend);
+    j.resume();
+  }
+  daemon.kill9();
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();  // resumed by itself
+  EXPECT_EQ(j.complete(), hr::ok);
+  EXPECT_EQ(sha256_file(out / "kept.bin"), digest);
+  const auto requests = requests_for(origin, "/kept.bin");
+  ASSERT_GE(requests.size(), 2U);
+  EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(at_suspend) + "-");
+}
+
 TEST(Resume, CancelDeletesTheTemporaryFile) {
   nginx_server origin(rate_limited(1 << 20));
   daemon_process daemon;

@@ -690,6 +690,32 @@ TEST_F(JobStore, SaveJobFileWritesTheJobRowAndOnlyThatFile) {
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "3");
 }
 
+// What Resume and Suspend save: the job's row, every column of it, and none of its files.
+TEST_F(JobStore, SaveJobStateWritesTheJobRowAlone) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 3);
+  j.state = job_state::error;
+  j.error = error_record{0x80190194U, error_context::remote_file, 1U, "HTTP 404", "http"};
+  j.error_count = 2;
+  job_store store(path_);
+  store.save_job(j);
+
+  job changed = j;
+  changed.state = job_state::queued;
+  changed.error.reset();
+  changed.resumed = true;
+  changed.download_time_spent = std::chrono::milliseconds(0);
+  changed.times.modification = 99;
+  changed.files[2].bytes_transferred = 5;  // not saved: only the job's own fields changed
+  store.save_job_state(changed);
+
+  job expected = changed;
+  expected.files[2] = j.files[2];
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(expected, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "3");
+}
+
 TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
   job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
   job_store store(path_);
