@@ -1256,7 +1256,7 @@ int manager::run_once() {
     }
     if (result != jobs::tick_result::none) {
       spdlog::info("job {}: {} -> {}", j.id, to_string(before), to_string(j.state));
-      persist(j);
+      persist_state(j);  // jobs::tick changes no file; stop_job saved their bytes
       notify(j, job_event_kind::state);
       dirty_schedule_ = true;
     }
@@ -1352,7 +1352,7 @@ void manager::schedule() {
     waiting_since_[job_id] = now;
     spdlog::info("job {}: gives its slot away and waits, {} bytes kept", j.id,
                  j.bytes_transferred());
-    persist(j);
+    persist_state(j);  // stop_job saved the files' bytes; on_requeued changes no file
     notify(j, job_event_kind::state);
   }
   for (const auto& job_id : plan.run) {
