@@ -464,9 +464,9 @@ void manager::save_with_validation(const jobs::job& j, std::uint32_t index) {
   b.commit();
 }
 
-void manager::record_or_refuse(const jobs::job& j) {
+void manager::record_or_refuse(const jobs::job& j, const std::function<void()>& save) {
   try {
-    store_.save_job(j);
+    save();
   } catch (const opendo::error& e) {
     spdlog::error("could not record job {}: {}", j.id, e.what());
     throw request_error{e.hresult(), std::string("the job could not be recorded, so nothing was "
@@ -567,7 +567,7 @@ std::string manager::create_job(const caller& who, const std::string& display_na
   } while (jobs_.count(id) != 0 || retired_.count(id) != 0);
   jobs::job j = jobs::make_job(id, who.uid, display_name, wall_now());
   j.retry_delay_floor = config_.retry_delay_floor;
-  record_or_refuse(j);
+  record_or_refuse(j, [&] { store_.save_job_state(j); });  // a new job is its row alone
   spdlog::info("uid {} created job {} ({})", who.uid, id, display_name);
   jobs_.emplace(id, std::move(j));
   return id;
@@ -720,7 +720,8 @@ void manager::add_files(const caller& who, const std::string& id,
           "cannot add a file to job " + id);
   }
   const job_state before = j.state;
-  record_or_refuse(copy);
+  const auto first_added = static_cast<std::uint32_t>(j.files.size());
+  record_or_refuse(copy, [&] { store_.save_added_files(copy, first_added); });
   j = std::move(copy);
   notify(j, before != j.state ? job_event_kind::state : job_event_kind::modified);
   dirty_schedule_ = true;

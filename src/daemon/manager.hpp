@@ -229,9 +229,10 @@ class manager final : public transfer::http::listener {
   void sync_name(const jobs::job& j, std::uint32_t index);
   // The job and file `index`'s validation flags in one transaction.
   void save_with_validation(const jobs::job& j, std::uint32_t index);
-  // For a request that adds to what the store holds (a job, files): a failed write refuses it,
-  // so that the client never believes in a job a restart would not bring back.
-  void record_or_refuse(const jobs::job& j);
+  // For a request that adds to what the store holds (a job, files): `save` writes it, and a
+  // failed write refuses the request, so that the client never believes in a job a restart
+  // would not bring back. `j` names the job in the log.
+  void record_or_refuse(const jobs::job& j, const std::function<void()>& save);
   void notify(const jobs::job& j, job_event_kind kind);
   void retire(jobs::job& j);
   // Moves the files of a Complete whose intent is recorded, drops the rest and retires the job.

@@ -960,6 +960,13 @@ void job_store::save_job_state(const jobs::job& j) {
   b.commit();
 }
 
+void job_store::save_added_files(const jobs::job& j, std::uint32_t first) {
+  batch b(*this);
+  save_job_row(j);
+  for (std::uint32_t i = first; i < j.files.size(); ++i) save_file_row(j, i);
+  b.commit();
+}
+
 void job_store::save_job(const jobs::job& j) {
   batch b(*this);
   save_job_row(j);

@@ -36,6 +36,9 @@ class job_store {
   // The job row alone: after a change of the job's own fields (state, error, times) that left its
   // files, credentials and HTTP options as they were, so that a job of N files costs one row.
   void save_job_state(const jobs::job& j);
+  // The job row and the rows of files [first, end): after AddFiles appended them, so that a job
+  // whose files are added one call at a time does not rewrite the earlier ones at each call.
+  void save_added_files(const jobs::job& j, std::uint32_t first);
   // Updates only the progress columns of one file (bytes_total, bytes_transferred, completed,
   // the source counters, etag, last_modified, remote_mtime, delivered, segments).
   void save_file_progress(const std::string& job_id, std::uint32_t index,

@@ -362,6 +362,47 @@ TEST(Resume, SuspendAndResumeAreWhatAKillRightAfterFinds) {
   EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(at_suspend) + "-");
 }
 
+// AddFile saves the files it adds and the job's row, not the files added before: five files
+// added one call at a time are all in a job a kill -9 right after the last answer finds, and all
+// arrive.
+TEST(Resume, FilesAddedOneCallAtATimeAreAllKeptOverAKill) {
+  nginx_server origin;
+  daemon_process daemon;
+  temp_dir out("opendo-out");
+  std::vector<std::string> digests;
+  for (int i = 0; i < 5; ++i) {
+    digests.push_back(origin.make_random_file("one" + std::to_string(i) + ".bin",
+                                              (64 << 10) + static_cast<std::uint64_t>(i), 20 + i));
+  }
+  std::string id;
+  {
+    client c = connect(daemon);
+    job j = c.create_job("one at a time");
+    id = j.id();
+    for (int i = 0; i < 5; ++i) {
+      const std::string name = "one" + std::to_string(i) + ".bin";
+      j.add_file(origin.url(name), (out / name).string());
+    }
+  }
+  daemon.kill9();
+  daemon.restart();
+  client c = connect(daemon);
+  job j = c.open_job(id);
+  const job_info kept = j.info();
+  ASSERT_EQ(kept.files.size(), 5U);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(kept.files[static_cast<std::size_t>(i)].local_name,
+              (out / ("one" + std::to_string(i) + ".bin")).string());
+  }
+  j.resume();
+  ASSERT_EQ(j.wait().state, job_state::transferred) << daemon.log();
+  EXPECT_EQ(j.complete(), hr::ok);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(sha256_file(out / ("one" + std::to_string(i) + ".bin")),
+              digests[static_cast<std::size_t>(i)]);
+  }
+}
+
 TEST(Resume, CancelDeletesTheTemporaryFile) {
   nginx_server origin(rate_limited(1 << 20));
   daemon_process daemon;

@@ -716,6 +716,28 @@ TEST_F(JobStore, SaveJobStateWritesTheJobRowAlone) {
   EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "3");
 }
 
+// What AddFiles saves: the job's row and the files it appended, not the files before them.
+TEST_F(JobStore, SaveAddedFilesWritesTheJobRowAndTheNewFiles) {
+  job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
+  job_store store(path_);
+  store.save_job(j);
+
+  job added = make_job(j.id, 1, 4);  // files 2 and 3 are new
+  added.files[0] = j.files[0];
+  added.files[1] = j.files[1];
+  added.files[0].bytes_transferred = 7;  // not saved: an earlier file
+  added.state = job_state::suspended;
+  added.times.modification = 77;
+  store.save_added_files(added, 2);
+
+  job expected = added;
+  expected.files[0] = j.files[0];
+  auto loaded = store.load_all();
+  ASSERT_EQ(loaded.size(), 1U);
+  expect_same_job(expected, loaded[0]);
+  EXPECT_EQ(raw_db(path_).text("SELECT count(*) FROM files"), "4");
+}
+
 TEST_F(JobStore, SaveFileProgressPersistsOnlyProgress) {
   job j = make_job("{00000000-0000-0000-0000-000000000001}", 1, 2);
   job_store store(path_);
