@@ -432,7 +432,8 @@ job_info manager::view(const jobs::job& j) const {
   return info;
 }
 
-void manager::save_with_totals(const jobs::job& j, const std::function<void()>& save) {
+void manager::save_with_totals(const jobs::job& j, const std::function<void()>& save,
+                               std::string_view what) {
   try {
     store::job_store::batch b(store_);
     save();
@@ -440,7 +441,7 @@ void manager::save_with_totals(const jobs::job& j, const std::function<void()>& 
     b.commit();
     totals_dirty_ = false;
   } catch (const std::exception& e) {
-    spdlog::error("could not record job {}: {}", j.id, e.what());
+    spdlog::error("could not {} job {}: {}", what, j.id, e.what());
   }
 }
 
@@ -515,17 +516,10 @@ void manager::notify(const jobs::job& j, job_event_kind kind) {
 }
 
 void manager::retire(jobs::job& j) {
-  try {
-    // With the machine's totals, which its last transfers may have counted (cancel() saves
-    // nothing before).
-    store::job_store::batch b(store_);
-    store_.remove_job(j.id);
-    if (totals_dirty_) store_.save_totals(totals_);
-    b.commit();
-    totals_dirty_ = false;
-  } catch (const std::exception& e) {
-    spdlog::error("could not remove job {} from the store: {}", j.id, e.what());
-  }
+  // With the machine's totals, which its last transfers may have counted (cancel() saves
+  // nothing before).
+  save_with_totals(
+      j, [&] { store_.remove_job(j.id); }, "remove");
   notify(j, job_event_kind::state);
   notifier_.on_final(j.id);
   const std::string id = j.id;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/background_work.hpp"
@@ -223,8 +224,9 @@ class manager final : public transfer::http::listener {
   // The job's row alone, after only the job's own fields changed (Resume, Suspend).
   void persist_state(const jobs::job& j);
   // Runs `save` and saves the totals if they changed, in one batch. On failure the job goes on
-  // in memory and the next save may succeed; the error is logged loudly.
-  void save_with_totals(const jobs::job& j, const std::function<void()>& save);
+  // in memory and the next save may succeed; the error is logged loudly ("could not `what` job").
+  void save_with_totals(const jobs::job& j, const std::function<void()>& save,
+                        std::string_view what = "record");
   // Makes file `index`'s temporary name durable if start_file created it unsynced.
   void sync_name(const jobs::job& j, std::uint32_t index);
   // The job and file `index`'s validation flags in one transaction.
