@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.hpp"
 #include "compat/convert.hpp"
 #include "compat/objects.hpp"
 #include "compat/registrations.hpp"
@@ -932,7 +933,7 @@ std::optional<std::string> content_id_of(std::string_view text) {
   std::string id(urn);
   for (const char c : hash) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    id.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    id.push_back(text::lower(c));
   }
   return id;
 }
