@@ -2223,6 +2223,10 @@ std::uint64_t manager::job_rate(const std::string& id) const {
 }
 
 void manager::sample_job_rates(jobs::mono_time now) {
+  // A job's bytes are a sum over its files: taken once per step of the rate's window, not at
+  // every loop turn (thousands a second while many small files finish).
+  if (now - job_rates_sampled_ < jobs::rate_window::kDefaultStep) return;
+  job_rates_sampled_ = now;
   std::erase_if(job_rates_, [&](const auto& e) { return active_by_job_.count(e.first) == 0; });
   for (const auto& [job_id, tids] : active_by_job_) {
     // The job's bytes as view() counts them: recorded, plus what its transfers received since.

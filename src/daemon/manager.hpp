@@ -509,6 +509,7 @@ class manager final : public transfer::http::listener {
   jobs::rate_window download_rate_;
   jobs::rate_window upload_rate_;
   std::map<std::string, jobs::rate_window> job_rates_;  // running jobs only
+  jobs::mono_time job_rates_sampled_{};
   jobs::mono_time started_at_ = jobs::mono_clock::now();
   std::string boot_id_;  // empty when the kernel's cannot be read
   std::set<std::pair<std::string, std::uint32_t>> tails_cut_;                // (job id, file index)

@@ -43,7 +43,11 @@ void add_request(source_stats& stats, byte_source source) {
 }
 
 void rate_window::sample(mono_time now, std::uint64_t total) {
-  points_.push_back({now, total});
+  if (points_.size() >= 2 && now - points_[points_.size() - 2].when < step_) {
+    points_.back() = {now, total};
+  } else {
+    points_.push_back({now, total});
+  }
   while (points_.size() > 2 && now - points_[1].when >= window_) points_.pop_front();
 }
 

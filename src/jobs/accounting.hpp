@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string_view>
@@ -54,14 +55,23 @@ inline constexpr std::array<std::pair<std::string_view, std::uint64_t source_sta
 // "current rate" of `opendo perfsnap`. Time is given, so tests need no clock.
 class rate_window {
  public:
-  explicit rate_window(std::chrono::milliseconds window = std::chrono::seconds(5))
-      : window_(window) {}
+  // A sample less than window / kSteps after the point before the newest replaces the newest,
+  // so every second point is a step apart: a sample per event-loop turn keeps at most
+  // 2 x kSteps + 3 points however often it comes, kSteps + 3 when it comes evenly.
+  static constexpr int kSteps = 50;
+  static constexpr std::chrono::milliseconds kDefaultWindow{5000};
+  // The spacing of the points of a default window: sampling more often only replaces the newest.
+  static constexpr std::chrono::milliseconds kDefaultStep = kDefaultWindow / kSteps;
+
+  explicit rate_window(std::chrono::milliseconds window = kDefaultWindow)
+      : window_(window), step_(window / kSteps) {}
   // The counter is `total` at `now`; samples older than the window are dropped, but the newest
   // of them stays as the start, so that a counter that stopped growing reads 0, not nothing.
   void sample(mono_time now, std::uint64_t total);
   // Growth per second from the oldest kept sample to the newest; 0 before two samples, or when
   // the counter went down (a restart of the count).
   std::uint64_t per_second() const;
+  std::size_t points() const { return points_.size(); }
 
  private:
   struct point {
@@ -69,6 +79,7 @@ class rate_window {
     std::uint64_t total;
   };
   std::chrono::milliseconds window_;
+  std::chrono::milliseconds step_;
   std::deque<point> points_;
 };
 

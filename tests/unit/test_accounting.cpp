@@ -115,6 +115,22 @@ TEST(RateWindow, StoppedCounterReadsZero) {
   EXPECT_EQ(rate.per_second(), 0U);
 }
 
+// The daemon samples once per event-loop turn, thousands of times a second when busy: the
+// window keeps a bounded number of points and still reads the rate up to the newest sample.
+TEST(RateWindow, ASamplePerMillisecondKeepsFewPointsAndTheExactRate) {
+  const auto t0 = opendo::jobs::mono_time{} + 100s;
+  opendo::jobs::rate_window rate(5s);
+  for (int ms = 0; ms <= 20000; ++ms) {
+    rate.sample(t0 + std::chrono::milliseconds(ms), static_cast<std::uint64_t>(ms) * 3);
+  }
+  EXPECT_LE(rate.points(), static_cast<std::size_t>(opendo::jobs::rate_window::kSteps) + 3);
+  EXPECT_EQ(rate.per_second(), 3000U);
+  // A stop shows at once in the newest point: a second later the rate has fallen.
+  for (int ms = 20001; ms <= 21000; ++ms) rate.sample(t0 + std::chrono::milliseconds(ms), 60000);
+  EXPECT_LT(rate.per_second(), 3000U);
+  EXPECT_GT(rate.per_second(), 0U);
+}
+
 TEST(RateWindow, CounterGoingDownReadsZero) {
   const auto t0 = opendo::jobs::mono_time{} + 100s;
   opendo::jobs::rate_window rate(5s);
