@@ -9,8 +9,9 @@
 // renamed over LOCAL_PATH once done; a row per file in an SQLite store in WAL mode, one
 // transaction per loop turn for the files that turn finished. MODE:
 // - durable: what opendod promises (docs/durability.md): each file is fdatasync'ed (on four
-//   threads, as opendod's sync worker does) before it is renamed and recorded, each commit syncs
-//   the WAL, and every directory a file was renamed into is fsync'ed at the end.
+//   threads of opendod's own worker pool, background_work, as its sync worker does) before it is
+//   renamed and recorded, each commit syncs the WAL, and every directory a file was renamed into
+//   is fsync'ed at the end.
 // - nosync: the same without any sync (SQLite's synchronous = NORMAL): what the issue's own
 //   bare program measured.
 #include <curl/curl.h>
@@ -18,24 +19,22 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include "common/background_work.hpp"
 
 namespace {
 
 constexpr long kInFlight = 16;
-constexpr int kSyncThreads = 4;
+constexpr std::size_t kSyncThreads = 4;
 
 struct download {
   std::string url;
@@ -45,6 +44,13 @@ struct download {
   std::uint64_t bytes = 0;
   bool write_failed = false;
 };
+
+// A file's fdatasync, done on a worker thread; the loop delivers the file once it is back.
+struct synced {
+  download* file;
+  bool ok;
+};
+using sync_pool = opendo::background_work<synced>;
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
   auto* d = static_cast<download*>(user);
@@ -61,60 +67,6 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   d->bytes += length;
   return length;
 }
-
-// fdatasync on worker threads; the loop collects what is done after a curl_multi_wakeup.
-class sync_pool {
- public:
-  sync_pool(int threads, CURLM* multi) : multi_(multi) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~sync_pool() {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  sync_pool(const sync_pool&) = delete;
-  sync_pool& operator=(const sync_pool&) = delete;
-
-  void submit(download* d) {
-    {
-      const std::lock_guard lock(mutex_);
-      queued_.push_back(d);
-    }
-    wake_.notify_one();
-  }
-  std::vector<std::pair<download*, bool>> take() {
-    const std::lock_guard lock(mutex_);
-    return std::exchange(done_, {});
-  }
-
- private:
-  void work() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
-      if (queued_.empty()) return;
-      download* d = queued_.front();
-      queued_.pop_front();
-      lock.unlock();
-      const bool ok = ::fdatasync(d->fd) == 0;
-      lock.lock();
-      done_.emplace_back(d, ok);
-      curl_multi_wakeup(multi_);
-    }
-  }
-
-  CURLM* multi_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<download*> queued_;
-  std::vector<std::pair<download*, bool>> done_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
 
 class store {
  public:
@@ -184,7 +136,9 @@ class downloader {
  public:
   downloader(std::vector<download>& files, bool durable, const std::string& store_path)
       : files_(files), durable_(durable), store_(store_path, durable), multi_(curl_multi_init()) {
-    if (durable_) syncs_ = std::make_unique<sync_pool>(kSyncThreads, multi_);
+    if (durable_) {
+      syncs_ = std::make_unique<sync_pool>(kSyncThreads, [this] { curl_multi_wakeup(multi_); });
+    }
   }
   ~downloader() {
     syncs_.reset();  // its threads may still wake the multi handle
@@ -200,7 +154,7 @@ class downloader {
       curl_multi_perform(multi_, &still);
       collect_transfers();
       if (syncs_) {
-        for (const auto& [d, ok] : syncs_->take()) deliver(d, ok);
+        for (const synced& done : syncs_->take()) deliver(done.file, done.ok);
       }
       store_.record(std::exchange(finished_, {}));
       // Free slots are filled before the wait: with none in flight it would wait for nothing.
@@ -251,7 +205,7 @@ class downloader {
                      curl_easy_strerror(result));
         deliver(d, false);
       } else if (syncs_) {
-        syncs_->submit(d);
+        syncs_->submit([d] { return synced{d, ::fdatasync(d->fd) == 0}; });
       } else {
         deliver(d, true);
       }
