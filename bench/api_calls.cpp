@@ -13,14 +13,6 @@
 
 #include "common.hpp"
 
-namespace {
-
-struct samples {
-  std::vector<double> create, add_file, resume, cancel;
-};
-
-}  // namespace
-
 int main(int argc, char** argv) {
   if (argc != 6) {
     std::fprintf(stderr, "usage: bench_api_calls SOCKET URL OUT_DIR JOBS THREADS\n");
@@ -32,7 +24,7 @@ int main(int argc, char** argv) {
   const std::size_t jobs = bench::parse_count(argv[4], "JOBS");
   const std::size_t threads = bench::parse_count(argv[5], "THREADS");
 
-  std::vector<samples> per_thread(threads);
+  std::vector<bench::call_samples> per_thread(threads);
   std::atomic<std::size_t> next{0};
   std::atomic<int> failures{0};
   std::mutex error_mutex;
@@ -48,7 +40,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (std::size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
-      samples& mine = per_thread[t];
+      bench::call_samples& mine = per_thread[t];
       opendo::client& client = clients[t];
       for (std::size_t i = next++; i < jobs; i = next++) {
         try {
@@ -74,32 +66,5 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker.join();
   const double total_s = bench::ms_since(all) / 1000;
 
-  samples merged;
-  for (const auto& s : per_thread) {
-    merged.create.insert(merged.create.end(), s.create.begin(), s.create.end());
-    merged.add_file.insert(merged.add_file.end(), s.add_file.begin(), s.add_file.end());
-    merged.resume.insert(merged.resume.end(), s.resume.begin(), s.resume.end());
-    merged.cancel.insert(merged.cancel.end(), s.cancel.begin(), s.cancel.end());
-  }
-  std::vector<double> every;
-  for (const auto* v : {&merged.create, &merged.add_file, &merged.resume, &merged.cancel})
-    every.insert(every.end(), v->begin(), v->end());
-
-  bench::report("calls", static_cast<double>(every.size()));
-  bench::report("total_s", total_s);
-  bench::report("calls_per_s", static_cast<double>(every.size()) / total_s);
-  bench::report("p50_ms", bench::percentile(every, 50));
-  bench::report("p99_ms", bench::percentile(every, 99));
-  const std::pair<const char*, const std::vector<double>*> named[] = {
-      {"create", &merged.create},
-      {"add_file", &merged.add_file},
-      {"resume", &merged.resume},
-      {"cancel", &merged.cancel}};
-  for (const auto& [name, values] : named) {
-    bench::report(std::string(name) + "_p50_ms", bench::percentile(*values, 50));
-    bench::report(std::string(name) + "_p99_ms", bench::percentile(*values, 99));
-  }
-  bench::report("failures", failures.load());
-  bench::report_end();
-  return failures == 0 ? 0 : 1;
+  return bench::report_calls(per_thread, total_s, failures.load());
 }

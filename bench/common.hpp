@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "opendo/opendo.hpp"
@@ -53,6 +54,47 @@ inline void report(const std::string& name, double value) {
 inline void report_end() {
   std::printf("\n");
   std::fflush(stdout);
+}
+
+// Case 4's latencies (ms) by kind of call, the same for opendod (bench_api_calls) and its bare
+// reference (bench_bare_calls): each client thread keeps its own, merged at the end.
+struct call_samples {
+  std::vector<double> create, add_file, resume, cancel;
+
+  void merge(const call_samples& other) {
+    for (auto [to, from] : {std::pair{&create, &other.create},
+                            {&add_file, &other.add_file},
+                            {&resume, &other.resume},
+                            {&cancel, &other.cancel}}) {
+      to->insert(to->end(), from->begin(), from->end());
+    }
+  }
+};
+
+// The report of a case-4 run: every call together, then each kind of call, then the number of
+// calls that failed. Returns the helper's exit status.
+inline int report_calls(const std::vector<call_samples>& per_thread, double total_s, int failures) {
+  call_samples s;
+  for (const auto& thread : per_thread) s.merge(thread);
+  std::vector<double> every;
+  for (const auto* v : {&s.create, &s.add_file, &s.resume, &s.cancel})
+    every.insert(every.end(), v->begin(), v->end());
+  report("calls", static_cast<double>(every.size()));
+  report("total_s", total_s);
+  report("calls_per_s", static_cast<double>(every.size()) / total_s);
+  report("p50_ms", percentile(every, 50));
+  report("p99_ms", percentile(every, 99));
+  const std::pair<const char*, const std::vector<double>*> named[] = {{"create", &s.create},
+                                                                      {"add_file", &s.add_file},
+                                                                      {"resume", &s.resume},
+                                                                      {"cancel", &s.cancel}};
+  for (const auto& [name, values] : named) {
+    report(std::string(name) + "_p50_ms", percentile(*values, 50));
+    report(std::string(name) + "_p99_ms", percentile(*values, 99));
+  }
+  report("failures", failures);
+  report_end();
+  return failures == 0 ? 0 : 1;
 }
 
 }  // namespace bench
