@@ -3,7 +3,7 @@
 // notifications). bench/run times it beside opendod so that every run measures where such a
 // server puts the floor of the per-call latency on this machine (bench/RESULTS.md, case 4).
 //
-//   bench_bare_calls MODE STORE OUT_DIR JOBS THREADS
+//   bench_bare_calls durable|grouped|nosync STORE OUT_DIR JOBS THREADS
 //
 // THREADS client threads, each on its own connection (a socketpair), call CreateJob, AddFiles,
 // Resume and Cancel for JOBS jobs in all, each waiting for its answer before the next call, as
@@ -14,7 +14,10 @@
 // MODE:
 // - durable: what opendod promises (docs/durability.md): once per turn, before any answer of the
 //   turn goes out, the WAL is synced.
-// - nosync: the same without the sync.
+// - grouped: as durable, but the calls of a turn share one transaction, each in a savepoint of
+//   its own, committed before the sync (group commit: what opendod does not do, since a failed
+//   commit would take back changes its clients had been told about).
+// - nosync: as durable without the sync.
 // Resume here only records the state: opendod also starts the transfer, and Cancel stops it.
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -83,6 +86,16 @@ class store {
     });
   }
 
+  // Until end_turn(), each call's transaction is a savepoint in the turn's one transaction.
+  void begin_turn() {
+    exec("BEGIN");
+    in_turn_ = true;
+  }
+  void end_turn() {
+    in_turn_ = false;
+    exec("COMMIT");
+  }
+
   // What synchronous = FULL does at each commit, once for the turn's commits (as opendod).
   void sync() {
     sqlite3_file* wal = nullptr;
@@ -98,9 +111,9 @@ class store {
  private:
   template <typename Body>
   void transaction(Body body) {
-    exec("BEGIN");
+    exec(in_turn_ ? "SAVEPOINT call" : "BEGIN");
     body();
-    exec("COMMIT");
+    exec(in_turn_ ? "RELEASE call" : "COMMIT");
   }
   // Binds the texts to ?1, ?2, ... and runs the statement once.
   void step(sqlite3_stmt* s, std::initializer_list<std::string> texts) {
@@ -124,6 +137,7 @@ class store {
     throw std::runtime_error("store: " + what + ": " + sqlite3_errmsg(db_));
   }
   sqlite3* db_ = nullptr;
+  bool in_turn_ = false;
   sqlite3_stmt* insert_job_ = nullptr;
   sqlite3_stmt* insert_file_ = nullptr;
   sqlite3_stmt* set_state_ = nullptr;
@@ -136,9 +150,11 @@ std::string parent_of(const std::string& path) {
   return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 }
 
+enum class mode { durable, grouped, nosync };
+
 class server {
  public:
-  server(const std::string& store_path, bool durable) : store_(store_path), durable_(durable) {}
+  server(const std::string& store_path, mode m) : store_(store_path), mode_(m) {}
 
   // Serves the connections until every client has closed its end.
   void run(const std::vector<int>& fds) {
@@ -166,6 +182,7 @@ class server {
         }
         input[i].append(buffer, static_cast<std::size_t>(n));
         for (auto end = input[i].find('\0'); end != std::string::npos; end = input[i].find('\0')) {
+          if (!wrote && mode_ == mode::grouped) store_.begin_turn();
           output[i] += answer(input[i].substr(0, end));
           output[i].push_back('\0');
           input[i].erase(0, end + 1);
@@ -173,7 +190,8 @@ class server {
         }
       }
       // Every answer of the turn waits for the turn's changes to be durable.
-      if (wrote && durable_) store_.sync();
+      if (wrote && mode_ == mode::grouped) store_.end_turn();
+      if (wrote && mode_ != mode::nosync) store_.sync();
       for (std::size_t i = 0; i < fds.size(); ++i) {
         if (output[i].empty()) continue;
         if (::send(fds[i], output[i].data(), output[i].size(), MSG_NOSIGNAL) !=
@@ -222,7 +240,7 @@ class server {
   }
 
   store store_;
-  bool durable_;
+  mode mode_;
   unsigned long long next_id_ = 0;
   std::map<std::string, int> jobs_;
 };
@@ -269,11 +287,15 @@ json timed(std::vector<double>& into, Call call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string mode = argc == 6 ? argv[1] : "";
-  if (mode != "durable" && mode != "nosync") {
-    std::fprintf(stderr, "usage: bench_bare_calls durable|nosync STORE OUT_DIR JOBS THREADS\n");
+  const std::string name = argc == 6 ? argv[1] : "";
+  if (name != "durable" && name != "grouped" && name != "nosync") {
+    std::fprintf(stderr,
+                 "usage: bench_bare_calls durable|grouped|nosync STORE OUT_DIR JOBS THREADS\n");
     return 2;
   }
+  const mode m = name == "durable"   ? mode::durable
+                 : name == "grouped" ? mode::grouped
+                                     : mode::nosync;
   const std::string out_dir = argv[3];
   const std::size_t jobs = bench::parse_count(argv[4], "JOBS");
   const std::size_t threads = bench::parse_count(argv[5], "THREADS");
@@ -292,7 +314,7 @@ int main(int argc, char** argv) {
   std::atomic<int> failures{0};
   std::thread serving([&] {
     try {
-      server s(argv[2], mode == "durable");
+      server s(argv[2], m);
       s.run(server_ends);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bench_bare_calls: server: %s\n", e.what());
