@@ -29,8 +29,8 @@
 #include <atomic>
 #include <cstdio>
 #include <initializer_list>
-#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -148,11 +148,6 @@ class store {
   sqlite3_stmt* delete_job_ = nullptr;
 };
 
-std::string parent_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 enum class mode { durable, grouped, nosync };
 
 class server {
@@ -218,16 +213,16 @@ class server {
       std::snprintf(id, sizeof id, "{%08X-0000-4000-8000-%012llX}", 0xB0A7E5u,
                     static_cast<unsigned long long>(++next_id_));
       store_.create(id, p.at("display_name").get<std::string>());
-      jobs_.emplace(id, 0);
+      jobs_.insert(id);
       result["id"] = id;
     } else if (method == std::string(kInterface) + "AddFiles") {
       const std::string id = p.at("id").get<std::string>();
       const json& file = p.at("files").at(0);
       const std::string path = file.at("local_name").get<std::string>();
       // As opendod: the destination's directory must open before the file is taken.
-      const int dir = ::open(parent_of(path).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      const int dir = ::open(bench::parent_of(path).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dir >= 0) ::close(dir);
       if (dir < 0 || jobs_.count(id) == 0) return R"({"error":"org.opendo.Transfer.Failed"})";
-      ::close(dir);
       store_.add_file(id, file.at("remote_url").get<std::string>(), path);
     } else if (method == std::string(kInterface) + "Resume") {
       store_.resume(p.at("id").get<std::string>());
@@ -245,7 +240,7 @@ class server {
   store store_;
   mode mode_;
   unsigned long long next_id_ = 0;
-  std::map<std::string, int> jobs_;
+  std::set<std::string> jobs_;  // the jobs created and not cancelled
 };
 
 // One client connection: a call and its answer, as opendo::client makes them.

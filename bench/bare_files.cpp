@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "common.hpp"
 #include "common/background_work.hpp"
 
 namespace {
@@ -127,11 +128,6 @@ std::vector<download> read_list(const char* path) {
   return list;
 }
 
-std::string parent_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 class downloader {
  public:
   downloader(std::vector<download>& files, bool durable, const std::string& store_path)
@@ -220,7 +216,7 @@ class downloader {
     }
     if (ok) {
       finished_.push_back(d);
-      directories_.insert(parent_of(d->path));
+      directories_.insert(bench::parent_of(d->path));
     } else {
       ++failed_;
     }

@@ -37,6 +37,12 @@ inline double percentile(std::vector<double> samples, double p) {
   return samples[std::clamp<std::size_t>(rank, 1, samples.size()) - 1];
 }
 
+// The directory part of a local path ("." for a bare name), as the bare references open it.
+inline std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
 inline unsigned long parse_count(const char* text, const char* what) {
   char* end = nullptr;
   const unsigned long value = std::strtoul(text, &end, 10);
